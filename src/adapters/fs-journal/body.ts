@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
+import { type Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { PayloadTooLargeError } from '../../core/errors.js';
+import type { BodyDigest } from '../../core/journal.js';
+
+/**
+ * Streams `body` to `file` through a temporary name: hash and count on the way, fsync, rename. Memory stays
+ * constant whatever the size; a failure or an oversized body leaves nothing behind under `file`.
+ */
+export async function writeBodyFile(file: string, body: Readable, maxBytes: number): Promise<BodyDigest> {
+  const temp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const hash = createHash('sha256');
+  let size = 0;
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      size += chunk.length;
+      if (size > maxBytes) return done(new PayloadTooLargeError(`the body is larger than ${maxBytes} bytes`));
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(body, meter, createWriteStream(temp, { flags: 'wx', highWaterMark: 1 << 20 }));
+    const handle = await open(temp, 'r+');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, file);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+  return { size, sha256: hash.digest('hex') };
+}
+
+/** Hashes a stored file (after a restart, when the digest taken while writing is gone). */
+export async function digestFile(file: string): Promise<BodyDigest | undefined> {
+  const handle = await open(file, 'r').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (!handle) return undefined;
+  const hash = createHash('sha256');
+  let size = 0;
+  try {
+    for await (const chunk of handle.createReadStream({ highWaterMark: 1 << 20, autoClose: false })) {
+      size += (chunk as Buffer).length;
+      hash.update(chunk as Buffer);
+    }
+  } finally {
+    await handle.close();
+  }
+  return { size, sha256: hash.digest('hex') };
+}

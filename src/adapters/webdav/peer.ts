@@ -1,0 +1,232 @@
+import type { Readable } from 'node:stream';
+import { Pool } from 'undici';
+import type { JournalEntry } from '../../core/entry.js';
+import type { Logger } from '../../core/logger.js';
+import { parentOf } from '../../core/paths.js';
+import type { Peer, ReplayOutcome } from '../../core/peer.js';
+import { classifyNetworkError, classifyStatus } from './classify.js';
+import { PeerUrls } from './paths.js';
+
+export interface WebDavPeerOptions {
+  name: string;
+  url: string;
+  username?: string;
+  password?: string;
+  /** Keep-alive connections to the peer (bounded pool). */
+  connections?: number;
+  /** Per-request timeout for headers and for each body chunk, in ms. */
+  timeoutMs?: number;
+  logger?: Logger;
+}
+
+interface DavResponse {
+  status: number;
+  text: string;
+}
+
+const MAX_KNOWN_COLLECTIONS = 100_000;
+
+/**
+ * A WebDAV secondary (RFC 4918). Maps each entry to one method — PUT, MKCOL, DELETE, MOVE, PROPPATCH — creating
+ * missing parent collections first (cached per peer), and classifies every answer into a ReplayOutcome.
+ */
+export class WebDavPeer implements Peer {
+  readonly name: string;
+  private readonly urls: PeerUrls;
+  private readonly pool: Pool;
+  private readonly authorization: string | undefined;
+  private readonly known = new Set<string>(['/']);
+  private readonly logger: Logger | undefined;
+
+  constructor(options: WebDavPeerOptions) {
+    this.name = options.name;
+    this.urls = new PeerUrls(options.url);
+    const timeout = options.timeoutMs ?? 60_000;
+    this.pool = new Pool(this.urls.origin, {
+      connections: options.connections ?? 8,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+      connectTimeout: Math.min(timeout, 10_000),
+    });
+    this.authorization =
+      options.username !== undefined
+        ? `Basic ${Buffer.from(`${options.username}:${options.password ?? ''}`).toString('base64')}`
+        : undefined;
+    this.logger = options.logger;
+  }
+
+  async probe(): Promise<ReplayOutcome> {
+    return this.guard(async () => {
+      const res = await this.send('PROPFIND', this.urls.root(), { depth: '0' });
+      if (res.status === 207 || res.status === 404 || res.status === 405) return { kind: 'applied' };
+      return classifyStatus(res.status, 'PROPFIND /');
+    });
+  }
+
+  async apply(entry: JournalEntry, openBody: () => Promise<Readable>): Promise<ReplayOutcome> {
+    return this.guard(async () => {
+      switch (entry.action) {
+        case 'upload':
+        case 'config_put':
+          return this.put(entry, openBody);
+        case 'makedir':
+          return this.makeCollections(entry.path);
+        case 'delete':
+        case 'config_delete':
+          return this.remove(entry.path);
+        case 'rename':
+          return this.move(entry.path, entry.target!);
+        case 'mdtm':
+          return this.setModified(entry.path, entry.modified!);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  private async put(entry: JournalEntry, openBody: () => Promise<Readable>): Promise<ReplayOutcome> {
+    const parents = await this.makeCollections(parentOf(entry.path));
+    if (parents.kind !== 'applied') return parents;
+    const headers: Record<string, string> = {
+      'content-type': entry.contentType ?? 'application/octet-stream',
+      'content-length': String(entry.size ?? 0),
+    };
+    let res = await this.send('PUT', this.urls.path(entry.path), headers, await openBody());
+    if (res.status === 409) {
+      // Our cache said the parent existed but it does not (removed on the peer): rebuild and try once more.
+      this.forget(parentOf(entry.path));
+      const again = await this.makeCollections(parentOf(entry.path));
+      if (again.kind !== 'applied') return again;
+      res = await this.send('PUT', this.urls.path(entry.path), headers, await openBody());
+    }
+    const outcome = classifyStatus(res.status, `PUT ${entry.path}`);
+    if (outcome.kind === 'applied' && entry.modified) await this.setModified(entry.path, entry.modified);
+    return outcome;
+  }
+
+  /** MKCOL of `path` and every missing ancestor, top down. An existing collection counts as created. */
+  private async makeCollections(path: string): Promise<ReplayOutcome> {
+    if (this.known.has(path)) return { kind: 'applied' };
+    const segments = path.split('/').filter(Boolean);
+    let current = '';
+    for (const segment of segments) {
+      current = `${current}/${segment}`;
+      if (this.known.has(current)) continue;
+      const res = await this.send('MKCOL', this.urls.path(current, true));
+      // 201 created; 405 Method Not Allowed = something already exists there (RFC 4918 §9.3.1).
+      if (res.status !== 201 && res.status !== 405) return classifyStatus(res.status, `MKCOL ${current}`);
+      this.remember(current);
+    }
+    return { kind: 'applied' };
+  }
+
+  private async remove(path: string): Promise<ReplayOutcome> {
+    const res = await this.send('DELETE', this.urls.path(path));
+    this.forget(path);
+    if (res.status === 404) return { kind: 'applied', detail: 'already absent' };
+    return classifyStatus(res.status, `DELETE ${path}`);
+  }
+
+  private async move(from: string, to: string): Promise<ReplayOutcome> {
+    const parents = await this.makeCollections(parentOf(to));
+    if (parents.kind !== 'applied') return parents;
+    const res = await this.send('MOVE', this.urls.path(from), {
+      destination: this.urls.url(to),
+      overwrite: 'T',
+    });
+    this.forget(from);
+    if (res.status === 404) {
+      // Source gone: either we applied this MOVE just before a crash (destination present) or it never existed.
+      const target = await this.send('PROPFIND', this.urls.path(to), { depth: '0' });
+      if (target.status === 207) return { kind: 'applied', detail: 'already moved' };
+      if (target.status !== 404) return classifyStatus(target.status, `PROPFIND ${to}`);
+      return { kind: 'conflict', reason: `MOVE ${from}: rename source missing on the peer (HTTP 404)` };
+    }
+    return classifyStatus(res.status, `MOVE ${from} -> ${to}`);
+  }
+
+  /**
+   * PROPPATCH of the modified time. mod_dav_fs (and many servers) protect `getlastmodified`, so a refusal is
+   * logged and counted as applied (CONTRACT: mdtm is best effort); the Win32 property is what Windows clients
+   * and several servers honour.
+   */
+  private async setModified(path: string, modified: string): Promise<ReplayOutcome> {
+    const date = new Date(modified).toUTCString();
+    const body =
+      '<?xml version="1.0" encoding="utf-8"?>' +
+      '<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:"><D:set><D:prop>' +
+      `<Z:Win32LastModifiedTime>${date}</Z:Win32LastModifiedTime>` +
+      '</D:prop></D:set></D:propertyupdate>';
+    const res = await this.send(
+      'PROPPATCH',
+      this.urls.path(path),
+      { 'content-type': 'application/xml; charset=utf-8' },
+      body,
+    );
+    const outcome = classifyStatus(res.status === 207 ? 200 : res.status, `PROPPATCH ${path}`);
+    if (outcome.kind === 'conflict') {
+      this.logger?.info('peer refused the modified time; recorded as applied', {
+        peer: this.name,
+        path,
+        status: res.status,
+      });
+      return { kind: 'applied', detail: `modified time refused (HTTP ${res.status})` };
+    }
+    return outcome;
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    headers: Record<string, string> = {},
+    body?: Readable | string,
+  ): Promise<DavResponse> {
+    const res = await this.pool.request({
+      method,
+      path,
+      headers: this.authorization ? { ...headers, authorization: this.authorization } : headers,
+      body: body ?? null,
+    });
+    // Read (bounded) so the connection returns to the pool; the text feeds conflict reasons.
+    const text = await readBounded(res.body, 2048);
+    return { status: res.statusCode, text };
+  }
+
+  private async guard(task: () => Promise<ReplayOutcome>): Promise<ReplayOutcome> {
+    try {
+      return await task();
+    } catch (error) {
+      const offline = classifyNetworkError(error);
+      if (offline) return offline;
+      throw error;
+    }
+  }
+
+  private remember(path: string): void {
+    if (this.known.size >= MAX_KNOWN_COLLECTIONS) this.known.clear();
+    this.known.add(path);
+  }
+
+  private forget(path: string): void {
+    for (const known of this.known) {
+      if (known === path || known.startsWith(`${path}/`)) this.known.delete(known);
+    }
+  }
+}
+
+async function readBounded(
+  body: AsyncIterable<Buffer> & { dump?: () => Promise<void> },
+  limit: number,
+): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    if (size < limit) chunks.push(chunk.subarray(0, limit - size));
+    size += chunk.length;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

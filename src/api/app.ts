@@ -1,0 +1,43 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { ApiDeps } from './deps.js';
+import { errorBody, toErrorResponse } from './errors.js';
+import { changeRoutes } from './routes/changes.js';
+import { configDocRoutes } from './routes/config-docs.js';
+import { peerRoutes } from './routes/peers.js';
+
+export const API_VERSION = '1.0.0';
+
+/**
+ * The relay's HTTP API (CONTRACT.md). Web-standard Request/Response only: the same app runs on Node
+ * (@hono/node-server), in Lambda (hono/aws-lambda) and in tests (`app.request`).
+ */
+export function createApp(deps: ApiDeps) {
+  const app = new OpenAPIHono();
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.route('/v1/changes', changeRoutes(deps));
+  app.route('/v1/config', configDocRoutes(deps));
+  app.route('/v1/peers', peerRoutes(deps));
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+  app.doc('/openapi.json', {
+    openapi: '3.0.3',
+    info: {
+      title: 'vfs-relay',
+      version: API_VERSION,
+      description: 'Journaled replication relay: nodes post changes, the relay replays them to WebDAV peers.',
+    },
+  });
+
+  app.notFound((c) =>
+    c.json(errorBody('NOT_FOUND', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), 404),
+  );
+  app.onError((error, c) =>
+    toErrorResponse(error, c, (e) =>
+      deps.logger.error('request failed', { method: c.req.method, path: new URL(c.req.url).pathname, error: e }),
+    ),
+  );
+  return app;
+}
+
+export type RelayApp = ReturnType<typeof createApp>;

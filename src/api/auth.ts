@@ -1,0 +1,57 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createMiddleware } from 'hono/factory';
+import { ApiError } from './errors.js';
+
+export type Caller = { role: 'admin' } | { role: 'node'; node: string };
+
+export interface TokenTable {
+  adminToken?: string;
+  nodeTokens: Record<string, string>;
+}
+
+export type AuthEnv = { Variables: { caller: Caller } };
+
+/**
+ * Resolves a bearer token to a caller. Every configured token is compared, in constant time over SHA-256
+ * digests (equal length whatever the input), so neither the match nor its position leaks through timing.
+ */
+export function tokenResolver(table: TokenTable): (token: string) => Caller | undefined {
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  const known: [Buffer, Caller][] = [];
+  if (table.adminToken) known.push([digest(table.adminToken), { role: 'admin' }]);
+  for (const [node, token] of Object.entries(table.nodeTokens)) known.push([digest(token), { role: 'node', node }]);
+  return (token) => {
+    const presented = digest(token);
+    let found: Caller | undefined;
+    for (const [expected, caller] of known) {
+      if (timingSafeEqual(presented, expected) && !found) found = caller;
+    }
+    return found;
+  };
+}
+
+/** `who`: "node" accepts node tokens and the admin token; "operator" only the admin token. */
+export function requireRole(resolve: (token: string) => Caller | undefined, who: 'node' | 'operator') {
+  return createMiddleware<AuthEnv>(async (c, next) => {
+    const header = c.req.header('authorization');
+    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    if (!match) {
+      c.header('WWW-Authenticate', 'Bearer');
+      throw new ApiError(401, 'UNAUTHENTICATED', 'send "Authorization: Bearer <token>"');
+    }
+    const caller = resolve(match[1]!);
+    if (!caller) {
+      c.header('WWW-Authenticate', 'Bearer error="invalid_token"');
+      throw new ApiError(401, 'UNAUTHENTICATED', 'the bearer token is not valid');
+    }
+    if (who === 'operator' && caller.role !== 'admin') {
+      throw new ApiError(403, 'FORBIDDEN', 'this endpoint needs the admin token');
+    }
+    c.set('caller', caller);
+    await next();
+  });
+}
+
+export function callerNode(caller: Caller): string | undefined {
+  return caller.role === 'node' ? caller.node : undefined;
+}

@@ -1,0 +1,67 @@
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import {
+  BadPathError,
+  ContentRefusedError,
+  EntryCodecError,
+  MalformedRequestError,
+  NotFoundError,
+  PayloadTooLargeError,
+  RelayError,
+  StateConflictError,
+} from '../core/errors.js';
+
+/** Raised by API code for failures that belong to HTTP itself (auth, content type). */
+export class ApiError extends HTTPException {
+  constructor(
+    status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+  ) {
+    super(status, { message });
+    this.name = 'ApiError';
+  }
+}
+
+const STATUS_BY_ERROR: [new (...args: never[]) => RelayError, ContentfulStatusCode][] = [
+  [MalformedRequestError, 400],
+  [BadPathError, 400],
+  [NotFoundError, 404],
+  [StateConflictError, 409],
+  [PayloadTooLargeError, 413],
+  [ContentRefusedError, 422],
+  [EntryCodecError, 422],
+];
+
+const CODE_BY_HTTP_STATUS: Record<number, string> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+export function errorBody(code: string, message: string) {
+  return { error: { code, message } };
+}
+
+/** The one place where failures become responses: `{ "error": { "code", "message" } }`. */
+export function toErrorResponse(error: unknown, c: Context, log: (error: unknown) => void): Response {
+  if (error instanceof ApiError) return c.json(errorBody(error.code, error.message), error.status);
+  if (error instanceof RelayError) {
+    const status = STATUS_BY_ERROR.find(([type]) => error instanceof type)?.[1];
+    if (status) return c.json(errorBody(error.code, error.message), status);
+  }
+  if (error instanceof HTTPException) {
+    const status = error.status as ContentfulStatusCode;
+    const malformedJson = status === 400 && /json/i.test(error.message);
+    const code = malformedJson ? 'MALFORMED_JSON' : (CODE_BY_HTTP_STATUS[status] ?? 'HTTP_ERROR');
+    return c.json(errorBody(code, error.message || code), status);
+  }
+  log(error);
+  // Never echo internal messages: they can carry file system paths or peer answers.
+  return c.json(errorBody('INTERNAL', 'the relay failed to handle this request; see its log'), 500);
+}

@@ -1,0 +1,175 @@
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { PayloadTooLargeError } from '../../core/errors.js';
+import { type AuthEnv, callerNode, requireRole, tokenResolver } from '../auth.js';
+import type { ApiDeps } from '../deps.js';
+import { limitBody } from '../limits.js';
+import {
+  AcceptedSchema,
+  BodyReceiptSchema,
+  ChangeIdParams,
+  ChangePageSchema,
+  ChangeSchema,
+  errors,
+  IgnoredSchema,
+  ListQuery,
+  NewChangeSchema,
+  PeerQuery,
+} from '../schemas.js';
+import { validationHook } from '../validation.js';
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+const submit = createRoute({
+  method: 'post',
+  path: '/',
+  tags: ['node'],
+  summary: 'Journal one change',
+  security: [{ bearer: [] }],
+  request: { body: { required: true, content: { 'application/json': { schema: NewChangeSchema } } } },
+  responses: {
+    201: json(AcceptedSchema, 'Upload journaled: PUT the body to upload.url, then commit'),
+    202: json(AcceptedSchema, 'Change journaled (PENDING)'),
+    200: json(IgnoredSchema, 'Nothing journaled'),
+    ...errors,
+  },
+});
+
+const putBody = createRoute({
+  method: 'put',
+  path: '/{id}/body',
+  tags: ['node'],
+  summary: 'The body of an upload, raw bytes (embedded relay; in cloud mode upload.url is a presigned S3 URL)',
+  security: [{ bearer: [] }],
+  request: {
+    params: ChangeIdParams,
+    body: { content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } },
+  },
+  responses: { 200: json(BodyReceiptSchema, 'Body stored durably'), ...errors },
+});
+
+const commit = createRoute({
+  method: 'post',
+  path: '/{id}/commit',
+  tags: ['node'],
+  summary: 'The body is complete: verify size and checksum, mark PENDING',
+  security: [{ bearer: [] }],
+  request: { params: ChangeIdParams },
+  responses: { 200: json(AcceptedSchema, 'Committed (PENDING)'), ...errors },
+});
+
+const list = createRoute({
+  method: 'get',
+  path: '/',
+  tags: ['operator'],
+  summary: 'Journal entries, oldest first',
+  security: [{ bearer: [] }],
+  request: { query: ListQuery },
+  responses: { 200: json(ChangePageSchema, 'A page of changes'), ...errors },
+});
+
+const show = createRoute({
+  method: 'get',
+  path: '/{id}',
+  tags: ['operator'],
+  summary: "One change with each peer's status",
+  security: [{ bearer: [] }],
+  request: { params: ChangeIdParams },
+  responses: { 200: json(ChangeSchema, 'The change'), ...errors },
+});
+
+const retry = createRoute({
+  method: 'post',
+  path: '/{id}/retry',
+  tags: ['operator'],
+  summary: 'CONFLICT/FAILED → PENDING',
+  security: [{ bearer: [] }],
+  request: { params: ChangeIdParams, query: PeerQuery },
+  responses: { 200: json(ChangeSchema, 'The change after retry'), ...errors },
+});
+
+const skip = createRoute({
+  method: 'delete',
+  path: '/{id}',
+  tags: ['operator'],
+  summary: 'Skip: drop the change from the journal',
+  security: [{ bearer: [] }],
+  request: { params: ChangeIdParams, query: PeerQuery },
+  responses: {
+    200: json(z.object({ id: z.string(), skipped: z.array(z.string()) }), 'Dropped for these peers'),
+    ...errors,
+  },
+});
+
+export function changeRoutes(deps: ApiDeps) {
+  const app = new OpenAPIHono<AuthEnv>({ defaultHook: validationHook });
+  const resolve = tokenResolver(deps.tokens);
+  const node = requireRole(resolve, 'node');
+  const operator = requireRole(resolve, 'operator');
+
+  app.use('/', async (c, next) => (c.req.method === 'POST' ? node(c, next) : operator(c, next)));
+  app.post('/', limitBody(deps.limits.maxJsonBytes));
+  app.use('/:id/body', node);
+  app.use('/:id/commit', node);
+  app.use('/:id/retry', operator);
+  app.use('/:id', operator);
+
+  app.openapi(submit, async (c) => {
+    const change = c.req.valid('json');
+    if (change.action === 'upload' && (change.size ?? 0) > deps.limits.maxUploadBytes) {
+      throw new PayloadTooLargeError(`uploads are limited to ${deps.limits.maxUploadBytes} bytes`);
+    }
+    const result = await deps.intake.submit(change, callerNode(c.get('caller')));
+    if (!result.journaled) return c.json({ status: 'IGNORED' as const, reason: result.reason }, 200);
+    if (result.status === 'PENDING') return c.json({ id: result.id, status: result.status }, 202);
+    const upload = await deps.uploadTarget(result.entries[0]!, apiBase(deps, c.req.url));
+    return c.json({ id: result.id, status: result.status, upload }, 201);
+  });
+
+  app.openapi(putBody, async (c) => {
+    const { id } = c.req.valid('param');
+    const stream = c.req.raw.body;
+    const body = stream ? Readable.fromWeb(stream as WebReadableStream<Uint8Array>) : Readable.from([]);
+    const digest = await deps.intake.writeBody(id, body);
+    return c.json({ id, size: digest.size, sha256: digest.sha256 }, 200);
+  });
+
+  app.openapi(commit, async (c) => {
+    const { id } = c.req.valid('param');
+    await deps.intake.commit(id);
+    return c.json({ id, status: 'PENDING' as const }, 200);
+  });
+
+  app.openapi(list, async (c) => {
+    const query = c.req.valid('query');
+    return c.json(await deps.view.listChanges(query), 200);
+  });
+
+  app.openapi(show, async (c) => {
+    const { id } = c.req.valid('param');
+    await deps.intake.find(id); // validates the id
+    return c.json(await deps.view.getChange(id), 200);
+  });
+
+  app.openapi(retry, async (c) => {
+    const { id } = c.req.valid('param');
+    await deps.operator.retry(id, c.req.valid('query').peer);
+    return c.json(await deps.view.getChange(id), 200);
+  });
+
+  app.openapi(skip, async (c) => {
+    const { id } = c.req.valid('param');
+    const skipped = await deps.operator.skip(id, c.req.valid('query').peer);
+    return c.json({ id, skipped: skipped.map((e) => e.peer) }, 200);
+  });
+
+  return app;
+}
+
+export function apiBase(deps: Pick<ApiDeps, 'publicUrl'>, requestUrl: string): string {
+  return (deps.publicUrl ?? new URL(requestUrl).origin).replace(/\/+$/, '');
+}

@@ -1,0 +1,100 @@
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { XMLValidator } from 'fast-xml-parser';
+import { assertNoDtd } from '../../core/entry-xml.js';
+import { ContentRefusedError, EntryCodecError } from '../../core/errors.js';
+import { type AuthEnv, callerNode, requireRole, tokenResolver } from '../auth.js';
+import type { ApiDeps } from '../deps.js';
+import { ApiError } from '../errors.js';
+import { limitBody } from '../limits.js';
+import { AcceptedSchema, ConfigParams, errors, IgnoredSchema } from '../schemas.js';
+import { validationHook } from '../validation.js';
+
+const documentBody = {
+  content: {
+    'application/xml': { schema: z.string() },
+    'application/json': { schema: z.any() },
+  },
+};
+
+const put = createRoute({
+  method: 'put',
+  path: '/{scope}/{name}',
+  tags: ['node'],
+  summary: 'Replicate a configuration document (XML or JSON, at most 1 MiB)',
+  security: [{ bearer: [] }],
+  request: { params: ConfigParams, body: documentBody },
+  responses: {
+    202: { description: 'Journaled', content: { 'application/json': { schema: AcceptedSchema } } },
+    200: { description: 'Nothing journaled', content: { 'application/json': { schema: IgnoredSchema } } },
+    ...errors,
+  },
+});
+
+const remove = createRoute({
+  method: 'delete',
+  path: '/{scope}/{name}',
+  tags: ['node'],
+  summary: 'Replicate the deletion of a configuration document',
+  security: [{ bearer: [] }],
+  request: { params: ConfigParams },
+  responses: {
+    202: { description: 'Journaled', content: { 'application/json': { schema: AcceptedSchema } } },
+    200: { description: 'Nothing journaled', content: { 'application/json': { schema: IgnoredSchema } } },
+    ...errors,
+  },
+});
+
+export function configDocRoutes(deps: ApiDeps) {
+  const app = new OpenAPIHono<AuthEnv>({ defaultHook: validationHook });
+  app.use('*', requireRole(tokenResolver(deps.tokens), 'node'));
+  app.put('*', limitBody(deps.limits.maxConfigBytes));
+
+  app.openapi(put, async (c) => {
+    const { scope, name } = c.req.valid('param');
+    const contentType = documentType(c.req.header('content-type'));
+    const body = Buffer.from(await c.req.arrayBuffer());
+    checkDocument(body, contentType);
+    const result = await deps.intake.putConfig({ scope, name, body, contentType }, callerNode(c.get('caller')));
+    if (!result.journaled) return c.json({ status: 'IGNORED' as const, reason: result.reason }, 200);
+    return c.json({ id: result.id, status: 'PENDING' as const }, 202);
+  });
+
+  app.openapi(remove, async (c) => {
+    const { scope, name } = c.req.valid('param');
+    const result = await deps.intake.deleteConfig(scope, name, callerNode(c.get('caller')));
+    if (!result.journaled) return c.json({ status: 'IGNORED' as const, reason: result.reason }, 200);
+    return c.json({ id: result.id, status: 'PENDING' as const }, 202);
+  });
+
+  return app;
+}
+
+function documentType(header: string | undefined): 'application/xml' | 'application/json' {
+  const essence = header?.split(';')[0]?.trim().toLowerCase();
+  if (essence === 'application/json') return 'application/json';
+  if (essence === 'application/xml' || essence === 'text/xml') return 'application/xml';
+  throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'a configuration document is application/xml or application/json');
+}
+
+/** Documents are replayed into other servers' configuration: only well-formed, DTD-free XML or valid JSON. */
+function checkDocument(body: Buffer, type: string): void {
+  if (body.length === 0) throw new ContentRefusedError('EMPTY_DOCUMENT', 'the document is empty');
+  const text = body.toString('utf8');
+  if (type === 'application/json') {
+    try {
+      JSON.parse(text);
+    } catch (error) {
+      throw new ContentRefusedError('BAD_DOCUMENT', `the document is not valid JSON: ${(error as Error).message}`);
+    }
+    return;
+  }
+  try {
+    assertNoDtd(text);
+  } catch (error) {
+    if (error instanceof EntryCodecError) throw new ContentRefusedError('UNSAFE_DOCUMENT', error.message);
+    throw error;
+  }
+  const valid = XMLValidator.validate(text);
+  if (valid !== true)
+    throw new ContentRefusedError('BAD_DOCUMENT', `the document is not well-formed XML: ${valid.err.msg}`);
+}

@@ -1,0 +1,168 @@
+import { z } from '@hono/zod-openapi';
+import { CONFIG_SCOPES, ENTRY_STATUSES, FILE_ACTIONS } from '../core/entry.js';
+import { PEER_STATUSES } from '../core/peer.js';
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: 'BAD_PATH' }),
+      message: z.string().openapi({ example: 'path has a ".." segment' }),
+    }),
+  })
+  .openapi('Error');
+
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: ErrorSchema } },
+});
+
+export const errors = {
+  400: errorResponse('Malformed request (BAD_REQUEST, BAD_PATH, MALFORMED_JSON, BAD_ID)'),
+  401: errorResponse('No or bad bearer token (UNAUTHENTICATED)'),
+  403: errorResponse('The token is valid but not allowed here (FORBIDDEN)'),
+  404: errorResponse('No such change or peer (CHANGE_NOT_FOUND, PEER_NOT_FOUND)'),
+  409: errorResponse('The change is not in a state that allows this (BODY_MISSING, ALREADY_COMMITTED, NOT_RETRYABLE)'),
+  413: errorResponse('Body too large (PAYLOAD_TOO_LARGE)'),
+  415: errorResponse('Wrong Content-Type (UNSUPPORTED_MEDIA_TYPE)'),
+  422: errorResponse('Valid JSON, refused content (SIZE_MISMATCH, CHECKSUM_MISMATCH, UNSAFE_DOCUMENT, ...)'),
+} as const;
+
+const sha256 = z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits');
+const user = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters');
+
+export const NewChangeSchema = z
+  .object({
+    action: z.enum(FILE_ACTIONS),
+    path: z.string().min(1).max(8192).openapi({ example: '/user_homes/john/a.txt' }),
+    target: z
+      .string()
+      .min(1)
+      .max(8192)
+      .optional()
+      .openapi({ description: 'rename only', example: '/user_homes/john/b.txt' }),
+    size: z
+      .number()
+      .int()
+      .min(0)
+      .max(Number.MAX_SAFE_INTEGER)
+      .optional()
+      .openapi({ description: 'required for upload' }),
+    sha256: sha256.optional().openapi({ description: 'verified at commit when given' }),
+    modified: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .openapi({ description: 'required for mdtm', example: '2026-11-27T05:54:29.693Z' }),
+    user: user.optional().openapi({ description: 'who made the change on the node', example: 'john' }),
+  })
+  .strict()
+  .openapi('NewChange');
+
+export const UploadTargetSchema = z
+  .object({
+    method: z.literal('PUT'),
+    url: z.string(),
+    headers: z.record(z.string(), z.string()),
+  })
+  .openapi('UploadTarget');
+
+export const AcceptedSchema = z
+  .object({
+    id: z.string(),
+    status: z.enum(['AWAITING_BODY', 'PENDING']),
+    upload: UploadTargetSchema.optional(),
+  })
+  .openapi('Accepted');
+
+export const IgnoredSchema = z
+  .object({
+    status: z.literal('IGNORED'),
+    reason: z.enum(['REPLICATION_USER', 'NOT_REPLICATED', 'ECHO', 'NO_PEERS']),
+  })
+  .openapi('Ignored');
+
+export const BodyReceiptSchema = z
+  .object({ id: z.string(), size: z.number().int(), sha256: z.string() })
+  .openapi('BodyReceipt');
+
+const PeerEntrySchema = z.object({
+  peer: z.string(),
+  lane: z.string(),
+  status: z.enum(ENTRY_STATUSES),
+  attempts: z.number().int(),
+  lastError: z.string().optional(),
+  lastAttemptAt: z.string().optional(),
+  blockedBy: z.string().optional(),
+});
+
+export const ChangeSchema = z
+  .object({
+    id: z.string(),
+    action: z.string(),
+    path: z.string(),
+    target: z.string().optional(),
+    size: z.number().int().optional(),
+    sha256: z.string().optional(),
+    modified: z.string().optional(),
+    user: z.string().optional(),
+    node: z.string().optional(),
+    createdAt: z.string(),
+    status: z.enum(ENTRY_STATUSES),
+    peers: z.array(PeerEntrySchema),
+  })
+  .openapi('Change');
+
+export const ChangePageSchema = z
+  .object({ items: z.array(ChangeSchema), next: z.string().nullable() })
+  .openapi('ChangePage');
+
+export const ChangeIdParams = z.object({
+  id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: '20261127T055429693Z-000000-9f2c1a' }),
+});
+
+export const PeerQuery = z.object({
+  peer: z
+    .string()
+    .optional()
+    .openapi({ param: { name: 'peer', in: 'query' } }),
+});
+
+export const ListQuery = z.object({
+  status: z.enum(ENTRY_STATUSES).optional(),
+  peer: z.string().optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  cursor: z.string().optional(),
+});
+
+export const ConfigParams = z.object({
+  scope: z.enum(CONFIG_SCOPES).openapi({ param: { name: 'scope', in: 'path' } }),
+  name: z
+    .string()
+    .min(1)
+    .max(255)
+    .openapi({ param: { name: 'name', in: 'path' }, example: 'john.XML' }),
+});
+
+export const PeerSchema = z
+  .object({
+    name: z.string(),
+    url: z.string(),
+    status: z.enum(PEER_STATUSES),
+    lastPingAt: z.string().nullable(),
+    lastError: z.string().optional(),
+    pending: z.number().int(),
+    pendingBytes: z.number().int(),
+    oldestPendingAt: z.string().nullable(),
+    conflicts: z.number().int(),
+    failed: z.number().int(),
+    blocked: z.number().int(),
+    awaitingBody: z.number().int(),
+  })
+  .openapi('Peer');
+
+export const PeerParams = z.object({
+  name: z.string().openapi({ param: { name: 'name', in: 'path' }, example: 'server2' }),
+});

@@ -1,0 +1,18 @@
+import type { Hook } from '@hono/zod-openapi';
+import { ApiError } from './errors.js';
+
+interface Issue {
+  path: PropertyKey[];
+  message: string;
+}
+
+/** Turns a schema failure into `400 BAD_REQUEST` naming the first bad field (BAD_PATH for paths). */
+// biome-ignore lint/suspicious/noExplicitAny: the hook is shared by routes of every shape
+export const validationHook: Hook<any, any, any, any> = (result) => {
+  if (result.success) return;
+  const issues = (result.error as { issues: Issue[] }).issues;
+  const first = issues[0];
+  const field = first?.path.map(String).join('.') || 'body';
+  const code = field === 'path' || field === 'target' ? 'BAD_PATH' : 'BAD_REQUEST';
+  throw new ApiError(400, code, `${field}: ${first?.message ?? 'invalid'}`);
+};

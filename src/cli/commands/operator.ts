@@ -1,0 +1,164 @@
+import type { Command } from 'commander';
+import type { ChangeView } from '../../core/journal-view.js';
+import { bytes, table } from '../format.js';
+import { OperatorClient } from '../operator-client.js';
+
+interface RelayOptions {
+  relay: string;
+  token?: string;
+  json?: boolean;
+}
+
+interface PeerRow {
+  name: string;
+  url: string;
+  status: string;
+  lastPingAt: string | null;
+  pending: number;
+  pendingBytes: number;
+  oldestPendingAt: string | null;
+  conflicts: number;
+  failed: number;
+  blocked: number;
+}
+
+interface Page {
+  items: ChangeView[];
+  next: string | null;
+}
+
+const print = (text: string): void => {
+  process.stdout.write(`${text}\n`);
+};
+
+export function addRelayOptions(command: Command): Command {
+  return command
+    .option('--relay <url>', 'relay API base URL', process.env.VFS_RELAY_URL ?? 'http://127.0.0.1:8787')
+    .option('--token <token>', 'admin token (default $VFS_RELAY_ADMIN_TOKEN)')
+    .option('--json', 'machine-readable output');
+}
+
+function client(options: RelayOptions): OperatorClient {
+  return new OperatorClient(options.relay, options.token ?? process.env.VFS_RELAY_ADMIN_TOKEN);
+}
+
+export async function status(options: RelayOptions): Promise<void> {
+  const api = client(options);
+  const [peers, parked] = await Promise.all([
+    api.get<PeerRow[]>('/v1/peers'),
+    Promise.all([
+      api.get<Page>('/v1/changes?status=CONFLICT&limit=100'),
+      api.get<Page>('/v1/changes?status=FAILED&limit=100'),
+    ]).then((pages) => pages.flatMap((p) => p.items)),
+  ]);
+  if (options.json) return print(JSON.stringify({ peers, parked }, null, 2));
+  if (peers.length === 0) print('No peers configured.');
+  else
+    print(
+      table(
+        ['PEER', 'STATUS', 'PENDING', 'BYTES', 'OLDEST PENDING', 'CONFLICTS', 'BLOCKED', 'LAST PING'],
+        peers.map((p) => [
+          p.name,
+          p.status,
+          p.pending,
+          bytes(p.pendingBytes),
+          p.oldestPendingAt ?? '-',
+          p.conflicts + p.failed,
+          p.blocked,
+          p.lastPingAt ?? '-',
+        ]),
+      ),
+    );
+  if (parked.length > 0) {
+    print('\nNeeds an operator (vfs-relay journal show ID, then retry or skip):');
+    print(changeTable(parked, true));
+  }
+}
+
+export async function journalList(
+  options: RelayOptions & { status?: string; peer?: string; limit: string },
+): Promise<void> {
+  const api = client(options);
+  const wanted = Number.parseInt(options.limit, 10);
+  const items: ChangeView[] = [];
+  let cursor: string | null = null;
+  do {
+    const query = new URLSearchParams({ limit: String(Math.min(1000, wanted - items.length)) });
+    if (options.status) query.set('status', options.status);
+    if (options.peer) query.set('peer', options.peer);
+    if (cursor) query.set('cursor', cursor);
+    const page: Page = await api.get<Page>(`/v1/changes?${query}`);
+    items.push(...page.items);
+    cursor = page.next;
+  } while (cursor && items.length < wanted);
+  if (options.json) return print(JSON.stringify(items, null, 2));
+  print(items.length === 0 ? 'The journal is empty.' : changeTable(items, false));
+}
+
+export async function journalShow(id: string, options: RelayOptions): Promise<void> {
+  const change = await client(options).get<ChangeView>(`/v1/changes/${encodeURIComponent(id)}`);
+  if (options.json) return print(JSON.stringify(change, null, 2));
+  const fields: [string, unknown][] = [
+    ['id', change.id],
+    ['action', change.action],
+    ['path', change.path],
+    ['target', change.target],
+    ['size', change.size === undefined ? undefined : `${change.size} (${bytes(change.size)})`],
+    ['sha256', change.sha256],
+    ['modified', change.modified],
+    ['user', change.user],
+    ['node', change.node],
+    ['created', change.createdAt],
+    ['status', change.status],
+  ];
+  print(
+    table(
+      ['FIELD', 'VALUE'],
+      fields.filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]),
+    ),
+  );
+  print('');
+  print(
+    table(
+      ['PEER', 'STATUS', 'ATTEMPTS', 'LAST ATTEMPT', 'LAST ERROR'],
+      change.peers.map((p) => [
+        p.peer,
+        p.status,
+        p.attempts,
+        p.lastAttemptAt ?? '-',
+        p.lastError ?? (p.blockedBy ? `waits behind ${p.blockedBy}` : '-'),
+      ]),
+    ),
+  );
+}
+
+export async function journalRetry(id: string, options: RelayOptions & { peer?: string }): Promise<void> {
+  const query = options.peer ? `?peer=${encodeURIComponent(options.peer)}` : '';
+  const change = await client(options).post<ChangeView>(`/v1/changes/${encodeURIComponent(id)}/retry${query}`);
+  if (options.json) return print(JSON.stringify(change, null, 2));
+  print(`retrying ${id}: ${change.peers.map((p) => `${p.peer} ${p.status}`).join(', ')}`);
+}
+
+export async function journalSkip(id: string, options: RelayOptions & { peer?: string }): Promise<void> {
+  const query = options.peer ? `?peer=${encodeURIComponent(options.peer)}` : '';
+  const result = await client(options).delete<{ id: string; skipped: string[] }>(
+    `/v1/changes/${encodeURIComponent(id)}${query}`,
+  );
+  if (options.json) return print(JSON.stringify(result, null, 2));
+  print(`skipped ${id} for ${result.skipped.join(', ')}`);
+}
+
+function changeTable(items: ChangeView[], withError: boolean): string {
+  return table(
+    ['ID', 'STATUS', 'ACTION', 'PATH', withError ? 'REASON' : 'PEERS'],
+    items.map((c) => [
+      c.id,
+      c.status,
+      c.action,
+      c.target ? `${c.path} -> ${c.target}` : c.path,
+      withError
+        ? (c.peers.find((p) => p.lastError)?.lastError ?? '-')
+        : c.peers.map((p) => `${p.peer}:${p.status}`).join(' '),
+    ]),
+  );
+}

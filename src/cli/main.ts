@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { RelayError } from '../core/errors.js';
+import { addRelayOptions, journalList, journalRetry, journalShow, journalSkip, status } from './commands/operator.js';
+import { serve } from './commands/serve.js';
+import { CliError } from './operator-client.js';
+
+const program = new Command()
+  .name('vfs-relay')
+  .description('Journaled replication relay for clustered file-transfer servers')
+  .showHelpAfterError()
+  .exitOverride();
+
+program
+  .command('serve')
+  .description('run the API, the replayer and the pinger in one process')
+  .option('--config <file>', 'config file (default $VFS_RELAY_CONFIG, else ./vfs-relay.config.json, else defaults)')
+  .action(serve);
+
+addRelayOptions(program.command('status').description('peers, backlog and conflicts')).action(status);
+
+const journal = program.command('journal').description('operator view of the journal, oldest first');
+addRelayOptions(journal.command('ls').description('list changes'))
+  .option('--status <status>', 'AWAITING_BODY, PENDING, CONFLICT, FAILED or BLOCKED')
+  .option('--peer <name>', 'only this peer')
+  .option('--limit <n>', 'at most this many changes', '1000')
+  .action(journalList);
+addRelayOptions(journal.command('show').argument('<id>').description('one change with each peer’s status')).action(
+  journalShow,
+);
+addRelayOptions(journal.command('retry').argument('<id>').description('CONFLICT/FAILED → PENDING'))
+  .option('--peer <name>', 'only this peer')
+  .action(journalRetry);
+addRelayOptions(journal.command('skip').argument('<id>').description('drop the change from the journal'))
+  .option('--peer <name>', 'only this peer')
+  .action(journalSkip);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) process.exit(error.exitCode);
+  const message =
+    error instanceof CliError || error instanceof RelayError ? error.message : String((error as Error)?.stack ?? error);
+  process.stderr.write(`vfs-relay: ${message.split('\n')[0]}\n`);
+  process.exit(error instanceof CliError ? error.exitCode : 1);
+}

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { normalizePath } from '../core/paths.js';
+
+/** A secret is written inline or, better, named by an environment variable. */
+const secret = z.union([z.string().min(1), z.object({ env: z.string().min(1) }).strict()]);
+export type SecretSource = z.infer<typeof secret>;
+
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use 1-64 letters, digits, ".", "_" or "-"');
+
+const vfsPath = z.string().transform((value, ctx) => {
+  try {
+    return normalizePath(value);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+const peer = z
+  .object({
+    name,
+    url: z
+      .url({ protocol: /^https?$/ })
+      .refine(
+        (u) => !new URL(u).username && !new URL(u).password,
+        'put credentials in username/password, not in the URL',
+      ),
+    username: z.string().min(1).optional(),
+    password: secret.optional(),
+    /** The node whose own file server this peer is: that node's changes are not replayed back to it. */
+    node: name.optional(),
+    pingIntervalSeconds: z.number().int().min(1).max(86_400).default(60),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    listen: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(0).max(65_535).default(8787),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 8787 }),
+    /** Public base URL of the API when behind a proxy; upload URLs are built from it. */
+    publicUrl: z.url().optional(),
+    journal: z.string().min(1).default('./data'),
+    queue: z.url().optional(),
+    peers: z
+      .array(peer)
+      .default([])
+      .refine((peers) => new Set(peers.map((p) => p.name)).size === peers.length, 'peer names must be unique'),
+    vfs: z
+      .array(z.object({ path: vfsPath, replicate: z.boolean().default(true) }).strict())
+      .default([{ path: '/', replicate: true }]),
+    replicationUser: z.string().min(1).default('replication'),
+    autoPlay: z.boolean().default(false),
+    auth: z
+      .object({
+        adminToken: secret.optional(),
+        nodeTokens: z.record(name, secret).default({}),
+      })
+      .strict()
+      .default({ nodeTokens: {} }),
+    replay: z
+      .object({
+        concurrency: z.number().int().min(1).max(256).default(8),
+        requestTimeoutSeconds: z.number().int().min(1).max(86_400).default(60),
+      })
+      .strict()
+      .default({ concurrency: 8, requestTimeoutSeconds: 60 }),
+    limits: z
+      .object({
+        /** Largest upload body accepted, in bytes (default 1 TiB). */
+        maxUploadBytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(2 ** 40),
+      })
+      .strict()
+      .default({ maxUploadBytes: 2 ** 40 }),
+  })
+  .strict();
+
+export type ConfigFile = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;

@@ -1,0 +1,130 @@
+import { XMLBuilder, XMLParser } from 'fast-xml-parser';
+import { ACTIONS, type Action, type JournalEntry, STORED_STATUSES, type StoredStatus } from './entry.js';
+import { EntryCodecError } from './errors.js';
+
+/** A config.XML is a few hundred bytes; anything near this is corrupt or hostile. */
+export const MAX_ENTRY_XML_BYTES = 64 * 1024;
+export const ENTRY_XML_VERSION = '1';
+
+/**
+ * The order fields are written in config.XML. Every field of JournalEntry appears here; the README documents
+ * each one. Text values are written verbatim (escaped), never trimmed, so names with spaces survive.
+ */
+const FIELDS = [
+  'id',
+  'lane',
+  'peer',
+  'location',
+  'action',
+  'path',
+  'target',
+  'size',
+  'sha256',
+  'modified',
+  'user',
+  'node',
+  'contentType',
+  'createdAt',
+  'status',
+  'attempts',
+  'lastError',
+  'lastAttemptAt',
+] as const satisfies readonly (keyof JournalEntry)[];
+
+const builder = new XMLBuilder({
+  format: true,
+  indentBy: '  ',
+  ignoreAttributes: false,
+  processEntities: true,
+  suppressEmptyNode: false,
+});
+
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  parseTagValue: false,
+  parseAttributeValue: false,
+  trimValues: false,
+  ignoreDeclaration: true,
+  processEntities: true,
+  htmlEntities: false,
+});
+
+export function encodeEntry(entry: JournalEntry): string {
+  const change: Record<string, string> = { '@_version': ENTRY_XML_VERSION };
+  for (const field of FIELDS) {
+    const value = entry[field];
+    if (value !== undefined && value !== null) change[field] = String(value);
+  }
+  return `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build({ change })}`;
+}
+
+/** Decodes a config.XML. Refuses DOCTYPE/entity declarations, oversized text, unknown actions and statuses. */
+export function decodeEntry(xml: string | Buffer): JournalEntry {
+  const text = typeof xml === 'string' ? xml : xml.toString('utf8');
+  if (Buffer.byteLength(text, 'utf8') > MAX_ENTRY_XML_BYTES) {
+    throw new EntryCodecError(`config.XML is larger than ${MAX_ENTRY_XML_BYTES} bytes`);
+  }
+  assertNoDtd(text);
+  let doc: unknown;
+  try {
+    doc = parser.parse(text, true);
+  } catch (cause) {
+    throw new EntryCodecError(`config.XML is not well-formed XML: ${(cause as Error).message}`);
+  }
+  const change = (doc as { change?: unknown }).change;
+  if (!change || typeof change !== 'object') throw new EntryCodecError('config.XML has no <change> element');
+  return toEntry(change as Record<string, unknown>);
+}
+
+/** DOCTYPE and ENTITY declarations enable entity expansion attacks (billion laughs, XXE); we never need them. */
+export function assertNoDtd(text: string): void {
+  if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw new EntryCodecError('XML with DOCTYPE or ENTITY declarations is refused');
+}
+
+function toEntry(change: Record<string, unknown>): JournalEntry {
+  const text = (field: string, required = false): string | undefined => {
+    const value = change[field];
+    if (value === undefined) {
+      if (required) throw new EntryCodecError(`config.XML is missing <${field}>`);
+      return undefined;
+    }
+    if (typeof value !== 'string') throw new EntryCodecError(`config.XML <${field}> must be text`);
+    return value;
+  };
+  const action = text('action', true) as Action;
+  if (!ACTIONS.includes(action)) throw new EntryCodecError(`config.XML has an unknown action "${action}"`);
+  const status = text('status', true) as StoredStatus;
+  if (!STORED_STATUSES.includes(status)) throw new EntryCodecError(`config.XML has an unknown status "${status}"`);
+  const entry: JournalEntry = {
+    id: text('id', true)!,
+    lane: text('lane', true)!,
+    peer: text('peer', true)!,
+    location: text('location', true)!,
+    action,
+    path: text('path', true)!,
+    createdAt: text('createdAt', true)!,
+    status,
+    attempts: integer(text('attempts') ?? '0', 'attempts'),
+  };
+  const size = text('size');
+  if (size !== undefined) entry.size = integer(size, 'size');
+  for (const field of [
+    'target',
+    'sha256',
+    'modified',
+    'user',
+    'node',
+    'contentType',
+    'lastError',
+    'lastAttemptAt',
+  ] as const) {
+    const value = text(field);
+    if (value !== undefined) entry[field] = value;
+  }
+  return entry;
+}
+
+function integer(value: string, field: string): number {
+  if (!/^\d{1,16}$/.test(value)) throw new EntryCodecError(`config.XML <${field}> must be a non-negative integer`);
+  return Number(value);
+}

@@ -1,0 +1,68 @@
+import type { LaneId } from './lane.js';
+
+/** What a node can ask to replicate through `POST /v1/changes`. */
+export const FILE_ACTIONS = ['upload', 'makedir', 'delete', 'rename', 'mdtm'] as const;
+/** Configuration documents (`PUT|DELETE /v1/config/{scope}/{name}`), journaled beside file changes. */
+export const CONFIG_ACTIONS = ['config_put', 'config_delete'] as const;
+export const ACTIONS = [...FILE_ACTIONS, ...CONFIG_ACTIONS] as const;
+export type FileAction = (typeof FILE_ACTIONS)[number];
+export type Action = (typeof ACTIONS)[number];
+
+export const CONFIG_SCOPES = ['users', 'groups', 'prefs', 'jobs', 'events', 'shares'] as const;
+export type ConfigScope = (typeof CONFIG_SCOPES)[number];
+/** Where configuration documents live on a peer, and the path that orders them in their lane. */
+export const CONFIG_ROOT = '/.vfs-relay/config';
+
+/** Statuses written in config.XML. */
+export const STORED_STATUSES = ['AWAITING_BODY', 'PENDING', 'CONFLICT', 'FAILED'] as const;
+export type StoredStatus = (typeof STORED_STATUSES)[number];
+/** What operators see: BLOCKED is derived (a PENDING entry behind an overlapping CONFLICT/FAILED one). */
+export const ENTRY_STATUSES = [...STORED_STATUSES, 'BLOCKED'] as const;
+export type EntryStatus = (typeof ENTRY_STATUSES)[number];
+
+/** Addresses one entry: `multi_journal/<lane>/<id>/`. */
+export interface EntryRef {
+  readonly lane: LaneId;
+  /** The change's stamp; the same for every lane the change was journaled in. */
+  readonly id: string;
+}
+
+/**
+ * One change for one peer: everything needed to replay it, and nothing secret (no peer URL credentials, no
+ * passwords, no tokens). Serialised as `config.XML` by src/core/entry-xml.ts.
+ */
+export interface JournalEntry extends EntryRef {
+  peer: string;
+  /** The replicated VFS location the path lies in (`config:` for configuration documents). */
+  location: string;
+  action: Action;
+  path: string;
+  /** rename only: the new path. */
+  target?: string;
+  /** upload and config_put: body length in bytes. */
+  size?: number;
+  /** upload and config_put: SHA-256 of the body, lowercase hex (declared by the node or computed). */
+  sha256?: string;
+  /** mdtm: the modification time to set (ISO 8601); for uploads, optional. */
+  modified?: string;
+  /** Who made the change on the node (never the replication user: those changes are not journaled). */
+  user?: string;
+  /** The node (token name) that reported the change. */
+  node?: string;
+  /** config documents: media type of the body. */
+  contentType?: string;
+  createdAt: string;
+  status: StoredStatus;
+  attempts: number;
+  lastError?: string;
+  lastAttemptAt?: string;
+}
+
+export function isUploadLike(action: Action): boolean {
+  return action === 'upload' || action === 'config_put';
+}
+
+/** Every path an entry touches: its path, and for a rename its target too. */
+export function touchedPaths(entry: Pick<JournalEntry, 'path' | 'target'>): string[] {
+  return entry.target ? [entry.path, entry.target] : [entry.path];
+}

@@ -1,0 +1,71 @@
+/**
+ * Domain failures. Each names what went wrong and carries a stable UPPER_SNAKE `code` that reaches API clients
+ * unchanged; the HTTP status is chosen in one place (src/api/errors.ts) by `instanceof`, never by message.
+ */
+export abstract class RelayError extends Error {
+  abstract readonly code: string;
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The request is malformed: wrong shape, wrong type, bad id. */
+export class MalformedRequestError extends RelayError {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A path is not absolute, not normalised, or carries characters we never replicate. */
+export class BadPathError extends RelayError {
+  readonly code = 'BAD_PATH';
+}
+
+/** The named change (or peer) does not exist, or no longer exists because it was purged. */
+export class NotFoundError extends RelayError {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The request is well formed but clashes with the entry's state (commit twice, body missing, ...). */
+export class StateConflictError extends RelayError {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Valid JSON, refused content: size or checksum mismatch, unsafe XML document, ... */
+export class ContentRefusedError extends RelayError {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A body larger than allowed, or larger than the size the change declared. */
+export class PayloadTooLargeError extends RelayError {
+  readonly code = 'PAYLOAD_TOO_LARGE';
+}
+
+/** A config.XML that cannot be decoded: corrupt, oversized, DOCTYPE/entities, unknown action. */
+export class EntryCodecError extends RelayError {
+  readonly code = 'BAD_ENTRY';
+}
+
+/** Journal storage failed in a way the caller cannot fix by changing the request. */
+export class JournalStorageError extends RelayError {
+  readonly code = 'JOURNAL_UNAVAILABLE';
+}

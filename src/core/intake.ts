@@ -1,0 +1,249 @@
+import { Readable } from 'node:stream';
+import type { Doorbell } from './doorbell.js';
+import {
+  CONFIG_ROOT,
+  type ConfigScope,
+  type EntryRef,
+  type FileAction,
+  isUploadLike,
+  type JournalEntry,
+} from './entry.js';
+import {
+  BadPathError,
+  ContentRefusedError,
+  MalformedRequestError,
+  NotFoundError,
+  StateConflictError,
+} from './errors.js';
+import type { BodyDigest, JournalStore } from './journal.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import { isSameOrBelow, normalizePath } from './paths.js';
+import { isStamp, type StampClock } from './stamp.js';
+import type { LaneTarget, Topology } from './topology.js';
+
+/** A change as a node reports it (already shape-checked by the API). */
+export interface NewChange {
+  action: FileAction;
+  path: string;
+  target?: string;
+  size?: number;
+  sha256?: string;
+  modified?: string;
+  user?: string;
+}
+
+export type IgnoredReason = 'REPLICATION_USER' | 'NOT_REPLICATED' | 'ECHO' | 'NO_PEERS';
+
+export type SubmitResult =
+  | { journaled: false; reason: IgnoredReason }
+  | { journaled: true; id: string; status: 'AWAITING_BODY' | 'PENDING'; entries: JournalEntry[] };
+
+export interface ConfigDocument {
+  scope: ConfigScope;
+  name: string;
+  body: Buffer;
+  contentType: string;
+}
+
+/** Decides, for a change a node has just made, whether it is a replica this relay itself applied. */
+export interface EchoFilter {
+  isEcho(change: NewChange, node: string | undefined): boolean;
+}
+
+export interface IntakeDeps {
+  store: JournalStore;
+  doorbell: Doorbell;
+  clock: StampClock;
+  topology: Topology;
+  replicationUser: string;
+  echo?: EchoFilter;
+  now?: () => Date;
+}
+
+/**
+ * The node side of the journal: turn a reported change into one entry per peer lane, take upload bodies and
+ * commit them. Every method resolves only after what it reports is durable.
+ */
+export class ChangeIntake {
+  private readonly perChange = new KeyedMutex();
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: IntakeDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async submit(change: NewChange, node: string | undefined): Promise<SubmitResult> {
+    const checked = checkChange(change);
+    if (checked.user !== undefined && checked.user === this.deps.replicationUser) {
+      return { journaled: false, reason: 'REPLICATION_USER' };
+    }
+    const location = this.deps.topology.locationOf(checked.path);
+    const targetLocation = checked.target ? this.deps.topology.locationOf(checked.target) : location;
+    if (!location && !targetLocation) return { journaled: false, reason: 'NOT_REPLICATED' };
+    if (location !== targetLocation) {
+      throw new ContentRefusedError(
+        'RENAME_ACROSS_LOCATIONS',
+        'a rename must stay inside one replicated location; report a move out as a delete and a move in as an upload',
+      );
+    }
+    if (this.deps.echo?.isEcho(checked, node)) return { journaled: false, reason: 'ECHO' };
+    const targets = this.deps.topology.targets(location!, node);
+    if (targets.length === 0) return { journaled: false, reason: 'NO_PEERS' };
+    const status = checked.action === 'upload' ? 'AWAITING_BODY' : 'PENDING';
+    const entries = this.buildEntries(targets, { ...checked, status, node });
+    await this.deps.store.create(entries);
+    if (status === 'PENDING') await this.deps.doorbell.ring(entries);
+    return { journaled: true, id: entries[0]!.id, status, entries };
+  }
+
+  /** Streams an upload's body into the journal. Refuses more bytes than the change declared. */
+  async writeBody(id: string, body: Readable): Promise<BodyDigest> {
+    return this.perChange.run(id, async () => {
+      const entries = await this.findAwaiting(id);
+      const home = entries[0]!;
+      return this.deps.store.writeBody(home, body, home.size ?? 0);
+    });
+  }
+
+  /** Body complete: verify size and checksum, give every lane its copy, mark PENDING, ring. */
+  async commit(id: string): Promise<JournalEntry[]> {
+    return this.perChange.run(id, async () => {
+      const entries = await this.findAwaiting(id);
+      const home = entries[0]!;
+      const digest = await this.deps.store.bodyDigest(home);
+      if (!digest)
+        throw new StateConflictError('BODY_MISSING', `change ${id} has no body yet: PUT it to the upload URL first`);
+      const refusal = verify(home, digest);
+      if (refusal) {
+        await this.deps.store.discardBody(home);
+        throw refusal;
+      }
+      const awaiting = entries.filter((e) => e.status === 'AWAITING_BODY');
+      await this.deps.store.copyBody(
+        home,
+        awaiting.filter((e) => e !== home),
+      );
+      const committed = awaiting.map((e) => ({ ...e, status: 'PENDING' as const, sha256: digest.sha256 }));
+      await Promise.all(committed.map((e) => this.deps.store.update(e)));
+      await this.deps.doorbell.ring(committed);
+      return committed;
+    });
+  }
+
+  /** Journals a configuration document (create or replace) for every peer. */
+  async putConfig(doc: ConfigDocument, node: string | undefined): Promise<SubmitResult> {
+    const path = configPath(doc.scope, doc.name);
+    const targets = this.deps.topology.configTargets(node);
+    if (targets.length === 0) return { journaled: false, reason: 'NO_PEERS' };
+    const entries = this.buildEntries(targets, {
+      action: 'config_put',
+      path,
+      size: doc.body.length,
+      contentType: doc.contentType,
+      status: 'AWAITING_BODY',
+      node,
+    });
+    await this.deps.store.create(entries);
+    await this.deps.store.writeBody(entries[0]!, Readable.from([doc.body]), doc.body.length);
+    const committed = await this.commit(entries[0]!.id);
+    return { journaled: true, id: entries[0]!.id, status: 'PENDING', entries: committed };
+  }
+
+  async deleteConfig(scope: ConfigScope, name: string, node: string | undefined): Promise<SubmitResult> {
+    const targets = this.deps.topology.configTargets(node);
+    if (targets.length === 0) return { journaled: false, reason: 'NO_PEERS' };
+    const entries = this.buildEntries(targets, {
+      action: 'config_delete',
+      path: configPath(scope, name),
+      status: 'PENDING',
+      node,
+    });
+    await this.deps.store.create(entries);
+    await this.deps.doorbell.ring(entries);
+    return { journaled: true, id: entries[0]!.id, status: 'PENDING', entries };
+  }
+
+  /** Every lane's entry for a change id, ordered by lane (the first holds the body while it uploads). */
+  async find(id: string): Promise<JournalEntry[]> {
+    if (!isStamp(id)) throw new MalformedRequestError('BAD_ID', `"${id}" is not a change id`);
+    const lanes = new Set([...this.deps.topology.allLanes().map((t) => t.lane), ...(await this.deps.store.lanes())]);
+    const found = await Promise.all([...lanes].sort().map((lane) => this.deps.store.read({ lane, id })));
+    return found.filter((e): e is JournalEntry => e !== undefined);
+  }
+
+  private async findAwaiting(id: string): Promise<JournalEntry[]> {
+    const entries = await this.find(id);
+    if (entries.length === 0) throw new NotFoundError('CHANGE_NOT_FOUND', `no change ${id} in the journal`);
+    const home = entries[0]!;
+    if (!isUploadLike(home.action))
+      throw new StateConflictError('NOT_AN_UPLOAD', `change ${id} is a ${home.action}: it has no body`);
+    if (!entries.some((e) => e.status === 'AWAITING_BODY')) {
+      throw new StateConflictError('ALREADY_COMMITTED', `change ${id} is already committed`);
+    }
+    return entries;
+  }
+
+  private buildEntries(
+    targets: readonly LaneTarget[],
+    fields: Omit<JournalEntry, keyof EntryRef | 'peer' | 'location' | 'createdAt' | 'attempts'>,
+  ): JournalEntry[] {
+    const id = this.deps.clock.next();
+    const createdAt = this.now().toISOString();
+    return [...targets]
+      .sort((a, b) => (a.lane < b.lane ? -1 : 1))
+      .map((t) =>
+        dropUndefined({ ...fields, id, lane: t.lane, peer: t.peer, location: t.location, createdAt, attempts: 0 }),
+      );
+  }
+}
+
+function checkChange(change: NewChange): NewChange {
+  const path = normalizePath(change.path);
+  const checked: NewChange = { ...change, path };
+  if (change.action === 'rename') {
+    if (change.target === undefined) throw new MalformedRequestError('BAD_REQUEST', 'rename needs "target"');
+    checked.target = normalizePath(change.target, 'target');
+    if (checked.target === path) throw new ContentRefusedError('BAD_RENAME', 'rename target equals its source');
+    if (isSameOrBelow(checked.target, path))
+      throw new ContentRefusedError('BAD_RENAME', 'cannot move a folder into itself');
+  } else if (change.target !== undefined) {
+    throw new MalformedRequestError('BAD_REQUEST', '"target" is only for rename');
+  }
+  if (change.action === 'upload' && change.size === undefined)
+    throw new MalformedRequestError('BAD_REQUEST', 'upload needs "size"');
+  if (change.action !== 'upload' && (change.size !== undefined || change.sha256 !== undefined)) {
+    throw new MalformedRequestError('BAD_REQUEST', '"size" and "sha256" are only for upload');
+  }
+  if (change.action === 'mdtm' && change.modified === undefined)
+    throw new MalformedRequestError('BAD_REQUEST', 'mdtm needs "modified"');
+  if (path === '/' && change.action !== 'mdtm' && change.action !== 'makedir') {
+    throw new BadPathError(`cannot ${change.action} the root folder`);
+  }
+  if (checked.sha256) checked.sha256 = checked.sha256.toLowerCase();
+  return checked;
+}
+
+function verify(entry: JournalEntry, digest: BodyDigest): ContentRefusedError | undefined {
+  if (entry.size !== digest.size) {
+    return new ContentRefusedError(
+      'SIZE_MISMATCH',
+      `declared ${entry.size} bytes, received ${digest.size}; PUT the body again`,
+    );
+  }
+  if (entry.sha256 && entry.sha256 !== digest.sha256) {
+    return new ContentRefusedError(
+      'CHECKSUM_MISMATCH',
+      `the body's sha256 is ${digest.sha256}, the change declared ${entry.sha256}; PUT the body again`,
+    );
+  }
+  return undefined;
+}
+
+export function configPath(scope: ConfigScope, name: string): string {
+  if (name.includes('/')) throw new BadPathError('a configuration document name is one segment: no "/"');
+  return normalizePath(`${CONFIG_ROOT}/${scope}/${name}`, 'name');
+}
+
+function dropUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}

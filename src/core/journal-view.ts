@@ -1,0 +1,185 @@
+import type { EntryStatus, JournalEntry } from './entry.js';
+import { touchedPaths } from './entry.js';
+import { NotFoundError } from './errors.js';
+import type { JournalStore } from './journal.js';
+import { pathsOverlap } from './paths.js';
+
+/** An entry as operators see it: the stored status, or BLOCKED when it waits behind a stuck entry. */
+export interface EntryView extends JournalEntry {
+  view: EntryStatus;
+  /** For BLOCKED: the id of the stuck entry it waits behind. */
+  blockedBy?: string;
+}
+
+export interface PeerEntryView {
+  peer: string;
+  lane: string;
+  status: EntryStatus;
+  attempts: number;
+  lastError?: string;
+  lastAttemptAt?: string;
+  blockedBy?: string;
+}
+
+export interface ChangeView {
+  id: string;
+  action: JournalEntry['action'];
+  path: string;
+  target?: string;
+  size?: number;
+  sha256?: string;
+  modified?: string;
+  user?: string;
+  node?: string;
+  createdAt: string;
+  /** The most urgent of the peers' statuses. */
+  status: EntryStatus;
+  peers: PeerEntryView[];
+}
+
+export interface LaneBacklog {
+  pending: number;
+  pendingBytes: number;
+  oldestPendingAt?: string;
+  conflicts: number;
+  failed: number;
+  blocked: number;
+  awaitingBody: number;
+}
+
+export interface ChangeFilter {
+  status?: EntryStatus;
+  peer?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+const URGENCY: EntryStatus[] = ['FAILED', 'CONFLICT', 'BLOCKED', 'AWAITING_BODY', 'PENDING'];
+
+/** True for an entry that holds back later overlapping entries until an operator acts. */
+export function isStuck(status: EntryStatus): boolean {
+  return status === 'CONFLICT' || status === 'FAILED' || status === 'BLOCKED';
+}
+
+/**
+ * Derives BLOCKED for one lane (oldest first): a PENDING entry whose paths overlap a CONFLICT, FAILED or
+ * (transitively) BLOCKED older entry waits behind it.
+ */
+export function deriveLane(entries: readonly JournalEntry[]): EntryView[] {
+  const stuck: EntryView[] = [];
+  return entries.map((entry) => {
+    const view: EntryView = { ...entry, view: entry.status };
+    if (entry.status === 'PENDING') {
+      const blocker = stuck.find((s) => overlaps(s, entry));
+      if (blocker) {
+        view.view = 'BLOCKED';
+        view.blockedBy = blocker.view === 'BLOCKED' ? blocker.blockedBy : blocker.id;
+      }
+    }
+    if (isStuck(view.view)) stuck.push(view);
+    return view;
+  });
+}
+
+export function overlaps(a: Pick<JournalEntry, 'path' | 'target'>, b: Pick<JournalEntry, 'path' | 'target'>): boolean {
+  const bPaths = touchedPaths(b);
+  return touchedPaths(a).some((p) => bPaths.some((q) => pathsOverlap(p, q)));
+}
+
+/** Read-only operator views over the journal: changes across lanes, backlog per peer. */
+export class JournalView {
+  constructor(private readonly store: JournalStore) {}
+
+  async snapshot(): Promise<EntryView[][]> {
+    const lanes = await this.store.lanes();
+    return Promise.all(lanes.map(async (lane) => deriveLane(await this.store.list(lane))));
+  }
+
+  async listChanges(filter: ChangeFilter): Promise<{ items: ChangeView[]; next: string | null }> {
+    const limit = filter.limit ?? 100;
+    const byId = new Map<string, EntryView[]>();
+    for (const lane of await this.snapshot()) {
+      for (const entry of lane) {
+        if (filter.cursor && entry.id <= filter.cursor) continue;
+        if (filter.peer && entry.peer !== filter.peer) continue;
+        if (filter.status && entry.view !== filter.status) continue;
+        const group = byId.get(entry.id);
+        if (group) group.push(entry);
+        else byId.set(entry.id, [entry]);
+      }
+    }
+    const ids = [...byId.keys()].sort();
+    const page = ids.slice(0, limit);
+    return {
+      items: page.map((id) => toChangeView(byId.get(id)!)),
+      next: ids.length > limit ? page[page.length - 1]! : null,
+    };
+  }
+
+  async getChange(id: string): Promise<ChangeView> {
+    const entries = (await this.snapshot()).flatMap((lane) => lane.filter((e) => e.id === id));
+    if (entries.length === 0)
+      throw new NotFoundError('CHANGE_NOT_FOUND', `no change ${id} in the journal (replicated changes are purged)`);
+    return toChangeView(entries);
+  }
+
+  /** Backlog figures per peer name. */
+  async backlog(): Promise<Map<string, LaneBacklog>> {
+    const byPeer = new Map<string, LaneBacklog>();
+    for (const lane of await this.snapshot()) {
+      for (const entry of lane) {
+        let b = byPeer.get(entry.peer);
+        if (!b) {
+          b = { pending: 0, pendingBytes: 0, conflicts: 0, failed: 0, blocked: 0, awaitingBody: 0 };
+          byPeer.set(entry.peer, b);
+        }
+        addToBacklog(b, entry);
+      }
+    }
+    return byPeer;
+  }
+}
+
+function addToBacklog(b: LaneBacklog, entry: EntryView): void {
+  switch (entry.view) {
+    case 'AWAITING_BODY':
+      b.awaitingBody += 1;
+      return;
+    case 'CONFLICT':
+      b.conflicts += 1;
+      return;
+    case 'FAILED':
+      b.failed += 1;
+      return;
+    case 'BLOCKED':
+      b.blocked += 1;
+      break;
+  }
+  // PENDING and BLOCKED are both waiting to reach the peer.
+  b.pending += 1;
+  b.pendingBytes += entry.size ?? 0;
+  if (!b.oldestPendingAt || entry.createdAt < b.oldestPendingAt) b.oldestPendingAt = entry.createdAt;
+}
+
+function toChangeView(entries: EntryView[]): ChangeView {
+  const first = entries[0]!;
+  const status = URGENCY.find((s) => entries.some((e) => e.view === s)) ?? first.view;
+  const view: ChangeView = {
+    id: first.id,
+    action: first.action,
+    path: first.path,
+    createdAt: first.createdAt,
+    status,
+    peers: entries.map((e) => {
+      const p: PeerEntryView = { peer: e.peer, lane: e.lane, status: e.view, attempts: e.attempts };
+      if (e.lastError !== undefined) p.lastError = e.lastError;
+      if (e.lastAttemptAt !== undefined) p.lastAttemptAt = e.lastAttemptAt;
+      if (e.blockedBy !== undefined) p.blockedBy = e.blockedBy;
+      return p;
+    }),
+  };
+  for (const field of ['target', 'size', 'sha256', 'modified', 'user', 'node'] as const) {
+    if (first[field] !== undefined) (view as unknown as Record<string, unknown>)[field] = first[field];
+  }
+  return view;
+}

@@ -1,0 +1,49 @@
+import type { Readable } from 'node:stream';
+import type { EntryRef, JournalEntry } from './entry.js';
+import type { LaneId } from './lane.js';
+
+export interface BodyDigest {
+  size: number;
+  sha256: string;
+}
+
+export interface ListOptions {
+  /** Only entries whose id sorts after this one (a pagination cursor). */
+  after?: string;
+  limit?: number;
+}
+
+/**
+ * The durable journal: `multi_journal/<lane>/<id>/config.XML` (+ `upload`). Implemented on a local folder and on
+ * S3; the conformance suite in test/ holds both to the same behaviour. Every method that resolves has made its
+ * effect durable: a crash afterwards cannot undo it.
+ */
+export interface JournalStore {
+  /** Writes new entries (config.XML only). All-or-nothing per entry; entries are independent. */
+  create(entries: readonly JournalEntry[]): Promise<void>;
+  read(ref: EntryRef): Promise<JournalEntry | undefined>;
+  /** Rewrites an existing entry's config.XML atomically. */
+  update(entry: JournalEntry): Promise<void>;
+  /** A lane's entries, oldest first. */
+  list(lane: LaneId, options?: ListOptions): Promise<JournalEntry[]>;
+  /** Every lane that holds at least one entry. */
+  lanes(): Promise<LaneId[]>;
+  /** Removes the entry and its body. Purging a missing entry is not an error (replay is idempotent). */
+  purge(ref: EntryRef): Promise<void>;
+
+  /**
+   * Streams a body into the entry's `upload` file, hashing as it goes; refuses (PayloadTooLargeError) and keeps
+   * nothing once more than `maxBytes` arrive.
+   */
+  writeBody(ref: EntryRef, body: Readable, maxBytes: number): Promise<BodyDigest>;
+  /** Size and SHA-256 of a stored body, or undefined when there is none. */
+  bodyDigest(ref: EntryRef): Promise<BodyDigest | undefined>;
+  /** Gives each of `to` (same id, other lanes) its own copy of the body of `from`. */
+  copyBody(from: EntryRef, to: readonly EntryRef[]): Promise<void>;
+  discardBody(ref: EntryRef): Promise<void>;
+  readBody(ref: EntryRef): Promise<Readable>;
+
+  /** The newest id anywhere in the journal, to seed the stamp clock after a restart. */
+  newestId(): Promise<string | undefined>;
+  close(): Promise<void>;
+}

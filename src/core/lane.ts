@@ -1,0 +1,20 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * A lane is one (replicated VFS location, peer) pair; its id is the folder name under `multi_journal/`.
+ * It is the first 16 hex digits of SHA-256 over `"<vfs location>\n<peer name>"`, so it is stable across restarts
+ * and machines and changes only when the location or the peer is renamed. Configuration documents use the
+ * pseudo-location `config:` (they live outside every VFS location).
+ */
+export type LaneId = string;
+
+export const CONFIG_LOCATION = 'config:';
+export const LANE_PATTERN = /^[0-9a-f]{16}$/;
+
+export function laneId(location: string, peer: string): LaneId {
+  return createHash('sha256').update(`${location}\n${peer}`).digest('hex').slice(0, 16);
+}
+
+export function isLaneId(value: string): boolean {
+  return LANE_PATTERN.test(value);
+}

@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * A stamp names one change in the journal: `YYYYMMDDTHHMMSSmmmZ-NNNNNN-rrrrrr`, UTC time, a sequence within the
+ * millisecond and a random tail. Fixed width, so lexical order is time order; the sequence orders a burst inside
+ * one millisecond; the random tail keeps stamps unique between processes writing one journal (several Lambdas).
+ */
+export const STAMP_PATTERN = /^\d{8}T\d{9}Z-\d{6}-[0-9a-f]{6}$/;
+
+const SEQUENCE_LIMIT = 1_000_000;
+
+export function isStamp(value: string): boolean {
+  return STAMP_PATTERN.test(value);
+}
+
+/** The creation time a stamp encodes. */
+export function stampTime(stamp: string): Date {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z/.exec(stamp);
+  if (!m) throw new Error(`not a stamp: ${stamp}`);
+  const [, y, mo, d, h, mi, s, ms] = m.map(Number) as number[];
+  return new Date(Date.UTC(y!, mo! - 1, d!, h!, mi!, s!, ms!));
+}
+
+/**
+ * Issues strictly increasing stamps. Never goes backwards, even if the wall clock does (NTP step) or a
+ * restarted process meets stamps it wrote earlier: seed it with the newest stamp found in the journal.
+ */
+export class StampClock {
+  private lastMs = 0;
+  private sequence = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** Never issue a stamp at or before this one. */
+  seed(stamp: string | undefined): void {
+    if (!stamp) return;
+    const ms = stampTime(stamp).getTime();
+    const seq = Number(stamp.slice(20, 26));
+    if (ms > this.lastMs || (ms === this.lastMs && seq >= this.sequence)) {
+      this.lastMs = ms;
+      this.sequence = seq;
+    }
+  }
+
+  next(): string {
+    const now = this.now();
+    if (now > this.lastMs) {
+      this.lastMs = now;
+      this.sequence = 0;
+    } else if (++this.sequence >= SEQUENCE_LIMIT) {
+      this.lastMs += 1;
+      this.sequence = 0;
+    }
+    return format(this.lastMs, this.sequence);
+  }
+}
+
+function format(ms: number, sequence: number): string {
+  const iso = new Date(ms).toISOString(); // 2026-11-27T05:54:29.693Z
+  const compact = iso.replace(/[-:.]/g, ''); // 20261127T055429693Z
+  return `${compact}-${String(sequence).padStart(6, '0')}-${randomBytes(3).toString('hex')}`;
+}

@@ -1,0 +1,57 @@
+import { CONFIG_LOCATION, type LaneId, laneId } from './lane.js';
+import { isSameOrBelow } from './paths.js';
+
+export interface VfsLocation {
+  path: string;
+  replicate: boolean;
+}
+
+export interface PeerRef {
+  name: string;
+  /** The node whose own server this peer is (its changes are not sent back to it). */
+  node?: string;
+}
+
+export interface LaneTarget {
+  lane: LaneId;
+  peer: string;
+  location: string;
+}
+
+/**
+ * Which lanes a change belongs to: the replicated VFS location its path lies in (the longest matching location
+ * decides, so a `replicate: false` folder inside a replicated one is excluded) times every peer, less the peer
+ * that is the reporting node's own server.
+ */
+export class Topology {
+  private readonly locations: VfsLocation[];
+
+  constructor(
+    locations: readonly VfsLocation[],
+    readonly peers: readonly PeerRef[],
+  ) {
+    this.locations = [...locations].sort((a, b) => b.path.length - a.path.length);
+  }
+
+  /** The replicated location holding `path`, or undefined when the path is not replicated. */
+  locationOf(path: string): string | undefined {
+    const match = this.locations.find((location) => isSameOrBelow(path, location.path));
+    return match?.replicate ? match.path : undefined;
+  }
+
+  targets(location: string, fromNode: string | undefined): LaneTarget[] {
+    return this.peers
+      .filter((peer) => !(fromNode && peer.node === fromNode))
+      .map((peer) => ({ lane: laneId(location, peer.name), peer: peer.name, location }));
+  }
+
+  configTargets(fromNode: string | undefined): LaneTarget[] {
+    return this.targets(CONFIG_LOCATION, fromNode);
+  }
+
+  /** Every lane this configuration can write to, for lookups by id. */
+  allLanes(): LaneTarget[] {
+    const locations = [...this.locations.filter((l) => l.replicate).map((l) => l.path), CONFIG_LOCATION];
+    return locations.flatMap((location) => this.targets(location, undefined));
+  }
+}

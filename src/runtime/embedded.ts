@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { FsJournalStore } from '../adapters/fs-journal/store.js';
+import { JsonLogger } from '../adapters/log/json-logger.js';
+import { WebDavPeer } from '../adapters/webdav/peer.js';
+import { createApp, type RelayApp } from '../api/app.js';
+import { DEFAULT_LIMITS, relayUploadTarget } from '../api/deps.js';
+import { ConfigError, type RelayConfig } from '../config/load.js';
+import type { Doorbell } from '../core/doorbell.js';
+import { ChangeIntake } from '../core/intake.js';
+import { JournalView } from '../core/journal-view.js';
+import type { Logger } from '../core/logger.js';
+import { OperatorActions } from '../core/operator.js';
+import type { Peer } from '../core/peer.js';
+import { PeerHealth } from '../core/peer-health.js';
+import { StampClock } from '../core/stamp.js';
+import { Topology } from '../core/topology.js';
+import { type RunningServer, startHttpServer } from './http-server.js';
+
+export interface EmbeddedRelay {
+  /** Base URL the API listens on. */
+  url: string;
+  app: RelayApp;
+  store: FsJournalStore;
+  health: PeerHealth;
+  /** The admin token in force (configured or generated). */
+  adminToken: string;
+  close(): Promise<void>;
+}
+
+export interface EmbeddedOptions {
+  logger?: Logger;
+  /** Override the doorbell (tests of ingestion alone). */
+  doorbell?: Doorbell;
+}
+
+/** Builds and starts the whole embedded relay: filesystem journal, API on Node, peers. */
+export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedOptions = {}): Promise<EmbeddedRelay> {
+  const logger = options.logger ?? new JsonLogger();
+  if (config.journal.startsWith('s3://')) {
+    throw new ConfigError('config journal: an s3:// journal needs cloud mode, which this build does not include yet');
+  }
+  const root = resolve(config.journal);
+  const store = await FsJournalStore.open(root, (w) => logger.warn(w.message, { path: w.path }));
+  const adminToken = config.auth.adminToken ?? (await generatedAdminToken(root, logger));
+  const clock = new StampClock();
+  clock.seed(await store.newestId());
+
+  const peers = new Map<string, Peer>(
+    config.peers.map((p) => [
+      p.name,
+      new WebDavPeer({
+        name: p.name,
+        url: p.url,
+        username: p.username,
+        password: p.password,
+        connections: config.replay.concurrency,
+        timeoutMs: config.replay.requestTimeoutSeconds * 1000,
+        logger,
+      }),
+    ]),
+  );
+  const health = new PeerHealth(peers, logger);
+  const topology = new Topology(config.vfs, config.peers);
+  const doorbell: Doorbell = options.doorbell ?? { ring: async () => {} };
+  const intake = new ChangeIntake({ store, doorbell, clock, topology, replicationUser: config.replicationUser });
+  const view = new JournalView(store);
+  const operator = new OperatorActions(store, doorbell, (id) => intake.find(id));
+  const app = createApp({
+    intake,
+    view,
+    operator,
+    monitor: health,
+    peers: config.peers.map((p) => ({ name: p.name, url: p.url })),
+    tokens: { adminToken, nodeTokens: config.auth.nodeTokens },
+    uploadTarget: relayUploadTarget,
+    publicUrl: config.publicUrl,
+    limits: { ...DEFAULT_LIMITS, maxUploadBytes: config.limits.maxUploadBytes },
+    logger,
+  });
+
+  let server: RunningServer;
+  try {
+    server = await startHttpServer({ fetch: app.fetch, host: config.listen.host, port: config.listen.port });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  logger.info('relay listening', {
+    url: server.url,
+    journal: root,
+    peers: config.peers.map((p) => p.name),
+    config: config.source,
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: server.url,
+    app,
+    store,
+    health,
+    adminToken,
+    close: () => {
+      closing ??= (async () => {
+        await server.close();
+        await Promise.all([...peers.values()].map((p) => p.close()));
+        await store.close();
+        logger.info('relay stopped');
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * With no admin token configured, the relay makes one and keeps it in `<journal>/admin-token` (mode 0600) rather
+ * than printing it: secrets never go to logs.
+ */
+async function generatedAdminToken(root: string, logger: Logger): Promise<string> {
+  const file = join(root, 'admin-token');
+  const existing = await readFile(file, 'utf8').catch(() => '');
+  if (existing.trim()) return existing.trim();
+  const token = randomBytes(24).toString('base64url');
+  await writeFile(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
+  await chmod(file, 0o600);
+  logger.warn('no admin token configured: generated one', { file, hint: 'export VFS_RELAY_ADMIN_TOKEN=$(cat <file>)' });
+  return token;
+}
