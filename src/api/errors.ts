@@ -50,6 +50,12 @@ export function errorBody(code: string, message: string) {
 
 /** The one place where failures become responses: `{ "error": { "code", "message" } }`. */
 export function toErrorResponse(error: unknown, c: Context, log: (error: unknown) => void): Response {
+  // A refused request whose body was not read: close rather than make the client wait for a drain.
+  if (c.req.raw.body && !c.req.raw.bodyUsed) c.header('connection', 'close');
+  return respond(error, c, log);
+}
+
+function respond(error: unknown, c: Context, log: (error: unknown) => void): Response {
   if (error instanceof ApiError) return c.json(errorBody(error.code, error.message), error.status);
   if (error instanceof RelayError) {
     const status = STATUS_BY_ERROR.find(([type]) => error instanceof type)?.[1];

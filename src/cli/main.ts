@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import '../runtime/threadpool.js';
 import { Command, CommanderError } from 'commander';
 import { RelayError } from '../core/errors.js';
 import { addRelayOptions, journalList, journalRetry, journalShow, journalSkip, status } from './commands/operator.js';

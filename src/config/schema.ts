@@ -16,15 +16,21 @@ const vfsPath = z.string().transform((value, ctx) => {
   }
 });
 
+function hasNoCredentials(url: string): boolean {
+  try {
+    const parsed = new URL(url);
+    return !parsed.username && !parsed.password;
+  } catch {
+    return true; // the URL check itself reports it
+  }
+}
+
 const peer = z
   .object({
     name,
     url: z
       .url({ protocol: /^https?$/ })
-      .refine(
-        (u) => !new URL(u).username && !new URL(u).password,
-        'put credentials in username/password, not in the URL',
-      ),
+      .refine(hasNoCredentials, 'put credentials in username/password, not in the URL'),
     username: z.string().min(1).optional(),
     password: secret.optional(),
     /** The node whose own file server this peer is: that node's changes are not replayed back to it. */

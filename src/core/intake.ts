@@ -91,7 +91,8 @@ export class ChangeIntake {
     if (targets.length === 0) return { journaled: false, reason: 'NO_PEERS' };
     const status = checked.action === 'upload' ? 'AWAITING_BODY' : 'PENDING';
     const entries = this.buildEntries(targets, { ...checked, status, node });
-    await this.deps.store.create(entries);
+    // An upload is acknowledged at commit; until then its entries need not survive a crash (the node starts over).
+    await this.deps.store.create(entries, { durable: status === 'PENDING' });
     if (status === 'PENDING') await this.deps.doorbell.ring(entries);
     return { journaled: true, id: entries[0]!.id, status, entries };
   }
@@ -118,13 +119,10 @@ export class ChangeIntake {
         await this.deps.store.discardBody(home);
         throw refusal;
       }
-      const awaiting = entries.filter((e) => e.status === 'AWAITING_BODY');
-      await this.deps.store.copyBody(
-        home,
-        awaiting.filter((e) => e !== home),
-      );
-      const committed = awaiting.map((e) => ({ ...e, status: 'PENDING' as const, sha256: digest.sha256 }));
-      await Promise.all(committed.map((e) => this.deps.store.update(e)));
+      const committed = entries
+        .filter((e) => e.status === 'AWAITING_BODY')
+        .map((e) => ({ ...e, status: 'PENDING' as const, sha256: digest.sha256 }));
+      await this.deps.store.publish(committed, home);
       await this.deps.doorbell.ring(committed);
       return committed;
     });
@@ -143,7 +141,7 @@ export class ChangeIntake {
       status: 'AWAITING_BODY',
       node,
     });
-    await this.deps.store.create(entries);
+    await this.deps.store.create(entries, { durable: false });
     await this.deps.store.writeBody(entries[0]!, Readable.from([doc.body]), doc.body.length);
     const committed = await this.commit(entries[0]!.id);
     return { journaled: true, id: entries[0]!.id, status: 'PENDING', entries: committed };

@@ -13,14 +13,22 @@ export interface ListOptions {
   limit?: number;
 }
 
+export interface CreateOptions {
+  /**
+   * false: the entries need not survive a crash yet (uploads AWAITING_BODY, which become durable when they are
+   * published). Default true.
+   */
+  durable?: boolean;
+}
+
 /**
  * The durable journal: `multi_journal/<lane>/<id>/config.XML` (+ `upload`). Implemented on a local folder and on
  * S3; the conformance suite in test/ holds both to the same behaviour. Every method that resolves has made its
- * effect durable: a crash afterwards cannot undo it.
+ * effect durable (a crash afterwards cannot undo it), except where an option or comment says otherwise.
  */
 export interface JournalStore {
   /** Writes new entries (config.XML only). All-or-nothing per entry; entries are independent. */
-  create(entries: readonly JournalEntry[]): Promise<void>;
+  create(entries: readonly JournalEntry[], options?: CreateOptions): Promise<void>;
   read(ref: EntryRef): Promise<JournalEntry | undefined>;
   /** Rewrites an existing entry's config.XML atomically. */
   update(entry: JournalEntry): Promise<void>;
@@ -33,13 +41,17 @@ export interface JournalStore {
 
   /**
    * Streams a body into the entry's `upload` file, hashing as it goes; refuses (PayloadTooLargeError) and keeps
-   * nothing once more than `maxBytes` arrive.
+   * nothing once more than `maxBytes` arrive. The body becomes durable when the entry is published.
    */
   writeBody(ref: EntryRef, body: Readable, maxBytes: number): Promise<BodyDigest>;
   /** Size and SHA-256 of a stored body, or undefined when there is none. */
   bodyDigest(ref: EntryRef): Promise<BodyDigest | undefined>;
-  /** Gives each of `to` (same id, other lanes) its own copy of the body of `from`. */
-  copyBody(from: EntryRef, to: readonly EntryRef[]): Promise<void>;
+  /**
+   * Publishes uploads: makes the body written to `bodyFrom` durable, gives every entry's lane its copy, then
+   * writes each entry (now PENDING). No entry reads PENDING before its body is complete and durable; when the
+   * promise resolves, all of it survives a crash.
+   */
+  publish(entries: readonly JournalEntry[], bodyFrom: EntryRef): Promise<void>;
   discardBody(ref: EntryRef): Promise<void>;
   readBody(ref: EntryRef): Promise<Readable>;
 

@@ -23,6 +23,7 @@ export interface EmbeddedRelay {
   url: string;
   app: RelayApp;
   store: FsJournalStore;
+  view: JournalView;
   health: PeerHealth;
   /** The admin token in force (configured or generated). */
   adminToken: string;
@@ -99,6 +100,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     url: server.url,
     app,
     store,
+    view,
     health,
     adminToken,
     close: () => {

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { createAdaptorServer } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 
 export interface HttpServerOptions {
   fetch: (request: Request) => Response | Promise<Response>;
@@ -22,16 +23,22 @@ export interface RunningServer {
  * same JSON error shape as everything else instead of Node's bare status line.
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningServer> {
-  const server = createAdaptorServer({
-    fetch: options.fetch,
-    serverOptions: {
+  const listener = getRequestListener(options.fetch, {
+    // Requests the adapter cannot turn into a web Request (bad Host, backslash in the path, ...).
+    errorHandler: () => jsonError(400, 'MALFORMED_HTTP', 'the request is not valid HTTP/1.1'),
+  });
+  const server = createServer(
+    {
       maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024,
       // Upload bodies can take hours; idle sockets are bounded by headersTimeout and keepAliveTimeout instead.
       requestTimeout: 0,
       headersTimeout: 60_000,
       keepAliveTimeout: 65_000,
+      // A missing Host is refused by the adapter's error handler, with our JSON error shape.
+      requireHostHeader: false,
     },
-  }) as Server;
+    listener,
+  );
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
       socket.destroy();
@@ -60,6 +67,13 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     url: `http://${host}:${address.port}`,
     close: (graceMs = 10_000) => closeGracefully(server, graceMs),
   };
+}
+
+function jsonError(status: number, code: string, message: string): Response {
+  return new Response(JSON.stringify({ error: { code, message } }), {
+    status,
+    headers: { 'content-type': 'application/json', connection: 'close' },
+  });
 }
 
 async function closeGracefully(server: Server, graceMs: number): Promise<void> {

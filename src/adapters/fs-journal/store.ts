@@ -1,14 +1,14 @@
-import { link, mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { EntryRef, JournalEntry } from '../../core/entry.js';
+import { type EntryRef, isUploadLike, type JournalEntry } from '../../core/entry.js';
 import { decodeEntry, encodeEntry } from '../../core/entry-xml.js';
 import { EntryCodecError, NotFoundError } from '../../core/errors.js';
-import type { BodyDigest, JournalStore, ListOptions } from '../../core/journal.js';
+import type { BodyDigest, CreateOptions, JournalStore, ListOptions } from '../../core/journal.js';
 import { isLaneId, type LaneId } from '../../core/lane.js';
 import { isStamp } from '../../core/stamp.js';
 import { digestFile, writeBodyFile } from './body.js';
-import { DirectorySync } from './dir-sync.js';
+import { DirectorySync, fsyncPath } from './dir-sync.js';
 import { LaneIndex } from './lane-index.js';
 import { acquireJournalLock } from './lock.js';
 
@@ -57,8 +57,8 @@ export class FsJournalStore implements JournalStore {
     return store;
   }
 
-  async create(entries: readonly JournalEntry[]): Promise<void> {
-    await Promise.all(entries.map((entry) => this.createOne(entry)));
+  async create(entries: readonly JournalEntry[], options: CreateOptions = {}): Promise<void> {
+    await Promise.all(entries.map((entry) => this.createOne(entry, options.durable ?? true)));
   }
 
   async read(ref: EntryRef): Promise<JournalEntry | undefined> {
@@ -100,9 +100,7 @@ export class FsJournalStore implements JournalStore {
   }
 
   async writeBody(ref: EntryRef, body: Readable, maxBytes: number): Promise<BodyDigest> {
-    const dir = this.entryDir(ref);
-    const digest = await writeBodyFile(join(dir, BODY_FILE), body, maxBytes);
-    await this.dirSync.sync(dir);
+    const digest = await writeBodyFile(join(this.entryDir(ref), BODY_FILE), body, maxBytes);
     this.digests.set(key(ref), digest);
     return digest;
   }
@@ -115,20 +113,34 @@ export class FsJournalStore implements JournalStore {
     return digest;
   }
 
-  async copyBody(from: EntryRef, to: readonly EntryRef[]): Promise<void> {
-    const source = join(this.entryDir(from), BODY_FILE);
-    await Promise.all(
-      to.map(async (ref) => {
-        const dir = this.entryDir(ref);
-        const target = join(dir, BODY_FILE);
-        // A hard link shares the bytes (no copy, no extra disk); each lane still purges its own name.
-        await unlink(target).catch(ignoreMissing);
-        await link(source, target);
-        await this.dirSync.sync(dir);
-        const digest = this.digests.get(key(from));
-        if (digest) this.digests.set(key(ref), digest);
+  /**
+   * Every fsync here runs in parallel with the others that do not depend on it, so a commit costs about two
+   * fsync latencies whatever the number of lanes: (body ‖ each config.XML.tmp) → renames → (each entry dir ‖
+   * each lane dir). Concurrent commits share directory fsyncs through DirectorySync.
+   */
+  async publish(entries: readonly JournalEntry[], bodyFrom: EntryRef): Promise<void> {
+    const source = join(this.entryDir(bodyFrom), BODY_FILE);
+    const digest = this.digests.get(key(bodyFrom));
+    const [, ...prepared] = await Promise.all([
+      fsyncPath(source),
+      ...entries.map(async (entry) => {
+        const dir = this.entryDir(entry);
+        if (key(entry) !== key(bodyFrom)) {
+          // A hard link shares the bytes (no copy, no extra disk); each lane still purges its own name.
+          await unlink(join(dir, BODY_FILE)).catch(ignoreMissing);
+          await link(source, join(dir, BODY_FILE));
+        }
+        return this.prepare(join(dir, ENTRY_FILE), encodeEntry(entry));
       }),
-    );
+    ]);
+    // The body is durable: only now may any entry read PENDING.
+    await Promise.all(prepared.map((publish) => publish()));
+    const dirs = new Set(entries.flatMap((e) => [this.entryDir(e), join(this.journal, e.lane)]));
+    await Promise.all([...dirs].map((dir) => this.dirSync.sync(dir)));
+    for (const entry of entries) {
+      this.indexOf(entry.lane).set({ ...entry });
+      if (digest) this.digests.set(key(entry), digest);
+    }
   }
 
   async discardBody(ref: EntryRef): Promise<void> {
@@ -168,7 +180,7 @@ export class FsJournalStore implements JournalStore {
     return join(this.journal, ref.lane, ref.id);
   }
 
-  private async createOne(entry: JournalEntry): Promise<void> {
+  private async createOne(entry: JournalEntry, durable: boolean): Promise<void> {
     const laneDir = join(this.journal, entry.lane);
     if (!this.knownLaneDirs.has(entry.lane)) {
       await mkdir(laneDir, { recursive: true });
@@ -177,26 +189,37 @@ export class FsJournalStore implements JournalStore {
     }
     const dir = join(laneDir, entry.id);
     await mkdir(dir);
-    await this.writeAtomically(join(dir, ENTRY_FILE), encodeEntry(entry));
-    await Promise.all([this.dirSync.sync(dir), this.dirSync.sync(laneDir)]);
-    let index = this.lanesIndex.get(entry.lane);
+    const publish = await this.prepare(join(dir, ENTRY_FILE), encodeEntry(entry), durable);
+    await publish();
+    if (durable) await Promise.all([this.dirSync.sync(dir), this.dirSync.sync(laneDir)]);
+    this.indexOf(entry.lane).set({ ...entry });
+  }
+
+  private indexOf(lane: LaneId): LaneIndex {
+    let index = this.lanesIndex.get(lane);
     if (!index) {
       index = new LaneIndex();
-      this.lanesIndex.set(entry.lane, index);
+      this.lanesIndex.set(lane, index);
     }
-    index.set({ ...entry });
+    return index;
   }
 
   private async writeAtomically(file: string, text: string): Promise<void> {
+    const publish = await this.prepare(file, text);
+    await publish();
+  }
+
+  /** Writes `text` under a temporary name (fsynced when durable); the returned function renames it into place. */
+  private async prepare(file: string, text: string, durable = true): Promise<() => Promise<void>> {
     const temp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
     const handle = await open(temp, 'wx');
     try {
       await handle.writeFile(text);
-      await handle.sync();
+      if (durable) await handle.sync();
     } finally {
       await handle.close();
     }
-    await rename(temp, file);
+    return () => rename(temp, file);
   }
 
   /** Loads every entry and clears what a crash can leave behind. */
@@ -236,13 +259,28 @@ export class FsJournalStore implements JournalStore {
       await rm(dir, { recursive: true, force: true });
       return undefined;
     }
+    let entry: JournalEntry;
     try {
-      return decodeEntry(xml);
+      entry = decodeEntry(xml);
     } catch (error) {
       if (!(error instanceof EntryCodecError)) throw error;
       onWarning({ message: `unreadable config.XML left in place: ${error.message}`, path: dir });
       return undefined;
     }
+    if (entry.status === 'PENDING' && isUploadLike(entry.action)) {
+      // Publishing makes the body durable before config.XML says PENDING; this guards against a disk that lied.
+      const size = await stat(join(dir, BODY_FILE)).then((s) => s.size, ignoreMissing);
+      if (size !== entry.size) {
+        entry = {
+          ...entry,
+          status: 'FAILED',
+          lastError: `the journal's body is ${size === undefined ? 'missing' : `${size} bytes, expected ${entry.size}`}`,
+        };
+        await this.writeAtomically(join(dir, ENTRY_FILE), encodeEntry(entry));
+        onWarning({ message: 'a PENDING upload had no complete body: marked FAILED', path: dir });
+      }
+    }
+    return entry;
   }
 }
 

@@ -9,10 +9,13 @@ import { limitBody } from '../limits.js';
 import { AcceptedSchema, ConfigParams, errors, IgnoredSchema } from '../schemas.js';
 import { validationHook } from '../validation.js';
 
+// Plain OpenAPI schemas, not zod: the document is opaque bytes checked by checkDocument(), so that malformed
+// JSON is a refused document (422), not a malformed request, and text/xml is accepted too.
 const documentBody = {
   content: {
-    'application/xml': { schema: z.string() },
-    'application/json': { schema: z.any() },
+    'application/xml': { schema: { type: 'string' as const } },
+    'text/xml': { schema: { type: 'string' as const } },
+    'application/json': { schema: { type: 'object' as const } },
   },
 };
 

@@ -1,0 +1,346 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JOURNAL_DIR } from '../../src/adapters/fs-journal/store.js';
+import { CONFIG_LOCATION, laneId } from '../../src/core/lane.js';
+import {
+  ADMIN_TOKEN,
+  auth,
+  jsonHeaders,
+  NODE_A_TOKEN,
+  NODE_B_TOKEN,
+  startTestRelay,
+  type TestRelay,
+} from '../support/relay.js';
+
+const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+const LANE_2 = laneId('/user_homes', 'server2');
+const LANE_3 = laneId('/user_homes', 'server3');
+
+describe('HTTP API', () => {
+  let t: TestRelay;
+  const request = (path: string, init: RequestInit = {}) => t.relay.app.request(path, init);
+  const post = (path: string, body: unknown, token = NODE_A_TOKEN) =>
+    request(path, { method: 'POST', headers: jsonHeaders(token), body: JSON.stringify(body) });
+  const entryDir = (lane: string, id: string) => join(t.journal, JOURNAL_DIR, lane, id);
+
+  beforeAll(async () => {
+    t = await startTestRelay({
+      peers: [
+        // Closed ports: nothing listens, so pings find the peers OFFLINE.
+        { name: 'server2', url: 'http://127.0.0.1:9/dav/', username: 'replication', password: 'secret-pw' },
+        { name: 'server3', url: 'http://127.0.0.1:9/', node: 'node-b' },
+      ],
+      vfs: [
+        { path: '/user_homes', replicate: true },
+        { path: '/user_homes/private', replicate: false },
+      ],
+    });
+  });
+  afterAll(() => t.close());
+
+  it('answers /healthz without a token', async () => {
+    const res = await request('/healthz');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ok' });
+  });
+
+  it('describes every endpoint in /openapi.json', async () => {
+    const res = await request('/openapi.json');
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
+    expect(doc.openapi).toMatch(/^3\./);
+    const operations = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`),
+    );
+    expect(operations.sort()).toEqual(
+      [
+        'POST /v1/changes',
+        'GET /v1/changes',
+        'PUT /v1/changes/{id}/body',
+        'POST /v1/changes/{id}/commit',
+        'GET /v1/changes/{id}',
+        'POST /v1/changes/{id}/retry',
+        'DELETE /v1/changes/{id}',
+        'PUT /v1/config/{scope}/{name}',
+        'DELETE /v1/config/{scope}/{name}',
+        'GET /v1/peers',
+        'POST /v1/peers/{name}/ping',
+      ].sort(),
+    );
+    expect(JSON.stringify(doc)).toContain('"NewChange"');
+  });
+
+  it('journals a makedir once per peer lane, PENDING', async () => {
+    const res = await post('/v1/changes', { action: 'makedir', path: '/user_homes/john/docs', user: 'john' });
+    expect(res.status).toBe(202);
+    const { id, status } = (await res.json()) as { id: string; status: string };
+    expect(status).toBe('PENDING');
+    for (const lane of [LANE_2, LANE_3]) {
+      const xml = await readFile(join(entryDir(lane, id), 'config.XML'), 'utf8');
+      expect(xml).toContain('<action>makedir</action>');
+      expect(xml).toContain('<path>/user_homes/john/docs</path>');
+      expect(xml).toContain('<node>node-a</node>');
+      expect(xml).not.toContain('secret-pw');
+    }
+  });
+
+  it('takes an upload in three steps: change, body, commit', async () => {
+    const body = Buffer.from('hello, secondary\n'.repeat(1000));
+    const res = await post('/v1/changes', {
+      action: 'upload',
+      path: '/user_homes/john/a b.txt',
+      size: body.length,
+      sha256: sha(body).toUpperCase(),
+      user: 'john',
+    });
+    expect(res.status).toBe(201);
+    const accepted = (await res.json()) as {
+      id: string;
+      status: string;
+      upload: { method: string; url: string; headers: Record<string, string> };
+    };
+    expect(accepted.status).toBe('AWAITING_BODY');
+    expect(accepted.upload.method).toBe('PUT');
+    expect(accepted.upload.url).toBe(`http://localhost/v1/changes/${accepted.id}/body`);
+
+    // Over the real listening server: the body streams through Node's HTTP stack.
+    const url = accepted.upload.url.replace('http://localhost', t.url);
+    const put = await fetch(url, {
+      method: 'PUT',
+      headers: { ...accepted.upload.headers, ...auth(NODE_A_TOKEN) },
+      body,
+    });
+    expect(put.status).toBe(200);
+    expect(await put.json()).toEqual({ id: accepted.id, size: body.length, sha256: sha(body) });
+
+    const before = await request(`/v1/changes/${accepted.id}`, { headers: auth(ADMIN_TOKEN) });
+    expect(((await before.json()) as { status: string }).status).toBe('AWAITING_BODY');
+
+    const commit = await fetch(`${t.url}/v1/changes/${accepted.id}/commit`, {
+      method: 'POST',
+      headers: auth(NODE_A_TOKEN),
+    });
+    expect(commit.status).toBe(200);
+    expect(await commit.json()).toEqual({ id: accepted.id, status: 'PENDING' });
+    for (const lane of [LANE_2, LANE_3]) {
+      expect((await readFile(join(entryDir(lane, accepted.id), 'upload'))).equals(body)).toBe(true);
+      expect(await readFile(join(entryDir(lane, accepted.id), 'config.XML'), 'utf8')).toContain(
+        '<status>PENDING</status>',
+      );
+    }
+  });
+
+  it('takes an empty upload (size 0)', async () => {
+    const res = await post('/v1/changes', { action: 'upload', path: '/user_homes/john/empty', size: 0 });
+    const { id } = (await res.json()) as { id: string };
+    expect((await request(`/v1/changes/${id}/body`, { method: 'PUT', headers: auth(NODE_A_TOKEN) })).status).toBe(200);
+    expect((await request(`/v1/changes/${id}/commit`, { method: 'POST', headers: auth(NODE_A_TOKEN) })).status).toBe(
+      200,
+    );
+    expect((await readFile(join(entryDir(LANE_2, id), 'upload'))).length).toBe(0);
+  });
+
+  it.each([
+    [{ action: 'delete', path: '/user_homes/john/x', user: 'replication' }, 'REPLICATION_USER'],
+    [{ action: 'delete', path: '/elsewhere/x' }, 'NOT_REPLICATED'],
+    [{ action: 'delete', path: '/user_homes/private/x' }, 'NOT_REPLICATED'],
+  ])('ignores %j (%s) and journals nothing', async (change, reason) => {
+    const lanesBefore = await readdir(join(t.journal, JOURNAL_DIR));
+    const counts = await Promise.all(
+      lanesBefore.map((l) => readdir(join(t.journal, JOURNAL_DIR, l)).then((x) => x.length)),
+    );
+    const res = await post('/v1/changes', change);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'IGNORED', reason });
+    const after = await Promise.all(
+      lanesBefore.map((l) => readdir(join(t.journal, JOURNAL_DIR, l)).then((x) => x.length)),
+    );
+    expect(after).toEqual(counts);
+  });
+
+  it("does not send a node's change back to its own server (peer.node)", async () => {
+    const res = await post('/v1/changes', { action: 'delete', path: '/user_homes/from-b' }, NODE_B_TOKEN);
+    const { id } = (await res.json()) as { id: string };
+    const change = (await (await request(`/v1/changes/${id}`, { headers: auth(ADMIN_TOKEN) })).json()) as {
+      peers: { peer: string }[];
+      node: string;
+    };
+    expect(change.node).toBe('node-b');
+    expect(change.peers.map((p) => p.peer)).toEqual(['server2']);
+  });
+
+  it('normalises a trailing slash and lowercases the checksum', async () => {
+    const res = await post('/v1/changes', { action: 'makedir', path: '/user_homes/trailing/' });
+    const { id } = (await res.json()) as { id: string };
+    const change = (await (await request(`/v1/changes/${id}`, { headers: auth(ADMIN_TOKEN) })).json()) as {
+      path: string;
+    };
+    expect(change.path).toBe('/user_homes/trailing');
+  });
+
+  it('lists changes oldest first with cursor pagination and filters', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await post('/v1/changes', {
+        action: 'mdtm',
+        path: `/user_homes/p${i}`,
+        modified: '2026-11-27T05:54:29.693Z',
+      });
+      ids.push(((await res.json()) as { id: string }).id);
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const query: string = `/v1/changes?limit=2${cursor ? `&cursor=${cursor}` : ''}`;
+      const page = (await (await request(query, { headers: auth(ADMIN_TOKEN) })).json()) as {
+        items: { id: string }[];
+        next: string | null;
+      };
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.items.map((i) => i.id));
+      cursor = page.next;
+    } while (cursor);
+    expect(seen).toEqual([...seen].sort());
+    expect(seen.slice(-5)).toEqual(ids);
+    const onlyServer3 = (await (
+      await request('/v1/changes?peer=server3&limit=1000', { headers: auth(ADMIN_TOKEN) })
+    ).json()) as {
+      items: { peers: { peer: string }[] }[];
+    };
+    expect(onlyServer3.items.every((c) => c.peers.every((p) => p.peer === 'server3'))).toBe(true);
+    const awaiting = (await (
+      await request('/v1/changes?status=AWAITING_BODY', { headers: auth(ADMIN_TOKEN) })
+    ).json()) as {
+      items: unknown[];
+    };
+    expect(awaiting.items).toEqual([]);
+  });
+
+  it('derives BLOCKED behind a CONFLICT, retries it, and skip releases what waited', async () => {
+    const conflict = (await (
+      await post('/v1/changes', { action: 'rename', path: '/user_homes/c/src', target: '/user_homes/c/dst' })
+    ).json()) as { id: string };
+    const behind = (await (
+      await post('/v1/changes', { action: 'delete', path: '/user_homes/c/dst/inner' })
+    ).json()) as { id: string };
+    const unrelated = (await (await post('/v1/changes', { action: 'delete', path: '/user_homes/other' })).json()) as {
+      id: string;
+    };
+    // Park the rename for server2 as the replayer would.
+    const parked = (await t.relay.store.read({ lane: LANE_2, id: conflict.id }))!;
+    await t.relay.store.update({
+      ...parked,
+      status: 'CONFLICT',
+      attempts: 1,
+      lastError: 'MOVE: rename source missing',
+    });
+
+    const show = async (id: string) =>
+      (await (await request(`/v1/changes/${id}`, { headers: auth(ADMIN_TOKEN) })).json()) as {
+        status: string;
+        peers: { peer: string; status: string; blockedBy?: string; lastError?: string }[];
+      };
+    expect((await show(conflict.id)).status).toBe('CONFLICT');
+    const blocked = await show(behind.id);
+    expect(blocked.peers.find((p) => p.peer === 'server2')).toMatchObject({
+      status: 'BLOCKED',
+      blockedBy: conflict.id,
+    });
+    expect(blocked.peers.find((p) => p.peer === 'server3')?.status).toBe('PENDING');
+    expect((await show(unrelated.id)).status).toBe('PENDING');
+    const blockedList = (await (
+      await request('/v1/changes?status=BLOCKED', { headers: auth(ADMIN_TOKEN) })
+    ).json()) as {
+      items: { id: string }[];
+    };
+    expect(blockedList.items.map((i) => i.id)).toEqual([behind.id]);
+
+    const retry = await request(`/v1/changes/${conflict.id}/retry?peer=server2`, {
+      method: 'POST',
+      headers: auth(ADMIN_TOKEN),
+    });
+    expect(retry.status).toBe(200);
+    expect((await show(conflict.id)).peers.every((p) => p.status === 'PENDING')).toBe(true);
+    expect((await show(behind.id)).status).toBe('PENDING');
+
+    await t.relay.store.update({ ...parked, status: 'CONFLICT', attempts: 2 });
+    const skip = await request(`/v1/changes/${conflict.id}?peer=server2`, {
+      method: 'DELETE',
+      headers: auth(ADMIN_TOKEN),
+    });
+    expect(skip.status).toBe(200);
+    expect(await skip.json()).toEqual({ id: conflict.id, skipped: ['server2'] });
+    expect((await show(behind.id)).peers.find((p) => p.peer === 'server2')?.status).toBe('PENDING');
+    // server3's entry of the skipped change is untouched.
+    expect((await show(conflict.id)).peers.map((p) => p.peer)).toEqual(['server3']);
+    expect((await request(`/v1/changes/${conflict.id}`, { method: 'DELETE', headers: auth(ADMIN_TOKEN) })).status).toBe(
+      200,
+    );
+    expect((await request(`/v1/changes/${conflict.id}`, { headers: auth(ADMIN_TOKEN) })).status).toBe(404);
+  });
+
+  it('journals configuration documents and their deletion', async () => {
+    const doc = '<?xml version="1.0"?><user><name>john</name></user>';
+    const put = await request('/v1/config/users/john.XML', {
+      method: 'PUT',
+      headers: auth(NODE_A_TOKEN, { 'content-type': 'application/xml' }),
+      body: doc,
+    });
+    expect(put.status).toBe(202);
+    const { id } = (await put.json()) as { id: string };
+    const lane = laneId(CONFIG_LOCATION, 'server2');
+    expect(await readFile(join(entryDir(lane, id), 'upload'), 'utf8')).toBe(doc);
+    const xml = await readFile(join(entryDir(lane, id), 'config.XML'), 'utf8');
+    expect(xml).toContain('<action>config_put</action>');
+    expect(xml).toContain('<path>/.vfs-relay/config/users/john.XML</path>');
+    expect(xml).toContain('<status>PENDING</status>');
+    expect(xml).toContain(`<sha256>${sha(doc)}</sha256>`);
+
+    const json = await request('/v1/config/jobs/nightly', {
+      method: 'PUT',
+      headers: auth(NODE_A_TOKEN, { 'content-type': 'application/json' }),
+      body: JSON.stringify({ schedule: '0 2 * * *' }),
+    });
+    expect(json.status).toBe(202);
+    const del = await request('/v1/config/users/john.XML', { method: 'DELETE', headers: auth(NODE_A_TOKEN) });
+    expect(del.status).toBe(202);
+    const delId = ((await del.json()) as { id: string }).id;
+    expect(await readFile(join(entryDir(lane, delId), 'config.XML'), 'utf8')).toContain(
+      '<action>config_delete</action>',
+    );
+  });
+
+  it('lets the admin token act as a node, but never a node token as operator', async () => {
+    expect((await post('/v1/changes', { action: 'makedir', path: '/user_homes/admin' }, ADMIN_TOKEN)).status).toBe(202);
+    expect((await request('/v1/peers', { headers: auth(NODE_A_TOKEN) })).status).toBe(403);
+    expect((await request('/v1/changes', { headers: auth(NODE_A_TOKEN) })).status).toBe(403);
+  });
+
+  it('reports peers with backlog and no credentials, and pings them', async () => {
+    const res = await request('/v1/peers', { headers: auth(ADMIN_TOKEN) });
+    expect(res.status).toBe(200);
+    const peers = (await res.json()) as {
+      name: string;
+      url: string;
+      pending: number;
+      pendingBytes: number;
+      status: string;
+    }[];
+    expect(peers.map((p) => p.name)).toEqual(['server2', 'server3']);
+    expect(peers[0]!.url).toBe('http://127.0.0.1:9/dav/');
+    expect(JSON.stringify(peers)).not.toContain('secret-pw');
+    const fromJournal = (await t.relay.view.backlog()).get('server2')!;
+    expect(peers[0]!.pending).toBe(fromJournal.pending);
+    expect(peers[0]!.pending).toBeGreaterThan(5);
+    expect(peers[0]!.pendingBytes).toBe(fromJournal.pendingBytes);
+    expect(peers[0]!.pendingBytes).toBeGreaterThan(17_000);
+
+    const ping = await request('/v1/peers/server2/ping', { method: 'POST', headers: auth(ADMIN_TOKEN) });
+    expect(ping.status).toBe(200);
+    const pinged = (await ping.json()) as { status: string; lastPingAt: string | null; lastError?: string };
+    expect(pinged.status).toBe('OFFLINE');
+    expect(pinged.lastPingAt).not.toBeNull();
+    expect(pinged.lastError).toMatch(/ECONNREFUSED/);
+  });
+});

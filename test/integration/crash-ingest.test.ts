@@ -1,0 +1,132 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FsJournalStore, JOURNAL_DIR } from '../../src/adapters/fs-journal/store.js';
+import { decodeEntry } from '../../src/core/entry-xml.js';
+import { laneId } from '../../src/core/lane.js';
+import { spawnTs } from '../support/child.js';
+import { NODE_A_TOKEN } from '../support/relay.js';
+import { tempDir } from '../support/tmp.js';
+
+const CHILD = fileURLToPath(new URL('../support/crash-child.ts', import.meta.url));
+const KILLS = 20;
+const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+const LANES = [laneId('/user_homes', 'server2'), laneId('/user_homes', 'server3')];
+const CONFIG = JSON.stringify({
+  peers: [
+    { name: 'server2', url: 'http://127.0.0.1:9/' },
+    { name: 'server3', url: 'http://127.0.0.1:9/' },
+  ],
+  vfs: [{ path: '/user_homes' }],
+  auth: { adminToken: 'crash-admin', nodeTokens: { 'node-a': NODE_A_TOKEN } },
+});
+
+interface Acknowledged {
+  id: string;
+  action: 'upload' | 'makedir';
+  path: string;
+  sha256?: string;
+  size?: number;
+}
+
+/** One node uploading as fast as it can until the relay dies; returns what the relay acknowledged. */
+async function ingestUntilDead(url: string, worker: number, round: number, acked: Acknowledged[]): Promise<void> {
+  const headers = { authorization: `Bearer ${NODE_A_TOKEN}`, 'content-type': 'application/json' };
+  for (let i = 0; ; i++) {
+    const path = `/user_homes/r${round}/w${worker}/f${i}`;
+    try {
+      if (i % 5 === 4) {
+        const res = await fetch(`${url}/v1/changes`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ action: 'makedir', path }),
+        });
+        if (res.status === 202) acked.push({ id: ((await res.json()) as { id: string }).id, action: 'makedir', path });
+        continue;
+      }
+      const body = randomBytes(1 + ((worker * 7919 + i * 104729) % (64 * 1024)));
+      const change = { action: 'upload', path, size: body.length, sha256: sha(body) };
+      const res = await fetch(`${url}/v1/changes`, { method: 'POST', headers, body: JSON.stringify(change) });
+      const { id, upload } = (await res.json()) as { id: string; upload: { url: string } };
+      const put = await fetch(upload.url, { method: 'PUT', headers: { authorization: headers.authorization }, body });
+      if (put.status !== 200) throw new Error(`PUT ${put.status}`);
+      const commit = await fetch(`${url}/v1/changes/${id}/commit`, {
+        method: 'POST',
+        headers: { authorization: headers.authorization },
+      });
+      if (commit.status === 200) acked.push({ id, action: 'upload', path, sha256: change.sha256, size: body.length });
+    } catch {
+      return; // the relay was killed mid-request
+    }
+  }
+}
+
+/** Reads the journal straight from disk, as an operator would after the crash. */
+async function verifyOnDisk(journal: string, acked: Acknowledged[]): Promise<number> {
+  let pendingUploads = 0;
+  for (const lane of await readdir(join(journal, JOURNAL_DIR))) {
+    for (const id of await readdir(join(journal, JOURNAL_DIR, lane))) {
+      const dir = join(journal, JOURNAL_DIR, lane, id);
+      const xml = await readFile(join(dir, 'config.XML')).catch(() => undefined);
+      if (!xml) continue; // invisible, cleared at the next open
+      const entry = decodeEntry(xml); // a visible config.XML is always complete
+      if (entry.action === 'upload' && entry.status === 'PENDING') {
+        pendingUploads += 1;
+        const body = await readFile(join(dir, 'upload'));
+        expect(body.length, `${dir} body size`).toBe(entry.size);
+        expect(sha(body), `${dir} body checksum`).toBe(entry.sha256);
+      }
+    }
+  }
+  for (const change of acked) {
+    for (const lane of LANES) {
+      const dir = join(journal, JOURNAL_DIR, lane, change.id);
+      const entry = decodeEntry(await readFile(join(dir, 'config.XML')));
+      expect(entry.status, `${change.path} in lane ${lane}`).toBe('PENDING');
+      expect(entry.path).toBe(change.path);
+      if (change.action === 'upload') expect(sha(await readFile(join(dir, 'upload')))).toBe(change.sha256);
+    }
+  }
+  return pendingUploads;
+}
+
+describe('crash safety of ingestion', () => {
+  let tmp: Awaited<ReturnType<typeof tempDir>>;
+  beforeAll(async () => {
+    tmp = await tempDir();
+  });
+  afterAll(() => tmp.remove());
+
+  it(`loses no acknowledged change across ${KILLS} SIGKILLs at random moments`, async () => {
+    const acked: Acknowledged[] = [];
+    let killedWithWork = 0;
+    for (let round = 0; round < KILLS; round++) {
+      const child = await spawnTs(CHILD, [tmp.dir, CONFIG]);
+      const before = acked.length;
+      const workers = Array.from({ length: 6 }, (_, w) => ingestUntilDead(child.ready, w, round, acked));
+      await new Promise((r) => setTimeout(r, 80 + Math.floor(Math.random() * 400)));
+      child.process.kill('SIGKILL');
+      expect((await child.exited).signal).toBe('SIGKILL');
+      await Promise.all(workers);
+      if (acked.length > before) killedWithWork += 1;
+      await verifyOnDisk(tmp.dir, acked);
+    }
+    // The kills really landed while changes were flowing.
+    expect(killedWithWork).toBeGreaterThanOrEqual(KILLS - 2);
+    expect(acked.length).toBeGreaterThan(KILLS * 5);
+    console.info(`crash-ingest: ${acked.length} acknowledged changes across ${KILLS} kills`);
+
+    // A restarted relay (recovery included) lists every acknowledged change, nothing half-written as PENDING.
+    const store = await FsJournalStore.open(tmp.dir);
+    for (const lane of LANES) {
+      const pending = new Set((await store.list(lane)).filter((e) => e.status === 'PENDING').map((e) => e.id));
+      for (const change of acked) expect(pending.has(change.id)).toBe(true);
+      for (const e of await store.list(lane)) {
+        if (e.status === 'PENDING' && e.action === 'upload') expect((await store.bodyDigest(e))?.sha256).toBe(e.sha256);
+      }
+    }
+    await store.close();
+  }, 180_000);
+});

@@ -1,0 +1,84 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const bundles = new Map<string, Promise<string>>();
+let bundleDir: string | undefined;
+
+/**
+ * Bundles a TypeScript entry point once per test process (esbuild, ~100 ms) so that children start in a fraction
+ * of the time a TypeScript loader needs: crash tests start dozens of them.
+ */
+function bundle(script: string): Promise<string> {
+  let built = bundles.get(script);
+  if (!built) {
+    // Inside the repository so that bare imports (packages stay external) resolve from node_modules.
+    const cache = fileURLToPath(new URL('../../node_modules/.cache/', import.meta.url));
+    mkdirSync(cache, { recursive: true });
+    bundleDir ??= mkdtempSync(join(cache, 'child-'));
+    const outfile = join(bundleDir, `${basename(script, '.ts')}-${bundles.size}.mjs`);
+    built = build({
+      entryPoints: [script],
+      outfile,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      packages: 'external',
+      sourcemap: 'inline',
+      logLevel: 'silent',
+    }).then(() => outfile);
+    bundles.set(script, built);
+  }
+  return built;
+}
+
+export interface Child {
+  process: ChildProcess;
+  /** What the child printed after READY (e.g. its URL). */
+  ready: string;
+  /** Resolves with the exit code or signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr(): string;
+}
+
+/** Runs a TypeScript file in a child Node process and waits (bounded) for it to print `READY …`. */
+export async function spawnTs(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 20_000,
+): Promise<Child> {
+  const child = spawn(process.execPath, ['--enable-source-maps', await bundle(script), ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-20_000);
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const lines = createInterface({ input: child.stdout! });
+  const ready = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`child ${script} not ready after ${timeoutMs} ms: ${stderr}`));
+    }, timeoutMs);
+    lines.on('line', (line) => {
+      if (line.startsWith('READY')) {
+        clearTimeout(timer);
+        resolve(line.slice(6).trim());
+      }
+    });
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`child ${script} exited (${code ?? signal}) before READY: ${stderr}`));
+    });
+  });
+  return { process: child, ready, exited, stderr: () => stderr };
+}

@@ -1,0 +1,27 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A fresh temporary folder, and a function that removes it. */
+export async function tempDir(prefix = 'vfs-relay-test-'): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Snapshot of a folder tree: relative path → size (folders end with "/"). Detects any change to the journal. */
+export async function treeSnapshot(root: string): Promise<Record<string, number>> {
+  const { readdir, stat } = await import('node:fs/promises');
+  const out: Record<string, number> = {};
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    for (const name of (await readdir(dir)).sort()) {
+      const full = join(dir, name);
+      const info = await stat(full);
+      if (info.isDirectory()) {
+        out[`${rel}${name}/`] = 0;
+        await walk(full, `${rel}${name}/`);
+      } else out[`${rel}${name}`] = info.size;
+    }
+  };
+  await walk(root, '');
+  return out;
+}

@@ -1,0 +1,93 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
+
+const contractExample = {
+  listen: { host: '127.0.0.1', port: 8787 },
+  journal: './data',
+  peers: [
+    {
+      name: 'server2',
+      url: 'https://server2.example.com/',
+      username: 'replication',
+      password: { env: 'PEER_PASSWORD' },
+      pingIntervalSeconds: 60,
+    },
+  ],
+  vfs: [{ path: '/user_homes/', replicate: true }],
+  replicationUser: 'replication',
+  autoPlay: false,
+  auth: { adminToken: { env: 'VFS_RELAY_ADMIN_TOKEN' }, nodeTokens: { 'node-a': { env: 'NODE_A_TOKEN' } } },
+};
+const env = { PEER_PASSWORD: 'pw', VFS_RELAY_ADMIN_TOKEN: 'admin', NODE_A_TOKEN: 'node-a-secret' };
+
+describe('config', () => {
+  it('accepts the CONTRACT example and resolves env secrets', () => {
+    const config = parseConfig(contractExample, env);
+    expect(config.peers[0]?.password).toBe('pw');
+    expect(config.auth).toEqual({ adminToken: 'admin', nodeTokens: { 'node-a': 'node-a-secret' } });
+    expect(config.vfs).toEqual([{ path: '/user_homes', replicate: true }]);
+    expect(config.replay.concurrency).toBe(8);
+  });
+
+  it('has working built-in defaults', () => {
+    const config = parseConfig({}, {});
+    expect(config.listen).toEqual({ host: '127.0.0.1', port: 8787 });
+    expect(config.journal).toBe('./data');
+    expect(config.peers).toEqual([]);
+    expect(config.autoPlay).toBe(false);
+    expect(config.auth.adminToken).toBeUndefined();
+  });
+
+  it.each([
+    [{ peers: [{ name: 'x', url: 'not a url' }] }, /^config peers\[0\]\.url: /],
+    [{ peers: [{ name: 'x', url: 'https://u:p@h/' }] }, /peers\[0\]\.url: put credentials/],
+    [{ peers: [{ name: 'bad name', url: 'https://h/' }] }, /peers\[0\]\.name/],
+    [{ peers: [{ name: 'x', url: 'ftp://h/' }] }, /peers\[0\]\.url/],
+    [{ peers: [{ name: 'x', url: 'https://h/', pingIntervalSeconds: 0 }] }, /peers\[0\]\.pingIntervalSeconds/],
+    [
+      {
+        peers: [
+          { name: 'x', url: 'https://h/' },
+          { name: 'x', url: 'https://i/' },
+        ],
+      },
+      /peers: peer names must be unique/,
+    ],
+    [{ listen: { port: 70000 } }, /listen\.port/],
+    [{ vfs: [{ path: '/a/../b' }] }, /vfs\[0\]\.path: .*"\.\."/],
+    [{ autoPlay: 'yes' }, /autoPlay/],
+    [{ unknownKey: 1 }, /config \(root\): Unrecognized key.*unknownKey/],
+  ])('refuses %j naming the key', (input, message) => {
+    expect(() => parseConfig(input, {})).toThrow(ConfigError);
+    expect(() => parseConfig(input, {})).toThrow(message);
+  });
+
+  it('names the key and the variable when an env secret is missing, without printing any secret', () => {
+    expect(() => parseConfig(contractExample, { ...env, PEER_PASSWORD: undefined })).toThrow(
+      'config peers[0].password: environment variable PEER_PASSWORD is not set',
+    );
+    try {
+      parseConfig(contractExample, { ...env, NODE_A_TOKEN: undefined });
+    } catch (error) {
+      expect((error as Error).message).toMatch(/auth\.nodeTokens\.node-a/);
+      expect((error as Error).message).not.toMatch(/pw|admin'/);
+    }
+  });
+
+  it('finds the file: --config, then $VFS_RELAY_CONFIG, then ./vfs-relay.config.json, then defaults', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    writeFileSync(join(dir, 'a.json'), JSON.stringify({ journal: '/from-flag' }));
+    writeFileSync(join(dir, 'b.json'), JSON.stringify({ journal: '/from-env' }));
+    expect(loadConfig('a.json', { VFS_RELAY_CONFIG: 'b.json' }, dir).journal).toBe('/from-flag');
+    expect(loadConfig(undefined, { VFS_RELAY_CONFIG: 'b.json' }, dir).journal).toBe('/from-env');
+    expect(loadConfig(undefined, {}, dir).source).toBe('built-in defaults');
+    writeFileSync(join(dir, 'vfs-relay.config.json'), JSON.stringify({ journal: '/from-cwd' }));
+    expect(loadConfig(undefined, {}, dir).journal).toBe('/from-cwd');
+    writeFileSync(join(dir, 'broken.json'), '{ nope');
+    expect(() => loadConfig('broken.json', {}, dir)).toThrow(/is not valid JSON/);
+    expect(() => loadConfig('missing.json', {}, dir)).toThrow(/cannot read .*missing\.json: ENOENT/);
+  });
+});

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import type { JournalEntry } from '../../src/core/entry.js';
+import { decodeEntry, encodeEntry, MAX_ENTRY_XML_BYTES } from '../../src/core/entry-xml.js';
+import { EntryCodecError } from '../../src/core/errors.js';
+
+const full: JournalEntry = {
+  id: '20261127T055429693Z-000000-9f2c1a',
+  lane: '0123456789abcdef',
+  peer: 'server2',
+  location: '/user_homes',
+  action: 'rename',
+  path: '/user_homes/john/ a & <b> "c" \'d\' ',
+  target: '/user_homes/john/日本語 #%.txt',
+  size: 1234,
+  sha256: 'a'.repeat(64),
+  modified: '2026-11-27T05:54:29.693Z',
+  user: 'john',
+  node: 'node-a',
+  contentType: 'application/xml',
+  createdAt: '2026-11-27T05:54:29.700Z',
+  status: 'CONFLICT',
+  attempts: 3,
+  lastError: 'MOVE /x: HTTP 412 <Precondition Failed>',
+  lastAttemptAt: '2026-11-27T05:55:00.000Z',
+};
+
+describe('config.XML codec', () => {
+  it('round-trips every field, keeping spaces and markup characters verbatim', () => {
+    const xml = encodeEntry(full);
+    expect(decodeEntry(xml)).toEqual(full);
+    expect(decodeEntry(Buffer.from(xml))).toEqual(full);
+  });
+
+  it('round-trips a minimal entry without inventing optional fields', () => {
+    const minimal: JournalEntry = {
+      id: full.id,
+      lane: full.lane,
+      peer: 'p',
+      location: '/',
+      action: 'makedir',
+      path: '/x',
+      createdAt: full.createdAt,
+      status: 'PENDING',
+      attempts: 0,
+    };
+    expect(decodeEntry(encodeEntry(minimal))).toEqual(minimal);
+  });
+
+  it('round-trips size 0 (an empty upload)', () => {
+    const empty = { ...full, action: 'upload' as const, target: undefined, size: 0 };
+    delete empty.target;
+    expect(decodeEntry(encodeEntry(empty)).size).toBe(0);
+  });
+
+  it('writes human-readable XML with one element per field and no secrets', () => {
+    const xml = encodeEntry(full);
+    expect(xml.startsWith('<?xml version="1.0" encoding="UTF-8"?>\n<change version="1">')).toBe(true);
+    expect(xml).toContain('<action>rename</action>');
+    expect(xml).toContain('&lt;b&gt;');
+    expect(xml).not.toMatch(/password|token|authorization/i);
+  });
+
+  it.each([
+    ['DOCTYPE', '<!DOCTYPE change [<!ENTITY x "y">]><change><id>&x;</id></change>'],
+    ['ENTITY', '<change><!ENTITY x SYSTEM "file:///etc/passwd"></change>'],
+    ['lowercase doctype', '<!doctype change><change/>'],
+  ])('refuses %s declarations', (_name, xml) => {
+    expect(() => decodeEntry(xml)).toThrow(EntryCodecError);
+    expect(() => decodeEntry(xml)).toThrow(/DOCTYPE or ENTITY/);
+  });
+
+  it('refuses oversized documents before parsing them', () => {
+    const huge = encodeEntry({ ...full, lastError: 'x'.repeat(MAX_ENTRY_XML_BYTES) });
+    expect(() => decodeEntry(huge)).toThrow(/larger than/);
+  });
+
+  it('refuses unknown actions and statuses', () => {
+    expect(() => decodeEntry(encodeEntry(full).replace('<action>rename</action>', '<action>chmod</action>'))).toThrow(
+      /unknown action "chmod"/,
+    );
+    expect(() => decodeEntry(encodeEntry(full).replace('<status>CONFLICT</status>', '<status>DONE</status>'))).toThrow(
+      /unknown status/,
+    );
+  });
+
+  it('refuses missing required fields, bad numbers, and documents that are not a change', () => {
+    expect(() => decodeEntry(encodeEntry(full).replace(/<path>.*<\/path>/, ''))).toThrow(/missing <path>/);
+    expect(() => decodeEntry(encodeEntry(full).replace('<size>1234</size>', '<size>-1</size>'))).toThrow(/<size>/);
+    expect(() => decodeEntry(encodeEntry(full).replace('<size>1234</size>', '<size>1e3</size>'))).toThrow(/<size>/);
+    expect(() => decodeEntry('<other/>')).toThrow(/no <change>/);
+    expect(() => decodeEntry('<change><id>')).toThrow(EntryCodecError);
+    expect(() => decodeEntry('<change><path><x/></path></change>')).toThrow(EntryCodecError);
+  });
+});

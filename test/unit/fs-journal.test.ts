@@ -1,0 +1,118 @@
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { JournalLockedError } from '../../src/adapters/fs-journal/lock.js';
+import { FsJournalStore, JOURNAL_DIR } from '../../src/adapters/fs-journal/store.js';
+import { encodeEntry } from '../../src/core/entry-xml.js';
+import { entry, journalStoreConformance } from '../support/journal-conformance.js';
+import { tempDir } from '../support/tmp.js';
+
+journalStoreConformance('filesystem', async () => {
+  const tmp = await tempDir();
+  let store = await FsJournalStore.open(tmp.dir);
+  return {
+    get store() {
+      return store;
+    },
+    reopen: async () => {
+      await store.close();
+      store = await FsJournalStore.open(tmp.dir);
+      return store;
+    },
+    cleanup: async () => {
+      await store.close();
+      await tmp.remove();
+    },
+  };
+});
+
+describe('FsJournalStore on disk', () => {
+  it('lays entries out as multi_journal/<lane>/<id>/config.XML', async () => {
+    const tmp = await tempDir();
+    const store = await FsJournalStore.open(tmp.dir);
+    const e = entry();
+    await store.create([e]);
+    const xml = await readFile(join(tmp.dir, JOURNAL_DIR, e.lane, e.id, 'config.XML'), 'utf8');
+    expect(xml).toBe(encodeEntry(e));
+    await store.close();
+    await tmp.remove();
+  });
+
+  it('clears what a crash leaves behind: folders without config.XML, temporary files, half purges', async () => {
+    const tmp = await tempDir();
+    const store = await FsJournalStore.open(tmp.dir);
+    const kept = entry();
+    await store.create([kept]);
+    await store.close();
+    const laneDir = join(tmp.dir, JOURNAL_DIR, kept.lane);
+    const orphan = entry();
+    await mkdir(join(laneDir, orphan.id)); // crashed between mkdir and config.XML
+    await writeFile(join(laneDir, kept.id, 'config.XML.tmp-1-abc'), 'partial');
+    await writeFile(join(laneDir, kept.id, 'upload.tmp-1-abc'), 'partial body');
+    await mkdir(join(laneDir, `.purge-${entry().id}`));
+    const warnings: string[] = [];
+    const reopened = await FsJournalStore.open(tmp.dir, (w) => warnings.push(w.message));
+    expect(await reopened.list(kept.lane)).toEqual([kept]);
+    expect((await readdir(laneDir)).sort()).toEqual([kept.id]);
+    expect(await readdir(join(laneDir, kept.id))).toEqual(['config.XML']);
+    expect(warnings).toEqual([]);
+    await reopened.close();
+    await tmp.remove();
+  });
+
+  it('leaves a corrupt config.XML in place, warns, and does not list it', async () => {
+    const tmp = await tempDir();
+    const store = await FsJournalStore.open(tmp.dir);
+    const e = entry();
+    await store.create([e]);
+    await store.close();
+    await writeFile(join(tmp.dir, JOURNAL_DIR, e.lane, e.id, 'config.XML'), '<change><id>');
+    const warnings: string[] = [];
+    const reopened = await FsJournalStore.open(tmp.dir, (w) => warnings.push(w.message));
+    expect(await reopened.list(e.lane)).toEqual([]);
+    expect(warnings[0]).toMatch(/unreadable config.XML/);
+    await reopened.close();
+    await tmp.remove();
+  });
+
+  it('lets one live process own a journal, and takes over the lock of a dead one', async () => {
+    const tmp = await tempDir();
+    const store = await FsJournalStore.open(tmp.dir);
+    // Same pid is allowed to reopen (tests), so simulate another live owner: our parent process.
+    await store.close();
+    await writeFile(join(tmp.dir, 'relay.lock'), `${process.ppid}\n`);
+    await expect(FsJournalStore.open(tmp.dir)).rejects.toBeInstanceOf(JournalLockedError);
+    await writeFile(join(tmp.dir, 'relay.lock'), '999999999\n'); // no such process
+    const taken = await FsJournalStore.open(tmp.dir);
+    expect((await readFile(join(tmp.dir, 'relay.lock'), 'utf8')).trim()).toBe(String(process.pid));
+    await taken.close();
+    await tmp.remove();
+  });
+});
+
+describe('FsJournalStore recovery of uploads', () => {
+  it('marks a PENDING upload whose body is missing or short as FAILED instead of replaying it', async () => {
+    const tmp = await tempDir();
+    const store = await FsJournalStore.open(tmp.dir);
+    const whole = entry({ action: 'upload', size: 5, status: 'AWAITING_BODY' });
+    const short = entry({ action: 'upload', size: 5, status: 'AWAITING_BODY' });
+    await store.create([whole, short]);
+    const { Readable } = await import('node:stream');
+    for (const e of [whole, short]) {
+      await store.writeBody(e, Readable.from([Buffer.from('hello')]), 5);
+      await store.publish([{ ...e, status: 'PENDING' }], e);
+    }
+    await store.close();
+    await writeFile(join(tmp.dir, JOURNAL_DIR, short.lane, short.id, 'upload'), 'he');
+    const warnings: string[] = [];
+    const reopened = await FsJournalStore.open(tmp.dir, (w) => warnings.push(w.message));
+    expect((await reopened.read(whole))?.status).toBe('PENDING');
+    expect(await reopened.read(short)).toMatchObject({
+      status: 'FAILED',
+      lastError: "the journal's body is 2 bytes, expected 5",
+    });
+    expect(warnings).toEqual(['a PENDING upload had no complete body: marked FAILED']);
+    await reopened.close();
+    await tmp.remove();
+  });
+});
