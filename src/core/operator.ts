@@ -38,7 +38,8 @@ export class OperatorActions {
       const after = new Map(deriveLane(await this.store.list(entry.lane)).map((e) => [e.id, e.view]));
       released.push(...before.filter((e) => e.view === 'BLOCKED' && after.get(e.id) === 'PENDING'));
     }
-    if (released.length > 0) await this.doorbell.ring(released);
+    // Ring the skipped entries too: whoever keeps a copy of the lane learns they are gone.
+    await this.doorbell.ring([...entries, ...released]);
     return entries;
   }
 

@@ -14,6 +14,8 @@ import type { Logger } from '../core/logger.js';
 import { OperatorActions } from '../core/operator.js';
 import type { Peer } from '../core/peer.js';
 import { PeerHealth } from '../core/peer-health.js';
+import { Pinger } from '../core/pinger.js';
+import { Replayer, type ReplayReport } from '../core/replayer.js';
 import { StampClock } from '../core/stamp.js';
 import { Topology } from '../core/topology.js';
 import { type RunningServer, startHttpServer } from './http-server.js';
@@ -25,6 +27,7 @@ export interface EmbeddedRelay {
   store: FsJournalStore;
   view: JournalView;
   health: PeerHealth;
+  replayer: Replayer;
   /** The admin token in force (configured or generated). */
   adminToken: string;
   close(): Promise<void>;
@@ -32,8 +35,10 @@ export interface EmbeddedRelay {
 
 export interface EmbeddedOptions {
   logger?: Logger;
-  /** Override the doorbell (tests of ingestion alone). */
+  /** Override the doorbell (tests of ingestion alone): nothing is replayed then. */
   doorbell?: Doorbell;
+  /** Told about every replay attempt. */
+  onReplay?: (report: ReplayReport) => void;
 }
 
 /** Builds and starts the whole embedded relay: filesystem journal, API on Node, peers. */
@@ -64,7 +69,18 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
   );
   const health = new PeerHealth(peers, logger);
   const topology = new Topology(config.vfs, config.peers);
-  const doorbell: Doorbell = options.doorbell ?? { ring: async () => {} };
+  let pinger: Pinger | undefined;
+  const replayer = new Replayer({
+    store,
+    peers,
+    health,
+    logger,
+    concurrency: config.replay.concurrency,
+    onReplay: options.onReplay,
+    onEntryForDownPeer: config.autoPlay ? (peer) => void pinger?.ping(peer) : undefined,
+  });
+  pinger = new Pinger(health, replayer, logger);
+  const doorbell: Doorbell = options.doorbell ?? replayer;
   const intake = new ChangeIntake({ store, doorbell, clock, topology, replicationUser: config.replicationUser });
   const view = new JournalView(store);
   const operator = new OperatorActions(store, doorbell, (id) => intake.find(id));
@@ -72,7 +88,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     intake,
     view,
     operator,
-    monitor: health,
+    monitor: pinger,
     peers: config.peers.map((p) => ({ name: p.name, url: p.url })),
     tokens: { adminToken, nodeTokens: config.auth.nodeTokens },
     uploadTarget: relayUploadTarget,
@@ -88,6 +104,11 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     await store.close();
     throw error;
   }
+  if (doorbell === replayer) {
+    // Everything PENDING in the journal resumes: the in-process doorbell is rebuilt from the journal.
+    await replayer.sweep();
+    pinger.start(config.peers.map((p) => ({ peer: p.name, intervalSeconds: p.pingIntervalSeconds })));
+  }
   logger.info('relay listening', {
     url: server.url,
     journal: root,
@@ -102,10 +123,13 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     store,
     view,
     health,
+    replayer,
     adminToken,
     close: () => {
       closing ??= (async () => {
         await server.close();
+        pinger.stop();
+        await replayer.stop();
         await Promise.all([...peers.values()].map((p) => p.close()));
         await store.close();
         logger.info('relay stopped');

@@ -6,10 +6,10 @@ import { decodeEntry, encodeEntry } from '../../core/entry-xml.js';
 import { EntryCodecError, NotFoundError } from '../../core/errors.js';
 import type { BodyDigest, CreateOptions, JournalStore, ListOptions } from '../../core/journal.js';
 import { isLaneId, type LaneId } from '../../core/lane.js';
+import { LaneIndex } from '../../core/lane-index.js';
 import { isStamp } from '../../core/stamp.js';
 import { digestFile, writeBodyFile } from './body.js';
 import { DirectorySync, fsyncPath } from './dir-sync.js';
-import { LaneIndex } from './lane-index.js';
 import { acquireJournalLock } from './lock.js';
 
 export const JOURNAL_DIR = 'multi_journal';

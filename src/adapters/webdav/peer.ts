@@ -118,10 +118,29 @@ export class WebDavPeer implements Peer {
       if (this.known.has(current)) continue;
       const res = await this.send('MKCOL', this.urls.path(current, true));
       // 201 created; 405 Method Not Allowed = something already exists there (RFC 4918 §9.3.1).
-      if (res.status !== 201 && res.status !== 405) return classifyStatus(res.status, `MKCOL ${current}`);
+      const present = res.status === 201 || res.status === 405;
+      if (!present && (res.status === 401 || !(await this.isCollection(current)))) {
+        return classifyStatus(res.status, `MKCOL ${current}`);
+      }
       this.remember(current);
     }
     return { kind: 'applied' };
+  }
+
+  /**
+   * Whether a collection exists at `path` now. Asked after a failed MKCOL: when a concurrent MKCOL of the same
+   * folder wins the race (parallel uploads into one new folder), mod_dav_fs answers the loser 403 (mkdir EEXIST),
+   * which must not read as "bad credentials".
+   */
+  private async isCollection(path: string): Promise<boolean> {
+    const res = await this.send(
+      'PROPFIND',
+      this.urls.path(path, true),
+      { depth: '0', 'content-type': 'application/xml; charset=utf-8' },
+      '<?xml version="1.0" encoding="utf-8"?>' +
+        '<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/></D:prop></D:propfind>',
+    );
+    return res.status === 207 && /<(?:[\w.-]+:)?collection\b/.test(res.text);
   }
 
   private async remove(path: string): Promise<ReplayOutcome> {

@@ -1,4 +1,4 @@
-import type { JournalEntry } from '../../core/entry.js';
+import type { JournalEntry } from './entry.js';
 
 /** One lane's entries in id order (= time order), with O(log n) insert and lookup by id. */
 export class LaneIndex {
@@ -29,6 +29,11 @@ export class LaneIndex {
     let at = after === undefined ? 0 : this.insertionPoint(after);
     if (after !== undefined && this.ids[at] === after) at += 1;
     return this.ids.slice(at, at + limit).map((id) => this.byId.get(id)!);
+  }
+
+  /** Oldest first, without copying; do not modify the index while iterating. */
+  *values(): IterableIterator<JournalEntry> {
+    for (const id of this.ids) yield this.byId.get(id)!;
   }
 
   last(): string | undefined {

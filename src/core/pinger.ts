@@ -1,0 +1,62 @@
+import type { Logger } from './logger.js';
+import type { PeerMonitor, PeerState } from './peer.js';
+import type { PeerHealth } from './peer-health.js';
+import type { Replayer } from './replayer.js';
+
+export interface PingSchedule {
+  peer: string;
+  intervalSeconds: number;
+}
+
+/**
+ * Every `pingIntervalSeconds`, per peer: probe it when it is not ONLINE (it drains once it answers), and sweep the
+ * journal for entries no ring announced. Also the API's PeerMonitor: `ping` probes now and drains if online.
+ */
+export class Pinger implements PeerMonitor {
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly inFlight = new Map<string, Promise<PeerState>>();
+
+  constructor(
+    private readonly health: PeerHealth,
+    private readonly replayer: Replayer,
+    private readonly logger: Logger,
+  ) {}
+
+  start(schedules: readonly PingSchedule[]): void {
+    for (const { peer, intervalSeconds } of schedules) {
+      const timer = setInterval(() => void this.tick(peer), intervalSeconds * 1000);
+      timer.unref();
+      this.timers.push(timer);
+    }
+  }
+
+  stop(): void {
+    for (const timer of this.timers.splice(0)) clearInterval(timer);
+  }
+
+  state(peer: string): Promise<PeerState> {
+    return this.health.state(peer);
+  }
+
+  /** Probes now (one probe per peer at a time); an ONLINE answer drains the backlog. */
+  ping(peer: string): Promise<PeerState> {
+    let running = this.inFlight.get(peer);
+    if (!running) {
+      running = this.health.ping(peer).finally(() => this.inFlight.delete(peer));
+      this.inFlight.set(peer, running);
+    }
+    return running.then((state) => {
+      if (state.status === 'ONLINE') this.replayer.schedulePeer(peer);
+      return state;
+    });
+  }
+
+  private async tick(peer: string): Promise<void> {
+    try {
+      if (this.health.current(peer) !== 'ONLINE') await this.ping(peer);
+      await this.replayer.sweep();
+    } catch (error) {
+      this.logger.error('ping failed', { peer, error });
+    }
+  }
+}

@@ -1,0 +1,230 @@
+import type { Doorbell } from './doorbell.js';
+import { type EntryRef, type JournalEntry, touchedPaths } from './entry.js';
+import { NotFoundError } from './errors.js';
+import type { JournalStore } from './journal.js';
+import type { LaneId } from './lane.js';
+import { LaneIndex } from './lane-index.js';
+import type { Logger } from './logger.js';
+import { PathMarks } from './path-marks.js';
+import type { Peer, ReplayOutcome } from './peer.js';
+import type { PeerHealth } from './peer-health.js';
+
+export interface ReplayReport {
+  entry: JournalEntry;
+  outcome: ReplayOutcome;
+  durationMs: number;
+}
+
+export interface ReplayerOptions {
+  store: JournalStore;
+  peers: ReadonlyMap<string, Peer>;
+  health: PeerHealth;
+  logger: Logger;
+  /** Requests in flight per peer (default 8). */
+  concurrency?: number;
+  /** Told about every attempt (metrics, tests). */
+  onReplay?: (report: ReplayReport) => void;
+  /** autoPlay (CONTRACT): called when a new entry arrives for a peer that is not ONLINE. */
+  onEntryForDownPeer?: (peer: string) => void;
+  now?: () => Date;
+}
+
+interface LaneState {
+  lane: LaneId;
+  peer: string;
+  index: LaneIndex;
+  inFlight: Set<string>;
+}
+
+/**
+ * Replays the journal to the peers. Per lane, oldest first: an entry is sent once no older unfinished entry of
+ * its lane overlaps its paths (same path, ancestor or descendant, rename source or target); entries on unrelated
+ * paths go out in parallel, up to `concurrency` per peer. A CONFLICT or FAILED entry holds back only what overlaps
+ * it. An OFFLINE or UNAUTHORIZED peer gets nothing until a ping finds it ONLINE.
+ *
+ * It is also the in-process doorbell: `ring` tells it about new or changed entries. It keeps a copy of every
+ * unfinished entry's metadata; `sweep` rebuilds that copy from the journal, the source of truth.
+ */
+export class Replayer implements Doorbell {
+  private readonly lanes = new Map<LaneId, LaneState>();
+  private readonly active = new Map<string, number>();
+  private readonly running = new Set<Promise<void>>();
+  private readonly concurrency: number;
+  private readonly now: () => Date;
+  private readonly warnedPeers = new Set<string>();
+  private stopped = false;
+
+  constructor(private readonly options: ReplayerOptions) {
+    this.concurrency = options.concurrency ?? 8;
+    this.now = options.now ?? (() => new Date());
+    options.health.onChange((peer, state) => {
+      if (state.status === 'ONLINE') this.schedulePeer(peer);
+    });
+  }
+
+  async ring(refs: readonly EntryRef[]): Promise<void> {
+    const lanes = new Set<LaneState>();
+    for (const ref of refs) {
+      const state = await this.refresh(ref);
+      if (state) lanes.add(state);
+    }
+    for (const state of lanes) {
+      if (this.options.health.current(state.peer) !== 'ONLINE') this.options.onEntryForDownPeer?.(state.peer);
+      this.schedule(state);
+    }
+  }
+
+  /** Loads every entry of the journal that is not known yet (start-up, lost rings) and dispatches. */
+  async sweep(): Promise<void> {
+    for (const lane of await this.options.store.lanes()) {
+      const entries = await this.options.store.list(lane);
+      if (entries.length === 0) continue;
+      const state = this.laneState(lane, entries[0]!.peer);
+      const present = new Set<string>();
+      for (const entry of entries) {
+        present.add(entry.id);
+        if (!state.inFlight.has(entry.id)) state.index.set(entry);
+      }
+      for (const known of [...state.index.values()]) {
+        if (!present.has(known.id) && !state.inFlight.has(known.id)) state.index.delete(known.id);
+      }
+      this.schedule(state);
+    }
+  }
+
+  /** Dispatches whatever each lane of `peer` can send now (after a ping, or when capacity frees up). */
+  schedulePeer(peer: string): void {
+    for (const state of this.lanes.values()) if (state.peer === peer) this.schedule(state);
+  }
+
+  /** Entries currently being sent. */
+  get inFlight(): number {
+    return this.running.size;
+  }
+
+  /** Stops dispatching and waits (at most `graceMs`) for the requests in flight. Abandoning them is safe. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.stopped = true;
+    const timeout = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
+    await Promise.race([Promise.allSettled([...this.running]), timeout]);
+  }
+
+  private async refresh(ref: EntryRef): Promise<LaneState | undefined> {
+    const entry = await this.options.store.read(ref);
+    const state = this.lanes.get(ref.lane) ?? (entry ? this.laneState(ref.lane, entry.peer) : undefined);
+    if (!state) return undefined;
+    if (!entry) state.index.delete(ref.id);
+    else if (!state.inFlight.has(entry.id)) state.index.set(entry);
+    return state;
+  }
+
+  private laneState(lane: LaneId, peer: string): LaneState {
+    let state = this.lanes.get(lane);
+    if (!state) {
+      state = { lane, peer, index: new LaneIndex(), inFlight: new Set() };
+      this.lanes.set(lane, state);
+    }
+    return state;
+  }
+
+  private schedule(state: LaneState): void {
+    if (this.stopped || this.options.health.current(state.peer) !== 'ONLINE') return;
+    if (!this.options.peers.has(state.peer)) {
+      if (!this.warnedPeers.has(state.peer)) {
+        this.warnedPeers.add(state.peer);
+        this.options.logger.warn('journal holds entries for a peer that is not configured; they wait', {
+          peer: state.peer,
+          lane: state.lane,
+        });
+      }
+      return;
+    }
+    let capacity = this.concurrency - (this.active.get(state.peer) ?? 0);
+    if (capacity <= 0) return;
+    const older = new PathMarks();
+    const ready: JournalEntry[] = [];
+    for (const entry of state.index.values()) {
+      const paths = touchedPaths(entry);
+      if (entry.status === 'PENDING' && !state.inFlight.has(entry.id) && !paths.some((p) => older.overlaps(p))) {
+        ready.push(entry);
+        if (--capacity === 0) break;
+      }
+      for (const path of paths) older.add(path);
+    }
+    for (const entry of ready) this.dispatch(state, entry);
+  }
+
+  private dispatch(state: LaneState, entry: JournalEntry): void {
+    state.inFlight.add(entry.id);
+    this.active.set(state.peer, (this.active.get(state.peer) ?? 0) + 1);
+    const task = this.replay(state, entry)
+      .catch((error: unknown) =>
+        this.options.logger.error('replay bookkeeping failed', { entryId: entry.id, lane: entry.lane, error }),
+      )
+      .finally(() => {
+        state.inFlight.delete(entry.id);
+        this.active.set(state.peer, (this.active.get(state.peer) ?? 1) - 1);
+        this.running.delete(task);
+        this.schedulePeer(state.peer);
+      });
+    this.running.add(task);
+  }
+
+  private async replay(state: LaneState, entry: JournalEntry): Promise<void> {
+    const peer = this.options.peers.get(entry.peer)!;
+    const started = performance.now();
+    const outcome = await peer.apply(entry, () => this.options.store.readBody(entry)).catch(unexpected);
+    const durationMs = performance.now() - started;
+    this.options.health.record(entry.peer, outcome);
+    this.options.onReplay?.({ entry, outcome, durationMs });
+    const fields = {
+      entryId: entry.id,
+      lane: entry.lane,
+      peer: entry.peer,
+      action: entry.action,
+      path: entry.path,
+      target: entry.target,
+      outcome: outcome.kind,
+      durationMs: Math.round(durationMs),
+    };
+    if (outcome.kind === 'applied') {
+      await this.options.store.purge(entry);
+      state.index.delete(entry.id);
+      this.options.logger.info('replayed', { ...fields, detail: outcome.detail });
+      return;
+    }
+    const parked: JournalEntry = {
+      ...entry,
+      status: outcome.kind === 'conflict' ? 'CONFLICT' : outcome.kind === 'bad_entry' ? 'FAILED' : 'PENDING',
+      attempts: entry.attempts + 1,
+      lastError: sanitize(outcome.reason),
+      lastAttemptAt: this.now().toISOString(),
+    };
+    try {
+      await this.options.store.update(parked);
+      state.index.set(parked);
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+      state.index.delete(entry.id); // skipped by an operator while in flight
+    }
+    const log = parked.status === 'PENDING' ? this.options.logger.info : this.options.logger.warn;
+    log.call(this.options.logger, 'replay did not apply', {
+      ...fields,
+      status: parked.status,
+      reason: parked.lastError,
+    });
+  }
+}
+
+/** Anything a peer adapter did not classify: the entry needs an operator rather than endless retries. */
+function unexpected(error: unknown): ReplayOutcome {
+  if (error instanceof NotFoundError && error.code === 'BODY_MISSING') {
+    return { kind: 'bad_entry', reason: 'the journal has no body for this upload' };
+  }
+  return { kind: 'bad_entry', reason: `replay failed: ${(error as Error)?.message ?? String(error)}` };
+}
+
+/** Peer answers end up in config.XML and logs: keep them short, printable, and on one line. */
+function sanitize(reason: string): string {
+  return reason.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').slice(0, 500);
+}
