@@ -1,7 +1,8 @@
 import { parseConfig, type RelayConfig } from '../../src/config/load.js';
 import type { ConfigFile } from '../../src/config/schema.js';
+import { silentDoorbell } from '../../src/core/doorbell.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { type EmbeddedRelay, startEmbeddedRelay } from '../../src/runtime/embedded.js';
+import { type EmbeddedOptions, type EmbeddedRelay, startEmbeddedRelay } from '../../src/runtime/embedded.js';
 import { tempDir } from './tmp.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -18,9 +19,20 @@ export interface TestRelay {
 }
 
 /** A relay on a free loopback port with a temporary journal and known tokens. */
-export async function startTestRelay(overrides: Partial<ConfigFile> = {}, journal?: string): Promise<TestRelay> {
-  const tmp = journal ? undefined : await tempDir();
-  const dir = journal ?? tmp!.dir;
+export interface TestRelayOptions {
+  /** Reuse this journal folder (a restart); default a new temporary one, removed on close. */
+  journal?: string;
+  /** false: journal only, replay nothing (tests of ingestion that need a journal nobody else writes). */
+  replay?: boolean;
+  onReplay?: EmbeddedOptions['onReplay'];
+}
+
+export async function startTestRelay(
+  overrides: Partial<ConfigFile> = {},
+  options: TestRelayOptions = {},
+): Promise<TestRelay> {
+  const tmp = options.journal ? undefined : await tempDir();
+  const dir = options.journal ?? tmp!.dir;
   const config = parseConfig(
     {
       listen: { host: '127.0.0.1', port: 0 },
@@ -32,7 +44,11 @@ export async function startTestRelay(overrides: Partial<ConfigFile> = {}, journa
     {},
     'test',
   );
-  const relay = await startEmbeddedRelay(config, { logger: silentLogger });
+  const relay = await startEmbeddedRelay(config, {
+    logger: silentLogger,
+    doorbell: options.replay === false ? silentDoorbell : undefined,
+    onReplay: options.onReplay,
+  });
   return {
     relay,
     config,
