@@ -204,6 +204,9 @@ function checkChange(change: NewChange): NewChange {
     if (checked.target === path) throw new ContentRefusedError('BAD_RENAME', 'rename target equals its source');
     if (isSameOrBelow(checked.target, path))
       throw new ContentRefusedError('BAD_RENAME', 'cannot move a folder into itself');
+    if (isSameOrBelow(path, checked.target)) {
+      throw new ContentRefusedError('BAD_RENAME', 'cannot move a path onto its own parent folder');
+    }
   } else if (change.target !== undefined) {
     throw new MalformedRequestError('BAD_REQUEST', '"target" is only for rename');
   }

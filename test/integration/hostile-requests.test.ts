@@ -412,6 +412,12 @@ const cases: HostileCase[] = [
     code: 'BAD_RENAME',
   },
   {
+    name: 'rename onto its own parent folder',
+    request: change({ action: 'rename', path: '/user_homes/a/b', target: '/user_homes/a' }),
+    status: 422,
+    code: 'BAD_RENAME',
+  },
+  {
     name: 'rename onto itself',
     request: change({ action: 'rename', path: '/user_homes/a', target: '/user_homes/a/' }),
     status: 422,

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import type { JournalEntry } from '../../core/entry.js';
 import type { Logger } from '../../core/logger.js';
-import { parentOf } from '../../core/paths.js';
+import { parentOf, pathsOverlap } from '../../core/paths.js';
 import type { Peer, ReplayOutcome } from '../../core/peer.js';
 import { classifyNetworkError, classifyStatus } from './classify.js';
 import { PeerUrls } from './paths.js';
@@ -151,6 +151,9 @@ export class WebDavPeer implements Peer {
   }
 
   private async move(from: string, to: string): Promise<ReplayOutcome> {
+    // Never sent: onto an ancestor, mod_dav_fs deletes the destination (source included) before failing with 500;
+    // onto itself or into its own subtree it answers 403, which would read as bad credentials.
+    if (pathsOverlap(from, to)) return { kind: 'conflict', reason: `MOVE ${from} -> ${to}: paths overlap` };
     const parents = await this.makeCollections(parentOf(to));
     if (parents.kind !== 'applied') return parents;
     const res = await this.send('MOVE', this.urls.path(from), {

@@ -1,0 +1,99 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, expect, it } from 'vitest';
+import { JOURNAL_DIR } from '../../src/adapters/fs-journal/store.js';
+import { type ApachePeer, apacheAvailable, startApache } from '../support/apache.js';
+import { type Child, spawnTs } from '../support/child.js';
+import { postChange, waitFor } from '../support/node-client.js';
+import { NODE_A_TOKEN } from '../support/relay.js';
+import { describeWithServer } from '../support/servers.js';
+import { tempDir } from '../support/tmp.js';
+import { mixedScript } from '../support/tree-model.js';
+
+const CHILD = fileURLToPath(new URL('../support/crash-child.ts', import.meta.url));
+const MIN_KILLS = 10;
+
+/** Entries on disk (config.XML present), read while no relay runs. */
+async function journalEntries(journal: string): Promise<number> {
+  const root = join(journal, JOURNAL_DIR);
+  let count = 0;
+  for (const lane of await readdir(root).catch((): string[] => [])) {
+    for (const id of await readdir(join(root, lane))) {
+      if ((await readdir(join(root, lane, id)).catch((): string[] => [])).includes('config.XML')) count += 1;
+    }
+  }
+  return count;
+}
+
+describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'crash safety of replay', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  it(`drains 500 changes exactly through ${MIN_KILLS}+ SIGKILLs of the relay`, async () => {
+    const server: ApachePeer = await startApache();
+    cleanups.push(() => server.close());
+    const tmp = await tempDir();
+    cleanups.push(() => tmp.remove());
+    const config = JSON.stringify({
+      peers: [
+        {
+          name: 'server2',
+          url: server.url,
+          username: server.username,
+          password: server.password,
+          pingIntervalSeconds: 1,
+        },
+      ],
+      vfs: [{ path: '/user_homes' }],
+      auth: { adminToken: 'crash-admin', nodeTokens: { 'node-a': NODE_A_TOKEN } },
+    });
+    const { changes, model } = mixedScript({ seed: 21, count: 500, base: '/user_homes/crash', maxBytes: 512 * 1024 });
+
+    // Journal the 500 changes while the peer is down.
+    await server.stop();
+    let child: Child = await spawnTs(CHILD, [tmp.dir, config]);
+    for (const change of changes) await postChange(child.ready, NODE_A_TOKEN, change);
+    child.process.kill('SIGKILL');
+    await child.exited;
+    expect(await journalEntries(tmp.dir)).toBe(500);
+
+    // Drain, killing the relay at random moments; each restart resumes from the journal.
+    await server.start();
+    let kills = 0;
+    for (let round = 0; round < 60 && kills < MIN_KILLS; round++) {
+      child = await spawnTs(CHILD, [tmp.dir, config]);
+      await new Promise((r) => setTimeout(r, 20 + Math.floor(Math.random() * 250)));
+      child.process.kill('SIGKILL');
+      await child.exited;
+      const left = await journalEntries(tmp.dir);
+      if (left > 0) kills += 1;
+      if (left === 0) break;
+    }
+    expect(kills).toBeGreaterThanOrEqual(MIN_KILLS);
+
+    // The last run drains what is left, and shuts down cleanly.
+    child = await spawnTs(CHILD, [tmp.dir, config]);
+    const headers = { authorization: 'Bearer crash-admin' };
+    await waitFor(
+      async () => {
+        const [peer] = (await (await fetch(`${child.ready}/v1/peers`, { headers })).json()) as {
+          pending: number;
+          conflicts: number;
+          failed: number;
+        }[];
+        return peer!.pending + peer!.conflicts + peer!.failed === 0;
+      },
+      60_000,
+      async () => JSON.stringify(await (await fetch(`${child.ready}/v1/peers`, { headers })).json()),
+    );
+    child.process.kill('SIGTERM');
+    expect((await child.exited).code).toBe(0);
+
+    expect(await journalEntries(tmp.dir)).toBe(0);
+    const tree = [...(await server.tree())].filter(([p]) => p.startsWith('user_homes'));
+    expect(tree).toEqual([...model.sorted()]);
+  }, 240_000);
+});
