@@ -79,7 +79,11 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'r
     const server = await apache();
     const t = await relay([peerOf('server2', server)]);
     const { changes, model } = mixedScript({ seed: 7, count: 320, base: '/user_homes/mixed' });
-    const kinds = new Set(changes.map((c) => (c.action === 'rename' && !c.path.endsWith('.bin') && !c.path.includes('.moved') ? 'rename-folder' : c.action)));
+    const kinds = new Set(
+      changes.map((c) =>
+        c.action === 'rename' && !c.path.endsWith('.bin') && !c.path.includes('.moved') ? 'rename-folder' : c.action,
+      ),
+    );
     expect([...kinds].sort()).toEqual(['delete', 'makedir', 'mdtm', 'rename', 'rename-folder', 'upload']);
     expect(changes.some((c) => c.body?.length === 0)).toBe(true);
     expect(changes.some((c) => (c.body?.length ?? 0) >= 3 * 1024 * 1024)).toBe(true);
@@ -140,15 +144,29 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'r
     await drained(t, 'server2');
 
     // A rename whose source never existed on the peer.
-    const rename = await postChange(t.url, NODE_A_TOKEN, { action: 'rename', path: '/user_homes/john/ghost', target: '/user_homes/john/found' });
+    const rename = await postChange(t.url, NODE_A_TOKEN, {
+      action: 'rename',
+      path: '/user_homes/john/ghost',
+      target: '/user_homes/john/found',
+    });
     await waitFor(async () => (await peer(t, 'server2')).conflicts === 1, 10_000);
     const unrelated = { action: 'upload' as const, path: '/user_homes/mary/unrelated.txt', body: Buffer.from('flows') };
     await go(unrelated);
-    const behind = await postChange(t.url, NODE_A_TOKEN, { action: 'upload', path: '/user_homes/john/found/inside.txt', body: Buffer.from('waits') });
+    const behind = await postChange(t.url, NODE_A_TOKEN, {
+      action: 'upload',
+      path: '/user_homes/john/found/inside.txt',
+      body: Buffer.from('waits'),
+    });
     await waitFor(async () => (await server.tree()).has('user_homes/mary/unrelated.txt'), 10_000);
     const view = async (id: string) =>
-      (await (await fetch(`${t.url}/v1/changes/${id}`, { headers: auth(ADMIN_TOKEN) })).json()) as { status: string; peers: { lastError?: string; blockedBy?: string }[] };
-    expect(await view(rename)).toMatchObject({ status: 'CONFLICT', peers: [{ lastError: expect.stringMatching(/rename source missing/) }] });
+      (await (await fetch(`${t.url}/v1/changes/${id}`, { headers: auth(ADMIN_TOKEN) })).json()) as {
+        status: string;
+        peers: { lastError?: string; blockedBy?: string }[];
+      };
+    expect(await view(rename)).toMatchObject({
+      status: 'CONFLICT',
+      peers: [{ lastError: expect.stringMatching(/rename source missing/) }],
+    });
     expect(await view(behind)).toMatchObject({ status: 'BLOCKED', peers: [{ blockedBy: rename }] });
     expect((await server.tree()).has('user_homes/john/found')).toBe(false);
 
@@ -165,7 +183,11 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'r
     expect(tree.has('user_homes/john/ghost')).toBe(false);
 
     // Skip: drop the conflict, and what waited behind it goes out.
-    const again = await postChange(t.url, NODE_A_TOKEN, { action: 'rename', path: '/user_homes/john/nothing', target: '/user_homes/john/else' });
+    const again = await postChange(t.url, NODE_A_TOKEN, {
+      action: 'rename',
+      path: '/user_homes/john/nothing',
+      target: '/user_homes/john/else',
+    });
     await waitFor(async () => (await peer(t, 'server2')).conflicts === 1, 10_000);
     const released = await postChange(t.url, NODE_A_TOKEN, { action: 'delete', path: '/user_homes/john/nothing/x' });
     await waitFor(async () => (await view(released)).status === 'BLOCKED', 5_000);

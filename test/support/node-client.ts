@@ -14,7 +14,8 @@ export async function postChange(relayUrl: string, token: string, change: Script
     body: JSON.stringify(payload),
   });
   const answer = (await res.json()) as { id: string; upload?: { url: string; headers: Record<string, string> } };
-  if (res.status !== 201 && res.status !== 202) throw new Error(`POST ${change.path}: ${res.status} ${JSON.stringify(answer)}`);
+  if (res.status !== 201 && res.status !== 202)
+    throw new Error(`POST ${change.path}: ${res.status} ${JSON.stringify(answer)}`);
   if (!answer.upload) return answer.id;
   const put = await fetch(answer.upload.url, { method: 'PUT', headers: { ...answer.upload.headers, ...auth }, body });
   if (put.status !== 200) throw new Error(`PUT ${change.path}: ${put.status} ${await put.text()}`);
@@ -24,7 +25,11 @@ export async function postChange(relayUrl: string, token: string, change: Script
 }
 
 /** Polls until `check` returns true or the deadline passes (then throws with `describe()`). */
-export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, describe: () => Promise<string> | string = () => ''): Promise<void> {
+export async function waitFor(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  describe: () => Promise<string> | string = () => '',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;

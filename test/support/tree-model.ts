@@ -139,7 +139,11 @@ export function mixedScript(options: ScriptOptions): { changes: ScriptChange[]; 
       const victims = random() < 0.2 && folderVictims.length > 0 ? folderVictims : files;
       push({ action: 'delete', path: `/${pick(victims)}` });
     } else {
-      push({ action: 'mdtm', path: `/${pick(files)}`, modified: new Date(Date.UTC(2026, 0, 1) + serial++ * 1000).toISOString() });
+      push({
+        action: 'mdtm',
+        path: `/${pick(files)}`,
+        modified: new Date(Date.UTC(2026, 0, 1) + serial++ * 1000).toISOString(),
+      });
     }
   }
   return { changes, model };
