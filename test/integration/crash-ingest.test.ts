@@ -7,6 +7,7 @@ import { FsJournalStore, JOURNAL_DIR } from '../../src/adapters/fs-journal/store
 import { decodeEntry } from '../../src/core/entry-xml.js';
 import { laneId } from '../../src/core/lane.js';
 import { spawnTs } from '../support/child.js';
+import { waitFor } from '../support/node-client.js';
 import { NODE_A_TOKEN } from '../support/relay.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -101,20 +102,18 @@ describe('crash safety of ingestion', () => {
 
   it(`loses no acknowledged change across ${KILLS} SIGKILLs at random moments`, async () => {
     const acked: Acknowledged[] = [];
-    let killedWithWork = 0;
     for (let round = 0; round < KILLS; round++) {
       const child = await spawnTs(CHILD, [tmp.dir, CONFIG]);
       const before = acked.length;
       const workers = Array.from({ length: 6 }, (_, w) => ingestUntilDead(child.ready, w, round, acked));
-      await new Promise((r) => setTimeout(r, 80 + Math.floor(Math.random() * 400)));
+      // Kill only once changes are flowing (a loaded machine starts slowly), at a random moment after that.
+      await waitFor(async () => acked.length > before, 15_000);
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 300)));
       child.process.kill('SIGKILL');
       expect((await child.exited).signal).toBe('SIGKILL');
       await Promise.all(workers);
-      if (acked.length > before) killedWithWork += 1;
       await verifyOnDisk(tmp.dir, acked);
     }
-    // The kills really landed while changes were flowing.
-    expect(killedWithWork).toBeGreaterThanOrEqual(KILLS - 2);
     expect(acked.length).toBeGreaterThan(KILLS * 5);
     console.info(`crash-ingest: ${acked.length} acknowledged changes across ${KILLS} kills`);
 

@@ -1,0 +1,121 @@
+// npm run bench:ingest [-- --count N --concurrency C]
+// Posts N small uploads (1–64 KiB) to a relay on loopback with C keep-alive clients and prints acknowledged changes
+// per second and latency, next to the same files PUT straight to a local Apache WebDAV server in the same run.
+import { createHash, randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+import { startApache } from '../support/apache.js';
+import { spawnTs } from '../support/child.js';
+import { tempDir } from '../support/tmp.js';
+import { percentile, printTable, runPool, seeded } from './stats.js';
+
+const { values } = parseArgs({
+  options: {
+    count: { type: 'string', default: '5000' },
+    concurrency: { type: 'string', default: '8' },
+  },
+});
+const COUNT = Number(values.count);
+const CONCURRENCY = Number(values.concurrency);
+const TOKEN = 'bench-node-token';
+const FOLDERS = 20;
+
+interface File {
+  path: string;
+  body: Buffer;
+  sha256: string;
+}
+
+function makeFiles(): File[] {
+  const random = seeded(42);
+  const pool = randomBytes(64 * 1024);
+  return Array.from({ length: COUNT }, (_, i) => {
+    const size = 1024 + Math.floor(random() * 63 * 1024);
+    const body = pool.subarray(0, size);
+    return {
+      path: `/user_homes/d${i % FOLDERS}/f${i}.bin`,
+      body,
+      sha256: createHash('sha256').update(body).digest('hex'),
+    };
+  });
+}
+
+async function benchRelay(files: File[]) {
+  const tmp = await tempDir();
+  const config = {
+    peers: [{ name: 'server2', url: 'http://127.0.0.1:9/' }], // down: this measures ingestion only
+    vfs: [{ path: '/user_homes' }],
+    auth: { adminToken: 'bench-admin', nodeTokens: { bench: TOKEN } },
+  };
+  const script = fileURLToPath(new URL('../support/crash-child.ts', import.meta.url));
+  const child = await spawnTs(script, [tmp.dir, JSON.stringify(config)]);
+  const pool = new Pool(child.ready, { connections: CONCURRENCY, pipelining: 1 });
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  const started = performance.now();
+  const latencies = await runPool(files, CONCURRENCY, async (file) => {
+    const created = await pool.request({
+      method: 'POST',
+      path: '/v1/changes',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ action: 'upload', path: file.path, size: file.body.length, sha256: file.sha256 }),
+    });
+    const { id, upload } = (await created.body.json()) as { id: string; upload: { url: string } };
+    const put = await pool.request({
+      method: 'PUT',
+      path: new URL(upload.url).pathname,
+      headers: auth,
+      body: file.body,
+    });
+    await put.body.dump();
+    const commit = await pool.request({ method: 'POST', path: `/v1/changes/${id}/commit`, headers: auth });
+    if (commit.statusCode !== 200) throw new Error(`commit ${commit.statusCode}: ${await commit.body.text()}`);
+    await commit.body.dump();
+  });
+  const seconds = (performance.now() - started) / 1000;
+  await pool.close();
+  child.process.kill('SIGTERM');
+  await child.exited;
+  await tmp.remove();
+  return { seconds, latencies };
+}
+
+async function benchApache(files: File[]) {
+  const apache = await startApache();
+  const pool = new Pool(new URL(apache.url).origin, { connections: CONCURRENCY, pipelining: 1 });
+  const auth = { authorization: `Basic ${Buffer.from(`${apache.username}:${apache.password}`).toString('base64')}` };
+  for (const dir of ['/user_homes/', ...Array.from({ length: FOLDERS }, (_, i) => `/user_homes/d${i}/`)]) {
+    await (await pool.request({ method: 'MKCOL', path: dir, headers: auth })).body.dump();
+  }
+  const started = performance.now();
+  const latencies = await runPool(files, CONCURRENCY, async (file) => {
+    const res = await pool.request({ method: 'PUT', path: file.path, headers: auth, body: file.body });
+    await res.body.dump();
+    if (res.statusCode >= 300) throw new Error(`PUT ${res.statusCode}`);
+  });
+  const seconds = (performance.now() - started) / 1000;
+  await pool.close();
+  await apache.close();
+  return { seconds, latencies };
+}
+
+const files = makeFiles();
+const bytes = files.reduce((n, f) => n + f.body.length, 0);
+process.stdout.write(
+  `ingest benchmark: ${COUNT} uploads (${(bytes / 2 ** 20).toFixed(1)} MiB), ${CONCURRENCY} keep-alive clients\n`,
+);
+const baseline = await benchApache(files);
+const relay = await benchRelay(files);
+const rate = (r: { seconds: number }) => COUNT / r.seconds;
+printTable([
+  ['', 'changes/s   p50 ms   p99 ms'],
+  [
+    'relay (durable, 3 requests)',
+    `${rate(relay).toFixed(0).padStart(9)}   ${percentile(relay.latencies, 50).toFixed(1).padStart(6)}   ${percentile(relay.latencies, 99).toFixed(1).padStart(6)}`,
+  ],
+  [
+    'Apache WebDAV PUT (baseline)',
+    `${rate(baseline).toFixed(0).padStart(9)}   ${percentile(baseline.latencies, 50).toFixed(1).padStart(6)}   ${percentile(baseline.latencies, 99).toFixed(1).padStart(6)}`,
+  ],
+  ['ratio relay / baseline', `${(rate(relay) / rate(baseline)).toFixed(2)}×`],
+]);
