@@ -231,14 +231,17 @@ async function entryFolders(id: string): Promise<string[]> {
   return found;
 }
 
-/** For refused bodies: the entry is still there, still AWAITING_BODY, with no `upload` file (nor a temporary). */
+/**
+ * For refused bodies: the entry is still there, still AWAITING_BODY, with no `upload` file (nor a temporary).
+ * An upload is not written to disk as config.XML until its commit publishes it, so its folder is empty.
+ */
 async function expectAwaitingWithoutBody(id: string): Promise<void> {
   const folders = await entryFolders(id);
   expect(folders, `entry folders of ${id}`).toHaveLength(1);
   const folder = join(testRelay.journal, folders[0]!);
-  expect(await readdir(folder), 'files in the entry folder').toEqual(['config.XML']);
-  const xml = await readFile(join(folder, 'config.XML'), 'utf8');
-  expect(xml).toContain('<status>AWAITING_BODY</status>');
+  expect(await readdir(folder), 'files in the entry folder').toEqual([]);
+  const res = await fetch(`${testRelay.url}/v1/changes/${id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  expect(((await res.json()) as { status: string }).status).toBe('AWAITING_BODY');
 }
 
 /** GET /healthz answers 200: on a fresh connection, and as the client's next request (fetch's keep-alive pool). */

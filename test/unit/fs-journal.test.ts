@@ -116,3 +116,56 @@ describe('FsJournalStore recovery of uploads', () => {
     await tmp.remove();
   });
 });
+
+describe('FsJournalStore publish', () => {
+  it('keeps an upload invisible on disk until it is published, then in every lane', async () => {
+    const tmp = await tempDir();
+    const store = await FsJournalStore.open(tmp.dir);
+    const home = entry({ action: 'upload', size: 3, status: 'AWAITING_BODY' });
+    const twin = { ...home, lane: '00000000000000aa', peer: 'server3' };
+    await store.create([home, twin], { durable: false });
+    expect((await store.read(home))?.status).toBe('AWAITING_BODY');
+    expect(await readdir(store.entryDir(home))).toEqual([]);
+    const { Readable } = await import('node:stream');
+    await store.writeBody(home, Readable.from([Buffer.from('abc')]), 3);
+    await store.publish(
+      [
+        { ...home, status: 'PENDING' },
+        { ...twin, status: 'PENDING' },
+      ],
+      home,
+    );
+    for (const e of [home, twin]) {
+      expect((await readdir(store.entryDir(e))).sort()).toEqual(['config.XML', 'upload']);
+      expect(await readFile(join(store.entryDir(e), 'upload'), 'utf8')).toBe('abc');
+    }
+    await store.close();
+    // A restart forgets unpublished entries (the node starts over) and keeps published ones.
+    const lone = entry({ action: 'upload', size: 1, status: 'AWAITING_BODY' });
+    const again = await FsJournalStore.open(tmp.dir);
+    await again.create([lone], { durable: false });
+    await again.close();
+    const third = await FsJournalStore.open(tmp.dir);
+    expect(await third.read(lone)).toBeUndefined();
+    expect((await third.read(twin))?.status).toBe('PENDING');
+    await third.close();
+    await tmp.remove();
+  });
+
+  it('finishes a publish a crash interrupted between renames (complete temporary config.XML promoted)', async () => {
+    const tmp = await tempDir();
+    const store = await FsJournalStore.open(tmp.dir);
+    const e = entry({ action: 'makedir' });
+    await store.create([e]);
+    await store.close();
+    const dir = join(tmp.dir, JOURNAL_DIR, e.lane, e.id);
+    const newer = { ...e, status: 'CONFLICT' as const, attempts: 1, lastError: 'MOVE: 412' };
+    await writeFile(join(dir, 'config.XML.tmp-9-complete'), encodeEntry(newer));
+    await writeFile(join(dir, 'config.XML.tmp-9-torn'), encodeEntry(newer).slice(0, 40));
+    const reopened = await FsJournalStore.open(tmp.dir);
+    expect(await reopened.read(e)).toEqual(newer);
+    expect(await readdir(dir)).toEqual(['config.XML']);
+    await reopened.close();
+    await tmp.remove();
+  });
+});

@@ -7,8 +7,10 @@ import { PayloadTooLargeError } from '../../core/errors.js';
 import type { BodyDigest } from '../../core/journal.js';
 
 /**
- * Streams `body` to `file` through a temporary name: hash and count on the way, fsync, rename. Memory stays
- * constant whatever the size; a failure or an oversized body leaves nothing behind under `file`.
+ * Streams `body` to `file` through a temporary name: hash and count on the way, then rename. Memory stays
+ * constant whatever the size; a failure or an oversized body leaves nothing behind under `file`. Not fsynced:
+ * the journal makes a body durable when it publishes the entry. The rename gives every body its own inode, so a
+ * body already linked into other lanes is never overwritten in place.
  */
 export async function writeBodyFile(file: string, body: Readable, maxBytes: number): Promise<BodyDigest> {
   const temp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
@@ -24,12 +26,6 @@ export async function writeBodyFile(file: string, body: Readable, maxBytes: numb
   });
   try {
     await pipeline(body, meter, createWriteStream(temp, { flags: 'wx', highWaterMark: 1 << 20 }));
-    const handle = await open(temp, 'r+');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
     await rename(temp, file);
   } catch (error) {
     await rm(temp, { force: true });

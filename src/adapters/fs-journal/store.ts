@@ -37,6 +37,8 @@ export class FsJournalStore implements JournalStore {
   private readonly digests = new Map<string, BodyDigest>();
   private readonly dirSync = new DirectorySync();
   private readonly knownLaneDirs = new Set<LaneId>();
+  /** Entries created with `durable: false`: in memory and a bare folder only, until published or updated. */
+  private readonly volatile = new Set<string>();
   private releaseLock: (() => Promise<void>) | undefined;
 
   private constructor(readonly root: string) {
@@ -70,8 +72,12 @@ export class FsJournalStore implements JournalStore {
     const index = this.lanesIndex.get(entry.lane);
     if (!index?.get(entry.id)) throw new NotFoundError('CHANGE_NOT_FOUND', `no entry ${entry.lane}/${entry.id}`);
     const dir = this.entryDir(entry);
+    const wasVolatile = this.volatile.delete(key(entry));
     await this.writeAtomically(join(dir, ENTRY_FILE), encodeEntry(entry));
-    await this.dirSync.sync(dir);
+    await Promise.all([
+      this.dirSync.sync(dir),
+      wasVolatile ? this.dirSync.sync(join(this.journal, entry.lane)) : undefined,
+    ]);
     index.set({ ...entry });
   }
 
@@ -95,6 +101,7 @@ export class FsJournalStore implements JournalStore {
     await rename(dir, graveyard);
     index.delete(ref.id);
     this.digests.delete(key(ref));
+    this.volatile.delete(key(ref));
     await this.dirSync.sync(join(this.journal, ref.lane));
     await rm(graveyard, { recursive: true, force: true });
   }
@@ -114,30 +121,39 @@ export class FsJournalStore implements JournalStore {
   }
 
   /**
-   * Every fsync here runs in parallel with the others that do not depend on it, so a commit costs about two
-   * fsync latencies whatever the number of lanes: (body ‖ each config.XML.tmp) → renames → (each entry dir ‖
-   * each lane dir). Concurrent commits share directory fsyncs through DirectorySync.
+   * Three steps, each a batch of fsyncs run in parallel (about three fsync latencies, whatever the number of
+   * lanes; concurrent commits share the directory fsyncs through DirectorySync):
+   *   1. the body ‖ each lane's link to it and its config.XML under a temporary name ‖ each lane folder;
+   *   2. rename every temporary config.XML into place;
+   *   3. each entry folder.
+   * Every temporary config.XML is complete and durable before the first rename, so a crash between renames
+   * leaves lanes that recovery finishes (it promotes a complete temporary config.XML): a change is published in
+   * every lane or in none.
    */
   async publish(entries: readonly JournalEntry[], bodyFrom: EntryRef): Promise<void> {
     const source = join(this.entryDir(bodyFrom), BODY_FILE);
     const digest = this.digests.get(key(bodyFrom));
-    const [, ...prepared] = await Promise.all([
+    const laneDirs = new Set(entries.map((e) => join(this.journal, e.lane)));
+    const [prepared] = await Promise.all([
+      Promise.all(
+        entries.map(async (entry) => {
+          const dir = this.entryDir(entry);
+          if (key(entry) !== key(bodyFrom)) {
+            // A hard link shares the bytes (no copy, no extra disk); each lane still purges its own name.
+            await unlink(join(dir, BODY_FILE)).catch(ignoreMissing);
+            await link(source, join(dir, BODY_FILE));
+          }
+          return this.prepare(join(dir, ENTRY_FILE), encodeEntry(entry));
+        }),
+      ),
       fsyncPath(source),
-      ...entries.map(async (entry) => {
-        const dir = this.entryDir(entry);
-        if (key(entry) !== key(bodyFrom)) {
-          // A hard link shares the bytes (no copy, no extra disk); each lane still purges its own name.
-          await unlink(join(dir, BODY_FILE)).catch(ignoreMissing);
-          await link(source, join(dir, BODY_FILE));
-        }
-        return this.prepare(join(dir, ENTRY_FILE), encodeEntry(entry));
-      }),
+      ...[...laneDirs].map((dir) => this.dirSync.sync(dir)),
     ]);
     // The body is durable: only now may any entry read PENDING.
     await Promise.all(prepared.map((publish) => publish()));
-    const dirs = new Set(entries.flatMap((e) => [this.entryDir(e), join(this.journal, e.lane)]));
-    await Promise.all([...dirs].map((dir) => this.dirSync.sync(dir)));
+    await Promise.all(entries.map((e) => this.dirSync.sync(this.entryDir(e))));
     for (const entry of entries) {
+      this.volatile.delete(key(entry));
       this.indexOf(entry.lane).set({ ...entry });
       if (digest) this.digests.set(key(entry), digest);
     }
@@ -189,9 +205,13 @@ export class FsJournalStore implements JournalStore {
     }
     const dir = join(laneDir, entry.id);
     await mkdir(dir);
-    const publish = await this.prepare(join(dir, ENTRY_FILE), encodeEntry(entry), durable);
-    await publish();
-    if (durable) await Promise.all([this.dirSync.sync(dir), this.dirSync.sync(laneDir)]);
+    if (durable) {
+      await this.writeAtomically(join(dir, ENTRY_FILE), encodeEntry(entry));
+      await Promise.all([this.dirSync.sync(dir), this.dirSync.sync(laneDir)]);
+    } else {
+      // Nothing to write until it is published: a folder without config.XML is invisible, and cleared at start.
+      this.volatile.add(key(entry));
+    }
     this.indexOf(entry.lane).set({ ...entry });
   }
 
@@ -209,13 +229,13 @@ export class FsJournalStore implements JournalStore {
     await publish();
   }
 
-  /** Writes `text` under a temporary name (fsynced when durable); the returned function renames it into place. */
-  private async prepare(file: string, text: string, durable = true): Promise<() => Promise<void>> {
+  /** Writes `text` under a temporary name and fsyncs it; the returned function renames it into place. */
+  private async prepare(file: string, text: string): Promise<() => Promise<void>> {
     const temp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
     const handle = await open(temp, 'wx');
     try {
       await handle.writeFile(text);
-      if (durable) await handle.sync();
+      await handle.sync();
     } finally {
       await handle.close();
     }
@@ -250,9 +270,7 @@ export class FsJournalStore implements JournalStore {
   }
 
   private async recoverEntry(dir: string, onWarning: (w: FsJournalWarning) => void): Promise<JournalEntry | undefined> {
-    for (const name of await readdir(dir)) {
-      if (name.includes('.tmp-')) await rm(join(dir, name), { force: true });
-    }
+    await finishInterruptedRename(dir);
     const xml = await readFile(join(dir, ENTRY_FILE)).catch(ignoreMissing);
     if (!xml) {
       // Created up to mkdir but never acknowledged: nothing to keep.
@@ -282,6 +300,24 @@ export class FsJournalStore implements JournalStore {
     }
     return entry;
   }
+}
+
+/** The newest complete temporary config.XML is the rename a crash interrupted: finish it; drop everything else. */
+async function finishInterruptedRename(dir: string): Promise<void> {
+  const temps = (await readdir(dir)).filter((name) => name.includes('.tmp-'));
+  const complete: { name: string; mtimeMs: number }[] = [];
+  for (const name of temps) {
+    if (!name.startsWith(`${ENTRY_FILE}.tmp-`)) continue;
+    try {
+      decodeEntry(await readFile(join(dir, name)));
+      complete.push({ name, mtimeMs: (await stat(join(dir, name))).mtimeMs });
+    } catch {
+      // torn write: never renamed, never acknowledged
+    }
+  }
+  const newest = complete.sort((a, b) => b.mtimeMs - a.mtimeMs)[0];
+  if (newest) await rename(join(dir, newest.name), join(dir, ENTRY_FILE));
+  for (const name of temps) if (name !== newest?.name) await rm(join(dir, name), { force: true });
 }
 
 function key(ref: EntryRef): string {

@@ -1,0 +1,361 @@
+import type { Readable } from 'node:stream';
+import type { ConfigScope } from '../core/entry.js';
+import { BodyChangedError, RelayRefusedError, RelayUnavailableError } from './errors.js';
+import { backoffDelay, DEFAULT_RETRY, type RetryPolicy, sleep } from './retry.js';
+
+/** A change as `POST /v1/changes` takes it (CONTRACT "HTTP API"). */
+export interface ChangeRequest {
+  action: 'upload' | 'makedir' | 'delete' | 'rename' | 'mdtm';
+  /** Absolute, `/`-separated, normalised VFS path. */
+  path: string;
+  /** rename only. */
+  target?: string;
+  /** upload only, required there. */
+  size?: number;
+  /** upload only: lowercase hex SHA-256 of the body; the relay verifies it at commit. */
+  sha256?: string;
+  /** ISO 8601; required for mdtm, optional for upload. */
+  modified?: string;
+  /** Who made the change on the node. */
+  user?: string;
+}
+
+export interface UploadRequest extends ChangeRequest {
+  action: 'upload';
+  size: number;
+}
+
+export interface UploadTarget {
+  method: 'PUT';
+  url: string;
+  headers: Record<string, string>;
+}
+
+export type IgnoredReceipt = { status: 'IGNORED'; reason: string };
+export type PendingReceipt = { status: 'PENDING'; id: string };
+export type ChangeReceipt =
+  | { status: 'AWAITING_BODY'; id: string; upload: UploadTarget }
+  | PendingReceipt
+  | IgnoredReceipt;
+export type UploadReceipt = PendingReceipt | IgnoredReceipt;
+
+/** Bytes of a body. Called once per attempt, so that a retry starts again from the first byte. */
+export type BodySource = () => Readable | AsyncIterable<Uint8Array> | Promise<Readable | AsyncIterable<Uint8Array>>;
+
+export interface CallOptions {
+  /** Aborts the call, including retries and waits between them; it then rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+export interface RelayClientOptions {
+  /** Base URL of the relay API, e.g. `http://127.0.0.1:8787`. */
+  relay: string;
+  /** A node token (or the admin token). */
+  token: string;
+  /**
+   * Per request: the whole exchange for JSON calls; for a body upload, the longest time without progress (a
+   * 10 GiB body may take longer than any fixed limit, a stalled one must not hang forever). Default 30 s.
+   */
+  timeoutMs?: number;
+  retry?: Partial<RetryPolicy>;
+  /** Defaults to the global (undici) fetch. */
+  fetch?: typeof globalThis.fetch;
+}
+
+/** A failure worth another attempt: unreachable, timed out, or a 5xx answer. */
+class TransientError extends Error {}
+
+/** After a relay restart an upload that was never committed is gone (404): start it over this many times. */
+const UPLOAD_ROUNDS = 3;
+const MAX_ERROR_TEXT = 300;
+
+export type { ConfigScope };
+
+/**
+ * A typed client for the node endpoints of a vfs-relay. Transient failures (network, timeout, 5xx) are retried
+ * with bounded exponential backoff, then reported as RelayUnavailableError; a 4xx answer is never retried and
+ * becomes a RelayRefusedError carrying the relay's status, code and message.
+ */
+export class RelayClient {
+  private readonly base: URL;
+  private readonly policy: RetryPolicy;
+  private readonly timeoutMs: number;
+  private readonly fetch: typeof globalThis.fetch;
+
+  constructor(private readonly options: RelayClientOptions) {
+    this.base = new URL(options.relay.endsWith('/') ? options.relay : `${options.relay}/`);
+    this.policy = { ...DEFAULT_RETRY, ...options.retry };
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.fetch = options.fetch ?? globalThis.fetch;
+  }
+
+  /** `POST /v1/changes`. For an upload the caller must then PUT the body and commit (see uploadFile). */
+  async submitChange(change: ChangeRequest, options: CallOptions = {}): Promise<ChangeReceipt> {
+    const body = JSON.stringify(dropUndefined(change));
+    return this.withRetry(`POST /v1/changes ${change.action} ${change.path}`, options.signal, (signal) =>
+      this.json<ChangeReceipt>('POST', 'v1/changes', { body, headers: { 'content-type': 'application/json' } }, signal),
+    );
+  }
+
+  /**
+   * Journals an upload end to end: the change, the body streamed to `upload.url`, then the commit. The bearer
+   * token goes with the body only when `upload.url` is the relay itself (a presigned URL elsewhere carries its
+   * own authorisation, and the token must not leak to it). A commit answered `409 ALREADY_COMMITTED` is a
+   * success: an earlier attempt got through and only its answer was lost.
+   */
+  async uploadFile(change: UploadRequest, body: BodySource, options: CallOptions = {}): Promise<UploadReceipt> {
+    for (let round = 1; ; round++) {
+      const receipt = await this.submitChange(change, options);
+      if (receipt.status !== 'AWAITING_BODY') return receipt;
+      try {
+        await this.putBody(receipt.upload, change, body, options.signal);
+        return await this.commit(receipt, change, body, options.signal);
+      } catch (error) {
+        // 404: the relay restarted and dropped the uncommitted change; a new one starts from scratch.
+        if (error instanceof RelayRefusedError && error.status === 404 && round < UPLOAD_ROUNDS) continue;
+        throw error;
+      }
+    }
+  }
+
+  /** `PUT /v1/config/{scope}/{name}`: a configuration document, XML or JSON, at most 1 MiB. */
+  async putConfig(
+    scope: ConfigScope,
+    name: string,
+    document: string | Uint8Array,
+    contentType: 'application/xml' | 'text/xml' | 'application/json',
+    options: CallOptions = {},
+  ): Promise<UploadReceipt> {
+    const path = configPath(scope, name);
+    return this.withRetry(`PUT /${path}`, options.signal, (signal) =>
+      this.json<UploadReceipt>('PUT', path, { body: document, headers: { 'content-type': contentType } }, signal),
+    );
+  }
+
+  /** `DELETE /v1/config/{scope}/{name}`. */
+  async deleteConfig(scope: ConfigScope, name: string, options: CallOptions = {}): Promise<UploadReceipt> {
+    const path = configPath(scope, name);
+    return this.withRetry(`DELETE /${path}`, options.signal, (signal) =>
+      this.json<UploadReceipt>('DELETE', path, {}, signal),
+    );
+  }
+
+  private async commit(
+    receipt: { id: string; upload: UploadTarget },
+    change: UploadRequest,
+    body: BodySource,
+    signal: AbortSignal | undefined,
+  ): Promise<PendingReceipt> {
+    const path = `v1/changes/${encodeURIComponent(receipt.id)}/commit`;
+    const once = () =>
+      this.withRetry(`POST /${path}`, signal, (s) => this.json<PendingReceipt>('POST', path, {}, s)).catch((error) => {
+        if (error instanceof RelayRefusedError && error.code === 'ALREADY_COMMITTED') {
+          return { status: 'PENDING' as const, id: receipt.id };
+        }
+        throw error;
+      });
+    try {
+      return await once();
+    } catch (error) {
+      // The body never arrived although the PUT was answered (a proxy in between?): send it once more.
+      if (!(error instanceof RelayRefusedError && error.code === 'BODY_MISSING')) throw error;
+      await this.putBody(receipt.upload, change, body, signal);
+      return once();
+    }
+  }
+
+  private putBody(
+    target: UploadTarget,
+    change: UploadRequest,
+    body: BodySource,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const url = new URL(target.url, this.base);
+    const headers: Record<string, string> = { ...target.headers };
+    // A declared length lets the receiver refuse early, and presigned S3 PUTs require it. Undici then also
+    // refuses to send a body of another length: a file that changed under us fails here, not at commit.
+    if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-length')) {
+      headers['content-length'] = String(change.size);
+    }
+    if (url.origin === this.base.origin) headers.authorization = this.authorization();
+    return this.withRetry(`PUT body of ${change.path}`, signal, async (callerSignal) => {
+      const source = await body();
+      const idle = new IdleTimer(this.timeoutMs);
+      const abort = callerSignal ? AbortSignal.any([callerSignal, idle.signal]) : idle.signal;
+      try {
+        const res = await this.send(
+          url,
+          { method: target.method, headers, body: idle.meter(source), duplex: 'half', signal: abort },
+          callerSignal,
+          `PUT ${url.pathname}`,
+        );
+        await this.read(res, `PUT ${url.pathname}`);
+      } finally {
+        idle.stop();
+        destroy(source);
+      }
+    });
+  }
+
+  private async json<T>(
+    method: string,
+    path: string,
+    init: { body?: string | Uint8Array; headers?: Record<string, string> },
+    callerSignal: AbortSignal | undefined,
+  ): Promise<T> {
+    const url = new URL(path, this.base);
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const signal = callerSignal ? AbortSignal.any([callerSignal, timeout]) : timeout;
+    const what = `${method} ${url.pathname}`;
+    const res = await this.send(
+      url,
+      { method, body: init.body, headers: { ...init.headers, authorization: this.authorization() }, signal },
+      callerSignal,
+      what,
+    );
+    return (await this.read(res, what)) as T;
+  }
+
+  /** One fetch, its failures sorted: caller abort as is, changed body, everything else transient. */
+  private async send(
+    url: URL,
+    init: RequestInit,
+    callerSignal: AbortSignal | undefined,
+    what: string,
+  ): Promise<Response> {
+    try {
+      return await this.fetch(url, init);
+    } catch (error) {
+      if (callerSignal?.aborted) throw callerSignal.reason;
+      throw this.classify(error, what);
+    }
+  }
+
+  /** The answer's body: JSON on success (or undefined), RelayRefusedError on 4xx, TransientError on 5xx. */
+  private async read(res: Response, what: string): Promise<unknown> {
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (error) {
+      throw this.classify(error, what);
+    }
+    const parsed = parseJson(text);
+    if (res.status >= 500) throw new TransientError(`${what}: ${res.status} ${errorOf(parsed, text).code}`);
+    if (res.status >= 400) {
+      const { code, message } = errorOf(parsed, text);
+      throw new RelayRefusedError(res.status, code, message);
+    }
+    return parsed;
+  }
+
+  private classify(error: unknown, what: string): Error {
+    if (error instanceof TransientError || error instanceof BodyChangedError) return error;
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    if (cause?.code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
+      return new BodyChangedError(`${what}: the body did not have the declared length (the file changed)`);
+    }
+    const name = (error as Error).name;
+    if (name === 'TimeoutError' || name === 'AbortError') {
+      return new TransientError(`${what}: no answer within ${this.timeoutMs} ms`);
+    }
+    return new TransientError(`${what}: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
+  }
+
+  private async withRetry<T>(
+    what: string,
+    signal: AbortSignal | undefined,
+    attempt: (signal: AbortSignal | undefined) => Promise<T>,
+  ): Promise<T> {
+    let last: unknown;
+    for (let n = 1; n <= this.policy.attempts; n++) {
+      if (signal?.aborted) throw signal.reason;
+      try {
+        return await attempt(signal);
+      } catch (error) {
+        if (!(error instanceof TransientError)) throw error;
+        last = error;
+        if (n < this.policy.attempts) await sleep(backoffDelay(n, this.policy), signal);
+      }
+    }
+    const attempts = Math.max(1, this.policy.attempts);
+    throw new RelayUnavailableError(
+      `${(last as Error | undefined)?.message ?? what} (gave up after ${attempts} attempts)`,
+      attempts,
+      { cause: last },
+    );
+  }
+
+  private authorization(): string {
+    return `Bearer ${this.options.token}`;
+  }
+}
+
+/**
+ * Aborts when no chunk of the body has moved for `ms`; after the last chunk, the same allowance covers the wait
+ * for the answer (the receiver may be fsyncing a large body).
+ */
+class IdleTimer {
+  private readonly controller = new AbortController();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly ms: number) {
+    this.touch();
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  meter(source: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+    const touch = () => this.touch();
+    return (async function* () {
+      for await (const chunk of source) {
+        touch();
+        yield chunk;
+      }
+      touch();
+    })();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
+  private touch(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(
+      () => this.controller.abort(new DOMException(`no progress for ${this.ms} ms`, 'TimeoutError')),
+      this.ms,
+    );
+  }
+}
+
+function configPath(scope: ConfigScope, name: string): string {
+  return `v1/config/${encodeURIComponent(scope)}/${encodeURIComponent(name)}`;
+}
+
+function parseJson(text: string): unknown {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function errorOf(parsed: unknown, text: string): { code: string; message: string } {
+  const error = (parsed as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  return {
+    code: typeof error?.code === 'string' ? error.code : 'HTTP_ERROR',
+    message: typeof error?.message === 'string' ? error.message : text.slice(0, MAX_ERROR_TEXT) || 'no details',
+  };
+}
+
+function destroy(source: Readable | AsyncIterable<Uint8Array>): void {
+  const stream = source as Partial<Readable>;
+  if (typeof stream.destroy === 'function' && !stream.destroyed) stream.destroy();
+}
+
+function dropUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
