@@ -4,6 +4,7 @@ import { errorBody, toErrorResponse } from './errors.js';
 import { changeRoutes } from './routes/changes.js';
 import { configDocRoutes } from './routes/config-docs.js';
 import { peerRoutes } from './routes/peers.js';
+import { uploadRoutes } from './routes/uploads.js';
 
 export const API_VERSION = '1.0.0';
 
@@ -17,6 +18,7 @@ export function createApp(deps: ApiDeps) {
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.route('/v1/changes', changeRoutes(deps));
   app.route('/v1/config', configDocRoutes(deps));
+  app.route('/v1/uploads', uploadRoutes(deps));
   app.route('/v1/peers', peerRoutes(deps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });

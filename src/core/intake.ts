@@ -128,6 +128,24 @@ export class ChangeIntake {
     });
   }
 
+  /**
+   * The single-request upload: change, body and commit at once (`POST /v1/uploads`). Nothing stays in the journal
+   * if the body is refused, cut off, or does not match the declared size or checksum.
+   */
+  async uploadInOne(change: NewChange, body: Readable, node: string | undefined): Promise<SubmitResult> {
+    if (change.action !== 'upload') throw new MalformedRequestError('BAD_REQUEST', 'only uploads carry a body');
+    const result = await this.submit(change, node);
+    if (!result.journaled) return result;
+    try {
+      await this.writeBody(result.id, body);
+      const entries = await this.commit(result.id);
+      return { ...result, status: 'PENDING', entries };
+    } catch (error) {
+      await Promise.all(result.entries.map((e) => this.deps.store.purge(e)));
+      throw error;
+    }
+  }
+
   /** Journals a configuration document (create or replace) for every peer. */
   async putConfig(doc: ConfigDocument, node: string | undefined): Promise<SubmitResult> {
     const path = configPath(doc.scope, doc.name);

@@ -13,6 +13,7 @@ import {
   startTestRelay,
   type TestRelay,
 } from '../support/relay.js';
+import { treeSnapshot } from '../support/tmp.js';
 
 const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 const LANE_2 = laneId('/user_homes', 'server2');
@@ -70,6 +71,7 @@ describe('HTTP API', () => {
         'DELETE /v1/config/{scope}/{name}',
         'GET /v1/peers',
         'POST /v1/peers/{name}/ping',
+        'POST /v1/uploads',
       ].sort(),
     );
     expect(JSON.stringify(doc)).toContain('"NewChange"');
@@ -133,6 +135,53 @@ describe('HTTP API', () => {
         '<status>PENDING</status>',
       );
     }
+  });
+
+  it('takes an upload in one request (POST /v1/uploads), durable when it answers', async () => {
+    const body = Buffer.from('one round trip\n'.repeat(100));
+    const query = new URLSearchParams({
+      path: '/user_homes/john/one shot.txt',
+      size: String(body.length),
+      sha256: sha(body),
+      user: 'john',
+    });
+    const res = await fetch(`${t.url}/v1/uploads?${query}`, {
+      method: 'POST',
+      headers: auth(NODE_A_TOKEN, { 'content-type': 'application/octet-stream' }),
+      body,
+    });
+    expect(res.status).toBe(201);
+    const { id, status } = (await res.json()) as { id: string; status: string };
+    expect(status).toBe('PENDING');
+    for (const lane of [LANE_2, LANE_3]) {
+      expect((await readFile(join(entryDir(lane, id), 'upload'))).equals(body)).toBe(true);
+      const xml = await readFile(join(entryDir(lane, id), 'config.XML'), 'utf8');
+      expect(xml).toContain('<status>PENDING</status>');
+      expect(xml).toContain('<path>/user_homes/john/one shot.txt</path>');
+      expect(xml).toContain('<user>john</user>');
+    }
+  });
+
+  it.each([
+    ['a wrong checksum', { sha256: 'f'.repeat(64) }, 422, 'CHECKSUM_MISMATCH'],
+    ['a shorter body than declared', { size: '999' }, 422, 'SIZE_MISMATCH'],
+    ['a longer body than declared', { size: '3' }, 413, 'PAYLOAD_TOO_LARGE'],
+    ['a bad path', { path: '/user_homes/../etc' }, 400, 'BAD_PATH'],
+    ['no size', { size: undefined }, 400, 'BAD_REQUEST'],
+  ])('refuses a one-request upload with %s and keeps nothing', async (_name, override, status, code) => {
+    const body = Buffer.from('0123456789');
+    const params: Record<string, string | undefined> = {
+      path: '/user_homes/john/refused.txt',
+      size: String(body.length),
+      sha256: sha(body),
+      ...override,
+    };
+    const query = new URLSearchParams(Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined));
+    const before = await treeSnapshot(t.journal);
+    const res = await fetch(`${t.url}/v1/uploads?${query}`, { method: 'POST', headers: auth(NODE_A_TOKEN), body });
+    expect(res.status).toBe(status);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe(code);
+    expect(await treeSnapshot(t.journal)).toEqual(before);
   });
 
   it('takes an empty upload (size 0)', async () => {

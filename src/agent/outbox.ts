@@ -1,0 +1,265 @@
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { OutboxCorruptError } from './errors.js';
+import { acquireOutboxLock } from './outbox-lock.js';
+import type { LocalChange } from './rename-detector.js';
+
+/** One change waiting to be acknowledged by the relay. */
+export interface OutboxEntry {
+  /** Position in the outbox: strictly increasing, never reused (also across compactions and restarts). */
+  seq: number;
+  /** When the change was detected (ISO 8601). */
+  at: string;
+  change: LocalChange;
+  /** Who made the change on the node, sent with it. */
+  user?: string;
+}
+
+export interface OutboxOptions {
+  /** Rewrite the log once it has grown past this many bytes (default 1 MiB). */
+  compactBytes?: number;
+}
+
+export const OUTBOX_LOG = 'outbox.log';
+const LOCK_FILE = 'agent.lock';
+const ACTIONS = new Set(['upload', 'makedir', 'delete', 'rename']);
+
+interface Write {
+  line: string;
+  done(error?: unknown): void;
+}
+
+/**
+ * The agent's durable queue of detected changes, so that nothing is lost while the relay is unreachable or the
+ * agent itself is down.
+ *
+ * Format: one JSON record per line in `outbox.log` — `{"seq","at","change","user"}` when a change is added,
+ * `{"ack":seq}` when the relay has acknowledged it, `{"next":seq}` as the first line after a compaction. A change
+ * is pending when it has no ack. Every write is fsynced before it is reported done (concurrent writes share one
+ * fsync), and a change is visible to `entries()` only once it is durable. A crash can tear only the last line:
+ * `open()` drops such a line. The log is rewritten with just the pending changes at open and whenever it has grown
+ * past `compactBytes`, under a temporary name renamed into place.
+ */
+export class Outbox {
+  private readonly pending: OutboxEntry[] = [];
+  private readonly writes: Write[] = [];
+  private flushing: Promise<void> | undefined;
+  private waiters: (() => void)[] = [];
+  private handle: Awaited<ReturnType<typeof open>> | undefined;
+  private bytes = 0;
+  private broken: unknown;
+  private closed = false;
+
+  private constructor(
+    readonly dir: string,
+    private nextSeq: number,
+    private readonly compactBytes: number,
+    private readonly releaseLock: () => Promise<void>,
+  ) {}
+
+  /** Opens (creating if needed) the outbox in `dir`, takes its lock and loads what is still pending. */
+  static async open(dir: string, options: OutboxOptions = {}): Promise<Outbox> {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const release = await acquireOutboxLock(join(dir, LOCK_FILE));
+    try {
+      const { entries, next } = parseLog(join(dir, OUTBOX_LOG), await readLog(join(dir, OUTBOX_LOG)));
+      const outbox = new Outbox(dir, next, options.compactBytes ?? 1024 * 1024, release);
+      outbox.pending.push(...entries);
+      await outbox.compact();
+      return outbox;
+    } catch (error) {
+      await release();
+      throw error;
+    }
+  }
+
+  /** Pending changes, oldest first. */
+  entries(): readonly OutboxEntry[] {
+    return this.pending;
+  }
+
+  get size(): number {
+    return this.pending.length;
+  }
+
+  head(): OutboxEntry | undefined {
+    return this.pending[0];
+  }
+
+  /** Adds a change; resolves once it is durable (and only then is it pending). */
+  async append(change: LocalChange, user?: string): Promise<OutboxEntry> {
+    const entry: OutboxEntry = { seq: this.nextSeq++, at: new Date().toISOString(), change, ...(user ? { user } : {}) };
+    await this.write(JSON.stringify(entry), () => {
+      this.pending.push(entry);
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+    return entry;
+  }
+
+  /** The relay has the change: it is no longer pending (durably so once this resolves). */
+  async ack(seq: number): Promise<void> {
+    const at = this.pending.findIndex((e) => e.seq === seq);
+    if (at === -1) return;
+    this.pending.splice(at, 1);
+    await this.write(JSON.stringify({ ack: seq }));
+  }
+
+  /** Resolves as soon as at least one change is pending. */
+  whenNotEmpty(signal?: AbortSignal): Promise<void> {
+    if (this.pending.length > 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        this.waiters = this.waiters.filter((w) => w !== wake);
+        reject(signal!.reason);
+      };
+      const wake = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(wake);
+    });
+  }
+
+  /** Waits for the writes in progress, closes the log and releases the lock. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.flushing;
+    await this.handle?.close();
+    this.handle = undefined;
+    await this.releaseLock();
+  }
+
+  private write(line: string, onDurable?: () => void): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the outbox is closed'));
+    if (this.broken) return Promise.reject(this.broken);
+    return new Promise((resolve, reject) => {
+      this.writes.push({
+        line: `${line}\n`,
+        done: (error) => {
+          if (error) return reject(error);
+          onDurable?.();
+          resolve();
+        },
+      });
+      this.flushing ??= this.flush().finally(() => {
+        this.flushing = undefined;
+      });
+    });
+  }
+
+  /** Group commit: whatever queued up while the previous fsync ran goes out in one write and one fsync. */
+  private async flush(): Promise<void> {
+    while (this.writes.length > 0) {
+      const batch = this.writes.splice(0);
+      try {
+        if (this.broken) throw this.broken;
+        const text = batch.map((w) => w.line).join('');
+        await this.handle!.write(text);
+        await this.handle!.datasync();
+        this.bytes += Buffer.byteLength(text);
+      } catch (error) {
+        // A half-written batch would leave a torn line in the middle of the log: stop writing altogether.
+        this.broken ??= error;
+        for (const w of batch) w.done(error);
+        continue;
+      }
+      for (const w of batch) w.done();
+      if (this.bytes > this.compactBytes) {
+        try {
+          await this.compact();
+        } catch (error) {
+          this.broken ??= error;
+        }
+      }
+    }
+  }
+
+  /** Rewrites the log with only the pending changes. Runs when no write is in progress. */
+  private async compact(): Promise<void> {
+    const file = join(this.dir, OUTBOX_LOG);
+    const temp = `${file}.tmp`;
+    const lines = [JSON.stringify({ next: this.nextSeq }), ...this.pending.map((e) => JSON.stringify(e))];
+    const text = `${lines.join('\n')}\n`;
+    await this.handle?.close();
+    this.handle = undefined;
+    const out = await open(temp, 'w', 0o600);
+    try {
+      await out.writeFile(text);
+      await out.sync();
+    } finally {
+      await out.close();
+    }
+    await rename(temp, file);
+    await fsyncDir(this.dir);
+    this.handle = await open(file, 'a');
+    this.bytes = Buffer.byteLength(text);
+  }
+}
+
+/** Makes a rename in `dir` durable. */
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readLog(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      await rm(`${file}.tmp`, { force: true });
+      return '';
+    }
+    throw error;
+  }
+}
+
+/** Replays the log: adds minus acks, in order. A torn last line (no newline, or unreadable) is dropped. */
+function parseLog(file: string, text: string): { entries: OutboxEntry[]; next: number } {
+  const lines = text.split('\n');
+  // Whatever follows the last newline was never completely written.
+  lines.pop();
+  const added = new Map<number, OutboxEntry>();
+  let next = 1;
+  lines.forEach((line, i) => {
+    if (line === '') return;
+    let record: Record<string, unknown>;
+    try {
+      record = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      if (i === lines.length - 1) return; // a torn tail that happened to end on a newline byte
+      throw new OutboxCorruptError(`${file} line ${i + 1} is not JSON; move the file away to start empty`);
+    }
+    if (typeof record.next === 'number') next = Math.max(next, record.next);
+    else if (typeof record.ack === 'number') added.delete(record.ack);
+    else {
+      const entry = checkEntry(record, `${file} line ${i + 1}`);
+      added.set(entry.seq, entry);
+      next = Math.max(next, entry.seq + 1);
+    }
+  });
+  return { entries: [...added.values()].sort((a, b) => a.seq - b.seq), next };
+}
+
+function checkEntry(record: Record<string, unknown>, where: string): OutboxEntry {
+  const change = record.change as Record<string, unknown> | undefined;
+  const valid =
+    Number.isSafeInteger(record.seq) &&
+    typeof record.at === 'string' &&
+    typeof change === 'object' &&
+    change !== null &&
+    typeof change.action === 'string' &&
+    ACTIONS.has(change.action) &&
+    typeof change.path === 'string' &&
+    (change.action !== 'rename' || typeof change.target === 'string') &&
+    (record.user === undefined || typeof record.user === 'string');
+  if (!valid) throw new OutboxCorruptError(`${where} is not an outbox record`);
+  return record as unknown as OutboxEntry;
+}

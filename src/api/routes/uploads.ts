@@ -1,0 +1,60 @@
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { PayloadTooLargeError } from '../../core/errors.js';
+import { type AuthEnv, callerNode, requireRole, tokenResolver } from '../auth.js';
+import type { ApiDeps } from '../deps.js';
+import { AcceptedSchema, errors, IgnoredSchema, NewChangeSchema } from '../schemas.js';
+import { validationHook } from '../validation.js';
+
+const UploadQuery = NewChangeSchema.pick({ path: true, sha256: true, modified: true, user: true }).extend({
+  size: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(Number.MAX_SAFE_INTEGER)
+    .openapi({ description: 'the body length in bytes' }),
+});
+
+const upload = createRoute({
+  method: 'post',
+  path: '/',
+  tags: ['node'],
+  summary: 'Upload in one request: the change in the query, the raw body as the request body',
+  description:
+    'Same as POST /v1/changes + PUT body + commit, in one round trip (embedded relay). Answers only once the ' +
+    'change is durable; a refused or incomplete body leaves nothing in the journal.',
+  security: [{ bearer: [] }],
+  request: {
+    query: UploadQuery,
+    body: { content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } },
+  },
+  responses: {
+    201: { description: 'Journaled (PENDING)', content: { 'application/json': { schema: AcceptedSchema } } },
+    200: { description: 'Nothing journaled', content: { 'application/json': { schema: IgnoredSchema } } },
+    ...errors,
+  },
+});
+
+export function uploadRoutes(deps: ApiDeps) {
+  const app = new OpenAPIHono<AuthEnv>({ defaultHook: validationHook });
+  app.use('*', requireRole(tokenResolver(deps.tokens), 'node'));
+
+  app.openapi(upload, async (c) => {
+    const query = c.req.valid('query');
+    if (query.size > deps.limits.maxUploadBytes) {
+      throw new PayloadTooLargeError(`uploads are limited to ${deps.limits.maxUploadBytes} bytes`);
+    }
+    const stream = c.req.raw.body;
+    const body = stream ? Readable.fromWeb(stream as WebReadableStream<Uint8Array>) : Readable.from([]);
+    const result = await deps.intake.uploadInOne({ action: 'upload', ...query }, body, callerNode(c.get('caller')));
+    if (!result.journaled) {
+      body.destroy();
+      c.header('connection', 'close');
+      return c.json({ status: 'IGNORED' as const, reason: result.reason }, 200);
+    }
+    return c.json({ id: result.id, status: 'PENDING' as const }, 201);
+  });
+
+  return app;
+}
