@@ -30,7 +30,9 @@ export interface ApiDeps {
   operator: OperatorActions;
   monitor: PeerMonitor;
   /** Configured peers as operators may see them (no credentials). */
-  peers: readonly { name: string; url: string }[];
+  peers: readonly { name: string; url: string; node?: string }[];
+  /** Echoes suppressed so far, per node name (active-active clusters). */
+  echoes?: () => ReadonlyMap<string, number>;
   tokens: TokenTable;
   uploadTarget: UploadTargetFactory;
   /** Base URL for links in responses; default: the origin of the request. */

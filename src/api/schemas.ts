@@ -160,6 +160,14 @@ export const PeerSchema = z
     failed: z.number().int(),
     blocked: z.number().int(),
     awaitingBody: z.number().int(),
+    node: z.string().optional().openapi({ description: 'the node whose own server this peer is' }),
+    echoesSuppressed: z
+      .number()
+      .int()
+      .optional()
+      .openapi({
+        description: 'changes that node reported which were replicas this relay had applied (IGNORED, ECHO)',
+      }),
   })
   .openapi('Peer');
 

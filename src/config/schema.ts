@@ -61,6 +61,8 @@ export const configSchema = z
       .default([{ path: '/', replicate: true }]),
     replicationUser: z.string().min(1).default('replication'),
     autoPlay: z.boolean().default(false),
+    /** How long an applied replica is remembered to recognise its echo from the peer's own node. */
+    echoWindowSeconds: z.number().int().min(1).max(86_400).default(120),
     auth: z
       .object({
         adminToken: secret.optional(),

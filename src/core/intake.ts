@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Doorbell } from './doorbell.js';
 import {
+  type Action,
   CONFIG_ROOT,
   type ConfigScope,
   type EntryRef,
@@ -47,7 +49,7 @@ export interface ConfigDocument {
 
 /** Decides, for a change a node has just made, whether it is a replica this relay itself applied. */
 export interface EchoFilter {
-  isEcho(change: NewChange, node: string | undefined): boolean;
+  isEcho(change: { action: Action; path: string; target?: string; sha256?: string }, node: string | undefined): boolean;
 }
 
 export interface IntakeDeps {
@@ -149,6 +151,9 @@ export class ChangeIntake {
   /** Journals a configuration document (create or replace) for every peer. */
   async putConfig(doc: ConfigDocument, node: string | undefined): Promise<SubmitResult> {
     const path = configPath(doc.scope, doc.name);
+    const sha256 = createHash('sha256').update(doc.body).digest('hex');
+    if (this.deps.echo?.isEcho({ action: 'config_put', path, sha256 }, node))
+      return { journaled: false, reason: 'ECHO' };
     const targets = this.deps.topology.configTargets(node);
     if (targets.length === 0) return { journaled: false, reason: 'NO_PEERS' };
     const entries = this.buildEntries(targets, {
@@ -166,6 +171,9 @@ export class ChangeIntake {
   }
 
   async deleteConfig(scope: ConfigScope, name: string, node: string | undefined): Promise<SubmitResult> {
+    if (this.deps.echo?.isEcho({ action: 'config_delete', path: configPath(scope, name) }, node)) {
+      return { journaled: false, reason: 'ECHO' };
+    }
     const targets = this.deps.topology.configTargets(node);
     if (targets.length === 0) return { journaled: false, reason: 'NO_PEERS' };
     const entries = this.buildEntries(targets, {

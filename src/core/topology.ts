@@ -1,3 +1,4 @@
+import { CONFIG_ROOT } from './entry.js';
 import { CONFIG_LOCATION, type LaneId, laneId } from './lane.js';
 import { isSameOrBelow } from './paths.js';
 
@@ -35,6 +36,9 @@ export class Topology {
 
   /** The replicated location holding `path`, or undefined when the path is not replicated. */
   locationOf(path: string): string | undefined {
+    // Reserved for configuration documents on the peers: a node that watches its whole root would otherwise
+    // report the documents the relay replicated into it as files.
+    if (isSameOrBelow(path, CONFIG_ROOT)) return undefined;
     const match = this.locations.find((location) => isSameOrBelow(path, location.path));
     return match?.replicate ? match.path : undefined;
   }

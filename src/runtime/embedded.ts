@@ -8,6 +8,7 @@ import { createApp, type RelayApp } from '../api/app.js';
 import { DEFAULT_LIMITS, relayUploadTarget } from '../api/deps.js';
 import { ConfigError, type RelayConfig } from '../config/load.js';
 import type { Doorbell } from '../core/doorbell.js';
+import { ReplicaEchoFilter } from '../core/echo.js';
 import { ChangeIntake } from '../core/intake.js';
 import { JournalView } from '../core/journal-view.js';
 import type { Logger } from '../core/logger.js';
@@ -69,6 +70,10 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
   );
   const health = new PeerHealth(peers, logger);
   const topology = new Topology(config.vfs, config.peers);
+  const echo = new ReplicaEchoFilter({
+    nodeOfPeer: new Map(config.peers.filter((p) => p.node).map((p) => [p.name, p.node!])),
+    windowMs: config.echoWindowSeconds * 1000,
+  });
   let pinger: Pinger | undefined;
   const replayer = new Replayer({
     store,
@@ -76,12 +81,15 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     health,
     logger,
     concurrency: config.replay.concurrency,
-    onReplay: options.onReplay,
+    onReplay: (report) => {
+      if (report.outcome.kind === 'applied') echo.recordApplied(report.entry);
+      options.onReplay?.(report);
+    },
     onEntryForDownPeer: config.autoPlay ? (peer) => void pinger?.ping(peer) : undefined,
   });
   pinger = new Pinger(health, replayer, logger);
   const doorbell: Doorbell = options.doorbell ?? replayer;
-  const intake = new ChangeIntake({ store, doorbell, clock, topology, replicationUser: config.replicationUser });
+  const intake = new ChangeIntake({ store, doorbell, clock, topology, replicationUser: config.replicationUser, echo });
   const view = new JournalView(store);
   const operator = new OperatorActions(store, doorbell, (id) => intake.find(id));
   const app = createApp({
@@ -89,7 +97,8 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     view,
     operator,
     monitor: pinger,
-    peers: config.peers.map((p) => ({ name: p.name, url: p.url })),
+    peers: config.peers.map((p) => ({ name: p.name, url: p.url, node: p.node })),
+    echoes: () => echo.counts(),
     tokens: { adminToken, nodeTokens: config.auth.nodeTokens },
     uploadTarget: relayUploadTarget,
     publicUrl: config.publicUrl,

@@ -51,6 +51,7 @@ export function peerRoutes(deps: ApiDeps) {
       failed: b?.failed ?? 0,
       blocked: b?.blocked ?? 0,
       awaitingBody: b?.awaitingBody ?? 0,
+      ...(peer.node ? { node: peer.node, echoesSuppressed: deps.echoes?.().get(peer.node) ?? 0 } : {}),
     };
   };
 
