@@ -154,28 +154,41 @@ export class Replayer implements Doorbell {
     for (const entry of ready) this.dispatch(state, entry);
   }
 
+  /**
+   * The peer's slot is held while the peer works on the entry; the entry itself stays in flight (its paths busy)
+   * until the journal has recorded the outcome, so nothing overlapping overtakes it, while unrelated entries use
+   * the freed slot.
+   */
   private dispatch(state: LaneState, entry: JournalEntry): void {
     state.inFlight.add(entry.id);
     this.active.set(state.peer, (this.active.get(state.peer) ?? 0) + 1);
-    const task = this.replay(state, entry)
+    let slotHeld = true;
+    const releaseSlot = () => {
+      if (!slotHeld) return;
+      slotHeld = false;
+      this.active.set(state.peer, (this.active.get(state.peer) ?? 1) - 1);
+      this.schedulePeer(state.peer);
+    };
+    const task = this.replay(state, entry, releaseSlot)
       .catch((error: unknown) =>
         this.options.logger.error('replay bookkeeping failed', { entryId: entry.id, lane: entry.lane, error }),
       )
       .finally(() => {
         state.inFlight.delete(entry.id);
-        this.active.set(state.peer, (this.active.get(state.peer) ?? 1) - 1);
         this.running.delete(task);
-        this.schedulePeer(state.peer);
+        releaseSlot();
+        this.schedule(state);
       });
     this.running.add(task);
   }
 
-  private async replay(state: LaneState, entry: JournalEntry): Promise<void> {
+  private async replay(state: LaneState, entry: JournalEntry, releaseSlot: () => void): Promise<void> {
     const peer = this.options.peers.get(entry.peer)!;
     const started = performance.now();
     const outcome = await peer.apply(entry, () => this.options.store.readBody(entry)).catch(unexpected);
     const durationMs = performance.now() - started;
     this.options.health.record(entry.peer, outcome);
+    if (outcome.kind === 'applied') releaseSlot();
     this.options.onReplay?.({ entry, outcome, durationMs });
     const fields = {
       entryId: entry.id,

@@ -20,6 +20,7 @@ async function journalEntries(journal: string): Promise<number> {
   let count = 0;
   for (const lane of await readdir(root).catch((): string[] => [])) {
     for (const id of await readdir(join(root, lane))) {
+      if (id.startsWith('.')) continue; // .purge-<id>: already gone for the relay, deleted in the background
       if ((await readdir(join(root, lane, id)).catch((): string[] => [])).includes('config.XML')) count += 1;
     }
   }

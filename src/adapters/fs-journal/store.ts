@@ -103,7 +103,8 @@ export class FsJournalStore implements JournalStore {
     this.digests.delete(key(ref));
     this.volatile.delete(key(ref));
     await this.dirSync.sync(join(this.journal, ref.lane));
-    await rm(graveyard, { recursive: true, force: true });
+    // Off the critical path: the entry is already gone for good, and start-up clears any leftover.
+    void rm(graveyard, { recursive: true, force: true }).catch(() => undefined);
   }
 
   async writeBody(ref: EntryRef, body: Readable, maxBytes: number): Promise<BodyDigest> {
