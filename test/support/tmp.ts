@@ -8,12 +8,17 @@ export async function tempDir(prefix = 'vfs-relay-test-'): Promise<{ dir: string
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** Snapshot of a folder tree: relative path → size (folders end with "/"). Detects any change to the journal. */
+/**
+ * Snapshot of a journal's `multi_journal/` tree: relative path → size (folders end with "/"). Detects any change
+ * to the journal. `.purge-<id>` folders are skipped: an entry renamed to one is gone, and the relay deletes the
+ * folder in the background whenever it gets to it.
+ */
 export async function treeSnapshot(root: string): Promise<Record<string, number>> {
   const { readdir, stat } = await import('node:fs/promises');
   const out: Record<string, number> = {};
   const walk = async (dir: string, rel: string): Promise<void> => {
     for (const name of (await readdir(dir)).sort()) {
+      if (name.startsWith('.purge-')) continue;
       const full = join(dir, name);
       const info = await stat(full);
       if (info.isDirectory()) {
@@ -22,6 +27,8 @@ export async function treeSnapshot(root: string): Promise<Record<string, number>
       } else out[`${rel}${name}`] = info.size;
     }
   };
-  await walk(root, '');
+  // Only the journal itself: the write-ahead log, lock and token files beside it change on their own.
+  out['multi_journal/'] = 0;
+  await walk(join(root, 'multi_journal'), 'multi_journal/');
   return out;
 }

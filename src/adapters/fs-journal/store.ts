@@ -1,9 +1,9 @@
-import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type EntryRef, isUploadLike, type JournalEntry } from '../../core/entry.js';
 import { decodeEntry, encodeEntry } from '../../core/entry-xml.js';
-import { EntryCodecError, NotFoundError } from '../../core/errors.js';
+import { EntryCodecError, JournalStorageError, NotFoundError } from '../../core/errors.js';
 import type { BodyDigest, CreateOptions, JournalStore, ListOptions } from '../../core/journal.js';
 import { isLaneId, type LaneId } from '../../core/lane.js';
 import { LaneIndex } from '../../core/lane-index.js';
@@ -11,8 +11,14 @@ import { isStamp } from '../../core/stamp.js';
 import { digestFile, writeBodyFile } from './body.js';
 import { DirectorySync, fsyncPath } from './dir-sync.js';
 import { acquireJournalLock } from './lock.js';
+import { type LoggedRecord, type WalRecord, WriteAheadLog } from './wal.js';
 
 export const JOURNAL_DIR = 'multi_journal';
+/** The write-ahead log, beside multi_journal/ (never inside it: the journal layout is a contract). */
+export const WAL_DIR = 'wal';
+/** Bodies up to this size travel inside the log record; larger ones are fsynced in place. */
+const WAL_BODY_BYTES = 1024 * 1024;
+const CHECKPOINT_INTERVAL_MS = 1000;
 const ENTRY_FILE = 'config.XML';
 const BODY_FILE = 'upload';
 
@@ -40,6 +46,8 @@ export class FsJournalStore implements JournalStore {
   /** Entries created with `durable: false`: in memory and a bare folder only, until published or updated. */
   private readonly volatile = new Set<string>();
   private releaseLock: (() => Promise<void>) | undefined;
+  private wal: WriteAheadLog | undefined;
+  private checkpointTimer: NodeJS.Timeout | undefined;
 
   private constructor(readonly root: string) {
     this.journal = join(root, JOURNAL_DIR);
@@ -51,7 +59,13 @@ export class FsJournalStore implements JournalStore {
     await mkdir(store.journal, { recursive: true });
     store.releaseLock = await acquireJournalLock(join(root, 'relay.lock'));
     try {
+      const { wal, leftover, leftoverFiles } = await WriteAheadLog.open(join(root, WAL_DIR));
+      store.wal = wal;
+      await store.redo(leftover);
+      await Promise.all(leftoverFiles.map((file) => rm(file, { force: true })));
       await store.recover(onWarning);
+      store.checkpointTimer = setInterval(() => void store.checkpoint(), CHECKPOINT_INTERVAL_MS);
+      store.checkpointTimer.unref();
     } catch (error) {
       await store.close();
       throw error;
@@ -96,13 +110,16 @@ export class FsJournalStore implements JournalStore {
     if (!index?.get(ref.id)) return;
     const dir = this.entryDir(ref);
     const graveyard = join(this.journal, ref.lane, `.purge-${ref.id}`);
-    // One rename makes the entry disappear atomically; the fsync makes that survive a crash, so an entry that
-    // was applied and purged is never replayed again over a newer change to the same path.
-    await rename(dir, graveyard);
+    // One rename makes the entry disappear atomically; the log record makes that survive a crash, so an entry
+    // that was applied and purged is never replayed again over a newer change to the same path.
+    const wasVolatile = this.volatile.delete(key(ref));
     index.delete(ref.id);
     this.digests.delete(key(ref));
-    this.volatile.delete(key(ref));
-    await this.dirSync.sync(join(this.journal, ref.lane));
+    if (wasVolatile) await rename(dir, graveyard);
+    else
+      await this.log({ kind: 'purge', refs: [{ lane: ref.lane, id: ref.id }] }, undefined, () =>
+        rename(dir, graveyard),
+      );
     // Off the critical path: the entry is already gone for good, and start-up clears any leftover.
     void rm(graveyard, { recursive: true, force: true }).catch(() => undefined);
   }
@@ -122,42 +139,34 @@ export class FsJournalStore implements JournalStore {
   }
 
   /**
-   * Three steps, each a batch of fsyncs run in parallel (about three fsync latencies, whatever the number of
-   * lanes; concurrent commits share the directory fsyncs through DirectorySync):
-   *   1. the body ‖ each lane's link to it and its config.XML under a temporary name ‖ each lane folder;
-   *   2. rename every temporary config.XML into place;
-   *   3. each entry folder.
-   * Every temporary config.XML is complete and durable before the first rename, so a crash between renames
-   * leaves lanes that recovery finishes (it promotes a complete temporary config.XML): a change is published in
-   * every lane or in none.
+   * One log record makes the change durable: the entries' config.XML and, for bodies up to WAL_BODY_BYTES, the
+   * body itself (larger bodies are fsynced in place first). The journal files are written while the record is
+   * fsynced (group commit with every other change arriving meanwhile) and made durable by the next checkpoint.
+   * A crash before that is repaired at start-up from the log, in every lane or in none.
    */
   async publish(entries: readonly JournalEntry[], bodyFrom: EntryRef): Promise<void> {
     const source = join(this.entryDir(bodyFrom), BODY_FILE);
-    const digest = this.digests.get(key(bodyFrom));
-    const laneDirs = new Set(entries.map((e) => join(this.journal, e.lane)));
-    const [prepared] = await Promise.all([
-      Promise.all(
-        entries.map(async (entry) => {
-          const dir = this.entryDir(entry);
-          if (key(entry) !== key(bodyFrom)) {
-            // A hard link shares the bytes (no copy, no extra disk); each lane still purges its own name.
-            await unlink(join(dir, BODY_FILE)).catch(ignoreMissing);
-            await link(source, join(dir, BODY_FILE));
-          }
-          return this.prepare(join(dir, ENTRY_FILE), encodeEntry(entry));
-        }),
-      ),
-      fsyncPath(source),
-      ...[...laneDirs].map((dir) => this.dirSync.sync(dir)),
-    ]);
-    // The body is durable: only now may any entry read PENDING.
-    await Promise.all(prepared.map((publish) => publish()));
-    await Promise.all(entries.map((e) => this.dirSync.sync(this.entryDir(e))));
+    const digest = this.digests.get(key(bodyFrom)) ?? (await this.bodyDigest(bodyFrom));
+    const size = digest?.size ?? 0;
+    const small = size <= WAL_BODY_BYTES;
+    const body = small ? await readFile(source) : undefined;
+    if (!small) await fsyncPath(source);
+    const record: WalRecord = {
+      kind: 'put',
+      entries: entries.map((e) => ({ lane: e.lane, id: e.id, xml: encodeEntry(e) })),
+      body: { lane: bodyFrom.lane, id: bodyFrom.id, size },
+    };
+    await this.log(record, body, () => this.writePut(record, source));
     for (const entry of entries) {
       this.volatile.delete(key(entry));
       this.indexOf(entry.lane).set({ ...entry });
       if (digest) this.digests.set(key(entry), digest);
     }
+  }
+
+  /** Forces a checkpoint: what the log holds is made durable in the journal itself and the log is emptied. */
+  async checkpoint(): Promise<void> {
+    if (this.wal?.dirty) await this.wal.checkpoint((records) => this.flush(records));
   }
 
   async discardBody(ref: EntryRef): Promise<void> {
@@ -187,6 +196,10 @@ export class FsJournalStore implements JournalStore {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.checkpointTimer);
+    const wal = this.wal;
+    this.wal = undefined;
+    await wal?.close((records) => this.flush(records));
     const release = this.releaseLock;
     this.releaseLock = undefined;
     await release?.();
@@ -205,15 +218,99 @@ export class FsJournalStore implements JournalStore {
       this.knownLaneDirs.add(entry.lane);
     }
     const dir = join(laneDir, entry.id);
-    await mkdir(dir);
     if (durable) {
-      await this.writeAtomically(join(dir, ENTRY_FILE), encodeEntry(entry));
-      await Promise.all([this.dirSync.sync(dir), this.dirSync.sync(laneDir)]);
+      const record: WalRecord = { kind: 'put', entries: [{ lane: entry.lane, id: entry.id, xml: encodeEntry(entry) }] };
+      await this.log(record, undefined, () => this.writePut(record));
     } else {
+      await mkdir(dir);
       // Nothing to write until it is published: a folder without config.XML is invisible, and cleared at start.
       this.volatile.add(key(entry));
     }
     this.indexOf(entry.lane).set({ ...entry });
+  }
+
+  /** Appends a record to the log and runs the journal writes it stands for while the log is fsynced. */
+  private async log(record: WalRecord, body: Buffer | undefined, writes: () => Promise<void>): Promise<void> {
+    if (!this.wal) throw new JournalStorageError('the journal is closed');
+    await this.wal.append(record, body, writes);
+  }
+
+  /** Writes the files of a `put` record (no fsync): config.XML of each entry, and their links to the body. */
+  private async writePut(record: Extract<WalRecord, { kind: 'put' }>, bodySource?: string): Promise<void> {
+    await Promise.all(
+      record.entries.map(async (e) => {
+        const dir = this.entryDir(e);
+        await mkdir(dir, { recursive: true });
+        if (bodySource && record.body && (e.lane !== record.body.lane || e.id !== record.body.id)) {
+          // A hard link shares the bytes (no copy, no extra disk); each lane still purges its own name.
+          await unlink(join(dir, BODY_FILE)).catch(ignoreMissing);
+          await link(bodySource, join(dir, BODY_FILE));
+        }
+        await this.writeUnsynced(join(dir, ENTRY_FILE), e.xml);
+      }),
+    );
+  }
+
+  /** Checkpoint: makes durable every file and folder the records touched (one batch of parallel fsyncs). */
+  private async flush(records: readonly WalRecord[]): Promise<void> {
+    const files = new Set<string>();
+    const dirs = new Set<string>();
+    for (const record of records) {
+      const refs = record.kind === 'put' ? record.entries : record.refs;
+      for (const ref of refs) {
+        dirs.add(join(this.journal, ref.lane));
+        if (record.kind === 'put') {
+          dirs.add(this.entryDir(ref));
+          files.add(join(this.entryDir(ref), ENTRY_FILE));
+          if (record.body) files.add(join(this.entryDir(ref), BODY_FILE));
+        }
+      }
+    }
+    dirs.add(this.journal);
+    await forEachLimited([...files, ...dirs], 32, (path) => fsyncPath(path).catch(ignoreMissing));
+  }
+
+  /**
+   * Start-up: re-applies what the log still holds, in order, to the journal. A `put` restores a config.XML that
+   * is missing or unreadable (one written later by an update wins) and a body that is missing or short; a
+   * `purge` removes the entry again. Then everything is flushed, so the log can go.
+   */
+  private async redo(leftover: readonly LoggedRecord[]): Promise<void> {
+    if (leftover.length === 0) return;
+    for (const { record, body } of leftover) {
+      if (record.kind === 'purge') {
+        for (const ref of record.refs) await rm(this.entryDir(ref), { recursive: true, force: true });
+        continue;
+      }
+      const home = record.body ? join(this.entryDir(record.body), BODY_FILE) : undefined;
+      if (home && body) {
+        await mkdir(this.entryDir(record.body!), { recursive: true });
+        const size = await stat(home).then((s) => s.size, ignoreMissing);
+        if (size !== record.body!.size) await this.writeUnsynced(home, body);
+      }
+      for (const e of record.entries) {
+        const dir = this.entryDir(e);
+        await mkdir(dir, { recursive: true });
+        await finishInterruptedRename(dir);
+        const current = await readFile(join(dir, ENTRY_FILE)).catch(ignoreMissing);
+        if (!current || !decodes(current)) await this.writeUnsynced(join(dir, ENTRY_FILE), e.xml);
+        if (home && join(dir, BODY_FILE) !== home) {
+          const size = await stat(join(dir, BODY_FILE)).then((s) => s.size, ignoreMissing);
+          if (size !== record.body!.size) {
+            await unlink(join(dir, BODY_FILE)).catch(ignoreMissing);
+            await link(home, join(dir, BODY_FILE)).catch(ignoreMissing);
+          }
+        }
+      }
+    }
+    await this.flush(leftover.map((l) => l.record));
+  }
+
+  /** Temporary name + rename, without fsync: for files a log record already makes durable. */
+  private async writeUnsynced(file: string, content: string | Buffer): Promise<void> {
+    const temp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    await writeFile(temp, content, { flag: 'wx' });
+    await rename(temp, file);
   }
 
   private indexOf(lane: LaneId): LaneIndex {
@@ -319,6 +416,28 @@ async function finishInterruptedRename(dir: string): Promise<void> {
   const newest = complete.sort((a, b) => b.mtimeMs - a.mtimeMs)[0];
   if (newest) await rename(join(dir, newest.name), join(dir, ENTRY_FILE));
   for (const name of temps) if (name !== newest?.name) await rm(join(dir, name), { force: true });
+}
+
+function decodes(xml: Buffer): boolean {
+  try {
+    decodeEntry(xml);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function forEachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<unknown>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await task(items[next++]!);
+    }),
+  );
 }
 
 function key(ref: EntryRef): string {
