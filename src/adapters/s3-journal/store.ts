@@ -1,0 +1,527 @@
+import type { Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import type { EntryRef, JournalEntry } from '../../core/entry.js';
+import { decodeEntry, encodeEntry, MAX_ENTRY_XML_BYTES } from '../../core/entry-xml.js';
+import { EntryCodecError, JournalStorageError, NotFoundError, StateConflictError } from '../../core/errors.js';
+import type { BodyDigest, CreateOptions, JournalStore, ListOptions } from '../../core/journal.js';
+import { isLaneId, type LaneId } from '../../core/lane.js';
+import { isStamp } from '../../core/stamp.js';
+import { copyObject, digestObject, type StoredDigest, uploadBody } from './body.js';
+import { ENTRY_FILE, JournalKeys, normalizePrefix, parseS3Url } from './keys.js';
+import { DEFAULT_UPLOAD_URL_SECONDS, type PresignedUpload, presignPut } from './presign.js';
+import { isConditionalConflict, isMissingObject, isPreconditionFailed, mapLimit } from './util.js';
+
+/** Same shape as the filesystem store's warnings; `path` is the object's `s3://bucket/key`. */
+export interface S3JournalWarning {
+  message: string;
+  path: string;
+}
+
+export interface S3JournalOptions {
+  /** Unreadable config.XML, objects that are not entries: reported here (once per object version), never thrown. */
+  onWarning?: (warning: S3JournalWarning) => void;
+  /** `close()` destroys the client (set by `fromUrl`, which creates it). Default false: the client is shared. */
+  ownsClient?: boolean;
+  /** Parallel requests when listing, creating or publishing (default 16). */
+  concurrency?: number;
+  /** Lifetime of presigned upload URLs in seconds (default 900). */
+  uploadUrlSeconds?: number;
+  /** Decoded config.XML kept in memory, validated by ETag on every listing (default 100,000 entries). */
+  entryCacheSize?: number;
+  /** Bodies up to this size are copied with one CopyObject, larger ones part by part (default and max 5 GiB). */
+  singleCopyLimit?: number;
+  /** Part size of multipart copies (default 512 MiB). */
+  copyPartSize?: number;
+}
+
+interface CachedEntry {
+  etag: string | undefined;
+  /** undefined: the object at this ETag does not decode (already reported). */
+  entry: JournalEntry | undefined;
+}
+
+interface ListedConfig {
+  id: string;
+  key: string;
+  etag: string | undefined;
+}
+
+const LIST_PAGE = 1000;
+const UPDATE_ATTEMPTS = 5;
+const XML_CONTENT_TYPE = 'application/xml; charset=utf-8';
+
+/**
+ * The journal in an S3 bucket, under the same layout as the folder store:
+ * `<prefix>/multi_journal/<lane>/<id>/config.XML` and `…/upload`.
+ *
+ * Durability comes from S3 itself: an object is visible only once it is complete, and every acknowledged write
+ * is durable, so there are no temporary names and nothing to recover at start. The store keeps no state that
+ * matters across processes (several Lambdas may share one journal): an in-memory cache of decoded config.XML is
+ * validated by ETag on every listing, and body digests taken while writing are reused only while the object's
+ * ETag is unchanged.
+ *
+ * Ordering: keys sort lexically and ids are fixed-width time stamps, so listing a lane is oldest first.
+ * Visibility: an entry exists while its config.XML exists. Written first, deleted first: an `upload` object
+ * without a config.XML (a body PUT after its entry was purged, a purge cut short) is ignored.
+ */
+export class S3JournalStore implements JournalStore {
+  readonly keys: JournalKeys;
+  private readonly digests = new Map<string, StoredDigest>();
+  private readonly cache = new Map<string, CachedEntry>();
+  private readonly warned = new Set<string>();
+  private readonly onWarning: (warning: S3JournalWarning) => void;
+  private readonly concurrency: number;
+  private readonly cacheSize: number;
+
+  /** Without leading or trailing slashes; '' for the bucket's root. */
+  readonly prefix: string;
+
+  constructor(
+    readonly client: S3Client,
+    readonly bucket: string,
+    prefix = '',
+    private readonly options: S3JournalOptions = {},
+  ) {
+    this.prefix = normalizePrefix(prefix);
+    this.keys = new JournalKeys(this.prefix);
+    this.onWarning = options.onWarning ?? (() => {});
+    this.concurrency = Math.max(1, options.concurrency ?? 16);
+    this.cacheSize = Math.max(0, options.entryCacheSize ?? 100_000);
+  }
+
+  /**
+   * Opens `s3://bucket/prefix` with a client of its own (closed by `close()`). Region, credentials and endpoint
+   * come from the standard AWS SDK environment unless `clientConfig` says otherwise; with a custom endpoint
+   * (`AWS_ENDPOINT_URL[_S3]` or `clientConfig.endpoint`: moto, MinIO, LocalStack) path-style addressing is the
+   * default, as such servers rarely resolve `<bucket>.<host>`.
+   */
+  static fromUrl(url: string, clientConfig: S3ClientConfig = {}, options: S3JournalOptions = {}): S3JournalStore {
+    const { bucket, prefix } = parseS3Url(url);
+    const customEndpoint =
+      clientConfig.endpoint !== undefined || Boolean(process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL);
+    const client = new S3Client({ ...(customEndpoint && { forcePathStyle: true }), ...clientConfig });
+    return new S3JournalStore(client, bucket, prefix, { ownsClient: true, ...options });
+  }
+
+  /** `s3://bucket/prefix`, for logs and operators. */
+  get url(): string {
+    return `s3://${this.bucket}/${this.prefix}`;
+  }
+
+  /**
+   * Writes each entry's config.XML (one PUT each, atomic per object). `durable: false` is accepted and ignored:
+   * S3 has no cheaper non-durable write, and in cloud mode the entry must be visible to the process that takes
+   * the commit, which is rarely the one that created it. Unlike the folder store, an unpublished upload therefore
+   * outlives a restart (as AWAITING_BODY) until it is committed or purged.
+   */
+  async create(entries: readonly JournalEntry[], _options: CreateOptions = {}): Promise<void> {
+    await mapLimit(entries, this.concurrency, (entry) => this.createOne(entry));
+  }
+
+  async read(ref: EntryRef): Promise<JournalEntry | undefined> {
+    if (!isRef(ref)) return undefined;
+    const entry = await this.fetchConfig(ref, this.keys.config(ref));
+    return entry && { ...entry };
+  }
+
+  async update(entry: JournalEntry): Promise<void> {
+    if (!isRef(entry)) throw notFound(entry);
+    await this.replaceConfig(entry);
+  }
+
+  async list(lane: LaneId, options: ListOptions = {}): Promise<JournalEntry[]> {
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    if (!isLaneId(lane) || limit <= 0) return [];
+    const found: JournalEntry[] = [];
+    let batch: ListedConfig[] = [];
+    const flush = async () => {
+      const loaded = await mapLimit(batch, this.concurrency, (listed) => this.loadListed(lane, listed));
+      batch = [];
+      for (const entry of loaded) if (entry) found.push({ ...entry });
+    };
+    // Small pages when only a few entries are wanted; an entry is read in batches so that `limit` stops early.
+    const pageSize = Number.isFinite(limit) ? Math.min(LIST_PAGE, limit + 8) : LIST_PAGE;
+    for await (const listed of this.listConfigs(lane, options.after, pageSize)) {
+      batch.push(listed);
+      if (batch.length >= Math.min(LIST_PAGE, limit - found.length)) {
+        await flush();
+        if (found.length >= limit) break;
+      }
+    }
+    if (batch.length > 0) await flush();
+    return found.slice(0, limit);
+  }
+
+  async lanes(): Promise<LaneId[]> {
+    const lanes: LaneId[] = [];
+    for await (const prefix of this.commonPrefixes(this.keys.root)) {
+      const name = prefix.slice(this.keys.root.length, -1);
+      if (isLaneId(name)) lanes.push(name);
+      else this.warnOnce(prefix, 'ignoring a folder that is not a lane', prefix);
+    }
+    return lanes;
+  }
+
+  /**
+   * Deletes config.XML first (the entry disappears at once, and a purge cut short can never leave a PENDING entry
+   * without its body), then every other object under the entry (its `upload`, anything stray).
+   */
+  async purge(ref: EntryRef): Promise<void> {
+    if (!isRef(ref)) return;
+    const configKey = this.keys.config(ref);
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: configKey }));
+    this.cache.delete(configKey);
+    this.digests.delete(this.keys.body(ref));
+    const rest: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.keys.entry(ref), ContinuationToken: token }),
+      );
+      for (const object of page.Contents ?? []) if (object.Key) rest.push(object.Key);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    for (let at = 0; at < rest.length; at += 1000) {
+      const result = await this.client.send(
+        new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Objects: rest.slice(at, at + 1000).map((Key) => ({ Key })), Quiet: true },
+        }),
+      );
+      const failed = result.Errors?.[0];
+      if (failed) {
+        throw new JournalStorageError(
+          `could not delete s3://${this.bucket}/${failed.Key}: ${failed.Code} ${failed.Message}`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Streams the body to the entry's `upload` object (multipart: 8 MiB parts, 2 in flight), hashing on the way.
+   * More than `maxBytes` bytes: PayloadTooLargeError, the multipart upload is aborted and nothing new is visible.
+   * A body already stored under that key stays as it was (as the folder store keeps it: the new one never
+   * replaced it).
+   */
+  async writeBody(ref: EntryRef, body: Readable, maxBytes: number): Promise<BodyDigest> {
+    const key = this.keys.body(ref);
+    const digest = await uploadBody(this.client, this.bucket, key, body, maxBytes);
+    this.digests.set(key, digest);
+    return { size: digest.size, sha256: digest.sha256 };
+  }
+
+  /**
+   * The digest taken while writing, if the object still has the ETag it had then (one HEAD); otherwise the
+   * object is streamed through SHA-256 (a body PUT straight to S3 through a presigned URL, or after a restart).
+   */
+  async bodyDigest(ref: EntryRef): Promise<BodyDigest | undefined> {
+    const key = this.keys.body(ref);
+    const cached = this.digests.get(key);
+    if (cached?.etag !== undefined) {
+      const head = await this.head(key);
+      if (!head) {
+        this.digests.delete(key);
+        return undefined;
+      }
+      if (head.etag === cached.etag && head.size === cached.size) return { size: cached.size, sha256: cached.sha256 };
+    }
+    const digest = await digestObject(this.client, this.bucket, key);
+    if (!digest) {
+      this.digests.delete(key);
+      return undefined;
+    }
+    this.digests.set(key, digest);
+    return { size: digest.size, sha256: digest.sha256 };
+  }
+
+  /**
+   * Bodies first, config.XML last: each other lane gets a server-side copy of `bodyFrom`'s body (CopyObject, or
+   * UploadPartCopy above 5 GiB), pinned to the ETag of the body that was verified, then every entry's config.XML
+   * is rewritten (now PENDING) where it still exists. A body that changed since it was verified (a second PUT to
+   * the presigned URL) fails the publish with BODY_CHANGED before any entry reads PENDING.
+   *
+   * Atomic per lane, not across lanes: if the process dies between two config.XML writes, some lanes read
+   * PENDING and the others still AWAITING_BODY; committing again finishes the rest.
+   */
+  async publish(entries: readonly JournalEntry[], bodyFrom: EntryRef): Promise<void> {
+    const sourceKey = this.keys.body(bodyFrom);
+    const source = await this.head(sourceKey);
+    if (!source) throw new NotFoundError('BODY_MISSING', `the entry ${bodyFrom.lane}/${bodyFrom.id} has no body`);
+    const verified = this.digests.get(sourceKey);
+    if (verified?.etag !== undefined && (verified.etag !== source.etag || verified.size !== source.size)) {
+      throw bodyChanged(bodyFrom);
+    }
+    const copies = [...new Map(entries.map((e) => [this.keys.body(e), e])).values()].filter(
+      (e) => this.keys.body(e) !== sourceKey,
+    );
+    await mapLimit(copies, Math.min(this.concurrency, 4), async (entry) => {
+      const target = this.keys.body(entry);
+      let etag: string | undefined;
+      try {
+        etag = await copyObject(this.client, this.bucket, sourceKey, target, {
+          size: source.size,
+          ifMatch: source.etag,
+          singleCopyLimit: this.options.singleCopyLimit,
+          partSize: this.options.copyPartSize,
+        });
+      } catch (error) {
+        if (isPreconditionFailed(error)) throw bodyChanged(bodyFrom);
+        if (isMissingObject(error))
+          throw new NotFoundError('BODY_MISSING', `the entry ${bodyFrom.lane}/${bodyFrom.id} has no body`);
+        throw error;
+      }
+      if (verified) this.digests.set(target, { size: verified.size, sha256: verified.sha256, etag });
+      else this.digests.delete(target);
+    });
+    await mapLimit(entries, this.concurrency, (entry) => this.replaceConfig(entry));
+  }
+
+  async discardBody(ref: EntryRef): Promise<void> {
+    const key = this.keys.body(ref);
+    this.digests.delete(key);
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+  }
+
+  /** The body as a stream straight from GetObject (nothing buffered here). */
+  async readBody(ref: EntryRef): Promise<Readable> {
+    try {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keys.body(ref) }));
+      return response.Body as Readable;
+    } catch (error) {
+      if (isMissingObject(error))
+        throw new NotFoundError('BODY_MISSING', `the entry ${ref.lane}/${ref.id} has no body`);
+      throw error;
+    }
+  }
+
+  /** The newest id of every lane (each lane listed to its end: S3 lists in ascending order only). */
+  async newestId(): Promise<string | undefined> {
+    const newest = await mapLimit(await this.lanes(), 8, async (lane) => {
+      let last: string | undefined;
+      for await (const prefix of this.commonPrefixes(this.keys.lane(lane))) {
+        const id = prefix.slice(this.keys.lane(lane).length, -1);
+        if (isStamp(id) && (!last || id > last)) last = id;
+      }
+      return last;
+    });
+    return newest.reduce<string | undefined>(
+      (a, b) => (b !== undefined && (a === undefined || b > a) ? b : a),
+      undefined,
+    );
+  }
+
+  async close(): Promise<void> {
+    this.cache.clear();
+    this.digests.clear();
+    if (this.options.ownsClient) this.client.destroy();
+  }
+
+  /**
+   * Where a node PUTs the body of `entry` (the home entry of an upload) straight to S3: a presigned URL binding
+   * Content-Length to `entry.size` and, when the change declared one, x-amz-checksum-sha256 to `entry.sha256`.
+   */
+  async uploadTarget(entry: JournalEntry, options: { expiresIn?: number } = {}): Promise<PresignedUpload> {
+    if (entry.size === undefined) throw new Error(`entry ${entry.lane}/${entry.id} has no size: it is not an upload`);
+    return presignPut(this.client, this.bucket, this.keys.body(entry), {
+      size: entry.size,
+      sha256: entry.sha256,
+      expiresIn: options.expiresIn ?? this.options.uploadUrlSeconds ?? DEFAULT_UPLOAD_URL_SECONDS,
+    });
+  }
+
+  private async createOne(entry: JournalEntry): Promise<void> {
+    const key = this.keys.config(entry);
+    const xml = encodeEntry(entry);
+    try {
+      const result = await this.putXml(key, xml, { IfNoneMatch: '*' });
+      this.remember(key, result.ETag, entry);
+    } catch (error) {
+      if (!isPreconditionFailed(error)) throw error;
+      // Already there: our own write whose answer was lost and retried, or a genuine clash of ids.
+      const existing = await this.getText(key);
+      if (existing?.text !== xml) {
+        throw new StateConflictError('CHANGE_EXISTS', `the journal already holds an entry ${entry.lane}/${entry.id}`);
+      }
+      this.remember(key, existing.etag, entry);
+    }
+  }
+
+  /**
+   * Rewrites an existing config.XML: a conditional PUT (If-Match on its current ETag), so an entry purged
+   * meanwhile is never brought back, and a concurrent rewrite is answered by trying again (last writer wins, as
+   * with a rename). The ETag known from the last read or listing saves the HEAD in the common case.
+   */
+  private async replaceConfig(entry: JournalEntry): Promise<void> {
+    const key = this.keys.config(entry);
+    const xml = encodeEntry(entry);
+    let etag = this.cache.get(key)?.etag;
+    for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt++) {
+      if (etag === undefined) {
+        const head = await this.head(key);
+        if (!head) throw notFound(entry);
+        etag = head.etag ?? '*';
+      }
+      try {
+        const result = await this.putXml(key, xml, { IfMatch: etag });
+        this.remember(key, result.ETag, entry);
+        return;
+      } catch (error) {
+        if (isMissingObject(error)) {
+          this.cache.delete(key);
+          throw notFound(entry);
+        }
+        if (!isPreconditionFailed(error) && !isConditionalConflict(error)) throw error;
+        etag = undefined;
+      }
+    }
+    throw new JournalStorageError(`could not rewrite s3://${this.bucket}/${key}: it kept changing`);
+  }
+
+  private putXml(key: string, xml: string, condition: { IfMatch?: string; IfNoneMatch?: string }) {
+    return this.client.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Body: xml,
+        ContentType: XML_CONTENT_TYPE,
+        ...condition,
+      }),
+    );
+  }
+
+  /** Every config.XML of a lane after `after`, oldest first, with its ETag (from ListObjectsV2, no GET). */
+  private async *listConfigs(lane: LaneId, after: string | undefined, pageSize: number): AsyncGenerator<ListedConfig> {
+    const prefix = this.keys.lane(lane);
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: prefix,
+          MaxKeys: pageSize,
+          ...(token ? { ContinuationToken: token } : after !== undefined && { StartAfter: `${prefix}${after}` }),
+        }),
+      );
+      for (const object of page.Contents ?? []) {
+        if (!object.Key) continue;
+        const parsed = this.keys.parseLaneKey(lane, object.Key);
+        if (!parsed || parsed.name !== ENTRY_FILE) continue; // bodies, and anything that is not an entry file
+        if (after !== undefined && parsed.id <= after) continue;
+        if (!isStamp(parsed.id)) {
+          this.warnOnce(object.Key, 'ignoring a folder that is not an entry', `${prefix}${parsed.id}/`);
+          continue;
+        }
+        yield { id: parsed.id, key: object.Key, etag: object.ETag };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  private async loadListed(lane: LaneId, listed: ListedConfig): Promise<JournalEntry | undefined> {
+    const cached = this.cache.get(listed.key);
+    if (cached && listed.etag !== undefined && cached.etag === listed.etag) {
+      // Refresh its place in the cache (least recently used goes first).
+      this.cache.delete(listed.key);
+      this.cache.set(listed.key, cached);
+      return cached.entry;
+    }
+    return this.fetchConfig({ lane, id: listed.id }, listed.key);
+  }
+
+  /** GETs and decodes a config.XML; undefined when missing or unreadable (reported once through onWarning). */
+  private async fetchConfig(ref: EntryRef, key: string): Promise<JournalEntry | undefined> {
+    const got = await this.getText(key);
+    if (!got) {
+      this.cache.delete(key);
+      return undefined;
+    }
+    let entry: JournalEntry | undefined;
+    try {
+      if (got.text === undefined) throw new EntryCodecError(`config.XML is larger than ${MAX_ENTRY_XML_BYTES} bytes`);
+      entry = decodeEntry(got.text);
+      if (entry.lane !== ref.lane || entry.id !== ref.id) {
+        throw new EntryCodecError(`config.XML describes ${entry.lane}/${entry.id}, not the entry it lies in`);
+      }
+    } catch (error) {
+      if (!(error instanceof EntryCodecError)) throw error;
+      this.warnOnce(`${key}@${got.etag}`, `unreadable config.XML left in place: ${error.message}`, key);
+      entry = undefined;
+    }
+    this.remember(key, got.etag, entry);
+    return entry;
+  }
+
+  /** A small object's text; `text` undefined when it is larger than any config.XML may be (not downloaded). */
+  private async getText(key: string): Promise<{ text: string | undefined; etag: string | undefined } | undefined> {
+    try {
+      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      if ((response.ContentLength ?? 0) > MAX_ENTRY_XML_BYTES) {
+        (response.Body as Readable | undefined)?.destroy();
+        return { text: undefined, etag: response.ETag };
+      }
+      return { text: (await response.Body?.transformToString('utf8')) ?? '', etag: response.ETag };
+    } catch (error) {
+      if (isMissingObject(error)) return undefined;
+      throw error;
+    }
+  }
+
+  private async head(key: string): Promise<{ etag: string | undefined; size: number } | undefined> {
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { etag: head.ETag, size: head.ContentLength ?? 0 };
+    } catch (error) {
+      if (isMissingObject(error)) return undefined;
+      throw error;
+    }
+  }
+
+  private remember(key: string, etag: string | undefined, entry: JournalEntry | undefined): void {
+    if (this.cacheSize === 0) return;
+    this.cache.delete(key);
+    this.cache.set(key, { etag, entry: entry && { ...entry } });
+    if (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
+  }
+
+  private async *commonPrefixes(prefix: string): AsyncGenerator<string> {
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }),
+      );
+      for (const common of page.CommonPrefixes ?? []) if (common.Prefix) yield common.Prefix;
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  private warnOnce(id: string, message: string, key: string): void {
+    if (this.warned.has(id)) return;
+    if (this.warned.size > 10_000) this.warned.clear();
+    this.warned.add(id);
+    this.onWarning({ message, path: `s3://${this.bucket}/${key}` });
+  }
+}
+
+function isRef(ref: EntryRef): boolean {
+  return isLaneId(ref.lane) && isStamp(ref.id);
+}
+
+function notFound(ref: EntryRef): NotFoundError {
+  return new NotFoundError('CHANGE_NOT_FOUND', `no entry ${ref.lane}/${ref.id}`);
+}
+
+function bodyChanged(ref: EntryRef): StateConflictError {
+  return new StateConflictError(
+    'BODY_CHANGED',
+    `the body of ${ref.lane}/${ref.id} changed after it was verified (was it PUT again?): commit again`,
+  );
+}

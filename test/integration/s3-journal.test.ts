@@ -1,0 +1,286 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { S3JournalStore, type S3JournalWarning } from '../../src/adapters/s3-journal/store.js';
+import { mapLimit } from '../../src/adapters/s3-journal/util.js';
+import { encodeEntry } from '../../src/core/entry-xml.js';
+import { laneId } from '../../src/core/lane.js';
+import { entry, journalStoreConformance } from '../support/journal-conformance.js';
+import { freshBucket, type Moto, motoAvailable, motoS3Client, startMoto } from '../support/moto.js';
+import { describeWithServer } from '../support/servers.js';
+
+const MiB = 1024 * 1024;
+const OTHER_LANE = laneId('/user_homes', 'server3');
+
+describeWithServer('moto_server', motoAvailable, 'S3JournalStore against moto_server', () => {
+  let moto: Moto;
+  let client: S3Client;
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    client = motoS3Client(moto.endpoint);
+  });
+
+  afterAll(async () => {
+    client?.destroy();
+    await moto?.close();
+  });
+
+  /** A fresh bucket and prefix, and a store on it. */
+  async function fresh(options: ConstructorParameters<typeof S3JournalStore>[3] = {}) {
+    const bucket = await freshBucket(client);
+    const prefix = `relay/${randomBytes(3).toString('hex')}`;
+    return { bucket, prefix, store: new S3JournalStore(client, bucket, prefix, options) };
+  }
+
+  async function keysOf(bucket: string, prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await client.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      keys.push(...(page.Contents ?? []).map((o) => o.Key!));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return keys.sort();
+  }
+
+  journalStoreConformance('s3 (moto)', async () => {
+    const { bucket, prefix, store: first } = await fresh();
+    let store = first;
+    return {
+      get store() {
+        return store;
+      },
+      reopen: async () => {
+        await store.close();
+        store = new S3JournalStore(client, bucket, prefix);
+        return store;
+      },
+      cleanup: async () => {
+        await store.close();
+      },
+    };
+  });
+
+  describe('S3 specifics', () => {
+    it('lays entries out as <prefix>/multi_journal/<lane>/<id>/config.XML and upload', async () => {
+      const { bucket, prefix, store } = await fresh();
+      const plain = entry();
+      const upload = entry({ action: 'upload', size: 3, status: 'AWAITING_BODY' });
+      const twin = { ...upload, lane: OTHER_LANE, peer: 'server3' };
+      await store.create([plain, upload, twin], { durable: false });
+      await store.writeBody(upload, Readable.from([Buffer.from('abc')]), 3);
+      await store.publish(
+        [
+          { ...upload, status: 'PENDING' },
+          { ...twin, status: 'PENDING' },
+        ],
+        upload,
+      );
+      const j = `${prefix}/multi_journal`;
+      expect(await keysOf(bucket, '')).toEqual(
+        [
+          `${j}/${plain.lane}/${plain.id}/config.XML`,
+          `${j}/${upload.lane}/${upload.id}/config.XML`,
+          `${j}/${upload.lane}/${upload.id}/upload`,
+          `${j}/${twin.lane}/${twin.id}/config.XML`,
+          `${j}/${twin.lane}/${twin.id}/upload`,
+        ].sort(),
+      );
+      const xml = await client.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: `${j}/${plain.lane}/${plain.id}/` }),
+      );
+      expect(xml.Contents?.map((o) => o.Size)).toEqual([Buffer.byteLength(encodeEntry(plain))]);
+      await store.purge(upload);
+      expect(await keysOf(bucket, `${j}/${upload.lane}/${upload.id}/`)).toEqual([]);
+      expect(await keysOf(bucket, `${j}/${twin.lane}/${twin.id}/`)).toHaveLength(2);
+    });
+
+    it('takes a body PUT through a presigned URL; the commit-time digest is what proves it', async () => {
+      const { store } = await fresh();
+      const body = randomBytes(64 * 1024 + 3);
+      const sha256 = createHash('sha256').update(body).digest('hex');
+      const home = entry({ action: 'upload', size: body.length, sha256, status: 'AWAITING_BODY' });
+      await store.create([home], { durable: false });
+      const target = await store.uploadTarget(home);
+      const response = await fetch(target.url, { method: target.method, headers: target.headers, body });
+      expect(response.status).toBe(200);
+      expect(await store.bodyDigest(home)).toEqual({ size: body.length, sha256 });
+
+      // moto does not enforce the signed checksum (real S3 does): a wrong body lands, and the digest exposes it.
+      const liar = entry({ action: 'upload', size: body.length, sha256, status: 'AWAITING_BODY' });
+      await store.create([liar], { durable: false });
+      const lie = await store.uploadTarget(liar);
+      const wrong = Buffer.alloc(body.length, 1);
+      expect((await fetch(lie.url, { method: 'PUT', headers: lie.headers, body: wrong })).status).toBe(200);
+      expect((await store.bodyDigest(liar))?.sha256).not.toBe(sha256);
+    });
+
+    it('refuses to publish a body that changed after it was verified', async () => {
+      const { store } = await fresh();
+      const home = entry({ action: 'upload', size: 3, status: 'AWAITING_BODY' });
+      const twin = { ...home, lane: OTHER_LANE, peer: 'server3' };
+      await store.create([home, twin], { durable: false });
+      await store.writeBody(home, Readable.from([Buffer.from('abc')]), 3);
+      expect(await store.bodyDigest(home)).toMatchObject({ size: 3 });
+      // A second PUT to the presigned URL after the commit verified the first one.
+      const target = await store.uploadTarget(home);
+      await fetch(target.url, { method: 'PUT', headers: target.headers, body: Buffer.from('xyz') });
+      await expect(
+        store.publish(
+          [
+            { ...home, status: 'PENDING' },
+            { ...twin, status: 'PENDING' },
+          ],
+          home,
+        ),
+      ).rejects.toMatchObject({ code: 'BODY_CHANGED' });
+      expect((await store.read(twin))?.status).toBe('AWAITING_BODY');
+      expect((await store.read(home))?.status).toBe('AWAITING_BODY');
+    });
+
+    it('streams a 20 MiB body in through multipart and back out unchanged', async () => {
+      const { bucket, prefix, store } = await fresh();
+      const body = randomBytes(20 * MiB + 123);
+      const sha256 = createHash('sha256').update(body).digest('hex');
+      const home = entry({ action: 'upload', size: body.length, status: 'AWAITING_BODY' });
+      await store.create([home]);
+      // Many small chunks, as a socket delivers them.
+      const chunks = function* () {
+        for (let at = 0; at < body.length; at += 256 * 1024) yield body.subarray(at, at + 256 * 1024);
+      };
+      expect(await store.writeBody(home, Readable.from(chunks()), body.length)).toEqual({ size: body.length, sha256 });
+      // Multipart uploads have an ETag ending in -<parts>: 20 MiB in 8 MiB parts is 3 parts.
+      const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/` }));
+      expect(listed.Contents?.find((o) => o.Key?.endsWith('/upload'))?.ETag).toMatch(/-3"$/);
+      const out = await buffer(await store.readBody(home));
+      expect(out.length).toBe(body.length);
+      expect(out.equals(body)).toBe(true);
+      // After a restart the digest is taken by streaming the object.
+      const reopened = new S3JournalStore(client, bucket, prefix);
+      expect(await reopened.bodyDigest(home)).toEqual({ size: body.length, sha256 });
+    });
+
+    it('refuses an oversized multipart body mid-stream and leaves nothing behind', async () => {
+      const { bucket, prefix, store } = await fresh();
+      const home = entry({ action: 'upload', size: 10 * MiB, status: 'AWAITING_BODY' });
+      await store.create([home]);
+      const chunks = function* () {
+        for (let i = 0; i < 24; i++) yield Buffer.alloc(MiB, i);
+      };
+      await expect(store.writeBody(home, Readable.from(chunks()), 10 * MiB)).rejects.toMatchObject({
+        code: 'PAYLOAD_TOO_LARGE',
+      });
+      expect(await store.bodyDigest(home)).toBeUndefined();
+      expect((await keysOf(bucket, `${prefix}/`)).filter((k) => k.endsWith('/upload'))).toEqual([]);
+      // The first 8 MiB part had gone out: the multipart upload was started, then aborted.
+      const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+      expect(uploads.Uploads ?? []).toEqual([]);
+    });
+
+    it('copies bodies above the single-copy limit part by part', async () => {
+      const { store } = await fresh({ singleCopyLimit: 5 * MiB, copyPartSize: 5 * MiB });
+      const body = randomBytes(12 * MiB + 5);
+      const home = entry({ action: 'upload', size: body.length, status: 'AWAITING_BODY' });
+      const twin = { ...home, lane: OTHER_LANE, peer: 'server3' };
+      await store.create([home, twin]);
+      await store.writeBody(home, Readable.from([body]), body.length);
+      await store.publish(
+        [
+          { ...home, status: 'PENDING' },
+          { ...twin, status: 'PENDING' },
+        ],
+        home,
+      );
+      expect((await buffer(await store.readBody(twin))).equals(body)).toBe(true);
+      const sha256 = createHash('sha256').update(body).digest('hex');
+      expect(await new S3JournalStore(client, store.bucket, store.prefix).bodyDigest(twin)).toEqual({
+        size: body.length,
+        sha256,
+      });
+    });
+
+    it('skips a corrupt config.XML with one warning, and entries whose config.XML is missing', async () => {
+      const warnings: S3JournalWarning[] = [];
+      const { bucket, store } = await fresh({ onWarning: (w) => warnings.push(w) });
+      const [a, b, c] = [entry(), entry(), entry()];
+      await store.create([a, b, c]);
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: store.keys.config(b), Body: '<change><id>' }));
+      // A body whose entry is gone (PUT to an old presigned URL after a purge): not an entry.
+      const orphan = entry();
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: store.keys.body(orphan), Body: 'late' }));
+      expect((await store.list(a.lane)).map((e) => e.id)).toEqual([a.id, c.id]);
+      expect(await store.read(b)).toBeUndefined();
+      expect((await store.list(a.lane)).map((e) => e.id)).toEqual([a.id, c.id]);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.message).toMatch(/unreadable config.XML/);
+      expect(warnings[0]!.path).toBe(`s3://${bucket}/${store.keys.config(b)}`);
+      // A config.XML copied into the wrong folder is not taken for the entry it claims to be.
+      const misplaced = entry();
+      await client.send(
+        new PutObjectCommand({ Bucket: bucket, Key: store.keys.config(misplaced), Body: encodeEntry(a) }),
+      );
+      expect(await store.read(misplaced)).toBeUndefined();
+      expect(warnings.at(-1)!.message).toMatch(/not the entry it lies in/);
+    });
+
+    it('pages through more than 1,000 entries of one lane, oldest first, with cursors', {
+      timeout: 90_000,
+    }, async () => {
+      // moto answers about 100 requests a second: 1,100 PUTs are most of this test's time.
+      const { bucket, prefix, store } = await fresh();
+      const entries = Array.from({ length: 1100 }, (_, i) => entry({ path: `/user_homes/p${i}` }));
+      await mapLimit(entries, 16, (e) => store.create([e]));
+      const lane = entries[0]!.lane;
+      const ids = entries.map((e) => e.id);
+      // The writer's cache holds every config.XML: the listing is two LIST pages, each entry checked by ETag.
+      const all = await store.list(lane);
+      expect(all.map((e) => e.id)).toEqual(ids);
+      expect(all[1099]).toEqual(entries[1099]);
+      // A fresh store reads each config.XML it lists; cursor and limit across the 1,000-key page boundary.
+      const cold = new S3JournalStore(client, bucket, prefix);
+      const page = await cold.list(lane, { after: ids[995], limit: 10 });
+      expect(page.map((e) => e.id)).toEqual(ids.slice(996, 1006));
+      expect(page[4]).toEqual(entries[1000]);
+      expect((await cold.list(lane, { after: ids[1090] })).map((e) => e.id)).toEqual(ids.slice(1091));
+      expect(await cold.list(lane, { after: ids[1099] })).toEqual([]);
+      expect(await cold.newestId()).toBe(ids[1099]);
+      expect(await cold.lanes()).toEqual([lane]);
+    });
+
+    it('does not bring back an entry purged while it was being updated', async () => {
+      const { store } = await fresh();
+      const e = entry();
+      await store.create([e]);
+      const other = new S3JournalStore(client, store.bucket, store.prefix);
+      expect(await other.read(e)).toEqual(e); // caches its ETag
+      await store.purge(e);
+      await expect(other.update({ ...e, status: 'CONFLICT' })).rejects.toMatchObject({ code: 'CHANGE_NOT_FOUND' });
+      expect(await store.read(e)).toBeUndefined();
+      // A concurrent rewrite by another process: the update still lands (last writer wins).
+      const f = entry();
+      await store.create([f]);
+      await other.read(f);
+      await store.update({ ...f, attempts: 1 });
+      await other.update({ ...f, attempts: 2 });
+      expect((await store.read(f))?.attempts).toBe(2);
+    });
+
+    it('opens from an s3:// URL with the standard AWS environment', async () => {
+      const bucket = await freshBucket(client);
+      const store = S3JournalStore.fromUrl(`s3://${bucket}/from/url/`, {
+        region: 'us-east-1',
+        endpoint: moto.endpoint,
+        credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+      });
+      const e = entry();
+      await store.create([e]);
+      expect(await keysOf(bucket, '')).toEqual([`from/url/multi_journal/${e.lane}/${e.id}/config.XML`]);
+      await store.close();
+    });
+  });
+});
