@@ -74,9 +74,7 @@ export class FileIndex {
 
   /** `path` and everything below it, parents before children. */
   subtree(path: string): [string, FileStat][] {
-    return [...this.byPath]
-      .filter(([p]) => isSameOrBelow(p, path))
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return [...this.byPath].filter(([p]) => isSameOrBelow(p, path)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
   deleteSubtree(path: string): void {

@@ -52,6 +52,7 @@ export class RenameDetector {
   private queue: Promise<void> = Promise.resolve();
   private queued = 0;
   private accepting = true;
+  private closed = false;
   private flushTimer: NodeJS.Timeout | undefined;
   private firstGoneAt: number | undefined;
 
@@ -82,13 +83,18 @@ export class RenameDetector {
    */
   async drain(): Promise<void> {
     this.accepting = false;
-    for (const rel of this.stability.drain()) this.enqueue(() => this.settled(rel));
-    this.enqueue(() => this.flushGone(() => true));
-    await this.queue;
-    clearTimeout(this.flushTimer);
+    // Events still queued may start new stability waits: repeat until nothing is held back.
+    do {
+      for (const rel of this.stability.drain()) this.enqueue(() => this.settled(rel));
+      this.enqueue(() => this.flushGone(() => true));
+      await this.queue;
+    } while (this.stability.size > 0);
+    this.closed = true;
+    this.resetFlush();
   }
 
   private enqueue(task: () => Promise<void> | void): void {
+    if (this.closed) return;
     this.queued += 1;
     this.queue = this.queue
       .then(task)
@@ -114,7 +120,7 @@ export class RenameDetector {
 
   private async onFile(rel: string, initial: boolean): Promise<void> {
     const stat = await this.options.stat(rel);
-    if (!stat || stat.kind !== 'file') return; // gone again, or a folder now (its own event follows)
+    if (stat?.kind !== 'file') return; // gone again, or a folder now (its own event follows)
     if (initial) {
       if (this.options.initialScan) {
         // Already complete if it has not been written for a while; otherwise it waits like any new file.
@@ -134,7 +140,7 @@ export class RenameDetector {
   /** A file held still long enough: a move after all (its removal came late), or an upload. */
   private async settled(rel: string): Promise<void> {
     const stat = await this.options.stat(rel);
-    if (!stat || stat.kind !== 'file') return;
+    if (stat?.kind !== 'file') return;
     const known = this.index.get(rel);
     if (known && sameContent(known, stat)) return;
     const from = await this.movedFrom(rel, stat);
@@ -148,7 +154,7 @@ export class RenameDetector {
 
   private async onDir(rel: string, initial: boolean): Promise<void> {
     const stat = await this.options.stat(rel);
-    if (!stat || stat.kind !== 'dir') return;
+    if (stat?.kind !== 'dir') return;
     if (initial) {
       this.index.set(rel, stat);
       if (this.options.initialScan) this.options.emit({ action: 'makedir', path: rel });
@@ -201,10 +207,12 @@ export class RenameDetector {
         (now && sameIdentity(now, was) ? carried : missing).push([renamed, was]);
       }
     }
-    this.index.deleteSubtree(from);
-    this.gone.deleteSubtree(from);
+    const isDir = stat.kind === 'dir';
+    forget(this.index, from, isDir);
+    forget(this.gone, from, isDir);
     this.stability.cancelBelow(from);
-    this.index.deleteSubtree(to); // the move replaces whatever was there (WebDAV MOVE with Overwrite: T)
+    // The move replaces whatever was there (WebDAV MOVE with Overwrite: T).
+    forget(this.index, to, this.index.get(to)?.kind === 'dir');
     this.options.emit({ action: 'rename', path: from, target: to });
     this.index.set(to, stat);
     // Children keep the stat they were known with: one modified during the move differs and is uploaded.
@@ -223,7 +231,17 @@ export class RenameDetector {
     const wait = Math.max(0, Math.min(window, this.firstGoneAt + MAX_HOLD_WINDOWS * window - now));
     clearTimeout(this.flushTimer);
     // Debounced: a folder removal arrives as one event per child; waiting for quiet reports it as one delete.
-    this.flushTimer = setTimeout(() => this.enqueue(() => this.flushGone(() => true)), wait);
+    this.flushTimer = setTimeout(() => this.enqueue(() => this.flushDue()), wait);
+  }
+
+  /**
+   * Reports the removals whose window has passed. One whose name is being written again right now waits for
+   * that file to settle: if it is a file again, the upload replaces it and no delete is needed at all.
+   */
+  private flushDue(): void {
+    this.resetFlush();
+    this.flushGone((p) => !this.stability.has(p));
+    if (this.gone.size > 0) this.scheduleFlush();
   }
 
   private resetFlush(): void {
@@ -239,9 +257,9 @@ export class RenameDetector {
   /** Reports the selected removals as deletes: only the topmost of a removed subtree. */
   private flushGone(select: (path: string) => boolean): void {
     const paths = this.gone.paths().filter(select);
-    for (const path of paths) this.gone.delete(path);
+    const kinds = new Map(paths.map((p) => [p, this.gone.delete(p)?.kind]));
     for (const path of topmost(paths)) {
-      this.index.deleteSubtree(path); // children whose own removal events have not arrived
+      forget(this.index, path, kinds.get(path) === 'dir'); // children whose own removal events have not arrived
       this.options.emit({ action: 'delete', path });
     }
     if (this.gone.size === 0) this.resetFlush();
@@ -250,6 +268,12 @@ export class RenameDetector {
   private fail(error: unknown): void {
     this.options.onError?.(error);
   }
+}
+
+/** Drops `path` from an index, and everything below it for a folder (a walk over the index: folders only). */
+function forget(index: FileIndex, path: string, isDir: boolean): void {
+  if (isDir) index.deleteSubtree(path);
+  else index.delete(path);
 }
 
 /**

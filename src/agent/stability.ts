@@ -72,7 +72,7 @@ export class StabilityTracker {
   private async sample(rel: string, watch: Watch): Promise<void> {
     const now = await this.options.stat(rel);
     if (this.watches.get(rel) !== watch) return; // cancelled meanwhile
-    if (!now || now.kind !== 'file') {
+    if (now?.kind !== 'file') {
       // Gone (a delete or rename event follows) or replaced by a folder (an addDir event follows).
       this.watches.delete(rel);
       return;

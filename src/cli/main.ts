@@ -2,6 +2,8 @@
 import '../runtime/threadpool.js';
 import { Command, CommanderError } from 'commander';
 import { RelayError } from '../core/errors.js';
+import { agent } from './commands/agent.js';
+import { demo } from './commands/demo.js';
 import { addRelayOptions, journalList, journalRetry, journalShow, journalSkip, status } from './commands/operator.js';
 import { serve } from './commands/serve.js';
 import { CliError } from './operator-client.js';
@@ -17,6 +19,26 @@ program
   .description('run the API, the replayer and the pinger in one process')
   .option('--config <file>', 'config file (default $VFS_RELAY_CONFIG, else ./vfs-relay.config.json, else defaults)')
   .action(serve);
+
+program
+  .command('demo')
+  .description('a working local cluster with no setup: relay + WebDAV secondary + agent on a primary folder')
+  .option('--dir <dir>', 'where the primary, secondary and data folders go', 'vfs-relay-demo')
+  .option('--port <port>', 'relay API port (a free one if taken)', '8787')
+  .action(demo);
+
+program
+  .command('agent')
+  .description('node side: journal every change under a folder as a change under a VFS path')
+  .requiredOption('--relay <url>', 'relay API base URL', process.env.VFS_RELAY_URL)
+  .option('--token <token>', 'node token (default $VFS_RELAY_NODE_TOKEN)')
+  .requiredOption('--vfs <path>', 'the VFS path the folder stands for, e.g. /user_homes/')
+  .requiredOption('--watch <dir>', 'the folder to watch, recursively')
+  .option('--outbox <dir>', 'where changes wait while the relay is unreachable (default: beside the folder)')
+  .option('--initial-scan', 'also journal what the folder holds at start')
+  .option('--ignore <pattern...>', 'more names or globs never reported (partial/temporary files are by default)')
+  .option('--user <name>', 'who made the changes (sent with each one)')
+  .action(agent);
 
 addRelayOptions(program.command('status').description('peers, backlog and conflicts')).action(status);
 

@@ -1,0 +1,159 @@
+import { RelayError } from '../core/errors.js';
+import { type Logger, silentLogger } from '../core/logger.js';
+import { resolvePlace } from './agent-config.js';
+import { RelayClient } from './client.js';
+import { AgentConfigError } from './errors.js';
+import { Outbox } from './outbox.js';
+import { RenameDetector } from './rename-detector.js';
+import type { RetryPolicy } from './retry.js';
+import { Sender } from './sender.js';
+import { FolderWatcher, statRelative } from './watcher.js';
+
+export interface AgentOptions {
+  /** Base URL of the relay API. */
+  relay: string;
+  /** Node token. */
+  token: string;
+  /** VFS path the watched folder stands for: `DIR/x/y` is reported as `<vfs>x/y`. */
+  vfs: string;
+  /** The folder to watch, recursively. */
+  watch: string;
+  /**
+   * Where detected changes wait until the relay has them. Default: `.vfs-relay-outbox-<hash>` beside the watched
+   * folder (the hash names the folder and VFS base). An outbox inside the watched folder is never reported.
+   */
+  outbox?: string;
+  /** Report what the folder already holds at start (makedir, upload). Default false: it is only remembered. */
+  initialScan?: boolean;
+  /** Further names or paths never reported (globs; see ignoreMatcher). */
+  ignore?: string[];
+  /** Also ignore DEFAULT_IGNORE (partial downloads, temporary and lock files). Default true. */
+  defaultIgnore?: boolean;
+  /** Who made the changes, sent with each one. */
+  user?: string;
+  logger?: Logger;
+  /** How long a removal waits for the addition that makes it a move. Default 300 ms. */
+  renameWindowMs?: number;
+  /** How long a file must hold still before it is uploaded. Default 500 ms. */
+  stabilityMs?: number;
+  /** Per request timeout of the relay client. Default 30 s. */
+  timeoutMs?: number;
+  /** Retries of one request on network errors and 5xx. */
+  retry?: Partial<RetryPolicy>;
+  /** Longest pause between rounds of attempts while the relay is unreachable. Default 10 s. */
+  reconnectMaxDelayMs?: number;
+  /** The agent stopped on its own (its outbox can no longer be written). */
+  onFatal?: (error: unknown) => void;
+}
+
+export interface AgentStatus {
+  /** Changes in the outbox, not yet acknowledged by the relay. */
+  queued: number;
+  /** Events not yet turned into changes (held for rename pairing, files still being written, appends). */
+  detecting: number;
+  sent: number;
+  /** Changes the relay refused for good (see refused.jsonl in the outbox). */
+  refused: number;
+}
+
+export interface AgentHandle {
+  readonly outboxDir: string;
+  status(): AgentStatus;
+  /** Stops watching, journals what was held back, stops sending. Pending changes stay in the outbox. */
+  close(): Promise<void>;
+}
+
+/** Watches a folder and journals every change below it as a change under the VFS path (see README). */
+export async function runAgent(options: AgentOptions): Promise<AgentHandle> {
+  const logger = options.logger ?? silentLogger;
+  const { root, vfs, outboxDir, ignored } = await resolvePlace(options);
+  const renameWindowMs = options.renameWindowMs ?? 300;
+  const stabilityMs = options.stabilityMs ?? 500;
+
+  const outbox = await Outbox.open(outboxDir).catch((error: NodeJS.ErrnoException) => {
+    if (!error.code || error instanceof RelayError) throw error;
+    throw new AgentConfigError(`cannot use the outbox ${outboxDir} (${error.code}); choose another with --outbox`);
+  });
+  if (outbox.size > 0) logger.info('resuming from the outbox', { outbox: outboxDir, queued: outbox.size });
+  const sender = new Sender({
+    outbox,
+    client: new RelayClient({
+      relay: options.relay,
+      token: options.token,
+      timeoutMs: options.timeoutMs,
+      retry: options.retry,
+    }),
+    root,
+    vfs,
+    logger,
+    reconnect: { baseDelayMs: 250, maxDelayMs: options.reconnectMaxDelayMs ?? 10_000 },
+    goneGraceMs: renameWindowMs + stabilityMs + 1_000,
+  });
+
+  let watcher: FolderWatcher | undefined;
+  let closing: Promise<void> | undefined;
+  let appending = 0;
+  let lastAppend: Promise<unknown> = Promise.resolve();
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      await watcher?.close();
+      await detector.drain();
+      await lastAppend;
+      await sender.stop();
+      await outbox.close();
+      logger.info('agent stopped', { queued: outbox.size });
+    })();
+    return closing;
+  };
+  const fatal = (error: unknown) => {
+    if (closing) return;
+    logger.error('agent stopped: its outbox cannot be written', { outbox: outboxDir, error });
+    options.onFatal?.(error);
+    void close();
+  };
+
+  const detector = new RenameDetector({
+    stat: (rel) => statRelative(root, rel),
+    emit: (change) => {
+      appending += 1;
+      logger.debug('change detected', { ...change });
+      // Appends complete in call order (the outbox writes them in sequence), so detection order is kept.
+      lastAppend = outbox
+        .append(change, options.user)
+        .catch(fatal)
+        .finally(() => {
+          appending -= 1;
+        });
+    },
+    renameWindowMs,
+    stabilityMs,
+    initialScan: options.initialScan ?? false,
+    onError: (error) => logger.warn('could not inspect a changed path', { error }),
+  });
+
+  // The outbox is sent first: what a previous run journaled goes out before anything new.
+  sender.start(fatal);
+  try {
+    watcher = await FolderWatcher.start({
+      root,
+      ignored,
+      onEvent: (event) => detector.push(event),
+      onError: (error) => logger.warn('file watcher error', { error }),
+    });
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  logger.info('agent watching', { watch: root, vfs, relay: options.relay, outbox: outboxDir });
+
+  return {
+    outboxDir,
+    status: () => ({
+      queued: outbox.size,
+      detecting: detector.backlog + appending,
+      sent: sender.sent,
+      refused: sender.refused,
+    }),
+    close,
+  };
+}

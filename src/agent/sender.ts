@@ -1,0 +1,294 @@
+import { appendFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../core/logger.js';
+import { BodyFile } from './body-file.js';
+import { locateBody } from './body-location.js';
+import type { ChangeRequest, RelayClient } from './client.js';
+import { BodyChangedError, RelayRefusedError, RelayUnavailableError } from './errors.js';
+import { isSameOrBelow } from './file-index.js';
+import type { Outbox, OutboxEntry } from './outbox.js';
+import { vfsPath } from './paths.js';
+import type { LocalChange } from './rename-detector.js';
+import { backoffDelay, sleep } from './retry.js';
+
+export interface SenderOptions {
+  outbox: Outbox;
+  client: RelayClient;
+  /** The watched folder (absolute): upload bodies are read from it when they are sent. */
+  root: string;
+  /** VFS base with a trailing slash. */
+  vfs: string;
+  logger: Logger;
+  /** Waits between rounds while the relay stays unreachable (each round is a full client retry cycle). */
+  reconnect: { baseDelayMs: number; maxDelayMs: number };
+  /** How long an upload whose file has vanished waits for the watcher to report where it went. */
+  goneGraceMs: number;
+}
+
+/** Local failures (an unreadable file, say) tolerated before a change is given up. */
+const MAX_LOCAL_FAILURES = 5;
+/** Attempts at reading a file that is being written while it is hashed or sent. */
+const BODY_ATTEMPTS = 3;
+const REFUSED_LOG = 'refused.jsonl';
+
+/**
+ * Sends the outbox to the relay, strictly in order, one change at a time, and acknowledges each change in the
+ * outbox once the relay has it.
+ *
+ * - Relay unreachable: the change stays first in line and is tried again, with backoff, for as long as it takes.
+ * - 401/403: the same (the token needs fixing; dropping changes would lose them).
+ * - Any other refusal (400 BAD_PATH, 413, 422, ...): it will never succeed; it is logged, recorded in
+ *   `refused.jsonl` beside the outbox, and dropped, so that one bad name does not stop everything behind it.
+ */
+export class Sender {
+  private readonly controller = new AbortController();
+  private running: Promise<void> | undefined;
+  /**
+   * Paths whose upload was skipped because the file no longer existed: the peer does not have this version.
+   * A later rename from such a path cannot be a MOVE on the peer, so it becomes a delete and an upload.
+   */
+  private readonly absent = new Set<string>();
+  /** Why the head of the outbox cannot be sent right now, and since when. */
+  private stalled: { kind: 'unreachable' | 'unauthorized'; since: number } | undefined;
+  sent = 0;
+  refused = 0;
+
+  constructor(private readonly options: SenderOptions) {}
+
+  /** Starts draining; `onFatal` hears of an outbox that can no longer be written (the agent must stop). */
+  start(onFatal: (error: unknown) => void): void {
+    this.running ??= this.run().catch((error: unknown) => {
+      if (!this.controller.signal.aborted) onFatal(error);
+    });
+  }
+
+  /** Stops after aborting the change in flight (it stays in the outbox and is sent again next time). */
+  async stop(): Promise<void> {
+    this.controller.abort(new Error('the agent is stopping'));
+    await this.running;
+  }
+
+  private get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    for (;;) {
+      try {
+        await this.options.outbox.whenNotEmpty(this.signal);
+      } catch {
+        return; // stopping
+      }
+      const entry = this.options.outbox.head()!;
+      const outcome = await this.attempt(entry, failures + 1);
+      if (outcome === 'stopped') return;
+      if (outcome === 'retry') {
+        failures += 1;
+        try {
+          await sleep(backoffDelay(failures, this.options.reconnect), this.signal);
+        } catch {
+          return;
+        }
+        continue;
+      }
+      failures = 0;
+      await this.options.outbox.ack(entry.seq); // an outbox that cannot be written is fatal: let it propagate
+    }
+  }
+
+  /** `done`: sent, or given up for good (it leaves the outbox either way); `retry`: it stays first in line. */
+  private async attempt(entry: OutboxEntry, attempt: number): Promise<'done' | 'retry' | 'stopped'> {
+    try {
+      await this.deliver(entry);
+      this.sent += 1;
+      this.reachable();
+      return 'done';
+    } catch (error) {
+      if (this.signal.aborted) return 'stopped';
+      const refused = error instanceof RelayRefusedError && !error.isAuthorization;
+      const local = !(error instanceof RelayUnavailableError || error instanceof RelayRefusedError);
+      if (refused || (local && attempt >= MAX_LOCAL_FAILURES)) {
+        this.reachable();
+        await this.giveUp(entry, error as Error);
+        return 'done';
+      }
+      this.reportFailure(entry, error, attempt);
+      return 'retry';
+    }
+  }
+
+  private reachable(): void {
+    if (this.stalled === undefined) return;
+    this.options.logger.info('sending again', { stalledForMs: Date.now() - this.stalled.since });
+    this.stalled = undefined;
+  }
+
+  private async deliver(entry: OutboxEntry): Promise<void> {
+    const { change, user } = entry;
+    switch (change.action) {
+      case 'upload':
+        return this.upload(entry, change.path);
+      case 'makedir':
+        await this.submit({ action: 'makedir', path: this.vfs(change.path), user });
+        return;
+      case 'delete':
+        await this.submit({ action: 'delete', path: this.vfs(change.path), user });
+        this.forgetAbsent(change.path);
+        return;
+      case 'rename':
+        return this.rename(entry, change.path, change.target);
+    }
+  }
+
+  private async rename(entry: OutboxEntry, from: string, to: string): Promise<void> {
+    if (this.absent.has(from)) {
+      await this.replaceByUpload(entry, from, to);
+      return;
+    }
+    try {
+      await this.submit({ action: 'rename', path: this.vfs(from), target: this.vfs(to), user: entry.user });
+    } catch (error) {
+      // The relay wants a move between replicated locations reported as a delete and an upload.
+      if (!(error instanceof RelayRefusedError && error.code === 'RENAME_ACROSS_LOCATIONS')) throw error;
+      await this.replaceByUpload(entry, from, to);
+      return;
+    }
+    for (const path of [...this.absent]) {
+      if (isSameOrBelow(path, to)) this.absent.delete(path); // overwritten by the move
+    }
+    for (const path of [...this.absent]) {
+      if (!isSameOrBelow(path, from)) continue;
+      this.absent.delete(path);
+      this.absent.add(to + path.slice(from.length));
+    }
+  }
+
+  /** A rename the peer cannot perform as a move: delete the old name, upload the file under the new one. */
+  private async replaceByUpload(entry: OutboxEntry, from: string, to: string): Promise<void> {
+    await this.submit({ action: 'delete', path: this.vfs(from), user: entry.user });
+    await this.upload(entry, to);
+    this.forgetAbsent(from); // only now: a retry after a failed upload must take this path again
+  }
+
+  /** Uploads `path` with the bytes found where the file is now (see locateBody). */
+  private async upload(entry: OutboxEntry, path: string): Promise<void> {
+    const deadline = Date.now() + this.options.goneGraceMs;
+    for (;;) {
+      const where = locateBody(path, this.changesAfter(entry));
+      if (where.kind === 'superseded') return;
+      if (where.kind === 'deleted') {
+        this.absent.add(path);
+        return;
+      }
+      if (await this.uploadFrom(path, where.path, entry.user)) {
+        this.absent.delete(path);
+        return;
+      }
+      // Gone without a trace in the outbox yet: the watcher is probably about to report a move or a delete.
+      if (Date.now() >= deadline) {
+        this.options.logger.info('file vanished before its upload was sent; skipped', { path });
+        this.absent.add(path);
+        return;
+      }
+      await sleep(100, this.signal);
+    }
+  }
+
+  /** The changes journaled after `entry`, without copying the outbox (it can hold a long backlog). */
+  private *changesAfter(entry: OutboxEntry): Generator<LocalChange> {
+    const entries = this.options.outbox.entries();
+    let i = entries[0]?.seq === entry.seq ? 1 : entries.findIndex((e) => e.seq > entry.seq);
+    if (i === -1) return;
+    for (; i < entries.length; i++) yield entries[i]!.change;
+  }
+
+  /**
+   * Hashes the file, then streams it (both from one open file). false when there is no regular file at
+   * `bodyPath`. A file that changes while it is read is read again a few times; if it never holds still, it is
+   * left to the watcher, which reports its next change as a new upload.
+   */
+  private async uploadFrom(path: string, bodyPath: string, user: string | undefined): Promise<boolean> {
+    for (let attempt = 1; attempt <= BODY_ATTEMPTS; attempt++) {
+      const body = await BodyFile.open(join(this.options.root, bodyPath));
+      if (!body) return false;
+      try {
+        const { sha256, size } = await body.digest();
+        // Changing while hashed: announcing it now would leave the relay waiting for a body that cannot match.
+        if (await body.changedSinceOpen()) {
+          await sleep(200 * attempt, this.signal);
+          continue;
+        }
+        const modified = new Date(body.stat.mtimeMs).toISOString();
+        await this.options.client.uploadFile(
+          { action: 'upload', path: this.vfs(path), size, sha256, modified, user },
+          () => body.stream(),
+          { signal: this.signal },
+        );
+        return true;
+      } catch (error) {
+        if (!isBodyChange(error)) throw error;
+        this.options.logger.info('file changed while it was sent; reading it again', { path, attempt });
+      } finally {
+        await body.close();
+      }
+    }
+    this.options.logger.info('file keeps changing; its next change will send it', { path });
+    return true;
+  }
+
+  private async submit(change: ChangeRequest): Promise<void> {
+    await this.options.client.submitChange(change, { signal: this.signal });
+  }
+
+  private forgetAbsent(path: string): void {
+    for (const p of [...this.absent]) if (isSameOrBelow(p, path)) this.absent.delete(p);
+  }
+
+  private vfs(rel: string): string {
+    return vfsPath(this.options.vfs, rel);
+  }
+
+  /** Logs a stall once when it starts (not at every retry); other failures each time. */
+  private reportFailure(entry: OutboxEntry, error: unknown, failures: number): void {
+    const fields = { seq: entry.seq, action: entry.change.action, path: entry.change.path, error };
+    if (error instanceof RelayRefusedError || error instanceof RelayUnavailableError) {
+      const stall = error instanceof RelayRefusedError ? 'unauthorized' : 'unreachable';
+      if (this.stalled?.kind === stall) return;
+      this.stalled = { kind: stall, since: this.stalled?.since ?? Date.now() };
+      const message =
+        stall === 'unauthorized'
+          ? 'the relay refuses the agent token; changes wait in the outbox until it is fixed'
+          : 'relay unreachable; changes wait in the outbox';
+      this.options.logger[stall === 'unauthorized' ? 'error' : 'warn'](message, {
+        ...fields,
+        queued: this.options.outbox.size,
+      });
+      return;
+    }
+    this.options.logger.warn('could not send a change; will try again', { ...fields, failures });
+  }
+
+  private async giveUp(entry: OutboxEntry, error: Error): Promise<void> {
+    this.refused += 1;
+    const status = error instanceof RelayRefusedError ? error.status : undefined;
+    const code = (error as { code?: string }).code;
+    this.options.logger.warn('change dropped: it can never be sent as it is', {
+      seq: entry.seq,
+      action: entry.change.action,
+      path: entry.change.path,
+      status,
+      code,
+      error: error.message,
+    });
+    const record = { ...entry, refusedAt: new Date().toISOString(), status, code, message: error.message };
+    await appendFile(join(this.options.outbox.dir, REFUSED_LOG), `${JSON.stringify(record)}\n`).catch(
+      (cause: unknown) => this.options.logger.error('could not record a dropped change', { error: cause }),
+    );
+  }
+}
+
+function isBodyChange(error: unknown): boolean {
+  if (error instanceof BodyChangedError) return true;
+  return error instanceof RelayRefusedError && (error.code === 'CHECKSUM_MISMATCH' || error.code === 'SIZE_MISMATCH');
+}

@@ -1,0 +1,46 @@
+import { JsonLogger } from '../../adapters/log/json-logger.js';
+import { runAgent } from '../../agent/index.js';
+import { CliError } from '../operator-client.js';
+
+export interface AgentCommandOptions {
+  relay: string;
+  token?: string;
+  vfs: string;
+  watch: string;
+  outbox?: string;
+  initialScan?: boolean;
+  ignore?: string[];
+  user?: string;
+}
+
+/** `vfs-relay agent`: journals every change under --watch as a change under --vfs, until SIGINT/SIGTERM. */
+export async function agent(options: AgentCommandOptions): Promise<void> {
+  const token = options.token ?? process.env.VFS_RELAY_NODE_TOKEN;
+  if (!token) throw new CliError('no node token: pass --token or set VFS_RELAY_NODE_TOKEN');
+  let failure: unknown;
+  let stop: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    stop = resolve;
+  });
+  // Option errors, a locked or corrupt outbox are RelayErrors: main prints them as one line.
+  const handle = await runAgent({
+    relay: options.relay,
+    token,
+    vfs: options.vfs,
+    watch: options.watch,
+    outbox: options.outbox,
+    initialScan: options.initialScan === true,
+    ignore: options.ignore,
+    user: options.user,
+    logger: new JsonLogger(),
+    onFatal: (error) => {
+      failure = error;
+      stop();
+    },
+  });
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await stopped;
+  await handle.close(); // journals what was held back; pending changes stay in the outbox for the next start
+  if (failure) throw new CliError(`the agent stopped: ${(failure as Error).message ?? String(failure)}`);
+}

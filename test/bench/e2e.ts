@@ -1,0 +1,72 @@
+// npm run bench:e2e [-- --count N]
+// Agent → relay → Apache on loopback: copies N small files into the watched folder and reports, per file, the
+// time from its close to its arrival on the peer (Apache's receive time of the PUT), and the total time until the
+// peer's tree is complete.
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runAgent } from '../../src/agent/index.js';
+import { startApache } from '../support/apache.js';
+import { waitFor } from '../support/node-client.js';
+import { NODE_A_TOKEN, startTestRelay } from '../support/relay.js';
+import { tempDir } from '../support/tmp.js';
+import { percentile, printTable, seeded } from './stats.js';
+
+const { values } = parseArgs({ options: { count: { type: 'string', default: '1000' } } });
+const COUNT = Number(values.count);
+
+const apache = await startApache();
+const relay = await startTestRelay({
+  peers: [
+    { name: 'apache', url: apache.url, username: apache.username, password: apache.password, pingIntervalSeconds: 1 },
+  ],
+  vfs: [{ path: '/user_homes', replicate: true }],
+});
+const tmp = await tempDir();
+const watched = join(tmp.dir, 'watched');
+await mkdir(watched);
+const agent = await runAgent({
+  relay: relay.url,
+  token: NODE_A_TOKEN,
+  vfs: '/user_homes/',
+  watch: watched,
+  outbox: join(tmp.dir, 'outbox'),
+});
+try {
+  const random = seeded(9);
+  const closedAt = new Map<string, number>();
+  const started = Date.now();
+  for (let i = 0; i < COUNT; i++) {
+    const name = `f${String(i).padStart(5, '0')}.bin`;
+    await writeFile(join(watched, name), randomBytes(1024 + Math.floor(random() * 15 * 1024)));
+    closedAt.set(`/user_homes/${name}`, Date.now());
+  }
+  const copied = Date.now();
+  await waitFor(
+    async () => (await apache.tree()).size >= COUNT + 1,
+    5 * 60_000,
+    async () => `${(await apache.tree()).size - 1} of ${COUNT} files on the peer`,
+  );
+  const complete = Date.now();
+  const arrivals = new Map<string, number>();
+  for (const r of await apache.requests()) {
+    if (r.method === 'PUT' && r.status < 300 && !arrivals.has(r.path)) arrivals.set(r.path, r.receivedUs / 1000);
+  }
+  const latencies = [...closedAt]
+    .map(([path, closed]) => (arrivals.get(path) ?? Number.NaN) - closed)
+    .sort((a, b) => a - b);
+  process.stdout.write(`e2e benchmark: ${COUNT} files of 1–16 KiB copied into the watched folder\n`);
+  printTable([
+    ['close → arrival on the peer, p50', `${percentile(latencies, 50).toFixed(0)} ms`],
+    ['close → arrival on the peer, p99', `${percentile(latencies, 99).toFixed(0)} ms`],
+    ['close → arrival on the peer, max', `${latencies[latencies.length - 1]!.toFixed(0)} ms`],
+    ['copying the files took', `${copied - started} ms`],
+    ['until the peer tree was complete', `${complete - started} ms`],
+  ]);
+} finally {
+  await agent.close();
+  await relay.close();
+  await apache.close();
+  await tmp.remove();
+}

@@ -1,0 +1,294 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, expect, it } from 'vitest';
+import { type AgentHandle, type AgentOptions, RelayClient, runAgent } from '../../src/agent/index.js';
+import type { ConfigFile } from '../../src/config/schema.js';
+import { type ApachePeer, apacheAvailable, startApache } from '../support/apache.js';
+import { spawnTs } from '../support/child.js';
+import { waitFor } from '../support/node-client.js';
+import { ADMIN_TOKEN, auth, NODE_A_TOKEN, startTestRelay, type TestRelay } from '../support/relay.js';
+import { describeWithServer } from '../support/servers.js';
+import { tempDir } from '../support/tmp.js';
+
+type PeerConfig = NonNullable<ConfigFile['peers']>[number];
+
+const VFS = '/user_homes/agent/';
+const PREFIX = 'user_homes/agent/';
+/** Short windows keep the suite fast; the logic is the same as with the defaults. */
+const TIMING = { renameWindowMs: 200, stabilityMs: 300 } as const;
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+interface Rig {
+  server: ApachePeer;
+  relay: TestRelay;
+  peers: PeerConfig[];
+  /** Temporary folder holding `watched/` (and the default outbox beside it). */
+  base: string;
+  watch: string;
+}
+
+async function rig(): Promise<Rig> {
+  const server = await startApache();
+  cleanups.push(() => server.close());
+  const peers: PeerConfig[] = [
+    { name: 'server2', url: server.url, username: server.username, password: server.password, pingIntervalSeconds: 1 },
+  ];
+  const relay = await startRelay(peers);
+  const tmp = await tempDir('vfs-relay-agent-');
+  cleanups.push(tmp.remove);
+  const watch = join(tmp.dir, 'watched');
+  await mkdir(watch);
+  return { server, relay, peers, base: tmp.dir, watch };
+}
+
+async function startRelay(peers: PeerConfig[], reuse?: { port: number; journal: string }): Promise<TestRelay> {
+  const overrides: Partial<ConfigFile> = { peers, vfs: [{ path: '/user_homes', replicate: true }] };
+  if (reuse) overrides.listen = { host: '127.0.0.1', port: reuse.port };
+  const relay = await startTestRelay(overrides, reuse ? { journal: reuse.journal } : {});
+  cleanups.push(() => relay.close());
+  return relay;
+}
+
+function agentOptions(relay: TestRelay, watch: string, extra: Partial<AgentOptions> = {}): AgentOptions {
+  return {
+    relay: relay.url,
+    token: NODE_A_TOKEN,
+    vfs: VFS,
+    watch,
+    ...TIMING,
+    retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 100 },
+    reconnectMaxDelayMs: 300,
+    ...extra,
+  };
+}
+
+async function agent(relay: TestRelay, watch: string, extra: Partial<AgentOptions> = {}): Promise<AgentHandle> {
+  const handle = await runAgent(agentOptions(relay, watch, extra));
+  cleanups.push(() => handle.close());
+  return handle;
+}
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+/** The watched folder as the peer must show it: `user_homes/agent/<rel>` → sha256 or 'dir' (ignored names left out). */
+async function expectedTree(watch: string): Promise<[string, string][]> {
+  const out: [string, string][] = [];
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    for (const item of await readdir(dir, { withFileTypes: true })) {
+      if (item.name.endsWith('.part')) continue;
+      const path = `${rel}${item.name}`;
+      if (item.isDirectory()) {
+        out.push([PREFIX + path, 'dir']);
+        await walk(join(dir, item.name), `${path}/`);
+      } else out.push([PREFIX + path, sha256(await readFile(join(dir, item.name)))]);
+    }
+  };
+  await walk(watch, '');
+  return out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+async function peerTree(server: ApachePeer): Promise<[string, string][] | string> {
+  try {
+    return [...(await server.tree())].filter(([p]) => p.startsWith(PREFIX));
+  } catch (error) {
+    return `unreadable while the peer changes: ${(error as Error).message}`; // a MOVE ran under the walk
+  }
+}
+
+/** Waits until the peer's tree below the VFS base equals the watched folder exactly. */
+async function mirrored(server: ApachePeer, watch: string, timeoutMs = 20_000): Promise<void> {
+  await waitFor(
+    async () => JSON.stringify(await peerTree(server)) === JSON.stringify(await expectedTree(watch)),
+    timeoutMs,
+    async () => `peer ${JSON.stringify(await peerTree(server))}\nwant ${JSON.stringify(await expectedTree(watch))}`,
+  );
+}
+
+async function peerCounts(relay: TestRelay): Promise<{ pending: number; conflicts: number; failed: number }> {
+  const res = await fetch(`${relay.url}/v1/peers`, { headers: auth(ADMIN_TOKEN) });
+  return ((await res.json()) as { pending: number; conflicts: number; failed: number }[])[0]!;
+}
+
+/** Waits until the relay has replayed everything, then checks that nothing was parked. */
+async function replayedCleanly(relay: TestRelay): Promise<void> {
+  await waitFor(
+    async () => (await peerCounts(relay)).pending === 0 && relay.relay.replayer.inFlight === 0,
+    10_000,
+    async () => JSON.stringify(await peerCounts(relay)),
+  );
+  expect(await peerCounts(relay)).toMatchObject({ conflicts: 0, failed: 0 });
+}
+
+async function requests(server: ApachePeer, method: string, pathSuffix: string): Promise<number> {
+  return (await server.requests()).filter((r) => r.method === method && r.path.endsWith(pathSuffix)).length;
+}
+
+const at = (watch: string, rel: string) => join(watch, rel);
+
+describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'agent → relay → WebDAV peer', () => {
+  it('mirrors creates, overwrites, renames of files and folders, deletes and nested folders', async () => {
+    const { server, relay, watch } = await rig();
+    await mkdir(at(watch, 'a/b/c'), { recursive: true });
+    await writeFile(at(watch, 'existing.txt'), 'there before the agent'); // remembered, not uploaded
+    const a = await agent(relay, watch);
+
+    await writeFile(at(watch, 'a/x.txt'), 'x one');
+    await writeFile(at(watch, 'a/b/y.bin'), randomBytes(200_000));
+    await writeFile(at(watch, 'a/b/c/z.txt'), 'zzz');
+    await writeFile(at(watch, 'top.txt'), 'top v1');
+    await writeFile(at(watch, 'ünï cødé #1.txt'), 'names with spaces and unicode');
+    await writeFile(at(watch, 'download.part'), 'never uploaded');
+    await rm(at(watch, 'existing.txt')); // known at start: its removal is replicated (a 404 counts as done)
+    await mirrored(server, watch);
+
+    await writeFile(at(watch, 'top.txt'), 'top v2, overwritten');
+    await rename(at(watch, 'a/x.txt'), at(watch, 'a/b/x2.txt'));
+    await mirrored(server, watch);
+
+    await rename(at(watch, 'a/b'), at(watch, 'moved'));
+    await mkdir(at(watch, 'd/e/f'), { recursive: true });
+    await mirrored(server, watch);
+
+    await rm(at(watch, 'top.txt'));
+    await rm(at(watch, 'moved/c'), { recursive: true });
+    await mirrored(server, watch);
+
+    // Moves were MOVEs: nothing renamed was uploaded again.
+    expect(await requests(server, 'PUT', '/a/b/x2.txt')).toBe(0);
+    expect(await requests(server, 'PUT', '/moved/x2.txt')).toBe(0);
+    expect(await requests(server, 'PUT', '/moved/y.bin')).toBe(0);
+    expect(await requests(server, 'PUT', '/a/b/y.bin')).toBe(1);
+    expect(await requests(server, 'PUT', '/download.part')).toBe(0);
+    expect(await requests(server, 'MOVE', '/a/x.txt')).toBe(1);
+    expect(await requests(server, 'MOVE', '/a/b')).toBe(1);
+    expect(await requests(server, 'PUT', '/top.txt')).toBe(2);
+    await replayedCleanly(relay);
+    expect(a.status()).toMatchObject({ queued: 0, refused: 0 });
+
+    // The same client replicates configuration documents.
+    const client = new RelayClient({ relay: relay.url, token: NODE_A_TOKEN });
+    const doc = '<user name="john"/>';
+    await expect(client.putConfig('users', 'john.XML', doc, 'application/xml')).resolves.toMatchObject({
+      status: 'PENDING',
+    });
+    await waitFor(
+      async () => (await server.tree()).get('.vfs-relay/config/users/john.XML') === sha256(Buffer.from(doc)),
+      10_000,
+    );
+    await client.deleteConfig('users', 'john.XML');
+    await waitFor(async () => !(await server.tree()).has('.vfs-relay/config/users/john.XML'), 10_000);
+    await expect(client.submitChange({ action: 'delete', path: '/user_homes/../etc' })).rejects.toMatchObject({
+      status: 400,
+      code: 'BAD_PATH',
+    });
+  }, 60_000);
+
+  it('renames a 50 MiB file without sending its bytes again', async () => {
+    const { server, relay, watch } = await rig();
+    await agent(relay, watch);
+    const chunk = randomBytes(1024 * 1024);
+    const big = Buffer.concat(Array.from({ length: 50 }, (_, i) => Buffer.concat([chunk.subarray(1), Buffer.of(i)])));
+    await writeFile(at(watch, 'big.bin'), big);
+    await mirrored(server, watch, 40_000);
+    expect(await requests(server, 'PUT', '/big.bin')).toBe(1);
+
+    await mkdir(at(watch, 'archive'));
+    await rename(at(watch, 'big.bin'), at(watch, 'archive/big-renamed.bin'));
+    await mirrored(server, watch);
+    expect(await requests(server, 'PUT', '/big.bin')).toBe(1);
+    expect(await requests(server, 'PUT', '/big-renamed.bin')).toBe(0);
+    expect(await requests(server, 'MOVE', '/big.bin')).toBe(1);
+  }, 60_000);
+
+  it('queues changes on disk while the relay is down and sends them in order when it is back', async () => {
+    const { server, relay, peers, watch } = await rig();
+    const a = await agent(relay, watch);
+    await writeFile(at(watch, 'before.txt'), 'sent while the relay was up');
+    await mirrored(server, watch);
+    const port = Number(new URL(relay.url).port);
+    await relay.relay.close(); // the journal folder stays (removed by the cleanup)
+
+    // A sequence that only works in order: uploads renamed and moved before they are sent.
+    await mkdir(at(watch, 'outage'));
+    await writeFile(at(watch, 'outage/one.txt'), 'one');
+    await waitFor(async () => a.status().detecting === 0 && a.status().queued >= 2, 5_000);
+    await rename(at(watch, 'outage/one.txt'), at(watch, 'outage/two.txt'));
+    await writeFile(at(watch, 'outage/three.txt'), 'three');
+    await mkdir(at(watch, 'deep/er'), { recursive: true });
+    await waitFor(async () => a.status().detecting === 0, 5_000);
+    await rename(at(watch, 'outage'), at(watch, 'outage-renamed'));
+    await rm(at(watch, 'before.txt'));
+    await waitFor(
+      async () => a.status().detecting === 0 && a.status().queued >= 8,
+      5_000,
+      () => JSON.stringify(a.status()),
+    );
+    await new Promise((r) => setTimeout(r, 1_000)); // a few reconnect rounds against a closed port
+    expect(a.status().queued).toBeGreaterThanOrEqual(8);
+
+    const back = await startRelay(peers, { port, journal: relay.journal });
+    await mirrored(server, watch);
+    await replayedCleanly(back);
+    expect(a.status()).toMatchObject({ queued: 0, refused: 0 });
+    // In order on the peer: the upload under its first name, then the moves that took it to its last one.
+    const log = (await server.requests()).map((r) => `${r.method} ${r.path}`);
+    const put = log.indexOf('PUT /user_homes/agent/outage/one.txt');
+    const moveFile = log.indexOf('MOVE /user_homes/agent/outage/one.txt');
+    const moveFolder = log.indexOf('MOVE /user_homes/agent/outage');
+    expect(put).toBeGreaterThan(-1);
+    expect(moveFile).toBeGreaterThan(put);
+    expect(moveFolder).toBeGreaterThan(moveFile);
+  }, 60_000);
+
+  it('resumes from its outbox after being killed', async () => {
+    const { server, relay, peers, base, watch } = await rig();
+    const outbox = join(base, 'outbox');
+    const script = join(base, 'agent-child.ts');
+    const agentIndex = fileURLToPath(new URL('../../src/agent/index.ts', import.meta.url));
+    await writeFile(
+      script,
+      [
+        `import { runAgent } from ${JSON.stringify(agentIndex)};`,
+        'const [relay, watch, outbox, options] = process.argv.slice(2);',
+        'await runAgent({ relay, watch, outbox, ...JSON.parse(options) });',
+        "process.stdout.write('READY\\n');",
+      ].join('\n'),
+    );
+    const port = Number(new URL(relay.url).port);
+    await relay.relay.close(); // down from the start: everything the child detects stays in its outbox
+    const { relay: url, watch: _w, ...options } = agentOptions(relay, watch);
+    const child = await spawnTs(script, [url, watch, outbox, JSON.stringify(options)]);
+    cleanups.push(async () => {
+      if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGKILL');
+      await child.exited;
+    });
+
+    await mkdir(at(watch, 'k/l'), { recursive: true });
+    await writeFile(at(watch, 'k/l/file.txt'), 'journaled by the agent that is killed');
+    await writeFile(at(watch, 'k/other.bin'), randomBytes(70_000));
+    const journaled = async () =>
+      (await readFile(join(outbox, 'outbox.log'), 'utf8').catch(() => ''))
+        .split('\n')
+        .filter((l) => l.includes('"seq"')).length;
+    await waitFor(
+      async () => (await journaled()) >= 4,
+      10_000,
+      async () =>
+        `${await journaled()} records: ${await readFile(join(outbox, 'outbox.log'), 'utf8').catch(() => '')} ${child.stderr()}`,
+    );
+    child.process.kill('SIGKILL');
+    expect((await child.exited).signal).toBe('SIGKILL');
+
+    const back = await startRelay(peers, { port, journal: relay.journal });
+    const resumed = await agent(back, watch, { outbox });
+    await mirrored(server, watch);
+    expect(resumed.status()).toMatchObject({ queued: 0, refused: 0 });
+    await replayedCleanly(back);
+  }, 60_000);
+});

@@ -1,0 +1,179 @@
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { RelayClient } from '../../src/agent/client.js';
+import { RelayRefusedError, RelayUnavailableError } from '../../src/agent/errors.js';
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+type Answer = Response | Error;
+
+/** A fetch that records requests (reading streamed bodies) and answers from a script, in order. */
+function scripted(...answers: Answer[]): { fetch: typeof fetch; seen: Seen[] } {
+  const seen: Seen[] = [];
+  const fetchStub = async (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
+    let body = '';
+    if (typeof init.body === 'string') body = init.body;
+    else if (init.body && Symbol.asyncIterator in (init.body as object)) {
+      for await (const chunk of init.body as AsyncIterable<Uint8Array>) body += Buffer.from(chunk).toString();
+    }
+    seen.push({
+      method: init.method ?? 'GET',
+      url: String(input),
+      headers: Object.fromEntries(Object.entries((init.headers ?? {}) as Record<string, string>)),
+      body,
+    });
+    const answer = answers.shift();
+    if (!answer) throw new Error('unexpected request');
+    if (answer instanceof Error) throw answer;
+    return answer;
+  };
+  return { fetch: fetchStub as typeof fetch, seen };
+}
+
+const json = (status: number, body: unknown) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+const refused = (status: number, code: string) => json(status, { error: { code, message: `${code} here` } });
+const networkError = () => Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
+
+function client(fetchStub: typeof fetch, relay = 'http://relay.test:8787') {
+  return new RelayClient({
+    relay,
+    token: 'node-token',
+    fetch: fetchStub,
+    retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
+  });
+}
+
+const change = { action: 'upload' as const, path: '/user_homes/a.txt', size: 5, sha256: 'ab'.repeat(32) };
+const accepted = (url: string) =>
+  json(201, { id: 'c1', status: 'AWAITING_BODY', upload: { method: 'PUT', url, headers: { 'x-extra': '1' } } });
+
+describe('RelayClient', () => {
+  it('retries network errors and 5xx, then succeeds', async () => {
+    const { fetch, seen } = scripted(
+      networkError(),
+      refused(503, 'INTERNAL'),
+      json(202, { id: 'c1', status: 'PENDING' }),
+    );
+    const receipt = await client(fetch).submitChange({ action: 'makedir', path: '/user_homes/d' });
+    expect(receipt).toEqual({ id: 'c1', status: 'PENDING' });
+    expect(seen).toHaveLength(3);
+    expect(JSON.parse(seen[0]!.body)).toEqual({ action: 'makedir', path: '/user_homes/d' });
+    expect(seen[0]!.headers.authorization).toBe('Bearer node-token');
+  });
+
+  it('gives up after the bounded attempts with RelayUnavailableError', async () => {
+    const { fetch, seen } = scripted(networkError(), networkError(), networkError());
+    const error = await client(fetch)
+      .submitChange({ action: 'delete', path: '/user_homes/x' })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RelayUnavailableError);
+    expect((error as RelayUnavailableError).attempts).toBe(3);
+    expect(seen).toHaveLength(3);
+  });
+
+  it('never retries a 4xx and reports its status, code and message', async () => {
+    const { fetch, seen } = scripted(refused(400, 'BAD_PATH'));
+    const error = await client(fetch)
+      .submitChange({ action: 'delete', path: '/a/../b' })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RelayRefusedError);
+    expect(error).toMatchObject({ status: 400, code: 'BAD_PATH', message: '400 BAD_PATH: BAD_PATH here' });
+    expect(seen).toHaveLength(1);
+  });
+
+  it('uploads: change, streamed body with the token to the relay itself, commit', async () => {
+    const { fetch, seen } = scripted(
+      accepted('http://relay.test:8787/v1/changes/c1/body'),
+      json(200, { id: 'c1', size: 5, sha256: change.sha256 }),
+      json(200, { id: 'c1', status: 'PENDING' }),
+    );
+    const receipt = await client(fetch).uploadFile(change, () =>
+      Readable.from([Buffer.from('hel'), Buffer.from('lo')]),
+    );
+    expect(receipt).toEqual({ id: 'c1', status: 'PENDING' });
+    expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual([
+      'POST http://relay.test:8787/v1/changes',
+      'PUT http://relay.test:8787/v1/changes/c1/body',
+      'POST http://relay.test:8787/v1/changes/c1/commit',
+    ]);
+    expect(seen[1]).toMatchObject({
+      body: 'hello',
+      headers: { authorization: 'Bearer node-token', 'content-length': '5', 'x-extra': '1' },
+    });
+  });
+
+  it('keeps the token away from an upload URL elsewhere, and re-reads the body on a retried PUT', async () => {
+    const { fetch, seen } = scripted(
+      accepted('https://bucket.s3.test/presigned?sig=1'),
+      networkError(),
+      new Response('', { status: 200 }),
+      json(200, { id: 'c1', status: 'PENDING' }),
+    );
+    let opened = 0;
+    await client(fetch).uploadFile(change, () => {
+      opened += 1;
+      return Readable.from([Buffer.from('hello')]);
+    });
+    expect(opened).toBe(2);
+    expect(seen[2]!.headers.authorization).toBeUndefined();
+    expect(seen[2]!.body).toBe('hello');
+  });
+
+  it('counts a commit answered 409 ALREADY_COMMITTED as done', async () => {
+    const { fetch } = scripted(
+      accepted('http://relay.test:8787/v1/changes/c1/body'),
+      json(200, {}),
+      refused(500, 'INTERNAL'), // the commit went through, its answer was lost
+      refused(409, 'ALREADY_COMMITTED'),
+    );
+    await expect(client(fetch).uploadFile(change, () => Readable.from([Buffer.from('hello')]))).resolves.toEqual({
+      id: 'c1',
+      status: 'PENDING',
+    });
+  });
+
+  it('starts an upload over when the relay forgot it (restarted before the commit)', async () => {
+    const { fetch, seen } = scripted(
+      accepted('http://relay.test:8787/v1/changes/c1/body'),
+      refused(404, 'CHANGE_NOT_FOUND'),
+      accepted('http://relay.test:8787/v1/changes/c2/body'),
+      json(200, {}),
+      json(200, { id: 'c2', status: 'PENDING' }),
+    );
+    await expect(client(fetch).uploadFile(change, () => Readable.from([Buffer.from('hello')]))).resolves.toEqual({
+      id: 'c2',
+      status: 'PENDING',
+    });
+    expect(seen.filter((s) => s.url.endsWith('/v1/changes'))).toHaveLength(2);
+  });
+
+  it('passes an IGNORED answer through without sending a body', async () => {
+    const { fetch, seen } = scripted(json(200, { status: 'IGNORED', reason: 'NOT_REPLICATED' }));
+    await expect(client(fetch).uploadFile(change, () => Readable.from([]))).resolves.toEqual({
+      status: 'IGNORED',
+      reason: 'NOT_REPLICATED',
+    });
+    expect(seen).toHaveLength(1);
+  });
+
+  it('puts and deletes configuration documents', async () => {
+    const { fetch, seen } = scripted(
+      json(202, { id: 'c9', status: 'PENDING' }),
+      json(202, { id: 'c10', status: 'PENDING' }),
+    );
+    const api = client(fetch, 'http://relay.test:8787/');
+    await api.putConfig('users', 'john.XML', '<user/>', 'application/xml');
+    await api.deleteConfig('users', 'john smith.XML');
+    expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual([
+      'PUT http://relay.test:8787/v1/config/users/john.XML',
+      'DELETE http://relay.test:8787/v1/config/users/john%20smith.XML',
+    ]);
+    expect(seen[0]).toMatchObject({ body: '<user/>', headers: { 'content-type': 'application/xml' } });
+  });
+});
