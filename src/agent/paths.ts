@@ -6,7 +6,18 @@ import { AgentConfigError } from './errors.js';
  * Names that are never uploaded: partial downloads, temporary files, editor locks and swap files. They are
  * written and renamed or deleted moments later; replicating them would only add churn and conflicts.
  */
-export const DEFAULT_IGNORE: readonly string[] = ['*.part', '*.tmp', '~*', '.#*', '*.swp', '*.crdownload', '.~lock.*'];
+export const DEFAULT_IGNORE: readonly string[] = [
+  '*.part',
+  '*.tmp',
+  '~*',
+  '.#*',
+  '*.swp',
+  '*.crdownload',
+  '.~lock.*',
+  // Servers' own metadata, never content: Apache mod_dav_fs property stores, macOS folder settings.
+  '.DAV',
+  '.DS_Store',
+];
 
 /** The VFS base in normal form with a trailing slash (`/user_homes/john/`), or AgentConfigError. */
 export function vfsBase(raw: string): string {

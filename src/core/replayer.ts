@@ -185,7 +185,10 @@ export class Replayer implements Doorbell {
   private async replay(state: LaneState, entry: JournalEntry, releaseSlot: () => void): Promise<void> {
     const peer = this.options.peers.get(entry.peer)!;
     const started = performance.now();
-    const outcome = await peer.apply(entry, () => this.options.store.readBody(entry)).catch(unexpected);
+    const outcome = forbiddenPath(
+      entry,
+      await peer.apply(entry, () => this.options.store.readBody(entry)).catch(unexpected),
+    );
     const durationMs = performance.now() - started;
     this.options.health.record(entry.peer, outcome);
     if (outcome.kind === 'applied') releaseSlot();
@@ -227,6 +230,18 @@ export class Replayer implements Doorbell {
       reason: parked.lastError,
     });
   }
+}
+
+/**
+ * A 403 reads as bad credentials (the peer goes UNAUTHORIZED until a ping passes). When the same entry is refused
+ * with 403 again after a ping found the credentials good, the peer forbids this path: park it as a CONFLICT rather
+ * than flap between UNAUTHORIZED and ONLINE forever.
+ */
+function forbiddenPath(entry: JournalEntry, outcome: ReplayOutcome): ReplayOutcome {
+  if (outcome.kind === 'unauthorized' && /HTTP 403/.test(outcome.reason) && entry.lastError?.includes('HTTP 403')) {
+    return { kind: 'conflict', reason: `the peer forbids this path (${outcome.reason}) although its credentials work` };
+  }
+  return outcome;
 }
 
 /** Anything a peer adapter did not classify: the entry needs an operator rather than endless retries. */
