@@ -44,6 +44,14 @@ export interface AgentOptions {
   reconnectMaxDelayMs?: number;
   /** The agent stopped on its own (its outbox can no longer be written). */
   onFatal?: (error: unknown) => void;
+  /**
+   * Also watch a folder of configuration documents: `<configDir>/<scope>/<name>` (scope: users, groups, prefs,
+   * jobs, events, shares) is replicated with `PUT|DELETE /v1/config/<scope>/<name>`, through its own outbox
+   * (`<outbox>-config`) with the same ordering and outage guarantees as files.
+   */
+  configDir?: string;
+  /** Internal: this pipeline watches configuration documents (see configDir). */
+  documents?: boolean;
 }
 
 export interface AgentStatus {
@@ -65,6 +73,38 @@ export interface AgentHandle {
 
 /** Watches a folder and journals every change below it as a change under the VFS path (see README). */
 export async function runAgent(options: AgentOptions): Promise<AgentHandle> {
+  if (!options.configDir) return runPipeline(options);
+  const files = await runPipeline(options);
+  const documents = await runPipeline({
+    ...options,
+    watch: options.configDir,
+    vfs: '/',
+    outbox: `${files.outboxDir}-config`,
+    initialScan: options.initialScan,
+    configDir: undefined,
+    documents: true,
+  }).catch(async (error) => {
+    await files.close();
+    throw error;
+  });
+  return {
+    outboxDir: files.outboxDir,
+    status: () => {
+      const [f, d] = [files.status(), documents.status()];
+      return {
+        queued: f.queued + d.queued,
+        detecting: f.detecting + d.detecting,
+        sent: f.sent + d.sent,
+        refused: f.refused + d.refused,
+      };
+    },
+    close: async () => {
+      await Promise.all([files.close(), documents.close()]);
+    },
+  };
+}
+
+async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
   const logger = options.logger ?? silentLogger;
   const { root, vfs, outboxDir, ignored } = await resolvePlace(options);
   const renameWindowMs = options.renameWindowMs ?? 300;
@@ -88,6 +128,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentHandle> {
     logger,
     reconnect: { baseDelayMs: 250, maxDelayMs: options.reconnectMaxDelayMs ?? 10_000 },
     goneGraceMs: renameWindowMs + stabilityMs + 1_000,
+    documents: options.documents,
   });
 
   let watcher: FolderWatcher | undefined;

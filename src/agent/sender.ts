@@ -4,6 +4,7 @@ import type { Logger } from '../core/logger.js';
 import { BodyFile } from './body-file.js';
 import { locateBody } from './body-location.js';
 import type { ChangeRequest, RelayClient } from './client.js';
+import { DocumentDelivery } from './document-sender.js';
 import { BodyChangedError, RelayRefusedError, RelayUnavailableError } from './errors.js';
 import { isSameOrBelow } from './file-index.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
@@ -23,6 +24,8 @@ export interface SenderOptions {
   reconnect: { baseDelayMs: number; maxDelayMs: number };
   /** How long an upload whose file has vanished waits for the watcher to report where it went. */
   goneGraceMs: number;
+  /** `--config-dir`: the folder holds configuration documents (`<scope>/<name>`), not files. */
+  documents?: boolean;
 }
 
 /** Local failures (an unreadable file, say) tolerated before a change is given up. */
@@ -53,7 +56,13 @@ export class Sender {
   sent = 0;
   refused = 0;
 
-  constructor(private readonly options: SenderOptions) {}
+  private readonly documents: DocumentDelivery | undefined;
+
+  constructor(private readonly options: SenderOptions) {
+    this.documents = options.documents
+      ? new DocumentDelivery(options.root, options.client, options.logger, this.controller.signal)
+      : undefined;
+  }
 
   /** Starts draining; `onFatal` hears of an outbox that can no longer be written (the agent must stop). */
   start(onFatal: (error: unknown) => void): void {
@@ -126,6 +135,7 @@ export class Sender {
 
   private async deliver(entry: OutboxEntry): Promise<void> {
     const { change, user } = entry;
+    if (this.documents) return this.documents.deliver(change);
     switch (change.action) {
       case 'upload':
         return this.upload(entry, change.path);

@@ -38,6 +38,7 @@ program
   .option('--initial-scan', 'also journal what the folder holds at start')
   .option('--ignore <pattern...>', 'more names or globs never reported (partial/temporary files are by default)')
   .option('--user <name>', 'who made the changes (sent with each one)')
+  .option('--config-dir <dir>', 'also replicate configuration documents kept as <dir>/<scope>/<name>')
   .action(agent);
 
 addRelayOptions(program.command('status').description('peers, backlog and conflicts')).action(status);

@@ -11,6 +11,7 @@ export interface AgentCommandOptions {
   initialScan?: boolean;
   ignore?: string[];
   user?: string;
+  configDir?: string;
 }
 
 /** `vfs-relay agent`: journals every change under --watch as a change under --vfs, until SIGINT/SIGTERM. */
@@ -32,6 +33,7 @@ export async function agent(options: AgentCommandOptions): Promise<void> {
     initialScan: options.initialScan === true,
     ignore: options.ignore,
     user: options.user,
+    configDir: options.configDir,
     logger: new JsonLogger(),
     onFatal: (error) => {
       failure = error;
