@@ -25,6 +25,14 @@ function hasNoCredentials(url: string): boolean {
   }
 }
 
+function isFifoQueueUrl(url: string): boolean {
+  try {
+    return new URL(url).pathname.endsWith('.fifo');
+  } catch {
+    return true; // the URL check itself reports it
+  }
+}
+
 const peer = z
   .object({
     name,
@@ -51,7 +59,20 @@ export const configSchema = z
     /** Public base URL of the API when behind a proxy; upload URLs are built from it. */
     publicUrl: z.url().optional(),
     journal: z.string().min(1).default('./data'),
-    queue: z.url().optional(),
+    /** SQS FIFO queue URL: cloud mode's doorbell (needs an s3:// journal). */
+    queue: z
+      .url({ protocol: /^https?$/ })
+      .refine(isFifoQueueUrl, 'an SQS FIFO queue URL (the name ends in .fifo)')
+      .optional(),
+    /** Cloud mode tuning (see README "Cloud mode"). */
+    cloud: z
+      .object({
+        groupsPerLane: z.number().int().min(1).max(1000).default(16),
+        redriveAfterSeconds: z.number().int().min(60).max(1_209_600).default(900),
+        maxRedrivePerSweep: z.number().int().min(1).max(100_000).default(1000),
+      })
+      .strict()
+      .default({ groupsPerLane: 16, redriveAfterSeconds: 900, maxRedrivePerSweep: 1000 }),
     peers: z
       .array(peer)
       .default([])

@@ -46,7 +46,9 @@ export interface EmbeddedOptions {
 export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedOptions = {}): Promise<EmbeddedRelay> {
   const logger = options.logger ?? new JsonLogger();
   if (config.journal.startsWith('s3://')) {
-    throw new ConfigError('config journal: an s3:// journal needs cloud mode, which this build does not include yet');
+    throw new ConfigError(
+      'config journal: an s3:// journal runs in cloud mode (vfs-relay serve picks it when "queue" is set)',
+    );
   }
   const root = resolve(config.journal);
   const store = await FsJournalStore.open(root, (w) => logger.warn(w.message, { path: w.path }));

@@ -1,0 +1,195 @@
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { SQSRecord } from 'aws-lambda';
+import { type Logger, silentLogger } from '../../core/logger.js';
+import { parseQueueUrl, type QueueAddress } from './queue.js';
+import type { SqsReplayHandler } from './replay-handler.js';
+
+export interface SqsPollerOptions {
+  client: SQSClient;
+  queueUrl: string;
+  /** The same handler the replay Lambda runs. */
+  handler: SqsReplayHandler;
+  /** Receive loops at once; each works on one batch at a time, like one Lambda invocation (default 4). */
+  loops?: number;
+  /** Messages per receive, 1–10 (default 10). */
+  batchSize?: number;
+  /** Long-poll wait, 0–20 s (default 20). */
+  waitTimeSeconds?: number;
+  /** Visibility timeout taken on receive, extended every third of it while the batch is being worked on. */
+  visibilityTimeoutSeconds?: number;
+  /** A failed message becomes visible again after this long (its group waits meanwhile). */
+  retryDelaySeconds?: number;
+  logger?: Logger;
+}
+
+/**
+ * The replay worker without Lambda (`vfs-relay serve` in cloud mode): long-polls the queue and hands each batch,
+ * as an SQS event, to the replay Lambda's own handler; deletes what succeeded, leaves the failures for SQS to
+ * deliver again. SQS itself keeps a FIFO group's messages out of every other receive while one is in flight, so
+ * any number of loops and processes preserve each group's order.
+ */
+export class SqsReplayPoller {
+  private readonly address: QueueAddress;
+  /** Aborts the long polls on stop (one controller per poll: the SDK leaves its listener on the signal). */
+  private readonly polls = new Set<AbortController>();
+  private readonly stopping = new AbortController();
+  private readonly running = new Set<Promise<void>>();
+  private readonly logger: Logger;
+  private stopped = false;
+
+  constructor(private readonly options: SqsPollerOptions) {
+    this.address = parseQueueUrl(options.queueUrl, process.env.AWS_REGION);
+    this.logger = options.logger ?? silentLogger;
+  }
+
+  start(): void {
+    for (let i = 0; i < (this.options.loops ?? 4); i++) {
+      const loop = this.loop().catch((error: unknown) => this.logger.error('queue poller stopped', { error }));
+      this.running.add(loop);
+      void loop.finally(() => this.running.delete(loop));
+    }
+  }
+
+  /** Stops receiving and waits (at most `graceMs`) for the batches in hand; abandoned ones return to the queue. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.stopped = true;
+    this.stopping.abort();
+    for (const poll of this.polls) poll.abort();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+    });
+    await Promise.race([Promise.allSettled([...this.running]), timeout]);
+    clearTimeout(timer);
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      let messages: Message[];
+      const poll = new AbortController();
+      this.polls.add(poll);
+      if (this.stopped) break;
+      try {
+        const received = await this.options.client.send(
+          new ReceiveMessageCommand({
+            QueueUrl: this.options.queueUrl,
+            MaxNumberOfMessages: this.options.batchSize ?? 10,
+            WaitTimeSeconds: this.options.waitTimeSeconds ?? 20,
+            VisibilityTimeout: this.visibility(),
+            MessageSystemAttributeNames: ['All'],
+          }),
+          { abortSignal: poll.signal },
+        );
+        messages = received.Messages ?? [];
+      } catch (error) {
+        if (this.stopped) return;
+        this.logger.error('receiving from the queue failed; retrying', { queue: this.address.name, error });
+        await this.pause(1000);
+        continue;
+      } finally {
+        this.polls.delete(poll);
+      }
+      if (messages.length > 0) await this.process(messages);
+    }
+  }
+
+  private async process(messages: Message[]): Promise<void> {
+    const heartbeat = setInterval(
+      () => void this.changeVisibility(messages, this.visibility()),
+      (this.visibility() * 1000) / 3,
+    );
+    let failed: Set<string>;
+    try {
+      const response = await this.options.handler({ Records: messages.map((m) => toSqsRecord(m, this.address)) });
+      failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+    } catch (error) {
+      this.logger.error('replay batch failed', { error });
+      failed = new Set(messages.map((m) => m.MessageId!));
+    } finally {
+      clearInterval(heartbeat);
+    }
+    const done = messages.filter((m) => !failed.has(m.MessageId!));
+    const retry = messages.filter((m) => failed.has(m.MessageId!));
+    await Promise.all([this.delete(done), this.changeVisibility(retry, this.options.retryDelaySeconds ?? 5)]);
+  }
+
+  private async delete(messages: Message[]): Promise<void> {
+    if (messages.length === 0) return;
+    try {
+      const result = await this.options.client.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: this.options.queueUrl,
+          Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+        }),
+      );
+      if (result.Failed?.length) this.logger.warn('could not delete replayed messages', { failed: result.Failed });
+    } catch (error) {
+      // They come back after their visibility timeout and are acknowledged as already done.
+      this.logger.warn('could not delete replayed messages', { error });
+    }
+  }
+
+  private async changeVisibility(messages: Message[], seconds: number): Promise<void> {
+    if (messages.length === 0) return;
+    try {
+      await this.options.client.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: this.options.queueUrl,
+          Entries: messages.map((m, i) => ({
+            Id: String(i),
+            ReceiptHandle: m.ReceiptHandle!,
+            VisibilityTimeout: seconds,
+          })),
+        }),
+      );
+    } catch (error) {
+      this.logger.warn('could not change the visibility of messages', { error });
+    }
+  }
+
+  private visibility(): number {
+    return this.options.visibilityTimeoutSeconds ?? 60;
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.stopping.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.stopping.signal.addEventListener('abort', done);
+    });
+  }
+}
+
+/** An SQS message as Lambda's event source mapping presents it (the shape of `SQSEvent.Records[i]`). */
+export function toSqsRecord(message: Message, queue: QueueAddress): SQSRecord {
+  const a = message.Attributes ?? {};
+  return {
+    messageId: message.MessageId!,
+    receiptHandle: message.ReceiptHandle!,
+    body: message.Body ?? '',
+    attributes: {
+      ApproximateReceiveCount: a.ApproximateReceiveCount ?? '1',
+      SentTimestamp: a.SentTimestamp ?? String(Date.now()),
+      SenderId: a.SenderId ?? '',
+      ApproximateFirstReceiveTimestamp: a.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+      ...(a.SequenceNumber !== undefined && { SequenceNumber: a.SequenceNumber }),
+      ...(a.MessageGroupId !== undefined && { MessageGroupId: a.MessageGroupId }),
+      ...(a.MessageDeduplicationId !== undefined && { MessageDeduplicationId: a.MessageDeduplicationId }),
+    },
+    messageAttributes: {},
+    md5OfBody: message.MD5OfBody ?? '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: queue.arn,
+    awsRegion: queue.region ?? 'us-east-1',
+  };
+}

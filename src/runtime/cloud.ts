@@ -1,0 +1,304 @@
+import type { S3ClientConfig } from '@aws-sdk/client-s3';
+import type { SQSClient, SQSClientConfig } from '@aws-sdk/client-sqs';
+import { JsonLogger } from '../adapters/log/json-logger.js';
+import { S3JournalStore } from '../adapters/s3-journal/store.js';
+import { SqsDoorbell } from '../adapters/sqs-doorbell/doorbell.js';
+import { type SqsPollerOptions, SqsReplayPoller } from '../adapters/sqs-doorbell/poller.js';
+import { queueDepth, sqsClientFor } from '../adapters/sqs-doorbell/queue.js';
+import { type SqsReplayHandler, sqsReplayHandler } from '../adapters/sqs-doorbell/replay-handler.js';
+import { WebDavPeer } from '../adapters/webdav/peer.js';
+import { createApp, type RelayApp } from '../api/app.js';
+import { DEFAULT_LIMITS } from '../api/deps.js';
+import type { RelayConfig } from '../config/load.js';
+import type { Doorbell } from '../core/doorbell.js';
+import { ReplicaEchoFilter } from '../core/echo.js';
+import type { JournalEntry } from '../core/entry.js';
+import { ChangeIntake } from '../core/intake.js';
+import { JournalView } from '../core/journal-view.js';
+import type { Logger } from '../core/logger.js';
+import { OperatorActions } from '../core/operator.js';
+import type { Peer, PeerMonitor } from '../core/peer.js';
+import type { ReplayReport } from '../core/replayer.js';
+import { StampClock } from '../core/stamp.js';
+import { Topology } from '../core/topology.js';
+import { checkCloudConfig } from './cloud/env.js';
+import { S3PeerStateStore } from './cloud/peer-state.js';
+import { CloudReplayWorker } from './cloud/replay-worker.js';
+import { SharedPeerHealth } from './cloud/shared-health.js';
+import { CloudSweeper, type CloudSweeperOptions } from './cloud/sweep.js';
+import { S3WaitList } from './cloud/wait-list.js';
+import { type RunningServer, startHttpServer } from './http-server.js';
+
+/** A presigned PUT carries the body in one request: S3 takes at most 5 GiB that way. */
+export const MAX_PRESIGNED_UPLOAD_BYTES = 5 * 1024 ** 3;
+
+export interface CloudOptions {
+  logger?: Logger;
+  /** S3 client settings (endpoint, credentials, region); default: the standard AWS SDK environment. */
+  s3?: S3ClientConfig;
+  /** SQS client settings; default: the standard AWS SDK environment, region from the queue URL. */
+  sqs?: SQSClientConfig;
+  /** MessageGroupIds per lane (default 16; see src/adapters/sqs-doorbell/groups.ts). */
+  groupsPerLane?: number;
+  /** How long a process trusts an ONLINE peer state it read from S3 (default 5 s). */
+  onlineCacheMs?: number;
+  sweep?: Pick<CloudSweeperOptions, 'redriveAfterSeconds' | 'maxRedrive' | 'onlineDriveSeconds'>;
+  /** Told about every replay attempt made in this process. */
+  onReplay?: (report: ReplayReport) => void;
+}
+
+/** Everything one cloud process needs; each Lambda function builds one per cold start and uses its part. */
+export interface CloudRelay {
+  config: RelayConfig;
+  store: S3JournalStore;
+  sqs: SQSClient;
+  doorbell: SqsDoorbell;
+  clock: StampClock;
+  health: SharedPeerHealth;
+  monitor: PeerMonitor;
+  intake: ChangeIntake;
+  view: JournalView;
+  /** The HTTP API (the api Lambda, or Node in `vfs-relay serve`). */
+  app: RelayApp;
+  worker: CloudReplayWorker;
+  /** The replay Lambda's handler: SQS batch in, batch item failures out. */
+  replayHandler: SqsReplayHandler;
+  /** The ping Lambda's duty: ping down peers, re-drive, log the backlog. */
+  sweeper: CloudSweeper;
+  adminToken: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Composes cloud mode: S3 journal, SQS FIFO doorbell, WebDAV peers, peer health and wait lists in S3 beside the
+ * journal, and the same core (intake, views, operator actions) and Hono app as the embedded relay. Nothing here
+ * holds state that matters across processes. Creating it makes no request (cheap at a Lambda cold start).
+ */
+export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}): CloudRelay {
+  checkCloudConfig(config);
+  const queueUrl = config.queue!;
+  const logger = options.logger ?? new JsonLogger();
+  const store = S3JournalStore.fromUrl(config.journal, options.s3 ?? {}, {
+    onWarning: (w) => logger.warn(w.message, { path: w.path }),
+  });
+  const sqs = sqsClientFor(queueUrl, options.sqs);
+  const peers = webDavPeers(config, logger);
+  const health = new SharedPeerHealth({
+    peers,
+    store: new S3PeerStateStore(store.client, store.bucket, store.prefix),
+    logger,
+    onlineCacheMs: options.onlineCacheMs,
+  });
+  const waitList = new S3WaitList(store.client, store.bucket, store.prefix);
+  const doorbell = new SqsDoorbell({
+    client: sqs,
+    queueUrl,
+    resolve: (ref) => store.read(ref),
+    groupsPerLane: options.groupsPerLane ?? config.cloud.groupsPerLane,
+    logger,
+  });
+  const redrive = (refs: readonly { lane: string; id: string }[], cause: string) => doorbell.redrive(refs, cause);
+  const sweeper = new CloudSweeper({
+    store,
+    health,
+    peers: config.peers,
+    redrive,
+    queueDepth: () => queueDepth(sqs, queueUrl),
+    waitList,
+    logger,
+    redriveAfterSeconds: config.cloud.redriveAfterSeconds,
+    maxRedrive: config.cloud.maxRedrivePerSweep,
+    ...options.sweep,
+  });
+  const monitor: PeerMonitor = {
+    state: (peer) => health.state(peer),
+    ping: async (peer) => {
+      const state = await health.ping(peer);
+      if (state.status === 'ONLINE') await sweeper.drive(peer, `ping.${Date.now()}`);
+      return state;
+    },
+  };
+  const echo = new ReplicaEchoFilter({
+    nodeOfPeer: new Map(config.peers.filter((p) => p.node).map((p) => [p.name, p.node!])),
+    windowMs: config.echoWindowSeconds * 1000,
+  });
+  const clock = new StampClock();
+  const intake = new ChangeIntake({
+    store,
+    doorbell: config.autoPlay ? autoPlay(doorbell, health, monitor) : doorbell,
+    clock,
+    topology: new Topology(config.vfs, config.peers),
+    replicationUser: config.replicationUser,
+    echo,
+  });
+  const view = new JournalView(store);
+  // Operator rings are deliberate: each is a fresh re-drive, never deduplicated against an earlier ring.
+  const operator = new OperatorActions(
+    store,
+    doorbell.redriving(() => `op.${Date.now()}`),
+    (id) => intake.find(id),
+  );
+  const adminToken = config.auth.adminToken!;
+  const app = createApp({
+    intake,
+    view,
+    operator,
+    monitor,
+    peers: config.peers.map((p) => ({ name: p.name, url: p.url, node: p.node })),
+    echoes: () => echo.counts(),
+    tokens: { adminToken, nodeTokens: config.auth.nodeTokens },
+    // Bodies go straight to S3 (presigned PUT): never through Lambda's 6 MB payload limit.
+    uploadTarget: (entry) => store.uploadTarget(entry),
+    publicUrl: config.publicUrl,
+    limits: {
+      ...DEFAULT_LIMITS,
+      maxUploadBytes: Math.min(config.limits.maxUploadBytes, MAX_PRESIGNED_UPLOAD_BYTES),
+    },
+    logger,
+  });
+  const worker = new CloudReplayWorker({
+    store,
+    peers,
+    health,
+    waitList,
+    redrive,
+    logger,
+    onReplay: (report) => {
+      if (report.outcome.kind === 'applied') echo.recordApplied(report.entry);
+      options.onReplay?.(report);
+    },
+  });
+  return {
+    config,
+    store,
+    sqs,
+    doorbell,
+    clock,
+    health,
+    monitor,
+    intake,
+    view,
+    app,
+    worker,
+    replayHandler: sqsReplayHandler((ref) => worker.replay(ref), logger),
+    sweeper,
+    adminToken,
+    close: async () => {
+      await Promise.all([...peers.values()].map((p) => p.close()));
+      await store.close();
+      sqs.destroy();
+    },
+  };
+}
+
+export interface CloudServeOptions extends CloudOptions {
+  /** Queue poller settings (default: `replay.concurrency` receive loops, 60 s visibility kept alive). */
+  poller?: Partial<Omit<SqsPollerOptions, 'client' | 'queueUrl' | 'handler'>>;
+}
+
+export interface CloudServe {
+  url: string;
+  relay: CloudRelay;
+  poller: SqsReplayPoller;
+  /** Runs one sweep now (also run every ping interval). */
+  sweep(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * `vfs-relay serve` in cloud mode: the whole system in one process against any S3 + SQS endpoint, no Lambda.
+ * The API on Node, the replay Lambda's handler fed by long-polling the queue, and the ping Lambda's sweep on a
+ * timer (every shortest `pingIntervalSeconds`). Several such processes may share one journal and queue.
+ */
+export async function startCloudServe(config: RelayConfig, options: CloudServeOptions = {}): Promise<CloudServe> {
+  const logger = options.logger ?? new JsonLogger();
+  const relay = createCloudRelay(config, { ...options, logger });
+  let server: RunningServer;
+  try {
+    relay.clock.seed(await relay.store.newestId());
+    server = await startHttpServer({ fetch: relay.app.fetch, host: config.listen.host, port: config.listen.port });
+  } catch (error) {
+    await relay.close();
+    throw error;
+  }
+  const poller = new SqsReplayPoller({
+    client: relay.sqs,
+    queueUrl: config.queue!,
+    handler: relay.replayHandler,
+    loops: config.replay.concurrency,
+    logger,
+    ...options.poller,
+  });
+  poller.start();
+
+  let sweeping: Promise<void> | undefined;
+  const sweep = (): Promise<void> => {
+    sweeping ??= relay.sweeper
+      .run()
+      .then(() => undefined)
+      .catch((error: unknown) => logger.error('sweep failed', { error }))
+      .finally(() => {
+        sweeping = undefined;
+      });
+    return sweeping;
+  };
+  const intervalSeconds = Math.min(60, ...config.peers.map((p) => p.pingIntervalSeconds));
+  const timer = setInterval(() => void sweep(), intervalSeconds * 1000);
+  timer.unref();
+  void sweep(); // whatever was PENDING before this start resumes
+  logger.info('relay listening', {
+    url: server.url,
+    mode: 'cloud',
+    journal: relay.store.url,
+    queue: config.queue,
+    peers: config.peers.map((p) => p.name),
+    config: config.source,
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: server.url,
+    relay,
+    poller,
+    sweep,
+    close: () => {
+      closing ??= (async () => {
+        await server.close();
+        clearInterval(timer);
+        await poller.stop();
+        await sweeping;
+        await relay.close();
+        logger.info('relay stopped');
+      })();
+      return closing;
+    },
+  };
+}
+
+function webDavPeers(config: RelayConfig, logger: Logger): Map<string, Peer> {
+  return new Map<string, Peer>(
+    config.peers.map((p) => [
+      p.name,
+      new WebDavPeer({
+        name: p.name,
+        url: p.url,
+        username: p.username,
+        password: p.password,
+        connections: config.replay.concurrency,
+        timeoutMs: config.replay.requestTimeoutSeconds * 1000,
+        logger,
+      }),
+    ]),
+  );
+}
+
+/** autoPlay (CONTRACT): a new change for a peer that is not ONLINE pings it at once (and drains if it answers). */
+function autoPlay(inner: Doorbell, health: SharedPeerHealth, monitor: PeerMonitor): Doorbell {
+  return {
+    ring: async (refs) => {
+      await inner.ring(refs);
+      const peers = new Set(refs.map((r) => (r as Partial<JournalEntry>).peer).filter((p) => p !== undefined));
+      for (const peer of peers) if ((await health.status(peer)) !== 'ONLINE') await monitor.ping(peer);
+    },
+  };
+}

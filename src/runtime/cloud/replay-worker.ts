@@ -1,0 +1,178 @@
+import type { EntryRef, JournalEntry } from '../../core/entry.js';
+import { NotFoundError } from '../../core/errors.js';
+import type { JournalStore } from '../../core/journal.js';
+import type { Logger } from '../../core/logger.js';
+import type { Peer, PeerStatus, ReplayOutcome } from '../../core/peer.js';
+import type { ReplayReport } from '../../core/replayer.js';
+import { firstBlocker, olderEntries } from './lane-order.js';
+import type { WaitList } from './wait-list.js';
+
+/** What one doorbell message came to. Every one of them acknowledges the message; only a throw retries it. */
+export type ReplayDecision =
+  /** Applied to the peer and purged; its waiters were re-rung. */
+  | 'applied'
+  /** The peer refused it or it cannot be replayed: CONFLICT or FAILED, for an operator. */
+  | 'parked'
+  /** The peer was unreachable or refused our credentials: still PENDING, re-driven when the peer is back. */
+  | 'peer-failed'
+  /** An older overlapping entry is unfinished: registered on its wait list, re-rung when it completes. */
+  | 'deferred'
+  /** Not in the journal (already applied, or skipped): a duplicate or late message. */
+  | 'gone'
+  /** CONFLICT, FAILED or AWAITING_BODY: nothing to do until an operator or the node acts. */
+  | 'not-pending'
+  /** The peer is OFFLINE or UNAUTHORIZED: left PENDING; the ping re-drives its backlog when it is back. */
+  | 'peer-down'
+  /** The journal names a peer this configuration does not have. */
+  | 'unknown-peer';
+
+export interface PeerHealthView {
+  status(peer: string): Promise<PeerStatus>;
+  record(peer: string, outcome: ReplayOutcome): Promise<unknown>;
+}
+
+export interface CloudReplayWorkerOptions {
+  store: JournalStore;
+  peers: ReadonlyMap<string, Peer>;
+  health: PeerHealthView;
+  waitList: WaitList;
+  /** Rings entries again because `cause` happened (the SQS doorbell's redrive). */
+  redrive: (refs: readonly EntryRef[], cause: string) => Promise<unknown>;
+  logger: Logger;
+  onReplay?: (report: ReplayReport) => void;
+  now?: () => Date;
+}
+
+/** Registering on a blocker races with its completion; after this many rounds the sweep settles it. */
+const CHECK_ROUNDS = 3;
+
+/**
+ * Replays one entry per doorbell message, with the journal as the only state: read the entry, check the lane's
+ * older entries for an overlap (the embedded replayer's rule), apply, record the outcome, purge, wake waiters.
+ * Safe to run in any number of processes at once and for duplicate messages: what decides is the journal.
+ */
+export class CloudReplayWorker {
+  private readonly now: () => Date;
+
+  constructor(private readonly options: CloudReplayWorkerOptions) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  async replay(ref: EntryRef): Promise<ReplayDecision> {
+    const { store, logger } = this.options;
+    const entry = await store.read(ref);
+    if (!entry) {
+      // A crash between purge and release leaves waiters registered: the late or repeated message frees them.
+      await this.release(ref);
+      logger.debug('doorbell for an entry no longer in the journal', { entryId: ref.id, lane: ref.lane });
+      return 'gone';
+    }
+    if (entry.status !== 'PENDING') return 'not-pending';
+    const peer = this.options.peers.get(entry.peer);
+    if (!peer) {
+      logger.warn('journal holds entries for a peer that is not configured; they wait', {
+        peer: entry.peer,
+        lane: entry.lane,
+        entryId: entry.id,
+      });
+      return 'unknown-peer';
+    }
+    if ((await this.options.health.status(entry.peer)) !== 'ONLINE') return 'peer-down';
+    const blocker = await this.blockerOf(entry);
+    if (blocker) {
+      logger.debug('waits behind an older overlapping entry', {
+        entryId: entry.id,
+        lane: entry.lane,
+        blockedBy: blocker.id,
+      });
+      return 'deferred';
+    }
+    return this.apply(peer, entry);
+  }
+
+  /**
+   * The oldest older entry that overlaps `entry`, after registering `entry` as its waiter. Register, then look
+   * again: either the blocker's completion (purge, then take its waiters) sees the registration, or this second
+   * look sees the blocker gone — S3 is strongly consistent, so one of the two always happens.
+   */
+  private async blockerOf(entry: JournalEntry): Promise<JournalEntry | undefined> {
+    let blocker: JournalEntry | undefined;
+    for (let round = 0; round < CHECK_ROUNDS; round++) {
+      blocker = firstBlocker(entry, await olderEntries(this.options.store, entry));
+      if (!blocker) return undefined;
+      await this.options.waitList.add({ lane: blocker.lane, id: blocker.id }, { lane: entry.lane, id: entry.id });
+      if (await this.options.store.read(blocker)) return blocker;
+    }
+    return blocker;
+  }
+
+  private async apply(peer: Peer, entry: JournalEntry): Promise<ReplayDecision> {
+    const { store, logger } = this.options;
+    const started = performance.now();
+    const outcome = await peer
+      .apply(entry, () => store.readBody(entry))
+      .catch((error: unknown) => {
+        // S3 failed to hand us the body (throttling, an outage): retry the message rather than park the entry.
+        if (isServiceError(error)) throw error;
+        return unexpected(error);
+      });
+    const durationMs = performance.now() - started;
+    await this.options.health.record(entry.peer, outcome);
+    this.options.onReplay?.({ entry, outcome, durationMs });
+    const fields = {
+      entryId: entry.id,
+      lane: entry.lane,
+      peer: entry.peer,
+      action: entry.action,
+      path: entry.path,
+      target: entry.target,
+      outcome: outcome.kind,
+      durationMs: Math.round(durationMs),
+    };
+    if (outcome.kind === 'applied') {
+      await store.purge(entry);
+      await this.release(entry);
+      logger.info('replayed', { ...fields, detail: outcome.detail });
+      return 'applied';
+    }
+    const parked: JournalEntry = {
+      ...entry,
+      status: outcome.kind === 'conflict' ? 'CONFLICT' : outcome.kind === 'bad_entry' ? 'FAILED' : 'PENDING',
+      attempts: entry.attempts + 1,
+      lastError: sanitize(outcome.reason),
+      lastAttemptAt: this.now().toISOString(),
+    };
+    try {
+      await store.update(parked);
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error; // skipped by an operator meanwhile
+    }
+    const log = parked.status === 'PENDING' ? logger.info : logger.warn;
+    log.call(logger, 'replay did not apply', { ...fields, status: parked.status, reason: parked.lastError });
+    return parked.status === 'PENDING' ? 'peer-failed' : 'parked';
+  }
+
+  /** Re-rings whatever waited for `blocker`; each waiter checks the journal again when its message arrives. */
+  private async release(blocker: EntryRef): Promise<void> {
+    const waiters = await this.options.waitList.take(blocker);
+    if (waiters.length > 0) await this.options.redrive(waiters, `after.${blocker.id}`);
+  }
+}
+
+/** Anything a peer adapter did not classify (as the embedded replayer: the entry needs an operator). */
+function unexpected(error: unknown): ReplayOutcome {
+  if (error instanceof NotFoundError && error.code === 'BODY_MISSING') {
+    return { kind: 'bad_entry', reason: 'the journal has no body for this upload' };
+  }
+  return { kind: 'bad_entry', reason: `replay failed: ${(error as Error)?.message ?? String(error)}` };
+}
+
+/** An error answered by an AWS service (the SDK attaches `$metadata`); the peer adapter classifies its own. */
+function isServiceError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && '$metadata' in error;
+}
+
+/** Peer answers end up in config.XML and logs: keep them short, printable, and on one line. */
+function sanitize(reason: string): string {
+  return reason.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').slice(0, 500);
+}

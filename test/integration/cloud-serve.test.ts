@@ -1,0 +1,246 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { messageGroupId } from '../../src/adapters/sqs-doorbell/groups.js';
+import { parseConfig } from '../../src/config/load.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { type CloudServe, startCloudServe } from '../../src/runtime/cloud.js';
+import { type ApachePeer, apacheAvailable, startApache } from '../support/apache.js';
+import { freshBucket, type Moto, motoAvailable, motoS3Client, startMoto } from '../support/moto.js';
+import { waitFor } from '../support/node-client.js';
+import { ADMIN_TOKEN, auth, NODE_A_TOKEN } from '../support/relay.js';
+import { describeWithServer } from '../support/servers.js';
+import { mixedScript, type ScriptChange, sha256, TreeModel } from '../support/tree-model.js';
+
+const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
+
+let moto: Moto;
+let s3: S3Client;
+let sqs: SQSClient;
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  if (!motoAvailable || !apacheAvailable) return;
+  moto = await startMoto();
+  s3 = motoS3Client(moto.endpoint);
+  sqs = new SQSClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials });
+});
+afterAll(async () => {
+  s3?.destroy();
+  sqs?.destroy();
+  await moto?.close();
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function apache(): Promise<ApachePeer> {
+  const server = await startApache();
+  cleanups.push(() => server.close());
+  return server;
+}
+
+/** The whole cloud system in this process: API on Node, queue poller, sweep timer; S3 + SQS on moto. */
+async function cloudRelay(peer: ApachePeer): Promise<CloudServe> {
+  const bucket = await freshBucket(s3);
+  const queue = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: `relay-${randomBytes(4).toString('hex')}.fifo`,
+      Attributes: { FifoQueue: 'true', VisibilityTimeout: '30' },
+    }),
+  );
+  const config = parseConfig(
+    {
+      listen: { host: '127.0.0.1', port: 0 },
+      journal: `s3://${bucket}/relay`,
+      queue: queue.QueueUrl,
+      peers: [
+        { name: 'server2', url: peer.url, username: peer.username, password: peer.password, pingIntervalSeconds: 1 },
+      ],
+      vfs: [{ path: '/user_homes', replicate: true }],
+      auth: { adminToken: ADMIN_TOKEN, nodeTokens: { 'node-a': NODE_A_TOKEN } },
+    },
+    {},
+    'test',
+  );
+  const relay = await startCloudServe(config, {
+    logger: silentLogger,
+    s3: { endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials },
+    sqs: { endpoint: moto.endpoint, region: 'us-east-1', credentials },
+    poller: { waitTimeSeconds: 1 },
+  });
+  cleanups.push(() => relay.close());
+  return relay;
+}
+
+/** A node's upload as in cloud mode: POST the change, PUT the body to the presigned URL (no bearer), commit. */
+async function post(
+  relay: CloudServe,
+  change: ScriptChange,
+  body = change.body,
+): Promise<{ id: string; commit?: Response }> {
+  const { body: _, ...fields } = change;
+  const payload = change.body
+    ? { ...fields, size: change.body.length, sha256: createHash('sha256').update(change.body).digest('hex') }
+    : fields;
+  const res = await fetch(`${relay.url}/v1/changes`, {
+    method: 'POST',
+    headers: { ...auth(NODE_A_TOKEN), 'content-type': 'application/json' },
+    body: JSON.stringify(payload),
+  });
+  const answer = (await res.json()) as { id: string; upload?: { url: string; headers: Record<string, string> } };
+  if (res.status !== 201 && res.status !== 202)
+    throw new Error(`POST ${change.path}: ${res.status} ${JSON.stringify(answer)}`);
+  if (!answer.upload) return { id: answer.id };
+  const { 'content-length': _length, ...headers } = answer.upload.headers;
+  const put = await fetch(answer.upload.url, { method: 'PUT', headers, body });
+  if (put.status !== 200) throw new Error(`PUT ${change.path}: ${put.status} ${await put.text()}`);
+  const commit = await fetch(`${relay.url}/v1/changes/${answer.id}/commit`, {
+    method: 'POST',
+    headers: auth(NODE_A_TOKEN),
+  });
+  return { id: answer.id, commit };
+}
+
+async function postAll(relay: CloudServe, changes: readonly ScriptChange[]): Promise<void> {
+  for (const change of changes) {
+    const { commit } = await post(relay, change);
+    if (commit && commit.status !== 200)
+      throw new Error(`commit ${change.path}: ${commit.status} ${await commit.text()}`);
+  }
+}
+
+interface PeerView {
+  status: string;
+  pending: number;
+  conflicts: number;
+  failed: number;
+  blocked: number;
+}
+
+async function peerView(relay: CloudServe): Promise<PeerView> {
+  const res = await fetch(`${relay.url}/v1/peers`, { headers: auth(ADMIN_TOKEN) });
+  return ((await res.json()) as PeerView[])[0]!;
+}
+
+async function drained(relay: CloudServe, timeoutMs: number): Promise<PeerView> {
+  await waitFor(
+    async () => (await peerView(relay)).pending === 0,
+    timeoutMs,
+    async () => JSON.stringify(await peerView(relay)),
+  );
+  return peerView(relay);
+}
+
+async function expectTree(server: ApachePeer, model: TreeModel): Promise<void> {
+  const actual = await server.tree();
+  expect([...actual].filter(([p]) => p.startsWith('user_homes'))).toEqual([...model.sorted()]);
+}
+
+describeWithServer(
+  'moto_server and Apache httpd',
+  motoAvailable && apacheAvailable,
+  'cloud mode (vfs-relay serve on S3 + SQS)',
+  () => {
+    it('replicates a mixed script of 100 changes to the exact tree', async () => {
+      const server = await apache();
+      const relay = await cloudRelay(server);
+      // The script works on the location itself: its top-level folders spread over the lane's message groups,
+      // and its renames and deletes of whole folders cross them.
+      const { changes, model } = mixedScript({ seed: 21, count: 100, base: '/user_homes', maxBytes: 512 * 1024 });
+      const groups = new Set(changes.map((c) => messageGroupId({ lane: 'l', location: '/user_homes', path: c.path })));
+      expect(groups.size).toBeGreaterThan(4);
+      expect(
+        changes.some(
+          (c) =>
+            c.target &&
+            messageGroupId({ lane: 'l', location: '/user_homes', path: c.path }) !==
+              messageGroupId({ lane: 'l', location: '/user_homes', path: c.target }),
+        ),
+      ).toBe(true);
+      const started = Date.now();
+      await postAll(relay, changes);
+      const posted = Date.now();
+      const after = await drained(relay, 90_000);
+      const done = Date.now();
+      expect(after).toMatchObject({ status: 'ONLINE', pending: 0, conflicts: 0, failed: 0 });
+      await expectTree(server, model);
+      console.info(
+        `cloud serve: ${changes.length} changes posted in ${posted - started} ms, replayed by ${done - started} ms ` +
+          `(${((changes.length * 1000) / (done - started)).toFixed(1)} changes/s end to end on one lane)`,
+      );
+    }, 150_000);
+
+    it('keeps a backlog while the peer is down and drains it when a ping finds it back', async () => {
+      const server = await apache();
+      const relay = await cloudRelay(server);
+      await server.stop();
+      const model = new TreeModel();
+      const changes: ScriptChange[] = Array.from({ length: 60 }, (_, i) => ({
+        action: 'upload' as const,
+        path: `/user_homes/u${i % 12}/f${i}.txt`,
+        body: randomBytes(2048),
+      }));
+      for (const change of changes) model.apply(change);
+      await postAll(relay, changes);
+      await waitFor(async () => (await peerView(relay)).status === 'OFFLINE', 20_000);
+      expect(await peerView(relay)).toMatchObject({ pending: 60 });
+
+      await server.start();
+      const started = Date.now();
+      await drained(relay, 60_000);
+      const ms = Date.now() - started;
+      await expectTree(server, model);
+      console.info(
+        `cloud serve: drained 60 uploads in ${ms} ms after the peer came back (${((60 * 1000) / ms).toFixed(1)}/s)`,
+      );
+    }, 120_000);
+
+    it('takes a body through the presigned URL, and refuses a wrong size or checksum at commit (422)', async () => {
+      const server = await apache();
+      const relay = await cloudRelay(server);
+      const body = randomBytes(200_000);
+      const good = { action: 'upload' as const, path: '/user_homes/up/good.bin', body };
+      const ok = await post(relay, good);
+      expect(ok.commit?.status).toBe(200);
+
+      const short = await post(relay, { action: 'upload', path: '/user_homes/up/short.bin', body }, body.subarray(1));
+      expect(short.commit?.status).toBe(422);
+      expect(await short.commit?.json()).toMatchObject({ error: { code: 'SIZE_MISMATCH' } });
+
+      const forged = Buffer.from(body);
+      forged[0] = (forged[0]! + 1) % 256;
+      const wrong = await post(relay, { action: 'upload', path: '/user_homes/up/wrong.bin', body }, forged);
+      expect(wrong.commit?.status).toBe(422);
+      expect(await wrong.commit?.json()).toMatchObject({ error: { code: 'CHECKSUM_MISMATCH' } });
+
+      await waitFor(async () => (await server.tree()).has('user_homes/up/good.bin'), 20_000);
+      const tree = await server.tree();
+      expect(tree.get('user_homes/up/good.bin')).toBe(sha256(body));
+      expect(tree.has('user_homes/up/short.bin')).toBe(false);
+      expect(tree.has('user_homes/up/wrong.bin')).toBe(false);
+    }, 60_000);
+
+    it('replays a rename across message groups after the older changes it overlaps', async () => {
+      const server = await apache();
+      const relay = await cloudRelay(server);
+      const model = new TreeModel();
+      // Folders "alpha" and "omega" hash to different groups of the lane; the rename is journaled in alpha's.
+      const script: ScriptChange[] = [
+        { action: 'makedir', path: '/user_homes/alpha' },
+        { action: 'upload', path: '/user_homes/alpha/a.txt', body: Buffer.from('from alpha') },
+        { action: 'upload', path: '/user_homes/omega/b.txt', body: Buffer.from('old b') },
+        { action: 'rename', path: '/user_homes/alpha/a.txt', target: '/user_homes/omega/b.txt' },
+        { action: 'upload', path: '/user_homes/omega/b.txt/../c.txt'.replace('/b.txt/..', ''), body: Buffer.from('c') },
+        { action: 'rename', path: '/user_homes/omega', target: '/user_homes/alpha/omega' },
+        { action: 'upload', path: '/user_homes/alpha/omega/d.txt', body: Buffer.from('d') },
+      ];
+      for (const change of script) model.apply(change);
+      await postAll(relay, script);
+      await drained(relay, 30_000);
+      await expectTree(server, model);
+      expect((await server.tree()).get('user_homes/alpha/omega/b.txt')).toBe(sha256(Buffer.from('from alpha')));
+    }, 60_000);
+  },
+);

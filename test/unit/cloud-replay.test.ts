@@ -1,0 +1,326 @@
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import type { EntryRef, JournalEntry } from '../../src/core/entry.js';
+import type { JournalStore, ListOptions } from '../../src/core/journal.js';
+import { laneId } from '../../src/core/lane.js';
+import { silentLogger } from '../../src/core/logger.js';
+import type { Peer, PeerState, ReplayOutcome } from '../../src/core/peer.js';
+import { StampClock } from '../../src/core/stamp.js';
+import { firstBlocker, readyEntries } from '../../src/runtime/cloud/lane-order.js';
+import { nextPeerState, type PeerStateStore } from '../../src/runtime/cloud/peer-state.js';
+import { CloudReplayWorker } from '../../src/runtime/cloud/replay-worker.js';
+import { SharedPeerHealth } from '../../src/runtime/cloud/shared-health.js';
+import { CloudSweeper, type QueueFigures } from '../../src/runtime/cloud/sweep.js';
+import type { Waiting, WaitList } from '../../src/runtime/cloud/wait-list.js';
+
+const LANE = laneId('/user_homes', 'server2');
+const clock = new StampClock();
+
+function entry(fields: Partial<JournalEntry> & Pick<JournalEntry, 'action' | 'path'>): JournalEntry {
+  return {
+    lane: LANE,
+    id: clock.next(),
+    peer: 'server2',
+    location: '/user_homes',
+    createdAt: new Date().toISOString(),
+    status: 'PENDING',
+    attempts: 0,
+    ...fields,
+  };
+}
+
+/** The part of a journal the cloud worker and sweep use, in memory. */
+class MemoryJournal {
+  readonly entries = new Map<string, JournalEntry>();
+  constructor(...entries: JournalEntry[]) {
+    for (const e of entries) this.entries.set(e.id, e);
+  }
+  async read(ref: EntryRef) {
+    const e = this.entries.get(ref.id);
+    return e && { ...e };
+  }
+  async list(lane: string, options: ListOptions = {}) {
+    return [...this.entries.values()]
+      .filter((e) => e.lane === lane && (options.after === undefined || e.id > options.after))
+      .sort((a, b) => (a.id < b.id ? -1 : 1))
+      .slice(0, options.limit ?? Number.POSITIVE_INFINITY);
+  }
+  async lanes() {
+    return [...new Set([...this.entries.values()].map((e) => e.lane))];
+  }
+  async update(e: JournalEntry) {
+    this.entries.set(e.id, e);
+  }
+  async purge(ref: EntryRef) {
+    this.entries.delete(ref.id);
+  }
+  async readBody() {
+    return Readable.from([Buffer.from('x')]);
+  }
+  get store(): JournalStore {
+    return this as unknown as JournalStore;
+  }
+}
+
+class MemoryWaitList implements WaitList {
+  readonly waiting: Waiting[] = [];
+  async add(blocker: EntryRef, waiter: EntryRef) {
+    this.waiting.push({ blocker, waiter });
+  }
+  async take(blocker: EntryRef) {
+    const taken = this.waiting.filter((w) => w.blocker.id === blocker.id);
+    await this.remove(taken);
+    return taken.map((w) => w.waiter);
+  }
+  async all() {
+    return [...this.waiting];
+  }
+  async remove(gone: readonly Waiting[]) {
+    for (const w of gone) this.waiting.splice(this.waiting.indexOf(w), 1);
+  }
+}
+
+class FakePeer implements Peer {
+  readonly name = 'server2';
+  readonly applied: string[] = [];
+  answer: ReplayOutcome = { kind: 'applied' };
+  async probe(): Promise<ReplayOutcome> {
+    return this.answer;
+  }
+  async apply(e: JournalEntry): Promise<ReplayOutcome> {
+    if (this.answer.kind === 'applied') this.applied.push(e.id);
+    return this.answer;
+  }
+  async close() {}
+}
+
+class MemoryPeerStates implements PeerStateStore {
+  readonly states = new Map<string, { state: PeerState; version: string }>();
+  async read(peer: string) {
+    const s = this.states.get(peer);
+    return { state: s && { ...s.state }, version: s?.version };
+  }
+  async write(peer: string, state: PeerState, version: string | undefined) {
+    if (this.states.get(peer)?.version !== version) return false;
+    this.states.set(peer, { state, version: String(Math.random()) });
+    return true;
+  }
+}
+
+function setup(...entries: JournalEntry[]) {
+  const journal = new MemoryJournal(...entries);
+  const peer = new FakePeer();
+  const peers = new Map([['server2', peer as Peer]]);
+  const states = new MemoryPeerStates();
+  const health = new SharedPeerHealth({ peers, store: states, logger: silentLogger, onlineCacheMs: 0 });
+  const waitList = new MemoryWaitList();
+  const rung: { ids: string[]; cause: string }[] = [];
+  const redrive = async (refs: readonly EntryRef[], cause: string) => {
+    rung.push({ ids: refs.map((r) => r.id), cause });
+    return refs.length;
+  };
+  const worker = new CloudReplayWorker({
+    store: journal.store,
+    peers,
+    health,
+    waitList,
+    redrive,
+    logger: silentLogger,
+  });
+  return { journal, peer, health, states, waitList, rung, redrive, worker };
+}
+
+describe('lane order (the embedded replayer rule over the journal)', () => {
+  it('holds back what overlaps an older unfinished entry, whatever its status', () => {
+    const a = entry({ action: 'upload', path: '/user_homes/john/a' });
+    const stuck = entry({
+      action: 'rename',
+      path: '/user_homes/mary/x',
+      target: '/user_homes/omega/y',
+      status: 'CONFLICT',
+    });
+    const b = entry({ action: 'delete', path: '/user_homes/john' });
+    const c = entry({ action: 'upload', path: '/user_homes/omega/y/z' });
+    const d = entry({ action: 'upload', path: '/user_homes/paul/p' });
+    expect(readyEntries([a, stuck, b, c, d]).map((e) => e.id)).toEqual([a.id, d.id]);
+    expect(firstBlocker(c, [a, stuck, b])?.id).toBe(stuck.id);
+    expect(firstBlocker(d, [a, stuck, b])).toBeUndefined();
+  });
+});
+
+describe('CloudReplayWorker', () => {
+  it('applies a ready entry, purges it and re-rings whatever waited for it', async () => {
+    const a = entry({ action: 'upload', path: '/user_homes/omega/b.txt', size: 1 });
+    const rename = entry({ action: 'rename', path: '/user_homes/alpha/a', target: '/user_homes/omega/b.txt' });
+    const { worker, journal, peer, waitList, rung } = setup(a, rename);
+
+    // The rename's message comes first (another group): it waits, registered on a's wait list.
+    expect(await worker.replay(rename)).toBe('deferred');
+    expect(peer.applied).toEqual([]);
+    expect(waitList.waiting).toEqual([{ blocker: { lane: LANE, id: a.id }, waiter: { lane: LANE, id: rename.id } }]);
+
+    expect(await worker.replay(a)).toBe('applied');
+    expect(journal.entries.has(a.id)).toBe(false);
+    expect(rung).toEqual([{ ids: [rename.id], cause: `after.${a.id}` }]);
+    expect(await worker.replay(rename)).toBe('applied');
+    expect(peer.applied).toEqual([a.id, rename.id]);
+  });
+
+  it('acknowledges duplicates, entries that wait for an operator, and peers that are down', async () => {
+    const a = entry({ action: 'makedir', path: '/user_homes/x' });
+    const parked = entry({ action: 'makedir', path: '/user_homes/y', status: 'CONFLICT' });
+    const stranger = entry({ action: 'makedir', path: '/user_homes/s', peer: 'nobody' });
+    const { worker, peer, health } = setup(a, parked, stranger);
+    expect(await worker.replay(a)).toBe('applied');
+    expect(await worker.replay(a)).toBe('gone');
+    expect(await worker.replay(parked)).toBe('not-pending');
+    expect(await worker.replay(stranger)).toBe('unknown-peer');
+
+    const b = entry({ action: 'makedir', path: '/user_homes/z' });
+    const c = entry({ action: 'makedir', path: '/user_homes/w' });
+    const second = setup(b, c);
+    second.peer.answer = { kind: 'offline', reason: 'connect ECONNREFUSED' };
+    expect(await second.worker.replay(b)).toBe('peer-failed');
+    expect(second.journal.entries.get(b.id)).toMatchObject({ status: 'PENDING', attempts: 1 });
+    expect((await second.health.state('server2')).status).toBe('OFFLINE');
+    expect(await second.worker.replay(c)).toBe('peer-down');
+    expect(peer.applied).toEqual([a.id]);
+    await health.record('server2', { kind: 'applied' });
+  });
+
+  it('parks a refused change as CONFLICT, and what overlaps it waits', async () => {
+    const rename = entry({ action: 'rename', path: '/user_homes/a/ghost', target: '/user_homes/a/found' });
+    const inside = entry({ action: 'upload', path: '/user_homes/a/found/x', size: 1 });
+    const { worker, journal, peer } = setup(rename, inside);
+    peer.answer = { kind: 'conflict', reason: 'MOVE: rename source missing\n(HTTP 404)' };
+    expect(await worker.replay(rename)).toBe('parked');
+    expect(journal.entries.get(rename.id)).toMatchObject({
+      status: 'CONFLICT',
+      lastError: 'MOVE: rename source missing (HTTP 404)',
+    });
+    peer.answer = { kind: 'applied' };
+    expect(await worker.replay(inside)).toBe('deferred');
+  });
+
+  it('goes ahead when the blocker completes between its check and its registration', async () => {
+    const a = entry({ action: 'upload', path: '/user_homes/j/a', size: 1 });
+    const b = entry({ action: 'delete', path: '/user_homes/j/a' });
+    const { worker, journal, waitList } = setup(a, b);
+    const add = waitList.add.bind(waitList);
+    waitList.add = async (blocker, waiter) => {
+      await add(blocker, waiter);
+      journal.entries.delete(blocker.id); // completed meanwhile (its worker released before we registered)
+    };
+    expect(await worker.replay(b)).toBe('applied');
+  });
+});
+
+describe('peer state shared through a store', () => {
+  it('folds outcomes as the embedded PeerHealth does', () => {
+    const down = nextPeerState({ status: 'ONLINE' }, { kind: 'offline', reason: 'timeout' }, true, 't1');
+    expect(down).toEqual({ status: 'OFFLINE', since: 't1', lastPingAt: 't1', lastError: 'timeout' });
+    expect(nextPeerState(down, { kind: 'conflict', reason: 'x' }, false, 't2')).toEqual({
+      status: 'ONLINE',
+      since: 't2',
+      lastPingAt: 't1',
+    });
+  });
+
+  it('is seen by every process, and a ping writes lastPingAt', async () => {
+    const { health, states, peer } = setup();
+    const other = new SharedPeerHealth({
+      peers: new Map([['server2', peer as Peer]]),
+      store: states,
+      logger: silentLogger,
+    });
+    expect(await other.status('server2')).toBe('ONLINE');
+    peer.answer = { kind: 'unauthorized', reason: 'HTTP 401' };
+    await health.ping('server2');
+    // `other` trusts the ONLINE it read for a few seconds; a fresh read sees the change, and from then on a peer
+    // that is down is read afresh every time.
+    expect(await other.state('server2')).toMatchObject({ status: 'UNAUTHORIZED', lastError: 'HTTP 401' });
+    expect(await other.status('server2')).toBe('UNAUTHORIZED');
+    expect((await other.state('server2')).lastPingAt).toBeDefined();
+  });
+});
+
+describe('CloudSweeper', () => {
+  function sweeper(
+    journal: MemoryJournal,
+    queue: QueueFigures,
+    extra: Partial<ConstructorParameters<typeof CloudSweeper>[0]> = {},
+  ) {
+    const { health, peer, waitList, rung, redrive, states } = setup();
+    const s = new CloudSweeper({
+      store: journal.store,
+      health,
+      peers: [{ name: 'server2', pingIntervalSeconds: 60 }],
+      redrive,
+      queueDepth: async () => queue,
+      waitList,
+      logger: silentLogger,
+      ...extra,
+    });
+    return { s, health, peer, waitList, rung, states };
+  }
+
+  it('re-drives every ready entry when no message is in flight, oldest first, and reports the backlog', async () => {
+    const a = entry({ action: 'upload', path: '/user_homes/a/1', size: 10 });
+    const b = entry({ action: 'delete', path: '/user_homes/a' });
+    const c = entry({ action: 'makedir', path: '/user_homes/c' });
+    const parked = entry({ action: 'makedir', path: '/user_homes/d', status: 'CONFLICT' });
+    const { s, rung } = sweeper(new MemoryJournal(a, b, c, parked), { visible: 0, inFlight: 0, delayed: 0 });
+    const report = await s.run();
+    expect(rung).toHaveLength(1);
+    expect(rung[0]!.ids).toEqual([a.id, c.id]);
+    expect(rung[0]!.cause).toMatch(/^sweep\.\d+$/);
+    expect(report.peers[0]).toMatchObject({
+      peer: 'server2',
+      pending: 3,
+      pendingBytes: 10,
+      conflicts: 1,
+      ready: 2,
+      redriven: 2,
+    });
+  });
+
+  it('while the queue is busy, re-drives only entries not announced for a while', async () => {
+    const old = entry({
+      action: 'makedir',
+      path: '/user_homes/old',
+      createdAt: new Date(Date.now() - 3_600_000).toISOString(),
+    });
+    const fresh = entry({ action: 'makedir', path: '/user_homes/new' });
+    const { s, rung } = sweeper(new MemoryJournal(old, fresh), { visible: 5, inFlight: 2, delayed: 0 });
+    await s.run();
+    expect(rung.flatMap((r) => r.ids)).toEqual([old.id]);
+  });
+
+  it('pings a peer that is down, and drives its whole backlog once it is back', async () => {
+    const a = entry({ action: 'makedir', path: '/user_homes/a' });
+    const { s, rung, health, peer } = sweeper(new MemoryJournal(a), { visible: 3, inFlight: 0, delayed: 0 });
+    peer.answer = { kind: 'offline', reason: 'down' };
+    await health.ping('server2');
+    await s.run(); // pinged just now: not due yet, and nothing goes to a peer that is down
+    expect(rung).toEqual([]);
+    peer.answer = { kind: 'applied' };
+    const due = sweeper(
+      new MemoryJournal(a),
+      { visible: 3, inFlight: 0, delayed: 0 },
+      { health, peers: [{ name: 'server2', pingIntervalSeconds: 0 }] },
+    );
+    const report = await due.s.run();
+    expect(report.peers[0]!.status).toBe('ONLINE');
+    expect(due.rung.map((r) => r.cause)).toEqual([expect.stringMatching(/^online\./)]);
+  });
+
+  it('releases the waiters of a blocker that is gone', async () => {
+    const waiter = entry({ action: 'makedir', path: '/user_homes/w' });
+    const { s, rung, waitList } = sweeper(new MemoryJournal(waiter), { visible: 1, inFlight: 0, delayed: 0 });
+    await waitList.add({ lane: LANE, id: clock.next() }, waiter);
+    const report = await s.run();
+    expect(report.released).toBe(1);
+    expect(rung.map((r) => r.ids)).toEqual([[waiter.id]]);
+    expect(waitList.waiting).toEqual([]);
+  });
+});
