@@ -107,6 +107,11 @@ export class Outbox {
   /** Resolves as soon as at least one change is pending. */
   whenNotEmpty(signal?: AbortSignal): Promise<void> {
     if (this.pending.length > 0) return Promise.resolve();
+    return this.whenAppended(signal);
+  }
+
+  /** Resolves at the next append (once it is durable). */
+  whenAppended(signal?: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         this.waiters = this.waiters.filter((w) => w !== wake);

@@ -1,6 +1,7 @@
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../core/logger.js';
+import { PathMarks } from '../core/path-marks.js';
 import { BodyFile } from './body-file.js';
 import { locateBody } from './body-location.js';
 import type { ChangeRequest, RelayClient } from './client.js';
@@ -26,6 +27,8 @@ export interface SenderOptions {
   goneGraceMs: number;
   /** `--config-dir`: the folder holds configuration documents (`<scope>/<name>`), not files. */
   documents?: boolean;
+  /** Changes in flight at once (only ever changes whose paths do not overlap an older pending one). Default 8. */
+  concurrency?: number;
 }
 
 /** Local failures (an unreadable file, say) tolerated before a change is given up. */
@@ -81,29 +84,76 @@ export class Sender {
     return this.controller.signal;
   }
 
+  /**
+   * Up to `concurrency` workers. Each takes the oldest pending change that is not in flight and whose paths no
+   * older pending change overlaps (the relay's own ordering rule), so changes to one path, its folders, or a
+   * rename's source and target keep their order while unrelated files go out side by side. A change that
+   * cannot be sent now (relay unreachable) stays in flight and is tried again with backoff.
+   */
   private async run(): Promise<void> {
-    let failures = 0;
+    const inFlight = new Set<number>();
+    const concurrency = this.options.concurrency ?? 8;
+    await Promise.all(Array.from({ length: concurrency }, () => this.work(inFlight)));
+  }
+
+  private async work(inFlight: Set<number>): Promise<void> {
     for (;;) {
-      try {
-        await this.options.outbox.whenNotEmpty(this.signal);
-      } catch {
-        return; // stopping
-      }
-      const entry = this.options.outbox.head()!;
-      const outcome = await this.attempt(entry, failures + 1);
-      if (outcome === 'stopped') return;
-      if (outcome === 'retry') {
-        failures += 1;
+      const entry = this.nextReady(inFlight);
+      if (!entry) {
         try {
-          await sleep(backoffDelay(failures, this.options.reconnect), this.signal);
+          await Promise.race([this.options.outbox.whenAppended(this.signal), this.whenSettled()]);
         } catch {
-          return;
+          return; // stopping
         }
         continue;
       }
-      failures = 0;
-      await this.options.outbox.ack(entry.seq); // an outbox that cannot be written is fatal: let it propagate
+      inFlight.add(entry.seq);
+      try {
+        if (!(await this.send(entry))) return;
+      } finally {
+        inFlight.delete(entry.seq);
+        this.settled();
+      }
     }
+  }
+
+  /** Sends one change until it is done (acknowledged in the outbox); false when stopping. */
+  private async send(entry: OutboxEntry): Promise<boolean> {
+    for (let failures = 0; ; ) {
+      const outcome = await this.attempt(entry, failures + 1);
+      if (outcome === 'stopped') return false;
+      if (outcome === 'done') {
+        await this.options.outbox.ack(entry.seq); // an outbox that cannot be written is fatal: let it propagate
+        return true;
+      }
+      failures += 1;
+      try {
+        await sleep(backoffDelay(failures, this.options.reconnect), this.signal);
+      } catch {
+        return false;
+      }
+    }
+  }
+
+  private nextReady(inFlight: ReadonlySet<number>): OutboxEntry | undefined {
+    const older = new PathMarks();
+    for (const entry of this.options.outbox.entries()) {
+      const paths = entry.change.action === 'rename' ? [entry.change.path, entry.change.target] : [entry.change.path];
+      const absolute = paths.map((p) => `/${p}`);
+      if (!inFlight.has(entry.seq) && !absolute.some((p) => older.overlaps(p))) return entry;
+      for (const p of absolute) older.add(p);
+    }
+    return undefined;
+  }
+
+  private settledWaiters: (() => void)[] = [];
+
+  private whenSettled(): Promise<void> {
+    return new Promise((resolve) => this.settledWaiters.push(resolve));
+  }
+
+  private settled(): void {
+    for (const wake of this.settledWaiters.splice(0)) wake();
   }
 
   /** `done`: sent, or given up for good (it leaves the outbox either way); `retry`: it stays first in line. */

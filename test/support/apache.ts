@@ -286,8 +286,13 @@ class ApacheServer implements ApachePeer {
 
   async tree(): Promise<Map<string, string>> {
     const entries: [string, string][] = [];
+    // The server may delete or move things while we look (tests poll during replay): what vanished is skipped.
+    const gone = (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    };
     const walk = async (dir: string, rel: string): Promise<void> => {
-      for (const item of await readdir(dir, { withFileTypes: true })) {
+      for (const item of (await readdir(dir, { withFileTypes: true }).catch(gone)) ?? []) {
         if (item.name === '.DAV') continue;
         const full = join(dir, item.name);
         const path = rel === '' ? item.name : `${rel}/${item.name}`;
@@ -295,12 +300,8 @@ class ApacheServer implements ApachePeer {
           entries.push([path, 'dir']);
           await walk(full, path);
         } else {
-          entries.push([
-            path,
-            createHash('sha256')
-              .update(await readFile(full))
-              .digest('hex'),
-          ]);
+          const content = await readFile(full).catch(gone);
+          if (content) entries.push([path, createHash('sha256').update(content).digest('hex')]);
         }
       }
     };

@@ -45,7 +45,8 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function rig() {
+/** concurrency 1: these tests pin the exact global order; the parallel sender is tested on its own below. */
+async function rig(concurrency = 1) {
   const tmp = await tempDir('vfs-relay-sender-');
   cleanups.push(tmp.remove);
   const root = join(tmp.dir, 'watched');
@@ -61,6 +62,7 @@ async function rig() {
     logger: silentLogger,
     reconnect: { baseDelayMs: 5, maxDelayMs: 20 },
     goneGraceMs: 200,
+    concurrency,
   });
   const run = async (...changes: LocalChange[]) => {
     for (const change of changes) await outbox.append(change, 'john');
@@ -78,6 +80,25 @@ async function rig() {
 }
 
 describe('sender', () => {
+  it('sends unrelated changes side by side but never before an older change that overlaps them', async () => {
+    const { client, run, file } = await rig(8);
+    await mkdir(file('d'));
+    for (const name of ['a', 'b', 'c']) await writeFile(file(`d/${name}.txt`), name);
+    await run(
+      { action: 'makedir', path: 'd' },
+      { action: 'upload', path: 'd/a.txt' },
+      { action: 'upload', path: 'd/b.txt' },
+      { action: 'delete', path: 'other' },
+      { action: 'upload', path: 'd/c.txt' },
+    );
+    const calls = client.calls;
+    const inside = ['upload /base/d/a.txt = a', 'upload /base/d/b.txt = b', 'upload /base/d/c.txt = c'];
+    expect([...calls].sort()).toEqual(['delete /base/other', 'makedir /base/d', ...inside].sort());
+    // The folder goes before anything inside it; the unrelated delete need not wait for anyone.
+    for (const call of inside) expect(calls.indexOf('makedir /base/d')).toBeLessThan(calls.indexOf(call));
+    expect(calls.indexOf('delete /base/other')).toBeLessThan(calls.indexOf('upload /base/d/c.txt = c'));
+  });
+
   it('sends the outbox in order under the VFS base and empties it', async () => {
     const { client, run, file } = await rig();
     await mkdir(file('e')); // the folder as it is now, after the journaled rename
