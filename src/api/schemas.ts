@@ -161,13 +161,9 @@ export const PeerSchema = z
     blocked: z.number().int(),
     awaitingBody: z.number().int(),
     node: z.string().optional().openapi({ description: 'the node whose own server this peer is' }),
-    echoesSuppressed: z
-      .number()
-      .int()
-      .optional()
-      .openapi({
-        description: 'changes that node reported which were replicas this relay had applied (IGNORED, ECHO)',
-      }),
+    echoesSuppressed: z.number().int().optional().openapi({
+      description: 'changes that node reported which were replicas this relay had applied (IGNORED, ECHO)',
+    }),
   })
   .openapi('Peer');
 
