@@ -1,4 +1,4 @@
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import { XMLValidator } from 'fast-xml-parser';
 import { assertNoDtd } from '../../core/entry-xml.js';
 import { ContentRefusedError, EntryCodecError } from '../../core/errors.js';
