@@ -1,10 +1,14 @@
 import { ConfigError, parseConfig, type RelayConfig } from '../../config/load.js';
+import { type RelaySecrets, withSecrets } from './secrets.js';
 
 /** The Lambda functions' configuration: the config file's JSON, secrets as `{ "env": "NAME" }` beside it. */
 export const CONFIG_ENV = 'VFS_RELAY_CONFIG_JSON';
 
-/** Reads and validates the configuration once per cold start; a bad one stops the function with one clear line. */
-export function cloudConfigFromEnv(env: NodeJS.ProcessEnv = process.env): RelayConfig {
+/**
+ * Reads and validates the configuration once per cold start; a bad one stops the function with one clear line.
+ * `secrets` (from readRelaySecrets) fills the tokens and peer passwords the deployed config leaves out.
+ */
+export function cloudConfigFromEnv(env: NodeJS.ProcessEnv = process.env, secrets?: RelaySecrets): RelayConfig {
   const text = env[CONFIG_ENV];
   if (!text) throw new ConfigError(`config: ${CONFIG_ENV} is not set (it holds the relay's configuration as JSON)`);
   let json: unknown;
@@ -13,7 +17,7 @@ export function cloudConfigFromEnv(env: NodeJS.ProcessEnv = process.env): RelayC
   } catch (error) {
     throw new ConfigError(`config: ${CONFIG_ENV} is not valid JSON: ${(error as Error).message}`);
   }
-  const config = parseConfig(json, env, CONFIG_ENV);
+  const config = parseConfig(secrets ? withSecrets(json, secrets) : json, env, CONFIG_ENV);
   checkCloudConfig(config);
   return config;
 }

@@ -1,0 +1,47 @@
+import { Stack } from 'aws-cdk-lib';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import type { RelaySettings } from './settings.js';
+
+/**
+ * What the functions in functions/ read from their environment. Only names and references: never a secret value.
+ *
+ * - `VFS_RELAY_CONFIG_JSON`: the relay's JSON config (CONTRACT "Config file") without any secret: journal
+ *   `s3://<bucket>/<prefix>`, queue URL, peers (no password), vfs, replicationUser, autoPlay.
+ * - `VFS_RELAY_SECRETS_ARN`: ARN of a Secrets Manager secret holding
+ *   `{ "adminToken": "…", "nodeTokens": { "<node>": "…" }, "peerPasswords": { "<peer>": "…" } }`. At cold start a
+ *   function reads it once and fills `auth.adminToken`, `auth.nodeTokens` and each `peers[i].password` (by peer
+ *   name) into the config before validating it.
+ */
+export const ENV = {
+  config: 'VFS_RELAY_CONFIG_JSON',
+  secretsArn: 'VFS_RELAY_SECRETS_ARN',
+} as const;
+
+/** The secret's JSON shape (keys the functions read). */
+export interface RelaySecretValue {
+  adminToken: string;
+  nodeTokens: Record<string, string>;
+  peerPasswords: Record<string, string>;
+}
+
+export interface RelayConfigSources {
+  settings: RelaySettings;
+  journalBucket: IBucket;
+  doorbell: IQueue;
+}
+
+/** The relay config for the functions, as a CloudFormation string (bucket name and queue URL are resolved at deploy). */
+export function relayConfigJson({ settings, journalBucket, doorbell }: RelayConfigSources): string {
+  return Stack.of(journalBucket).toJsonString({
+    journal: `s3://${journalBucket.bucketName}/${settings.journalPrefix}`,
+    queue: doorbell.queueUrl,
+    peers: settings.peers.map((peer) => ({
+      ...peer,
+      pingIntervalSeconds: peer.pingIntervalSeconds ?? settings.pingIntervalSeconds,
+    })),
+    vfs: settings.vfs.map((location) => ({ path: location.path, replicate: location.replicate ?? true })),
+    replicationUser: settings.replicationUser,
+    autoPlay: settings.autoPlay,
+  });
+}

@@ -1,0 +1,47 @@
+import { Logger as Powertools } from '@aws-lambda-powertools/logger';
+import type { LogFields, Logger } from '../core/logger.js';
+import { DEFAULT_SERVICE_NAME } from './metric-names.js';
+
+/**
+ * Keys Powertools writes itself and drops (with a warning line) when a caller passes them: a core field of that
+ * name is kept under `field_<key>` instead. Mirrors ReservedKeys of @aws-lambda-powertools/logger.
+ */
+const RESERVED = new Set(['level', 'message', 'sampling_rate', 'service', 'timestamp']);
+
+/**
+ * The core's Logger on Powertools Logger: one JSON object per line with level, message, timestamp, service, the
+ * Lambda context when the handler adds it (`powertools.addContext(context)`), and the core's fields at top
+ * level (entryId, lane, peer, action, outcome, ...), so Logs Insights filters on them directly. Errors in fields
+ * are written as { name, message, stack, location }. Level: `POWERTOOLS_LOG_LEVEL` (default INFO).
+ */
+export class PowertoolsLogger implements Logger {
+  readonly powertools: Powertools;
+
+  constructor(powertools?: Powertools) {
+    this.powertools =
+      powertools ?? new Powertools({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? DEFAULT_SERVICE_NAME });
+  }
+
+  debug(message: string, fields?: LogFields): void {
+    this.powertools.debug(message, safe(fields));
+  }
+  info(message: string, fields?: LogFields): void {
+    this.powertools.info(message, safe(fields));
+  }
+  warn(message: string, fields?: LogFields): void {
+    this.powertools.warn(message, safe(fields));
+  }
+  error(message: string, fields?: LogFields): void {
+    this.powertools.error(message, safe(fields));
+  }
+}
+
+function safe(fields: LogFields | undefined): LogFields {
+  if (!fields) return {};
+  const out: LogFields = {};
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    out[RESERVED.has(key) ? `field_${key}` : key] = value;
+  }
+  return out;
+}

@@ -1,0 +1,67 @@
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { z } from 'zod';
+import { ConfigError } from '../../config/load.js';
+
+/** Names the Secrets Manager secret holding the relay's tokens and peer passwords (set by infra/). */
+export const SECRETS_ARN_ENV = 'VFS_RELAY_SECRETS_ARN';
+
+const relaySecrets = z
+  .object({
+    adminToken: z.string().min(1).optional(),
+    nodeTokens: z.record(z.string(), z.string().min(1)).default({}),
+    peerPasswords: z.record(z.string(), z.string().min(1)).default({}),
+  })
+  .strict();
+
+/** `{ "adminToken": "…", "nodeTokens": { "<node>": "…" }, "peerPasswords": { "<peer>": "…" } }` */
+export type RelaySecrets = z.output<typeof relaySecrets>;
+
+/**
+ * Reads the secret named by VFS_RELAY_SECRETS_ARN, once per cold start (undefined when the variable is unset).
+ * A malformed secret stops the function with a message that names the key, never a value.
+ */
+export async function readRelaySecrets(
+  env: NodeJS.ProcessEnv = process.env,
+  client: Pick<SecretsManagerClient, 'send'> = new SecretsManagerClient({}),
+): Promise<RelaySecrets | undefined> {
+  const arn = env[SECRETS_ARN_ENV];
+  if (!arn) return undefined;
+  const { SecretString } = await client.send(new GetSecretValueCommand({ SecretId: arn }));
+  let json: unknown;
+  try {
+    json = JSON.parse(SecretString ?? '');
+  } catch {
+    throw new ConfigError(`secret ${SECRETS_ARN_ENV}: the secret value is not JSON`);
+  }
+  const parsed = relaySecrets.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`secret ${SECRETS_ARN_ENV}: ${issue.path.join('.') || '(root)'}: ${issue.code}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * The config JSON with the secret's values filled in: `auth.adminToken`, `auth.nodeTokens`, and each peer's
+ * `password` by peer name. A value the config sets itself wins.
+ */
+export function withSecrets(config: unknown, secrets: RelaySecrets): unknown {
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) return config;
+  const input = config as { auth?: Record<string, unknown>; peers?: unknown };
+  const auth = input.auth ?? {};
+  return {
+    ...input,
+    auth: {
+      ...auth,
+      adminToken: auth.adminToken ?? secrets.adminToken,
+      nodeTokens: { ...secrets.nodeTokens, ...(auth.nodeTokens as Record<string, unknown> | undefined) },
+    },
+    peers: Array.isArray(input.peers)
+      ? input.peers.map((peer: { name?: string; password?: unknown }) =>
+          peer.password === undefined && peer.name !== undefined && secrets.peerPasswords[peer.name] !== undefined
+            ? { ...peer, password: secrets.peerPasswords[peer.name] }
+            : peer,
+        )
+      : input.peers,
+  };
+}

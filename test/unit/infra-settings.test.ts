@@ -1,0 +1,106 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { JournalStorage, PARKED_TAG } from '../../infra/constructs/journal-storage.js';
+import { REPO_ROOT } from '../../infra/paths.js';
+import {
+  CONTEXT_KEY,
+  DEFAULT_SETTINGS,
+  pingRateMinutes,
+  RelaySettingsError,
+  settingsFromContext,
+} from '../../infra/settings.js';
+
+const peer = { name: 'server2', url: 'https://server2.example.com/', username: 'replication' };
+
+describe('deployment settings from context', () => {
+  it('reads the documented example in cdk.json', () => {
+    const { context } = JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8'));
+    const settings = settingsFromContext(context[CONTEXT_KEY]);
+    expect(settings.peers.map((p) => p.name)).toEqual(['server2']);
+    expect(settings.alarmEmail).toBe('ops@example.com');
+    expect(settings.parkedRetentionDays).toBeUndefined();
+  });
+
+  it('fills defaults and accepts a JSON string (cdk -c vfsRelay=…)', () => {
+    const settings = settingsFromContext(JSON.stringify({ peers: [peer], alarms: { offlinePings: 5 } }));
+    expect(settings).toMatchObject({
+      ...DEFAULT_SETTINGS,
+      peers: [peer],
+      alarms: { offlinePings: 5, oldestPendingMinutes: 60 },
+    });
+  });
+
+  it('refuses a missing context, no peers, and bad values with the key named', () => {
+    expect(() => settingsFromContext(undefined)).toThrow(/context vfsRelay is missing/);
+    expect(() => settingsFromContext({})).toThrow(/vfsRelay.peers: name at least one peer/);
+    expect(() => settingsFromContext({ peers: [peer], alarmEmial: 'x' })).toThrow(/unknown setting alarmEmial/);
+    expect(() => settingsFromContext('{nope')).toThrow(RelaySettingsError);
+    expect(() => settingsFromContext({ peers: [{ ...peer, url: 'ftp://x' }] })).toThrow(/vfsRelay.peers.0.url/);
+    expect(() => settingsFromContext({ peers: [peer, peer] })).toThrow(/peer names must be unique/);
+    expect(() => settingsFromContext({ peers: [peer], vfs: [{ path: '/a/../b' }] })).toThrow(/vfsRelay.vfs.0.path/);
+    expect(() => settingsFromContext({ peers: [peer], pingIntervalSeconds: 0.5 })).toThrow(/pingIntervalSeconds/);
+    expect(() => settingsFromContext({ peers: [peer], alarmEmail: 'ops' })).toThrow(/alarmEmail/);
+    expect(() => settingsFromContext({ peers: [peer], journalPrefix: '/x/' })).toThrow(/journalPrefix/);
+    expect(() => settingsFromContext({ peers: [peer], journalPrefix: 'a/../b' })).toThrow(/journalPrefix/);
+    expect(() => settingsFromContext({ peers: [peer], parkedRetentionDays: 0 })).toThrow(/parkedRetentionDays/);
+    expect(() => settingsFromContext({ peers: [peer], secretArn: 'my-secret' })).toThrow(/secretArn/);
+  });
+
+  it('maps ping intervals to whole-minute EventBridge rates, never later than asked', () => {
+    const rate = (pingIntervalSeconds: number, own?: number) =>
+      pingRateMinutes({ pingIntervalSeconds, peers: [{ ...peer, pingIntervalSeconds: own }] });
+    expect(rate(10)).toBe(1); // sub-minute: EventBridge's smallest rate
+    expect(rate(60)).toBe(1);
+    expect(rate(90)).toBe(1);
+    expect(rate(120)).toBe(2);
+    expect(rate(60, 600)).toBe(10); // a peer's own interval wins over the default
+    expect(pingRateMinutes({ pingIntervalSeconds: 600, peers: [peer, { ...peer, pingIntervalSeconds: 180 }] })).toBe(3);
+  });
+});
+
+// The first synthesis in a process loads most of aws-cdk-lib: a few seconds, more on a busy machine.
+describe('journal storage', { timeout: 60_000 }, () => {
+  function synth(props: Partial<ConstructorParameters<typeof JournalStorage>[2]> = {}): Template {
+    const stack = new Stack(new App(), 'Storage');
+    new JournalStorage(stack, 'Storage', {
+      journalPrefix: 'relay/one',
+      consumerTimeout: Duration.minutes(15),
+      ...props,
+    });
+    return Template.fromStack(stack);
+  }
+
+  it('expires only parked (tagged) entries under the prefix when retention is asked for', () => {
+    synth({ parkedRetentionDays: 30 }).hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: [
+          Match.objectLike({ Id: 'abort-incomplete-multipart-uploads' }),
+          {
+            Id: 'expire-parked-entries',
+            Prefix: 'relay/one/multi_journal/',
+            TagFilters: [{ Key: PARKED_TAG.key, Value: PARKED_TAG.value }],
+            ExpirationInDays: 30,
+            Status: 'Enabled',
+          },
+        ],
+      },
+    });
+  });
+
+  it('sets the visibility timeout to 6x the consumer timeout', () => {
+    synth({ consumerTimeout: Duration.minutes(2) }).hasResourceProperties('AWS::SQS::Queue', {
+      VisibilityTimeout: 720,
+      RedrivePolicy: Match.anyValue(),
+    });
+  });
+
+  it('uses an existing secret instead of creating one', () => {
+    const template = synth({
+      secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:vfs-relay-AbCdEf',
+    });
+    template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+  });
+});
