@@ -26,7 +26,7 @@ export interface UploadRequest extends ChangeRequest {
 }
 
 export interface UploadTarget {
-  method: 'PUT';
+  method: 'PUT' | 'POST';
   url: string;
   headers: Record<string, string>;
 }
@@ -60,6 +60,11 @@ export interface RelayClientOptions {
   retry?: Partial<RetryPolicy>;
   /** Defaults to the global (undici) fetch. */
   fetch?: typeof globalThis.fetch;
+  /**
+   * Send bodies up to 4 MiB in one request (`POST /v1/uploads`) when the relay takes it (default true; a relay
+   * that refuses it is remembered and the three-step flow used instead).
+   */
+  singleRequestUploads?: boolean;
 }
 
 /** A failure worth another attempt: unreachable, timed out, or a 5xx answer. */
@@ -67,6 +72,8 @@ class TransientError extends Error {}
 
 /** After a relay restart an upload that was never committed is gone (404): start it over this many times. */
 const UPLOAD_ROUNDS = 3;
+/** Bodies up to this size go in one request (`POST /v1/uploads`); larger ones take the three-step flow. */
+const SINGLE_REQUEST_MAX_BYTES = 4 * 1024 * 1024;
 const MAX_ERROR_TEXT = 300;
 
 export type { ConfigScope };
@@ -81,12 +88,15 @@ export class RelayClient {
   private readonly policy: RetryPolicy;
   private readonly timeoutMs: number;
   private readonly fetch: typeof globalThis.fetch;
+  /** Whether the relay takes one-request uploads; learned from its first refusal of one. */
+  private singleRequest: boolean;
 
   constructor(private readonly options: RelayClientOptions) {
     this.base = new URL(options.relay.endsWith('/') ? options.relay : `${options.relay}/`);
     this.policy = { ...DEFAULT_RETRY, ...options.retry };
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.fetch = options.fetch ?? globalThis.fetch;
+    this.singleRequest = options.singleRequestUploads ?? true;
   }
 
   /** `POST /v1/changes`. For an upload the caller must then PUT the body and commit (see uploadFile). */
@@ -104,6 +114,15 @@ export class RelayClient {
    * success: an earlier attempt got through and only its answer was lost.
    */
   async uploadFile(change: UploadRequest, body: BodySource, options: CallOptions = {}): Promise<UploadReceipt> {
+    if (this.singleRequest && change.size <= SINGLE_REQUEST_MAX_BYTES) {
+      try {
+        return await this.uploadInOne(change, body, options.signal);
+      } catch (error) {
+        // An older relay (no such route) or one that takes bodies elsewhere (cloud: presigned S3 URLs).
+        if (!(error instanceof RelayRefusedError && [404, 405, 413, 415].includes(error.status))) throw error;
+        this.singleRequest = false;
+      }
+    }
     for (let round = 1; ; round++) {
       const receipt = await this.submitChange(change, options);
       if (receipt.status !== 'AWAITING_BODY') return receipt;
@@ -164,12 +183,32 @@ export class RelayClient {
     }
   }
 
+  /** `POST /v1/uploads`: change and body in one round trip (the relay answers once the change is durable). */
+  private async uploadInOne(
+    change: UploadRequest,
+    body: BodySource,
+    signal: AbortSignal | undefined,
+  ): Promise<UploadReceipt> {
+    const query = new URLSearchParams({ path: change.path, size: String(change.size) });
+    for (const key of ['sha256', 'modified', 'user'] as const) {
+      const value = change[key];
+      if (value !== undefined) query.set(key, value);
+    }
+    const target: UploadTarget = {
+      method: 'POST',
+      url: new URL(`v1/uploads?${query}`, this.base).toString(),
+      headers: { 'content-type': 'application/octet-stream' },
+    };
+    return (await this.putBody(target, change, body, signal)) as UploadReceipt;
+  }
+
+  /** Streams a body to `target`; returns the answer's JSON. */
   private putBody(
     target: UploadTarget,
     change: UploadRequest,
     body: BodySource,
     signal: AbortSignal | undefined,
-  ): Promise<void> {
+  ): Promise<unknown> {
     const url = new URL(target.url, this.base);
     const headers: Record<string, string> = { ...target.headers };
     // A declared length lets the receiver refuse early, and presigned S3 PUTs require it. Undici then also
@@ -189,7 +228,7 @@ export class RelayClient {
           callerSignal,
           `PUT ${url.pathname}`,
         );
-        await this.read(res, `PUT ${url.pathname}`);
+        return await this.read(res, `${target.method} ${url.pathname}`);
       } finally {
         idle.stop();
         destroy(source);

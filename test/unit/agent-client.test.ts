@@ -40,18 +40,20 @@ const json = (status: number, body: unknown) =>
 const refused = (status: number, code: string) => json(status, { error: { code, message: `${code} here` } });
 const networkError = () => Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
 
-function client(fetchStub: typeof fetch, relay = 'http://relay.test:8787') {
+/** The three-step flow unless `singleRequestUploads` is asked for (tested on its own). */
+function client(fetchStub: typeof fetch, relay = 'http://relay.test:8787', singleRequestUploads = false) {
   return new RelayClient({
     relay,
     token: 'node-token',
     fetch: fetchStub,
     retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
+    singleRequestUploads,
   });
 }
 
 const change = { action: 'upload' as const, path: '/user_homes/a.txt', size: 5, sha256: 'ab'.repeat(32) };
-const accepted = (url: string) =>
-  json(201, { id: 'c1', status: 'AWAITING_BODY', upload: { method: 'PUT', url, headers: { 'x-extra': '1' } } });
+const accepted = (url: string, id = 'c1') =>
+  json(201, { id, status: 'AWAITING_BODY', upload: { method: 'PUT', url, headers: { 'x-extra': '1' } } });
 
 describe('RelayClient', () => {
   it('retries network errors and 5xx, then succeeds', async () => {
@@ -85,6 +87,42 @@ describe('RelayClient', () => {
     expect(error).toBeInstanceOf(RelayRefusedError);
     expect(error).toMatchObject({ status: 400, code: 'BAD_PATH', message: '400 BAD_PATH: BAD_PATH here' });
     expect(seen).toHaveLength(1);
+  });
+
+  it('uploads a small body in one request, and falls back for good to three steps on a relay without it', async () => {
+    const { fetch, seen } = scripted(
+      json(201, { id: 'c1', status: 'PENDING' }),
+      refused(404, 'NOT_FOUND'),
+      accepted('http://relay.test:8787/v1/changes/c2/body', 'c2'),
+      json(200, { id: 'c2', size: 5, sha256: change.sha256 }),
+      json(200, { id: 'c2', status: 'PENDING' }),
+      accepted('http://relay.test:8787/v1/changes/c3/body', 'c3'),
+      json(200, { id: 'c3', size: 5, sha256: change.sha256 }),
+      json(200, { id: 'c3', status: 'PENDING' }),
+    );
+    const relay = client(fetch, 'http://relay.test:8787', true);
+    const body = () => Readable.from([Buffer.from('hello')]);
+    expect(await relay.uploadFile(change, body)).toEqual({ id: 'c1', status: 'PENDING' });
+    const one = new URL(seen[0]!.url);
+    expect(`${seen[0]!.method} ${one.pathname}`).toBe('POST /v1/uploads');
+    expect(one.searchParams.get('path')).toBe(change.path);
+    expect(one.searchParams.get('size')).toBe('5');
+    expect(one.searchParams.get('sha256')).toBe(change.sha256);
+    expect(seen[0]).toMatchObject({
+      body: 'hello',
+      headers: { authorization: 'Bearer node-token', 'content-length': '5' },
+    });
+    expect(await relay.uploadFile(change, body)).toEqual({ id: 'c2', status: 'PENDING' }); // 404 → three steps
+    expect(await relay.uploadFile(change, body)).toEqual({ id: 'c3', status: 'PENDING' }); // remembered
+    expect(seen.map((s) => `${s.method} ${new URL(s.url).pathname}`).slice(1)).toEqual([
+      'POST /v1/uploads',
+      'POST /v1/changes',
+      'PUT /v1/changes/c2/body',
+      'POST /v1/changes/c2/commit',
+      'POST /v1/changes',
+      'PUT /v1/changes/c3/body',
+      'POST /v1/changes/c3/commit',
+    ]);
   });
 
   it('uploads: change, streamed body with the token to the relay itself, commit', async () => {
@@ -142,7 +180,7 @@ describe('RelayClient', () => {
     const { fetch, seen } = scripted(
       accepted('http://relay.test:8787/v1/changes/c1/body'),
       refused(404, 'CHANGE_NOT_FOUND'),
-      accepted('http://relay.test:8787/v1/changes/c2/body'),
+      accepted('http://relay.test:8787/v1/changes/c2/body', 'c2'),
       json(200, {}),
       json(200, { id: 'c2', status: 'PENDING' }),
     );
