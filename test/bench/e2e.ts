@@ -1,15 +1,16 @@
 // npm run bench:e2e [-- --count N]
-// Agent → relay → Apache on loopback: copies N small files into the watched folder and reports, per file, the
-// time from its close to its arrival on the peer (Apache's receive time of the PUT), and the total time until the
-// peer's tree is complete.
+// Agent → relay → Apache on loopback, each in its own process: copies N small files into the watched folder and
+// reports, per file, the time from its close to its arrival on the peer (Apache's receive time of the PUT), and
+// the total time until the peer's tree is complete.
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { runAgent } from '../../src/agent/index.js';
 import { startApache } from '../support/apache.js';
+import { spawnTs } from '../support/child.js';
 import { waitFor } from '../support/node-client.js';
-import { NODE_A_TOKEN, startTestRelay } from '../support/relay.js';
+import { NODE_A_TOKEN } from '../support/relay.js';
 import { tempDir } from '../support/tmp.js';
 import { percentile, printTable, seeded } from './stats.js';
 
@@ -17,22 +18,28 @@ const { values } = parseArgs({ options: { count: { type: 'string', default: '100
 const COUNT = Number(values.count);
 
 const apache = await startApache();
-const relay = await startTestRelay({
-  peers: [
-    { name: 'apache', url: apache.url, username: apache.username, password: apache.password, pingIntervalSeconds: 1 },
-  ],
-  vfs: [{ path: '/user_homes', replicate: true }],
-});
 const tmp = await tempDir();
 const watched = join(tmp.dir, 'watched');
 await mkdir(watched);
-const agent = await runAgent({
-  relay: relay.url,
-  token: NODE_A_TOKEN,
-  vfs: '/user_homes/',
-  watch: watched,
-  outbox: join(tmp.dir, 'outbox'),
-});
+const relay = await spawnTs(fileURLToPath(new URL('../support/crash-child.ts', import.meta.url)), [
+  join(tmp.dir, 'journal'),
+  JSON.stringify({
+    peers: [
+      { name: 'apache', url: apache.url, username: apache.username, password: apache.password, pingIntervalSeconds: 1 },
+    ],
+    vfs: [{ path: '/user_homes', replicate: true }],
+    auth: { adminToken: 'bench-admin', nodeTokens: { node: NODE_A_TOKEN } },
+  }),
+]);
+const agent = await spawnTs(fileURLToPath(new URL('../support/agent-child.ts', import.meta.url)), [
+  JSON.stringify({
+    relay: relay.ready,
+    token: NODE_A_TOKEN,
+    vfs: '/user_homes/',
+    watch: watched,
+    outbox: join(tmp.dir, 'outbox'),
+  }),
+]);
 try {
   const random = seeded(9);
   const closedAt = new Map<string, number>();
@@ -56,7 +63,9 @@ try {
   const latencies = [...closedAt]
     .map(([path, closed]) => (arrivals.get(path) ?? Number.NaN) - closed)
     .sort((a, b) => a - b);
-  process.stdout.write(`e2e benchmark: ${COUNT} files of 1–16 KiB copied into the watched folder\n`);
+  process.stdout.write(
+    `e2e benchmark: ${COUNT} files of 1–16 KiB copied into the watched folder (agent, relay, Apache: 3 processes)\n`,
+  );
   printTable([
     ['close → arrival on the peer, p50', `${percentile(latencies, 50).toFixed(0)} ms`],
     ['close → arrival on the peer, p99', `${percentile(latencies, 99).toFixed(0)} ms`],
@@ -65,8 +74,10 @@ try {
     ['until the peer tree was complete', `${complete - started} ms`],
   ]);
 } finally {
-  await agent.close();
-  await relay.close();
+  for (const child of [agent, relay]) {
+    child.process.kill('SIGTERM');
+    await child.exited;
+  }
   await apache.close();
   await tmp.remove();
 }
