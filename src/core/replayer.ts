@@ -8,6 +8,7 @@ import type { Logger } from './logger.js';
 import { PathMarks } from './path-marks.js';
 import type { Peer, ReplayOutcome } from './peer.js';
 import type { PeerHealth } from './peer-health.js';
+import { afterFailedAttempt, forbiddenPath, replayLogFields, unexpectedOutcome } from './replay-outcome.js';
 
 export interface ReplayReport {
   entry: JournalEntry;
@@ -187,35 +188,20 @@ export class Replayer implements Doorbell {
     const started = performance.now();
     const outcome = forbiddenPath(
       entry,
-      await peer.apply(entry, () => this.options.store.readBody(entry)).catch(unexpected),
+      await peer.apply(entry, () => this.options.store.readBody(entry)).catch(unexpectedOutcome),
     );
     const durationMs = performance.now() - started;
     this.options.health.record(entry.peer, outcome);
     if (outcome.kind === 'applied') releaseSlot();
     this.options.onReplay?.({ entry, outcome, durationMs });
-    const fields = {
-      entryId: entry.id,
-      lane: entry.lane,
-      peer: entry.peer,
-      action: entry.action,
-      path: entry.path,
-      target: entry.target,
-      outcome: outcome.kind,
-      durationMs: Math.round(durationMs),
-    };
+    const fields = replayLogFields(entry, outcome, durationMs);
     if (outcome.kind === 'applied') {
       await this.options.store.purge(entry);
       state.index.delete(entry.id);
       this.options.logger.info('replayed', { ...fields, detail: outcome.detail });
       return;
     }
-    const parked: JournalEntry = {
-      ...entry,
-      status: outcome.kind === 'conflict' ? 'CONFLICT' : outcome.kind === 'bad_entry' ? 'FAILED' : 'PENDING',
-      attempts: entry.attempts + 1,
-      lastError: sanitize(outcome.reason),
-      lastAttemptAt: this.now().toISOString(),
-    };
+    const parked = afterFailedAttempt(entry, outcome, this.now());
     try {
       await this.options.store.update(parked);
       state.index.set(parked);
@@ -230,29 +216,4 @@ export class Replayer implements Doorbell {
       reason: parked.lastError,
     });
   }
-}
-
-/**
- * A 403 reads as bad credentials (the peer goes UNAUTHORIZED until a ping passes). When the same entry is refused
- * with 403 again after a ping found the credentials good, the peer forbids this path: park it as a CONFLICT rather
- * than flap between UNAUTHORIZED and ONLINE forever.
- */
-function forbiddenPath(entry: JournalEntry, outcome: ReplayOutcome): ReplayOutcome {
-  if (outcome.kind === 'unauthorized' && /HTTP 403/.test(outcome.reason) && entry.lastError?.includes('HTTP 403')) {
-    return { kind: 'conflict', reason: `the peer forbids this path (${outcome.reason}) although its credentials work` };
-  }
-  return outcome;
-}
-
-/** Anything a peer adapter did not classify: the entry needs an operator rather than endless retries. */
-function unexpected(error: unknown): ReplayOutcome {
-  if (error instanceof NotFoundError && error.code === 'BODY_MISSING') {
-    return { kind: 'bad_entry', reason: 'the journal has no body for this upload' };
-  }
-  return { kind: 'bad_entry', reason: `replay failed: ${(error as Error)?.message ?? String(error)}` };
-}
-
-/** Peer answers end up in config.XML and logs: keep them short, printable, and on one line. */
-function sanitize(reason: string): string {
-  return reason.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').slice(0, 500);
 }

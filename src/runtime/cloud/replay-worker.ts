@@ -3,6 +3,7 @@ import { NotFoundError } from '../../core/errors.js';
 import type { JournalStore } from '../../core/journal.js';
 import type { Logger } from '../../core/logger.js';
 import type { Peer, PeerStatus, ReplayOutcome } from '../../core/peer.js';
+import { afterFailedAttempt, forbiddenPath, replayLogFields, unexpectedOutcome } from '../../core/replay-outcome.js';
 import type { ReplayReport } from '../../core/replayer.js';
 import { firstBlocker, olderEntries } from './lane-order.js';
 import type { WaitList } from './wait-list.js';
@@ -114,34 +115,20 @@ export class CloudReplayWorker {
       .catch((error: unknown) => {
         // S3 failed to hand us the body (throttling, an outage): retry the message rather than park the entry.
         if (isServiceError(error)) throw error;
-        return unexpected(error);
-      });
+        return unexpectedOutcome(error);
+      })
+      .then((result) => forbiddenPath(entry, result));
     const durationMs = performance.now() - started;
     await this.options.health.record(entry.peer, outcome);
     this.options.onReplay?.({ entry, outcome, durationMs });
-    const fields = {
-      entryId: entry.id,
-      lane: entry.lane,
-      peer: entry.peer,
-      action: entry.action,
-      path: entry.path,
-      target: entry.target,
-      outcome: outcome.kind,
-      durationMs: Math.round(durationMs),
-    };
+    const fields = replayLogFields(entry, outcome, durationMs);
     if (outcome.kind === 'applied') {
       await store.purge(entry);
       await this.release(entry);
       logger.info('replayed', { ...fields, detail: outcome.detail });
       return 'applied';
     }
-    const parked: JournalEntry = {
-      ...entry,
-      status: outcome.kind === 'conflict' ? 'CONFLICT' : outcome.kind === 'bad_entry' ? 'FAILED' : 'PENDING',
-      attempts: entry.attempts + 1,
-      lastError: sanitize(outcome.reason),
-      lastAttemptAt: this.now().toISOString(),
-    };
+    const parked = afterFailedAttempt(entry, outcome, this.now());
     try {
       await store.update(parked);
     } catch (error) {
@@ -159,20 +146,7 @@ export class CloudReplayWorker {
   }
 }
 
-/** Anything a peer adapter did not classify (as the embedded replayer: the entry needs an operator). */
-function unexpected(error: unknown): ReplayOutcome {
-  if (error instanceof NotFoundError && error.code === 'BODY_MISSING') {
-    return { kind: 'bad_entry', reason: 'the journal has no body for this upload' };
-  }
-  return { kind: 'bad_entry', reason: `replay failed: ${(error as Error)?.message ?? String(error)}` };
-}
-
 /** An error answered by an AWS service (the SDK attaches `$metadata`); the peer adapter classifies its own. */
 function isServiceError(error: unknown): boolean {
   return typeof error === 'object' && error !== null && '$metadata' in error;
-}
-
-/** Peer answers end up in config.XML and logs: keep them short, printable, and on one line. */
-function sanitize(reason: string): string {
-  return reason.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').slice(0, 500);
 }
