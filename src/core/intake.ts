@@ -60,6 +60,8 @@ export interface IntakeDeps {
   replicationUser: string;
   echo?: EchoFilter;
   now?: () => Date;
+  /** Told about every change that was not journaled (metrics). */
+  onIgnored?: (reason: IgnoredReason, node: string | undefined) => void;
 }
 
 /**
@@ -77,20 +79,20 @@ export class ChangeIntake {
   async submit(change: NewChange, node: string | undefined): Promise<SubmitResult> {
     const checked = checkChange(change);
     if (checked.user !== undefined && checked.user === this.deps.replicationUser) {
-      return { journaled: false, reason: 'REPLICATION_USER' };
+      return this.ignored('REPLICATION_USER', node);
     }
     const location = this.deps.topology.locationOf(checked.path);
     const targetLocation = checked.target ? this.deps.topology.locationOf(checked.target) : location;
-    if (!location && !targetLocation) return { journaled: false, reason: 'NOT_REPLICATED' };
+    if (!location && !targetLocation) return this.ignored('NOT_REPLICATED', node);
     if (location !== targetLocation) {
       throw new ContentRefusedError(
         'RENAME_ACROSS_LOCATIONS',
         'a rename must stay inside one replicated location; report a move out as a delete and a move in as an upload',
       );
     }
-    if (this.deps.echo?.isEcho(checked, node)) return { journaled: false, reason: 'ECHO' };
+    if (this.deps.echo?.isEcho(checked, node)) return this.ignored('ECHO', node);
     const targets = this.deps.topology.targets(location!, node);
-    if (targets.length === 0) return { journaled: false, reason: 'NO_PEERS' };
+    if (targets.length === 0) return this.ignored('NO_PEERS', node);
     const status = checked.action === 'upload' ? 'AWAITING_BODY' : 'PENDING';
     const entries = this.buildEntries(targets, { ...checked, status, node });
     // An upload is acknowledged at commit; until then its entries need not survive a crash (the node starts over).
@@ -152,10 +154,9 @@ export class ChangeIntake {
   async putConfig(doc: ConfigDocument, node: string | undefined): Promise<SubmitResult> {
     const path = configPath(doc.scope, doc.name);
     const sha256 = createHash('sha256').update(doc.body).digest('hex');
-    if (this.deps.echo?.isEcho({ action: 'config_put', path, sha256 }, node))
-      return { journaled: false, reason: 'ECHO' };
+    if (this.deps.echo?.isEcho({ action: 'config_put', path, sha256 }, node)) return this.ignored('ECHO', node);
     const targets = this.deps.topology.configTargets(node);
-    if (targets.length === 0) return { journaled: false, reason: 'NO_PEERS' };
+    if (targets.length === 0) return this.ignored('NO_PEERS', node);
     const entries = this.buildEntries(targets, {
       action: 'config_put',
       path,
@@ -172,10 +173,10 @@ export class ChangeIntake {
 
   async deleteConfig(scope: ConfigScope, name: string, node: string | undefined): Promise<SubmitResult> {
     if (this.deps.echo?.isEcho({ action: 'config_delete', path: configPath(scope, name) }, node)) {
-      return { journaled: false, reason: 'ECHO' };
+      return this.ignored('ECHO', node);
     }
     const targets = this.deps.topology.configTargets(node);
-    if (targets.length === 0) return { journaled: false, reason: 'NO_PEERS' };
+    if (targets.length === 0) return this.ignored('NO_PEERS', node);
     const entries = this.buildEntries(targets, {
       action: 'config_delete',
       path: configPath(scope, name),
@@ -185,6 +186,11 @@ export class ChangeIntake {
     await this.deps.store.create(entries);
     await this.deps.doorbell.ring(entries);
     return { journaled: true, id: entries[0]!.id, status: 'PENDING', entries };
+  }
+
+  private ignored(reason: IgnoredReason, node: string | undefined): SubmitResult {
+    this.deps.onIgnored?.(reason, node);
+    return { journaled: false, reason };
   }
 
   /** Every lane's entry for a change id, ordered by lane (the first holds the body while it uploads). */

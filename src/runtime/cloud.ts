@@ -13,7 +13,7 @@ import type { RelayConfig } from '../config/load.js';
 import type { Doorbell } from '../core/doorbell.js';
 import { ReplicaEchoFilter } from '../core/echo.js';
 import type { JournalEntry } from '../core/entry.js';
-import { ChangeIntake } from '../core/intake.js';
+import { ChangeIntake, type IgnoredReason } from '../core/intake.js';
 import { JournalView } from '../core/journal-view.js';
 import type { Logger } from '../core/logger.js';
 import { OperatorActions } from '../core/operator.js';
@@ -45,6 +45,8 @@ export interface CloudOptions {
   sweep?: Pick<CloudSweeperOptions, 'redriveAfterSeconds' | 'maxRedrive' | 'onlineDriveSeconds'>;
   /** Told about every replay attempt made in this process. */
   onReplay?: (report: ReplayReport) => void;
+  /** Told about every change that was not journaled (metrics). */
+  onIgnored?: (reason: IgnoredReason, node: string | undefined) => void;
 }
 
 /** Everything one cloud process needs; each Lambda function builds one per cold start and uses its part. */
@@ -130,6 +132,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     topology: new Topology(config.vfs, config.peers),
     replicationUser: config.replicationUser,
     echo,
+    onIgnored: options.onIgnored,
   });
   const view = new JournalView(store);
   // Operator rings are deliberate: each is a fresh re-drive, never deduplicated against an earlier ring.
