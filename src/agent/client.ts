@@ -1,24 +1,14 @@
 import type { Readable } from 'node:stream';
 import type { ConfigScope } from '../core/entry.js';
+import type { NewChange } from '../core/intake.js';
 import { BodyChangedError, RelayRefusedError, RelayUnavailableError } from './errors.js';
 import { backoffDelay, DEFAULT_RETRY, type RetryPolicy, sleep } from './retry.js';
 
-/** A change as `POST /v1/changes` takes it (CONTRACT "HTTP API"). */
-export interface ChangeRequest {
-  action: 'upload' | 'makedir' | 'delete' | 'rename' | 'mdtm';
-  /** Absolute, `/`-separated, normalised VFS path. */
-  path: string;
-  /** rename only. */
-  target?: string;
-  /** upload only, required there. */
-  size?: number;
-  /** upload only: lowercase hex SHA-256 of the body; the relay verifies it at commit. */
-  sha256?: string;
-  /** ISO 8601; required for mdtm, optional for upload. */
-  modified?: string;
-  /** Who made the change on the node. */
-  user?: string;
-}
+/**
+ * A change as `POST /v1/changes` takes it (CONTRACT "HTTP API"): absolute normalised paths; `target` for rename;
+ * `size` (required) and `sha256` for upload; `modified` (ISO 8601) for mdtm; `user` who made it on the node.
+ */
+export type ChangeRequest = NewChange;
 
 export interface UploadRequest extends ChangeRequest {
   action: 'upload';
