@@ -5,9 +5,9 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
 /**
- * Object tag that marks the objects of an entry parked in CONFLICT or FAILED. The optional retention rule expires
- * only tagged objects, so a PENDING entry (a peer down for weeks) is never expired: the S3 journal store must tag
- * parked entries' objects for the rule to act (until it does, the rule matches nothing).
+ * Object tag that marks the objects of an entry parked in CONFLICT or FAILED (the S3 journal store sets it on
+ * config.XML and the body when it parks an entry, and removes it on retry: PARKED_TAG_KEY there). The optional
+ * retention rule expires only tagged objects, so a PENDING entry (a peer down for weeks) is never expired.
  */
 export const PARKED_TAG = { key: 'vfs-relay-parked', value: 'true' } as const;
 

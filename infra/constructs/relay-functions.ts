@@ -110,11 +110,26 @@ export class RelayFunctions extends Construct {
         new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [storage.secret.secretArn] }),
       );
 
-    s3(this.api.role, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload']);
+    // Tagging: an operator's retry untags a parked entry's body (the optional parked-retention rule).
+    s3(this.api.role, [
+      's3:GetObject',
+      's3:PutObject',
+      's3:PutObjectTagging',
+      's3:DeleteObject',
+      's3:DeleteObjectTagging',
+      's3:AbortMultipartUpload',
+    ]);
     sqs(this.api.role, ['sqs:SendMessage']);
     secret(this.api.role);
 
-    s3(this.replay.role, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject']);
+    // Tagging: a parked entry's body is tagged for the optional parked-retention rule.
+    s3(this.replay.role, [
+      's3:GetObject',
+      's3:PutObject',
+      's3:PutObjectTagging',
+      's3:DeleteObject',
+      's3:DeleteObjectTagging',
+    ]);
     sqs(this.replay.role, [
       'sqs:ReceiveMessage',
       'sqs:DeleteMessage',

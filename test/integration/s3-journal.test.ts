@@ -1,9 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectTaggingCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3JournalStore, type S3JournalWarning } from '../../src/adapters/s3-journal/store.js';
+import { PARKED_TAG_KEY, S3JournalStore, type S3JournalWarning } from '../../src/adapters/s3-journal/store.js';
 import { mapLimit } from '../../src/adapters/s3-journal/util.js';
 import { encodeEntry } from '../../src/core/entry-xml.js';
 import { laneId } from '../../src/core/lane.js';
@@ -98,6 +104,25 @@ describeWithServer('moto_server', motoAvailable, 'S3JournalStore against moto_se
       await store.purge(upload);
       expect(await keysOf(bucket, `${j}/${upload.lane}/${upload.id}/`)).toEqual([]);
       expect(await keysOf(bucket, `${j}/${twin.lane}/${twin.id}/`)).toHaveLength(2);
+    });
+
+    it('tags a parked entry (config.XML and body) for the retention rule, and untags it on retry', async () => {
+      const { bucket, prefix, store } = await fresh();
+      const upload = entry({ action: 'upload', size: 3, status: 'AWAITING_BODY' });
+      await store.create([upload], { durable: false });
+      await store.writeBody(upload, Readable.from([Buffer.from('abc')]), 3);
+      await store.publish([{ ...upload, status: 'PENDING' }], upload);
+      const base = `${prefix}/multi_journal/${upload.lane}/${upload.id}`;
+      const tags = async (name: string) =>
+        (await client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: `${base}/${name}` }))).TagSet ?? [];
+      expect(await tags('config.XML')).toEqual([]);
+      await store.update({ ...upload, status: 'CONFLICT', attempts: 1, lastError: 'HTTP 409' });
+      const parked = [{ Key: PARKED_TAG_KEY, Value: 'true' }];
+      expect(await tags('config.XML')).toEqual(parked);
+      expect(await tags('upload')).toEqual(parked);
+      await store.update({ ...upload, status: 'PENDING', attempts: 1 });
+      expect(await tags('config.XML')).toEqual([]);
+      expect(await tags('upload')).toEqual([]);
     });
 
     it('takes a body PUT through a presigned URL; the commit-time digest is what proves it', async () => {

@@ -213,6 +213,8 @@ describe('IAM', () => {
     's3:DeleteObject',
     's3:AbortMultipartUpload',
     's3:ListBucket',
+    's3:PutObjectTagging',
+    's3:DeleteObjectTagging',
   ];
   const QUEUE_ACTIONS = [
     'sqs:SendMessage',
@@ -267,9 +269,11 @@ describe('IAM', () => {
         ...secret,
         's3:AbortMultipartUpload',
         's3:DeleteObject',
+        's3:DeleteObjectTagging',
         's3:GetObject',
         's3:ListBucket',
         's3:PutObject',
+        's3:PutObjectTagging',
         'sqs:SendMessage',
       ].sort(),
     );
@@ -278,9 +282,11 @@ describe('IAM', () => {
         ...logs,
         ...secret,
         's3:DeleteObject',
+        's3:DeleteObjectTagging',
         's3:GetObject',
         's3:ListBucket',
         's3:PutObject',
+        's3:PutObjectTagging',
         'sqs:ChangeMessageVisibility',
         'sqs:DeleteMessage',
         'sqs:GetQueueAttributes',

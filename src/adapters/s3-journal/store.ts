@@ -2,14 +2,16 @@ import type { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  DeleteObjectTaggingCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  PutObjectTaggingCommand,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import type { EntryRef, JournalEntry } from '../../core/entry.js';
+import { type EntryRef, isUploadLike, type JournalEntry } from '../../core/entry.js';
 import { decodeEntry, encodeEntry, MAX_ENTRY_XML_BYTES } from '../../core/entry-xml.js';
 import { EntryCodecError, JournalStorageError, NotFoundError, StateConflictError } from '../../core/errors.js';
 import type { BodyDigest, CreateOptions, JournalStore, ListOptions } from '../../core/journal.js';
@@ -136,6 +138,26 @@ export class S3JournalStore implements JournalStore {
   async update(entry: JournalEntry): Promise<void> {
     if (!isRef(entry)) throw notFound(entry);
     await this.replaceConfig(entry);
+    if (isUploadLike(entry.action) && (isParked(entry) || entry.attempts > 0)) await this.tagBody(entry);
+  }
+
+  /**
+   * A parked entry's objects carry the tag `vfs-relay-parked=true`, so that the deployment's optional retention
+   * rule can expire entries an operator never dealt with (and nothing else). config.XML gets it with each write;
+   * the body here. A retried entry loses it again.
+   */
+  private async tagBody(entry: JournalEntry): Promise<void> {
+    const Key = this.keys.body(entry);
+    try {
+      if (isParked(entry)) {
+        const TagSet = [{ Key: PARKED_TAG_KEY, Value: 'true' }];
+        await this.client.send(new PutObjectTaggingCommand({ Bucket: this.bucket, Key, Tagging: { TagSet } }));
+      } else {
+        await this.client.send(new DeleteObjectTaggingCommand({ Bucket: this.bucket, Key }));
+      }
+    } catch (error) {
+      if (!isMissingObject(error)) throw error; // no body (yet): nothing to tag
+    }
   }
 
   async list(lane: LaneId, options: ListOptions = {}): Promise<JournalEntry[]> {
@@ -371,7 +393,7 @@ export class S3JournalStore implements JournalStore {
         etag = head.etag ?? '*';
       }
       try {
-        const result = await this.putXml(key, xml, { IfMatch: etag });
+        const result = await this.putXml(key, xml, { IfMatch: etag }, isParked(entry));
         this.remember(key, result.ETag, entry);
         return;
       } catch (error) {
@@ -386,13 +408,14 @@ export class S3JournalStore implements JournalStore {
     throw new JournalStorageError(`could not rewrite s3://${this.bucket}/${key}: it kept changing`);
   }
 
-  private putXml(key: string, xml: string, condition: { IfMatch?: string; IfNoneMatch?: string }) {
+  private putXml(key: string, xml: string, condition: { IfMatch?: string; IfNoneMatch?: string }, parked = false) {
     return this.client.send(
       new PutObjectCommand({
         Bucket: this.bucket,
         Key: key,
         Body: xml,
         ContentType: XML_CONTENT_TYPE,
+        ...(parked ? { Tagging: `${PARKED_TAG_KEY}=true` } : {}),
         ...condition,
       }),
     );
@@ -524,4 +547,11 @@ function bodyChanged(ref: EntryRef): StateConflictError {
     'BODY_CHANGED',
     `the body of ${ref.lane}/${ref.id} changed after it was verified (was it PUT again?): commit again`,
   );
+}
+
+/** Tag key of parked entries' objects (the deployment's optional retention rule matches it). */
+export const PARKED_TAG_KEY = 'vfs-relay-parked';
+
+function isParked(entry: JournalEntry): boolean {
+  return entry.status === 'CONFLICT' || entry.status === 'FAILED';
 }
