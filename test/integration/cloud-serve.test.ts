@@ -222,6 +222,47 @@ describeWithServer(
       expect(tree.has('user_homes/up/wrong.bin')).toBe(false);
     }, 60_000);
 
+    it('parks a refused rename as CONFLICT, keeps unrelated paths flowing, holds what overlaps; retry releases both', async () => {
+      const server = await apache();
+      const relay = await cloudRelay(server);
+      await postAll(relay, [{ action: 'makedir', path: '/user_homes/john' }]);
+      await drained(relay, 30_000);
+      const { id: rename } = await post(relay, {
+        action: 'rename',
+        path: '/user_homes/john/ghost',
+        target: '/user_homes/john/found',
+      });
+      await waitFor(
+        async () => (await peerView(relay)).conflicts === 1,
+        30_000,
+        async () => JSON.stringify(await peerView(relay)),
+      );
+      const inside = Buffer.from('waits behind the conflict');
+      await postAll(relay, [
+        { action: 'upload', path: '/user_homes/john/found/inside.txt', body: inside },
+        { action: 'upload', path: '/user_homes/mary/unrelated.txt', body: Buffer.from('flows') },
+      ]);
+      await waitFor(async () => (await server.tree()).has('user_homes/mary/unrelated.txt'), 30_000);
+      expect((await server.tree()).has('user_homes/john/found')).toBe(false);
+      expect(await peerView(relay)).toMatchObject({ conflicts: 1, blocked: 1 });
+
+      // The operator creates the missing source on the peer, then retries: the rename, then what waited.
+      const basic = {
+        authorization: `Basic ${Buffer.from(`${server.username}:${server.password}`).toString('base64')}`,
+      };
+      await fetch(`${server.url}user_homes/john/ghost/`, { method: 'MKCOL', headers: basic });
+      const retry = await fetch(`${relay.url}/v1/changes/${rename}/retry`, {
+        method: 'POST',
+        headers: auth(ADMIN_TOKEN),
+      });
+      expect(retry.status).toBe(200);
+      await drained(relay, 60_000);
+      const tree = await server.tree();
+      expect(tree.get('user_homes/john/found/inside.txt')).toBe(createHash('sha256').update(inside).digest('hex'));
+      expect(tree.has('user_homes/john/ghost')).toBe(false);
+      expect(await peerView(relay)).toMatchObject({ conflicts: 0, blocked: 0, pending: 0 });
+    }, 150_000);
+
     it('replays a rename across message groups after the older changes it overlaps', async () => {
       const server = await apache();
       const relay = await cloudRelay(server);
