@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../core/logger.js';
@@ -62,6 +63,8 @@ export class Sender {
   private readonly documents: DocumentDelivery | undefined;
 
   constructor(private readonly options: SenderOptions) {
+    // Every worker waits on this signal (appends, backoff, requests): more than Node's default of 10 listeners.
+    setMaxListeners(64, this.controller.signal);
     this.documents = options.documents
       ? new DocumentDelivery(options.root, options.client, options.logger, this.controller.signal)
       : undefined;
