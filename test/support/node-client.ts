@@ -17,7 +17,14 @@ export async function postChange(relayUrl: string, token: string, change: Script
   if (res.status !== 201 && res.status !== 202)
     throw new Error(`POST ${change.path}: ${res.status} ${JSON.stringify(answer)}`);
   if (!answer.upload) return answer.id;
-  const put = await fetch(answer.upload.url, { method: 'PUT', headers: { ...answer.upload.headers, ...auth }, body });
+  // fetch sets Content-Length itself; the token goes only to the relay, never to a presigned S3 URL.
+  const { 'content-length': _length, ...headers } = answer.upload.headers;
+  const sameOrigin = new URL(answer.upload.url).origin === new URL(relayUrl).origin;
+  const put = await fetch(answer.upload.url, {
+    method: 'PUT',
+    headers: { ...headers, ...(sameOrigin ? auth : {}) },
+    body,
+  });
   if (put.status !== 200) throw new Error(`PUT ${change.path}: ${put.status} ${await put.text()}`);
   const commit = await fetch(`${relayUrl}/v1/changes/${answer.id}/commit`, { method: 'POST', headers: auth });
   if (commit.status !== 200) throw new Error(`commit ${change.path}: ${commit.status} ${await commit.text()}`);

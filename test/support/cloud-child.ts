@@ -1,0 +1,22 @@
+// `vfs-relay serve` in cloud mode in a child process, for tests that SIGKILL it.
+// Usage: cloud-child.ts <config-json> <S3/SQS endpoint>
+import '../../src/runtime/threadpool.js';
+import { parseConfig } from '../../src/config/load.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { startCloudServe } from '../../src/runtime/cloud.js';
+
+const [configJson, endpoint] = process.argv.slice(2);
+const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
+const relay = await startCloudServe(parseConfig(JSON.parse(configJson!), process.env, 'cloud-child'), {
+  logger: silentLogger,
+  s3: { endpoint, region: 'us-east-1', forcePathStyle: true, credentials },
+  sqs: { endpoint, region: 'us-east-1', credentials },
+  poller: { waitTimeSeconds: 1 },
+});
+process.stdout.write(`READY ${relay.url}\n`);
+const stop = async () => {
+  await relay.close();
+  process.exit(0);
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
