@@ -8,7 +8,7 @@ import { queueDepth, sqsClientFor } from '../adapters/sqs-doorbell/queue.js';
 import { type SqsReplayHandler, sqsReplayHandler } from '../adapters/sqs-doorbell/replay-handler.js';
 import { WebDavPeer } from '../adapters/webdav/peer.js';
 import { createApp, type RelayApp } from '../api/app.js';
-import { DEFAULT_LIMITS } from '../api/deps.js';
+import { DEFAULT_LIMITS, relayUploadTarget } from '../api/deps.js';
 import type { RelayConfig } from '../config/load.js';
 import type { Doorbell } from '../core/doorbell.js';
 import { ReplicaEchoFilter } from '../core/echo.js';
@@ -45,6 +45,13 @@ export interface CloudOptions {
   sweep?: Pick<CloudSweeperOptions, 'redriveAfterSeconds' | 'maxRedrive' | 'onlineDriveSeconds'>;
   /** Told about every replay attempt made in this process. */
   onReplay?: (report: ReplayReport) => void;
+  /**
+   * Bodies larger than one presigned PUT allows (`presignedMaxBytes`, default 5 GiB) stream through this process
+   * into S3 (multipart) instead. Only for a long-running process (`vfs-relay serve`); the API Lambda refuses them.
+   */
+  bodiesThroughRelay?: boolean;
+  /** The largest body sent to a presigned URL (S3's single-PUT limit; lower it in tests). */
+  presignedMaxBytes?: number;
   /** Told about every change that was not journaled (metrics). */
   onIgnored?: (reason: IgnoredReason, node: string | undefined) => void;
 }
@@ -142,6 +149,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     (id) => intake.find(id),
   );
   const adminToken = config.auth.adminToken!;
+  const presignedMaxBytes = options.presignedMaxBytes ?? MAX_PRESIGNED_UPLOAD_BYTES;
   const app = createApp({
     intake,
     view,
@@ -150,12 +158,16 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     peers: config.peers.map((p) => ({ name: p.name, url: p.url, node: p.node })),
     echoes: () => echo.counts(),
     tokens: { adminToken, nodeTokens: config.auth.nodeTokens },
-    // Bodies go straight to S3 (presigned PUT): never through Lambda's 6 MB payload limit.
-    uploadTarget: (entry) => store.uploadTarget(entry),
+    // Bodies go straight to S3 (presigned PUT): never through Lambda's 6 MB payload limit. Larger than one PUT
+    // allows: through `vfs-relay serve`, which streams them to S3 in parts (lib-storage), when it is the API.
+    uploadTarget: (entry, apiBase) =>
+      (entry.size ?? 0) > presignedMaxBytes ? relayUploadTarget(entry, apiBase) : store.uploadTarget(entry),
     publicUrl: config.publicUrl,
     limits: {
       ...DEFAULT_LIMITS,
-      maxUploadBytes: Math.min(config.limits.maxUploadBytes, MAX_PRESIGNED_UPLOAD_BYTES),
+      maxUploadBytes: options.bodiesThroughRelay
+        ? config.limits.maxUploadBytes
+        : Math.min(config.limits.maxUploadBytes, presignedMaxBytes),
     },
     logger,
   });
@@ -215,7 +227,7 @@ export interface CloudServe {
  */
 export async function startCloudServe(config: RelayConfig, options: CloudServeOptions = {}): Promise<CloudServe> {
   const logger = options.logger ?? new JsonLogger();
-  const relay = createCloudRelay(config, { ...options, logger });
+  const relay = createCloudRelay(config, { bodiesThroughRelay: true, ...options, logger });
   let server: RunningServer;
   try {
     relay.clock.seed(await relay.store.newestId());

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { messageGroupId } from '../../src/adapters/sqs-doorbell/groups.js';
 import { parseConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { type CloudServe, startCloudServe } from '../../src/runtime/cloud.js';
+import { type CloudServe, type CloudServeOptions, createCloudRelay, startCloudServe } from '../../src/runtime/cloud.js';
 import { type ApachePeer, apacheAvailable, startApache } from '../support/apache.js';
 import { freshBucket, type Moto, motoAvailable, motoS3Client, startMoto } from '../support/moto.js';
 import { waitFor } from '../support/node-client.js';
@@ -42,7 +42,7 @@ async function apache(): Promise<ApachePeer> {
 }
 
 /** The whole cloud system in this process: API on Node, queue poller, sweep timer; S3 + SQS on moto. */
-async function cloudRelay(peer: ApachePeer): Promise<CloudServe> {
+async function cloudRelay(peer: ApachePeer, extra: Partial<CloudServeOptions> = {}): Promise<CloudServe> {
   const bucket = await freshBucket(s3);
   const queue = await sqs.send(
     new CreateQueueCommand({
@@ -69,6 +69,7 @@ async function cloudRelay(peer: ApachePeer): Promise<CloudServe> {
     s3: { endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials },
     sqs: { endpoint: moto.endpoint, region: 'us-east-1', credentials },
     poller: { waitTimeSeconds: 1 },
+    ...extra,
   });
   cleanups.push(() => relay.close());
   return relay;
@@ -262,6 +263,45 @@ describeWithServer(
       expect(tree.has('user_homes/john/ghost')).toBe(false);
       expect(await peerView(relay)).toMatchObject({ conflicts: 0, blocked: 0, pending: 0 });
     }, 150_000);
+
+    it('takes a body larger than one presigned PUT allows through serve itself, and replays it', async () => {
+      const server = await apache();
+      const relay = await cloudRelay(server, { presignedMaxBytes: 256 * 1024 });
+      const big = randomBytes(1024 * 1024);
+      const res = await fetch(`${relay.url}/v1/changes`, {
+        method: 'POST',
+        headers: { ...auth(NODE_A_TOKEN), 'content-type': 'application/json' },
+        body: JSON.stringify({ action: 'upload', path: '/user_homes/big/over-the-limit.bin', size: big.length }),
+      });
+      const { id, upload } = (await res.json()) as { id: string; upload: { url: string } };
+      expect(upload.url).toBe(`${relay.url}/v1/changes/${id}/body`); // the relay itself, not a presigned S3 URL
+      const put = await fetch(upload.url, { method: 'PUT', headers: auth(NODE_A_TOKEN), body: big });
+      expect(put.status).toBe(200);
+      const commit = await fetch(`${relay.url}/v1/changes/${id}/commit`, {
+        method: 'POST',
+        headers: auth(NODE_A_TOKEN),
+      });
+      expect(commit.status).toBe(200);
+      await drained(relay, 60_000);
+      expect((await server.tree()).get('user_homes/big/over-the-limit.bin')).toBe(
+        createHash('sha256').update(big).digest('hex'),
+      );
+
+      // The API Lambda (no long-running process to stream through) refuses such a body up front.
+      const lambda = createCloudRelay(relay.relay.config, {
+        presignedMaxBytes: 256 * 1024,
+        logger: silentLogger,
+        s3: { endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials },
+        sqs: { endpoint: moto.endpoint, region: 'us-east-1', credentials },
+      });
+      const refused = await lambda.app.request('/v1/changes', {
+        method: 'POST',
+        headers: { ...auth(NODE_A_TOKEN), 'content-type': 'application/json' },
+        body: JSON.stringify({ action: 'upload', path: '/user_homes/big/too-big.bin', size: big.length }),
+      });
+      expect(refused.status).toBe(413);
+      await lambda.close();
+    }, 120_000);
 
     it('replays a rename across message groups after the older changes it overlaps', async () => {
       const server = await apache();
