@@ -52,6 +52,8 @@ export interface CloudOptions {
   bodiesThroughRelay?: boolean;
   /** The largest body sent to a presigned URL (S3's single-PUT limit; lower it in tests). */
   presignedMaxBytes?: number;
+  /** Peer adapters by peer name; default: a WebDAV peer for each configured peer. */
+  peers?: ReadonlyMap<string, Peer>;
   /** Told about every change that was not journaled (metrics). */
   onIgnored?: (reason: IgnoredReason, node: string | undefined) => void;
 }
@@ -91,7 +93,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     onWarning: (w) => logger.warn(w.message, { path: w.path }),
   });
   const sqs = sqsClientFor(queueUrl, options.sqs);
-  const peers = webDavPeers(config, logger);
+  const peers = options.peers ?? webDavPeers(config, logger);
   const health = new SharedPeerHealth({
     peers,
     store: new S3PeerStateStore(store.client, store.bucket, store.prefix),
