@@ -130,7 +130,7 @@ export class JournalView {
       for (const entry of lane) {
         let b = byPeer.get(entry.peer);
         if (!b) {
-          b = { pending: 0, pendingBytes: 0, conflicts: 0, failed: 0, blocked: 0, awaitingBody: 0 };
+          b = emptyBacklog();
           byPeer.set(entry.peer, b);
         }
         addToBacklog(b, entry);
@@ -138,6 +138,11 @@ export class JournalView {
     }
     return byPeer;
   }
+}
+
+/** A peer with nothing waiting. */
+export function emptyBacklog(): LaneBacklog {
+  return { pending: 0, pendingBytes: 0, conflicts: 0, failed: 0, blocked: 0, awaitingBody: 0 };
 }
 
 function addToBacklog(b: LaneBacklog, entry: EntryView): void {

@@ -1,6 +1,6 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { IgnoredReason } from '../core/intake.js';
-import type { LaneBacklog } from '../core/journal-view.js';
+import { emptyBacklog, type LaneBacklog } from '../core/journal-view.js';
 import type { PeerStatus, ReplayOutcome } from '../core/peer.js';
 import type { ReplayReport } from '../core/replayer.js';
 import {
@@ -130,14 +130,7 @@ export interface BacklogOptions {
   now?: Date;
 }
 
-const EMPTY_BACKLOG: LaneBacklog = {
-  pending: 0,
-  pendingBytes: 0,
-  conflicts: 0,
-  failed: 0,
-  blocked: 0,
-  awaitingBody: 0,
-};
+const EMPTY_BACKLOG: LaneBacklog = emptyBacklog();
 
 /**
  * Backlog gauges per peer from `JournalView.backlog()`: entries and bytes waiting (PENDING + BLOCKED), the age of

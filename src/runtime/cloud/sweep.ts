@@ -1,6 +1,6 @@
 import type { EntryRef, JournalEntry } from '../../core/entry.js';
 import type { JournalStore } from '../../core/journal.js';
-import { deriveLane, type LaneBacklog } from '../../core/journal-view.js';
+import { deriveLane, type LaneBacklog, emptyBacklog as nothingWaiting } from '../../core/journal-view.js';
 import type { LaneId } from '../../core/lane.js';
 import type { Logger } from '../../core/logger.js';
 import type { PeerState } from '../../core/peer.js';
@@ -192,12 +192,7 @@ function emptyBacklog(peer: string, state: PeerState): PeerBacklog {
   return {
     peer,
     status: state.status,
-    pending: 0,
-    pendingBytes: 0,
-    conflicts: 0,
-    failed: 0,
-    blocked: 0,
-    awaitingBody: 0,
+    ...nothingWaiting(),
     ready: 0,
     redriven: 0,
   };
