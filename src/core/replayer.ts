@@ -177,8 +177,9 @@ export class Replayer implements Doorbell {
       .finally(() => {
         state.inFlight.delete(entry.id);
         this.running.delete(task);
-        releaseSlot();
-        this.schedule(state);
+        // Releasing a still-held slot schedules every lane of the peer, this one included.
+        if (slotHeld) releaseSlot();
+        else this.schedule(state);
       });
     this.running.add(task);
   }
