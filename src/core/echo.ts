@@ -40,7 +40,7 @@ export interface EchoOptions {
  * server, that node (its agent or hook) sees the replica appear and reports it as a change of its own. The filter
  * remembers each applied replica for `windowMs`; a report from that node that matches one exactly (same path and
  * content hash, same rename, same delete — a delete also covers anything below the deleted folder, a replica
- * upload also covers the folders created for it) is an echo, and is dropped once.
+ * upload also covers the folders created for it) is an echo, and is dropped — each time it is reported.
  */
 export class ReplicaEchoFilter implements EchoFilter {
   private readonly expected = new Map<string, number[]>();
@@ -78,13 +78,9 @@ export class ReplicaEchoFilter implements EchoFilter {
     const now = this.now();
     for (const print of fingerprints(change)) {
       const key = `${node}\u0000${print}`;
-      const times = this.expected.get(key)?.filter((t) => t > now);
-      if (times && times.length > 0) {
-        times.shift();
-        if (times.length > 0) this.expected.set(key, times);
-        else this.expected.delete(key);
-        return this.count(node);
-      }
+      // Not consumed: a watcher may report one replica twice (add, then change); a repeat of the same content at
+      // the same path within the window changes nothing on the other side anyway.
+      if (this.expected.get(key)?.some((t) => t > now)) return this.count(node);
     }
     if (change.action === 'delete') {
       const trees = (this.deletedTrees.get(node) ?? []).filter((t) => t.until > now);
