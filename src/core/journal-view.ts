@@ -66,19 +66,37 @@ export function isStuck(status: EntryStatus): boolean {
  * (transitively) BLOCKED older entry waits behind it.
  */
 export function deriveLane(entries: readonly JournalEntry[]): EntryView[] {
-  const stuck: EntryView[] = [];
-  return entries.map((entry) => {
-    const view: EntryView = { ...entry, view: entry.status };
-    if (entry.status === 'PENDING') {
-      const blocker = stuck.find((s) => overlaps(s, entry));
+  const views: EntryView[] = [];
+  walkLane(entries, (entry, view, blockedBy) => {
+    const v: EntryView = { ...entry, view };
+    if (blockedBy !== undefined) v.blockedBy = blockedBy;
+    views.push(v);
+  });
+  return views;
+}
+
+/**
+ * The walk behind deriveLane, without copying entries (backlog figures are asked for often, on long lanes):
+ * `visit` gets each entry with its view status and, for BLOCKED, the stuck entry it waits behind.
+ */
+function walkLane(
+  entries: Iterable<JournalEntry>,
+  visit: (entry: JournalEntry, view: EntryStatus, blockedBy: string | undefined) => void,
+): void {
+  const stuck: { entry: JournalEntry; root: string }[] = [];
+  for (const entry of entries) {
+    let view: EntryStatus = entry.status;
+    let blockedBy: string | undefined;
+    if (view === 'PENDING' && stuck.length > 0) {
+      const blocker = stuck.find((s) => overlaps(s.entry, entry));
       if (blocker) {
-        view.view = 'BLOCKED';
-        view.blockedBy = blocker.view === 'BLOCKED' ? blocker.blockedBy : blocker.id;
+        view = 'BLOCKED';
+        blockedBy = blocker.root;
       }
     }
-    if (isStuck(view.view)) stuck.push(view);
-    return view;
-  });
+    if (isStuck(view)) stuck.push({ entry, root: blockedBy ?? entry.id });
+    visit(entry, view, blockedBy);
+  }
 }
 
 export function overlaps(a: Pick<JournalEntry, 'path' | 'target'>, b: Pick<JournalEntry, 'path' | 'target'>): boolean {
@@ -126,15 +144,15 @@ export class JournalView {
   /** Backlog figures per peer name. */
   async backlog(): Promise<Map<string, LaneBacklog>> {
     const byPeer = new Map<string, LaneBacklog>();
-    for (const lane of await this.snapshot()) {
-      for (const entry of lane) {
+    for (const lane of await this.store.lanes()) {
+      walkLane(await this.store.list(lane), (entry, view) => {
         let b = byPeer.get(entry.peer);
         if (!b) {
           b = emptyBacklog();
           byPeer.set(entry.peer, b);
         }
-        addToBacklog(b, entry);
-      }
+        addToBacklog(b, entry, view);
+      });
     }
     return byPeer;
   }
@@ -145,8 +163,8 @@ export function emptyBacklog(): LaneBacklog {
   return { pending: 0, pendingBytes: 0, conflicts: 0, failed: 0, blocked: 0, awaitingBody: 0 };
 }
 
-function addToBacklog(b: LaneBacklog, entry: EntryView): void {
-  switch (entry.view) {
+function addToBacklog(b: LaneBacklog, entry: JournalEntry, view: EntryStatus): void {
+  switch (view) {
     case 'AWAITING_BODY':
       b.awaitingBody += 1;
       return;

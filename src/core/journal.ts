@@ -26,6 +26,12 @@ export interface CreateOptions {
  * S3; the conformance suite in test/ holds both to the same behaviour. Every method that resolves has made its
  * effect durable (a crash afterwards cannot undo it), except where an option or comment says otherwise.
  */
+/** A body read back from the journal: streamed, or whole when it is small (at most SMALL_BODY_BYTES). */
+export type StoredBody = Readable | Buffer;
+
+/** The largest body a store may hand out as one buffer instead of a stream. */
+export const SMALL_BODY_BYTES = 256 * 1024;
+
 export interface JournalStore {
   /** Writes new entries (config.XML only). All-or-nothing per entry; entries are independent. */
   create(entries: readonly JournalEntry[], options?: CreateOptions): Promise<void>;
@@ -53,7 +59,11 @@ export interface JournalStore {
    */
   publish(entries: readonly JournalEntry[], bodyFrom: EntryRef): Promise<void>;
   discardBody(ref: EntryRef): Promise<void>;
-  readBody(ref: EntryRef): Promise<Readable>;
+  /**
+   * The stored body: a stream, or (stores may choose, for small bodies only) the bytes themselves, which saves a
+   * stream per replay. Memory stays bounded either way: a store buffers at most SMALL_BODY_BYTES per call.
+   */
+  readBody(ref: EntryRef): Promise<StoredBody>;
 
   /** The newest id anywhere in the journal, to seed the stamp clock after a restart. */
   newestId(): Promise<string | undefined>;

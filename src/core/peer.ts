@@ -1,5 +1,5 @@
-import type { Readable } from 'node:stream';
 import type { JournalEntry } from './entry.js';
+import type { StoredBody } from './journal.js';
 
 /** How the relay sees a peer right now. */
 export const PEER_STATUSES = ['ONLINE', 'OFFLINE', 'UNAUTHORIZED'] as const;
@@ -43,6 +43,6 @@ export interface Peer {
    * Applies one entry. Idempotent: re-applying an entry that was applied just before a crash counts as applied.
    * `openBody` opens the journal's copy of the body (uploads and config documents), once per attempt.
    */
-  apply(entry: JournalEntry, openBody: () => Promise<Readable>): Promise<ReplayOutcome>;
+  apply(entry: JournalEntry, openBody: () => Promise<StoredBody>): Promise<ReplayOutcome>;
   close(): Promise<void>;
 }

@@ -4,7 +4,7 @@ import { buffer } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
 import type { JournalEntry } from '../../src/core/entry.js';
 import { PayloadTooLargeError } from '../../src/core/errors.js';
-import type { JournalStore } from '../../src/core/journal.js';
+import { type JournalStore, SMALL_BODY_BYTES, type StoredBody } from '../../src/core/journal.js';
 import { laneId } from '../../src/core/lane.js';
 import { StampClock } from '../../src/core/stamp.js';
 
@@ -102,10 +102,28 @@ export function journalStoreConformance(name: string, open: () => Promise<StoreF
           e,
         );
         expect((await store.read(twin))?.status).toBe('PENDING');
-        expect((await buffer(await store.readBody(twin))).equals(content)).toBe(true);
+        expect((await bodyBytes(await store.readBody(twin))).equals(content)).toBe(true);
         await store.purge(e);
         // Purging one lane's entry leaves the other lane's copy intact.
-        expect((await buffer(await store.readBody(twin))).equals(content)).toBe(true);
+        expect((await bodyBytes(await store.readBody(twin))).equals(content)).toBe(true);
+      }),
+    );
+
+    it(
+      'hands back small bodies byte for byte at every size up to and past the one-piece limit',
+      withStore(async ({ store }) => {
+        for (const size of [0, 1, 4096, SMALL_BODY_BYTES, SMALL_BODY_BYTES + 1]) {
+          const content = Buffer.alloc(size, size % 251);
+          const e = entry({ action: 'upload', size, status: 'AWAITING_BODY', path: `/user_homes/s${size}` });
+          await store.create([e]);
+          await store.writeBody(e, Readable.from([content]), size);
+          await store.publish([{ ...e, status: 'PENDING' }], e);
+          const body = await store.readBody(e);
+          if (Buffer.isBuffer(body)) expect(size).toBeLessThanOrEqual(SMALL_BODY_BYTES);
+          expect((await bodyBytes(body)).equals(content)).toBe(true);
+          await store.purge(e);
+          expect(await store.read(e)).toBeUndefined();
+        }
       }),
     );
 
@@ -171,4 +189,9 @@ export function journalStoreConformance(name: string, open: () => Promise<StoreF
       }),
     );
   });
+}
+
+/** The bytes of a stored body, whether the store handed out a buffer or a stream. */
+function bodyBytes(body: StoredBody): Promise<Buffer> {
+  return Buffer.isBuffer(body) ? Promise.resolve(body) : buffer(body);
 }

@@ -1,6 +1,6 @@
-import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import type { JournalEntry } from '../../core/entry.js';
+import type { StoredBody } from '../../core/journal.js';
 import type { Logger } from '../../core/logger.js';
 import { parentOf, pathsOverlap } from '../../core/paths.js';
 import type { Peer, ReplayOutcome } from '../../core/peer.js';
@@ -65,7 +65,7 @@ export class WebDavPeer implements Peer {
     });
   }
 
-  async apply(entry: JournalEntry, openBody: () => Promise<Readable>): Promise<ReplayOutcome> {
+  async apply(entry: JournalEntry, openBody: () => Promise<StoredBody>): Promise<ReplayOutcome> {
     return this.guard(async () => {
       switch (entry.action) {
         case 'upload':
@@ -88,7 +88,7 @@ export class WebDavPeer implements Peer {
     await this.pool.close();
   }
 
-  private async put(entry: JournalEntry, openBody: () => Promise<Readable>): Promise<ReplayOutcome> {
+  private async put(entry: JournalEntry, openBody: () => Promise<StoredBody>): Promise<ReplayOutcome> {
     const parents = await this.makeCollections(parentOf(entry.path));
     if (parents.kind !== 'applied') return parents;
     const headers: Record<string, string> = {
@@ -205,7 +205,7 @@ export class WebDavPeer implements Peer {
     method: string,
     path: string,
     headers: Record<string, string> = {},
-    body?: Readable | string,
+    body?: StoredBody | string,
   ): Promise<DavResponse> {
     const res = await this.pool.request({
       method,
