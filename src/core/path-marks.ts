@@ -12,26 +12,26 @@ export class PathMarks {
 
   add(path: string): void {
     this.exact.set(path, (this.exact.get(path) ?? 0) + 1);
-    for (const prefix of prefixes(path)) this.below.set(prefix, (this.below.get(prefix) ?? 0) + 1);
+    this.below.set('/', (this.below.get('/') ?? 0) + 1);
+    if (path === '/') return;
+    // Every ancestor and the path itself (`/a/b/c` → `/a`, `/a/b`, `/a/b/c`), without building a list: the
+    // replayer marks the paths of every entry it passes on each scan.
+    for (let cut = path.indexOf('/', 1); ; cut = path.indexOf('/', cut + 1)) {
+      const prefix = cut === -1 ? path : path.slice(0, cut);
+      this.below.set(prefix, (this.below.get(prefix) ?? 0) + 1);
+      if (cut === -1) return;
+    }
   }
 
   overlaps(path: string): boolean {
     if ((this.below.get(path) ?? 0) > 0) return true; // marked at or below path
-    for (const prefix of prefixes(path)) if (this.exact.has(prefix)) return true; // marked ancestor
-    return false;
+    if (this.exact.has('/')) return true; // marked ancestor: the root
+    if (path === '/') return false;
+    for (let cut = path.indexOf('/', 1); cut !== -1; cut = path.indexOf('/', cut + 1)) {
+      if (this.exact.has(path.slice(0, cut))) return true; // marked ancestor
+    }
+    return false; // the path itself was checked through `below`
   }
-}
-
-/** `/a/b/c` → `/`, `/a`, `/a/b`, `/a/b/c`. */
-function* prefixes(path: string): Generator<string> {
-  yield '/';
-  if (path === '/') return;
-  let cut = path.indexOf('/', 1);
-  while (cut !== -1) {
-    yield path.slice(0, cut);
-    cut = path.indexOf('/', cut + 1);
-  }
-  yield path;
 }
 
 /** Reference implementation for tests: the quadratic definition PathMarks must agree with. */

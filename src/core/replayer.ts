@@ -1,7 +1,7 @@
 import type { Doorbell } from './doorbell.js';
-import { type EntryRef, type JournalEntry, touchedPaths } from './entry.js';
+import { type EntryRef, isUploadLike, type JournalEntry, touchedPaths } from './entry.js';
 import { NotFoundError } from './errors.js';
-import type { JournalStore } from './journal.js';
+import { type JournalStore, SMALL_BODY_BYTES, type StoredBody } from './journal.js';
 import type { LaneId } from './lane.js';
 import { LaneIndex } from './lane-index.js';
 import type { Logger } from './logger.js';
@@ -37,6 +37,12 @@ interface LaneState {
   inFlight: Set<string>;
 }
 
+/** A small body read ahead of its entry's turn (see Replayer.prefetch). */
+interface Prefetched {
+  peer: string;
+  body: Promise<StoredBody | undefined>;
+}
+
 /**
  * Replays the journal to the peers. Per lane, oldest first: an entry is sent once no older unfinished entry of
  * its lane overlaps its paths (same path, ancestor or descendant, rename source or target); entries on unrelated
@@ -53,6 +59,8 @@ export class Replayer implements Doorbell {
   private readonly concurrency: number;
   private readonly now: () => Date;
   private readonly warnedPeers = new Set<string>();
+  /** Bodies read ahead, by lane/id: at most `concurrency` per peer, each at most SMALL_BODY_BYTES. */
+  private readonly prefetched = new Map<string, Prefetched>();
   private stopped = false;
 
   constructor(private readonly options: ReplayerOptions) {
@@ -87,7 +95,10 @@ export class Replayer implements Doorbell {
         if (!state.inFlight.has(entry.id)) state.index.set(entry);
       }
       for (const known of [...state.index.values()]) {
-        if (!present.has(known.id) && !state.inFlight.has(known.id)) state.index.delete(known.id);
+        if (!present.has(known.id) && !state.inFlight.has(known.id)) {
+          state.index.delete(known.id);
+          this.dropPrefetched(refKey(known));
+        }
       }
       this.schedule(state);
     }
@@ -106,6 +117,7 @@ export class Replayer implements Doorbell {
   /** Stops dispatching and waits (at most `graceMs`) for the requests in flight. Abandoning them is safe. */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopped = true;
+    for (const key of [...this.prefetched.keys()]) this.dropPrefetched(key);
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
     await Promise.race([Promise.allSettled([...this.running]), timeout]);
   }
@@ -114,8 +126,10 @@ export class Replayer implements Doorbell {
     const entry = await this.options.store.read(ref);
     const state = this.lanes.get(ref.lane) ?? (entry ? this.laneState(ref.lane, entry.peer) : undefined);
     if (!state) return undefined;
-    if (!entry) state.index.delete(ref.id);
-    else if (!state.inFlight.has(entry.id)) state.index.set(entry);
+    if (!entry) {
+      state.index.delete(ref.id);
+      this.dropPrefetched(refKey(ref));
+    } else if (!state.inFlight.has(entry.id)) state.index.set(entry);
     return state;
   }
 
@@ -141,18 +155,68 @@ export class Replayer implements Doorbell {
       return;
     }
     let capacity = this.concurrency - (this.active.get(state.peer) ?? 0);
-    if (capacity <= 0) return;
+    let lookahead = this.concurrency - this.prefetchedFor(state.peer);
+    if (capacity <= 0 && lookahead <= 0) return;
     const older = new PathMarks();
     const ready: JournalEntry[] = [];
+    const ahead: JournalEntry[] = [];
     for (const entry of state.index.values()) {
+      if (capacity <= 0 && lookahead <= 0) break;
       const paths = touchedPaths(entry);
       if (entry.status === 'PENDING' && !state.inFlight.has(entry.id) && !paths.some((p) => older.overlaps(p))) {
-        ready.push(entry);
-        if (--capacity === 0) break;
+        if (capacity > 0) {
+          ready.push(entry);
+          capacity -= 1;
+        } else if (lookahead > 0 && this.wantsPrefetch(entry)) {
+          ahead.push(entry);
+          lookahead -= 1;
+        }
       }
       for (const path of paths) older.add(path);
     }
     for (const entry of ready) this.dispatch(state, entry);
+    for (const entry of ahead) this.prefetch(entry);
+  }
+
+  /**
+   * Reads the body of an entry that is next in line while the peer's slots are busy, so that reading the journal
+   * overlaps the requests in flight instead of adding to them. Only small bodies (bounded memory); a body never
+   * changes once published, so a copy read ahead stays right until its entry is purged or skipped.
+   */
+  private wantsPrefetch(entry: JournalEntry): boolean {
+    return isUploadLike(entry.action) && (entry.size ?? 0) <= SMALL_BODY_BYTES && !this.prefetched.has(refKey(entry));
+  }
+
+  private prefetch(entry: JournalEntry): void {
+    const body = this.options.store.readBody(entry).catch(() => undefined); // the dispatch reads it again
+    this.prefetched.set(refKey(entry), { peer: entry.peer, body });
+  }
+
+  private prefetchedFor(peer: string): number {
+    let n = 0;
+    for (const p of this.prefetched.values()) if (p.peer === peer) n += 1;
+    return n;
+  }
+
+  /** The body read ahead for `entry` (once), else a fresh read from the journal. */
+  private async openBody(entry: JournalEntry): Promise<StoredBody> {
+    const key = refKey(entry);
+    const ahead = this.prefetched.get(key);
+    if (ahead) {
+      this.prefetched.delete(key);
+      const body = await ahead.body;
+      if (body) return body;
+    }
+    return this.options.store.readBody(entry);
+  }
+
+  private dropPrefetched(key: string): void {
+    const ahead = this.prefetched.get(key);
+    if (!ahead) return;
+    this.prefetched.delete(key);
+    void ahead.body.then((body) => {
+      if (body && !Buffer.isBuffer(body)) body.destroy();
+    });
   }
 
   /**
@@ -187,11 +251,9 @@ export class Replayer implements Doorbell {
   private async replay(state: LaneState, entry: JournalEntry, releaseSlot: () => void): Promise<void> {
     const peer = this.options.peers.get(entry.peer)!;
     const started = performance.now();
-    const outcome = forbiddenPath(
-      entry,
-      await peer.apply(entry, () => this.options.store.readBody(entry)).catch(unexpectedOutcome),
-    );
+    const outcome = forbiddenPath(entry, await peer.apply(entry, () => this.openBody(entry)).catch(unexpectedOutcome));
     const durationMs = performance.now() - started;
+    this.dropPrefetched(refKey(entry)); // unused when the attempt stopped before the body
     this.options.health.record(entry.peer, outcome);
     if (outcome.kind === 'applied') releaseSlot();
     this.options.onReplay?.({ entry, outcome, durationMs });
@@ -217,4 +279,8 @@ export class Replayer implements Doorbell {
       reason: parked.lastError,
     });
   }
+}
+
+function refKey(ref: EntryRef): string {
+  return `${ref.lane}/${ref.id}`;
 }

@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -31,6 +32,8 @@ interface Segment {
   queued: Promise<void> | null;
 }
 
+/** Records up to this size are written without a thread-pool round trip (the page cache absorbs them). */
+const SYNC_WRITE_BYTES = 64 * 1024;
 const HEADER_BYTES = 12; // u32 header length, u32 body length, u32 crc32 of both
 
 /**
@@ -61,9 +64,17 @@ export class WriteAheadLog {
 
   /**
    * Appends a record and resolves once it is durable. `whileDurable` runs the journal writes in parallel with the
-   * fsync; the segment is not dropped by a checkpoint before they finish.
+   * fsync; the segment is not dropped by a checkpoint before they finish. With `lazy`, it resolves once the record
+   * is written and the writes are done, without waiting for an fsync: the next group commit or checkpoint makes
+   * it durable, and, the log being read back only up to its first torn record, never after a record appended
+   * later.
    */
-  async append(record: WalRecord, body: Buffer | undefined, whileDurable: () => Promise<void>): Promise<void> {
+  async append(
+    record: WalRecord,
+    body: Buffer | undefined,
+    whileDurable: () => Promise<void>,
+    lazy = false,
+  ): Promise<void> {
     if (this.closed) throw new Error('the write-ahead log is closed');
     const segment = this.current;
     const bytes = encodeRecord(record, body);
@@ -74,8 +85,10 @@ export class WriteAheadLog {
     const done = writes.catch(() => undefined);
     segment.pending.add(done);
     try {
-      await segment.handle.write(bytes, 0, bytes.length, position);
-      await Promise.all([this.sync(segment), writes]);
+      // A page-cache write of a small record costs less than a thread-pool round trip: synchronous up to SYNC_WRITE_BYTES.
+      if (bytes.length <= SYNC_WRITE_BYTES) writeSync(segment.handle.fd, bytes, 0, bytes.length, position);
+      else await segment.handle.write(bytes, 0, bytes.length, position);
+      await Promise.all([lazy ? undefined : this.sync(segment), writes]);
     } finally {
       segment.pending.delete(done);
     }

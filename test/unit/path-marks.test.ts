@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { overlapsAny, PathMarks } from '../../src/core/path-marks.js';
+
+/** A small deterministic generator (mulberry32), so a failure reproduces. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Paths from a tiny alphabet, so that ancestors, descendants, siblings and look-alike prefixes all occur. */
+function randomPath(random: () => number): string {
+  const names = ['a', 'b', 'ab', 'a b', 'ü'];
+  const depth = Math.floor(random() * 4);
+  if (depth === 0) return '/';
+  return `/${Array.from({ length: depth }, () => names[Math.floor(random() * names.length)]).join('/')}`;
+}
+
+describe('PathMarks', () => {
+  it.each([
+    [['/a/b'], '/a', true],
+    [['/a/b'], '/a/b/c', true],
+    [['/a/b'], '/a/b', true],
+    [['/a/b'], '/a/bc', false],
+    [['/a/b'], '/ab', false],
+    [['/'], '/x/y', true],
+    [['/x'], '/', true],
+    [[], '/', false],
+  ])('marked %j: overlaps(%j) is %s', (marked, path, expected) => {
+    const marks = new PathMarks();
+    for (const m of marked) marks.add(m);
+    expect(marks.overlaps(path)).toBe(expected);
+  });
+
+  it('agrees with the quadratic definition on 2,000 random cases', () => {
+    const random = seeded(42);
+    for (let i = 0; i < 2000; i++) {
+      const marked = Array.from({ length: Math.floor(random() * 5) }, () => randomPath(random));
+      const marks = new PathMarks();
+      for (const m of marked) marks.add(m);
+      const probe = randomPath(random);
+      expect({ marked, probe, overlaps: marks.overlaps(probe) }).toEqual({
+        marked,
+        probe,
+        overlaps: overlapsAny(probe, marked),
+      });
+    }
+  });
+});
