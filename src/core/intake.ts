@@ -15,9 +15,10 @@ import {
   ContentRefusedError,
   MalformedRequestError,
   NotFoundError,
+  PayloadTooLargeError,
   StateConflictError,
 } from './errors.js';
-import type { BodyDigest, JournalStore } from './journal.js';
+import { type BodyDigest, type JournalStore, SMALL_BODY_BYTES } from './journal.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { isSameOrBelow, normalizePath } from './paths.js';
 import { isStamp, type StampClock } from './stamp.js';
@@ -77,6 +78,17 @@ export class ChangeIntake {
   }
 
   async submit(change: NewChange, node: string | undefined): Promise<SubmitResult> {
+    const entries = this.plan(change, node);
+    if (!Array.isArray(entries)) return entries;
+    const status = entries[0]!.status as 'AWAITING_BODY' | 'PENDING';
+    // An upload is acknowledged at commit; until then its entries need not survive a crash (the node starts over).
+    await this.deps.store.create(entries, { durable: status === 'PENDING' });
+    if (status === 'PENDING') await this.deps.doorbell.ring(entries);
+    return { journaled: true, id: entries[0]!.id, status, entries };
+  }
+
+  /** The entries a change becomes (not stored yet), or why it is not journaled. Throws on a bad change. */
+  private plan(change: NewChange, node: string | undefined): JournalEntry[] | SubmitResult {
     const checked = checkChange(change);
     if (checked.user !== undefined && checked.user === this.deps.replicationUser) {
       return this.ignored('REPLICATION_USER', node);
@@ -94,11 +106,7 @@ export class ChangeIntake {
     const targets = this.deps.topology.targets(location!, node);
     if (targets.length === 0) return this.ignored('NO_PEERS', node);
     const status = checked.action === 'upload' ? 'AWAITING_BODY' : 'PENDING';
-    const entries = this.buildEntries(targets, { ...checked, status, node });
-    // An upload is acknowledged at commit; until then its entries need not survive a crash (the node starts over).
-    await this.deps.store.create(entries, { durable: status === 'PENDING' });
-    if (status === 'PENDING') await this.deps.doorbell.ring(entries);
-    return { journaled: true, id: entries[0]!.id, status, entries };
+    return this.buildEntries(targets, { ...checked, status, node });
   }
 
   /** Streams an upload's body into the journal. Refuses more bytes than the change declared. */
@@ -138,6 +146,22 @@ export class ChangeIntake {
    */
   async uploadInOne(change: NewChange, body: Readable, node: string | undefined): Promise<SubmitResult> {
     if (change.action !== 'upload') throw new MalformedRequestError('BAD_REQUEST', 'only uploads carry a body');
+    const { store } = this.deps;
+    if (store.createWithBody && change.size !== undefined && change.size <= SMALL_BODY_BYTES) {
+      // Small bodies: received into memory, verified, then journaled in one durable step. Nothing reaches the
+      // journal before the whole body is here and matches.
+      const planned = this.plan(change, node);
+      if (!Array.isArray(planned)) return planned;
+      const size = planned[0]!.size ?? 0;
+      const bytes = await receiveAtMost(body, size);
+      const digest = { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+      const refusal = verify(planned[0]!, digest);
+      if (refusal) throw refusal;
+      const entries = planned.map((e) => ({ ...e, status: 'PENDING' as const, sha256: digest.sha256 }));
+      await store.createWithBody(entries, bytes, digest);
+      await this.deps.doorbell.ring(entries);
+      return { journaled: true, id: entries[0]!.id, status: 'PENDING', entries };
+    }
     const result = await this.submit(change, node);
     if (!result.journaled) return result;
     try {
@@ -254,6 +278,21 @@ function checkChange(change: NewChange): NewChange {
   }
   if (checked.sha256) checked.sha256 = checked.sha256.toLowerCase();
   return checked;
+}
+
+/** The whole body, refused (PayloadTooLargeError) as soon as more than `limit` bytes arrive. */
+async function receiveAtMost(body: Readable, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      body.destroy();
+      throw new PayloadTooLargeError(`the body is larger than ${limit} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
 function verify(entry: JournalEntry, digest: BodyDigest): ContentRefusedError | undefined {

@@ -58,6 +58,12 @@ export interface JournalStore {
    * promise resolves, all of it survives a crash.
    */
   publish(entries: readonly JournalEntry[], bodyFrom: EntryRef): Promise<void>;
+  /**
+   * Optional fast path for small uploads (at most SMALL_BODY_BYTES): journals `entries` (PENDING, one per lane)
+   * with their body already received and verified, in one durable step. Stores without it are given
+   * create + writeBody + publish. The store may take over `body`'s memory: the caller must not use it afterwards.
+   */
+  createWithBody?(entries: readonly JournalEntry[], body: Buffer, digest: BodyDigest): Promise<void>;
   discardBody(ref: EntryRef): Promise<void>;
   /**
    * The stored body: a stream, or (stores may choose, for small bodies only) the bytes themselves, which saves a

@@ -3,6 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOURNAL_DIR } from '../../src/adapters/fs-journal/store.js';
+import { SMALL_BODY_BYTES } from '../../src/core/journal.js';
 import { CONFIG_LOCATION, laneId } from '../../src/core/lane.js';
 import {
   ADMIN_TOKEN,
@@ -160,6 +161,27 @@ describe('HTTP API', () => {
       expect(xml).toContain('<path>/user_homes/john/one shot.txt</path>');
       expect(xml).toContain('<user>john</user>');
     }
+  });
+
+  it('streams a one-request upload above the in-memory limit to disk, and refuses one that runs over', async () => {
+    const body = Buffer.alloc(SMALL_BODY_BYTES + 4096, 7);
+    const query = new URLSearchParams({
+      path: '/user_homes/john/big.bin',
+      size: String(body.length),
+      sha256: sha(body),
+    });
+    const res = await fetch(`${t.url}/v1/uploads?${query}`, { method: 'POST', headers: auth(NODE_A_TOKEN), body });
+    expect(res.status).toBe(201);
+    const { id } = (await res.json()) as { id: string };
+    for (const lane of [LANE_2, LANE_3]) {
+      expect((await readFile(join(entryDir(lane, id), 'upload'))).equals(body)).toBe(true);
+    }
+    const before = await treeSnapshot(t.journal);
+    const short = new URLSearchParams({ path: '/user_homes/john/big2.bin', size: String(SMALL_BODY_BYTES + 1) });
+    const over = await fetch(`${t.url}/v1/uploads?${short}`, { method: 'POST', headers: auth(NODE_A_TOKEN), body });
+    expect(over.status).toBe(413);
+    expect(((await over.json()) as { error: { code: string } }).error.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(await treeSnapshot(t.journal)).toEqual(before);
   });
 
   it.each([

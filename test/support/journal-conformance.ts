@@ -128,6 +128,28 @@ export function journalStoreConformance(name: string, open: () => Promise<StoreF
     );
 
     it(
+      'journals a small upload with its body in one step, in every lane, durably (stores that offer it)',
+      withStore(async ({ store, reopen }) => {
+        if (!store.createWithBody) return;
+        const content = Buffer.from('a small upload, journaled in one step');
+        const sha256 = createHash('sha256').update(content).digest('hex');
+        const e = entry({ action: 'upload', size: content.length, sha256, path: '/user_homes/one-step.txt' });
+        const twin = { ...e, lane: OTHER_LANE, peer: 'server3' };
+        await store.createWithBody([e, twin], Buffer.from(content), { size: content.length, sha256 });
+        for (const copy of [e, twin]) {
+          expect(await store.read(copy)).toEqual(copy);
+          expect(await store.bodyDigest(copy)).toEqual({ size: content.length, sha256 });
+          expect((await bodyBytes(await store.readBody(copy))).equals(content)).toBe(true);
+        }
+        const again = await reopen();
+        expect(await again.list(LANE)).toEqual([e]);
+        expect((await bodyBytes(await again.readBody(twin))).equals(content)).toBe(true);
+        await again.purge(e);
+        expect((await bodyBytes(await again.readBody(twin))).equals(content)).toBe(true);
+      }),
+    );
+
+    it(
       'refuses a body larger than allowed and keeps nothing of it',
       withStore(async ({ store }) => {
         const e = entry({ action: 'upload', size: 10, status: 'AWAITING_BODY' });

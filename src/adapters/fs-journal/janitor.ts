@@ -1,35 +1,68 @@
 import { Worker } from 'node:worker_threads';
 
+/** An entry folder to write: files (each written under a temporary name, then renamed), then hard links. */
+export interface FolderWrite {
+  dir: string;
+  /** In order; the last one is what makes the entry visible (config.XML). */
+  files: { name: string; data: string | Uint8Array }[];
+  /** `name` in `dir` becomes a hard link to `target` (a body shared with another lane). Made before the files. */
+  links?: { name: string; target: string }[];
+}
+
 /**
- * Removes purged entry folders on a thread of its own. Unlinks wait on the file system's journal, and each one
- * sent through libuv's thread pool also costs the event loop tens of microseconds; here a whole batch (every
- * purge of one turn of the event loop) costs one message each way, and the waiting happens off the main thread.
+ * Writes and removes entry folders on a thread of its own. Each file-system call sent through libuv's thread pool
+ * costs the event loop tens of microseconds, and unlinks and creates wait on the file system's journal; here a
+ * whole batch (everything asked for in one turn of the event loop) costs one message each way, and the waiting
+ * happens off the main thread.
  *
- * The worker's code is inline (no separate file to locate once the package is bundled). Per folder: config.XML
- * first, which makes the entry invisible at once (a folder without one is cleared at start-up), then the body,
- * then the folder; a folder that holds more (the leftovers of an interrupted write) is removed recursively.
+ * Writes are not fsynced: the write-ahead log makes them durable (see FsJournalStore). Removal: `files` first
+ * (config.XML first makes the entry invisible at once: a folder without one is cleared at start-up), then the
+ * folder; a folder that holds more (the leftovers of an interrupted write) is removed recursively.
+ *
+ * The worker's code is inline: no separate file to locate once the package is bundled.
  */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
-const { rmdirSync, rmSync, unlinkSync } = require('node:fs');
+const { linkSync, mkdirSync, renameSync, rmdirSync, rmSync, unlinkSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
-function removeFolder(dir, files) {
+let unique = 0;
+function ignoreMissing(error) { if (error.code !== 'ENOENT') throw error; }
+function remove(dir, files) {
   for (const name of files) {
-    try { unlinkSync(join(dir, name)); } catch (error) { if (error.code !== 'ENOENT') throw error; }
+    try { unlinkSync(join(dir, name)); } catch (error) { ignoreMissing(error); }
   }
   try { rmdirSync(dir); } catch (error) {
     if (error.code === 'ENOTEMPTY') rmSync(dir, { recursive: true, force: true });
-    else if (error.code !== 'ENOENT') throw error;
+    else ignoreMissing(error);
   }
 }
-parentPort.on('message', ({ batch, dirs, files }) => {
+function write({ dir, files, links }) {
+  mkdirSync(dir, { recursive: true });
+  for (const { name, target } of links || []) {
+    try { unlinkSync(join(dir, name)); } catch (error) { ignoreMissing(error); }
+    linkSync(target, join(dir, name));
+  }
+  for (const { name, data } of files) {
+    const temp = join(dir, name + '.tmp-' + process.pid + '-w' + (unique++));
+    writeFileSync(temp, data, { flag: 'wx' });
+    renameSync(temp, join(dir, name));
+  }
+}
+parentPort.on('message', ({ batch, ops, files }) => {
   const failures = [];
-  for (let i = 0; i < dirs.length; i++) {
-    try { removeFolder(dirs[i], files); } catch (error) { failures.push([i, String(error && error.message || error)]); }
+  for (let i = 0; i < ops.length; i++) {
+    try {
+      if (ops[i].remove !== undefined) remove(ops[i].remove, files);
+      else write(ops[i]);
+    } catch (error) {
+      failures.push([i, String((error && error.message) || error)]);
+    }
   }
   parentPort.postMessage({ batch, failures });
 });
 `;
+
+type Op = { remove: string } | FolderWrite;
 
 interface Waiting {
   resolve: () => void;
@@ -43,14 +76,14 @@ interface Reply {
 
 export class FolderJanitor {
   private readonly worker: Worker;
-  private queued: { dir: string; waiting: Waiting }[] = [];
+  private queued: { op: Op; transfer: ArrayBuffer[]; waiting: Waiting }[] = [];
   private readonly sent = new Map<number, Waiting[]>();
   private nextBatch = 1;
   private flushScheduled = false;
   private failure: Error | undefined;
   private drained: (() => void) | undefined;
 
-  /** `files`: the names to unlink first in every folder, in order. */
+  /** `files`: the names to unlink first in every folder removed, in order. */
   constructor(private readonly files: readonly string[]) {
     this.worker = new Worker(WORKER_SOURCE, { eval: true });
     this.worker.unref(); // an idle janitor never keeps the process alive
@@ -71,22 +104,45 @@ export class FolderJanitor {
 
   /** Resolves once `dir` and the files in it are gone (removing a missing folder is not an error). */
   remove(dir: string): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise<void>((resolve, reject) => {
-      this.queued.push({ dir, waiting: { resolve, reject } });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+    return this.enqueue({ remove: dir }, []);
   }
 
-  /** Waits for every removal asked for so far, then stops the thread. */
+  /**
+   * Resolves once the folder's links and files are in place (not fsynced). Binary file data is handed to the
+   * thread, not copied: the caller must not use those bytes afterwards.
+   */
+  write(folder: FolderWrite): Promise<void> {
+    const transfer: ArrayBuffer[] = [];
+    const files = folder.files.map(({ name, data }) => {
+      if (typeof data === 'string') return { name, data };
+      // A view may share its memory with other buffers (Node pools small ones): move an exact copy instead.
+      const own =
+        data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer
+          ? data
+          : new Uint8Array(data);
+      transfer.push(own.buffer as ArrayBuffer);
+      return { name, data: own };
+    });
+    return this.enqueue({ ...folder, files }, transfer);
+  }
+
+  /** Waits for everything asked for so far, then stops the thread. */
   async close(): Promise<void> {
     this.flush();
     if (this.sent.size > 0 && !this.failure) await new Promise<void>((resolve) => (this.drained = resolve));
     this.failure ??= new Error('the journal janitor is closed');
     await this.worker.terminate();
+  }
+
+  private enqueue(op: Op, transfer: ArrayBuffer[]): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise<void>((resolve, reject) => {
+      this.queued.push({ op, transfer, waiting: { resolve, reject } });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
   }
 
   private flush(): void {
@@ -100,7 +156,10 @@ export class FolderJanitor {
       queued.map((q) => q.waiting),
     );
     this.worker.ref(); // work in progress keeps the process alive
-    this.worker.postMessage({ batch, dirs: queued.map((q) => q.dir), files: this.files });
+    this.worker.postMessage(
+      { batch, ops: queued.map((q) => q.op), files: this.files },
+      queued.flatMap((q) => q.transfer),
+    );
   }
 
   private settle(): void {

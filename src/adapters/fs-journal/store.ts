@@ -20,6 +20,7 @@ import { digestFile, writeBodyFile } from './body.js';
 import { DirectorySync, fsyncPath } from './dir-sync.js';
 import { FolderJanitor } from './janitor.js';
 import { acquireJournalLock } from './lock.js';
+import { syncFileSystem } from './syncfs.js';
 import { type LoggedRecord, type WalRecord, WriteAheadLog } from './wal.js';
 
 export const JOURNAL_DIR = 'multi_journal';
@@ -28,6 +29,8 @@ export const WAL_DIR = 'wal';
 /** Bodies up to this size travel inside the log record; larger ones are fsynced in place. */
 const WAL_BODY_BYTES = 1024 * 1024;
 const CHECKPOINT_INTERVAL_MS = 1000;
+/** A checkpoint of at least this many records syncs the whole file system at once instead of file by file. */
+const SYNCFS_RECORDS = 16;
 /** Reading a body for replay need not update its access time (Linux; 0 elsewhere). */
 const O_NOATIME = (constants as { O_NOATIME?: number }).O_NOATIME ?? 0;
 const ENTRY_FILE = 'config.XML';
@@ -60,6 +63,8 @@ export class FsJournalStore implements JournalStore {
   private releaseLock: (() => Promise<void>) | undefined;
   private wal: WriteAheadLog | undefined;
   private checkpointTimer: NodeJS.Timeout | undefined;
+  /** Whether syncfs works here: unknown until first tried; false after it failed once. */
+  private syncfs: boolean | undefined;
 
   private constructor(readonly root: string) {
     this.journal = join(root, JOURNAL_DIR);
@@ -175,6 +180,47 @@ export class FsJournalStore implements JournalStore {
     }
   }
 
+  /**
+   * Small uploads in one step: one log record holds the entries and the body, and while it is fsynced (group
+   * commit) the janitor thread writes the folders: the body in the first lane, hard links to it in the others,
+   * then each config.XML. `body`'s memory goes to that thread.
+   */
+  async createWithBody(entries: readonly JournalEntry[], body: Buffer, digest: BodyDigest): Promise<void> {
+    const home = entries[0]!;
+    await Promise.all(entries.map((e) => this.ensureLaneDir(e.lane)));
+    const record: WalRecord = {
+      kind: 'put',
+      entries: entries.map((e) => ({ lane: e.lane, id: e.id, xml: encodeEntry(e) })),
+      body: { lane: home.lane, id: home.id, size: body.length },
+    };
+    const homeBody = join(this.entryDir(home), BODY_FILE);
+    await this.log(record, body, () =>
+      Promise.all(
+        record.entries.map((e, i) =>
+          this.janitor.write(
+            i === 0
+              ? {
+                  dir: this.entryDir(e),
+                  files: [
+                    { name: BODY_FILE, data: body },
+                    { name: ENTRY_FILE, data: e.xml },
+                  ],
+                }
+              : {
+                  dir: this.entryDir(e),
+                  links: [{ name: BODY_FILE, target: homeBody }],
+                  files: [{ name: ENTRY_FILE, data: e.xml }],
+                },
+          ),
+        ),
+      ).then(() => undefined),
+    );
+    for (const entry of entries) {
+      this.indexOf(entry.lane).set({ ...entry });
+      this.digests.set(key(entry), { size: digest.size, sha256: digest.sha256 });
+    }
+  }
+
   /** Forces a checkpoint: what the log holds is made durable in the journal itself and the log is emptied. */
   async checkpoint(): Promise<void> {
     if (this.wal?.dirty) await this.wal.checkpoint((records) => this.flush(records));
@@ -225,14 +271,17 @@ export class FsJournalStore implements JournalStore {
     return join(this.journal, ref.lane, ref.id);
   }
 
+  /** Creates a lane's folder the first time it is needed (durably: its name is in the journal folder). */
+  private async ensureLaneDir(lane: LaneId): Promise<void> {
+    if (this.knownLaneDirs.has(lane)) return;
+    await mkdir(join(this.journal, lane), { recursive: true });
+    await this.dirSync.sync(this.journal);
+    this.knownLaneDirs.add(lane);
+  }
+
   private async createOne(entry: JournalEntry, durable: boolean): Promise<void> {
-    const laneDir = join(this.journal, entry.lane);
-    if (!this.knownLaneDirs.has(entry.lane)) {
-      await mkdir(laneDir, { recursive: true });
-      await this.dirSync.sync(this.journal);
-      this.knownLaneDirs.add(entry.lane);
-    }
-    const dir = join(laneDir, entry.id);
+    await this.ensureLaneDir(entry.lane);
+    const dir = this.entryDir(entry);
     if (durable) {
       const record: WalRecord = { kind: 'put', entries: [{ lane: entry.lane, id: entry.id, xml: encodeEntry(entry) }] };
       await this.log(record, undefined, () => this.writePut(record));
@@ -271,8 +320,16 @@ export class FsJournalStore implements JournalStore {
     );
   }
 
-  /** Checkpoint: makes durable every file and folder the records touched (one batch of parallel fsyncs). */
+  /**
+   * Checkpoint: makes durable every file and folder the records touched: one syncfs when they are many (see
+   * syncFileSystem), else one batch of parallel fsyncs.
+   */
   private async flush(records: readonly WalRecord[]): Promise<void> {
+    if (records.length >= SYNCFS_RECORDS && this.syncfs !== false) {
+      const done = await syncFileSystem(this.journal);
+      this.syncfs = done;
+      if (done) return;
+    }
     const files = new Set<string>();
     const dirs = new Set<string>();
     for (const record of records) {

@@ -1,4 +1,4 @@
-import { writeSync } from 'node:fs';
+import { writevSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -77,17 +77,18 @@ export class WriteAheadLog {
   ): Promise<void> {
     if (this.closed) throw new Error('the write-ahead log is closed');
     const segment = this.current;
-    const bytes = encodeRecord(record, body);
+    const parts = encodeRecordParts(record, body);
+    const length = parts.reduce((n, part) => n + part.length, 0);
     const position = segment.size;
-    segment.size += bytes.length;
+    segment.size += length;
     segment.records.push(record);
     const writes = whileDurable();
     const done = writes.catch(() => undefined);
     segment.pending.add(done);
     try {
       // A page-cache write of a small record costs less than a thread-pool round trip: synchronous up to SYNC_WRITE_BYTES.
-      if (bytes.length <= SYNC_WRITE_BYTES) writeSync(segment.handle.fd, bytes, 0, bytes.length, position);
-      else await segment.handle.write(bytes, 0, bytes.length, position);
+      if (length <= SYNC_WRITE_BYTES) writevAll(segment.handle.fd, parts, position);
+      else await segment.handle.writev(parts, position);
       await Promise.all([lazy ? undefined : this.sync(segment), writes]);
     } finally {
       segment.pending.delete(done);
@@ -161,15 +162,33 @@ export class WriteAheadLog {
 }
 
 export function encodeRecord(record: WalRecord, body: Buffer | undefined): Buffer {
-  const header = Buffer.from(JSON.stringify(record));
-  const payload = body ?? Buffer.alloc(0);
-  const out = Buffer.allocUnsafe(HEADER_BYTES + header.length + payload.length);
-  out.writeUInt32LE(header.length, 0);
-  out.writeUInt32LE(payload.length, 4);
-  header.copy(out, HEADER_BYTES);
-  payload.copy(out, HEADER_BYTES + header.length);
-  out.writeUInt32LE(crc32(out.subarray(HEADER_BYTES)), 8);
-  return out;
+  return Buffer.concat(encodeRecordParts(record, body));
+}
+
+/** A record as the parts written one after the other: lengths and checksum, the JSON header, the body as is. */
+function encodeRecordParts(record: WalRecord, body: Buffer | undefined): Buffer[] {
+  const json = Buffer.from(JSON.stringify(record));
+  const head = Buffer.allocUnsafe(HEADER_BYTES);
+  head.writeUInt32LE(json.length, 0);
+  head.writeUInt32LE(body?.length ?? 0, 4);
+  head.writeUInt32LE(body ? crc32(body, crc32(json)) : crc32(json), 8);
+  return body && body.length > 0 ? [head, json, body] : [head, json];
+}
+
+/** writev until every byte is written (a regular file takes it all at once, but the call may stop short). */
+function writevAll(fd: number, parts: Buffer[], position: number): void {
+  let rest = parts;
+  let at = position;
+  for (;;) {
+    let written = writevSync(fd, rest, at);
+    at += written;
+    while (rest.length > 0 && written >= rest[0]!.length) {
+      written -= rest[0]!.length;
+      rest = rest.slice(1);
+    }
+    if (rest.length === 0) return;
+    rest = [rest[0]!.subarray(written), ...rest.slice(1)];
+  }
 }
 
 /** Every complete record of a segment; a torn tail (a crash mid-append, never acknowledged) ends it. */

@@ -1,10 +1,9 @@
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { PayloadTooLargeError } from '../../core/errors.js';
 import { type AuthEnv, callerNode, requireRole, tokenResolver } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { limitBody } from '../limits.js';
+import { requestBody } from '../request-body.js';
 import {
   AcceptedSchema,
   BodyReceiptSchema,
@@ -132,8 +131,7 @@ export function changeRoutes(deps: ApiDeps) {
 
   app.openapi(putBody, async (c) => {
     const { id } = c.req.valid('param');
-    const stream = c.req.raw.body;
-    const body = stream ? Readable.fromWeb(stream as WebReadableStream<Uint8Array>) : Readable.from([]);
+    const body = requestBody(c);
     const digest = await deps.intake.writeBody(id, body);
     return c.json({ id, size: digest.size, sha256: digest.sha256 }, 200);
   });

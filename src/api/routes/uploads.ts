@@ -1,9 +1,8 @@
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { PayloadTooLargeError } from '../../core/errors.js';
 import { type AuthEnv, callerNode, requireRole, tokenResolver } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
+import { requestBody } from '../request-body.js';
 import { AcceptedSchema, errors, IgnoredSchema, NewChangeSchema } from '../schemas.js';
 import { validationHook } from '../validation.js';
 
@@ -45,11 +44,10 @@ export function uploadRoutes(deps: ApiDeps) {
     if (query.size > deps.limits.maxUploadBytes) {
       throw new PayloadTooLargeError(`uploads are limited to ${deps.limits.maxUploadBytes} bytes`);
     }
-    const stream = c.req.raw.body;
-    const body = stream ? Readable.fromWeb(stream as WebReadableStream<Uint8Array>) : Readable.from([]);
+    const body = requestBody(c);
     const result = await deps.intake.uploadInOne({ action: 'upload', ...query }, body, callerNode(c.get('caller')));
     if (!result.journaled) {
-      body.destroy();
+      body.destroy(); // not read: the connection closes after the answer
       c.header('connection', 'close');
       return c.json({ status: 'IGNORED' as const, reason: result.reason }, 200);
     }

@@ -1,0 +1,29 @@
+import type { IncomingMessage } from 'node:http';
+import { PassThrough, Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { Context } from 'hono';
+
+/**
+ * A request body as a Node stream. Served by Node (@hono/node-server), that is the socket's own request stream,
+ * piped through a PassThrough so that a consumer that gives up (a refused body) never destroys the socket before
+ * the answer is written. Going through `c.req.raw.body` instead would build a full web Request and convert the
+ * bytes to a web stream and back, which costs more CPU than journaling a small upload. Elsewhere (`app.request`
+ * in tests, other runtimes) the web body is converted.
+ */
+export function requestBody(c: Context): Readable {
+  const incoming = nodeRequest(c);
+  if (incoming && !c.req.raw.bodyUsed) {
+    const body = new PassThrough({ highWaterMark: 1 << 20 });
+    incoming.on('error', (error) => body.destroy(error));
+    incoming.on('aborted', () => body.destroy(new Error('the client closed the connection mid-body')));
+    return incoming.pipe(body);
+  }
+  const stream = c.req.raw.body;
+  return stream ? Readable.fromWeb(stream as WebReadableStream<Uint8Array>) : Readable.from([]);
+}
+
+/** The Node request behind `c`, when served by @hono/node-server. */
+export function nodeRequest(c: Context): IncomingMessage | undefined {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  return incoming instanceof Readable ? incoming : undefined;
+}
