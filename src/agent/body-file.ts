@@ -4,13 +4,18 @@ import { type FileHandle, open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 
 const CHUNK = 1 << 20;
+/** Files up to this size are read once, into memory, for both the hash and the upload. */
+const SMALL_FILE_BYTES = 256 * 1024;
 
 /**
  * A file opened once for hashing and then uploading. Both passes read the same open file, so a file replaced
  * under the same name meanwhile (editors save that way) is still read consistently: the old version is sent,
- * and the watcher reports the new one as a change of its own. Neither pass holds more than a chunk in memory.
+ * and the watcher reports the new one as a change of its own. Neither pass holds more than a chunk in memory;
+ * a small file (most of them) is read once and both passes use those bytes.
  */
 export class BodyFile {
+  private bytes: Buffer | undefined;
+
   private constructor(
     private readonly handle: FileHandle,
     readonly stat: Stats,
@@ -35,6 +40,10 @@ export class BodyFile {
 
   /** SHA-256 (lowercase hex) and length of the bytes as they are now. */
   async digest(): Promise<{ sha256: string; size: number }> {
+    if (this.stat.size <= SMALL_FILE_BYTES) {
+      this.bytes = await this.readSmall();
+      return { sha256: createHash('sha256').update(this.bytes).digest('hex'), size: this.bytes.length };
+    }
     const hash = createHash('sha256');
     let size = 0;
     for await (const chunk of this.stream()) {
@@ -44,9 +53,25 @@ export class BodyFile {
     return { sha256: hash.digest('hex'), size };
   }
 
-  /** A fresh stream from the first byte; the file stays open for the next one. */
-  stream(): Readable {
+  /** A fresh stream from the first byte (the bytes `digest` read, for a small file); the file stays open. */
+  stream(): Readable | AsyncIterable<Uint8Array> {
+    const bytes = this.bytes;
+    if (bytes)
+      return (async function* () {
+        yield bytes;
+      })();
     return this.handle.createReadStream({ start: 0, autoClose: false, highWaterMark: CHUNK });
+  }
+
+  /** The whole file as it is now (one byte over the size at open tells that it grew). */
+  private async readSmall(): Promise<Buffer> {
+    const buffer = Buffer.allocUnsafe(this.stat.size + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await this.handle.read(buffer, length, buffer.length - length, length);
+      length += bytesRead;
+      if (bytesRead === 0 || length === buffer.length) return buffer.subarray(0, length);
+    }
   }
 
   /** True when size, mtime or inode moved since `open`: the file is being written. */

@@ -90,6 +90,10 @@ export class StabilityTracker {
       this.options.onStable(rel, now);
       return;
     }
-    this.schedule(rel, watch, Math.min(this.options.pollMs, this.options.stabilityMs));
+    // Changed: sample again soon. Unchanged: one more sample when the wait would be over (a write meanwhile
+    // moves mtime, so that sample sees it), instead of one every pollMs: a burst of new files costs a few stats each.
+    const poll = Math.min(this.options.pollMs, this.options.stabilityMs);
+    const rest = watch.since + this.options.stabilityMs - Date.now();
+    this.schedule(rel, watch, unchanged ? Math.max(poll, rest) : poll);
   }
 }
