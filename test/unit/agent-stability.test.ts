@@ -30,7 +30,7 @@ async function until(done: () => boolean, limitMs = 5_000): Promise<void> {
 
 describe('StabilityTracker', () => {
   it('reports a file written once after the wait, with a handful of samples, not one per poll', async () => {
-    const file = fakeFile({ kind: 'file', size: 10, mtimeMs: Date.now(), ino: 1 });
+    const file = fakeFile({ kind: 'file', size: 10, mtimeMs: Date.now(), ino: 1, dev: 1 });
     const stable: number[] = [];
     const started = Date.now();
     const tracker = new StabilityTracker({
@@ -51,7 +51,7 @@ describe('StabilityTracker', () => {
   });
 
   it('waits while the file keeps changing, and reports it once it holds still', async () => {
-    const file = fakeFile({ kind: 'file', size: 0, mtimeMs: Date.now(), ino: 1 });
+    const file = fakeFile({ kind: 'file', size: 0, mtimeMs: Date.now(), ino: 1, dev: 1 });
     let stableAt = 0;
     const tracker = new StabilityTracker({
       stat: file.stat,

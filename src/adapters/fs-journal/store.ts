@@ -29,8 +29,8 @@ export const WAL_DIR = 'wal';
 /** Bodies up to this size travel inside the log record; larger ones are fsynced in place. */
 const WAL_BODY_BYTES = 1024 * 1024;
 const CHECKPOINT_INTERVAL_MS = 1000;
-/** A checkpoint of at least this many records syncs the whole file system at once instead of file by file. */
-const SYNCFS_RECORDS = 16;
+/** A checkpoint touching at least this many paths syncs the whole file system at once instead of file by file. */
+const SYNCFS_PATHS = 64;
 /** Reading a body for replay need not update its access time (Linux; 0 elsewhere). */
 const O_NOATIME = (constants as { O_NOATIME?: number }).O_NOATIME ?? 0;
 const ENTRY_FILE = 'config.XML';
@@ -325,11 +325,6 @@ export class FsJournalStore implements JournalStore {
    * syncFileSystem), else one batch of parallel fsyncs.
    */
   private async flush(records: readonly WalRecord[]): Promise<void> {
-    if (records.length >= SYNCFS_RECORDS && this.syncfs !== false) {
-      const done = await syncFileSystem(this.journal);
-      this.syncfs = done;
-      if (done) return;
-    }
     const files = new Set<string>();
     const dirs = new Set<string>();
     for (const record of records) {
@@ -344,6 +339,12 @@ export class FsJournalStore implements JournalStore {
       }
     }
     dirs.add(this.journal);
+    // Purges touch only their lanes' folders; a burst of new entries touches thousands of paths.
+    if (files.size + dirs.size >= SYNCFS_PATHS && this.syncfs !== false) {
+      const done = await syncFileSystem(this.journal);
+      this.syncfs = done;
+      if (done) return;
+    }
     await forEachLimited([...files, ...dirs], 32, (path) => fsyncPath(path).catch(ignoreMissing));
   }
 
