@@ -61,7 +61,7 @@ export interface JournalStore {
   /**
    * Optional fast path for small uploads (at most SMALL_BODY_BYTES): journals `entries` (PENDING, one per lane)
    * with their body already received and verified, in one durable step. Stores without it are given
-   * create + writeBody + publish. The store may take over `body`'s memory: the caller must not use it afterwards.
+   * create + writeBody + publish. The store may keep `body` (serving it until it is on disk): do not modify it.
    */
   createWithBody?(entries: readonly JournalEntry[], body: Buffer, digest: BodyDigest): Promise<void>;
   discardBody(ref: EntryRef): Promise<void>;

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOURNAL_DIR } from '../../src/adapters/fs-journal/store.js';
 import { SMALL_BODY_BYTES } from '../../src/core/journal.js';
 import { CONFIG_LOCATION, laneId } from '../../src/core/lane.js';
+import { waitFor } from '../support/node-client.js';
 import {
   ADMIN_TOKEN,
   auth,
@@ -154,6 +155,11 @@ describe('HTTP API', () => {
     expect(res.status).toBe(201);
     const { id, status } = (await res.json()) as { id: string; status: string };
     expect(status).toBe('PENDING');
+    // Durable in the write-ahead log when it answers; the entry folders follow within moments.
+    await waitFor(
+      async () => (await readFile(join(entryDir(LANE_3, id), 'config.XML')).catch(() => undefined)) !== undefined,
+      5_000,
+    );
     for (const lane of [LANE_2, LANE_3]) {
       expect((await readFile(join(entryDir(lane, id), 'upload'))).equals(body)).toBe(true);
       const xml = await readFile(join(entryDir(lane, id), 'config.XML'), 'utf8');

@@ -78,7 +78,7 @@ async function ingestUntilDead(url: string, worker: number, round: number, acked
   }
 }
 
-/** Reads the journal straight from disk, as an operator would after the crash. */
+/** Reads the journal straight from disk, as an operator would after a restart. */
 async function verifyOnDisk(journal: string, acked: Acknowledged[]): Promise<number> {
   let pendingUploads = 0;
   for (const lane of await readdir(join(journal, JOURNAL_DIR))) {
@@ -126,6 +126,9 @@ describe('crash safety of ingestion', () => {
       child.process.kill('SIGKILL');
       expect((await child.exited).signal).toBe('SIGKILL');
       await Promise.all(workers);
+      // Restart's recovery (the write-ahead log re-applied), then the folders as an operator sees them.
+      const recovered = await FsJournalStore.open(tmp.dir);
+      await recovered.close();
       await verifyOnDisk(tmp.dir, acked);
     }
     expect(acked.length).toBeGreaterThan(KILLS * 5);

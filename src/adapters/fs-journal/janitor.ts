@@ -108,20 +108,18 @@ export class FolderJanitor {
   }
 
   /**
-   * Resolves once the folder's links and files are in place (not fsynced). Binary file data is handed to the
-   * thread, not copied: the caller must not use those bytes afterwards.
+   * Resolves once the folder's links and files are in place (not fsynced). Binary data is copied once for the
+   * thread (the caller keeps its bytes: the journal serves them from memory until they are written).
    */
   write(folder: FolderWrite): Promise<void> {
     const transfer: ArrayBuffer[] = [];
     const files = folder.files.map(({ name, data }) => {
       if (typeof data === 'string') return { name, data };
-      // A view may share its memory with other buffers (Node pools small ones): move an exact copy instead.
-      const own =
-        data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer
-          ? data
-          : new Uint8Array(data);
-      transfer.push(own.buffer as ArrayBuffer);
-      return { name, data: own };
+      // An exact copy, moved to the thread: cloning the view would copy all the memory it shares (Node pools
+      // small buffers), and moving the caller's own memory would take it away from them.
+      const copy = new Uint8Array(data);
+      transfer.push(copy.buffer);
+      return { name, data: copy };
     });
     return this.enqueue({ ...folder, files }, transfer);
   }

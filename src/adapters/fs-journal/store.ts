@@ -21,7 +21,7 @@ import { DirectorySync, fsyncPath } from './dir-sync.js';
 import { FolderJanitor } from './janitor.js';
 import { acquireJournalLock } from './lock.js';
 import { syncFileSystem } from './syncfs.js';
-import { type LoggedRecord, type WalRecord, WriteAheadLog } from './wal.js';
+import { type AppendMode, type LoggedRecord, type WalRecord, WriteAheadLog } from './wal.js';
 
 export const JOURNAL_DIR = 'multi_journal';
 /** The write-ahead log, beside multi_journal/ (never inside it: the journal layout is a contract). */
@@ -29,6 +29,8 @@ export const WAL_DIR = 'wal';
 /** Bodies up to this size travel inside the log record; larger ones are fsynced in place. */
 const WAL_BODY_BYTES = 1024 * 1024;
 const CHECKPOINT_INTERVAL_MS = 1000;
+/** Bodies of acknowledged uploads whose folders are still being written, at most (see `unwritten`). */
+const UNWRITTEN_BYTES = 64 * 1024 * 1024;
 /** A checkpoint touching at least this many paths syncs the whole file system at once instead of file by file. */
 const SYNCFS_PATHS = 64;
 /** Reading a body for replay need not update its access time (Linux; 0 elsewhere). */
@@ -63,6 +65,13 @@ export class FsJournalStore implements JournalStore {
   private releaseLock: (() => Promise<void>) | undefined;
   private wal: WriteAheadLog | undefined;
   private checkpointTimer: NodeJS.Timeout | undefined;
+  /**
+   * Small uploads acknowledged before the janitor wrote their folders (the log holds them): their bodies, served
+   * from memory until the files are there. At most UNWRITTEN_BYTES in all; beyond that, acknowledgements wait
+   * for the files.
+   */
+  private readonly unwritten = new Map<string, { body: Buffer; written: Promise<void> }>();
+  private unwrittenBytes = 0;
   /** Whether syncfs works here: unknown until first tried; false after it failed once. */
   private syncfs: boolean | undefined;
 
@@ -81,7 +90,15 @@ export class FsJournalStore implements JournalStore {
       await store.redo(leftover);
       await Promise.all(leftoverFiles.map((file) => rm(file, { force: true })));
       await store.recover(onWarning);
-      store.checkpointTimer = setInterval(() => void store.checkpoint(), CHECKPOINT_INTERVAL_MS);
+      store.checkpointTimer = setInterval(
+        () =>
+          void store
+            .checkpoint()
+            .catch((error: unknown) =>
+              onWarning({ message: `checkpoint failed: ${String(error)}`, path: join(root, WAL_DIR) }),
+            ),
+        CHECKPOINT_INTERVAL_MS,
+      );
       store.checkpointTimer.unref();
     } catch (error) {
       await store.close();
@@ -103,6 +120,7 @@ export class FsJournalStore implements JournalStore {
     const index = this.lanesIndex.get(entry.lane);
     if (!index?.get(entry.id)) throw new NotFoundError('CHANGE_NOT_FOUND', `no entry ${entry.lane}/${entry.id}`);
     const dir = this.entryDir(entry);
+    await this.unwritten.get(key(entry))?.written; // the janitor's config.XML must not land after this one
     const wasVolatile = this.volatile.delete(key(entry));
     await this.writeAtomically(join(dir, ENTRY_FILE), encodeEntry(entry));
     await Promise.all([
@@ -137,7 +155,7 @@ export class FsJournalStore implements JournalStore {
     // (replay is idempotent) because the log keeps purges in order: a later entry's purge never survives without
     // this one.
     if (wasVolatile) await remove();
-    else await this.log({ kind: 'purge', refs: [{ lane: ref.lane, id: ref.id }] }, undefined, remove, true);
+    else await this.log({ kind: 'purge', refs: [{ lane: ref.lane, id: ref.id }] }, undefined, remove, 'lazy');
   }
 
   async writeBody(ref: EntryRef, body: Readable, maxBytes: number): Promise<BodyDigest> {
@@ -183,7 +201,8 @@ export class FsJournalStore implements JournalStore {
   /**
    * Small uploads in one step: one log record holds the entries and the body, and while it is fsynced (group
    * commit) the janitor thread writes the folders: the body in the first lane, hard links to it in the others,
-   * then each config.XML. `body`'s memory goes to that thread.
+   * then each config.XML. It resolves once the record is durable; the folders may follow a little later (their
+   * bodies are served from memory meanwhile, up to UNWRITTEN_BYTES; beyond, it also waits for the folders).
    */
   async createWithBody(entries: readonly JournalEntry[], body: Buffer, digest: BodyDigest): Promise<void> {
     const home = entries[0]!;
@@ -194,7 +213,7 @@ export class FsJournalStore implements JournalStore {
       body: { lane: home.lane, id: home.id, size: body.length },
     };
     const homeBody = join(this.entryDir(home), BODY_FILE);
-    await this.log(record, body, () =>
+    const writeFolders = () =>
       Promise.all(
         record.entries.map((e, i) =>
           this.janitor.write(
@@ -213,8 +232,36 @@ export class FsJournalStore implements JournalStore {
                 },
           ),
         ),
-      ).then(() => undefined),
-    );
+      ).then(() => undefined);
+    if (this.unwrittenBytes + body.length > UNWRITTEN_BYTES) {
+      await this.log(record, body, writeFolders); // the janitor is behind: wait for the files
+    } else {
+      // Acknowledged once the log record is fsynced; the folders follow, and until then the body is served from
+      // memory. The log keeps the record until the folders are written (a checkpoint waits for them).
+      const pending = { body, written: Promise.resolve() };
+      this.unwrittenBytes += body.length;
+      for (const entry of entries) this.unwritten.set(key(entry), pending);
+      const settled = () => {
+        this.unwrittenBytes -= body.length;
+        for (const entry of entries) if (this.unwritten.get(key(entry)) === pending) this.unwritten.delete(key(entry));
+      };
+      try {
+        await this.log(
+          record,
+          body,
+          () => {
+            const written = writeFolders();
+            pending.written = written.catch(() => undefined);
+            void pending.written.then(settled);
+            return written;
+          },
+          'background',
+        );
+      } catch (error) {
+        await pending.written; // not acknowledged: nothing may stay behind in memory
+        throw error;
+      }
+    }
     for (const entry of entries) {
       this.indexOf(entry.lane).set({ ...entry });
       this.digests.set(key(entry), { size: digest.size, sha256: digest.sha256 });
@@ -233,6 +280,8 @@ export class FsJournalStore implements JournalStore {
   }
 
   async readBody(ref: EntryRef): Promise<StoredBody> {
+    const unwritten = this.unwritten.get(key(ref));
+    if (unwritten) return unwritten.body;
     const file = join(this.entryDir(ref), BODY_FILE);
     const missing = (error: NodeJS.ErrnoException): never => {
       if (error.code === 'ENOENT')
@@ -259,11 +308,14 @@ export class FsJournalStore implements JournalStore {
     clearInterval(this.checkpointTimer);
     const wal = this.wal;
     this.wal = undefined;
-    await wal?.close((records) => this.flush(records));
-    await this.janitor.close();
-    const release = this.releaseLock;
-    this.releaseLock = undefined;
-    await release?.();
+    try {
+      await wal?.close((records) => this.flush(records));
+    } finally {
+      await this.janitor.close();
+      const release = this.releaseLock;
+      this.releaseLock = undefined;
+      await release?.();
+    }
   }
 
   /** Path of an entry folder, for operators and tests. */
@@ -298,10 +350,10 @@ export class FsJournalStore implements JournalStore {
     record: WalRecord,
     body: Buffer | undefined,
     writes: () => Promise<void>,
-    lazy = false,
+    mode: AppendMode = 'durable',
   ): Promise<void> {
     if (!this.wal) throw new JournalStorageError('the journal is closed');
-    await this.wal.append(record, body, writes, lazy);
+    await this.wal.append(record, body, writes, mode);
   }
 
   /** Writes the files of a `put` record (no fsync): config.XML of each entry, and their links to the body. */

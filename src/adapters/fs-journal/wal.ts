@@ -19,6 +19,8 @@ export interface LoggedRecord {
   body?: Buffer;
 }
 
+export type AppendMode = 'durable' | 'lazy' | 'background';
+
 interface Segment {
   seq: number;
   file: string;
@@ -27,6 +29,8 @@ interface Segment {
   records: WalRecord[];
   /** Appends whose journal files are still being written (a checkpoint must wait for them). */
   pending: Set<Promise<void>>;
+  /** The first journal write of this segment that failed: the segment is then kept for the next start-up. */
+  failed?: unknown;
   /** Group commit state: the fsync running, and the one callers arriving now will share. */
   syncing: Promise<void> | null;
   queued: Promise<void> | null;
@@ -63,17 +67,21 @@ export class WriteAheadLog {
   }
 
   /**
-   * Appends a record and resolves once it is durable. `whileDurable` runs the journal writes in parallel with the
-   * fsync; the segment is not dropped by a checkpoint before they finish. With `lazy`, it resolves once the record
-   * is written and the writes are done, without waiting for an fsync: the next group commit or checkpoint makes
-   * it durable, and, the log being read back only up to its first torn record, never after a record appended
-   * later.
+   * Appends a record. `whileDurable` runs the journal writes the record stands for, in parallel with the fsync;
+   * the segment is not dropped by a checkpoint before they finish, nor at all if one of them failed (the next
+   * start-up re-applies it). When it resolves depends on `mode`:
+   * - `durable` (default): the record is fsynced and the writes are done;
+   * - `lazy`: the writes are done, the record is not fsynced yet: the next group commit or checkpoint makes it
+   *   durable, and, the log being read back only up to its first torn record, never after a record appended
+   *   later;
+   * - `background`: the record is fsynced; the writes may still be running (the caller serves what they write
+   *   from memory meanwhile).
    */
   async append(
     record: WalRecord,
     body: Buffer | undefined,
     whileDurable: () => Promise<void>,
-    lazy = false,
+    mode: AppendMode = 'durable',
   ): Promise<void> {
     if (this.closed) throw new Error('the write-ahead log is closed');
     const segment = this.current;
@@ -83,16 +91,21 @@ export class WriteAheadLog {
     segment.size += length;
     segment.records.push(record);
     const writes = whileDurable();
-    const done = writes.catch(() => undefined);
+    const done: Promise<void> = writes.then(
+      () => {
+        segment.pending.delete(done);
+      },
+      (error: unknown) => {
+        segment.failed ??= error;
+        segment.pending.delete(done);
+      },
+    );
     segment.pending.add(done);
-    try {
-      // A page-cache write of a small record costs less than a thread-pool round trip: synchronous up to SYNC_WRITE_BYTES.
-      if (length <= SYNC_WRITE_BYTES) writevAll(segment.handle.fd, parts, position);
-      else await segment.handle.writev(parts, position);
-      await Promise.all([lazy ? undefined : this.sync(segment), writes]);
-    } finally {
-      segment.pending.delete(done);
-    }
+    // A page-cache write of a small record costs less than a thread-pool round trip: synchronous up to SYNC_WRITE_BYTES.
+    if (length <= SYNC_WRITE_BYTES) writevAll(segment.handle.fd, parts, position);
+    else await segment.handle.writev(parts, position);
+    if (mode === 'background') await this.sync(segment);
+    else await Promise.all([mode === 'lazy' ? undefined : this.sync(segment), writes]);
   }
 
   /** True when records wait for a checkpoint. */
@@ -111,7 +124,12 @@ export class WriteAheadLog {
         if (old.records.length === 0) return;
         this.current = await this.newSegment(old.seq + 1);
         await this.sync(old); // appends already written to it may still be waiting for their fsync
-        await Promise.all([...old.pending]);
+        while (old.pending.size > 0) await Promise.all([...old.pending]);
+        if (old.failed !== undefined) {
+          // Its records are the only complete copy of what the failed writes stood for: keep the segment.
+          await old.handle.close();
+          throw new Error(`a journal write failed; the log keeps it for the next start: ${String(old.failed)}`);
+        }
         await flush(old.records);
         await old.handle.close();
         await rm(old.file, { force: true });
