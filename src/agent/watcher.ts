@@ -1,5 +1,5 @@
-import type { Dirent } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
+import { type Dirent, lstatSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
 import type { FileStat } from './file-index.js';
@@ -121,7 +121,9 @@ export class FolderWatcher {
 /** lstat of `rel` below `root` as the detector needs it; undefined for missing paths and anything but files/folders. */
 export async function statRelative(root: string, rel: string): Promise<FileStat | undefined> {
   try {
-    const s = await lstat(join(root, rel));
+    // Synchronous: an lstat of a local file costs microseconds, a thread-pool round trip several times that, and
+    // a burst of new files means a few of them per file.
+    const s = lstatSync(join(root, rel));
     if (!s.isFile() && !s.isDirectory()) return undefined; // symbolic links, sockets, devices: not replicated
     return { kind: s.isFile() ? 'file' : 'dir', dev: s.dev, ino: s.ino, size: s.size, mtimeMs: s.mtimeMs };
   } catch (error) {
