@@ -51,6 +51,40 @@ describe('write-ahead log records', () => {
     expect(await readdir(tmp.dir)).toEqual([]);
     await tmp.remove();
   });
+
+  it('acknowledges a background append at its fsync, and waits for its writes before a checkpoint', async () => {
+    const tmp = await tempDir();
+    const { wal } = await WriteAheadLog.open(tmp.dir);
+    let finish!: () => void;
+    const writes = new Promise<void>((resolve) => (finish = resolve));
+    await wal.append(put('<bg/>'), Buffer.from('body'), () => writes, 'background'); // resolves before `writes`
+    let flushed = false;
+    const checkpoint = wal.checkpoint(async () => {
+      flushed = true;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(flushed).toBe(false); // the writes are still running: the segment must stay
+    finish();
+    await checkpoint;
+    expect(flushed).toBe(true);
+    await wal.close(async () => {});
+    await tmp.remove();
+  });
+
+  it('keeps the failed segment and every later one once a journal write failed, for the next start', async () => {
+    const tmp = await tempDir();
+    const { wal } = await WriteAheadLog.open(tmp.dir);
+    await wal.append(put('<lost/>'), Buffer.from('x'), () => Promise.reject(new Error('ENOSPC')), 'background');
+    await expect(wal.checkpoint(async () => {})).rejects.toThrow(/ENOSPC/);
+    await wal.append({ kind: 'purge', refs: [{ lane: 'l', id: 'i' }] }, undefined, async () => {}, 'lazy');
+    await expect(wal.checkpoint(async () => {})).rejects.toThrow(/keeps everything/);
+    await expect(wal.close(async () => {})).rejects.toThrow(/keeps everything/);
+    const { wal: reopened, leftover } = await WriteAheadLog.open(tmp.dir);
+    expect(leftover.map((l) => l.record.kind)).toEqual(['put', 'purge']);
+    expect(leftover[0]!.body?.toString()).toBe('x');
+    await reopened.close(async () => {});
+    await tmp.remove();
+  });
 });
 
 describe('FsJournalStore redo from the log', () => {

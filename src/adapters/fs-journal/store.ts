@@ -90,13 +90,19 @@ export class FsJournalStore implements JournalStore {
       await store.redo(leftover);
       await Promise.all(leftoverFiles.map((file) => rm(file, { force: true })));
       await store.recover(onWarning);
+      let reported = '';
       store.checkpointTimer = setInterval(
         () =>
-          void store
-            .checkpoint()
-            .catch((error: unknown) =>
-              onWarning({ message: `checkpoint failed: ${String(error)}`, path: join(root, WAL_DIR) }),
-            ),
+          void store.checkpoint().then(
+            () => {
+              reported = '';
+            },
+            (error: unknown) => {
+              const message = `checkpoint failed: ${error instanceof Error ? error.message : String(error)}`;
+              if (message !== reported) onWarning({ message, path: join(root, WAL_DIR) }); // once, not every second
+              reported = message;
+            },
+          ),
         CHECKPOINT_INTERVAL_MS,
       );
       store.checkpointTimer.unref();
@@ -241,7 +247,10 @@ export class FsJournalStore implements JournalStore {
       const pending = { body, written: Promise.resolve() };
       this.unwrittenBytes += body.length;
       for (const entry of entries) this.unwritten.set(key(entry), pending);
-      const settled = () => {
+      let forgotten = false;
+      const forget = () => {
+        if (forgotten) return;
+        forgotten = true;
         this.unwrittenBytes -= body.length;
         for (const entry of entries) if (this.unwritten.get(key(entry)) === pending) this.unwritten.delete(key(entry));
       };
@@ -251,14 +260,16 @@ export class FsJournalStore implements JournalStore {
           body,
           () => {
             const written = writeFolders();
-            pending.written = written.catch(() => undefined);
-            void pending.written.then(settled);
+            // On success the files take over. On failure the body stays in memory (counted against the limit)
+            // so the entry still replays; the log keeps the record for the next start (see WriteAheadLog).
+            pending.written = written.then(forget, () => undefined);
             return written;
           },
           'background',
         );
       } catch (error) {
         await pending.written; // not acknowledged: nothing may stay behind in memory
+        forget();
         throw error;
       }
     }

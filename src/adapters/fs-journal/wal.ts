@@ -51,6 +51,8 @@ export class WriteAheadLog {
   private current!: Segment;
   private closed = false;
   private checkpointing: Promise<void> | null = null;
+  /** Set once a journal write failed: from then on no segment is dropped (see checkpoint). */
+  private stuck: Error | undefined;
 
   private constructor(private readonly dir: string) {}
 
@@ -118,6 +120,7 @@ export class WriteAheadLog {
    * (fsync), then deletes it.
    */
   checkpoint(flush: (records: WalRecord[]) => Promise<void>): Promise<void> {
+    if (this.stuck) return Promise.reject(this.stuck);
     this.checkpointing ??= (async () => {
       try {
         const old = this.current;
@@ -126,9 +129,14 @@ export class WriteAheadLog {
         await this.sync(old); // appends already written to it may still be waiting for their fsync
         while (old.pending.size > 0) await Promise.all([...old.pending]);
         if (old.failed !== undefined) {
-          // Its records are the only complete copy of what the failed writes stood for: keep the segment.
+          // Its records are the only complete copy of what the failed writes stood for: keep the segment, and
+          // every later one (their purges must be re-applied after its puts at the next start, in order).
           await old.handle.close();
-          throw new Error(`a journal write failed; the log keeps it for the next start: ${String(old.failed)}`);
+          this.stuck = new Error(
+            `a journal write failed (${String(old.failed)}); the write-ahead log keeps everything from then on ` +
+              'and the next start re-applies it',
+          );
+          throw this.stuck;
         }
         await flush(old.records);
         await old.handle.close();
@@ -143,10 +151,13 @@ export class WriteAheadLog {
 
   async close(flush: (records: WalRecord[]) => Promise<void>): Promise<void> {
     if (this.closed) return;
-    await this.checkpoint(flush);
-    this.closed = true;
-    await this.current.handle.close();
-    if (this.current.records.length === 0) await rm(this.current.file, { force: true });
+    try {
+      await this.checkpoint(flush);
+    } finally {
+      this.closed = true;
+      await this.current.handle.close();
+      if (this.current.records.length === 0 && !this.stuck) await rm(this.current.file, { force: true });
+    }
   }
 
   private async newSegment(seq: number): Promise<Segment> {
