@@ -18,6 +18,8 @@ const SMALL_FILE_BYTES = 256 * 1024;
 export class BodyFile {
   private bytes: Buffer | undefined;
   private closed = false;
+  /** The chunk read in progress, for `close`. */
+  private reading: Promise<number> | undefined;
 
   private constructor(
     private readonly fd: number,
@@ -67,13 +69,15 @@ export class BodyFile {
       return (async function* () {
         yield bytes;
       })();
-    const fd = this.fd;
+    const file = this;
     return (async function* () {
-      for (let position = 0; ; ) {
+      for (let position = 0; !file.closed; ) {
         const chunk = Buffer.allocUnsafe(CHUNK);
-        const bytesRead = await new Promise<number>((resolve, reject) =>
-          read(fd, chunk, 0, CHUNK, position, (error, n) => (error ? reject(error) : resolve(n))),
+        const reading = new Promise<number>((resolve, reject) =>
+          read(file.fd, chunk, 0, CHUNK, position, (error, n) => (error ? reject(error) : resolve(n))),
         );
+        file.reading = reading.catch(() => 0);
+        const bytesRead = await reading;
         if (bytesRead === 0) return;
         position += bytesRead;
         yield chunk.subarray(0, bytesRead);
@@ -87,9 +91,11 @@ export class BodyFile {
     return now.size !== this.stat.size || now.mtimeMs !== this.stat.mtimeMs || now.ino !== this.stat.ino;
   }
 
+  /** Closes the file once a read still running (an upload cut short) is over: its descriptor is never reused under it. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.reading;
     closeSync(this.fd);
   }
 

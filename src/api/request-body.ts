@@ -14,6 +14,9 @@ export function requestBody(c: Context): Readable {
   const incoming = nodeRequest(c);
   if (incoming && !c.req.raw.bodyUsed) {
     const body = new PassThrough({ highWaterMark: 1 << 20 });
+    // Readers see errors through their own listeners; this one keeps an error on a body nobody reads yet (a
+    // client that gives up while its request waits its turn) from becoming an uncaught exception.
+    body.on('error', () => {});
     incoming.on('error', (error) => body.destroy(error));
     incoming.on('aborted', () => body.destroy(new Error('the client closed the connection mid-body')));
     return incoming.pipe(body);

@@ -15,12 +15,12 @@ import {
   ContentRefusedError,
   MalformedRequestError,
   NotFoundError,
-  PayloadTooLargeError,
   StateConflictError,
 } from './errors.js';
 import { type BodyDigest, type JournalStore, SMALL_BODY_BYTES } from './journal.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { isSameOrBelow, normalizePath } from './paths.js';
+import { receiveAtMost } from './receive.js';
 import { isStamp, type StampClock } from './stamp.js';
 import type { LaneTarget, Topology } from './topology.js';
 
@@ -278,21 +278,6 @@ function checkChange(change: NewChange): NewChange {
   }
   if (checked.sha256) checked.sha256 = checked.sha256.toLowerCase();
   return checked;
-}
-
-/** The whole body, refused (PayloadTooLargeError) as soon as more than `limit` bytes arrive. */
-async function receiveAtMost(body: Readable, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      body.destroy();
-      throw new PayloadTooLargeError(`the body is larger than ${limit} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
 function verify(entry: JournalEntry, digest: BodyDigest): ContentRefusedError | undefined {

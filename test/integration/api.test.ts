@@ -27,6 +27,15 @@ describe('HTTP API', () => {
   const post = (path: string, body: unknown, token = NODE_A_TOKEN) =>
     request(path, { method: 'POST', headers: jsonHeaders(token), body: JSON.stringify(body) });
   const entryDir = (lane: string, id: string) => join(t.journal, JOURNAL_DIR, lane, id);
+  /**
+   * Small uploads are durable in the write-ahead log when the relay answers; their entry folders are written a
+   * moment later (README, The journal). Waits (bounded) until that lane's folder is there.
+   */
+  const inJournal = (lane: string, id: string) =>
+    waitFor(
+      async () => (await readFile(join(entryDir(lane, id), 'config.XML')).catch(() => undefined)) !== undefined,
+      5_000,
+    );
 
   beforeAll(async () => {
     t = await startTestRelay(
@@ -131,6 +140,7 @@ describe('HTTP API', () => {
     });
     expect(commit.status).toBe(200);
     expect(await commit.json()).toEqual({ id: accepted.id, status: 'PENDING' });
+    for (const lane of [LANE_2, LANE_3]) await inJournal(lane, accepted.id);
     for (const lane of [LANE_2, LANE_3]) {
       expect((await readFile(join(entryDir(lane, accepted.id), 'upload'))).equals(body)).toBe(true);
       expect(await readFile(join(entryDir(lane, accepted.id), 'config.XML'), 'utf8')).toContain(
@@ -155,11 +165,7 @@ describe('HTTP API', () => {
     expect(res.status).toBe(201);
     const { id, status } = (await res.json()) as { id: string; status: string };
     expect(status).toBe('PENDING');
-    // Durable in the write-ahead log when it answers; the entry folders follow within moments.
-    await waitFor(
-      async () => (await readFile(join(entryDir(LANE_3, id), 'config.XML')).catch(() => undefined)) !== undefined,
-      5_000,
-    );
+    for (const lane of [LANE_2, LANE_3]) await inJournal(lane, id);
     for (const lane of [LANE_2, LANE_3]) {
       expect((await readFile(join(entryDir(lane, id), 'upload'))).equals(body)).toBe(true);
       const xml = await readFile(join(entryDir(lane, id), 'config.XML'), 'utf8');
@@ -219,6 +225,7 @@ describe('HTTP API', () => {
     expect((await request(`/v1/changes/${id}/commit`, { method: 'POST', headers: auth(NODE_A_TOKEN) })).status).toBe(
       200,
     );
+    await inJournal(LANE_2, id);
     expect((await readFile(join(entryDir(LANE_2, id), 'upload'))).length).toBe(0);
   });
 
@@ -371,6 +378,7 @@ describe('HTTP API', () => {
     expect(put.status).toBe(202);
     const { id } = (await put.json()) as { id: string };
     const lane = laneId(CONFIG_LOCATION, 'server2');
+    await inJournal(lane, id);
     expect(await readFile(join(entryDir(lane, id), 'upload'), 'utf8')).toBe(doc);
     const xml = await readFile(join(entryDir(lane, id), 'config.XML'), 'utf8');
     expect(xml).toContain('<action>config_put</action>');

@@ -203,6 +203,14 @@ async function setupCommit(id: string): Promise<void> {
     headers: { authorization: `Bearer ${NODE_A_TOKEN}` },
   });
   expect(res.status, `setup commit: ${await res.text()}`).toBe(200);
+  // A small upload is durable in the write-ahead log at the answer; its folders are written a moment later.
+  const deadline = Date.now() + 5_000;
+  const written = async () => {
+    const folders = await entryFolders(id);
+    const files = await Promise.all(folders.map((f) => readdir(join(testRelay.journal, f))));
+    return folders.length > 0 && files.every((names) => names.includes('config.XML') && names.includes('upload'));
+  };
+  while (!(await written()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }
 
 // Journal inspection --------------------------------------------------------------------------------------------

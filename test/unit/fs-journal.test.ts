@@ -135,6 +135,7 @@ describe('FsJournalStore publish', () => {
       ],
       home,
     );
+    await store.checkpoint(); // the folders are written right after the answer; a checkpoint waits for them
     for (const e of [home, twin]) {
       expect((await readdir(store.entryDir(e))).sort()).toEqual(['config.XML', 'upload']);
       expect(await readFile(join(store.entryDir(e), 'upload'), 'utf8')).toBe('abc');

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import {
 } from '../../core/journal.js';
 import { isLaneId, type LaneId } from '../../core/lane.js';
 import { LaneIndex } from '../../core/lane-index.js';
+import { receiveAtMost } from '../../core/receive.js';
 import { isStamp } from '../../core/stamp.js';
 import { digestFile, writeBodyFile } from './body.js';
 import { DirectorySync, fsyncPath } from './dir-sync.js';
@@ -29,6 +31,8 @@ export const WAL_DIR = 'wal';
 /** Bodies up to this size travel inside the log record; larger ones are fsynced in place. */
 const WAL_BODY_BYTES = 1024 * 1024;
 const CHECKPOINT_INTERVAL_MS = 1000;
+/** Small bodies waiting in memory for their commit, at most (beyond, they are written to the entry folder). */
+const STAGED_BYTES = 64 * 1024 * 1024;
 /** Bodies of acknowledged uploads whose folders are still being written, at most (see `unwritten`). */
 const UNWRITTEN_BYTES = 64 * 1024 * 1024;
 /** A checkpoint touching at least this many paths syncs the whole file system at once instead of file by file. */
@@ -70,8 +74,14 @@ export class FsJournalStore implements JournalStore {
    * from memory until the files are there. At most UNWRITTEN_BYTES in all; beyond that, acknowledgements wait
    * for the files.
    */
-  private readonly unwritten = new Map<string, { body: Buffer; written: Promise<void> }>();
+  private readonly unwritten = new Map<
+    string,
+    { body: Buffer; written: Promise<void>; lanes: number; released: boolean }
+  >();
   private unwrittenBytes = 0;
+  /** Small bodies received for uploads not committed yet (see writeBody), at most STAGED_BYTES in all. */
+  private readonly staged = new Map<string, { bytes: Buffer; digest: BodyDigest }>();
+  private stagedBytes = 0;
   /** Whether syncfs works here: unknown until first tried; false after it failed once. */
   private syncfs: boolean | undefined;
 
@@ -157,6 +167,8 @@ export class FsJournalStore implements JournalStore {
     const wasVolatile = this.volatile.delete(key(ref));
     index.delete(ref.id);
     this.digests.delete(key(ref));
+    this.unstage(ref);
+    this.releaseUnwritten(ref);
     // Not waiting for the fsync: a purge lost in a crash replays an applied entry once more, which is harmless
     // (replay is idempotent) because the log keeps purges in order: a later entry's purge never survives without
     // this one.
@@ -165,6 +177,24 @@ export class FsJournalStore implements JournalStore {
   }
 
   async writeBody(ref: EntryRef, body: Readable, maxBytes: number): Promise<BodyDigest> {
+    this.unstage(ref);
+    if (this.volatile.has(key(ref)) && maxBytes <= SMALL_BODY_BYTES && this.stagedBytes + maxBytes <= STAGED_BYTES) {
+      // Small bodies of uploads that live in memory until their commit (a restart forgets them anyway) wait for
+      // it in memory too: the commit then journals entries and body in one step.
+      this.stagedBytes += maxBytes; // reserved while it arrives
+      let bytes: Buffer;
+      try {
+        bytes = await receiveAtMost(body, maxBytes);
+      } finally {
+        this.stagedBytes -= maxBytes;
+      }
+      const digest = { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+      this.unstage(ref); // a concurrent PUT of the same body: the last one wins, as on disk
+      this.staged.set(key(ref), { bytes, digest });
+      this.stagedBytes += bytes.length;
+      this.digests.set(key(ref), digest);
+      return digest;
+    }
     const digest = await writeBodyFile(join(this.entryDir(ref), BODY_FILE), body, maxBytes);
     this.digests.set(key(ref), digest);
     return digest;
@@ -185,6 +215,13 @@ export class FsJournalStore implements JournalStore {
    * A crash before that is repaired at start-up from the log, in every lane or in none.
    */
   async publish(entries: readonly JournalEntry[], bodyFrom: EntryRef): Promise<void> {
+    const staged = this.staged.get(key(bodyFrom));
+    if (staged) {
+      await this.createWithBody(entries, staged.bytes, staged.digest);
+      this.unstage(bodyFrom);
+      for (const entry of entries) this.volatile.delete(key(entry));
+      return;
+    }
     const source = join(this.entryDir(bodyFrom), BODY_FILE);
     const digest = this.digests.get(key(bodyFrom)) ?? (await this.bodyDigest(bodyFrom));
     const size = digest?.size ?? 0;
@@ -244,15 +281,11 @@ export class FsJournalStore implements JournalStore {
     } else {
       // Acknowledged once the log record is fsynced; the folders follow, and until then the body is served from
       // memory. The log keeps the record until the folders are written (a checkpoint waits for them).
-      const pending = { body, written: Promise.resolve() };
+      const pending = { body, written: Promise.resolve(), lanes: entries.length, released: false };
       this.unwrittenBytes += body.length;
       for (const entry of entries) this.unwritten.set(key(entry), pending);
-      let forgotten = false;
       const forget = () => {
-        if (forgotten) return;
-        forgotten = true;
-        this.unwrittenBytes -= body.length;
-        for (const entry of entries) if (this.unwritten.get(key(entry)) === pending) this.unwritten.delete(key(entry));
+        for (const entry of entries) if (this.unwritten.get(key(entry)) === pending) this.releaseUnwritten(entry);
       };
       try {
         await this.log(
@@ -286,6 +319,7 @@ export class FsJournalStore implements JournalStore {
 
   async discardBody(ref: EntryRef): Promise<void> {
     this.digests.delete(key(ref));
+    this.unstage(ref);
     await unlink(join(this.entryDir(ref), BODY_FILE)).catch(ignoreMissing);
     await this.dirSync.sync(this.entryDir(ref));
   }
@@ -424,10 +458,12 @@ export class FsJournalStore implements JournalStore {
         continue;
       }
       const home = record.body ? join(this.entryDir(record.body), BODY_FILE) : undefined;
-      if (home && body) {
+      // An empty body travels as no bytes at all.
+      const bytes = body ?? (record.body?.size === 0 ? Buffer.alloc(0) : undefined);
+      if (home && bytes) {
         await mkdir(this.entryDir(record.body!), { recursive: true });
         const size = await stat(home).then((s) => s.size, ignoreMissing);
-        if (size !== record.body!.size) await this.writeUnsynced(home, body);
+        if (size !== record.body!.size) await this.writeUnsynced(home, bytes);
       }
       for (const e of record.entries) {
         const dir = this.entryDir(e);
@@ -452,6 +488,25 @@ export class FsJournalStore implements JournalStore {
     const temp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
     await writeFile(temp, content, { flag: 'wx' });
     await rename(temp, file);
+  }
+
+  /** Stops serving `ref`'s body from memory; the memory goes once no lane of that upload needs it. */
+  private releaseUnwritten(ref: EntryRef): void {
+    const pending = this.unwritten.get(key(ref));
+    if (!pending) return;
+    this.unwritten.delete(key(ref));
+    pending.lanes -= 1;
+    if (pending.lanes === 0 && !pending.released) {
+      pending.released = true;
+      this.unwrittenBytes -= pending.body.length;
+    }
+  }
+
+  private unstage(ref: EntryRef): void {
+    const staged = this.staged.get(key(ref));
+    if (!staged) return;
+    this.staged.delete(key(ref));
+    this.stagedBytes -= staged.bytes.length;
   }
 
   private indexOf(lane: LaneId): LaneIndex {
@@ -565,7 +620,14 @@ async function finishInterruptedRename(dir: string): Promise<void> {
  * synchronously. Everything that waits on the disk (fsync, unlink, large bodies) stays asynchronous.
  */
 function readSmallFileSync(file: string, size: number): Buffer | undefined {
-  const fd = openSync(file, constants.O_RDONLY | O_NOATIME);
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | O_NOATIME);
+  } catch (error) {
+    // Linux allows O_NOATIME only to the file's owner: a journal restored by another user is still readable.
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM' || O_NOATIME === 0) throw error;
+    fd = openSync(file, constants.O_RDONLY);
+  }
   try {
     // One byte more than expected tells a body that grew from one that is exactly right.
     const bytes = Buffer.allocUnsafe(size + 1);

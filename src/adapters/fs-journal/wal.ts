@@ -29,6 +29,10 @@ interface Segment {
   records: WalRecord[];
   /** Appends whose journal files are still being written (a checkpoint must wait for them). */
   pending: Set<Promise<void>>;
+  /** Log writes of this segment still running (records over SYNC_WRITE_BYTES). */
+  writing: Set<Promise<void>>;
+  /** The last fsync of the previous segment: this one's fsyncs wait for it. */
+  prior?: Promise<void>;
   /** The first journal write of this segment that failed: the segment is then kept for the next start-up. */
   failed?: unknown;
   /** Group commit state: the fsync running, and the one callers arriving now will share. */
@@ -53,6 +57,8 @@ export class WriteAheadLog {
   private checkpointing: Promise<void> | null = null;
   /** Set once a journal write failed: from then on no segment is dropped (see checkpoint). */
   private stuck: Error | undefined;
+  /** Set once the log itself failed: from then on nothing is appended (see breakDown). */
+  private broken: Error | undefined;
 
   private constructor(private readonly dir: string) {}
 
@@ -86,12 +92,30 @@ export class WriteAheadLog {
     mode: AppendMode = 'durable',
   ): Promise<void> {
     if (this.closed) throw new Error('the write-ahead log is closed');
+    if (this.broken) throw this.broken;
     const segment = this.current;
     const parts = encodeRecordParts(record, body);
     const length = parts.reduce((n, part) => n + part.length, 0);
     const position = segment.size;
     segment.size += length;
     segment.records.push(record);
+    try {
+      // A page-cache write of a small record costs less than a thread-pool round trip: synchronous up to
+      // SYNC_WRITE_BYTES. A larger one is awaited by every fsync of the segment that starts meanwhile (see
+      // startSync), so no record is acknowledged while an earlier one may still be a hole in the file.
+      if (length <= SYNC_WRITE_BYTES) writevAll(segment.handle.fd, parts, position);
+      else {
+        const write = segment.handle.writev(parts, position).then(() => undefined);
+        segment.writing.add(write);
+        try {
+          await write;
+        } finally {
+          segment.writing.delete(write);
+        }
+      }
+    } catch (error) {
+      throw this.breakDown(error);
+    }
     const writes = whileDurable();
     const done: Promise<void> = writes.then(
       () => {
@@ -103,9 +127,6 @@ export class WriteAheadLog {
       },
     );
     segment.pending.add(done);
-    // A page-cache write of a small record costs less than a thread-pool round trip: synchronous up to SYNC_WRITE_BYTES.
-    if (length <= SYNC_WRITE_BYTES) writevAll(segment.handle.fd, parts, position);
-    else await segment.handle.writev(parts, position);
     if (mode === 'background') await this.sync(segment);
     else await Promise.all([mode === 'lazy' ? undefined : this.sync(segment), writes]);
   }
@@ -126,7 +147,12 @@ export class WriteAheadLog {
         const old = this.current;
         if (old.records.length === 0) return;
         this.current = await this.newSegment(old.seq + 1);
-        await this.sync(old); // appends already written to it may still be waiting for their fsync
+        // Appends already written to the old segment may still wait for their fsync; the new segment's fsyncs
+        // wait for it too: a record of the new one must never be durable while an older one is not (a lazy
+        // purge lost while a later purge survives would replay an older change over a newer one).
+        const final = this.sync(old);
+        this.current.prior = final.catch(() => undefined);
+        await final;
         while (old.pending.size > 0) await Promise.all([...old.pending]);
         if (old.failed !== undefined) {
           // Its records are the only complete copy of what the failed writes stood for: keep the segment, and
@@ -138,7 +164,16 @@ export class WriteAheadLog {
           );
           throw this.stuck;
         }
-        await flush(old.records);
+        try {
+          await flush(old.records);
+        } catch (error) {
+          await old.handle.close();
+          this.stuck = new Error(
+            `a checkpoint could not make the journal durable (${String(error)}); the write-ahead log keeps ` +
+              'everything from then on and the next start re-applies it',
+          );
+          throw this.stuck;
+        }
         await old.handle.close();
         await rm(old.file, { force: true });
         await fsyncPath(this.dir);
@@ -164,7 +199,17 @@ export class WriteAheadLog {
     const file = join(this.dir, `${String(seq).padStart(12, '0')}.wal`);
     const handle = await open(file, 'w');
     await fsyncPath(this.dir);
-    return { seq, file, handle, size: 0, records: [], pending: new Set(), syncing: null, queued: null };
+    return {
+      seq,
+      file,
+      handle,
+      size: 0,
+      records: [],
+      pending: new Set(),
+      writing: new Set(),
+      syncing: null,
+      queued: null,
+    };
   }
 
   /** Group commit: callers that arrive during an fsync of the segment share the next one. */
@@ -182,11 +227,28 @@ export class WriteAheadLog {
   }
 
   private startSync(segment: Segment): Promise<void> {
-    const run = segment.handle.sync().finally(() => {
-      if (segment.syncing === run) segment.syncing = null;
-    });
+    const run = Promise.all([segment.prior, ...segment.writing])
+      .then(() => segment.handle.sync())
+      .catch((error: unknown) => {
+        throw this.breakDown(error);
+      })
+      .finally(() => {
+        if (segment.syncing === run) segment.syncing = null;
+      });
     segment.syncing = run;
     return run;
+  }
+
+  /**
+   * Fail-stop: once a write or an fsync of the log failed, what the file holds is unknown (Linux may drop the
+   * pages of a failed fsync); no append is acknowledged any more, until a restart re-reads the log.
+   */
+  private breakDown(error: unknown): Error {
+    this.broken ??= new Error(
+      `the write-ahead log failed (${error instanceof Error ? error.message : String(error)}); ` +
+        'no change is accepted until the relay restarts',
+    );
+    return this.broken;
   }
 }
 
