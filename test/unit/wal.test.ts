@@ -71,6 +71,26 @@ describe('write-ahead log records', () => {
     await tmp.remove();
   });
 
+  it('stops acknowledging for good once a write to the log itself fails (fail-stop)', async () => {
+    const tmp = await tempDir();
+    const { wal } = await WriteAheadLog.open(tmp.dir);
+    await wal.append(put('<before/>'), undefined, async () => {});
+    // The log's file descriptor goes bad under it (what a dying disk or a forced unmount looks like to us).
+    const segment = (wal as unknown as { current: { handle: { fd: number; close(): Promise<void> } } }).current;
+    const { closeSync } = await import('node:fs');
+    closeSync(segment.handle.fd);
+    let ran = false;
+    const writes = async () => {
+      ran = true;
+    };
+    await expect(wal.append(put('<lost/>'), undefined, writes)).rejects.toThrow(/no change is accepted/);
+    expect(ran).toBe(false); // nothing written to the journal for a record the log does not hold
+    await expect(wal.append(put('<later/>'), undefined, async () => {})).rejects.toThrow(/no change is accepted/);
+    // Mark the handle closed (EBADF), so that garbage collection never closes a descriptor number reused since.
+    await segment.handle.close().catch(() => undefined);
+    await tmp.remove();
+  });
+
   it('keeps the failed segment and every later one once a journal write failed, for the next start', async () => {
     const tmp = await tempDir();
     const { wal } = await WriteAheadLog.open(tmp.dir);
