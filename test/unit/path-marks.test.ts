@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { overlapsAny, PathMarks } from '../../src/core/path-marks.js';
-
-/** A small deterministic generator (mulberry32), so a failure reproduces. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from '../bench/stats.js';
 
 /** Paths from a tiny alphabet, so that ancestors, descendants, siblings and look-alike prefixes all occur. */
 function randomPath(random: () => number): string {
