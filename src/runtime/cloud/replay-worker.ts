@@ -1,6 +1,7 @@
 import type { EntryRef, JournalEntry } from '../../core/entry.js';
 import { NotFoundError } from '../../core/errors.js';
 import type { JournalStore } from '../../core/journal.js';
+import { KeyedMutex } from '../../core/keyed-mutex.js';
 import type { Logger } from '../../core/logger.js';
 import type { Peer, PeerStatus, ReplayOutcome } from '../../core/peer.js';
 import { afterFailedAttempt, forbiddenPath, replayLogFields, unexpectedOutcome } from '../../core/replay-outcome.js';
@@ -54,12 +55,24 @@ const CHECK_ROUNDS = 3;
  */
 export class CloudReplayWorker {
   private readonly now: () => Date;
+  /** Deliveries of the same entry in this process, one after another (see replay). */
+  private readonly perEntry = new KeyedMutex();
 
   constructor(private readonly options: CloudReplayWorkerOptions) {
     this.now = options.now ?? (() => new Date());
   }
 
-  async replay(ref: EntryRef): Promise<ReplayDecision> {
+  /**
+   * One delivery of a doorbell message. Two deliveries of one entry can arrive at once (its own message and the
+   * re-drive by the entry it waited behind, in another message group): in one process they take turns, and the
+   * second finds the entry purged. Across processes (several Lambda instances) both may still apply it; replay
+   * is idempotent (README, Limits).
+   */
+  replay(ref: EntryRef): Promise<ReplayDecision> {
+    return this.perEntry.run(`${ref.lane}/${ref.id}`, () => this.replayOnce(ref));
+  }
+
+  private async replayOnce(ref: EntryRef): Promise<ReplayDecision> {
     const { store, logger } = this.options;
     const entry = await store.read(ref);
     if (!entry) {
