@@ -38,7 +38,7 @@ describe('FsJournalStore on disk', () => {
     await tmp.remove();
   });
 
-  it('clears what a crash leaves behind: folders without config.XML, temporary files, half purges', async () => {
+  it('clears what a crash leaves behind: folders without or with an empty config.XML, temporary files, half purges', async () => {
     const tmp = await tempDir();
     const store = await FsJournalStore.open(tmp.dir);
     const kept = entry();
@@ -47,6 +47,10 @@ describe('FsJournalStore on disk', () => {
     const laneDir = join(tmp.dir, JOURNAL_DIR, kept.lane);
     const orphan = entry();
     await mkdir(join(laneDir, orphan.id)); // crashed between mkdir and config.XML
+    const cut = entry(); // crashed between creating config.XML and writing it, no log record behind it
+    await mkdir(join(laneDir, cut.id));
+    await writeFile(join(laneDir, cut.id, 'upload'), 'body');
+    await writeFile(join(laneDir, cut.id, 'config.XML'), '');
     await writeFile(join(laneDir, kept.id, 'config.XML.tmp-1-abc'), 'partial');
     await writeFile(join(laneDir, kept.id, 'upload.tmp-1-abc'), 'partial body');
     await mkdir(join(laneDir, `.purge-${entry().id}`));

@@ -1,6 +1,10 @@
 import { Worker } from 'node:worker_threads';
 
-/** An entry folder to write: files (each written under a temporary name, then renamed), then hard links. */
+/**
+ * An entry folder to write: hard links, then files in order, written in place — no temporary name and rename:
+ * every write here stands for a write-ahead-log record, which repairs a torn or empty file at the next start,
+ * and two fewer metadata operations per file keep the log's fsyncs (one file-system journal) short.
+ */
 export interface FolderWrite {
   dir: string;
   /** In order; the last one is what makes the entry visible (config.XML). */
@@ -15,7 +19,7 @@ export interface FolderWrite {
  * whole batch (everything asked for in one turn of the event loop) costs one message each way, and the waiting
  * happens off the main thread.
  *
- * Writes are not fsynced: the write-ahead log makes them durable (see FsJournalStore). Removal: `files` first
+ * Writes are not fsynced, nor atomic: the write-ahead log makes them durable and whole (see FsJournalStore). Removal: `files` first
  * (config.XML first makes the entry invisible at once: a folder without one is cleared at start-up), then the
  * folder; a folder that holds more (the leftovers of an interrupted write) is removed recursively.
  *
@@ -23,9 +27,8 @@ export interface FolderWrite {
  */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
-const { linkSync, mkdirSync, renameSync, rmdirSync, rmSync, unlinkSync, writeFileSync } = require('node:fs');
+const { linkSync, mkdirSync, rmdirSync, rmSync, unlinkSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
-let unique = 0;
 function ignoreMissing(error) { if (error.code !== 'ENOENT') throw error; }
 function remove(dir, files) {
   for (const name of files) {
@@ -42,11 +45,7 @@ function write({ dir, files, links }) {
     try { unlinkSync(join(dir, name)); } catch (error) { ignoreMissing(error); }
     linkSync(target, join(dir, name));
   }
-  for (const { name, data } of files) {
-    const temp = join(dir, name + '.tmp-' + process.pid + '-w' + (unique++));
-    writeFileSync(temp, data, { flag: 'wx' });
-    renameSync(temp, join(dir, name));
-  }
+  for (const { name, data } of files) writeFileSync(join(dir, name), data);
 }
 parentPort.on('message', ({ batch, ops, files }) => {
   const failures = [];

@@ -566,7 +566,8 @@ export class FsJournalStore implements JournalStore {
   private async recoverEntry(dir: string, onWarning: (w: FsJournalWarning) => void): Promise<JournalEntry | undefined> {
     await finishInterruptedRename(dir);
     const xml = await readFile(join(dir, ENTRY_FILE)).catch(ignoreMissing);
-    if (!xml) {
+    if (!xml || xml.length === 0) {
+      // Empty: a write cut short that no log record stands for (the log re-writes those before this runs).
       // Created up to mkdir but never acknowledged: nothing to keep.
       await rm(dir, { recursive: true, force: true });
       return undefined;
