@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
-import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { freePort } from './ports.js';
 
 /**
  * moto_server (the moto S3/SQS emulator) on a loopback port, for integration tests. One server per test file is
@@ -138,17 +138,4 @@ export async function freshBucket(client: S3Client, prefix = 'vfs-relay'): Promi
   const bucket = `${prefix}-${randomBytes(6).toString('hex')}`;
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
   return bucket;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => (port ? resolve(port) : reject(new Error('no port assigned'))));
-    });
-  });
 }
