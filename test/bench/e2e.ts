@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startApache } from '../support/apache.js';
+import { peerConfig, startApache } from '../support/apache.js';
 import { spawnTs } from '../support/child.js';
 import { waitFor } from '../support/node-client.js';
 import { NODE_A_TOKEN } from '../support/relay.js';
@@ -24,9 +24,7 @@ await mkdir(watched);
 const relay = await spawnTs(fileURLToPath(new URL('../support/crash-child.ts', import.meta.url)), [
   join(tmp.dir, 'journal'),
   JSON.stringify({
-    peers: [
-      { name: 'apache', url: apache.url, username: apache.username, password: apache.password, pingIntervalSeconds: 1 },
-    ],
+    peers: [peerConfig(apache, 'apache')],
     vfs: [{ path: '/user_homes', replicate: true }],
     auth: { adminToken: 'bench-admin', nodeTokens: { node: NODE_A_TOKEN } },
   }),

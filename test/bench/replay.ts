@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { Pool, request } from 'undici';
-import { type ApachePeer, startApache } from '../support/apache.js';
+import { type ApachePeer, peerConfig, startApache } from '../support/apache.js';
 import { type Child, spawnTs } from '../support/child.js';
 import { postChange } from '../support/node-client.js';
 import { tempDir } from '../support/tmp.js';
@@ -93,15 +93,7 @@ function makeFiles(): File[] {
 /** A relay child (crash-child.ts) whose only peer is `apache`, journaling into `journal`. */
 function startRelay(journal: string, apache: ApachePeer): Promise<Child> {
   const config = {
-    peers: [
-      {
-        name: PEER,
-        url: apache.url,
-        username: apache.username,
-        password: apache.password,
-        pingIntervalSeconds: 1,
-      },
-    ],
+    peers: [peerConfig(apache, PEER)],
     vfs: [{ path: '/user_homes' }],
     auth: { adminToken: ADMIN_TOKEN, nodeTokens: { bench: NODE_TOKEN } },
     replay: { concurrency: CONCURRENCY },

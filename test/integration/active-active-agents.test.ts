@@ -3,7 +3,7 @@ import { chown, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { runAgent } from '../../src/agent/index.js';
-import { type ApachePeer, apacheAvailable, startApache } from '../support/apache.js';
+import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
 import { waitFor } from '../support/node-client.js';
 import { ADMIN_TOKEN, auth, NODE_A_TOKEN, NODE_B_TOKEN, startTestRelay } from '../support/relay.js';
 import { describeWithServer } from '../support/servers.js';
@@ -43,15 +43,9 @@ describeWithServer(
         () => a.close(),
         () => b.close(),
       );
-      const peer = (name: string, node: string, s: ApachePeer) => ({
-        name,
-        node,
-        url: s.url,
-        username: s.username,
-        password: s.password,
-        pingIntervalSeconds: 1,
+      const relay = await startTestRelay({
+        peers: [peerConfig(a, 'server-a', { node: 'node-a' }), peerConfig(b, 'server-b', { node: 'node-b' })],
       });
-      const relay = await startTestRelay({ peers: [peer('server-a', 'node-a', a), peer('server-b', 'node-b', b)] });
       cleanups.push(() => relay.close());
       const [rootA, rootB] = [await sharedRoot(a), await sharedRoot(b)];
       const outboxes = await tempDir();

@@ -1,5 +1,5 @@
 import { afterEach, expect, it } from 'vitest';
-import { apacheAvailable, startApache } from '../support/apache.js';
+import { apacheAvailable, peerConfig, startApache } from '../support/apache.js';
 import { postChange, waitFor } from '../support/node-client.js';
 import { ADMIN_TOKEN, auth, jsonHeaders, NODE_A_TOKEN, NODE_B_TOKEN, startTestRelay } from '../support/relay.js';
 import { describeWithServer } from '../support/servers.js';
@@ -18,15 +18,9 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
       () => a.close(),
       () => b.close(),
     );
-    const peer = (name: string, node: string, s: typeof a) => ({
-      name,
-      node,
-      url: s.url,
-      username: s.username,
-      password: s.password,
-      pingIntervalSeconds: 1,
+    const t = await startTestRelay({
+      peers: [peerConfig(a, 'server-a', { node: 'node-a' }), peerConfig(b, 'server-b', { node: 'node-b' })],
     });
-    const t = await startTestRelay({ peers: [peer('server-a', 'node-a', a), peer('server-b', 'node-b', b)] });
     cleanups.push(() => t.close());
 
     const body = Buffer.from('made on A');

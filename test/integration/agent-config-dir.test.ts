@@ -2,7 +2,7 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { runAgent } from '../../src/agent/index.js';
-import { apacheAvailable, startApache } from '../support/apache.js';
+import { apacheAvailable, peerConfig, startApache } from '../support/apache.js';
 import { waitFor } from '../support/node-client.js';
 import { NODE_A_TOKEN, startTestRelay } from '../support/relay.js';
 import { describeWithServer } from '../support/servers.js';
@@ -19,15 +19,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     const server = await startApache();
     cleanups.push(() => server.close());
     const relay = await startTestRelay({
-      peers: [
-        {
-          name: 'server2',
-          url: server.url,
-          username: server.username,
-          password: server.password,
-          pingIntervalSeconds: 1,
-        },
-      ],
+      peers: [peerConfig(server, 'server2')],
     });
     cleanups.push(() => relay.close());
     const tmp = await tempDir();

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
 import { type AgentHandle, type AgentOptions, RelayClient, runAgent } from '../../src/agent/index.js';
 import type { ConfigFile } from '../../src/config/schema.js';
-import { type ApachePeer, apacheAvailable, startApache } from '../support/apache.js';
+import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
 import { spawnTs } from '../support/child.js';
 import { waitFor } from '../support/node-client.js';
 import { ADMIN_TOKEN, auth, NODE_A_TOKEN, startTestRelay, type TestRelay } from '../support/relay.js';
@@ -36,9 +36,7 @@ interface Rig {
 async function rig(): Promise<Rig> {
   const server = await startApache();
   cleanups.push(() => server.close());
-  const peers: PeerConfig[] = [
-    { name: 'server2', url: server.url, username: server.username, password: server.password, pingIntervalSeconds: 1 },
-  ];
+  const peers: PeerConfig[] = [peerConfig(server, 'server2')];
   const relay = await startRelay(peers);
   const tmp = await tempDir('vfs-relay-agent-');
   cleanups.push(tmp.remove);

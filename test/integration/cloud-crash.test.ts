@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, expect, it } from 'vitest';
-import { apacheAvailable, startApache } from '../support/apache.js';
+import { apacheAvailable, peerConfig, startApache } from '../support/apache.js';
 import { type Child, spawnTs } from '../support/child.js';
 import { freshBucket, motoAvailable, motoS3Client, startMoto } from '../support/moto.js';
 import { postChange, waitFor } from '../support/node-client.js';
@@ -48,15 +48,7 @@ describeWithServer(
         listen: { host: '127.0.0.1', port: 0 },
         journal: `s3://${bucket}/relay`,
         queue: queue.QueueUrl,
-        peers: [
-          {
-            name: 'server2',
-            url: server.url,
-            username: server.username,
-            password: server.password,
-            pingIntervalSeconds: 1,
-          },
-        ],
+        peers: [peerConfig(server, 'server2')],
         vfs: [{ path: '/user_homes' }],
         auth: { adminToken: ADMIN_TOKEN, nodeTokens: { 'node-a': NODE_A_TOKEN } },
       });

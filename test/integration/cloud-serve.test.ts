@@ -6,7 +6,7 @@ import { messageGroupId } from '../../src/adapters/sqs-doorbell/groups.js';
 import { parseConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { type CloudServe, type CloudServeOptions, createCloudRelay, startCloudServe } from '../../src/runtime/cloud.js';
-import { type ApachePeer, apacheAvailable, startApache } from '../support/apache.js';
+import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
 import { freshBucket, type Moto, motoAvailable, motoS3Client, startMoto } from '../support/moto.js';
 import { waitFor } from '../support/node-client.js';
 import { ADMIN_TOKEN, auth, NODE_A_TOKEN } from '../support/relay.js';
@@ -55,9 +55,7 @@ async function cloudRelay(peer: ApachePeer, extra: Partial<CloudServeOptions> = 
       listen: { host: '127.0.0.1', port: 0 },
       journal: `s3://${bucket}/relay`,
       queue: queue.QueueUrl,
-      peers: [
-        { name: 'server2', url: peer.url, username: peer.username, password: peer.password, pingIntervalSeconds: 1 },
-      ],
+      peers: [peerConfig(peer, 'server2')],
       vfs: [{ path: '/user_homes', replicate: true }],
       auth: { adminToken: ADMIN_TOKEN, nodeTokens: { 'node-a': NODE_A_TOKEN } },
     },

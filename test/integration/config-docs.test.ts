@@ -1,5 +1,5 @@
 import { afterEach, expect, it } from 'vitest';
-import { apacheAvailable, startApache } from '../support/apache.js';
+import { apacheAvailable, peerConfig, startApache } from '../support/apache.js';
 import { waitFor } from '../support/node-client.js';
 import { ADMIN_TOKEN, auth, NODE_A_TOKEN, startTestRelay } from '../support/relay.js';
 import { describeWithServer } from '../support/servers.js';
@@ -15,15 +15,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'c
     const server = await startApache();
     cleanups.push(() => server.close());
     const t = await startTestRelay({
-      peers: [
-        {
-          name: 'server2',
-          url: server.url,
-          username: server.username,
-          password: server.password,
-          pingIntervalSeconds: 1,
-        },
-      ],
+      peers: [peerConfig(server, 'server2')],
     });
     cleanups.push(() => t.close());
     const put = async (scope: string, name: string, body: string, type: string) => {

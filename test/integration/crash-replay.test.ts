@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
 import { FsJournalStore, JOURNAL_DIR } from '../../src/adapters/fs-journal/store.js';
-import { type ApachePeer, apacheAvailable, startApache } from '../support/apache.js';
+import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
 import { type Child, spawnTs } from '../support/child.js';
 import { postChange, waitFor } from '../support/node-client.js';
 import { NODE_A_TOKEN } from '../support/relay.js';
@@ -39,15 +39,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'c
     const tmp = await tempDir();
     cleanups.push(() => tmp.remove());
     const config = JSON.stringify({
-      peers: [
-        {
-          name: 'server2',
-          url: server.url,
-          username: server.username,
-          password: server.password,
-          pingIntervalSeconds: 1,
-        },
-      ],
+      peers: [peerConfig(server, 'server2')],
       vfs: [{ path: '/user_homes' }],
       auth: { adminToken: 'crash-admin', nodeTokens: { 'node-a': NODE_A_TOKEN } },
     });
