@@ -4,6 +4,7 @@ import '../../src/runtime/threadpool.js';
 import { parseConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { startCloudServe } from '../../src/runtime/cloud.js';
+import { readyUntilSignal } from './child-main.js';
 
 const [configJson, endpoint] = process.argv.slice(2);
 const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
@@ -13,10 +14,4 @@ const relay = await startCloudServe(parseConfig(JSON.parse(configJson!), process
   sqs: { endpoint, region: 'us-east-1', credentials },
   poller: { waitTimeSeconds: 1 },
 });
-process.stdout.write(`READY ${relay.url}\n`);
-const stop = async () => {
-  await relay.close();
-  process.exit(0);
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+readyUntilSignal(relay.url, () => relay.close());

@@ -3,6 +3,7 @@ import '../../src/runtime/threadpool.js';
 import { parseConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { startEmbeddedRelay } from '../../src/runtime/embedded.js';
+import { readyUntilSignal } from './child-main.js';
 
 const [journal, overrides] = process.argv.slice(2);
 const config = parseConfig(
@@ -15,10 +16,4 @@ const config = parseConfig(
   'crash-child',
 );
 const relay = await startEmbeddedRelay(config, { logger: silentLogger });
-process.stdout.write(`READY ${relay.url}\n`);
-const stop = async () => {
-  await relay.close();
-  process.exit(0);
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+readyUntilSignal(relay.url, () => relay.close());
