@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync, watch } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FolderJanitor } from '../../src/adapters/fs-journal/janitor.js';
@@ -66,5 +66,80 @@ describe('FolderJanitor', () => {
     await Promise.all(removals);
     for (const dir of dirs) expect(existsSync(dir)).toBe(false);
     await expect(janitor.remove(join(root, 'later'))).rejects.toThrow(/closed/);
+  });
+
+  describe('held writes', () => {
+    const write = (dir: string) => ({
+      dir,
+      files: [
+        { name: 'upload', data: new Uint8Array([1, 2, 3]) },
+        { name: 'config.XML', data: '<entry/>' },
+      ],
+    });
+
+    it('writes a held folder once its time is up', async () => {
+      const root = await folder();
+      const janitor = new FolderJanitor(['config.XML', 'upload']);
+      closing.push(janitor);
+      const dir = join(root, 'held');
+      const started = Date.now();
+      const written = janitor.write(write(dir), { holdMs: 150 });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(existsSync(dir)).toBe(false);
+      await written;
+      expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+      expect(await readFile(join(dir, 'upload'))).toEqual(Buffer.from([1, 2, 3]));
+      expect(await readFile(join(dir, 'config.XML'), 'utf8')).toBe('<entry/>');
+    });
+
+    it('drops a held folder removed before its time, and still clears what was there', async () => {
+      const root = await folder();
+      const janitor = new FolderJanitor(['config.XML', 'upload']);
+      closing.push(janitor);
+      const fresh = join(root, 'fresh');
+      const bare = join(root, 'bare');
+      await mkdir(bare); // an upload in three steps leaves an empty folder until its commit
+      const kept = join(root, 'kept');
+      const seen = new Set<string>();
+      const watcher = watch(root, (_event, name) => seen.add(String(name)));
+      try {
+        const writes = [fresh, bare, kept].map((dir) => janitor.write(write(dir), { holdMs: 100 }));
+        await Promise.all([janitor.remove(fresh), janitor.remove(bare)]);
+        await Promise.all(writes);
+        await new Promise((r) => setTimeout(r, 150));
+      } finally {
+        watcher.close();
+      }
+      expect(seen).toContain('kept');
+      expect(seen).not.toContain('fresh'); // never made: nothing happened on disk under that name
+      expect(existsSync(fresh)).toBe(false);
+      expect(existsSync(bare)).toBe(false);
+      expect(existsSync(join(kept, 'config.XML'))).toBe(true);
+    });
+
+    it('writes held folders at once on release and on close', async () => {
+      const root = await folder();
+      const janitor = new FolderJanitor(['config.XML', 'upload']);
+      const [a, b, c] = ['a', 'b', 'c'].map((n) => join(root, n)) as [string, string, string];
+      const writes = [a, b, c].map((dir) => janitor.write(write(dir), { holdMs: 60_000 }));
+      janitor.release(a);
+      await writes[0];
+      expect(existsSync(join(a, 'config.XML'))).toBe(true);
+      expect(existsSync(b)).toBe(false);
+      await janitor.close();
+      await Promise.all(writes);
+      for (const dir of [b, c]) expect(existsSync(join(dir, 'config.XML'))).toBe(true);
+    });
+
+    it('keeps the order of two writes of one folder', async () => {
+      const root = await folder();
+      const janitor = new FolderJanitor(['config.XML', 'upload']);
+      closing.push(janitor);
+      const dir = join(root, 'twice');
+      const first = janitor.write(write(dir), { holdMs: 60_000 });
+      const second = janitor.write({ dir, files: [{ name: 'config.XML', data: '<second/>' }] });
+      await Promise.all([first, second]);
+      expect(await readFile(join(dir, 'config.XML'), 'utf8')).toBe('<second/>');
+    });
   });
 });

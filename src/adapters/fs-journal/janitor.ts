@@ -68,6 +68,22 @@ interface Waiting {
   reject: (error: Error) => void;
 }
 
+interface Queued {
+  op: Op;
+  transfer: ArrayBuffer[];
+  waiting: Waiting;
+}
+
+export interface WriteOptions {
+  /**
+   * Keep the write back this long before it goes to the thread. A `remove` of the same folder meanwhile cancels
+   * it: an entry replayed and purged within that time never touches the disk (no inode made and freed again),
+   * which is what a relay with a healthy peer does with nearly every entry. Only for a folder no other write
+   * links to.
+   */
+  holdMs?: number;
+}
+
 interface Reply {
   batch: number;
   failures: [number, string][];
@@ -75,7 +91,10 @@ interface Reply {
 
 export class FolderJanitor {
   private readonly worker: Worker;
-  private queued: { op: Op; transfer: ArrayBuffer[]; waiting: Waiting }[] = [];
+  private queued: Queued[] = [];
+  /** Writes held back (see WriteOptions.holdMs), by folder, oldest first, with the time they are due. */
+  private readonly held = new Map<string, Queued & { due: number }>();
+  private holdTimer: NodeJS.Timeout | undefined;
   private readonly sent = new Map<number, Waiting[]>();
   private nextBatch = 1;
   private flushScheduled = false;
@@ -101,16 +120,34 @@ export class FolderJanitor {
     this.worker.on('exit', () => this.failAll(new Error('the journal janitor thread stopped')));
   }
 
-  /** Resolves once `dir` and the files in it are gone (removing a missing folder is not an error). */
+  /**
+   * Resolves once `dir` and the files in it are gone (removing a missing folder is not an error). A write of
+   * `dir` still held back is dropped instead of done (its caller hears it succeeded: what it wrote is gone either
+   * way); the removal still runs, for whatever else may be there.
+   */
   remove(dir: string): Promise<void> {
+    const held = this.held.get(dir);
+    if (held) {
+      this.held.delete(dir);
+      held.waiting.resolve();
+    }
     return this.enqueue({ remove: dir }, []);
+  }
+
+  /** Sends the held-back write of `dir` (all of them without `dir`) to the thread now. */
+  release(dir?: string): void {
+    for (const [key, held] of this.held) {
+      if (dir !== undefined && key !== dir) continue;
+      this.held.delete(key);
+      this.queue(held);
+    }
   }
 
   /**
    * Resolves once the folder's links and files are in place (not fsynced). Binary data is copied once for the
    * thread (the caller keeps its bytes: the journal serves them from memory until they are written).
    */
-  write(folder: FolderWrite): Promise<void> {
+  write(folder: FolderWrite, options: WriteOptions = {}): Promise<void> {
     const transfer: ArrayBuffer[] = [];
     const files = folder.files.map(({ name, data }) => {
       if (typeof data === 'string') return { name, data };
@@ -120,11 +157,22 @@ export class FolderJanitor {
       transfer.push(copy.buffer);
       return { name, data: copy };
     });
-    return this.enqueue({ ...folder, files }, transfer);
+    const op = { ...folder, files };
+    if (!options.holdMs || this.failure) {
+      this.release(folder.dir); // writes of one folder keep their order
+      return this.enqueue(op, transfer);
+    }
+    this.release(folder.dir);
+    return new Promise<void>((resolve, reject) => {
+      this.held.set(folder.dir, { op, transfer, waiting: { resolve, reject }, due: Date.now() + options.holdMs! });
+      this.holdTimer ??= setTimeout(() => this.releaseDue(), options.holdMs);
+    });
   }
 
-  /** Waits for everything asked for so far, then stops the thread. */
+  /** Waits for everything asked for so far (held writes go now), then stops the thread. */
   async close(): Promise<void> {
+    clearTimeout(this.holdTimer);
+    this.release();
     this.flush();
     if (this.sent.size > 0 && !this.failure) await new Promise<void>((resolve) => (this.drained = resolve));
     this.failure ??= new Error('the journal janitor is closed');
@@ -133,13 +181,33 @@ export class FolderJanitor {
 
   private enqueue(op: Op, transfer: ArrayBuffer[]): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    return new Promise<void>((resolve, reject) => {
-      this.queued.push({ op, transfer, waiting: { resolve, reject } });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
+    return new Promise<void>((resolve, reject) => this.queue({ op, transfer, waiting: { resolve, reject } }));
+  }
+
+  private queue(item: Queued): void {
+    if (this.failure) {
+      item.waiting.reject(this.failure);
+      return;
+    }
+    this.queued.push(item);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Sends the held writes that are due (the map is in the order they were held), and waits for the next one. */
+  private releaseDue(): void {
+    this.holdTimer = undefined;
+    const now = Date.now();
+    for (const [dir, held] of this.held) {
+      if (held.due > now) {
+        this.holdTimer = setTimeout(() => this.releaseDue(), held.due - now);
+        return;
       }
-    });
+      this.held.delete(dir);
+      this.queue(held);
+    }
   }
 
   private flush(): void {
@@ -160,7 +228,7 @@ export class FolderJanitor {
   }
 
   private settle(): void {
-    if (this.sent.size > 0 || this.queued.length > 0) return;
+    if (this.sent.size > 0 || this.queued.length > 0 || this.held.size > 0) return;
     this.worker.unref();
     this.drained?.();
   }
@@ -169,8 +237,11 @@ export class FolderJanitor {
     this.failure ??= error;
     for (const waiting of this.sent.values()) for (const w of waiting) w.reject(error);
     this.sent.clear();
-    for (const q of this.queued) q.waiting.reject(error);
+    for (const q of [...this.queued, ...this.held.values()]) q.waiting.reject(error);
     this.queued = [];
+    this.held.clear();
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
     this.drained?.();
   }
 }

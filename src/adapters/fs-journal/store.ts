@@ -35,6 +35,11 @@ const CHECKPOINT_INTERVAL_MS = 1000;
 const STAGED_BYTES = 64 * 1024 * 1024;
 /** Bodies of acknowledged uploads whose folders are still being written, at most (see `unwritten`). */
 const UNWRITTEN_BYTES = 64 * 1024 * 1024;
+/**
+ * How long the folders of a small upload to one peer wait before they are written: purged within that time
+ * (replayed to a peer that is up), they are never written at all.
+ */
+const WRITE_HOLD_MS = 500;
 /** A checkpoint touching at least this many paths syncs the whole file system at once instead of file by file. */
 const SYNCFS_PATHS = 64;
 /** Reading a body for replay need not update its access time (Linux; 0 elsewhere). */
@@ -136,6 +141,7 @@ export class FsJournalStore implements JournalStore {
     const index = this.lanesIndex.get(entry.lane);
     if (!index?.get(entry.id)) throw new NotFoundError('CHANGE_NOT_FOUND', `no entry ${entry.lane}/${entry.id}`);
     const dir = this.entryDir(entry);
+    this.janitor.release(dir);
     await this.unwritten.get(key(entry))?.written; // the janitor's config.XML must not land after this one
     const wasVolatile = this.volatile.delete(key(entry));
     await this.writeAtomically(join(dir, ENTRY_FILE), encodeEntry(entry));
@@ -256,7 +262,9 @@ export class FsJournalStore implements JournalStore {
       body: { lane: home.lane, id: home.id, size: body.length },
     };
     const homeBody = join(this.entryDir(home), BODY_FILE);
-    const writeFolders = () =>
+    // Only a folder no other lane links to can be held back (see FolderJanitor.write).
+    const holdMs = entries.length === 1 ? WRITE_HOLD_MS : 0;
+    const writeFolders = (hold = 0) =>
       Promise.all(
         record.entries.map((e, i) =>
           this.janitor.write(
@@ -273,6 +281,7 @@ export class FsJournalStore implements JournalStore {
                   links: [{ name: BODY_FILE, target: homeBody }],
                   files: [{ name: ENTRY_FILE, data: e.xml }],
                 },
+            { holdMs: hold },
           ),
         ),
       ).then(() => undefined);
@@ -292,7 +301,7 @@ export class FsJournalStore implements JournalStore {
           record,
           body,
           () => {
-            const written = writeFolders();
+            const written = writeFolders(holdMs);
             // On success the files take over. On failure the body stays in memory (counted against the limit)
             // so the entry still replays; the log keeps the record for the next start (see WriteAheadLog).
             pending.written = written.then(forget, () => undefined);
@@ -351,6 +360,7 @@ export class FsJournalStore implements JournalStore {
 
   async close(): Promise<void> {
     clearInterval(this.checkpointTimer);
+    this.janitor.release(); // the last checkpoint waits for them
     const wal = this.wal;
     this.wal = undefined;
     try {
