@@ -2,8 +2,8 @@
 // Agent → relay → Apache on loopback, each in its own process: copies N small files into the watched folder and
 // reports, per file, the time from its close to its arrival on the peer (Apache's receive time of the PUT), and
 // the total time until the peer's tree is complete.
-import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -41,19 +41,27 @@ const agent = await spawnTs(fileURLToPath(new URL('../support/agent-child.ts', i
 try {
   const random = seeded(9);
   const closedAt = new Map<string, number>();
+  const hashes = new Map<string, string>();
   const started = Date.now();
   for (let i = 0; i < COUNT; i++) {
     const name = `f${String(i).padStart(5, '0')}.bin`;
-    await writeFile(join(watched, name), randomBytes(1024 + Math.floor(random() * 15 * 1024)));
+    const body = randomBytes(1024 + Math.floor(random() * 15 * 1024));
+    await writeFile(join(watched, name), body);
     closedAt.set(`/user_homes/${name}`, Date.now());
+    hashes.set(`/user_homes/${name}`, createHash('sha256').update(body).digest('hex'));
   }
   const copied = Date.now();
+  // Counting names is cheap; hashing the peer's tree at every poll would take CPU from the pipeline measured.
+  const arrived = async () => (await readdir(join(apache.root, 'user_homes')).catch(() => [])).length;
   await waitFor(
-    async () => (await apache.tree()).size >= COUNT + 1,
+    async () => (await arrived()) >= COUNT,
     5 * 60_000,
-    async () => `${(await apache.tree()).size - 1} of ${COUNT} files on the peer`,
+    async () => `${await arrived()} of ${COUNT} files on the peer`,
   );
   const complete = Date.now();
+  const tree = await apache.tree();
+  const missing = [...closedAt.keys()].filter((path) => tree.get(path.slice(1)) !== hashes.get(path));
+  if (missing.length > 0) throw new Error(`${missing.length} files missing or different on the peer: ${missing[0]}`);
   const arrivals = new Map<string, number>();
   for (const r of await apache.requests()) {
     if (r.method === 'PUT' && r.status < 300 && !arrivals.has(r.path)) arrivals.set(r.path, r.receivedUs / 1000);
