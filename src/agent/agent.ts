@@ -115,14 +115,15 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     throw new AgentConfigError(`cannot use the outbox ${outboxDir} (${error.code}); choose another with --outbox`);
   });
   if (outbox.size > 0) logger.info('resuming from the outbox', { outbox: outboxDir, queued: outbox.size });
+  const client = new RelayClient({
+    relay: options.relay,
+    token: options.token,
+    timeoutMs: options.timeoutMs,
+    retry: options.retry,
+  });
   const sender = new Sender({
     outbox,
-    client: new RelayClient({
-      relay: options.relay,
-      token: options.token,
-      timeoutMs: options.timeoutMs,
-      retry: options.retry,
-    }),
+    client,
     root,
     vfs,
     logger,
@@ -141,6 +142,7 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
       await detector.drain();
       await lastAppend;
       await sender.stop();
+      await client.close();
       await outbox.close();
       logger.info('agent stopped', { queued: outbox.size });
     })();

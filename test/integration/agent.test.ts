@@ -185,6 +185,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
       status: 400,
       code: 'BAD_PATH',
     });
+    await client.close();
   }, 60_000);
 
   it('renames a 50 MiB file without sending its bytes again', async () => {
