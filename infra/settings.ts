@@ -12,6 +12,8 @@ export interface PeerSettings {
   node?: string;
   /** Defaults to the deployment's `pingIntervalSeconds`. */
   pingIntervalSeconds?: number;
+  /** Replay modified times with PROPPATCH (default true; see the relay's `peers[].setModifiedTime`). */
+  setModifiedTime?: boolean;
 }
 
 export interface VfsLocation {

@@ -16,6 +16,7 @@ export interface PeerConfig {
   password?: string;
   node?: string;
   pingIntervalSeconds: number;
+  setModifiedTime: boolean;
 }
 
 /** The validated configuration with every secret resolved. Created once at start-up. */

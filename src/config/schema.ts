@@ -44,6 +44,11 @@ const peer = z
     /** The node whose own file server this peer is: that node's changes are not replayed back to it. */
     node: name.optional(),
     pingIntervalSeconds: z.number().int().min(1).max(86_400).default(60),
+    /**
+     * Replay modified times (PROPPATCH after an upload that carries one, and for mdtm). Off for a peer that does
+     * not apply them to its files (Apache mod_dav_fs keeps them as a dead property): one request less per upload.
+     */
+    setModifiedTime: z.boolean().default(true),
   })
   .strict();
 

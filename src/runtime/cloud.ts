@@ -6,7 +6,6 @@ import { SqsDoorbell } from '../adapters/sqs-doorbell/doorbell.js';
 import { type SqsPollerOptions, SqsReplayPoller } from '../adapters/sqs-doorbell/poller.js';
 import { queueDepth, sqsClientFor } from '../adapters/sqs-doorbell/queue.js';
 import { type SqsReplayHandler, sqsReplayHandler } from '../adapters/sqs-doorbell/replay-handler.js';
-import { WebDavPeer } from '../adapters/webdav/peer.js';
 import { createApp, type RelayApp } from '../api/app.js';
 import { DEFAULT_LIMITS, relayUploadTarget } from '../api/deps.js';
 import type { RelayConfig } from '../config/load.js';
@@ -28,6 +27,7 @@ import { SharedPeerHealth } from './cloud/shared-health.js';
 import { CloudSweeper, type CloudSweeperOptions } from './cloud/sweep.js';
 import { S3WaitList } from './cloud/wait-list.js';
 import { type RunningServer, startHttpServer } from './http-server.js';
+import { webDavPeers } from './webdav-peers.js';
 
 /** A presigned PUT carries the body in one request: S3 takes at most 5 GiB that way. */
 export const MAX_PRESIGNED_UPLOAD_BYTES = 5 * 1024 ** 3;
@@ -290,23 +290,6 @@ export async function startCloudServe(config: RelayConfig, options: CloudServeOp
       return closing;
     },
   };
-}
-
-function webDavPeers(config: RelayConfig, logger: Logger): Map<string, Peer> {
-  return new Map<string, Peer>(
-    config.peers.map((p) => [
-      p.name,
-      new WebDavPeer({
-        name: p.name,
-        url: p.url,
-        username: p.username,
-        password: p.password,
-        connections: config.replay.concurrency,
-        timeoutMs: config.replay.requestTimeoutSeconds * 1000,
-        logger,
-      }),
-    ]),
-  );
 }
 
 /** autoPlay (CONTRACT): a new change for a peer that is not ONLINE pings it at once (and drains if it answers). */

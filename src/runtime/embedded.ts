@@ -3,7 +3,6 @@ import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FsJournalStore } from '../adapters/fs-journal/store.js';
 import { JsonLogger } from '../adapters/log/json-logger.js';
-import { WebDavPeer } from '../adapters/webdav/peer.js';
 import { createApp, type RelayApp } from '../api/app.js';
 import { DEFAULT_LIMITS, relayUploadTarget } from '../api/deps.js';
 import { ConfigError, type RelayConfig } from '../config/load.js';
@@ -13,13 +12,13 @@ import { ChangeIntake } from '../core/intake.js';
 import { JournalView } from '../core/journal-view.js';
 import type { Logger } from '../core/logger.js';
 import { OperatorActions } from '../core/operator.js';
-import type { Peer } from '../core/peer.js';
 import { PeerHealth } from '../core/peer-health.js';
 import { Pinger } from '../core/pinger.js';
 import { Replayer, type ReplayReport } from '../core/replayer.js';
 import { StampClock } from '../core/stamp.js';
 import { Topology } from '../core/topology.js';
 import { type RunningServer, startHttpServer } from './http-server.js';
+import { webDavPeers } from './webdav-peers.js';
 
 export interface EmbeddedRelay {
   /** Base URL the API listens on. */
@@ -56,20 +55,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
   const clock = new StampClock();
   clock.seed(await store.newestId());
 
-  const peers = new Map<string, Peer>(
-    config.peers.map((p) => [
-      p.name,
-      new WebDavPeer({
-        name: p.name,
-        url: p.url,
-        username: p.username,
-        password: p.password,
-        connections: config.replay.concurrency,
-        timeoutMs: config.replay.requestTimeoutSeconds * 1000,
-        logger,
-      }),
-    ]),
-  );
+  const peers = webDavPeers(config, logger);
   const health = new PeerHealth(peers, logger);
   const topology = new Topology(config.vfs, config.peers);
   const echo = new ReplicaEchoFilter({

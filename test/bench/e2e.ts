@@ -1,7 +1,9 @@
-// npm run bench:e2e [-- --count N]
+// npm run bench:e2e [-- --count N --modified-time]
 // Agent → relay → Apache on loopback, each in its own process: copies N small files into the watched folder and
 // reports, per file, the time from its close to its arrival on the peer (Apache's receive time of the PUT), and
-// the total time until the peer's tree is complete.
+// the total time until the peer's tree is complete. The peer is configured as README recommends for Apache
+// (`setModifiedTime: false`: mod_dav_fs does not apply modified times); --modified-time sends them anyway (one
+// PROPPATCH after each PUT).
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,7 +16,9 @@ import { NODE_A_TOKEN } from '../support/relay.js';
 import { tempDir } from '../support/tmp.js';
 import { percentile, printTable, seeded } from './stats.js';
 
-const { values } = parseArgs({ options: { count: { type: 'string', default: '1000' } } });
+const { values } = parseArgs({
+  options: { count: { type: 'string', default: '1000' }, 'modified-time': { type: 'boolean', default: false } },
+});
 const COUNT = Number(values.count);
 
 const apache = await startApache();
@@ -24,7 +28,7 @@ await mkdir(watched);
 const relay = await spawnTs(fileURLToPath(new URL('../support/crash-child.ts', import.meta.url)), [
   join(tmp.dir, 'journal'),
   JSON.stringify({
-    peers: [peerConfig(apache, 'apache')],
+    peers: [{ ...peerConfig(apache, 'apache'), setModifiedTime: values['modified-time'] }],
     vfs: [{ path: '/user_homes', replicate: true }],
     auth: { adminToken: 'bench-admin', nodeTokens: { node: NODE_A_TOKEN } },
   }),
@@ -70,7 +74,8 @@ try {
     .map(([path, closed]) => (arrivals.get(path) ?? Number.NaN) - closed)
     .sort((a, b) => a - b);
   process.stdout.write(
-    `e2e benchmark: ${COUNT} files of 1–16 KiB copied into the watched folder (agent, relay, Apache: 3 processes)\n`,
+    `e2e benchmark: ${COUNT} files of 1–16 KiB copied into the watched folder (agent, relay, Apache: 3 processes; ` +
+      `modified times ${values['modified-time'] ? 'sent' : 'not sent'})\n`,
   );
   printTable([
     ['close → arrival on the peer, p50', `${percentile(latencies, 50).toFixed(0)} ms`],

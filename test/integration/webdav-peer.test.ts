@@ -142,13 +142,14 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'W
   }
 
   /** A fresh adapter: no cached collections, its own connection pool. */
-  function newPeer(password = apache.password): WebDavPeer {
+  function newPeer(password = apache.password, setModifiedTime?: boolean): WebDavPeer {
     const p = new WebDavPeer({
       name: PEER,
       url: apache.url,
       username: apache.username,
       password,
       timeoutMs: 10_000,
+      setModifiedTime,
       logger,
     });
     peers.push(p);
@@ -503,6 +504,23 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'W
     modelFile('/user_homes/dated.txt', body);
     expect(upload.result).toEqual({ kind: 'applied' });
     expect(summary(upload.requests)).toEqual(['PUT /user_homes/dated.txt 201', 'PROPPATCH /user_homes/dated.txt 207']);
+    await expectTree();
+  });
+
+  it('with setModifiedTime off, modified times are never sent: uploads are one PUT, mdtm sends nothing', async () => {
+    const quiet = newPeer(apache.password, false);
+    const stamp = '2024-02-29T12:34:56.000Z';
+    const body = Buffer.from('dated, but not sent');
+    const upload = await logged(() =>
+      quiet.apply(uploadEntry('/user_homes/undated.txt', body, { modified: stamp }), bodyOf(body).open),
+    );
+    modelFile('/user_homes/undated.txt', body);
+    expect(upload.result).toEqual({ kind: 'applied' });
+    // A fresh adapter knows no collections yet: it may MKCOL the parent first.
+    expect(summary(upload.requests).filter((r) => !r.startsWith('MKCOL'))).toEqual(['PUT /user_homes/undated.txt 201']);
+    const mdtm = await logged(() => quiet.apply(entry('mdtm', '/user_homes/undated.txt', { modified: stamp }), noBody));
+    expect(mdtm.result).toEqual({ kind: 'applied', detail: 'modified times are off for this peer' });
+    expect(mdtm.requests).toEqual([]);
     await expectTree();
   });
 

@@ -30,6 +30,15 @@ describe('config', () => {
     expect(config.auth).toEqual({ adminToken: 'admin', nodeTokens: { 'node-a': 'node-a-secret' } });
     expect(config.vfs).toEqual([{ path: '/user_homes', replicate: true }]);
     expect(config.replay.concurrency).toBe(8);
+    expect(config.peers[0]?.setModifiedTime).toBe(true);
+  });
+
+  it('takes setModifiedTime per peer, and only as a boolean', () => {
+    const peer = { name: 'apache', url: 'http://127.0.0.1:8080/' };
+    expect(parseConfig({ peers: [{ ...peer, setModifiedTime: false }] }, {}).peers[0]?.setModifiedTime).toBe(false);
+    expect(() => parseConfig({ peers: [{ ...peer, setModifiedTime: 'no' }] }, {})).toThrow(
+      /^config peers\[0\]\.setModifiedTime: /,
+    );
   });
 
   it('has working built-in defaults', () => {

@@ -39,6 +39,9 @@ describe('deployment settings from context', () => {
     expect(() => settingsFromContext({ peers: [peer], alarmEmial: 'x' })).toThrow(/unknown setting alarmEmial/);
     expect(() => settingsFromContext('{nope')).toThrow(RelaySettingsError);
     expect(() => settingsFromContext({ peers: [{ ...peer, url: 'ftp://x' }] })).toThrow(/vfsRelay.peers.0.url/);
+    expect(() => settingsFromContext({ peers: [{ ...peer, setModifiedTime: 'no' }] })).toThrow(
+      /vfsRelay.peers.0.setModifiedTime/,
+    );
     expect(() => settingsFromContext({ peers: [peer, peer] })).toThrow(/peer names must be unique/);
     expect(() => settingsFromContext({ peers: [peer], vfs: [{ path: '/a/../b' }] })).toThrow(/vfsRelay.vfs.0.path/);
     expect(() => settingsFromContext({ peers: [peer], pingIntervalSeconds: 0.5 })).toThrow(/pingIntervalSeconds/);

@@ -16,6 +16,8 @@ export interface WebDavPeerOptions {
   connections?: number;
   /** Per-request timeout for headers and for each body chunk, in ms. */
   timeoutMs?: number;
+  /** Replay modified times with PROPPATCH (default true); when false, mdtm entries count as applied unsent. */
+  setModifiedTime?: boolean;
   logger?: Logger;
 }
 
@@ -37,9 +39,11 @@ export class WebDavPeer implements Peer {
   private readonly authorization: string | undefined;
   private readonly known = new Set<string>(['/']);
   private readonly logger: Logger | undefined;
+  private readonly setsModifiedTime: boolean;
 
   constructor(options: WebDavPeerOptions) {
     this.name = options.name;
+    this.setsModifiedTime = options.setModifiedTime ?? true;
     this.urls = new PeerUrls(options.url);
     const timeout = options.timeoutMs ?? 60_000;
     this.pool = new Pool(this.urls.origin, {
@@ -79,6 +83,7 @@ export class WebDavPeer implements Peer {
         case 'rename':
           return this.move(entry.path, entry.target!);
         case 'mdtm':
+          if (!this.setsModifiedTime) return { kind: 'applied', detail: 'modified times are off for this peer' };
           return this.setModified(entry.path, entry.modified!);
       }
     });
@@ -104,7 +109,9 @@ export class WebDavPeer implements Peer {
       res = await this.send('PUT', this.urls.path(entry.path), headers, await openBody());
     }
     const outcome = classifyStatus(res.status, `PUT ${entry.path}`);
-    if (outcome.kind === 'applied' && entry.modified) await this.setModified(entry.path, entry.modified);
+    if (outcome.kind === 'applied' && entry.modified && this.setsModifiedTime) {
+      await this.setModified(entry.path, entry.modified);
+    }
     return outcome;
   }
 

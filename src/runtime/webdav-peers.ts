@@ -1,0 +1,23 @@
+import { WebDavPeer } from '../adapters/webdav/peer.js';
+import type { RelayConfig } from '../config/load.js';
+import type { Logger } from '../core/logger.js';
+import type { Peer } from '../core/peer.js';
+
+/** One WebDAV peer per configured peer, by name (embedded and cloud mode alike). */
+export function webDavPeers(config: RelayConfig, logger: Logger): Map<string, Peer> {
+  return new Map<string, Peer>(
+    config.peers.map((p) => [
+      p.name,
+      new WebDavPeer({
+        name: p.name,
+        url: p.url,
+        username: p.username,
+        password: p.password,
+        connections: config.replay.concurrency,
+        timeoutMs: config.replay.requestTimeoutSeconds * 1000,
+        setModifiedTime: p.setModifiedTime,
+        logger,
+      }),
+    ]),
+  );
+}
