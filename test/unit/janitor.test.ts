@@ -92,6 +92,18 @@ describe('FolderJanitor', () => {
       expect(await readFile(join(dir, 'config.XML'), 'utf8')).toBe('<entry/>');
     });
 
+    it("copies the bytes for the thread and leaves the caller's own untouched", async () => {
+      const root = await folder();
+      const janitor = new FolderJanitor(['config.XML', 'upload']);
+      closing.push(janitor);
+      const pooled = Buffer.from('shared pool bytes'); // a view into Node's shared allocation pool
+      const body = pooled.subarray(7, 11);
+      await janitor.write({ dir: join(root, 'e'), files: [{ name: 'upload', data: body }] }, { holdMs: 10 });
+      expect(await readFile(join(root, 'e', 'upload'), 'utf8')).toBe('pool');
+      expect(pooled.toString()).toBe('shared pool bytes');
+      expect(body.buffer.byteLength).toBeGreaterThan(0); // not moved away (detached)
+    });
+
     it('drops a held folder removed before its time, and still clears what was there', async () => {
       const root = await folder();
       const janitor = new FolderJanitor(['config.XML', 'upload']);

@@ -70,7 +70,6 @@ interface Waiting {
 
 interface Queued {
   op: Op;
-  transfer: ArrayBuffer[];
   waiting: Waiting;
 }
 
@@ -131,7 +130,7 @@ export class FolderJanitor {
       this.held.delete(dir);
       held.waiting.resolve();
     }
-    return this.enqueue({ remove: dir }, []);
+    return this.enqueue({ remove: dir });
   }
 
   /** Sends the held-back write of `dir` (all of them without `dir`) to the thread now. */
@@ -144,27 +143,15 @@ export class FolderJanitor {
   }
 
   /**
-   * Resolves once the folder's links and files are in place (not fsynced). Binary data is copied once for the
-   * thread (the caller keeps its bytes: the journal serves them from memory until they are written).
+   * Resolves once the folder's links and files are in place (not fsynced). Binary data is copied for the thread
+   * when the write is sent (a held write dropped by `remove` costs no copy); the caller's bytes must not change
+   * until this resolves (the journal serves them from memory until they are written).
    */
   write(folder: FolderWrite, options: WriteOptions = {}): Promise<void> {
-    const transfer: ArrayBuffer[] = [];
-    const files = folder.files.map(({ name, data }) => {
-      if (typeof data === 'string') return { name, data };
-      // An exact copy, moved to the thread: cloning the view would copy all the memory it shares (Node pools
-      // small buffers), and moving the caller's own memory would take it away from them.
-      const copy = new Uint8Array(data);
-      transfer.push(copy.buffer);
-      return { name, data: copy };
-    });
-    const op = { ...folder, files };
-    if (!options.holdMs || this.failure) {
-      this.release(folder.dir); // writes of one folder keep their order
-      return this.enqueue(op, transfer);
-    }
-    this.release(folder.dir);
+    this.release(folder.dir); // writes of one folder keep their order
+    if (!options.holdMs || this.failure) return this.enqueue(folder);
     return new Promise<void>((resolve, reject) => {
-      this.held.set(folder.dir, { op, transfer, waiting: { resolve, reject }, due: Date.now() + options.holdMs! });
+      this.held.set(folder.dir, { op: folder, waiting: { resolve, reject }, due: Date.now() + options.holdMs! });
       this.holdTimer ??= setTimeout(() => this.releaseDue(), options.holdMs);
     });
   }
@@ -179,9 +166,9 @@ export class FolderJanitor {
     await this.worker.terminate();
   }
 
-  private enqueue(op: Op, transfer: ArrayBuffer[]): Promise<void> {
+  private enqueue(op: Op): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    return new Promise<void>((resolve, reject) => this.queue({ op, transfer, waiting: { resolve, reject } }));
+    return new Promise<void>((resolve, reject) => this.queue({ op, waiting: { resolve, reject } }));
   }
 
   private queue(item: Queued): void {
@@ -221,10 +208,9 @@ export class FolderJanitor {
       queued.map((q) => q.waiting),
     );
     this.worker.ref(); // work in progress keeps the process alive
-    this.worker.postMessage(
-      { batch, ops: queued.map((q) => q.op), files: this.files },
-      queued.flatMap((q) => q.transfer),
-    );
+    const transfer: ArrayBuffer[] = [];
+    const ops = queued.map(({ op }) => ('remove' in op ? op : forThread(op, transfer)));
+    this.worker.postMessage({ batch, ops, files: this.files }, transfer);
   }
 
   private settle(): void {
@@ -244,4 +230,19 @@ export class FolderJanitor {
     this.holdTimer = undefined;
     this.drained?.();
   }
+}
+
+/**
+ * The write with its binary data copied into memory of its own, which moves to the thread: cloning the view
+ * would copy all the memory it shares (Node pools small buffers), and moving the caller's own memory would take
+ * it away from them.
+ */
+function forThread(op: FolderWrite, transfer: ArrayBuffer[]): FolderWrite {
+  const files = op.files.map(({ name, data }) => {
+    if (typeof data === 'string') return { name, data };
+    const copy = new Uint8Array(data);
+    transfer.push(copy.buffer);
+    return { name, data: copy };
+  });
+  return { ...op, files };
 }
