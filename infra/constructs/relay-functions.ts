@@ -46,10 +46,11 @@ export interface RelayFunctionsProps {
  *   PUTs are signed with its role), rings the doorbell, reads the secret (node/admin tokens, peer passwords for
  *   an operator's ping, which also writes the peer's state).
  * - replay: consumes the doorbell (receive, delete, change visibility, queue attributes for the event source
- *   mapping), reads bodies, rewrites parked entries, purges applied ones, keeps peer state and wait lists
- *   (`<prefix>/peers/`, `<prefix>/waiting/`), lists lanes, rings the entries that waited (send), reads the secret.
+ *   mapping), reads bodies, rewrites parked entries, purges applied ones, keeps peer state, wait lists and entry
+ *   claims (`<prefix>/peers/`, `<prefix>/waiting/`, `<prefix>/claims/`; conditional PUTs need no extra action),
+ *   lists lanes, rings the entries that waited (send), reads the secret.
  * - ping: probes peers (secret) and records their state, sweeps the journal (read, list), removes orphaned wait
- *   lists (delete), reads the queue depth (GetQueueAttributes), re-drives pending entries (send).
+ *   lists and claims (delete), reads the queue depth (GetQueueAttributes), re-drives pending entries (send).
  * Everything the cloud runtime keeps in S3 is under the journal prefix (src/runtime/cloud/). No action
  * wildcards; object actions only under the prefix; ListBucket only with an `s3:prefix` under it.
  */

@@ -20,6 +20,7 @@ import type { Peer, PeerMonitor } from '../core/peer.js';
 import type { ReplayReport } from '../core/replayer.js';
 import { StampClock } from '../core/stamp.js';
 import { Topology } from '../core/topology.js';
+import { S3EntryClaims } from './cloud/entry-claims.js';
 import { checkCloudConfig } from './cloud/env.js';
 import { S3PeerStateStore } from './cloud/peer-state.js';
 import { CloudReplayWorker } from './cloud/replay-worker.js';
@@ -101,6 +102,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     onlineCacheMs: options.onlineCacheMs,
   });
   const waitList = new S3WaitList(store.client, store.bucket, store.prefix);
+  const claims = new S3EntryClaims(store.client, store.bucket, store.prefix, { logger });
   const doorbell = new SqsDoorbell({
     client: sqs,
     queueUrl,
@@ -116,6 +118,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     redrive,
     queueDepth: () => queueDepth(sqs, queueUrl),
     waitList,
+    claims,
     logger,
     redriveAfterSeconds: config.cloud.redriveAfterSeconds,
     maxRedrive: config.cloud.maxRedrivePerSweep,
@@ -178,6 +181,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     peers,
     health,
     waitList,
+    claims,
     redrive,
     logger,
     onReplay: (report) => {

@@ -6,6 +6,7 @@ import { laneId } from '../../src/core/lane.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { Peer, PeerState, ReplayOutcome } from '../../src/core/peer.js';
 import { StampClock } from '../../src/core/stamp.js';
+import type { EntryClaim, EntryClaims } from '../../src/runtime/cloud/entry-claims.js';
 import { firstBlocker, readyEntries } from '../../src/runtime/cloud/lane-order.js';
 import { nextPeerState, type PeerStateStore } from '../../src/runtime/cloud/peer-state.js';
 import { CloudReplayWorker } from '../../src/runtime/cloud/replay-worker.js';
@@ -80,6 +81,25 @@ class MemoryWaitList implements WaitList {
   }
 }
 
+/** Claims shared by every worker given it, as S3 shares them between processes. */
+class MemoryClaims implements EntryClaims {
+  readonly held = new Set<string>();
+  async take(ref: EntryRef): Promise<EntryClaim | undefined> {
+    const key = `${ref.lane}/${ref.id}`;
+    if (this.held.has(key)) return undefined;
+    this.held.add(key);
+    return { release: async () => void this.held.delete(key) };
+  }
+  async removeOrphans(present: (ref: EntryRef) => boolean): Promise<number> {
+    const orphans = [...this.held].filter((key) => {
+      const [lane, id] = key.split('/') as [string, string];
+      return !present({ lane, id });
+    });
+    for (const key of orphans) this.held.delete(key);
+    return orphans.length;
+  }
+}
+
 class FakePeer implements Peer {
   readonly name = 'server2';
   readonly applied: string[] = [];
@@ -107,7 +127,11 @@ class MemoryPeerStates implements PeerStateStore {
   }
 }
 
-function setup(...entries: JournalEntry[]) {
+function setup(...entries: JournalEntry[]): ReturnType<typeof rig> {
+  return rig(undefined, entries);
+}
+
+function rig(claims: EntryClaims | undefined, entries: JournalEntry[]) {
   const journal = new MemoryJournal(...entries);
   const peer = new FakePeer();
   const peers = new Map([['server2', peer as Peer]]);
@@ -124,10 +148,14 @@ function setup(...entries: JournalEntry[]) {
     peers,
     health,
     waitList,
+    claims,
     redrive,
     logger: silentLogger,
   });
-  return { journal, peer, health, states, waitList, rung, redrive, worker };
+  /** Another process on the same journal, peer state, wait list and claims. */
+  const otherProcess = () =>
+    new CloudReplayWorker({ store: journal.store, peers, health, waitList, claims, redrive, logger: silentLogger });
+  return { journal, peer, health, states, waitList, rung, redrive, worker, otherProcess };
 }
 
 describe('lane order (the embedded replayer rule over the journal)', () => {
@@ -212,6 +240,42 @@ describe('CloudReplayWorker', () => {
       journal.entries.delete(blocker.id); // completed meanwhile (its worker released before we registered)
     };
     expect(await worker.replay(b)).toBe('applied');
+  });
+
+  it('applies an entry delivered to two processes at once only in the one that holds its claim', async () => {
+    const claims = new MemoryClaims();
+    const a = entry({ action: 'upload', path: '/user_homes/k/a', size: 1 });
+    const { worker, journal, peer, otherProcess } = rig(claims, [a]);
+    let finish!: () => void;
+    const apply = peer.apply.bind(peer);
+    peer.apply = async (e) => {
+      await new Promise<void>((resolve) => (finish = resolve)); // the first delivery is slow at the peer
+      return apply(e);
+    };
+    const first = worker.replay(a);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(claims.held.size).toBe(1);
+    expect(await otherProcess().replay(a)).toBe('busy');
+    finish();
+    expect(await first).toBe('applied');
+    expect(peer.applied).toEqual([a.id]);
+    expect(claims.held.size).toBe(0);
+    expect(journal.entries.has(a.id)).toBe(false);
+    expect(await otherProcess().replay(a)).toBe('gone');
+  });
+
+  it('applies nothing when the entry was completed while its claim was being taken', async () => {
+    const a = entry({ action: 'upload', path: '/user_homes/k/a', size: 1 });
+    const claims = new MemoryClaims();
+    const { worker, journal, peer } = rig(claims, [a]);
+    const take = claims.take.bind(claims);
+    claims.take = async (ref) => {
+      journal.entries.delete(ref.id); // another process applied and purged it, then released its claim
+      return take(ref);
+    };
+    expect(await worker.replay(a)).toBe('gone');
+    expect(peer.applied).toEqual([]);
+    expect(claims.held.size).toBe(0);
   });
 });
 
@@ -322,5 +386,16 @@ describe('CloudSweeper', () => {
     expect(report.released).toBe(1);
     expect(rung.map((r) => r.ids)).toEqual([[waiter.id]]);
     expect(waitList.waiting).toEqual([]);
+  });
+
+  it('deletes the claims of entries no longer in the journal, and keeps the others', async () => {
+    const kept = entry({ action: 'makedir', path: '/user_homes/w' });
+    const claims = new MemoryClaims();
+    const { s } = sweeper(new MemoryJournal(kept), { visible: 1, inFlight: 0, delayed: 0 }, { claims });
+    await claims.take(kept);
+    await claims.take({ lane: LANE, id: clock.next() }); // its holder died after purging it
+    const report = await s.run();
+    expect(report.orphanClaims).toBe(1);
+    expect([...claims.held]).toEqual([`${LANE}/${kept.id}`]);
   });
 });

@@ -6,6 +6,7 @@ import type { Logger } from '../../core/logger.js';
 import type { Peer, PeerStatus, ReplayOutcome } from '../../core/peer.js';
 import { afterFailedAttempt, forbiddenPath, replayLogFields, unexpectedOutcome } from '../../core/replay-outcome.js';
 import type { ReplayReport } from '../../core/replayer.js';
+import type { EntryClaims } from './entry-claims.js';
 import { firstBlocker, olderEntries } from './lane-order.js';
 import type { WaitList } from './wait-list.js';
 
@@ -25,6 +26,11 @@ export type ReplayDecision =
   | 'not-pending'
   /** The peer is OFFLINE or UNAUTHORIZED: left PENDING; the ping re-drives its backlog when it is back. */
   | 'peer-down'
+  /**
+   * Another process holds the entry's claim and replays it now: it completes the entry (or, had it died, the
+   * sweep re-drives the entry once the claim has expired).
+   */
+  | 'busy'
   /** The journal names a peer this configuration does not have. */
   | 'unknown-peer';
 
@@ -38,6 +44,8 @@ export interface CloudReplayWorkerOptions {
   peers: ReadonlyMap<string, Peer>;
   health: PeerHealthView;
   waitList: WaitList;
+  /** Which process replays an entry (see EntryClaims); without it, only deliveries in this process take turns. */
+  claims?: EntryClaims;
   /** Rings entries again because `cause` happened (the SQS doorbell's redrive). */
   redrive: (refs: readonly EntryRef[], cause: string) => Promise<unknown>;
   logger: Logger;
@@ -64,9 +72,8 @@ export class CloudReplayWorker {
 
   /**
    * One delivery of a doorbell message. Two deliveries of one entry can arrive at once (its own message and the
-   * re-drive by the entry it waited behind, in another message group): in one process they take turns, and the
-   * second finds the entry purged. Across processes (several Lambda instances) both may still apply it; replay
-   * is idempotent (README, Limits).
+   * re-drive by the entry it waited behind, in another message group): in one process they take turns, and across
+   * processes the entry's claim lets one of them apply it; either way the other finds it purged or busy.
    */
   replay(ref: EntryRef): Promise<ReplayDecision> {
     return this.perEntry.run(`${ref.lane}/${ref.id}`, () => this.replayOnce(ref));
@@ -101,7 +108,25 @@ export class CloudReplayWorker {
       });
       return 'deferred';
     }
-    return this.apply(peer, entry);
+    const { claims } = this.options;
+    if (!claims) return this.apply(peer, entry);
+    const claim = await claims.take(entry);
+    if (!claim) {
+      logger.debug('another process is replaying this entry', { entryId: entry.id, lane: entry.lane });
+      return 'busy';
+    }
+    try {
+      // Read again under the claim: a holder that finished just before purged it (purge comes before release).
+      const current = await store.read(entry);
+      if (!current) return 'gone';
+      if (current.status !== 'PENDING') return 'not-pending';
+      return await this.apply(peer, current);
+    } finally {
+      await claim.release().catch((error: unknown) =>
+        // Deliveries of this entry answer `busy` until the claim expires; the sweep deletes it once the entry is gone.
+        logger.warn('could not release the claim on an entry', { entryId: entry.id, lane: entry.lane, error }),
+      );
+    }
   }
 
   /**

@@ -4,9 +4,13 @@ import { deriveLane, type LaneBacklog, emptyBacklog as nothingWaiting } from '..
 import type { LaneId } from '../../core/lane.js';
 import type { Logger } from '../../core/logger.js';
 import type { PeerState } from '../../core/peer.js';
+import type { EntryClaims } from './entry-claims.js';
 import { readyEntries } from './lane-order.js';
 import type { SharedPeerHealth } from './shared-health.js';
 import type { WaitList } from './wait-list.js';
+
+/** S3's clock and ours may differ by this much (Last-Modified against Date.now()). */
+const CLAIM_CLOCK_SLACK_MS = 60_000;
 
 export interface QueueFigures {
   visible: number;
@@ -22,6 +26,8 @@ export interface CloudSweeperOptions {
   /** The doorbell queue's message counts; undefined when it cannot be read (then the queue counts as busy). */
   queueDepth: () => Promise<QueueFigures>;
   waitList: WaitList;
+  /** Entry claims: those of entries no longer in the journal are deleted by each sweep. */
+  claims?: EntryClaims;
   logger: Logger;
   /** A ready entry not announced for this long is re-driven even while the queue is busy (default 900 s). */
   redriveAfterSeconds?: number;
@@ -45,6 +51,8 @@ export interface SweepReport {
   queue: QueueFigures | undefined;
   redriven: number;
   released: number;
+  /** Claims of entries no longer in the journal, deleted. */
+  orphanClaims: number;
 }
 
 interface Candidate {
@@ -84,6 +92,7 @@ export class CloudSweeper {
     const backlogs = new Map<string, PeerBacklog>();
     const candidates: Candidate[] = [];
     const present = new Map<LaneId, Set<string>>();
+    const listedFrom = Date.now();
 
     for (const lane of await this.options.store.lanes()) {
       const entries = await this.options.store.list(lane);
@@ -107,6 +116,12 @@ export class CloudSweeper {
     }
 
     const released = await this.releaseOrphans(present);
+    // Claims written before the lanes were listed: an entry created since cannot be mistaken for a gone one.
+    const orphanClaims =
+      (await this.options.claims?.removeOrphans(
+        (ref) => present.get(ref.lane)?.has(ref.id) ?? false,
+        new Date(listedFrom - CLAIM_CLOCK_SLACK_MS),
+      )) ?? 0;
     candidates.sort((a, b) => (a.entry.id < b.entry.id ? -1 : a.entry.id > b.entry.id ? 1 : 0));
     const chosen = candidates.slice(0, this.options.maxRedrive ?? 1000);
     let redriven = 0;
@@ -120,7 +135,7 @@ export class CloudSweeper {
       const backlog = backlogs.get(entry.peer);
       if (backlog) backlog.redriven += 1;
     }
-    const report = { peers: [...backlogs.values()], queue, redriven, released };
+    const report = { peers: [...backlogs.values()], queue, redriven, released, orphanClaims };
     this.log(report, performance.now() - started);
     return report;
   }
@@ -181,6 +196,7 @@ export class CloudSweeper {
     this.options.logger.info('sweep', {
       redriven: report.redriven,
       released: report.released,
+      orphanClaims: report.orphanClaims,
       queueVisible: report.queue?.visible,
       queueInFlight: report.queue?.inFlight,
       durationMs: Math.round(durationMs),

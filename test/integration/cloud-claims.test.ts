@@ -1,0 +1,106 @@
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Logger, silentLogger } from '../../src/core/logger.js';
+import { S3EntryClaims } from '../../src/runtime/cloud/entry-claims.js';
+import { freshBucket, type Moto, motoAvailable, motoS3Client, startMoto } from '../support/moto.js';
+import { describeWithServer } from '../support/servers.js';
+
+const LANE = 'a'.repeat(16);
+const ref = (id: string) => ({ lane: LANE, id });
+
+describeWithServer('moto_server', motoAvailable, 'S3EntryClaims against moto_server', () => {
+  let moto: Moto;
+  let client: S3Client;
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    client = motoS3Client(moto.endpoint);
+  });
+
+  afterAll(async () => {
+    client?.destroy();
+    await moto?.close();
+  });
+
+  async function keys(bucket: string): Promise<string[]> {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'relay/' }));
+    return (page.Contents ?? []).map((o) => o.Key!).sort();
+  }
+
+  // S3 makes a conditional PUT atomic; moto_server checks the condition and writes without a lock, so racing
+  // requests can all pass it there. The takers below therefore come one after the other: what is tested is how
+  // the claims use the conditions, not S3's atomicity.
+
+  it('lets one taker at a time hold an entry, and frees it on release', async () => {
+    const bucket = await freshBucket(client);
+    const processes = Array.from({ length: 3 }, () => new S3EntryClaims(client, bucket, 'relay'));
+    const taken = [];
+    for (const p of processes) taken.push(await p.take(ref('e1')));
+    expect(taken.map(Boolean)).toEqual([true, false, false]);
+    expect(await keys(bucket)).toEqual([`relay/claims/${LANE}/e1`]);
+    // Another entry is independent.
+    const other = await processes[0]!.take(ref('e2'));
+    expect(other).toBeDefined();
+
+    await taken.find(Boolean)!.release();
+    expect(await keys(bucket)).toEqual([`relay/claims/${LANE}/e2`]);
+    const again = await processes[1]!.take(ref('e1'));
+    expect(again).toBeDefined();
+    await again!.release();
+    await other!.release();
+    expect(await keys(bucket)).toEqual([]);
+  });
+
+  it('takes over a claim left by a process that died, once it is older than the time to live', async () => {
+    const bucket = await freshBucket(client);
+    const logged: string[] = [];
+    const logger: Logger = { ...silentLogger, warn: (message) => void logged.push(message) };
+    const dead = new S3EntryClaims(client, bucket, 'relay');
+    expect(await dead.take(ref('e1'))).toBeDefined(); // never released: its process was killed
+
+    const live = new S3EntryClaims(client, bucket, 'relay', { ttlMs: 60_000 });
+    expect(await live.take(ref('e1'))).toBeUndefined(); // still fresh
+
+    // Later (S3's Last-Modified has one-second resolution) a process finds the claim stale and takes it over
+    // (If-Match on the stale ETag); to anyone else the rescuer's claim is fresh.
+    const later = () => Date.now() + 120_000;
+    const rescuer = new S3EntryClaims(client, bucket, 'relay', { ttlMs: 60_000, now: later, logger });
+    const rescued = await rescuer.take(ref('e1'));
+    expect(rescued).toBeDefined();
+    expect(await live.take(ref('e1'))).toBeUndefined();
+    expect(logged).toEqual(['took over the claim of a process that stopped while replaying an entry']);
+    const body = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `relay/claims/${LANE}/e1` }));
+    expect(JSON.parse(await body.Body!.transformToString())).toMatchObject({ owner: expect.any(String) });
+    await rescued!.release();
+    expect(await keys(bucket)).toEqual([]);
+  });
+
+  it('deletes only the claims of gone entries written before the given time', async () => {
+    const bucket = await freshBucket(client);
+    const claims = new S3EntryClaims(client, bucket, 'relay');
+    for (const id of ['present', 'gone']) await claims.take(ref(id));
+    const cutoff = new Date(Date.now() + 5_000); // both were written before it
+    expect(await claims.removeOrphans((r) => r.id === 'present', cutoff)).toBe(1);
+    expect(await keys(bucket)).toEqual([`relay/claims/${LANE}/present`]);
+    // A claim of an entry the sweep did not see, written after it listed the lanes, is not touched.
+    await claims.take(ref('newer'));
+    expect(await claims.removeOrphans((r) => r.id === 'present', new Date(Date.now() - 60_000))).toBe(0);
+    expect(await keys(bucket)).toEqual([`relay/claims/${LANE}/newer`, `relay/claims/${LANE}/present`]);
+  });
+
+  it('renews a claim while it is held, so that a long replay is not taken over', async () => {
+    const bucket = await freshBucket(client);
+    const holder = new S3EntryClaims(client, bucket, 'relay', { ttlMs: 3_000 });
+    const claim = await holder.take(ref('e1'));
+    expect(claim).toBeDefined();
+    const first = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `relay/claims/${LANE}/e1` }));
+    await first.Body!.transformToString();
+    await new Promise((r) => setTimeout(r, 2_500)); // renewed after ttl/3 = 1 s (and again at 2 s)
+    const renewed = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `relay/claims/${LANE}/e1` }));
+    await renewed.Body!.transformToString();
+    expect(renewed.LastModified!.getTime()).toBeGreaterThan(first.LastModified!.getTime());
+    const other = new S3EntryClaims(client, bucket, 'relay', { ttlMs: 3_000 });
+    expect(await other.take(ref('e1'))).toBeUndefined();
+    await claim!.release();
+  });
+});
