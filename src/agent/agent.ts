@@ -141,8 +141,11 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
       await watcher?.close();
       await detector.drain();
       await lastAppend;
-      await sender.stop();
-      await client.close();
+      try {
+        await sender.stop();
+      } finally {
+        await client.close();
+      }
       await outbox.close();
       logger.info('agent stopped', { queued: outbox.size });
     })();

@@ -76,6 +76,8 @@ interface Outgoing {
 /** An answer: its status, and its body read as text (which also frees the connection). */
 interface Answer {
   status: number;
+  /** Where a redirect points. */
+  location?: string;
   text(): Promise<string>;
 }
 
@@ -87,7 +89,7 @@ function fetchTransport(fetch: typeof globalThis.fetch): Transport {
     const streamed = body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array);
     const init = { method, headers, body, signal, ...(streamed ? { duplex: 'half' } : {}) };
     const res = await fetch(url, init as RequestInit);
-    return { status: res.status, text: () => res.text() };
+    return { status: res.status, location: res.headers.get('location') ?? undefined, text: () => res.text() };
   };
 }
 
@@ -102,7 +104,12 @@ function undiciTransport(agent: Agent): Transport {
       body: (body ?? null) as string | Uint8Array | null,
       signal,
     });
-    return { status: res.statusCode, text: () => res.body.text() };
+    const location = res.headers.location;
+    return {
+      status: res.statusCode,
+      location: Array.isArray(location) ? location[0] : location,
+      text: () => res.body.text(),
+    };
   };
 }
 
@@ -331,6 +338,11 @@ export class RelayClient {
     if (res.status >= 400) {
       const { code, message } = errorOf(parsed, text);
       throw new RelayRefusedError(res.status, code, message);
+    }
+    if (res.status >= 300) {
+      // Not followed: a body streamed once cannot be sent again, and the token must not travel elsewhere.
+      const to = res.location ? ` to ${res.location}` : '';
+      throw new RelayRefusedError(res.status, 'REDIRECT', `the relay answered with a redirect${to}; use the final URL`);
     }
     return parsed;
   }

@@ -19,6 +19,11 @@ export class RelayRefusedError extends RelayError {
   get isAuthorization(): boolean {
     return this.status === 401 || this.status === 403;
   }
+
+  /** 3xx: the relay URL points somewhere else (http → https, say). Fixing the URL, not dropping the change, helps. */
+  get isRedirect(): boolean {
+    return this.status >= 300 && this.status < 400;
+  }
 }
 
 /** The relay could not be reached, timed out or answered 5xx, on every attempt the retry policy allowed. */

@@ -56,7 +56,7 @@ export class Sender {
    */
   private readonly absent = new Set<string>();
   /** Why the head of the outbox cannot be sent right now, and since when. */
-  private stalled: { kind: 'unreachable' | 'unauthorized'; since: number } | undefined;
+  private stalled: { kind: 'unreachable' | 'unauthorized' | 'redirected'; since: number } | undefined;
   sent = 0;
   refused = 0;
 
@@ -168,7 +168,7 @@ export class Sender {
       return 'done';
     } catch (error) {
       if (this.signal.aborted) return 'stopped';
-      const refused = error instanceof RelayRefusedError && !error.isAuthorization;
+      const refused = error instanceof RelayRefusedError && !error.isAuthorization && !error.isRedirect;
       const local = !(error instanceof RelayUnavailableError || error instanceof RelayRefusedError);
       if (refused || (local && attempt >= MAX_LOCAL_FAILURES)) {
         this.reachable();
@@ -316,14 +316,16 @@ export class Sender {
   private reportFailure(entry: OutboxEntry, error: unknown, failures: number): void {
     const fields = { seq: entry.seq, action: entry.change.action, path: entry.change.path, error };
     if (error instanceof RelayRefusedError || error instanceof RelayUnavailableError) {
-      const stall = error instanceof RelayRefusedError ? 'unauthorized' : 'unreachable';
+      const stall =
+        error instanceof RelayUnavailableError ? 'unreachable' : error.isRedirect ? 'redirected' : 'unauthorized';
       if (this.stalled?.kind === stall) return;
       this.stalled = { kind: stall, since: this.stalled?.since ?? Date.now() };
-      const message =
-        stall === 'unauthorized'
-          ? 'the relay refuses the agent token; changes wait in the outbox until it is fixed'
-          : 'relay unreachable; changes wait in the outbox';
-      this.options.logger[stall === 'unauthorized' ? 'error' : 'warn'](message, {
+      const message = {
+        unauthorized: 'the relay refuses the agent token; changes wait in the outbox until it is fixed',
+        redirected: 'the relay URL redirects elsewhere; changes wait in the outbox until --relay names the final URL',
+        unreachable: 'relay unreachable; changes wait in the outbox',
+      }[stall];
+      this.options.logger[stall === 'unreachable' ? 'warn' : 'error'](message, {
         ...fields,
         queued: this.options.outbox.size,
       });

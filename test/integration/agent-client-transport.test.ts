@@ -105,6 +105,21 @@ describe('RelayClient over the network', () => {
     expect(refused).toMatchObject({ status: 400, code: 'BAD_PATH' });
   });
 
+  it('does not follow a redirect: it names where the relay sent it, without retrying', async () => {
+    let requests = 0;
+    const relay = await serve((_req, res) => {
+      requests += 1;
+      res.writeHead(308, { location: 'https://relay.example/v1/changes' }).end();
+    });
+    const error = await client(relay)
+      .submitChange({ action: 'makedir', path: '/user_homes/d' })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RelayRefusedError);
+    expect(error).toMatchObject({ status: 308, code: 'REDIRECT', isRedirect: true, isAuthorization: false });
+    expect((error as Error).message).toContain('https://relay.example/v1/changes');
+    expect(requests).toBe(1);
+  });
+
   it("rejects with the caller's reason when the caller aborts", async () => {
     const relay = await serve(() => {}); // never answers
     const controller = new AbortController();

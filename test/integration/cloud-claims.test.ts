@@ -1,4 +1,4 @@
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Logger, silentLogger } from '../../src/core/logger.js';
 import { S3EntryClaims } from '../../src/runtime/cloud/entry-claims.js';
@@ -70,8 +70,50 @@ describeWithServer('moto_server', motoAvailable, 'S3EntryClaims against moto_ser
     expect(await live.take(ref('e1'))).toBeUndefined();
     expect(logged).toEqual(['took over the claim of a process that stopped while replaying an entry']);
     const body = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `relay/claims/${LANE}/e1` }));
-    expect(JSON.parse(await body.Body!.transformToString())).toMatchObject({ owner: expect.any(String) });
+    expect(JSON.parse(await body.Body!.transformToString())).toMatchObject({ token: expect.any(String) });
     await rescued!.release();
+    expect(await keys(bucket)).toEqual([]);
+  });
+
+  it('a holder whose claim was taken over notices it, and its release leaves the new claim alone', async () => {
+    const bucket = await freshBucket(client);
+    const holder = await new S3EntryClaims(client, bucket, 'relay', { ttlMs: 3_000 }).take(ref('e1'));
+    expect(holder).toBeDefined();
+    // A process whose clock says the claim is long stale (the holder seemed dead) takes it over.
+    const later = () => Date.now() + 10 * 60_000;
+    const rescuer = await new S3EntryClaims(client, bucket, 'relay', { ttlMs: 3_000, now: later }).take(ref('e1'));
+    expect(rescuer).toBeDefined();
+    await new Promise((r) => setTimeout(r, 1_500)); // the holder's renewal (every second) finds it taken
+    expect(holder!.lost).toBe(true);
+    expect(rescuer!.lost).toBe(false);
+    await holder!.release();
+    expect(await keys(bucket)).toEqual([`relay/claims/${LANE}/e1`]);
+    await rescuer!.release();
+    expect(await keys(bucket)).toEqual([]);
+  });
+
+  it('recognises its own claim when the answer to its conditional PUT was lost and the retry refused', async () => {
+    const bucket = await freshBucket(client);
+    // The PUT reaches S3, but the answer is lost; the SDK's retry then fails the condition (412).
+    const flaky = new Proxy(client, {
+      get(target, prop, receiver) {
+        if (prop !== 'send') return Reflect.get(target, prop, receiver);
+        return async (command: { input: { IfNoneMatch?: string } }) => {
+          const out = await target.send(command as never);
+          if (command instanceof PutObjectCommand && command.input.IfNoneMatch === '*') {
+            throw Object.assign(new Error('At least one of the pre-conditions you specified did not hold'), {
+              name: 'PreconditionFailed',
+              $metadata: { httpStatusCode: 412 },
+            });
+          }
+          return out;
+        };
+      },
+    });
+    const claim = await new S3EntryClaims(flaky, bucket, 'relay').take(ref('e1'));
+    expect(claim).toBeDefined();
+    expect(await new S3EntryClaims(client, bucket, 'relay').take(ref('e1'))).toBeUndefined();
+    await claim!.release();
     expect(await keys(bucket)).toEqual([]);
   });
 

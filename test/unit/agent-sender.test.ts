@@ -161,21 +161,21 @@ describe('sender', () => {
     ]);
   });
 
-  it('keeps a change first in line while the relay is unreachable or refuses the token', async () => {
+  it('keeps a change first in line while the relay is unreachable, refuses the token or redirects', async () => {
     const { client, run, file } = await rig();
     await writeFile(file('x'), 'X');
     let failures = 0;
     client.fail = (call) => {
-      if (call.startsWith('makedir') && failures < 3) {
+      if (call.startsWith('makedir') && failures < 4) {
         failures += 1;
-        return failures === 2
-          ? new RelayRefusedError(401, 'UNAUTHENTICATED', 'bad token')
-          : new RelayUnavailableError('down', 1);
+        if (failures === 2) return new RelayRefusedError(401, 'UNAUTHENTICATED', 'bad token');
+        if (failures === 3) return new RelayRefusedError(308, 'REDIRECT', 'redirect to https://relay/');
+        return new RelayUnavailableError('down', 1);
       }
       return undefined;
     };
     await run({ action: 'makedir', path: 'd' }, { action: 'upload', path: 'x' });
-    expect(failures).toBe(3);
+    expect(failures).toBe(4);
     expect(client.calls).toEqual(['makedir /base/d', 'upload /base/x = X']);
   });
 

@@ -88,7 +88,7 @@ class MemoryClaims implements EntryClaims {
     const key = `${ref.lane}/${ref.id}`;
     if (this.held.has(key)) return undefined;
     this.held.add(key);
-    return { release: async () => void this.held.delete(key) };
+    return { lost: false, release: async () => void this.held.delete(key) };
   }
   async removeOrphans(present: (ref: EntryRef) => boolean): Promise<number> {
     const orphans = [...this.held].filter((key) => {
@@ -397,5 +397,17 @@ describe('CloudSweeper', () => {
     const report = await s.run();
     expect(report.orphanClaims).toBe(1);
     expect([...claims.held]).toEqual([`${LANE}/${kept.id}`]);
+  });
+
+  it('still re-drives when the claims cannot be cleaned up', async () => {
+    const ready = entry({ action: 'makedir', path: '/user_homes/w' });
+    const claims = new MemoryClaims();
+    claims.removeOrphans = async () => {
+      throw new Error('SlowDown');
+    };
+    const { s, rung } = sweeper(new MemoryJournal(ready), { visible: 0, inFlight: 0, delayed: 0 }, { claims });
+    const report = await s.run();
+    expect(report.orphanClaims).toBe(0);
+    expect(rung.map((r) => r.ids)).toEqual([[ready.id]]);
   });
 });

@@ -94,6 +94,7 @@ export class FolderJanitor {
   /** Writes held back (see WriteOptions.holdMs), by folder, oldest first, with the time they are due. */
   private readonly held = new Map<string, Queued & { due: number }>();
   private holdTimer: NodeJS.Timeout | undefined;
+  private closing = false;
   private readonly sent = new Map<number, Waiting[]>();
   private nextBatch = 1;
   private flushScheduled = false;
@@ -149,16 +150,20 @@ export class FolderJanitor {
    */
   write(folder: FolderWrite, options: WriteOptions = {}): Promise<void> {
     this.release(folder.dir); // writes of one folder keep their order
-    if (!options.holdMs || this.failure) return this.enqueue(folder);
+    if (!options.holdMs || this.failure || this.closing) return this.enqueue(folder);
+    // Deadlines on the monotonic clock: a wall clock stepped back would hold every write that much longer.
+    const due = performance.now() + options.holdMs;
     return new Promise<void>((resolve, reject) => {
-      this.held.set(folder.dir, { op: folder, waiting: { resolve, reject }, due: Date.now() + options.holdMs! });
+      this.held.set(folder.dir, { op: folder, waiting: { resolve, reject }, due });
       this.holdTimer ??= setTimeout(() => this.releaseDue(), options.holdMs);
     });
   }
 
   /** Waits for everything asked for so far (held writes go now), then stops the thread. */
   async close(): Promise<void> {
+    this.closing = true; // from now on nothing is held back
     clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
     this.release();
     this.flush();
     if (this.sent.size > 0 && !this.failure) await new Promise<void>((resolve) => (this.drained = resolve));
@@ -186,7 +191,7 @@ export class FolderJanitor {
   /** Sends the held writes that are due (the map is in the order they were held), and waits for the next one. */
   private releaseDue(): void {
     this.holdTimer = undefined;
-    const now = Date.now();
+    const now = performance.now();
     for (const [dir, held] of this.held) {
       if (held.due > now) {
         this.holdTimer = setTimeout(() => this.releaseDue(), held.due - now);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
-  HeadObjectCommand,
+  GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
@@ -13,6 +13,8 @@ import type { Logger } from '../../core/logger.js';
 
 /** An entry taken by one process: only the holder replays it, until it releases the claim. */
 export interface EntryClaim {
+  /** The claim was taken over by another process while held (it was not renewed in time). */
+  readonly lost: boolean;
   release(): Promise<void>;
 }
 
@@ -42,6 +44,8 @@ export interface S3EntryClaimsOptions {
 }
 
 const DEFAULT_TTL_MS = 16 * 60_000;
+/** S3's clock (Last-Modified) and ours may differ by this much. */
+const CLOCK_SLACK_MS = 60_000;
 /** Rounds of "create, else look at the existing claim" before giving up on an entry that keeps changing hands. */
 const TAKE_ROUNDS = 3;
 
@@ -49,13 +53,15 @@ const TAKE_ROUNDS = 3;
  * Claims as objects `<prefix>/claims/<lane>/<id>`, created with a conditional PUT (`If-None-Match: *`): S3 lets
  * exactly one of two concurrent creators succeed. A claim older than `ttlMs` (S3's Last-Modified) is taken over
  * with `If-Match` on its ETag, so two processes finding the same stale claim cannot both win. A holder renews
- * its claim while it works (a multi-gigabyte body may take minutes) and deletes it when done.
+ * its claim while it works (a multi-gigabyte body may take minutes) and deletes it when done, again with
+ * `If-Match`: a claim taken over meanwhile is not its own any more. Each take writes a token of its own into the
+ * claim, so a conditional write refused only because the SDK retried it after it had gone through (a lost
+ * answer) is recognised as ours.
  */
 export class S3EntryClaims implements EntryClaims {
   private readonly root: string;
   private readonly ttlMs: number;
   private readonly now: () => number;
-  private readonly owner = randomUUID();
 
   constructor(
     private readonly client: S3Client,
@@ -70,20 +76,27 @@ export class S3EntryClaims implements EntryClaims {
 
   async take(ref: EntryRef): Promise<EntryClaim | undefined> {
     const key = `${this.root}${ref.lane}/${ref.id}`;
+    const token = randomUUID();
     for (let round = 0; round < TAKE_ROUNDS; round++) {
-      const created = await this.put(key, { IfNoneMatch: '*' });
-      if (created) return this.held(key, created);
-      const existing = await this.head(key);
+      const created = await this.put(key, token, { IfNoneMatch: '*' });
+      if (created !== undefined) return this.held(key, token, created);
+      const existing = await this.look(key);
       if (!existing) continue; // released meanwhile: try to create it again
-      if (this.now() - existing.modified < this.ttlMs) return undefined; // a live holder
-      const taken = await this.put(key, { IfMatch: existing.etag });
-      if (taken) {
+      // Ours after all: the PUT went through and only its answer was lost (the SDK's retry then found it there).
+      if (existing.token === token) return this.held(key, token, existing.etag);
+      if (this.now() - existing.modified < this.ttlMs + CLOCK_SLACK_MS) return undefined; // a live holder
+      let etag = await this.put(key, token, { IfMatch: existing.etag });
+      if (etag === undefined) {
+        const now = await this.look(key);
+        if (now?.token === token) etag = now.etag;
+      }
+      if (etag !== undefined) {
         this.options.logger?.warn('took over the claim of a process that stopped while replaying an entry', {
           lane: ref.lane,
           entryId: ref.id,
           claimedAt: new Date(existing.modified).toISOString(),
         });
-        return this.held(key, taken);
+        return this.held(key, token, etag);
       }
     }
     return undefined;
@@ -105,39 +118,60 @@ export class S3EntryClaims implements EntryClaims {
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
+    let removed = 0;
     for (let at = 0; at < orphans.length; at += 1000) {
-      await this.client.send(
+      const batch = orphans.slice(at, at + 1000);
+      const out = await this.client.send(
         new DeleteObjectsCommand({
           Bucket: this.bucket,
-          Delete: { Objects: orphans.slice(at, at + 1000).map((Key) => ({ Key })), Quiet: true },
+          Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
         }),
       );
+      removed += batch.length - (out.Errors?.length ?? 0); // quiet: only failures are listed
     }
-    return orphans.length;
+    return removed;
   }
 
-  /** A claim this process holds: renewed while held, deleted on release. */
-  private held(key: string, etag: string): EntryClaim {
+  /** A claim this process holds: renewed while held, deleted on release (only while it is still ours). */
+  private held(key: string, token: string, etag: string): EntryClaim {
     let current = etag;
+    let lost = false;
     let renewing: Promise<void> = Promise.resolve();
+    const renew = async () => {
+      const next = await this.put(key, token, { IfMatch: current });
+      const mine = next ?? (await this.look(key).then((c) => (c?.token === token ? c.etag : undefined)));
+      if (mine !== undefined) {
+        current = mine;
+        return;
+      }
+      lost = true;
+      clearInterval(timer);
+      this.options.logger?.warn('lost the claim on an entry while replaying it; another process may apply it too', {
+        key,
+      });
+    };
     const timer = setInterval(
       () => {
-        renewing = this.put(key, { IfMatch: current }).then(
-          (next) => {
-            if (next) current = next;
-            else this.options.logger?.warn('lost the claim on an entry while replaying it', { key });
-          },
-          (error: unknown) => this.options.logger?.warn('could not renew the claim on an entry', { key, error }),
+        renewing = renew().catch((error: unknown) =>
+          this.options.logger?.warn('could not renew the claim on an entry', { key, error }),
         );
       },
       Math.max(1000, Math.floor(this.ttlMs / 3)),
     );
     timer.unref();
     return {
+      get lost() {
+        return lost;
+      },
       release: async () => {
         clearInterval(timer);
         await renewing;
-        await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+        if (lost) return; // someone else's now: theirs to delete
+        try {
+          await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: current }));
+        } catch (error) {
+          if (!(isPreconditionFailed(error) || isMissingObject(error))) throw error;
+        }
       },
     };
   }
@@ -145,6 +179,7 @@ export class S3EntryClaims implements EntryClaims {
   /** A conditional PUT of the claim; its new ETag, or undefined when the condition failed. */
   private async put(
     key: string,
+    token: string,
     condition: { IfNoneMatch: string } | { IfMatch: string },
   ): Promise<string | undefined> {
     try {
@@ -152,7 +187,7 @@ export class S3EntryClaims implements EntryClaims {
         new PutObjectCommand({
           Bucket: this.bucket,
           Key: key,
-          Body: JSON.stringify({ owner: this.owner, at: new Date(this.now()).toISOString() }),
+          Body: JSON.stringify({ token, at: new Date(this.now()).toISOString() }),
           ContentType: 'application/json',
           ...condition,
         }),
@@ -164,10 +199,19 @@ export class S3EntryClaims implements EntryClaims {
     }
   }
 
-  private async head(key: string): Promise<{ etag: string; modified: number } | undefined> {
+  /** The claim as it is now: its ETag, when it was last written, and the token of the take that wrote it. */
+  private async look(key: string): Promise<{ etag: string; modified: number; token?: string } | undefined> {
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      return { etag: out.ETag ?? '', modified: out.LastModified?.getTime() ?? 0 };
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const text = (await out.Body?.transformToString()) ?? '';
+      let token: string | undefined;
+      try {
+        const parsed = JSON.parse(text) as { token?: unknown };
+        if (typeof parsed.token === 'string') token = parsed.token;
+      } catch {
+        // not a claim this code wrote: nobody's token
+      }
+      return { etag: out.ETag ?? '', modified: out.LastModified?.getTime() ?? 0, token };
     } catch (error) {
       if (isMissingObject(error)) return undefined;
       throw error;

@@ -122,6 +122,12 @@ export class CloudReplayWorker {
       if (current.status !== 'PENDING') return 'not-pending';
       return await this.apply(peer, current);
     } finally {
+      if (claim.lost) {
+        logger.warn('the claim on this entry was taken over while it was replayed', {
+          entryId: entry.id,
+          lane: entry.lane,
+        });
+      }
       await claim.release().catch((error: unknown) =>
         // Deliveries of this entry answer `busy` until the claim expires; the sweep deletes it once the entry is gone.
         logger.warn('could not release the claim on an entry', { entryId: entry.id, lane: entry.lane, error }),

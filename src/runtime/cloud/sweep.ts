@@ -117,11 +117,18 @@ export class CloudSweeper {
 
     const released = await this.releaseOrphans(present);
     // Claims written before the lanes were listed: an entry created since cannot be mistaken for a gone one.
-    const orphanClaims =
-      (await this.options.claims?.removeOrphans(
+    // Housekeeping: a failure here must not keep the sweep from re-driving.
+    const orphanClaims = await (
+      this.options.claims?.removeOrphans(
         (ref) => present.get(ref.lane)?.has(ref.id) ?? false,
         new Date(listedFrom - CLAIM_CLOCK_SLACK_MS),
-      )) ?? 0;
+      ) ?? Promise.resolve(0)
+    ).catch((error: unknown) => {
+      this.options.logger.warn('could not remove the claims of finished entries; the next sweep tries again', {
+        error,
+      });
+      return 0;
+    });
     candidates.sort((a, b) => (a.entry.id < b.entry.id ? -1 : a.entry.id > b.entry.id ? 1 : 0));
     const chosen = candidates.slice(0, this.options.maxRedrive ?? 1000);
     let redriven = 0;
