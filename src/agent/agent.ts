@@ -7,7 +7,7 @@ import { Outbox } from './outbox.js';
 import { RenameDetector } from './rename-detector.js';
 import type { RetryPolicy } from './retry.js';
 import { Sender } from './sender.js';
-import { FolderWatcher, statRelative } from './watcher.js';
+import { startWatcher, statRelative, type WatcherKind } from './watcher.js';
 
 export interface AgentOptions {
   /** Base URL of the relay API. */
@@ -50,6 +50,8 @@ export interface AgentOptions {
    * (`<outbox>-config`) with the same ordering and outage guarantees as files.
    */
   configDir?: string;
+  /** `folders` (one fs.watch per folder; default on Linux) or `chokidar` (default elsewhere). See WatcherKind. */
+  watcher?: WatcherKind;
   /** Internal: this pipeline watches configuration documents (see configDir). */
   documents?: boolean;
 }
@@ -132,7 +134,7 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     documents: options.documents,
   });
 
-  let watcher: FolderWatcher | undefined;
+  let watcher: { close(): Promise<void> } | undefined;
   let closing: Promise<void> | undefined;
   let appending = 0;
   let lastAppend: Promise<unknown> = Promise.resolve();
@@ -180,12 +182,15 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
   // The outbox is sent first: what a previous run journaled goes out before anything new.
   sender.start(fatal);
   try {
-    watcher = await FolderWatcher.start({
-      root,
-      ignored,
-      onEvent: (event) => detector.push(event),
-      onError: (error) => logger.warn('file watcher error', { error }),
-    });
+    watcher = await startWatcher(
+      {
+        root,
+        ignored,
+        onEvent: (event) => detector.push(event),
+        onError: (error) => logger.warn('file watcher error', { error }),
+      },
+      options.watcher,
+    );
   } catch (error) {
     await close();
     throw error;

@@ -2,6 +2,7 @@ import { type Dirent, lstatSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
+import { DirectoryWatcher } from './dir-watcher.js';
 import type { FileStat } from './file-index.js';
 import { relativePath } from './paths.js';
 import type { WatchEvent } from './rename-detector.js';
@@ -15,6 +16,27 @@ export interface WatcherOptions {
   onError(error: unknown): void;
   /** After a new folder appears, list it again after each of these delays (see FolderWatcher). */
   rescanDelaysMs?: readonly number[];
+}
+
+/**
+ * How the folder is watched: `folders` — one fs.watch (inotify) per folder, see DirectoryWatcher; the default on
+ * Linux — or `chokidar`, which watches every file and lists a folder again when something in it changes, and is
+ * the default elsewhere (where fs.watch of a folder behaves differently from platform to platform).
+ */
+export type WatcherKind = 'folders' | 'chokidar';
+
+export const WATCHER_KINDS: readonly WatcherKind[] = ['folders', 'chokidar'];
+
+export function defaultWatcher(): WatcherKind {
+  return process.platform === 'linux' ? 'folders' : 'chokidar';
+}
+
+/** Starts watching with the given kind of watcher; resolves once the initial listing is complete. */
+export async function startWatcher(
+  options: WatcherOptions,
+  kind: WatcherKind = defaultWatcher(),
+): Promise<{ close(): Promise<void> }> {
+  return kind === 'folders' ? DirectoryWatcher.start(options) : FolderWatcher.start(options);
 }
 
 const EVENTS = ['add', 'change', 'addDir', 'unlink', 'unlinkDir'] as const;

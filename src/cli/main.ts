@@ -39,6 +39,7 @@ program
   .option('--ignore <pattern...>', 'more names or globs never reported (partial/temporary files are by default)')
   .option('--user <name>', 'who made the changes (sent with each one)')
   .option('--config-dir <dir>', 'also replicate configuration documents kept as <dir>/<scope>/<name>')
+  .option('--watcher <kind>', 'folders (one watch per folder; default on Linux) or chokidar (default elsewhere)')
   .action(agent);
 
 addRelayOptions(program.command('status').description('peers, backlog and conflicts')).action(status);

@@ -1,4 +1,4 @@
-// npm run bench:e2e [-- --count N --modified-time]
+// npm run bench:e2e [-- --count N --modified-time --watcher folders|chokidar]
 // Agent → relay → Apache on loopback, each in its own process: copies N small files into the watched folder and
 // reports, per file, the time from its close to its arrival on the peer (Apache's receive time of the PUT), and
 // the total time until the peer's tree is complete. The peer is configured as README recommends for Apache
@@ -17,7 +17,11 @@ import { tempDir } from '../support/tmp.js';
 import { percentile, printTable, seeded } from './stats.js';
 
 const { values } = parseArgs({
-  options: { count: { type: 'string', default: '1000' }, 'modified-time': { type: 'boolean', default: false } },
+  options: {
+    count: { type: 'string', default: '1000' },
+    'modified-time': { type: 'boolean', default: false },
+    watcher: { type: 'string' },
+  },
 });
 const COUNT = Number(values.count);
 
@@ -40,6 +44,7 @@ const agent = await spawnTs(fileURLToPath(new URL('../support/agent-child.ts', i
     vfs: '/user_homes/',
     watch: watched,
     outbox: join(tmp.dir, 'outbox'),
+    watcher: values.watcher,
   }),
 ]);
 try {

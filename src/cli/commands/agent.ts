@@ -1,5 +1,6 @@
 import { JsonLogger } from '../../adapters/log/json-logger.js';
 import { runAgent } from '../../agent/index.js';
+import { WATCHER_KINDS, type WatcherKind } from '../../agent/watcher.js';
 import { CliError } from '../operator-client.js';
 
 export interface AgentCommandOptions {
@@ -12,6 +13,7 @@ export interface AgentCommandOptions {
   ignore?: string[];
   user?: string;
   configDir?: string;
+  watcher?: string;
 }
 
 /** `vfs-relay agent`: journals every change under --watch as a change under --vfs, until SIGINT/SIGTERM. */
@@ -34,6 +36,7 @@ export async function agent(options: AgentCommandOptions): Promise<void> {
     ignore: options.ignore,
     user: options.user,
     configDir: options.configDir,
+    watcher: watcherKind(options.watcher),
     logger: new JsonLogger(),
     onFatal: (error) => {
       failure = error;
@@ -45,4 +48,12 @@ export async function agent(options: AgentCommandOptions): Promise<void> {
   await stopped;
   await handle.close(); // journals what was held back; pending changes stay in the outbox for the next start
   if (failure) throw new CliError(`the agent stopped: ${(failure as Error).message ?? String(failure)}`);
+}
+
+function watcherKind(value: string | undefined): WatcherKind | undefined {
+  if (value === undefined) return undefined;
+  if (!(WATCHER_KINDS as readonly string[]).includes(value)) {
+    throw new CliError(`--watcher must be one of ${WATCHER_KINDS.join(', ')}, not ${value}`);
+  }
+  return value as WatcherKind;
 }

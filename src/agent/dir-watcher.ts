@@ -1,0 +1,230 @@
+import { type Dirent, type FSWatcher, lstatSync, readdirSync, watch } from 'node:fs';
+import { join } from 'node:path';
+import { relativePath } from './paths.js';
+import type { WatchEvent } from './rename-detector.js';
+import type { WatcherOptions } from './watcher.js';
+
+type Kind = 'file' | 'dir';
+
+/** What a name was known as: a file or a folder, and which one (a name removed and made again is another). */
+interface Known {
+  kind: Kind;
+  ino: number;
+}
+
+interface WatchedDir {
+  /** Absent once the folder could not be watched (gone, or no permission): its parent's events still cover it. */
+  handle: FSWatcher | undefined;
+  children: Map<string, Known>;
+}
+
+/** `change` events of one file are passed on at most this often (a large file being written sends thousands). */
+const CHANGE_INTERVAL_MS = 100;
+const DEFAULT_RESCAN_DELAYS_MS = [250, 1_500] as const;
+
+/**
+ * Watches a tree with one `fs.watch` (inotify) per folder — not per file — and keeps what each folder holds, so an
+ * event is one lstat of the name it carries: no folder is listed again because something in it changed. Reports
+ * the same events as chokidar (`add`, `change`, `addDir`, `unlink`, `unlinkDir`; a removed folder's contents
+ * first, deepest first, then the folder).
+ *
+ * A new folder is watched, then listed, and listed again a little later (`rescanDelaysMs`): what was created in
+ * it before its watch existed (`mkdir -p a/b && cp x a/b/`) is found there. Symbolic links, sockets and devices
+ * are not reported. Events are handled once per turn of the event loop, one lstat per name however many events
+ * it got.
+ */
+export class DirectoryWatcher {
+  private readonly dirs = new Map<string, WatchedDir>();
+  private readonly pending = new Map<string, Set<string>>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Files with a `change` held back (see CHANGE_INTERVAL_MS): whether another one came meanwhile. */
+  private readonly changing = new Map<string, { again: boolean; timer: NodeJS.Timeout }>();
+  private scheduled = false;
+  private ready = false;
+  private closed = false;
+
+  private constructor(private readonly options: WatcherOptions) {}
+
+  /** Starts watching; resolves once the initial listing is complete (its events carry `initial: true`). */
+  static async start(options: WatcherOptions): Promise<DirectoryWatcher> {
+    const watcher = new DirectoryWatcher(options);
+    watcher.addDir(options.root, false);
+    watcher.ready = true;
+    return watcher;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    for (const { timer } of this.changing.values()) clearTimeout(timer);
+    this.changing.clear();
+    for (const dir of this.dirs.values()) dir.handle?.close();
+    this.dirs.clear();
+  }
+
+  /** Watches `dir`, then lists it: reports (unless it is the root) the folder, then what it holds, recursively. */
+  private addDir(dir: string, report: boolean): void {
+    if (this.dirs.has(dir)) return;
+    const watched: WatchedDir = { handle: undefined, children: new Map() };
+    this.dirs.set(dir, watched);
+    if (report) this.emit('addDir', dir);
+    try {
+      watched.handle = watch(dir, { persistent: true }, (_event, name) => this.onEvent(dir, name));
+      watched.handle.on('error', () => this.unwatch(dir)); // removed under us: its parent reports it
+    } catch (error) {
+      if (dir === this.options.root) throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      // Gone again: the parent's events report it. Anything else (ENOSPC: out of inotify watches; EACCES) means
+      // changes in this folder go unseen: say so.
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') {
+        this.options.onError(new Error(`cannot watch ${dir} (${code ?? String(error)}); changes in it are not seen`));
+      }
+    }
+    this.list(dir);
+    if (this.ready && report) this.scheduleRescans(dir);
+  }
+
+  /** Reconciles what `dir` holds now with what it was known to hold, for the names not known yet. */
+  private list(dir: string): void {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return; // gone meanwhile: its own removal is reported by its parent
+    }
+    const watched = this.dirs.get(dir);
+    for (const entry of entries) {
+      if (this.closed) return;
+      if (!watched?.children.has(entry.name)) this.reconcile(dir, entry.name);
+    }
+  }
+
+  private onEvent(dir: string, name: string | Buffer | null): void {
+    if (this.closed) return;
+    if (name === null) {
+      this.list(dir); // the platform could not say what changed
+      return;
+    }
+    const names = this.pending.get(dir) ?? new Set<string>();
+    names.add(String(name));
+    this.pending.set(dir, names);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const pending = [...this.pending];
+    this.pending.clear();
+    for (const [dir, names] of pending) {
+      for (const name of names) {
+        if (this.closed) return;
+        if (this.dirs.has(dir)) this.reconcile(dir, name);
+      }
+    }
+  }
+
+  /** Compares what is at `dir/name` with what was known there and reports the difference. */
+  private reconcile(dir: string, name: string): void {
+    const path = join(dir, name);
+    if (this.options.ignored(path)) return;
+    const watched = this.dirs.get(dir);
+    if (!watched) return;
+    const known = watched.children.get(name);
+    const now = lookAt(path);
+    // Gone, another kind, or another folder under the same name: the old one is reported removed first. (A file
+    // replaced by another file is a change: the rename detector tells a move from new contents by the inode.)
+    if (known && (now?.kind !== known.kind || (known.kind === 'dir' && now.ino !== known.ino))) {
+      this.removeChild(dir, name);
+    }
+    if (now === undefined) return;
+    const before = watched.children.get(name);
+    watched.children.set(name, now);
+    if (now.kind === 'dir') {
+      if (!before) this.addDir(path, true); // otherwise its own watch reports what happens inside
+    } else if (before) {
+      this.changed(path);
+    } else {
+      this.emit('add', path);
+    }
+  }
+
+  /** A `change` now, and at most one more per CHANGE_INTERVAL_MS while the file keeps changing. */
+  private changed(path: string): void {
+    const held = this.changing.get(path);
+    if (held) {
+      held.again = true;
+      return;
+    }
+    this.emit('change', path);
+    const timer = setTimeout(() => {
+      const state = this.changing.get(path);
+      this.changing.delete(path);
+      if (state?.again && !this.closed) this.changed(path);
+    }, CHANGE_INTERVAL_MS);
+    this.changing.set(path, { again: false, timer });
+  }
+
+  /** Forgets `dir/name`, reporting its removal: for a folder, everything known below it first, deepest first. */
+  private removeChild(dir: string, name: string): void {
+    const watched = this.dirs.get(dir);
+    const kind = watched?.children.get(name)?.kind;
+    if (!watched || !kind) return;
+    watched.children.delete(name);
+    const path = join(dir, name);
+    if (kind === 'dir') {
+      const below = this.dirs.get(path);
+      for (const child of [...(below?.children.keys() ?? [])]) this.removeChild(path, child);
+      this.unwatch(path);
+      this.emit('unlinkDir', path);
+    } else {
+      const held = this.changing.get(path);
+      if (held) clearTimeout(held.timer);
+      this.changing.delete(path);
+      this.emit('unlink', path);
+    }
+  }
+
+  private unwatch(dir: string): void {
+    const watched = this.dirs.get(dir);
+    if (!watched || dir === this.options.root) return;
+    watched.handle?.close();
+    watched.handle = undefined;
+    if (watched.children.size === 0) this.dirs.delete(dir);
+  }
+
+  private scheduleRescans(dir: string): void {
+    const delays = this.options.rescanDelaysMs ?? DEFAULT_RESCAN_DELAYS_MS;
+    for (const delay of delays) {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        if (!this.closed && this.dirs.has(dir)) this.list(dir);
+      }, delay);
+      this.timers.add(timer);
+    }
+  }
+
+  private emit(type: WatchEvent['type'], absolute: string): void {
+    if (this.closed) return;
+    const event: WatchEvent = { type, path: relativePath(this.options.root, absolute) };
+    if (!this.ready) event.initial = true;
+    try {
+      this.options.onEvent(event);
+    } catch (error) {
+      this.options.onError(error);
+    }
+  }
+}
+
+function lookAt(path: string): Known | undefined {
+  try {
+    const s = lstatSync(path);
+    if (s.isFile()) return { kind: 'file', ino: s.ino };
+    if (s.isDirectory()) return { kind: 'dir', ino: s.ino };
+    return undefined;
+  } catch {
+    return undefined; // gone (ENOENT), or no longer reachable (ENOTDIR): either way not there
+  }
+}

@@ -1,0 +1,135 @@
+import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DirectoryWatcher } from '../../src/agent/dir-watcher.js';
+import type { WatchEvent } from '../../src/agent/rename-detector.js';
+import { waitFor } from '../support/node-client.js';
+import { tempDir } from '../support/tmp.js';
+
+// The per-folder watcher on a real file system: what it reports for each kind of change (the events chokidar
+// reports, which the rename detector is written against).
+describe.runIf(process.platform === 'linux')('DirectoryWatcher', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+  });
+
+  async function watched(prepare: (root: string) => Promise<void> = async () => {}) {
+    const tmp = await tempDir('vfs-relay-dirwatch-');
+    const root = join(tmp.dir, 'w');
+    await mkdir(root);
+    await prepare(root);
+    const events: WatchEvent[] = [];
+    const errors: unknown[] = [];
+    const watcher = await DirectoryWatcher.start({
+      root,
+      ignored: (absolute) => absolute.endsWith('.part'),
+      onEvent: (event) => events.push(event),
+      onError: (error) => errors.push(error),
+      rescanDelaysMs: [50, 200],
+    });
+    cleanups.push(async () => {
+      await watcher.close();
+      await tmp.remove();
+    });
+    const seen = (type: WatchEvent['type'], path: string) => events.some((e) => e.type === type && e.path === path);
+    const until = (type: WatchEvent['type'], path: string) =>
+      waitFor(
+        async () => seen(type, path),
+        5_000,
+        () => `no ${type} ${path} in ${JSON.stringify(events)}`,
+      );
+    return { root, events, errors, seen, until };
+  }
+
+  it('lists what is there at start as initial events, parents before children, skipping ignored names', async () => {
+    const { events } = await watched(async (root) => {
+      await mkdir(join(root, 'a/b'), { recursive: true });
+      await writeFile(join(root, 'a/b/x.txt'), 'x');
+      await writeFile(join(root, 'top.txt'), 't');
+      await writeFile(join(root, 'skip.part'), 'p');
+      await symlink(join(root, 'top.txt'), join(root, 'link'));
+    });
+    expect(events.every((e) => e.initial === true)).toBe(true);
+    const order = events.map((e) => `${e.type} ${e.path}`);
+    expect([...order].sort()).toEqual(['add a/b/x.txt', 'add top.txt', 'addDir a', 'addDir a/b']);
+    expect(order.indexOf('addDir a')).toBeLessThan(order.indexOf('addDir a/b'));
+    expect(order.indexOf('addDir a/b')).toBeLessThan(order.indexOf('add a/b/x.txt'));
+  });
+
+  it('reports a new file, its changes, and its removal', async () => {
+    const { root, events, until } = await watched();
+    await writeFile(join(root, 'f.txt'), 'one');
+    await until('add', 'f.txt');
+    await writeFile(join(root, 'f.txt'), 'two');
+    await until('change', 'f.txt');
+    await rm(join(root, 'f.txt'));
+    await until('unlink', 'f.txt');
+    expect(events.filter((e) => e.type === 'add')).toHaveLength(1);
+    expect(events.some((e) => e.initial)).toBe(false);
+  });
+
+  it('passes on a file written in many pieces as a few changes, not one per write', async () => {
+    const { root, events, until } = await watched();
+    await writeFile(join(root, 'big.bin'), '');
+    await until('add', 'big.bin');
+    const { open } = await import('node:fs/promises');
+    const handle = await open(join(root, 'big.bin'), 'a');
+    for (let i = 0; i < 200; i++) await handle.write(Buffer.alloc(4096, i));
+    await handle.close();
+    await until('change', 'big.bin');
+    await new Promise((r) => setTimeout(r, 250)); // the last change held back comes out
+    const changes = events.filter((e) => e.type === 'change').length;
+    expect(changes).toBeGreaterThanOrEqual(1);
+    expect(changes).toBeLessThan(50);
+  });
+
+  it('finds what was made inside a new folder before the folder was watched', async () => {
+    const { root, until } = await watched();
+    await mkdir(join(root, 'n/deep/er'), { recursive: true });
+    await writeFile(join(root, 'n/deep/er/file.txt'), 'quick');
+    await until('add', 'n/deep/er/file.txt');
+    await until('addDir', 'n/deep');
+    // And the nested folder is watched from then on.
+    await writeFile(join(root, 'n/deep/er/later.txt'), 'later');
+    await until('add', 'n/deep/er/later.txt');
+  });
+
+  it('reports a folder moved away as its contents then itself, and its new name with contents', async () => {
+    const { root, events, until } = await watched(async (r) => {
+      await mkdir(join(r, 'old/sub'), { recursive: true });
+      await writeFile(join(r, 'old/sub/x.txt'), 'x');
+    });
+    events.length = 0;
+    await rename(join(root, 'old'), join(root, 'new'));
+    await until('unlinkDir', 'old');
+    await until('add', 'new/sub/x.txt');
+    const removal = events.filter((e) => e.type.startsWith('unlink')).map((e) => `${e.type} ${e.path}`);
+    expect(removal).toEqual(['unlink old/sub/x.txt', 'unlinkDir old/sub', 'unlinkDir old']);
+    // Watched under its new name.
+    await writeFile(join(root, 'new/sub/y.txt'), 'y');
+    await until('add', 'new/sub/y.txt');
+  });
+
+  it('tells a folder removed and made again under the same name from the one it replaced', async () => {
+    const { root, until, seen } = await watched(async (r) => {
+      await mkdir(join(r, 'd'));
+    });
+    await rm(join(root, 'd'), { recursive: true });
+    await mkdir(join(root, 'd'));
+    await writeFile(join(root, 'd/inside.txt'), 'i');
+    await until('add', 'd/inside.txt');
+    expect(seen('unlinkDir', 'd')).toBe(true);
+    expect(seen('addDir', 'd')).toBe(true);
+  });
+
+  it('reports a file replaced by a folder of the same name', async () => {
+    const { root, until } = await watched(async (r) => {
+      await writeFile(join(r, 'x'), 'file');
+    });
+    await rm(join(root, 'x'));
+    await mkdir(join(root, 'x'));
+    await until('addDir', 'x');
+    await until('unlink', 'x');
+  });
+});
