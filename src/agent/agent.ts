@@ -42,7 +42,7 @@ export interface AgentOptions {
   retry?: Partial<RetryPolicy>;
   /** Longest pause between rounds of attempts while the relay is unreachable. Default 10 s. */
   reconnectMaxDelayMs?: number;
-  /** The agent stopped on its own (its outbox can no longer be written). */
+  /** The agent stopped on its own (its outbox can no longer be written, or the watched folder is gone). */
   onFatal?: (error: unknown) => void;
   /**
    * Also watch a folder of configuration documents: `<configDir>/<scope>/<name>` (scope: users, groups, prefs,
@@ -153,12 +153,14 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     })();
     return closing;
   };
-  const fatal = (error: unknown) => {
+  const stopFor = (message: string, fields: Record<string, unknown>, error: unknown) => {
     if (closing) return;
-    logger.error('agent stopped: its outbox cannot be written', { outbox: outboxDir, error });
+    logger.error(message, { ...fields, error });
     options.onFatal?.(error);
     void close();
   };
+  const fatal = (error: unknown) =>
+    stopFor('agent stopped: its outbox cannot be written', { outbox: outboxDir }, error);
 
   const detector = new RenameDetector({
     stat: (rel) => statRelative(root, rel),
@@ -188,6 +190,8 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
         ignored,
         onEvent: (event) => detector.push(event),
         onError: (error) => logger.warn('file watcher error', { error }),
+        // Restarted (by its service manager), the agent watches whatever is there now.
+        onRootGone: (error) => stopFor('agent stopped: the watched folder is gone', { watch: root }, error),
       },
       options.watcher,
     );

@@ -1,15 +1,19 @@
 import { type Dirent, type FSWatcher, lstatSync, readdirSync, watch } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { relativePath } from './paths.js';
 import type { WatchEvent } from './rename-detector.js';
 import type { WatcherOptions } from './watcher.js';
 
 type Kind = 'file' | 'dir';
 
-/** What a name was known as: a file or a folder, and which one (a name removed and made again is another). */
+/**
+ * What a name was known as: a file or a folder, and which one. The inode alone does not tell a folder removed and
+ * made again from the old one (ext4 hands the freed inode straight back); with its birth time it does.
+ */
 interface Known {
   kind: Kind;
-  ino: number;
+  ino: bigint;
+  born: bigint;
 }
 
 interface WatchedDir {
@@ -21,24 +25,32 @@ interface WatchedDir {
 /** `change` events of one file are passed on at most this often (a large file being written sends thousands). */
 const CHANGE_INTERVAL_MS = 100;
 const DEFAULT_RESCAN_DELAYS_MS = [250, 1_500] as const;
+/**
+ * A folder that had events is listed again this long after the first of them (once per period, however many
+ * came): inotify drops events silently when its queue overflows (`fs.inotify.max_queued_events`), and the
+ * listing finds what they would have said.
+ */
+const RELIST_MS = 2_000;
 
 /**
  * Watches a tree with one `fs.watch` (inotify) per folder — not per file — and keeps what each folder holds, so an
- * event is one lstat of the name it carries: no folder is listed again because something in it changed. Reports
- * the same events as chokidar (`add`, `change`, `addDir`, `unlink`, `unlinkDir`; a removed folder's contents
- * first, deepest first, then the folder).
+ * event is one lstat of the name it carries. Reports the same events as chokidar (`add`, `change`, `addDir`,
+ * `unlink`, `unlinkDir`; a removed folder's contents first, deepest first, then the folder).
  *
  * A new folder is watched, then listed, and listed again a little later (`rescanDelaysMs`): what was created in
- * it before its watch existed (`mkdir -p a/b && cp x a/b/`) is found there. Symbolic links, sockets and devices
- * are not reported. Events are handled once per turn of the event loop, one lstat per name however many events
- * it got.
+ * it before its watch existed (`mkdir -p a/b && cp x a/b/`) is found there. A folder with events is listed again
+ * (both ways: new names and vanished ones) at most every RELIST_MS. Symbolic links, sockets and devices are not
+ * reported. Events are handled once per turn of the event loop, one lstat per name however many events it got.
+ * If the watched folder itself is removed or replaced, `onRootGone` hears of it and nothing more is reported.
  */
 export class DirectoryWatcher {
   private readonly dirs = new Map<string, WatchedDir>();
   private readonly pending = new Map<string, Set<string>>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly relisting = new Set<string>();
   /** Files with a `change` held back (see CHANGE_INTERVAL_MS): whether another one came meanwhile. */
   private readonly changing = new Map<string, { again: boolean; timer: NodeJS.Timeout }>();
+  private root: Known | undefined;
   private scheduled = false;
   private ready = false;
   private closed = false;
@@ -48,6 +60,7 @@ export class DirectoryWatcher {
   /** Starts watching; resolves once the initial listing is complete (its events carry `initial: true`). */
   static async start(options: WatcherOptions): Promise<DirectoryWatcher> {
     const watcher = new DirectoryWatcher(options);
+    watcher.root = lookAt(options.root);
     watcher.addDir(options.root, false);
     watcher.ready = true;
     return watcher;
@@ -85,23 +98,32 @@ export class DirectoryWatcher {
     if (this.ready && report) this.scheduleRescans(dir);
   }
 
-  /** Reconciles what `dir` holds now with what it was known to hold, for the names not known yet. */
+  /** Reconciles what `dir` holds now with what it was known to hold: new names, vanished ones, changed kinds. */
   private list(dir: string): void {
+    const watched = this.dirs.get(dir);
+    if (!watched) return;
     let entries: Dirent[];
     try {
       entries = readdirSync(dir, { withFileTypes: true });
     } catch {
       return; // gone meanwhile: its own removal is reported by its parent
     }
-    const watched = this.dirs.get(dir);
+    const present = new Set<string>();
     for (const entry of entries) {
       if (this.closed) return;
-      if (!watched?.children.has(entry.name)) this.reconcile(dir, entry.name);
+      present.add(entry.name);
+      const known = watched.children.get(entry.name);
+      const kind = entry.isFile() ? 'file' : entry.isDirectory() ? 'dir' : undefined;
+      if (known?.kind !== kind) this.reconcile(dir, entry.name);
+    }
+    for (const name of [...watched.children.keys()]) {
+      if (!present.has(name)) this.reconcile(dir, name);
     }
   }
 
   private onEvent(dir: string, name: string | Buffer | null): void {
     if (this.closed) return;
+    this.scheduleRelist(dir);
     if (name === null) {
       this.list(dir); // the platform could not say what changed
       return;
@@ -119,11 +141,25 @@ export class DirectoryWatcher {
     const pending = [...this.pending];
     this.pending.clear();
     for (const [dir, names] of pending) {
+      // A folder's own events carry its own name: for the root, check that it is still the folder we watch.
+      if (dir === this.options.root && names.has(basename(dir)) && this.rootGone()) return;
       for (const name of names) {
         if (this.closed) return;
         if (this.dirs.has(dir)) this.reconcile(dir, name);
       }
     }
+  }
+
+  /** True (and reported, and watching stopped) when the watched folder was removed or replaced. */
+  private rootGone(): boolean {
+    const now = lookAt(this.options.root);
+    if (now?.kind === 'dir' && this.root && now.ino === this.root.ino && now.born === this.root.born) return false;
+    const error = new Error(
+      `the watched folder ${this.options.root} was removed, moved or replaced: nothing in it is seen any more`,
+    );
+    void this.close();
+    (this.options.onRootGone ?? this.options.onError)(error);
+    return true;
   }
 
   /** Compares what is at `dir/name` with what was known there and reports the difference. */
@@ -136,9 +172,8 @@ export class DirectoryWatcher {
     const now = lookAt(path);
     // Gone, another kind, or another folder under the same name: the old one is reported removed first. (A file
     // replaced by another file is a change: the rename detector tells a move from new contents by the inode.)
-    if (known && (now?.kind !== known.kind || (known.kind === 'dir' && now.ino !== known.ino))) {
-      this.removeChild(dir, name);
-    }
+    const replaced = known?.kind === 'dir' && (now?.kind !== 'dir' || now.ino !== known.ino || now.born !== known.born);
+    if (known && (now?.kind !== known.kind || replaced)) this.removeChild(dir, name);
     if (now === undefined) return;
     const before = watched.children.get(name);
     watched.children.set(name, now);
@@ -195,6 +230,19 @@ export class DirectoryWatcher {
     if (watched.children.size === 0) this.dirs.delete(dir);
   }
 
+  private scheduleRelist(dir: string): void {
+    if (this.relisting.has(dir)) return;
+    this.relisting.add(dir);
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.relisting.delete(dir);
+      if (this.closed || !this.dirs.has(dir)) return;
+      if (dir === this.options.root && this.rootGone()) return;
+      this.list(dir);
+    }, RELIST_MS);
+    this.timers.add(timer);
+  }
+
   private scheduleRescans(dir: string): void {
     const delays = this.options.rescanDelaysMs ?? DEFAULT_RESCAN_DELAYS_MS;
     for (const delay of delays) {
@@ -220,11 +268,11 @@ export class DirectoryWatcher {
 
 function lookAt(path: string): Known | undefined {
   try {
-    const s = lstatSync(path);
-    if (s.isFile()) return { kind: 'file', ino: s.ino };
-    if (s.isDirectory()) return { kind: 'dir', ino: s.ino };
-    return undefined;
+    const s = lstatSync(path, { bigint: true, throwIfNoEntry: false });
+    if (s?.isFile()) return { kind: 'file', ino: s.ino, born: s.birthtimeNs };
+    if (s?.isDirectory()) return { kind: 'dir', ino: s.ino, born: s.birthtimeNs };
+    return undefined; // gone, or a symbolic link, socket or device
   } catch {
-    return undefined; // gone (ENOENT), or no longer reachable (ENOTDIR): either way not there
+    return undefined; // no longer reachable (ENOTDIR): not there either
   }
 }

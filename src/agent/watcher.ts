@@ -14,6 +14,8 @@ export interface WatcherOptions {
   ignored(absolute: string): boolean;
   onEvent(event: WatchEvent): void;
   onError(error: unknown): void;
+  /** The watched folder itself was removed or replaced: nothing more is reported (default: onError). */
+  onRootGone?(error: Error): void;
   /** After a new folder appears, list it again after each of these delays (see FolderWatcher). */
   rescanDelaysMs?: readonly number[];
 }

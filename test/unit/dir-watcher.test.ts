@@ -1,3 +1,4 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -111,16 +112,68 @@ describe.runIf(process.platform === 'linux')('DirectoryWatcher', () => {
     await until('add', 'new/sub/y.txt');
   });
 
-  it('tells a folder removed and made again under the same name from the one it replaced', async () => {
-    const { root, until, seen } = await watched(async (r) => {
+  it('tells a folder removed and made again under the same name (ext4 reuses the inode) from the old one', async () => {
+    const { root, until, seen, events } = await watched(async (r) => {
       await mkdir(join(r, 'd'));
+      await writeFile(join(r, 'd/old.txt'), 'o');
     });
-    await rm(join(root, 'd'), { recursive: true });
-    await mkdir(join(root, 'd'));
+    events.length = 0; // the initial listing
+    // In one go, as `rm -rf d && mkdir d` does: the watcher sees both events together.
+    rmSync(join(root, 'd'), { recursive: true });
+    mkdirSync(join(root, 'd'));
+    await until('addDir', 'd');
+    expect(seen('unlink', 'd/old.txt')).toBe(true);
+    expect(seen('unlinkDir', 'd')).toBe(true);
+    // The new folder is watched.
     await writeFile(join(root, 'd/inside.txt'), 'i');
     await until('add', 'd/inside.txt');
-    expect(seen('unlinkDir', 'd')).toBe(true);
-    expect(seen('addDir', 'd')).toBe(true);
+  });
+
+  it('finds what the kernel dropped when its event queue overflowed, by listing busy folders again', async () => {
+    const { root, events } = await watched(async (r) => {
+      await mkdir(join(r, 'flood'));
+    });
+    // More files than inotify queues events for (fs.inotify.max_queued_events), while the event loop is blocked.
+    const limit = Number(readFileSync('/proc/sys/fs/inotify/max_queued_events', 'utf8'));
+    const count = limit + 500;
+    for (let i = 0; i < count; i++) writeFileSync(join(root, 'flood', `f${i}`), '');
+    const adds = () => events.filter((e) => e.type === 'add').length;
+    await waitFor(
+      async () => adds() >= count,
+      15_000,
+      () => `${adds()} of ${count} files reported`,
+    );
+    expect(new Set(events.filter((e) => e.type === 'add').map((e) => e.path)).size).toBe(count);
+  }, 30_000);
+
+  it('stops and says so when the watched folder itself is moved away', async () => {
+    const tmp = await tempDir('vfs-relay-dirwatch-');
+    const root = join(tmp.dir, 'w');
+    await mkdir(root);
+    const gone: Error[] = [];
+    const events: WatchEvent[] = [];
+    const watcher = await DirectoryWatcher.start({
+      root,
+      ignored: () => false,
+      onEvent: (event) => events.push(event),
+      onError: () => {},
+      onRootGone: (error) => gone.push(error),
+    });
+    cleanups.push(async () => {
+      await watcher.close();
+      await tmp.remove();
+    });
+    await rename(root, join(tmp.dir, 'moved'));
+    await mkdir(root);
+    await waitFor(
+      async () => gone.length > 0,
+      5_000,
+      () => 'onRootGone was not called',
+    );
+    expect(gone[0]!.message).toMatch(/was removed, moved or replaced/);
+    await writeFile(join(tmp.dir, 'moved', 'late.txt'), 'not under the watched path any more');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(events).toEqual([]);
   });
 
   it('reports a file replaced by a folder of the same name', async () => {

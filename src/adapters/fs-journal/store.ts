@@ -445,9 +445,10 @@ export class FsJournalStore implements JournalStore {
   private async flush(records: readonly WalRecord[]): Promise<void> {
     const files = new Set<string>();
     const dirs = new Set<string>();
+    // Newest first: only a put followed by a purge of the same entry is skipped.
     const purged = new Set<string>();
-    for (const record of records) if (record.kind === 'purge') for (const ref of record.refs) purged.add(key(ref));
-    for (const record of records) {
+    for (const record of [...records].reverse()) {
+      if (record.kind === 'purge') for (const ref of record.refs) purged.add(key(ref));
       const refs = record.kind === 'put' ? record.entries : record.refs;
       for (const ref of refs) {
         dirs.add(join(this.journal, ref.lane));
