@@ -28,9 +28,11 @@ const DEFAULT_RESCAN_DELAYS_MS = [250, 1_500] as const;
 /**
  * A folder that had events is listed again this long after the first of them (once per period, however many
  * came): inotify drops events silently when its queue overflows (`fs.inotify.max_queued_events`), and the
- * listing finds what they would have said.
+ * listing finds what they would have said. Per RELIST_NAMES names the folder holds the wait grows by as much, so
+ * a busy folder of 100,000 files costs a listing every 40 s, not every 2.
  */
 const RELIST_MS = 2_000;
+const RELIST_NAMES = 5_000;
 
 /**
  * Watches a tree with one `fs.watch` (inotify) per folder — not per file — and keeps what each folder holds, so an
@@ -233,13 +235,16 @@ export class DirectoryWatcher {
   private scheduleRelist(dir: string): void {
     if (this.relisting.has(dir)) return;
     this.relisting.add(dir);
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      this.relisting.delete(dir);
-      if (this.closed || !this.dirs.has(dir)) return;
-      if (dir === this.options.root && this.rootGone()) return;
-      this.list(dir);
-    }, RELIST_MS);
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        this.relisting.delete(dir);
+        if (this.closed || !this.dirs.has(dir)) return;
+        if (dir === this.options.root && this.rootGone()) return;
+        this.list(dir);
+      },
+      RELIST_MS * Math.max(1, Math.ceil((this.dirs.get(dir)?.children.size ?? 0) / RELIST_NAMES)),
+    );
     this.timers.add(timer);
   }
 
