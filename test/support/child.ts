@@ -12,7 +12,7 @@ let bundleDir: string | undefined;
  * Bundles a TypeScript entry point once per test process (esbuild, ~100 ms) so that children start in a fraction
  * of the time a TypeScript loader needs: crash tests start dozens of them.
  */
-function bundle(script: string): Promise<string> {
+export function bundle(script: string): Promise<string> {
   let built = bundles.get(script);
   if (!built) {
     // Inside the repository so that bare imports (packages stay external) resolve from node_modules.
