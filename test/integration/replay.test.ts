@@ -25,8 +25,8 @@ function peerOf(name: string, server: ApachePeer, url = server.url, password = s
   return { name, url, username: server.username, password, pingIntervalSeconds: 1 };
 }
 
-async function relay(peers: PeerConfig[], journal?: string): Promise<TestRelay> {
-  const t = await startTestRelay({ peers, vfs: [{ path: '/user_homes', replicate: true }] }, { journal });
+async function relay(peers: PeerConfig[], journal?: string, extra: Partial<ConfigFile> = {}): Promise<TestRelay> {
+  const t = await startTestRelay({ peers, vfs: [{ path: '/user_homes', replicate: true }], ...extra }, { journal });
   cleanups.push(() => t.close());
   return t;
 }
@@ -131,6 +131,40 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'r
     expect((await peer(t, 'server2')).status).toBe('ONLINE');
     await expectTree(server, model);
   }, 120_000);
+
+  it.each([true, false])(
+    'autoPlay %s: a new change for a down peer pings it at once, or waits for a ping',
+    async (autoPlay) => {
+      const server = await apache();
+      // Pings on the schedule would come only after an hour: whatever brings the peer back here is autoPlay or an
+      // operator's ping.
+      const t = await relay([{ ...peerOf('server2', server), pingIntervalSeconds: 3600 }], undefined, { autoPlay });
+      const upload = (name: string) =>
+        post(t, [{ action: 'upload', path: `/user_homes/auto/${name}`, body: Buffer.from(name) }]);
+      await upload('first.txt');
+      await drained(t, 'server2');
+
+      await server.stop();
+      await upload('while-down.txt');
+      await waitFor(async () => (await peer(t, 'server2')).status === 'OFFLINE', 10_000);
+      await server.start();
+      await upload('after.txt');
+      if (autoPlay) {
+        expect(await drained(t, 'server2', 10_000)).toMatchObject({ status: 'ONLINE', pending: 0 });
+      } else {
+        await new Promise((r) => setTimeout(r, 1500));
+        expect(await peer(t, 'server2')).toMatchObject({ status: 'OFFLINE', pending: 2 });
+        const ping = await fetch(`${t.url}/v1/peers/server2/ping`, { method: 'POST', headers: auth(ADMIN_TOKEN) });
+        expect(ping.status).toBe(200);
+        expect(await drained(t, 'server2', 10_000)).toMatchObject({ status: 'ONLINE', pending: 0 });
+      }
+      const tree = await server.tree();
+      for (const name of ['first.txt', 'while-down.txt', 'after.txt']) {
+        expect(tree.get(`user_homes/auto/${name}`)).toBe(sha256(Buffer.from(name)));
+      }
+    },
+    60_000,
+  );
 
   it('parks a refused rename as CONFLICT, keeps unrelated paths flowing, blocks what overlaps; retry and skip release', async () => {
     const server = await apache();
