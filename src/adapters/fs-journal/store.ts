@@ -60,9 +60,12 @@ export interface FsJournalWarning {
 /**
  * The journal on a local folder: `<root>/multi_journal/<lane>/<id>/{config.XML,upload}`.
  *
- * Crash safety: every file is written under a temporary name, fsynced, renamed into place, and the directory is
- * fsynced (grouped across concurrent writers by DirectorySync). An entry is visible only once its config.XML is
- * complete; folders without one, temporary files and half-purged entries are cleared by `open()`.
+ * Crash safety: a change is acknowledged once its write-ahead-log record (entries, and the body of a small upload)
+ * is fsynced (group commit, see WriteAheadLog); the entry folders are written after it by the I/O thread
+ * (FolderJanitor) — for a single-peer upload 500 ms later, and not at all if the entry is purged by then — and made
+ * durable by the next checkpoint, which then drops the log segment. `open()` re-applies what the log still holds,
+ * then clears folders without a config.XML, temporary files and half-purged entries. Status updates are written
+ * under a temporary name, fsynced and renamed into place (directory fsyncs grouped by DirectorySync).
  *
  * One process owns a journal folder (relay.lock). It keeps every entry's metadata in memory, so listing and
  * status queries never touch the disk; bodies stay on disk.
