@@ -1,0 +1,105 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebDavPeer } from '../../src/adapters/webdav/peer.js';
+import type { JournalEntry } from '../../src/core/entry.js';
+import { entry } from '../support/journal-conformance.js';
+
+// How the WebDAV adapter sorts what a peer answers, for the answers Apache will not give on demand: a scripted
+// server on loopback stands in for the peer (the real mapping is tested against Apache in webdav-peer.test.ts).
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+describe('WebDAV peer outcome classification', () => {
+  const servers: Server[] = [];
+  const peers: WebDavPeer[] = [];
+  afterEach(async () => {
+    for (const p of peers.splice(0)) await p.close().catch(() => {});
+    for (const server of servers.splice(0)) {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  async function peerAnswering(handler: Handler, timeoutMs = 5_000) {
+    const seen: { method: string; url: string; length?: string; body: number }[] = [];
+    const sockets = new Set<Socket>();
+    const server = createServer((req, res) => {
+      let body = 0;
+      req.on('data', (chunk: Buffer) => (body += chunk.length));
+      req.on('end', () => {
+        seen.push({ method: req.method!, url: req.url!, length: req.headers['content-length'], body });
+        handler(req, res);
+      });
+    });
+    server.on('connection', (socket) => sockets.add(socket));
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const peer = new WebDavPeer({ name: 'scripted', url, timeoutMs, connections: 2 });
+    peers.push(peer);
+    return { peer, seen, sockets };
+  }
+
+  const makedir = (): JournalEntry => entry({ action: 'makedir', path: '/user_homes/d' });
+  const upload = (size: number): JournalEntry => entry({ action: 'upload', path: '/user_homes/f.bin', size });
+  const body = (size: number) => async () => Buffer.alloc(size, 7);
+
+  it.each([500, 502, 503, 504, 408, 429])(
+    'HTTP %i means the peer is offline, not that the change is wrong',
+    async (status) => {
+      const { peer } = await peerAnswering((_req, res) => res.writeHead(status).end());
+      expect(await peer.apply(makedir(), body(0))).toMatchObject({
+        kind: 'offline',
+        reason: `MKCOL /user_homes: HTTP ${status}`,
+      });
+    },
+  );
+
+  it.each([409, 412, 415, 422])('HTTP %i to a PUT parks the change as a conflict', async (status) => {
+    // MKCOL of the parent succeeds; the PUT itself is refused (a 409 is retried once after re-creating the parent).
+    const { peer, seen } = await peerAnswering((req, res) =>
+      res.writeHead(req.method === 'MKCOL' ? 201 : status).end(),
+    );
+    expect(await peer.apply(upload(10), body(10))).toMatchObject({
+      kind: 'conflict',
+      reason: `PUT /user_homes/f.bin: HTTP ${status}`,
+    });
+    const puts = seen.filter((r) => r.method === 'PUT');
+    expect(puts.length).toBe(status === 409 ? 2 : 1);
+    expect(puts[0]).toMatchObject({ url: '/user_homes/f.bin', length: '10', body: 10 });
+  });
+
+  it('HTTP 401 and 403 mean the credentials are refused', async () => {
+    for (const status of [401, 403]) {
+      const { peer } = await peerAnswering((_req, res) => res.writeHead(status).end());
+      expect(await peer.apply(makedir(), body(0))).toMatchObject({ kind: 'unauthorized' });
+    }
+  });
+
+  it('a connection reset in the middle of an answer means offline', async () => {
+    const { peer } = await peerAnswering((req) => req.socket.destroy());
+    expect(await peer.apply(makedir(), body(0))).toMatchObject({
+      kind: 'offline',
+      reason: expect.stringMatching(/UND_ERR_SOCKET|ECONNRESET/),
+    });
+  });
+
+  it('a peer that never answers times out as offline (the configured request timeout)', async () => {
+    const { peer } = await peerAnswering(() => {}, 300);
+    const started = Date.now();
+    expect(await peer.apply(makedir(), body(0))).toMatchObject({ kind: 'offline', reason: 'UND_ERR_HEADERS_TIMEOUT' });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('reuses its keep-alive connections: many requests over at most the pool size of sockets', async () => {
+    const { peer, sockets, seen } = await peerAnswering((_req, res) => res.writeHead(201).end());
+    for (let i = 0; i < 10; i++) {
+      expect(await peer.apply(entry({ action: 'makedir', path: `/user_homes/k${i}` }), body(0))).toMatchObject({
+        kind: 'applied',
+      });
+    }
+    expect(seen.length).toBeGreaterThanOrEqual(11);
+    expect(sockets.size).toBeLessThanOrEqual(2); // connections: 2
+  });
+});
