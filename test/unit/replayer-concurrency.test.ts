@@ -1,0 +1,78 @@
+import { expect, it } from 'vitest';
+import { FsJournalStore } from '../../src/adapters/fs-journal/store.js';
+import type { JournalEntry } from '../../src/core/entry.js';
+import { silentLogger } from '../../src/core/logger.js';
+import type { Peer, ReplayOutcome } from '../../src/core/peer.js';
+import { PeerHealth } from '../../src/core/peer-health.js';
+import { Replayer } from '../../src/core/replayer.js';
+import { entry } from '../support/journal-conformance.js';
+import { waitFor } from '../support/node-client.js';
+import { tempDir } from '../support/tmp.js';
+
+/** A peer that holds every request until released, and records how many were in flight at once. */
+class SlowPeer implements Peer {
+  readonly name = 'server2';
+  inFlight = 0;
+  mostInFlight = 0;
+  readonly order: string[] = [];
+  /** Paths being applied right now; a second request for one of them while it is in flight is a violation. */
+  private readonly busy = new Set<string>();
+  overlaps = 0;
+  private waiting: (() => void)[] = [];
+  async probe(): Promise<ReplayOutcome> {
+    return { kind: 'applied' };
+  }
+  async apply(e: JournalEntry): Promise<ReplayOutcome> {
+    this.inFlight += 1;
+    this.mostInFlight = Math.max(this.mostInFlight, this.inFlight);
+    if (this.busy.has(e.path)) this.overlaps += 1;
+    this.busy.add(e.path);
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.busy.delete(e.path);
+    this.order.push(e.id);
+    this.inFlight -= 1;
+    return { kind: 'applied' };
+  }
+  releaseAll(): void {
+    for (const release of this.waiting.splice(0)) release();
+  }
+  async close(): Promise<void> {}
+}
+
+it.each([8, 3])(
+  'replays unrelated paths side by side, at most %i at a time, and overlapping ones in order',
+  async (concurrency) => {
+    const tmp = await tempDir();
+    const store = await FsJournalStore.open(tmp.dir);
+    const peer = new SlowPeer();
+    const health = new PeerHealth(new Map([['server2', peer]]), silentLogger);
+    const replayer = new Replayer({
+      store,
+      peers: new Map([['server2', peer]]),
+      health,
+      logger: silentLogger,
+      ...(concurrency === 8 ? {} : { concurrency }), // 8 is the default
+    });
+    // 20 unrelated files, and three changes to one file that must go one after the other.
+    const unrelated = Array.from({ length: 20 }, (_, i) => entry({ action: 'makedir', path: `/user_homes/u${i}` }));
+    const same = ['a', 'b', 'c'].map(() => entry({ action: 'makedir', path: '/user_homes/same' }));
+    await store.create([same[0]!, ...unrelated.slice(0, 10), same[1]!, ...unrelated.slice(10), same[2]!]);
+
+    await replayer.sweep();
+    const deadline = Date.now() + 10_000;
+    while ((await store.list(same[0]!.lane)).length > 0 && Date.now() < deadline) {
+      await waitFor(async () => peer.inFlight > 0, 5_000);
+      await new Promise((r) => setTimeout(r, 20)); // let the replayer fill its slots
+      peer.releaseAll();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(await store.list(same[0]!.lane)).toEqual([]);
+    expect(peer.mostInFlight).toBe(concurrency);
+    expect(peer.overlaps).toBe(0);
+    const sameIds = same.map((e) => e.id);
+    expect(peer.order.filter((id) => sameIds.includes(id))).toEqual(sameIds);
+    await replayer.stop();
+    await store.close();
+    await tmp.remove();
+  },
+);
