@@ -407,15 +407,29 @@ describe('HTTP API', () => {
   });
 
   it('reports peers with backlog and no credentials, and pings them', async () => {
-    const res = await request('/v1/peers', { headers: auth(ADMIN_TOKEN) });
-    expect(res.status).toBe(200);
-    const peers = (await res.json()) as {
+    type PeerRow = {
       name: string;
       url: string;
       pending: number;
       pendingBytes: number;
       status: string;
-    }[];
+      oldestPendingAt: string | null;
+      awaitingBody: number;
+    };
+    const rows = async () => (await (await request('/v1/peers', { headers: auth(ADMIN_TOKEN) })).json()) as PeerRow[];
+    const awaitingBefore = (await rows())[0]!.awaitingBody;
+    const announced = await post('/v1/changes', { action: 'upload', path: '/user_homes/peers/await.bin', size: 3 });
+    expect(announced.status).toBe(201); // its body never comes
+    const res = await request('/v1/peers', { headers: auth(ADMIN_TOKEN) });
+    expect(res.status).toBe(200);
+    const peers = (await res.json()) as PeerRow[];
+    expect(peers[0]!.awaitingBody).toBe(awaitingBefore + 1);
+    const pending = (await (
+      await request('/v1/changes?peer=server2&status=PENDING&limit=1000', { headers: auth(ADMIN_TOKEN) })
+    ).json()) as { items: { createdAt: string }[] };
+    const oldest = pending.items.map((c) => c.createdAt).sort()[0];
+    expect(oldest).toBeDefined();
+    expect(peers[0]!.oldestPendingAt).toBe(oldest);
     expect(peers.map((p) => p.name)).toEqual(['server2', 'server3']);
     expect(peers[0]!.url).toBe('http://127.0.0.1:9/dav/');
     expect(JSON.stringify(peers)).not.toContain('secret-pw');
