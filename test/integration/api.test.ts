@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JOURNAL_DIR } from '../../src/adapters/fs-journal/store.js';
+import { FsJournalStore, JOURNAL_DIR } from '../../src/adapters/fs-journal/store.js';
 import { SMALL_BODY_BYTES } from '../../src/core/journal.js';
 import { CONFIG_LOCATION, laneId } from '../../src/core/lane.js';
 import { waitFor } from '../support/node-client.js';
@@ -15,7 +15,7 @@ import {
   startTestRelay,
   type TestRelay,
 } from '../support/relay.js';
-import { treeSnapshot } from '../support/tmp.js';
+import { tempDir, treeSnapshot } from '../support/tmp.js';
 
 const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 const LANE_2 = laneId('/user_homes', 'server2');
@@ -445,5 +445,45 @@ describe('HTTP API', () => {
     expect(pinged.status).toBe('OFFLINE');
     expect(pinged.lastPingAt).not.toBeNull();
     expect(pinged.lastError).toMatch(/ECONNREFUSED/);
+  });
+});
+
+describe('change ids across a restart', () => {
+  it('continue after the newest id in the journal, even when the clock is behind it', async () => {
+    const tmp = await tempDir();
+    const lane = laneId('/user_homes', 'server2');
+    // An entry stamped far in the future, as a relay whose clock ran ahead (or a restore from another host) left it.
+    const future = '20990101T000000000Z-000000-abcdef';
+    const store = await FsJournalStore.open(tmp.dir);
+    await store.create([
+      {
+        lane,
+        id: future,
+        peer: 'server2',
+        location: '/user_homes',
+        action: 'makedir',
+        path: '/user_homes/future',
+        createdAt: new Date().toISOString(),
+        status: 'PENDING',
+        attempts: 0,
+      },
+    ]);
+    await store.close();
+    const t = await startTestRelay(
+      { peers: [{ name: 'server2', url: 'http://127.0.0.1:9/' }] },
+      { journal: tmp.dir, replay: false },
+    );
+    try {
+      const res = await t.relay.app.request('/v1/changes', {
+        method: 'POST',
+        headers: jsonHeaders(NODE_A_TOKEN),
+        body: JSON.stringify({ action: 'makedir', path: '/user_homes/now' }),
+      });
+      const { id } = (await res.json()) as { id: string };
+      expect(id > future).toBe(true); // lexical order is replay order: the new change must come after
+    } finally {
+      await t.close();
+      await tmp.remove();
+    }
   });
 });
