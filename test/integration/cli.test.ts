@@ -1,13 +1,13 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
 import { bundle } from '../support/child.js';
 import { postChange, waitFor } from '../support/node-client.js';
 import { freePort } from '../support/ports.js';
-import { ADMIN_TOKEN, NODE_A_TOKEN } from '../support/relay.js';
+import { ADMIN_TOKEN, auth, NODE_A_TOKEN, startTestRelay } from '../support/relay.js';
 import { describeWithServer } from '../support/servers.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -197,4 +197,85 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'v
     serve.kill('SIGTERM');
     expect(await serveExit).toBe(0);
   });
+});
+
+describe('vfs-relay agent (the command)', () => {
+  it('journals a file dropped in the folder (token and relay from the environment), and stops on SIGINT with 0', async () => {
+    const main = await bundle(MAIN);
+    const t = await startTestRelay({ peers: [{ name: 'server2', url: 'http://127.0.0.1:9/' }] }, { replay: false });
+    const tmp = await tempDir();
+    try {
+      const watch = join(tmp.dir, 'watched');
+      await mkdir(watch);
+      const agent = spawn(
+        process.execPath,
+        [main, 'agent', '--vfs', '/user_homes/', '--watch', watch, '--user', 'john'],
+        {
+          env: { ...process.env, VFS_RELAY_URL: t.url, VFS_RELAY_NODE_TOKEN: NODE_A_TOKEN },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let stderr = ''; // the JSON log (stdout) and errors (stderr)
+      agent.stdout!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      agent.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => agent.once('exit', (code) => resolve(code)));
+      await waitFor(
+        async () => stderr.includes('agent watching'),
+        20_000,
+        () => stderr,
+      );
+      await writeFile(join(watch, 'hello.txt'), 'hello');
+      await waitFor(
+        async () => {
+          const res = await t.relay.app.request('/v1/changes?peer=server2', { headers: auth(ADMIN_TOKEN) });
+          const { items } = (await res.json()) as { items: { path: string; user?: string; status: string }[] };
+          return items.some((c) => c.path === '/user_homes/hello.txt' && c.user === 'john' && c.status === 'PENDING');
+        },
+        20_000,
+        () => stderr,
+      );
+      agent.kill('SIGINT');
+      expect(await exited).toBe(0);
+      expect(stderr).toContain('agent stopped');
+      expect(stderr).not.toContain(NODE_A_TOKEN);
+    } finally {
+      await t.close();
+      await tmp.remove();
+    }
+  }, 60_000);
+
+  it('refuses a bad --watcher, and exits 1 when the watched folder goes away', async () => {
+    const main = await bundle(MAIN);
+    const tmp = await tempDir();
+    const t = await startTestRelay({ peers: [{ name: 'server2', url: 'http://127.0.0.1:9/' }] }, { replay: false });
+    try {
+      const watch = join(tmp.dir, 'watched');
+      await mkdir(watch);
+      const args = ['agent', '--relay', t.url, '--token', NODE_A_TOKEN, '--vfs', '/user_homes/', '--watch', watch];
+      const bad = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
+        execFile(process.execPath, [main, ...args, '--watcher', 'magic'], (error, _out, stderr) =>
+          resolve({ code: error ? ((error.code as number) ?? 1) : 0, stderr }),
+        ),
+      );
+      expect(bad).toEqual({ code: 1, stderr: 'vfs-relay: --watcher must be one of folders, chokidar, not magic\n' });
+
+      const agent = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = ''; // the JSON log (stdout) and errors (stderr)
+      agent.stdout!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      agent.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => agent.once('exit', (code) => resolve(code)));
+      await waitFor(
+        async () => stderr.includes('agent watching'),
+        20_000,
+        () => stderr,
+      );
+      await rename(watch, join(tmp.dir, 'moved-away'));
+      expect(await exited).toBe(1);
+      expect(stderr).toContain('the watched folder is gone');
+      expect(stderr).toMatch(/vfs-relay: the agent stopped: the watched folder .* was removed, moved or replaced/);
+    } finally {
+      await t.close();
+      await tmp.remove();
+    }
+  }, 60_000);
 });
