@@ -250,9 +250,8 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     expect(moveFolder).toBeGreaterThan(moveFile);
   }, 60_000);
 
-  it('resumes from its outbox after being killed', async () => {
-    const { server, relay, peers, base, watch } = await rig();
-    const outbox = join(base, 'outbox');
+  /** An agent in a child process (to be SIGKILLed) on `watch`, journaling into `outbox`. */
+  async function agentChild(base: string, relay: TestRelay, watch: string, outbox: string) {
     const script = join(base, 'agent-child.ts');
     const agentIndex = fileURLToPath(new URL('../../src/agent/index.ts', import.meta.url));
     await writeFile(
@@ -264,14 +263,21 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
         "process.stdout.write('READY\\n');",
       ].join('\n'),
     );
-    const port = Number(new URL(relay.url).port);
-    await relay.relay.close(); // down from the start: everything the child detects stays in its outbox
     const { relay: url, watch: _w, ...options } = agentOptions(relay, watch);
     const child = await spawnTs(script, [url, watch, outbox, JSON.stringify(options)]);
     cleanups.push(async () => {
       if (child.process.exitCode === null && child.process.signalCode === null) child.process.kill('SIGKILL');
       await child.exited;
     });
+    return child;
+  }
+
+  it('resumes from its outbox after being killed', async () => {
+    const { server, relay, peers, base, watch } = await rig();
+    const outbox = join(base, 'outbox');
+    const port = Number(new URL(relay.url).port);
+    await relay.relay.close(); // down from the start: everything the child detects stays in its outbox
+    const child = await agentChild(base, relay, watch, outbox);
 
     await mkdir(at(watch, 'k/l'), { recursive: true });
     await writeFile(at(watch, 'k/l/file.txt'), 'journaled by the agent that is killed');
@@ -295,4 +301,61 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     expect(resumed.status()).toMatchObject({ queued: 0, refused: 0 });
     await replayedCleanly(back);
   }, 60_000);
+
+  it('killed mid-run (half sent, half waiting), then restarted: every change arrives exactly once', async () => {
+    const { server, relay, peers, base, watch } = await rig();
+    const outbox = join(base, 'outbox');
+    const port = Number(new URL(relay.url).port);
+    const child = await agentChild(base, relay, watch, outbox);
+    const records = async () => {
+      const lines = (await readFile(join(outbox, 'outbox.log'), 'utf8').catch(() => '')).split('\n');
+      const paths = new Set<string>();
+      for (const line of lines.filter((l) => l.includes('"seq"'))) {
+        const { change } = JSON.parse(line) as { change: { path: string; target?: string } };
+        paths.add(change.target ?? change.path);
+      }
+      return { paths, sent: lines.filter((l) => l.includes('"ack"')).length };
+    };
+    const COUNT = 60;
+    const names = Array.from({ length: COUNT }, (_, i) => `burst/f${String(i).padStart(2, '0')}.bin`);
+    const journaledAll = (wanted: string[]) =>
+      waitFor(
+        async () => {
+          const { paths } = await records();
+          return wanted.every((p) => paths.has(p));
+        },
+        20_000,
+        async () => `journaled ${[...(await records()).paths].join(' ')}: ${child.stderr()}`,
+      );
+    // The first half reaches the relay; then the relay goes away and the second half (and a rename of a file the
+    // peer already has) waits in the outbox, where the agent is killed while it retries.
+    await mkdir(at(watch, 'burst'));
+    for (const name of names.slice(0, COUNT / 2)) await writeFile(at(watch, name), randomBytes(16 * 1024));
+    const firstHalf = ['burst', ...names.slice(0, COUNT / 2)];
+    await journaledAll(firstHalf);
+    await waitFor(
+      async () => (await records()).sent >= firstHalf.length,
+      20_000,
+      async () => child.stderr(),
+    );
+    await relay.relay.close();
+    for (const name of names.slice(COUNT / 2)) await writeFile(at(watch, name), randomBytes(16 * 1024));
+    await rename(at(watch, names[0]!), at(watch, 'burst/renamed.bin'));
+    await journaledAll([...names.slice(COUNT / 2), 'burst/renamed.bin']);
+    child.process.kill('SIGKILL');
+    expect((await child.exited).signal).toBe('SIGKILL');
+    expect((await records()).sent).toBe(firstHalf.length);
+
+    const back = await startRelay(peers, { port, journal: relay.journal });
+    const resumed = await agent(back, watch, { outbox });
+    await mirrored(server, watch, 30_000);
+    await replayedCleanly(back);
+    expect(resumed.status()).toMatchObject({ queued: 0, refused: 0 });
+    // Nothing sent twice: each file PUT once, the rename one MOVE (no upload of the renamed file).
+    const puts = (await server.requests()).filter((r) => r.method === 'PUT' && r.path.includes('/burst/'));
+    expect(new Set(puts.map((r) => r.path)).size).toBe(COUNT);
+    expect(puts).toHaveLength(COUNT);
+    expect(await requests(server, 'MOVE', '/burst/f00.bin')).toBe(1);
+    expect(await requests(server, 'PUT', '/burst/renamed.bin')).toBe(0);
+  }, 90_000);
 });
