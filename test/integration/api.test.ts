@@ -400,6 +400,16 @@ describe('HTTP API', () => {
     );
   });
 
+  it('asks for a bearer token on 401 (WWW-Authenticate), telling a missing one from a bad one', async () => {
+    const missing = await request('/v1/changes', { method: 'POST' });
+    expect(missing.status).toBe(401);
+    expect(missing.headers.get('www-authenticate')).toBe('Bearer');
+    const bad = await request('/v1/peers', { headers: auth('no-such-token-0000000000') });
+    expect(bad.status).toBe(401);
+    expect(bad.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+    expect(await bad.json()).toEqual({ error: { code: 'UNAUTHENTICATED', message: 'the bearer token is not valid' } });
+  });
+
   it('lets the admin token act as a node, but never a node token as operator', async () => {
     expect((await post('/v1/changes', { action: 'makedir', path: '/user_homes/admin' }, ADMIN_TOKEN)).status).toBe(202);
     expect((await request('/v1/peers', { headers: auth(NODE_A_TOKEN) })).status).toBe(403);

@@ -1,4 +1,5 @@
 import { afterEach, expect, it } from 'vitest';
+import { JsonLogger } from '../../src/adapters/log/json-logger.js';
 import type { ConfigFile } from '../../src/config/schema.js';
 import { type ApachePeer, apacheAvailable, startApache } from '../support/apache.js';
 import { CountingProxy } from '../support/counting-proxy.js';
@@ -264,4 +265,46 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'r
     await drained(t, 'down', 30_000);
     await expectTree(down, model);
   }, 90_000);
+
+  it('never writes a secret to its log: passwords, tokens, Authorization headers', async () => {
+    const server = await apache();
+    const lines: string[] = [];
+    const logger = new JsonLogger((line) => void lines.push(line), 'debug');
+    const wrongPassword = 'wrong-pässword-31337';
+    const t = await startTestRelay(
+      {
+        peers: [peerOf('good', server), peerOf('bad', server, server.url, wrongPassword)],
+        vfs: [{ path: '/user_homes', replicate: true }],
+      },
+      { logger },
+    );
+    cleanups.push(() => t.close());
+    await post(t, [
+      { action: 'makedir', path: '/user_homes/logs' },
+      { action: 'upload', path: '/user_homes/logs/a.txt', body: Buffer.from('a') },
+      { action: 'rename', path: '/user_homes/logs/missing.txt', target: '/user_homes/logs/b.txt' }, // CONFLICT
+    ]);
+    await fetch(`${t.url}/v1/changes`, { headers: auth('not-a-token-at-all-8642') }); // refused: 401
+    await fetch(`${t.url}/v1/peers/bad/ping`, { method: 'POST', headers: auth(ADMIN_TOKEN) });
+    await waitFor(
+      async () => (await peer(t, 'good')).conflicts === 1 && (await peer(t, 'bad')).status === 'UNAUTHORIZED',
+      20_000,
+    );
+    const log = lines.join('');
+    expect(log).toContain('replayed');
+    expect(log).toContain('UNAUTHORIZED');
+    const basic = (password: string) => Buffer.from(`${server.username}:${password}`).toString('base64');
+    for (const secret of [
+      server.password,
+      wrongPassword,
+      ADMIN_TOKEN,
+      NODE_A_TOKEN,
+      'not-a-token-at-all-8642',
+      basic(server.password),
+      basic(wrongPassword),
+    ]) {
+      expect(log).not.toContain(secret);
+    }
+    expect(log.toLowerCase()).not.toContain('bearer ');
+  }, 60_000);
 });

@@ -1,7 +1,7 @@
 import { parseConfig, type RelayConfig } from '../../src/config/load.js';
 import type { ConfigFile } from '../../src/config/schema.js';
 import { silentDoorbell } from '../../src/core/doorbell.js';
-import { silentLogger } from '../../src/core/logger.js';
+import { type Logger, silentLogger } from '../../src/core/logger.js';
 import { type EmbeddedOptions, type EmbeddedRelay, startEmbeddedRelay } from '../../src/runtime/embedded.js';
 import { tempDir } from './tmp.js';
 
@@ -25,6 +25,8 @@ export interface TestRelayOptions {
   /** false: journal only, replay nothing (tests of ingestion that need a journal nobody else writes). */
   replay?: boolean;
   onReplay?: EmbeddedOptions['onReplay'];
+  /** Default: nothing is logged. */
+  logger?: Logger;
 }
 
 export async function startTestRelay(
@@ -45,7 +47,7 @@ export async function startTestRelay(
     'test',
   );
   const relay = await startEmbeddedRelay(config, {
-    logger: silentLogger,
+    logger: options.logger ?? silentLogger,
     doorbell: options.replay === false ? silentDoorbell : undefined,
     onReplay: options.onReplay,
   });
