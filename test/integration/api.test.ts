@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsJournalStore, JOURNAL_DIR } from '../../src/adapters/fs-journal/store.js';
+import { JsonLogger } from '../../src/adapters/log/json-logger.js';
 import { SMALL_BODY_BYTES } from '../../src/core/journal.js';
 import { CONFIG_LOCATION, laneId } from '../../src/core/lane.js';
 import { waitFor } from '../support/node-client.js';
@@ -493,6 +494,36 @@ describe('change ids across a restart', () => {
       expect(id > future).toBe(true); // lexical order is replay order: the new change must come after
     } finally {
       await t.close();
+      await tmp.remove();
+    }
+  });
+});
+
+describe('generated admin token', () => {
+  it('is made once in <journal>/admin-token (mode 0600), used, kept across a restart, and never logged', async () => {
+    const tmp = await tempDir();
+    const lines: string[] = [];
+    const start = () =>
+      startTestRelay(
+        { peers: [], auth: { nodeTokens: { 'node-a': NODE_A_TOKEN } } },
+        { journal: tmp.dir, replay: false, logger: new JsonLogger((line) => void lines.push(line)) },
+      );
+    try {
+      let t = await start();
+      const file = join(tmp.dir, 'admin-token');
+      const token = (await readFile(file, 'utf8')).trim();
+      expect(token.length).toBeGreaterThanOrEqual(32);
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      expect((await t.relay.app.request('/v1/peers', { headers: auth(token) })).status).toBe(200);
+      expect((await t.relay.app.request('/v1/peers', { headers: auth(NODE_A_TOKEN) })).status).toBe(403);
+      await t.close();
+      t = await start();
+      expect((await readFile(file, 'utf8')).trim()).toBe(token);
+      expect((await t.relay.app.request('/v1/peers', { headers: auth(token) })).status).toBe(200);
+      await t.close();
+      expect(lines.join('')).toContain('no admin token configured: generated one');
+      expect(lines.join('')).not.toContain(token);
+    } finally {
       await tmp.remove();
     }
   });
