@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FsJournalStore, JOURNAL_DIR } from '../../src/adapters/fs-journal/store.js';
 import { JsonLogger } from '../../src/adapters/log/json-logger.js';
 import { SMALL_BODY_BYTES } from '../../src/core/journal.js';
@@ -524,6 +524,49 @@ describe('generated admin token', () => {
       expect(lines.join('')).toContain('no admin token configured: generated one');
       expect(lines.join('')).not.toContain(token);
     } finally {
+      await tmp.remove();
+    }
+  });
+});
+
+describe('when the write-ahead log fails', () => {
+  it('answers 500 and accepts nothing more until a restart, which keeps everything acknowledged before', async () => {
+    const tmp = await tempDir();
+    const start = () =>
+      startTestRelay({ peers: [{ name: 'server2', url: 'http://127.0.0.1:9/' }] }, { journal: tmp.dir, replay: false });
+    const makedir = (t: TestRelay, path: string) =>
+      t.relay.app.request('/v1/changes', {
+        method: 'POST',
+        headers: jsonHeaders(NODE_A_TOKEN),
+        body: JSON.stringify({ action: 'makedir', path }),
+      });
+    // FileHandle is internal: reach its prototype through a handle.
+    const { open } = await import('node:fs/promises');
+    const probe = await open(join(tmp.dir, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
+    await probe.close();
+    let t = await start();
+    try {
+      expect((await makedir(t, '/user_homes/before')).status).toBe(202);
+      const sync = vi
+        .spyOn(proto, 'sync')
+        .mockRejectedValueOnce(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
+      const failed = await makedir(t, '/user_homes/lost');
+      sync.mockRestore();
+      expect(failed.status).toBe(500);
+      // Fail-stop: the disk may work again, the relay still refuses until it restarts and re-reads its log.
+      const after = await makedir(t, '/user_homes/after');
+      expect(after.status).toBe(500);
+      expect(JSON.stringify(await after.json())).not.toMatch(/at \w+ \(/); // no stack trace in the answer
+      await t.close().catch(() => {}); // its last checkpoint may refuse too
+      t = await start();
+      const list = await t.relay.app.request('/v1/changes?peer=server2', { headers: auth(ADMIN_TOKEN) });
+      const paths = ((await list.json()) as { items: { path: string }[] }).items.map((c) => c.path);
+      expect(paths).toContain('/user_homes/before');
+      expect(paths).not.toContain('/user_homes/after');
+      expect((await makedir(t, '/user_homes/again')).status).toBe(202);
+    } finally {
+      await t.close();
       await tmp.remove();
     }
   });
