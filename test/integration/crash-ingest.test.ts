@@ -47,10 +47,13 @@ async function ingestUntilDead(url: string, worker: number, round: number, acked
         if (res.status === 202) acked.push({ id: ((await res.json()) as { id: string }).id, action: 'makedir', path });
         continue;
       }
-      const body = randomBytes(1 + ((worker * 7919 + i * 104729) % (64 * 1024)));
+      // Mostly small bodies (journaled from memory); every fifth upload is 300 KiB–1.5 MiB: streamed to disk, and
+      // above 1 MiB fsynced in place rather than carried in the log.
+      const spread = (worker * 7919 + i * 104729) % (1200 * 1024);
+      const body = randomBytes(i % 10 === 3 || i % 10 === 7 ? 300 * 1024 + spread : 1 + (spread % (64 * 1024)));
       const change = { action: 'upload', path, size: body.length, sha256: sha(body) };
       if (i % 5 === 1 || i % 5 === 2) {
-        // The one-request upload (POST /v1/uploads): small bodies take the in-memory fast path.
+        // The one-request upload (POST /v1/uploads): small bodies take the in-memory fast path, large ones go to disk.
         const query = new URLSearchParams({ path, size: String(body.length), sha256: change.sha256 });
         const res = await fetch(`${url}/v1/uploads?${query}`, {
           method: 'POST',
