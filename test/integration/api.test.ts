@@ -571,3 +571,24 @@ describe('when the write-ahead log fails', () => {
     }
   });
 });
+
+describe('behind a proxy (publicUrl)', () => {
+  it('builds upload URLs from publicUrl instead of the address the request came to', async () => {
+    const t = await startTestRelay(
+      { peers: [{ name: 'server2', url: 'http://127.0.0.1:9/' }], publicUrl: 'https://relay.example.com/base/' },
+      { replay: false },
+    );
+    try {
+      const res = await t.relay.app.request('http://10.0.0.5:8787/v1/changes', {
+        method: 'POST',
+        headers: jsonHeaders(NODE_A_TOKEN),
+        body: JSON.stringify({ action: 'upload', path: '/user_homes/p.bin', size: 1 }),
+      });
+      expect(res.status).toBe(201);
+      const { id, upload } = (await res.json()) as { id: string; upload: { url: string } };
+      expect(upload.url).toBe(`https://relay.example.com/base/v1/changes/${id}/body`);
+    } finally {
+      await t.close();
+    }
+  });
+});
