@@ -1,6 +1,8 @@
 import { afterEach, expect, it } from 'vitest';
 import { JsonLogger } from '../../src/adapters/log/json-logger.js';
 import type { ConfigFile } from '../../src/config/schema.js';
+import { laneId } from '../../src/core/lane.js';
+import { StampClock } from '../../src/core/stamp.js';
 import { type ApachePeer, apacheAvailable, startApache } from '../support/apache.js';
 import { CountingProxy } from '../support/counting-proxy.js';
 import { postChange, waitFor } from '../support/node-client.js';
@@ -265,6 +267,30 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'r
     await drained(t, 'down', 30_000);
     await expectTree(down, model);
   }, 90_000);
+
+  it('finds and replays an entry nobody rang for (the sweep of each ping tick)', async () => {
+    const server = await apache();
+    const t = await relay([peerOf('server2', server)]);
+    await post(t, [{ action: 'makedir', path: '/user_homes/swept' }]);
+    await drained(t, 'server2');
+    // Written to the journal behind the replayer's back, as a lost ring would leave it.
+    const lane = laneId('/user_homes', 'server2');
+    await t.relay.store.create([
+      {
+        lane,
+        id: new StampClock().next(),
+        peer: 'server2',
+        location: '/user_homes',
+        action: 'makedir',
+        path: '/user_homes/swept/unrung',
+        createdAt: new Date().toISOString(),
+        status: 'PENDING',
+        attempts: 0,
+      },
+    ]);
+    await waitFor(async () => (await server.tree()).get('user_homes/swept/unrung') === 'dir', 10_000);
+    await drained(t, 'server2');
+  }, 30_000);
 
   it('never writes a secret to its log: passwords, tokens, Authorization headers', async () => {
     const server = await apache();
