@@ -241,8 +241,17 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'r
     const wrong = await relay([peerOf('server2', server, server.url, 'wrong-password')]);
     await post(wrong, changes);
     await waitFor(async () => (await peer(wrong, 'server2')).status === 'UNAUTHORIZED', 10_000);
-    await new Promise((r) => setTimeout(r, 1500));
+    const mark = (await server.requests()).length;
+    await new Promise((r) => setTimeout(r, 2500));
     expect(await peer(wrong, 'server2')).toMatchObject({ status: 'UNAUTHORIZED', pending: 40 });
+    // Nothing hammers a peer that refuses the credentials: besides the requests in flight when the first 401
+    // came back, only a ping per interval (PROPFIND /).
+    const since = (await server.requests()).slice(mark);
+    const pings = since.filter((r) => r.method === 'PROPFIND' && r.path === '/');
+    expect(since.length - pings.length).toBeLessThanOrEqual(8);
+    expect(pings.length).toBeGreaterThanOrEqual(1);
+    expect(pings.length).toBeLessThanOrEqual(4);
+    expect(since.every((r) => r.status === 401)).toBe(true);
     expect([...(await server.tree()).keys()].filter((p) => p.startsWith('user_homes'))).toEqual([]);
     const journal = wrong.journal;
     await wrong.relay.close();
