@@ -6,6 +6,12 @@ import type { EntryRef } from './entry.js';
  */
 export interface Doorbell {
   ring(refs: readonly EntryRef[]): Promise<void>;
+  /**
+   * "These entries exist but are not ready" (uploads AWAITING_BODY): a replayer that keeps its own view of the
+   * journal learns of them at once, so that later changes to the same paths wait behind them. Optional: one that
+   * reads the journal before every replay (cloud) needs no telling.
+   */
+  announce?(refs: readonly EntryRef[]): Promise<void>;
 }
 
 /** Used where nothing replays in-process (e.g. tests of ingestion alone). */

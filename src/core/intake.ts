@@ -84,6 +84,7 @@ export class ChangeIntake {
     // An upload is acknowledged at commit; until then its entries need not survive a crash (the node starts over).
     await this.deps.store.create(entries, { durable: status === 'PENDING' });
     if (status === 'PENDING') await this.deps.doorbell.ring(entries);
+    else await this.deps.doorbell.announce?.(entries);
     return { journaled: true, id: entries[0]!.id, status, entries };
   }
 

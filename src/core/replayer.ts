@@ -83,6 +83,11 @@ export class Replayer implements Doorbell {
     }
   }
 
+  /** Learns of entries that are not ready yet (AWAITING_BODY): what overlaps them waits behind them. */
+  async announce(refs: readonly EntryRef[]): Promise<void> {
+    for (const ref of refs) await this.refresh(ref);
+  }
+
   /** Loads every entry of the journal that is not known yet (start-up, lost rings) and dispatches. */
   async sweep(): Promise<void> {
     for (const lane of await this.options.store.lanes()) {

@@ -277,6 +277,38 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'r
     await expectTree(down, model);
   }, 90_000);
 
+  it('holds back changes behind an upload whose body never came (AWAITING_BODY) until it is skipped', async () => {
+    const server = await apache();
+    const t = await relay([peerOf('server2', server)]);
+    // The change of a three-step upload, and then nothing: no body, no commit.
+    const res = await fetch(`${t.url}/v1/changes`, {
+      method: 'POST',
+      headers: { ...auth(NODE_A_TOKEN), 'content-type': 'application/json' },
+      body: JSON.stringify({ action: 'upload', path: '/user_homes/held/big.iso', size: 10 }),
+    });
+    expect(res.status).toBe(201);
+    const { id: waiting } = (await res.json()) as { id: string };
+    const [unrelated, behind] = await post(t, [
+      { action: 'makedir', path: '/user_homes/held/big.iso.d' }, // not the same path: goes
+      { action: 'delete', path: '/user_homes/held/big.iso' }, // the same path: waits behind the upload
+    ]);
+    await waitFor(async () => (await server.tree()).has('user_homes/held/big.iso.d'), 10_000);
+    const change = async (id: string) =>
+      (await (await fetch(`${t.url}/v1/changes/${id}`, { headers: auth(ADMIN_TOKEN) })).json()) as { status: string };
+    const deletes = async () =>
+      (await server.requests()).filter((r) => r.method === 'DELETE' && r.path === '/user_homes/held/big.iso').length;
+    await new Promise((r) => setTimeout(r, 1_500)); // a ping tick and its sweep: still nothing
+    expect(await deletes()).toBe(0);
+    expect((await change(behind!)).status).toBe('PENDING'); // in the journal, waiting
+    expect((await change(waiting)).status).toBe('AWAITING_BODY');
+    expect(unrelated).toBeDefined();
+
+    const skip = await fetch(`${t.url}/v1/changes/${waiting}`, { method: 'DELETE', headers: auth(ADMIN_TOKEN) });
+    expect(skip.status).toBe(200);
+    await drained(t, 'server2');
+    expect(await deletes()).toBe(1);
+  }, 30_000);
+
   it('finds and replays an entry nobody rang for (the sweep of each ping tick)', async () => {
     const server = await apache();
     const t = await relay([peerOf('server2', server)]);
