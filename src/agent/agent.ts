@@ -1,13 +1,18 @@
+import { join } from 'node:path';
 import { RelayError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { resolvePlace } from './agent-config.js';
 import { RelayClient } from './client.js';
 import { AgentConfigError } from './errors.js';
+import { INDEX_FILE, loadIndex, saveIndex } from './index-file.js';
 import { Outbox } from './outbox.js';
 import { RenameDetector } from './rename-detector.js';
 import type { RetryPolicy } from './retry.js';
 import { Sender } from './sender.js';
 import { startWatcher, statRelative, type WatcherKind } from './watcher.js';
+
+/** The remembered folder state is saved this often while changes are being reported (and at close). */
+const INDEX_SAVE_MS = 30_000;
 
 export interface AgentOptions {
   /** Base URL of the relay API. */
@@ -138,11 +143,37 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
   let closing: Promise<void> | undefined;
   let appending = 0;
   let lastAppend: Promise<unknown> = Promise.resolve();
+  // What the folder held as far as reported changes go, kept beside the outbox so that the next start can report
+  // what changed while the agent was not running (see README, "The agent").
+  const indexFile = join(outboxDir, INDEX_FILE);
+  let indexDirty = false;
+  let outboxBroken = false;
+  let savingIndex: Promise<void> = Promise.resolve();
+  const persistIndex = (): Promise<void> => {
+    const snapshot = detector.remembered();
+    const reported = lastAppend; // the snapshot's changes are in the outbox once these appends are
+    indexDirty = false;
+    savingIndex = savingIndex
+      .then(async () => {
+        await reported;
+        if (!outboxBroken) await saveIndex(indexFile, snapshot);
+      })
+      .catch((error: unknown) =>
+        logger.warn('could not save the folder index; the next start may send some changes again', { error }),
+      );
+    return savingIndex;
+  };
+  const indexTimer = setInterval(() => {
+    if (indexDirty) void persistIndex();
+  }, INDEX_SAVE_MS);
+  indexTimer.unref();
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      clearInterval(indexTimer);
       await watcher?.close();
       await detector.drain();
       await lastAppend;
+      await persistIndex();
       try {
         await sender.stop();
       } finally {
@@ -159,13 +190,16 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     options.onFatal?.(error);
     void close();
   };
-  const fatal = (error: unknown) =>
+  const fatal = (error: unknown) => {
+    outboxBroken = true;
     stopFor('agent stopped: its outbox cannot be written', { outbox: outboxDir }, error);
+  };
 
   const detector = new RenameDetector({
     stat: (rel) => statRelative(root, rel),
     emit: (change) => {
       appending += 1;
+      indexDirty = true;
       logger.debug('change detected', { ...change });
       // Appends complete in call order (the outbox writes them in sequence), so detection order is kept.
       lastAppend = outbox
@@ -181,6 +215,12 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     onError: (error) => logger.warn('could not inspect a changed path', { error }),
   });
 
+  // Resuming: the detector starts from what the last run had reported, and the listing at start is handled like
+  // live events — new and changed files are uploaded, moves found by inode — and what is gone is reported below.
+  const previous = options.initialScan ? undefined : await loadIndex(indexFile);
+  for (const [path, stat] of previous ?? []) detector.index.set(path, stat);
+  const listed = new Set<string>();
+
   // The outbox is sent first: what a previous run journaled goes out before anything new.
   sender.start(fatal);
   try {
@@ -188,7 +228,11 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
       {
         root,
         ignored,
-        onEvent: (event) => detector.push(event),
+        onEvent: (event) => {
+          if (!previous || !event.initial) return detector.push(event);
+          listed.add(event.path);
+          detector.push({ type: event.type, path: event.path });
+        },
         onError: (error) => logger.warn('file watcher error', { error }),
         // Restarted (by its service manager), the agent watches whatever is there now.
         onRootGone: (error) => stopFor('agent stopped: the watched folder is gone', { watch: root }, error),
@@ -198,6 +242,16 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
   } catch (error) {
     await close();
     throw error;
+  }
+  if (previous) {
+    // Known before, not listed now, and really not there (an ignored or unreadable path is left alone): removed
+    // while the agent was stopped. Deepest first, as a watcher reports a removed folder.
+    const gone: string[] = [];
+    for (const path of [...previous.keys()].sort().reverse()) {
+      if (!listed.has(path) && !(await statRelative(root, path))) gone.push(path);
+    }
+    for (const path of gone) detector.push({ type: previous.get(path)!.kind === 'dir' ? 'unlinkDir' : 'unlink', path });
+    logger.info('caught up with the folder as the last run left it', { known: previous.size, gone: gone.length });
   }
   logger.info('agent watching', { watch: root, vfs, relay: options.relay, outbox: outboxDir });
 

@@ -85,6 +85,10 @@ export class FileIndex {
     return [...this.byPath.keys()];
   }
 
+  entries(): IterableIterator<[string, FileStat]> {
+    return this.byPath.entries();
+  }
+
   clear(): void {
     this.byPath.clear();
     this.byIdentity.clear();

@@ -72,6 +72,14 @@ export class RenameDetector {
     this.enqueue(() => this.handle(event));
   }
 
+  /**
+   * What the folder held as far as reported changes go: the index, plus removals not reported yet (they still
+   * stand on the peer). Files still settling are not in it: for a later start they are new.
+   */
+  remembered(): [string, FileStat][] {
+    return [...this.index.entries(), ...this.gone.entries()];
+  }
+
   /** Work not reported yet: queued events, removals waiting for a pair, files still being written. */
   get backlog(): number {
     return this.queued + this.gone.size + this.stability.size;

@@ -358,4 +358,47 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     expect(await requests(server, 'MOVE', '/burst/f00.bin')).toBe(1);
     expect(await requests(server, 'PUT', '/burst/renamed.bin')).toBe(0);
   }, 90_000);
+
+  it('restarted after a stop, sends what changed in the folder meanwhile: new, changed, moved, removed', async () => {
+    const { server, relay, base, watch } = await rig();
+    const outbox = join(base, 'outbox');
+    await mkdir(at(watch, 'docs/old'), { recursive: true });
+    const first = await agent(relay, watch, { outbox });
+    await writeFile(at(watch, 'docs/keep.txt'), 'unchanged');
+    await writeFile(at(watch, 'docs/edit.txt'), 'version 1');
+    await writeFile(at(watch, 'docs/move.bin'), randomBytes(100_000));
+    await writeFile(at(watch, 'docs/old/inside.txt'), 'in a folder that moves');
+    await writeFile(at(watch, 'docs/drop.txt'), 'removed while stopped');
+    await writeFile(at(watch, 'docs/app.log'), 'replicated, then ignored by the next run');
+    await mkdir(at(watch, 'docs/empty'));
+    await mirrored(server, watch);
+    await first.close();
+    expect(await readFile(join(outbox, 'index.json'), 'utf8')).toContain('docs/keep.txt');
+    const before = (await server.requests()).length;
+
+    // While no agent runs.
+    await writeFile(at(watch, 'docs/new.txt'), 'created while stopped');
+    await writeFile(at(watch, 'docs/edit.txt'), 'version 2, longer');
+    await rename(at(watch, 'docs/move.bin'), at(watch, 'docs/moved.bin'));
+    await rename(at(watch, 'docs/old'), at(watch, 'docs/renamed'));
+    await rm(at(watch, 'docs/drop.txt'));
+    await rm(at(watch, 'docs/empty'), { recursive: true });
+
+    // The next run ignores *.log: what it no longer looks at is not taken for removed.
+    const second = await agent(relay, watch, { outbox, ignore: ['*.log'] });
+    await mirrored(server, watch, 30_000);
+    await replayedCleanly(relay);
+    expect(second.status()).toMatchObject({ queued: 0, refused: 0 });
+    const since = (await server.requests()).slice(before).map((r) => `${r.method} ${r.path}`);
+    // Moves are MOVEs (no bytes sent again), the unchanged file is not touched.
+    expect(since).toContain('MOVE /user_homes/agent/docs/move.bin');
+    expect(since).toContain('MOVE /user_homes/agent/docs/old');
+    expect(since).toContain('DELETE /user_homes/agent/docs/drop.txt');
+    expect(since).toContain('DELETE /user_homes/agent/docs/empty');
+    expect(since.filter((r) => r.startsWith('PUT')).sort()).toEqual([
+      'PUT /user_homes/agent/docs/edit.txt',
+      'PUT /user_homes/agent/docs/new.txt',
+    ]);
+    expect(since.some((r) => r.includes('keep.txt') || r.includes('app.log'))).toBe(false);
+  }, 60_000);
 });
