@@ -250,8 +250,28 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     for (const path of [...previous.keys()].sort().reverse()) {
       if (!listed.has(path) && !(await statRelative(root, path))) gone.push(path);
     }
-    for (const path of gone) detector.push({ type: previous.get(path)!.kind === 'dir' ? 'unlinkDir' : 'unlink', path });
-    logger.info('caught up with the folder as the last run left it', { known: previous.size, gone: gone.length });
+    // Everything gone at once, or a folder on another file system than every path it held: an unmounted volume
+    // (its empty mount point) or a folder swapped for another looks exactly like that. Deleting all of it on the
+    // peers would be the one unrecoverable mistake: removals found at start are then not reported.
+    const rootDev = (await statRelative(root, ''))?.dev;
+    const suspicious =
+      gone.length > 0 && (listed.size === 0 || ![...previous.values()].some((stat) => stat.dev === rootDev));
+    if (suspicious) {
+      logger.error('the watched folder is empty or on another file system than before: not deleting what it held', {
+        watch: root,
+        known: previous.size,
+        gone: gone.length,
+        hint: `if the removals are meant, delete them by hand, or remove ${indexFile} and restart`,
+      });
+    } else {
+      for (const path of gone) {
+        detector.push({ type: previous.get(path)!.kind === 'dir' ? 'unlinkDir' : 'unlink', path });
+      }
+    }
+    logger.info('caught up with the folder as the last run left it', {
+      known: previous.size,
+      gone: suspicious ? 0 : gone.length,
+    });
   }
   logger.info('agent watching', { watch: root, vfs, relay: options.relay, outbox: outboxDir });
 

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
 import { type AgentHandle, type AgentOptions, RelayClient, runAgent } from '../../src/agent/index.js';
 import type { ConfigFile } from '../../src/config/schema.js';
+import { silentLogger } from '../../src/core/logger.js';
 import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
 import { spawnTs } from '../support/child.js';
 import { waitFor } from '../support/node-client.js';
@@ -400,5 +401,29 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
       'PUT /user_homes/agent/docs/new.txt',
     ]);
     expect(since.some((r) => r.includes('keep.txt') || r.includes('app.log'))).toBe(false);
+  }, 60_000);
+
+  it('started on a folder that is suddenly empty (an unmounted volume?), deletes nothing on the peer', async () => {
+    const { server, relay, base, watch } = await rig();
+    const outbox = join(base, 'outbox');
+    const first = await agent(relay, watch, { outbox });
+    await mkdir(at(watch, 'data'));
+    await writeFile(at(watch, 'data/precious.bin'), randomBytes(10_000));
+    await writeFile(at(watch, 'top.txt'), 'top');
+    await mirrored(server, watch);
+    await first.close();
+    const before = (await server.requests()).length;
+
+    await rm(at(watch, 'data'), { recursive: true });
+    await rm(at(watch, 'top.txt'));
+    const errors: string[] = [];
+    const logger = { ...silentLogger, error: (message: string) => void errors.push(message) };
+    const second = await agent(relay, watch, { outbox, logger });
+    await new Promise((r) => setTimeout(r, 1_500)); // well past the rename window
+    expect(second.status()).toMatchObject({ queued: 0, detecting: 0 });
+    expect((await server.requests()).slice(before).filter((r) => r.method === 'DELETE')).toEqual([]);
+    expect(errors).toEqual([
+      'the watched folder is empty or on another file system than before: not deleting what it held',
+    ]);
   }, 60_000);
 });
