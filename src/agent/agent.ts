@@ -4,6 +4,7 @@ import { type Logger, silentLogger } from '../core/logger.js';
 import { resolvePlace } from './agent-config.js';
 import { RelayClient } from './client.js';
 import { AgentConfigError } from './errors.js';
+import { sameIdentity } from './file-index.js';
 import { INDEX_FILE, loadIndex, saveIndex } from './index-file.js';
 import { Outbox } from './outbox.js';
 import { RenameDetector } from './rename-detector.js';
@@ -218,8 +219,16 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
   // Resuming: the detector starts from what the last run had reported, and the listing at start is handled like
   // live events — new and changed files are uploaded, moves found by inode — and what is gone is reported below.
   const previous = options.initialScan ? undefined : await loadIndex(indexFile);
-  for (const [path, stat] of previous ?? []) detector.index.set(path, stat);
+  // Seeded: what is still there as it was, what is gone (a move or a removal), and what is now of the other kind
+  // (reported removed first, below). Not a name that now holds another file, or another folder: after a crash the saved state may be up to INDEX_SAVE_MS old, and a move inferred from an
+  // older name that holds new data now (a rotated log) would land that data over the move's target. Such a name
+  // is sent as new (and one it moved to as new too: bytes again, but never the wrong bytes).
+  for (const [path, stat] of previous ?? []) {
+    const now = await statRelative(root, path).catch(() => stat); // unreadable: leave it as it was
+    if (!now || sameIdentity(now, stat) || now.kind !== stat.kind) detector.index.set(path, stat);
+  }
   const listed = new Set<string>();
+  if (!previous) indexDirty = true; // a first start saves what it found, so that the next one can catch up
 
   // The outbox is sent first: what a previous run journaled goes out before anything new.
   sender.start(fatal);
@@ -230,7 +239,13 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
         ignored,
         onEvent: (event) => {
           if (!previous || !event.initial) return detector.push(event);
+          if (event.path === '') return; // the watched folder itself (chokidar reports it)
           listed.add(event.path);
+          // A file where a folder was, or the other way round: the old one goes first.
+          const was = previous.get(event.path)?.kind;
+          if (was && was !== (event.type === 'addDir' ? 'dir' : 'file')) {
+            detector.push({ type: was === 'dir' ? 'unlinkDir' : 'unlink', path: event.path });
+          }
           detector.push({ type: event.type, path: event.path });
         },
         onError: (error) => logger.warn('file watcher error', { error }),
@@ -248,7 +263,8 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     // while the agent was stopped. Deepest first, as a watcher reports a removed folder.
     const gone: string[] = [];
     for (const path of [...previous.keys()].sort().reverse()) {
-      if (!listed.has(path) && !(await statRelative(root, path))) gone.push(path);
+      // A stat that fails (no permission) counts as present: only what is certainly gone is removed.
+      if (!listed.has(path) && !(await statRelative(root, path).catch(() => true))) gone.push(path);
     }
     // Everything gone at once, or a folder on another file system than every path it held: an unmounted volume
     // (its empty mount point) or a folder swapped for another looks exactly like that. Deleting all of it on the
@@ -257,6 +273,8 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     const suspicious =
       gone.length > 0 && (listed.size === 0 || ![...previous.values()].some((stat) => stat.dev === rootDev));
     if (suspicious) {
+      // Forgotten, not held back: a later start must not delete them either once something else appears here.
+      for (const path of gone) detector.index.delete(path);
       logger.error('the watched folder is empty or on another file system than before: not deleting what it held', {
         watch: root,
         known: previous.size,

@@ -219,6 +219,9 @@ export class RenameDetector {
     forget(this.index, from, isDir);
     forget(this.gone, from, isDir);
     this.stability.cancelBelow(from);
+    // Something new may already sit at the old name (a rotated log: `mv app.log app.log.1`, new `app.log`): its
+    // wait was just cancelled with the old one's, so it starts again.
+    if (!isDir && (await this.options.stat(from))?.kind === 'file') this.stability.track(from);
     // The move replaces whatever was there (WebDAV MOVE with Overwrite: T).
     forget(this.index, to, this.index.get(to)?.kind === 'dir');
     this.options.emit({ action: 'rename', path: from, target: to });

@@ -371,6 +371,8 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     await writeFile(at(watch, 'docs/old/inside.txt'), 'in a folder that moves');
     await writeFile(at(watch, 'docs/drop.txt'), 'removed while stopped');
     await writeFile(at(watch, 'docs/app.log'), 'replicated, then ignored by the next run');
+    await writeFile(at(watch, 'docs/service.out'), 'yesterday');
+    await writeFile(at(watch, 'docs/swap'), 'a file that becomes a folder');
     await mkdir(at(watch, 'docs/empty'));
     await mirrored(server, watch);
     await first.close();
@@ -384,6 +386,12 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     await rename(at(watch, 'docs/old'), at(watch, 'docs/renamed'));
     await rm(at(watch, 'docs/drop.txt'));
     await rm(at(watch, 'docs/empty'), { recursive: true });
+    // A rotation: the old name holds new data now, so it is sent as new (and the rotated copy too).
+    await rename(at(watch, 'docs/service.out'), at(watch, 'docs/service.out.1'));
+    await writeFile(at(watch, 'docs/service.out'), 'today, a new file');
+    await rm(at(watch, 'docs/swap'));
+    await mkdir(at(watch, 'docs/swap'));
+    await writeFile(at(watch, 'docs/swap/inside.txt'), 'in the folder that replaced a file');
 
     // The next run ignores *.log: what it no longer looks at is not taken for removed.
     const second = await agent(relay, watch, { outbox, ignore: ['*.log'] });
@@ -399,31 +407,47 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     expect(since.filter((r) => r.startsWith('PUT')).sort()).toEqual([
       'PUT /user_homes/agent/docs/edit.txt',
       'PUT /user_homes/agent/docs/new.txt',
+      'PUT /user_homes/agent/docs/service.out',
+      'PUT /user_homes/agent/docs/service.out.1',
+      'PUT /user_homes/agent/docs/swap/inside.txt',
     ]);
+    expect(since).not.toContain('MOVE /user_homes/agent/docs/service.out');
     expect(since.some((r) => r.includes('keep.txt') || r.includes('app.log'))).toBe(false);
   }, 60_000);
 
-  it('started on a folder that is suddenly empty (an unmounted volume?), deletes nothing on the peer', async () => {
-    const { server, relay, base, watch } = await rig();
-    const outbox = join(base, 'outbox');
-    const first = await agent(relay, watch, { outbox });
-    await mkdir(at(watch, 'data'));
-    await writeFile(at(watch, 'data/precious.bin'), randomBytes(10_000));
-    await writeFile(at(watch, 'top.txt'), 'top');
-    await mirrored(server, watch);
-    await first.close();
-    const before = (await server.requests()).length;
+  it.each(['folders', 'chokidar'] as const)(
+    'started on a folder that is suddenly empty (an unmounted volume?), deletes nothing on the peer, then or later (%s)',
+    async (watcher) => {
+      const { server, relay, base, watch } = await rig();
+      const outbox = join(base, 'outbox');
+      const first = await agent(relay, watch, { outbox, watcher });
+      await mkdir(at(watch, 'data'));
+      await writeFile(at(watch, 'data/precious.bin'), randomBytes(10_000));
+      await writeFile(at(watch, 'top.txt'), 'top');
+      await mirrored(server, watch);
+      await first.close();
+      const before = (await server.requests()).length;
 
-    await rm(at(watch, 'data'), { recursive: true });
-    await rm(at(watch, 'top.txt'));
-    const errors: string[] = [];
-    const logger = { ...silentLogger, error: (message: string) => void errors.push(message) };
-    const second = await agent(relay, watch, { outbox, logger });
-    await new Promise((r) => setTimeout(r, 1_500)); // well past the rename window
-    expect(second.status()).toMatchObject({ queued: 0, detecting: 0 });
-    expect((await server.requests()).slice(before).filter((r) => r.method === 'DELETE')).toEqual([]);
-    expect(errors).toEqual([
-      'the watched folder is empty or on another file system than before: not deleting what it held',
-    ]);
-  }, 60_000);
+      await rm(at(watch, 'data'), { recursive: true });
+      await rm(at(watch, 'top.txt'));
+      const errors: string[] = [];
+      const logger = { ...silentLogger, error: (message: string) => void errors.push(message) };
+      const second = await agent(relay, watch, { outbox, logger, watcher });
+      await new Promise((r) => setTimeout(r, 1_500)); // well past the rename window
+      expect(second.status()).toMatchObject({ queued: 0, detecting: 0 });
+      expect((await server.requests()).slice(before).filter((r) => r.method === 'DELETE')).toEqual([]);
+      expect(errors).toEqual([
+        'the watched folder is empty or on another file system than before: not deleting what it held',
+      ]);
+      // Something new appears, the agent is stopped and started again: still no deletes of what it held.
+      await writeFile(at(watch, 'new.txt'), 'new');
+      await waitFor(async () => JSON.stringify(await peerTree(server)).includes('new.txt'), 10_000);
+      await second.close();
+      const third = await agent(relay, watch, { outbox, watcher });
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(third.status()).toMatchObject({ queued: 0, detecting: 0 });
+      expect((await server.requests()).slice(before).filter((r) => r.method === 'DELETE')).toEqual([]);
+    },
+    60_000,
+  );
 });
