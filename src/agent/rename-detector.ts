@@ -177,8 +177,10 @@ export class RenameDetector {
     this.options.emit({ action: 'makedir', path: rel });
   }
 
-  private onRemoved(rel: string): void {
-    this.stability.cancelBelow(rel);
+  private async onRemoved(rel: string): Promise<void> {
+    // A removal reported late, when a new file already sits at the name (a rotated log), must not stop that
+    // file's wait: only what is really gone stops waiting.
+    if (!(await this.options.stat(rel))) this.stability.cancelBelow(rel);
     const known = this.index.delete(rel);
     if (!known) return; // never reported (ignored, still being written) or already carried by a folder move
     this.gone.set(rel, known);

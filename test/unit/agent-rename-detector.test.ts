@@ -129,6 +129,19 @@ describe('rename detection', () => {
     expect(changes).toEqual([{ action: 'rename', path: 'docs/report.pdf', target: 'docs/final.pdf' }]);
   });
 
+  it('uploads a new file written under the name a file was just moved away from (a log rotation)', async () => {
+    await existing('app.log');
+    tree.mv('app.log', 'app.log.1');
+    tree.write('app.log', 5); // a new file, a new inode, at the old name
+    // The new file's event comes before the halves of the move (watchers do not promise an order).
+    push({ type: 'add', path: 'app.log' }, { type: 'add', path: 'app.log.1' }, { type: 'unlink', path: 'app.log' });
+    await settle();
+    expect(changes).toEqual([
+      { action: 'rename', path: 'app.log', target: 'app.log.1' },
+      { action: 'upload', path: 'app.log' },
+    ]);
+  });
+
   it('pairs the halves of a move in either order', async () => {
     await existing('a.bin');
     tree.mkdir('sub');
