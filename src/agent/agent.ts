@@ -262,9 +262,32 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     // Known before, not listed now, and really not there (an ignored or unreadable path is left alone): removed
     // while the agent was stopped. Deepest first, as a watcher reports a removed folder.
     const gone: string[] = [];
+    const unmounted: string[] = [];
+    const devOf = new Map<string, number | undefined>();
+    /** The device of the nearest folder above `path` that exists now. */
+    const ancestorDev = async (path: string): Promise<number | undefined> => {
+      const parent = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
+      if (!devOf.has(parent)) {
+        const stat = await statRelative(root, parent).catch(() => undefined);
+        devOf.set(parent, stat ? stat.dev : parent === '' ? undefined : await ancestorDev(parent));
+      }
+      return devOf.get(parent);
+    };
     for (const path of [...previous.keys()].sort().reverse()) {
       // A stat that fails (no permission) counts as present: only what is certainly gone is removed.
-      if (!listed.has(path) && !(await statRelative(root, path).catch(() => true))) gone.push(path);
+      if (listed.has(path) || (await statRelative(root, path).catch(() => true))) continue;
+      // Gone from a file system other than the one its folder is on now: a volume mounted inside the tree that
+      // is not mounted any more. Not a removal.
+      if ((await ancestorDev(path)) !== previous.get(path)!.dev) unmounted.push(path);
+      else gone.push(path);
+    }
+    if (unmounted.length > 0) {
+      for (const path of unmounted) detector.index.delete(path);
+      logger.error('paths of a file system no longer mounted in the watched folder: not deleting them', {
+        watch: root,
+        count: unmounted.length,
+        first: unmounted[unmounted.length - 1],
+      });
     }
     // Everything gone at once, or a folder on another file system than every path it held: an unmounted volume
     // (its empty mount point) or a folder swapped for another looks exactly like that. Deleting all of it on the

@@ -450,4 +450,39 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     },
     60_000,
   );
+
+  it('does not take the contents of a volume unmounted inside the folder for removed', async () => {
+    const { server, relay, base, watch } = await rig();
+    const outbox = join(base, 'outbox');
+    const first = await agent(relay, watch, { outbox });
+    await mkdir(at(watch, 'vol'));
+    await writeFile(at(watch, 'vol/on-the-volume.txt'), 'lives on a mounted volume');
+    await writeFile(at(watch, 'other.txt'), 'an ordinary file');
+    await mirrored(server, watch);
+    await first.close();
+    // Mounting needs privileges a test does not have: the saved index is made to say that vol/ held a file of
+    // another file system, as it does when a volume is mounted there.
+    const file = join(outbox, 'index.json');
+    const index = JSON.parse(await readFile(file, 'utf8')) as { rows: [string, number, number, ...number[]][] };
+    for (const row of index.rows) if (row[0] === 'vol/on-the-volume.txt') row[2] = 987_654;
+    await writeFile(file, JSON.stringify(index));
+    const before = (await server.requests()).length;
+
+    await rm(at(watch, 'vol/on-the-volume.txt')); // "unmounted"
+    await rm(at(watch, 'other.txt')); // really removed
+    const errors: string[] = [];
+    const second = await agent(relay, watch, {
+      outbox,
+      logger: { ...silentLogger, error: (m) => void errors.push(m) },
+    });
+    await waitFor(async () => (await server.requests()).slice(before).some((r) => r.method === 'DELETE'), 10_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(second.status()).toMatchObject({ queued: 0, detecting: 0 });
+    const deletes = (await server.requests())
+      .slice(before)
+      .filter((r) => r.method === 'DELETE')
+      .map((r) => r.path);
+    expect(deletes).toEqual(['/user_homes/agent/other.txt']);
+    expect(errors).toEqual(['paths of a file system no longer mounted in the watched folder: not deleting them']);
+  }, 60_000);
 });
