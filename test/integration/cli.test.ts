@@ -22,6 +22,36 @@ interface Run {
   stderr: string;
 }
 
+/** One run of the bundled CLI to its end (no admin token from this process's environment unless given). */
+function runCli(main: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [main, ...args],
+      { env: { ...process.env, VFS_RELAY_ADMIN_TOKEN: '', ...env }, timeout: 30_000 },
+      (error, stdout, stderr) => resolve({ code: error ? ((error.code as number) ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** `vfs-relay agent` running in a child until it is watching; `output()` is its JSON log and its errors. */
+async function startAgentCommand(main: string, args: string[], env: Record<string, string> = {}) {
+  const agent = spawn(process.execPath, [main, 'agent', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  agent.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  agent.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => agent.once('exit', (code) => resolve(code)));
+  await waitFor(
+    async () => output.includes('agent watching'),
+    20_000,
+    () => output,
+  );
+  return { process: agent, exited, output: () => output };
+}
+
 describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'vfs-relay CLI', () => {
   let apache: ApachePeer;
   let tmp: { dir: string; remove: () => Promise<void> };
@@ -30,16 +60,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'v
   let relay: string;
   let main: string;
 
-  function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-    return new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        [main, ...args],
-        { env: { ...process.env, VFS_RELAY_ADMIN_TOKEN: '', ...env }, timeout: 30_000 },
-        (error, stdout, stderr) => resolve({ code: error ? ((error.code as number) ?? 1) : 0, stdout, stderr }),
-      );
-    });
-  }
+  const cli = (args: string[], env: Record<string, string> = {}) => runCli(main, args, env);
   const operator = (...args: string[]) => cli([...args, '--relay', relay, '--token', ADMIN_TOKEN]);
 
   async function conflicts(): Promise<string[]> {
@@ -207,23 +228,10 @@ describe('vfs-relay agent (the command)', () => {
     try {
       const watch = join(tmp.dir, 'watched');
       await mkdir(watch);
-      const agent = spawn(
-        process.execPath,
-        [main, 'agent', '--vfs', '/user_homes/', '--watch', watch, '--user', 'john'],
-        {
-          env: { ...process.env, VFS_RELAY_URL: t.url, VFS_RELAY_NODE_TOKEN: NODE_A_TOKEN },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      let stderr = ''; // the JSON log (stdout) and errors (stderr)
-      agent.stdout!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      agent.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      const exited = new Promise<number | null>((resolve) => agent.once('exit', (code) => resolve(code)));
-      await waitFor(
-        async () => stderr.includes('agent watching'),
-        20_000,
-        () => stderr,
-      );
+      const agent = await startAgentCommand(main, ['--vfs', '/user_homes/', '--watch', watch, '--user', 'john'], {
+        VFS_RELAY_URL: t.url,
+        VFS_RELAY_NODE_TOKEN: NODE_A_TOKEN,
+      });
       await writeFile(join(watch, 'hello.txt'), 'hello');
       await waitFor(
         async () => {
@@ -232,12 +240,12 @@ describe('vfs-relay agent (the command)', () => {
           return items.some((c) => c.path === '/user_homes/hello.txt' && c.user === 'john' && c.status === 'PENDING');
         },
         20_000,
-        () => stderr,
+        () => agent.output(),
       );
-      agent.kill('SIGINT');
-      expect(await exited).toBe(0);
-      expect(stderr).toContain('agent stopped');
-      expect(stderr).not.toContain(NODE_A_TOKEN);
+      agent.process.kill('SIGINT');
+      expect(await agent.exited).toBe(0);
+      expect(agent.output()).toContain('agent stopped');
+      expect(agent.output()).not.toContain(NODE_A_TOKEN);
     } finally {
       await t.close();
       await tmp.remove();
@@ -251,28 +259,20 @@ describe('vfs-relay agent (the command)', () => {
     try {
       const watch = join(tmp.dir, 'watched');
       await mkdir(watch);
-      const args = ['agent', '--relay', t.url, '--token', NODE_A_TOKEN, '--vfs', '/user_homes/', '--watch', watch];
-      const bad = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
-        execFile(process.execPath, [main, ...args, '--watcher', 'magic'], (error, _out, stderr) =>
-          resolve({ code: error ? ((error.code as number) ?? 1) : 0, stderr }),
-        ),
-      );
-      expect(bad).toEqual({ code: 1, stderr: 'vfs-relay: --watcher must be one of folders, chokidar, not magic\n' });
+      const args = ['--relay', t.url, '--token', NODE_A_TOKEN, '--vfs', '/user_homes/', '--watch', watch];
+      const bad = await runCli(main, ['agent', ...args, '--watcher', 'magic']);
+      expect(bad).toMatchObject({
+        code: 1,
+        stderr: 'vfs-relay: --watcher must be one of folders, chokidar, not magic\n',
+      });
 
-      const agent = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stderr = ''; // the JSON log (stdout) and errors (stderr)
-      agent.stdout!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      agent.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      const exited = new Promise<number | null>((resolve) => agent.once('exit', (code) => resolve(code)));
-      await waitFor(
-        async () => stderr.includes('agent watching'),
-        20_000,
-        () => stderr,
-      );
+      const agent = await startAgentCommand(main, args);
       await rename(watch, join(tmp.dir, 'moved-away'));
-      expect(await exited).toBe(1);
-      expect(stderr).toContain('the watched folder is gone');
-      expect(stderr).toMatch(/vfs-relay: the agent stopped: the watched folder .* was removed, moved or replaced/);
+      expect(await agent.exited).toBe(1);
+      expect(agent.output()).toContain('the watched folder is gone');
+      expect(agent.output()).toMatch(
+        /vfs-relay: the agent stopped: the watched folder .* was removed, moved or replaced/,
+      );
     } finally {
       await t.close();
       await tmp.remove();
