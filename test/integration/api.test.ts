@@ -16,7 +16,7 @@ import {
   startTestRelay,
   type TestRelay,
 } from '../support/relay.js';
-import { tempDir, treeSnapshot } from '../support/tmp.js';
+import { fileHandlePrototype, tempDir, treeSnapshot } from '../support/tmp.js';
 
 const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 const LANE_2 = laneId('/user_homes', 'server2');
@@ -540,11 +540,7 @@ describe('when the write-ahead log fails', () => {
         headers: jsonHeaders(NODE_A_TOKEN),
         body: JSON.stringify({ action: 'makedir', path }),
       });
-    // FileHandle is internal: reach its prototype through a handle.
-    const { open } = await import('node:fs/promises');
-    const probe = await open(join(tmp.dir, 'probe'), 'w');
-    const proto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
-    await probe.close();
+    const proto = await fileHandlePrototype(tmp.dir);
     let t = await start();
     try {
       expect((await makedir(t, '/user_homes/before')).status).toBe(202);

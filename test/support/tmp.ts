@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -31,4 +31,15 @@ export async function treeSnapshot(root: string): Promise<Record<string, number>
   out['multi_journal/'] = 0;
   await walk(join(root, 'multi_journal'), 'multi_journal/');
   return out;
+}
+
+/**
+ * The prototype of Node's FileHandle (the class is internal: reached through a handle opened and closed in `dir`),
+ * so that a test can spy on every handle's `sync`.
+ */
+export async function fileHandlePrototype(dir: string): Promise<{ sync: () => Promise<void> }> {
+  const probe = await open(join(dir, '.file-handle-probe'), 'w');
+  await probe.close();
+  await rm(join(dir, '.file-handle-probe'));
+  return Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
 }

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { FsJournalStore, JOURNAL_DIR, WAL_DIR } from '../../src/adapters/fs-journal/store.js';
 import { decodeSegment, encodeRecord, type WalRecord, WriteAheadLog } from '../../src/adapters/fs-journal/wal.js';
 import { encodeEntry } from '../../src/core/entry-xml.js';
 import { entry } from '../support/journal-conformance.js';
-import { tempDir } from '../support/tmp.js';
+import { fileHandlePrototype, tempDir } from '../support/tmp.js';
 
 const put = (xml: string, lane = '0123456789abcdef', id = 'x'): WalRecord => ({
   kind: 'put',
@@ -39,12 +39,8 @@ describe('write-ahead log records', () => {
   it('shares fsyncs between concurrent appends, and checkpoints by segment', async () => {
     const tmp = await tempDir();
     const { wal } = await WriteAheadLog.open(tmp.dir);
-    // Count the log's fsyncs: FileHandle.sync of any handle (the class is internal; reach it through one).
-    const probe = await open(join(tmp.dir, 'probe'), 'w');
-    const FileHandleProto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
-    await probe.close();
-    await rm(join(tmp.dir, 'probe'));
-    const sync = vi.spyOn(FileHandleProto, 'sync');
+    // Count the log's fsyncs: FileHandle.sync of any handle.
+    const sync = vi.spyOn(await fileHandlePrototype(tmp.dir), 'sync');
     try {
       await Promise.all(Array.from({ length: 50 }, (_, i) => wal.append(put(`<n${i}/>`), undefined, async () => {})));
       // One fsync for the first append, one shared by the 49 that arrived while it ran (group commit).
