@@ -218,7 +218,14 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
 
   // Resuming: the detector starts from what the last run had reported, and the listing at start is handled like
   // live events — new and changed files are uploaded, moves found by inode — and what is gone is reported below.
-  const previous = options.initialScan ? undefined : await loadIndex(indexFile);
+  const previous = options.initialScan
+    ? undefined
+    : await loadIndex(indexFile, (reason) =>
+        logger.warn(
+          `the folder index ${reason}: starting as on a first start, so changes made while the agent was stopped are not sent (start once with --initial-scan to send every file again)`,
+          { file: indexFile },
+        ),
+      );
   // Seeded: what is still there as it was, what is gone (a move or a removal), and what is now of the other kind
   // (reported removed first, below). Not a name that now holds another file, or another folder: after a crash the saved state may be up to INDEX_SAVE_MS old, and a move inferred from an
   // older name that holds new data now (a rotated log) would land that data over the move's target. Such a name

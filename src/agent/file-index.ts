@@ -5,11 +5,18 @@ export interface FileStat {
   ino: number;
   size: number;
   mtimeMs: number;
+  /** Creation time where the file system records it (ext4, xfs, btrfs); 0 or absent where it does not. */
+  birthtimeMs?: number;
 }
 
-/** Same inode on the same device, same kind. */
+/**
+ * Same inode on the same device, same kind, and — where both birth times are known — born at the same moment:
+ * ext4 hands a removed folder's inode to the next folder created (at once, measured), and a folder's mtime says
+ * nothing, so without the birth time `rmdir a; mkdir b` would look like a move of `a`.
+ */
 export function sameIdentity(a: FileStat, b: FileStat): boolean {
-  return a.kind === b.kind && a.dev === b.dev && a.ino === b.ino;
+  if (a.kind !== b.kind || a.dev !== b.dev || a.ino !== b.ino) return false;
+  return !a.birthtimeMs || !b.birthtimeMs || a.birthtimeMs === b.birthtimeMs;
 }
 
 /**

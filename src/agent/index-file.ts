@@ -3,9 +3,10 @@ import type { FileStat } from './file-index.js';
 
 /** `index.json` in the outbox folder: what the folder held when the agent last reported a change. */
 export const INDEX_FILE = 'index.json';
-const VERSION = 1;
+const VERSION = 2;
 
-type Row = [path: string, kind: 0 | 1, dev: number, ino: number, size: number, mtimeMs: number];
+/** Version 1 rows had no birth time (read as unknown). */
+type Row = [path: string, kind: 0 | 1, dev: number, ino: number, size: number, mtimeMs: number, birthtimeMs?: number];
 
 /**
  * Writes the remembered state of the watched folder (see RenameDetector.remembered) under a temporary name, then
@@ -13,31 +14,56 @@ type Row = [path: string, kind: 0 | 1, dev: number, ino: number, size: number, m
  * makes the next start send again what the older one does not know of (at least once).
  */
 export async function saveIndex(file: string, entries: readonly [string, FileStat][]): Promise<void> {
-  const rows: Row[] = entries.map(([path, s]) => [path, s.kind === 'dir' ? 1 : 0, s.dev, s.ino, s.size, s.mtimeMs]);
+  const rows: Row[] = entries.map(([path, s]) => [
+    path,
+    s.kind === 'dir' ? 1 : 0,
+    s.dev,
+    s.ino,
+    s.size,
+    s.mtimeMs,
+    s.birthtimeMs ?? 0,
+  ]);
   await writeFile(`${file}.tmp`, JSON.stringify({ version: VERSION, rows }), { mode: 0o600 });
   await rename(`${file}.tmp`, file);
 }
 
-/** The remembered state, or undefined when there is none (first start) or it cannot be read (then: first start). */
-export async function loadIndex(file: string): Promise<Map<string, FileStat> | undefined> {
+/**
+ * The remembered state, or undefined when there is none (a first start). A file that cannot be read or parsed
+ * also gives undefined — the agent then starts as it would the first time — and `onDamaged` says why, so that
+ * the operator learns that removals made while the agent was stopped will not be sent.
+ */
+export async function loadIndex(
+  file: string,
+  onDamaged: (reason: string) => void = () => {},
+): Promise<Map<string, FileStat> | undefined> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
-  } catch {
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') onDamaged(`cannot be read (${(error as Error).message})`);
     return undefined;
   }
+  const damaged = (reason: string) => {
+    onDamaged(reason);
+    return undefined;
+  };
+  let parsed: { version?: unknown; rows?: unknown };
   try {
-    const parsed = JSON.parse(text) as { version?: unknown; rows?: unknown };
-    if (parsed.version !== VERSION || !Array.isArray(parsed.rows)) return undefined;
-    const out = new Map<string, FileStat>();
-    for (const row of parsed.rows as unknown[]) {
-      if (!Array.isArray(row) || row.length !== 6 || typeof row[0] !== 'string') return undefined;
-      const [path, kind, dev, ino, size, mtimeMs] = row as Row;
-      if (![dev, ino, size, mtimeMs].every(Number.isFinite)) return undefined;
-      out.set(path, { kind: kind === 1 ? 'dir' : 'file', dev, ino, size, mtimeMs });
-    }
-    return out;
+    parsed = JSON.parse(text) as typeof parsed;
   } catch {
-    return undefined;
+    return damaged('is not valid JSON (cut short?)');
   }
+  if (parsed.version !== 1 && parsed.version !== VERSION)
+    return damaged(`has unknown version ${String(parsed.version)}`);
+  if (!Array.isArray(parsed.rows)) return damaged('holds no rows');
+  const width = parsed.version === 1 ? 6 : 7;
+  const out = new Map<string, FileStat>();
+  for (const row of parsed.rows as unknown[]) {
+    if (!Array.isArray(row) || row.length !== width || typeof row[0] !== 'string')
+      return damaged('has a malformed row');
+    const [path, kind, dev, ino, size, mtimeMs, birthtimeMs = 0] = row as Row;
+    if (![dev, ino, size, mtimeMs, birthtimeMs].every(Number.isFinite)) return damaged('has a malformed row');
+    out.set(path, { kind: kind === 1 ? 'dir' : 'file', dev, ino, size, mtimeMs, birthtimeMs });
+  }
+  return out;
 }

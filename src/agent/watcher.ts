@@ -149,7 +149,8 @@ export async function statRelative(root: string, rel: string): Promise<FileStat 
     // a burst of new files means a few of them per file.
     const s = lstatSync(join(root, rel));
     if (!s.isFile() && !s.isDirectory()) return undefined; // symbolic links, sockets, devices: not replicated
-    return { kind: s.isFile() ? 'file' : 'dir', dev: s.dev, ino: s.ino, size: s.size, mtimeMs: s.mtimeMs };
+    const kind = s.isFile() ? 'file' : 'dir';
+    return { kind, dev: s.dev, ino: s.ino, size: s.size, mtimeMs: s.mtimeMs, birthtimeMs: s.birthtimeMs };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;

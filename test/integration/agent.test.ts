@@ -386,6 +386,8 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     await rename(at(watch, 'docs/old'), at(watch, 'docs/renamed'));
     await rm(at(watch, 'docs/drop.txt'));
     await rm(at(watch, 'docs/empty'), { recursive: true });
+    // ext4 hands the removed folder's inode to the next folder made: still a new folder, not a move of the old one.
+    await mkdir(at(watch, 'docs/made'));
     // A rotation: the old name holds new data now, so it is sent as new (and the rotated copy too).
     await rename(at(watch, 'docs/service.out'), at(watch, 'docs/service.out.1'));
     await writeFile(at(watch, 'docs/service.out'), 'today, a new file');
@@ -404,6 +406,8 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     expect(since).toContain('MOVE /user_homes/agent/docs/old');
     expect(since).toContain('DELETE /user_homes/agent/docs/drop.txt');
     expect(since).toContain('DELETE /user_homes/agent/docs/empty');
+    expect(since).toContain('MKCOL /user_homes/agent/docs/made/');
+    expect(since.some((r) => r.startsWith('MOVE /user_homes/agent/docs/empty'))).toBe(false);
     expect(since.filter((r) => r.startsWith('PUT')).sort()).toEqual([
       'PUT /user_homes/agent/docs/edit.txt',
       'PUT /user_homes/agent/docs/new.txt',

@@ -11,7 +11,8 @@ class FakeTree {
   private nextIno = 100;
 
   mkdir(path: string): void {
-    this.nodes.set(path, { kind: 'dir', dev: 1, ino: this.nextIno++, size: 4096, mtimeMs: Date.now() });
+    const now = Date.now();
+    this.nodes.set(path, { kind: 'dir', dev: 1, ino: this.nextIno++, size: 4096, mtimeMs: now, birthtimeMs: now });
   }
 
   /** Writes a file: a new inode when it did not exist, the same one when it did. */
@@ -249,6 +250,22 @@ describe('rename detection', () => {
     expect(changes).toEqual([
       { action: 'delete', path: 'a.txt' },
       { action: 'upload', path: 'b.txt' },
+    ]);
+  });
+
+  it('does not take a folder made in the inode of one just removed for a move (birth times differ)', async () => {
+    await existing('old/a.txt');
+    const old = tree.nodes.get('old')!;
+    tree.rm('old');
+    push({ type: 'unlink', path: 'old/a.txt' }, { type: 'unlinkDir', path: 'old' });
+    await vi.advanceTimersByTimeAsync(10);
+    // ext4 hands the freed inode straight to the next folder; a folder's size and mtime prove nothing.
+    tree.nodes.set('new', { ...old, birthtimeMs: (old.birthtimeMs ?? 0) + 5 });
+    push({ type: 'addDir', path: 'new' });
+    await settle();
+    expect(changes).toEqual([
+      { action: 'makedir', path: 'new' },
+      { action: 'delete', path: 'old' }, // after its rename window; the paths do not overlap
     ]);
   });
 
