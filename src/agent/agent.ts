@@ -218,18 +218,20 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
 
   // Resuming: the detector starts from what the last run had reported, and the listing at start is handled like
   // live events — new and changed files are uploaded, moves found by inode — and what is gone is reported below.
-  const previous = options.initialScan
-    ? undefined
-    : await loadIndex(indexFile, (reason) =>
-        logger.warn(
-          `the folder index ${reason}: starting as on a first start, so changes made while the agent was stopped are not sent (start once with --initial-scan to send every file again)`,
-          { file: indexFile },
-        ),
-      );
+  // With --initial-scan everything listed is sent as it is; the index then only supplies what is gone.
+  const previous = await loadIndex(indexFile, (reason) =>
+    logger.warn(
+      options.initialScan
+        ? `the folder index ${reason}: every file is sent, but removals made while the agent was stopped are not`
+        : `the folder index ${reason}: starting as on a first start, so changes made while the agent was stopped are not sent (start once with --initial-scan to send every file again)`,
+      { file: indexFile },
+    ),
+  );
   // Seeded: what is still there as it was, what is gone (a move or a removal), and what is now of the other kind
-  // (reported removed first, below). Not a name that now holds another file, or another folder: after a crash the saved state may be up to INDEX_SAVE_MS old, and a move inferred from an
-  // older name that holds new data now (a rotated log) would land that data over the move's target. Such a name
-  // is sent as new (and one it moved to as new too: bytes again, but never the wrong bytes).
+  // (reported removed first, below). Not a name that now holds another file, or another folder: after a crash
+  // the saved state may be up to INDEX_SAVE_MS old, and a move inferred from an older name that holds new data
+  // now (a rotated log) would land that data over the move's target. Such a name is sent as new (and one it
+  // moved to as new too: bytes again, but never the wrong bytes).
   for (const [path, stat] of previous ?? []) {
     const now = await statRelative(root, path).catch(() => stat); // unreadable: leave it as it was
     if (!now || sameIdentity(now, stat) || now.kind !== stat.kind) detector.index.set(path, stat);
@@ -253,7 +255,7 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
           if (was && was !== (event.type === 'addDir' ? 'dir' : 'file')) {
             detector.push({ type: was === 'dir' ? 'unlinkDir' : 'unlink', path: event.path });
           }
-          detector.push({ type: event.type, path: event.path });
+          detector.push({ type: event.type, path: event.path, initial: options.initialScan });
         },
         onError: (error) => logger.warn('file watcher error', { error }),
         // Restarted (by its service manager), the agent watches whatever is there now.

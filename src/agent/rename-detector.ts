@@ -133,6 +133,7 @@ export class RenameDetector {
       if (this.options.initialScan) {
         // Already complete if it has not been written for a while; otherwise it waits like any new file.
         if (Date.now() - stat.mtimeMs < this.options.stabilityMs) return this.stability.track(rel);
+        this.flushOverlapping(rel); // a folder that stood here before (known from the last run) is removed first
         this.options.emit({ action: 'upload', path: rel });
       }
       this.index.set(rel, stat);
@@ -165,7 +166,10 @@ export class RenameDetector {
     if (stat?.kind !== 'dir') return;
     if (initial) {
       this.index.set(rel, stat);
-      if (this.options.initialScan) this.options.emit({ action: 'makedir', path: rel });
+      if (this.options.initialScan) {
+        this.flushOverlapping(rel);
+        this.options.emit({ action: 'makedir', path: rel });
+      }
       return;
     }
     const known = this.index.get(rel);

@@ -419,6 +419,46 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     expect(since.some((r) => r.includes('keep.txt') || r.includes('app.log'))).toBe(false);
   }, 60_000);
 
+  it('restarted with --initial-scan, sends every file and still deletes what was removed while stopped', async () => {
+    const { server, relay, base, watch } = await rig();
+    const outbox = join(base, 'outbox');
+    const first = await agent(relay, watch, { outbox });
+    await mkdir(at(watch, 'docs/gone'), { recursive: true });
+    await writeFile(at(watch, 'docs/keep.txt'), 'unchanged');
+    await writeFile(at(watch, 'docs/drop.txt'), 'removed while stopped');
+    await writeFile(at(watch, 'docs/move.bin'), 'moved while stopped');
+    await writeFile(at(watch, 'docs/swap'), 'a file that becomes a folder');
+    await mirrored(server, watch);
+    await first.close();
+    const before = (await server.requests()).length;
+
+    await rm(at(watch, 'docs/drop.txt'));
+    await rm(at(watch, 'docs/gone'), { recursive: true });
+    await rename(at(watch, 'docs/move.bin'), at(watch, 'docs/moved.bin'));
+    await rm(at(watch, 'docs/swap'));
+    await mkdir(at(watch, 'docs/swap'));
+    await writeFile(at(watch, 'docs/swap/inside.txt'), 'in the folder that replaced a file');
+
+    const second = await agent(relay, watch, { outbox, initialScan: true });
+    await mirrored(server, watch, 30_000);
+    await replayedCleanly(relay);
+    expect(second.status()).toMatchObject({ queued: 0, refused: 0 });
+    const since = (await server.requests()).slice(before).map((r) => `${r.method} ${r.path}`);
+    // Everything there is sent (that is what --initial-scan is for); what went away is deleted.
+    expect(since.filter((r) => r.startsWith('PUT')).sort()).toEqual([
+      'PUT /user_homes/agent/docs/keep.txt',
+      'PUT /user_homes/agent/docs/moved.bin',
+      'PUT /user_homes/agent/docs/swap/inside.txt',
+    ]);
+    for (const path of ['drop.txt', 'gone', 'move.bin'])
+      expect(since).toContain(`DELETE /user_homes/agent/docs/${path}`);
+    // The file at docs/swap is removed before the folder that replaced it is made, not after.
+    expect(since.indexOf('DELETE /user_homes/agent/docs/swap')).toBeGreaterThanOrEqual(0);
+    expect(since.indexOf('DELETE /user_homes/agent/docs/swap')).toBeLessThan(
+      since.indexOf('MKCOL /user_homes/agent/docs/swap/'),
+    );
+  }, 60_000);
+
   it.each(['folders', 'chokidar'] as const)(
     'started on a folder that is suddenly empty (an unmounted volume?), deletes nothing on the peer, then or later (%s)',
     async (watcher) => {
