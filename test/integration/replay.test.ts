@@ -1,4 +1,7 @@
+import { rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
+import { JOURNAL_DIR } from '../../src/adapters/fs-journal/store.js';
 import { JsonLogger } from '../../src/adapters/log/json-logger.js';
 import type { ConfigFile } from '../../src/config/schema.js';
 import { laneId } from '../../src/core/lane.js';
@@ -308,6 +311,51 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'r
     await drained(t, 'server2');
     expect(await deletes()).toBe(1);
   }, 30_000);
+
+  it('parks an upload whose journal body is gone as FAILED, holds back only what overlaps, and skip releases it', async () => {
+    const server = await apache();
+    await server.stop();
+    const t = await relay([peerOf('server2', server)]);
+    // Large enough to be streamed into its entry folder (small bodies also live in the write-ahead log).
+    const bad = await postChange(t.url, NODE_A_TOKEN, {
+      action: 'upload',
+      path: '/user_homes/disk/broken.bin',
+      body: Buffer.alloc(2 * 1024 * 1024, 7),
+    });
+    const body = join(t.journal, JOURNAL_DIR, laneId('/user_homes', 'server2'), bad, 'upload');
+    await waitFor(async () => (await stat(body).catch(() => undefined))?.size === 2 * 1024 * 1024, 10_000);
+    await rm(body); // disk trouble, or a careless hand in the journal
+    const [unrelated, behind] = await post(t, [
+      { action: 'upload', path: '/user_homes/disk/other.txt', body: Buffer.from('flows') },
+      { action: 'delete', path: '/user_homes/disk/broken.bin' }, // the same path: waits behind the failed upload
+    ]);
+    await server.start();
+    await waitFor(async () => (await server.tree()).has('user_homes/disk/other.txt'), 15_000);
+    const view = async (id: string) =>
+      (await (await fetch(`${t.url}/v1/changes/${id}`, { headers: auth(ADMIN_TOKEN) })).json()) as {
+        status: string;
+        peers: { lastError?: string; blockedBy?: string }[];
+      };
+    await waitFor(async () => (await view(bad)).status === 'FAILED', 10_000);
+    expect(await view(bad)).toMatchObject({ peers: [{ lastError: expect.stringMatching(/no body/) }] });
+    expect(await view(behind!)).toMatchObject({ status: 'BLOCKED', peers: [{ blockedBy: bad }] });
+    expect(await peer(t, 'server2')).toMatchObject({ failed: 1, blocked: 1 });
+    expect(unrelated).toBeDefined();
+    const deletes = async () =>
+      (await server.requests()).filter((r) => r.method === 'DELETE' && r.path === '/user_homes/disk/broken.bin').length;
+    expect(await deletes()).toBe(0);
+
+    // Retry tries again (and fails again: the body is still gone); skip drops it and the delete goes out.
+    const retry = await fetch(`${t.url}/v1/changes/${bad}/retry`, { method: 'POST', headers: auth(ADMIN_TOKEN) });
+    expect(retry.status).toBe(200);
+    await waitFor(async () => (await view(bad)).status === 'FAILED', 10_000);
+    const skip = await fetch(`${t.url}/v1/changes/${bad}`, { method: 'DELETE', headers: auth(ADMIN_TOKEN) });
+    expect(skip.status).toBe(200);
+    await drained(t, 'server2');
+    expect(await deletes()).toBe(1);
+    expect(await peer(t, 'server2')).toMatchObject({ failed: 0, blocked: 0, pending: 0 });
+    expect((await server.tree()).has('user_homes/disk/broken.bin')).toBe(false);
+  }, 60_000);
 
   it('finds and replays an entry nobody rang for (the sweep of each ping tick)', async () => {
     const server = await apache();
