@@ -2,7 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/node-client.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -22,9 +22,16 @@ function freshCheckout(into: string): void {
   symlinkSync(join(REPO, 'node_modules'), join(into, 'node_modules'));
 }
 
-describe('npm start (vfs-relay demo) from a fresh checkout', () => {
+describe('npm start (vfs-relay demo) and the package from a fresh checkout', () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
+  let checkout: string;
   let child: ChildProcess | undefined;
+  beforeAll(async () => {
+    tmp = await tempDir('vfs-relay-demo-');
+    checkout = join(tmp.dir, 'vfs-relay');
+    freshCheckout(checkout);
+    execFileSync('npm', ['run', 'build', '--silent'], { cwd: checkout, stdio: 'ignore' });
+  }, 120_000);
   afterAll(async () => {
     if (child?.pid && child.exitCode === null && child.signalCode === null) {
       try {
@@ -37,11 +44,6 @@ describe('npm start (vfs-relay demo) from a fresh checkout', () => {
   });
 
   it('replicates a dropped file to the secondary and stops cleanly on SIGINT', async () => {
-    tmp = await tempDir('vfs-relay-demo-');
-    const checkout = join(tmp.dir, 'vfs-relay');
-    freshCheckout(checkout);
-    execFileSync('npm', ['run', 'build', '--silent'], { cwd: checkout, stdio: 'ignore' });
-
     // Exactly what `npm start` runs (npm itself re-raises a SIGINT on its own exit, as shells expect, so its
     // exit status says nothing about the relay's), in its own process group like a terminal's foreground job.
     const scripts = (JSON.parse(readFileSync(join(checkout, 'package.json'), 'utf8')) as { scripts: { start: string } })
@@ -89,4 +91,34 @@ describe('npm start (vfs-relay demo) from a fresh checkout', () => {
     expect(await exited).toBe(0);
     expect(out).toContain('stopped.');
   }, 90_000);
+
+  it('is importable by name, as README shows: JavaScript gets the functions, TypeScript the types', () => {
+    // A project that depends on vfs-relay: node_modules/vfs-relay is the built checkout.
+    const consumer = join(tmp.dir, 'consumer');
+    mkdirSync(join(consumer, 'node_modules'), { recursive: true });
+    symlinkSync(checkout, join(consumer, 'node_modules/vfs-relay'));
+    writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', private: true }));
+    const names = ['runAgent', 'RelayClient', 'startEmbeddedRelay', 'createApp', 'loadConfig', 'parseConfig'];
+    writeFileSync(
+      join(consumer, 'check.mjs'),
+      `import * as relay from 'vfs-relay';\nconsole.log(JSON.stringify(${JSON.stringify(names)}.map((n) => [n, typeof relay[n]])));\n`,
+    );
+    const printed = execFileSync(process.execPath, ['check.mjs'], { cwd: consumer }).toString();
+    expect(JSON.parse(printed)).toEqual(names.map((n) => [n, 'function']));
+
+    writeFileSync(
+      join(consumer, 'check.ts'),
+      [
+        "import { type ConfigFile, type JournalEntry, parseConfig, runAgent } from 'vfs-relay';",
+        "const file: ConfigFile = { peers: [{ name: 'server2', url: 'https://dr.example.com/dav/' }] };",
+        'export const config = parseConfig(file);',
+        'export const status = (e: JournalEntry): string => e.status;',
+        'export const start: typeof runAgent = runAgent;',
+        '',
+      ].join('\n'),
+    );
+    const tsc = join(REPO, 'node_modules/typescript/bin/tsc');
+    const args = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--skipLibCheck'];
+    execFileSync(process.execPath, [tsc, ...args, 'check.ts'], { cwd: consumer, stdio: 'pipe' });
+  }, 60_000);
 });
