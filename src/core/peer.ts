@@ -41,8 +41,10 @@ export interface Peer {
   probe(): Promise<ReplayOutcome>;
   /**
    * Applies one entry. Idempotent: re-applying an entry that was applied just before a crash counts as applied.
-   * `openBody` opens the journal's copy of the body (uploads and config documents), once per attempt.
+   * `openBody` opens the journal's copy of the body (uploads and config documents), once per attempt. Once
+   * `signal` is aborted no further request is sent and the one in flight is dropped; the outcome is then
+   * meaningless (the caller no longer owns the entry) — a request the peer already received may still apply.
    */
-  apply(entry: JournalEntry, openBody: () => Promise<StoredBody>): Promise<ReplayOutcome>;
+  apply(entry: JournalEntry, openBody: () => Promise<StoredBody>, signal?: AbortSignal): Promise<ReplayOutcome>;
   close(): Promise<void>;
 }

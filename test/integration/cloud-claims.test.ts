@@ -92,6 +92,43 @@ describeWithServer('moto_server', motoAvailable, 'S3EntryClaims against moto_ser
     expect(await keys(bucket)).toEqual([]);
   });
 
+  it('a holder that cannot renew its claim for a time to live gives it up (aborts) before another may take it', async () => {
+    const bucket = await freshBucket(client);
+    // Renewals (PUTs with If-Match) fail, as they would with S3 unreachable from this process only.
+    let renewals = 0;
+    const cut = new Proxy(client, {
+      get(target, prop, receiver) {
+        if (prop !== 'send') return Reflect.get(target, prop, receiver);
+        return async (command: { input: { IfMatch?: string } }) => {
+          if (command instanceof PutObjectCommand && command.input.IfMatch) {
+            renewals += 1;
+            throw Object.assign(new Error('connect ETIMEDOUT'), { code: 'ETIMEDOUT' });
+          }
+          return target.send(command as never);
+        };
+      },
+    });
+    const logged: string[] = [];
+    const logger: Logger = { ...silentLogger, warn: (message) => void logged.push(message) };
+    const started = Date.now();
+    const claim = await new S3EntryClaims(cut, bucket, 'relay', { ttlMs: 3_000, logger }).take(ref('e1'));
+    expect(claim).toBeDefined();
+    const aborted = new Promise<number>((resolve) =>
+      claim!.signal.addEventListener('abort', () => resolve(Date.now() - started)),
+    );
+    // At its time to live (3 s) by its own clock: others wait that long plus a minute of clock slack.
+    expect(await aborted).toBeGreaterThanOrEqual(2_900);
+    expect(await aborted).toBeLessThan(10_000);
+    expect(claim!.lost).toBe(true);
+    expect(renewals).toBeGreaterThanOrEqual(2); // tried at 1 s and 2 s
+    expect(logged).toContain(
+      'could not renew the claim on an entry in time: its replay stops; the process that takes the entry over completes it',
+    );
+    // Given up, not taken over: its release still deletes the claim if it is still its own, freeing the entry.
+    await claim!.release();
+    expect(await keys(bucket)).toEqual([]);
+  });
+
   it('recognises its own claim when the answer to its conditional PUT was lost and the retry refused', async () => {
     const bucket = await freshBucket(client);
     // The PUT reaches S3, but the answer is lost; the SDK's retry then fails the condition (412).

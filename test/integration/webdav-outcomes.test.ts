@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebDavPeer } from '../../src/adapters/webdav/peer.js';
 import type { JournalEntry } from '../../src/core/entry.js';
 import { entry } from '../support/journal-conformance.js';
+import { waitFor } from '../support/node-client.js';
 
 // How the WebDAV adapter sorts what a peer answers, for the answers Apache will not give on demand: a scripted
 // server on loopback stands in for the peer (the real mapping is tested against Apache in webdav-peer.test.ts).
@@ -90,6 +91,25 @@ describe('WebDAV peer outcome classification', () => {
     const started = Date.now();
     expect(await peer.apply(makedir(), body(0))).toMatchObject({ kind: 'offline', reason: 'UND_ERR_HEADERS_TIMEOUT' });
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('stops when its signal is aborted: the request in flight is dropped, and no further one is sent', async () => {
+    // MKCOL of the parent is answered; the PUT never is (a slow peer), and the replay gives the entry up meanwhile.
+    const { peer, seen } = await peerAnswering((req, res) => {
+      if (req.method === 'MKCOL') res.writeHead(201).end();
+    }, 30_000);
+    const controller = new AbortController();
+    const started = Date.now();
+    const applying = peer.apply(upload(10), body(10), controller.signal);
+    await waitFor(async () => seen.some((r) => r.method === 'PUT'), 5_000);
+    controller.abort();
+    expect(await applying).toMatchObject({ kind: 'offline', reason: 'UND_ERR_ABORTED' });
+    expect(Date.now() - started).toBeLessThan(5_000); // not the 30 s request timeout
+    // Already aborted: nothing is sent at all.
+    const before = seen.length;
+    expect(await peer.apply(makedir(), body(0), controller.signal)).toMatchObject({ kind: 'offline' });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen.length).toBe(before);
   });
 
   it('reuses its keep-alive connections: many requests over at most the pool size of sockets', async () => {

@@ -84,11 +84,24 @@ class MemoryWaitList implements WaitList {
 /** Claims shared by every worker given it, as S3 shares them between processes. */
 class MemoryClaims implements EntryClaims {
   readonly held = new Set<string>();
+  /** The claims handed out, by key: a test can make one lost (as a failed renewal would). */
+  readonly taken = new Map<string, { lose(): void }>();
   async take(ref: EntryRef): Promise<EntryClaim | undefined> {
     const key = `${ref.lane}/${ref.id}`;
     if (this.held.has(key)) return undefined;
     this.held.add(key);
-    return { lost: false, release: async () => void this.held.delete(key) };
+    const controller = new AbortController();
+    this.taken.set(key, { lose: () => controller.abort() });
+    return {
+      get lost() {
+        return controller.signal.aborted;
+      },
+      signal: controller.signal,
+      release: async () => {
+        // A lost claim is another process's (or expires): not deleted by this one.
+        if (!controller.signal.aborted) this.held.delete(key);
+      },
+    };
   }
   async removeOrphans(present: (ref: EntryRef) => boolean): Promise<number> {
     const orphans = [...this.held].filter((key) => {
@@ -107,7 +120,7 @@ class FakePeer implements Peer {
   async probe(): Promise<ReplayOutcome> {
     return this.answer;
   }
-  async apply(e: JournalEntry): Promise<ReplayOutcome> {
+  async apply(e: JournalEntry, _body?: () => Promise<unknown>, _signal?: AbortSignal): Promise<ReplayOutcome> {
     if (this.answer.kind === 'applied') this.applied.push(e.id);
     return this.answer;
   }
@@ -262,6 +275,32 @@ describe('CloudReplayWorker', () => {
     expect(claims.held.size).toBe(0);
     expect(journal.entries.has(a.id)).toBe(false);
     expect(await otherProcess().replay(a)).toBe('gone');
+  });
+
+  it('stops a replay whose claim is lost, and records nothing of it: no outcome, no purge, no park', async () => {
+    const claims = new MemoryClaims();
+    const a = entry({ action: 'upload', path: '/user_homes/k/a', size: 1 });
+    const { worker, journal, peer, states } = rig(claims, [a]);
+    let signalled: AbortSignal | undefined;
+    peer.apply = (_e: JournalEntry, _body?: unknown, signal?: AbortSignal) => {
+      signalled = signal;
+      // A slow peer: the request ends only when the replay gives it up (the adapter reports that as offline).
+      return new Promise<ReplayOutcome>((resolve) =>
+        signal!.addEventListener('abort', () => resolve({ kind: 'offline', reason: 'UND_ERR_ABORTED' })),
+      );
+    };
+    const replaying = worker.replay(a);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(signalled?.aborted).toBe(false);
+    const stateBefore = structuredClone(states.states.get('server2'));
+    claims.taken.get(`${a.lane}/${a.id}`)!.lose();
+    expect(await replaying).toBe('busy');
+    expect(signalled!.aborted).toBe(true);
+    // The entry is as it was: another process owns it now (or the sweep re-drives it once the claim expires).
+    expect(journal.entries.get(a.id)).toEqual(a);
+    // The dropped request is not held against the peer.
+    expect(states.states.get('server2')).toEqual(stateBefore);
+    expect(claims.held.size).toBe(1);
   });
 
   it('applies nothing when the entry was completed while its claim was being taken', async () => {

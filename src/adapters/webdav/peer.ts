@@ -69,22 +69,22 @@ export class WebDavPeer implements Peer {
     });
   }
 
-  async apply(entry: JournalEntry, openBody: () => Promise<StoredBody>): Promise<ReplayOutcome> {
+  async apply(entry: JournalEntry, openBody: () => Promise<StoredBody>, signal?: AbortSignal): Promise<ReplayOutcome> {
     return this.guard(async () => {
       switch (entry.action) {
         case 'upload':
         case 'config_put':
-          return this.put(entry, openBody);
+          return this.put(entry, openBody, signal);
         case 'makedir':
-          return this.makeCollections(entry.path);
+          return this.makeCollections(entry.path, signal);
         case 'delete':
         case 'config_delete':
-          return this.remove(entry.path);
+          return this.remove(entry.path, signal);
         case 'rename':
-          return this.move(entry.path, entry.target!);
+          return this.move(entry.path, entry.target!, signal);
         case 'mdtm':
           if (!this.setsModifiedTime) return { kind: 'applied', detail: 'modified times are off for this peer' };
-          return this.setModified(entry.path, entry.modified!);
+          return this.setModified(entry.path, entry.modified!, signal);
       }
     });
   }
@@ -93,40 +93,44 @@ export class WebDavPeer implements Peer {
     await this.pool.close();
   }
 
-  private async put(entry: JournalEntry, openBody: () => Promise<StoredBody>): Promise<ReplayOutcome> {
-    const parents = await this.makeCollections(parentOf(entry.path));
+  private async put(
+    entry: JournalEntry,
+    openBody: () => Promise<StoredBody>,
+    signal: AbortSignal | undefined,
+  ): Promise<ReplayOutcome> {
+    const parents = await this.makeCollections(parentOf(entry.path), signal);
     if (parents.kind !== 'applied') return parents;
     const headers: Record<string, string> = {
       'content-type': entry.contentType ?? 'application/octet-stream',
       'content-length': String(entry.size ?? 0),
     };
-    let res = await this.send('PUT', this.urls.path(entry.path), headers, await openBody());
+    let res = await this.send('PUT', this.urls.path(entry.path), headers, await openBody(), signal);
     if (res.status === 409) {
       // Our cache said the parent existed but it does not (removed on the peer): rebuild and try once more.
       this.forget(parentOf(entry.path));
-      const again = await this.makeCollections(parentOf(entry.path));
+      const again = await this.makeCollections(parentOf(entry.path), signal);
       if (again.kind !== 'applied') return again;
-      res = await this.send('PUT', this.urls.path(entry.path), headers, await openBody());
+      res = await this.send('PUT', this.urls.path(entry.path), headers, await openBody(), signal);
     }
     const outcome = classifyStatus(res.status, `PUT ${entry.path}`);
     if (outcome.kind === 'applied' && entry.modified && this.setsModifiedTime) {
-      await this.setModified(entry.path, entry.modified);
+      await this.setModified(entry.path, entry.modified, signal);
     }
     return outcome;
   }
 
   /** MKCOL of `path` and every missing ancestor, top down. An existing collection counts as created. */
-  private async makeCollections(path: string): Promise<ReplayOutcome> {
+  private async makeCollections(path: string, signal: AbortSignal | undefined): Promise<ReplayOutcome> {
     if (this.known.has(path)) return { kind: 'applied' };
     const segments = path.split('/').filter(Boolean);
     let current = '';
     for (const segment of segments) {
       current = `${current}/${segment}`;
       if (this.known.has(current)) continue;
-      const res = await this.send('MKCOL', this.urls.path(current, true));
+      const res = await this.send('MKCOL', this.urls.path(current, true), {}, undefined, signal);
       // 201 created; 405 Method Not Allowed = something already exists there (RFC 4918 §9.3.1).
       const present = res.status === 201 || res.status === 405;
-      if (!present && (res.status === 401 || !(await this.isCollection(current)))) {
+      if (!present && (res.status === 401 || !(await this.isCollection(current, signal)))) {
         return classifyStatus(res.status, `MKCOL ${current}`);
       }
       this.remember(current);
@@ -139,38 +143,42 @@ export class WebDavPeer implements Peer {
    * folder wins the race (parallel uploads into one new folder), mod_dav_fs answers the loser 403 (mkdir EEXIST),
    * which must not read as "bad credentials".
    */
-  private async isCollection(path: string): Promise<boolean> {
+  private async isCollection(path: string, signal: AbortSignal | undefined): Promise<boolean> {
     const res = await this.send(
       'PROPFIND',
       this.urls.path(path, true),
       { depth: '0', 'content-type': 'application/xml; charset=utf-8' },
       '<?xml version="1.0" encoding="utf-8"?>' +
         '<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/></D:prop></D:propfind>',
+      signal,
     );
     return res.status === 207 && /<(?:[\w.-]+:)?collection\b/.test(res.text);
   }
 
-  private async remove(path: string): Promise<ReplayOutcome> {
-    const res = await this.send('DELETE', this.urls.path(path));
+  private async remove(path: string, signal: AbortSignal | undefined): Promise<ReplayOutcome> {
+    const res = await this.send('DELETE', this.urls.path(path), {}, undefined, signal);
     this.forget(path);
     if (res.status === 404) return { kind: 'applied', detail: 'already absent' };
     return classifyStatus(res.status, `DELETE ${path}`);
   }
 
-  private async move(from: string, to: string): Promise<ReplayOutcome> {
+  private async move(from: string, to: string, signal: AbortSignal | undefined): Promise<ReplayOutcome> {
     // Never sent: onto an ancestor, mod_dav_fs deletes the destination (source included) before failing with 500;
     // onto itself or into its own subtree it answers 403, which would read as bad credentials.
     if (pathsOverlap(from, to)) return { kind: 'conflict', reason: `MOVE ${from} -> ${to}: paths overlap` };
-    const parents = await this.makeCollections(parentOf(to));
+    const parents = await this.makeCollections(parentOf(to), signal);
     if (parents.kind !== 'applied') return parents;
-    const res = await this.send('MOVE', this.urls.path(from), {
-      destination: this.urls.url(to),
-      overwrite: 'T',
-    });
+    const res = await this.send(
+      'MOVE',
+      this.urls.path(from),
+      { destination: this.urls.url(to), overwrite: 'T' },
+      undefined,
+      signal,
+    );
     this.forget(from);
     if (res.status === 404) {
       // Source gone: either we applied this MOVE just before a crash (destination present) or it never existed.
-      const target = await this.send('PROPFIND', this.urls.path(to), { depth: '0' });
+      const target = await this.send('PROPFIND', this.urls.path(to), { depth: '0' }, undefined, signal);
       if (target.status === 207) return { kind: 'applied', detail: 'already moved' };
       if (target.status !== 404) return classifyStatus(target.status, `PROPFIND ${to}`);
       return { kind: 'conflict', reason: `MOVE ${from}: rename source missing on the peer (HTTP 404)` };
@@ -183,7 +191,7 @@ export class WebDavPeer implements Peer {
    * logged and counted as applied (CONTRACT: mdtm is best effort); the Win32 property is what Windows clients
    * and several servers honour.
    */
-  private async setModified(path: string, modified: string): Promise<ReplayOutcome> {
+  private async setModified(path: string, modified: string, signal?: AbortSignal): Promise<ReplayOutcome> {
     const date = new Date(modified).toUTCString();
     const body =
       '<?xml version="1.0" encoding="utf-8"?>' +
@@ -195,6 +203,7 @@ export class WebDavPeer implements Peer {
       this.urls.path(path),
       { 'content-type': 'application/xml; charset=utf-8' },
       body,
+      signal,
     );
     const outcome = classifyStatus(res.status === 207 ? 200 : res.status, `PROPPATCH ${path}`);
     if (outcome.kind === 'conflict') {
@@ -213,13 +222,23 @@ export class WebDavPeer implements Peer {
     path: string,
     headers: Record<string, string> = {},
     body?: StoredBody | string,
+    signal?: AbortSignal,
   ): Promise<DavResponse> {
-    const res = await this.pool.request({
-      method,
-      path,
-      headers: this.authorization ? { ...headers, authorization: this.authorization } : headers,
-      body: body ?? null,
-    });
+    if (signal?.aborted) {
+      if (body && typeof body !== 'string' && !Buffer.isBuffer(body)) body.destroy();
+      throw abortedError();
+    }
+    const res = await this.pool
+      .request({
+        method,
+        path,
+        headers: this.authorization ? { ...headers, authorization: this.authorization } : headers,
+        body: body ?? null,
+        signal,
+      })
+      .catch((error: unknown) => {
+        throw signal?.aborted ? abortedError() : error;
+      });
     // Read (bounded) so the connection returns to the pool; the text feeds conflict reasons.
     const text = await readBounded(res.body, 2048);
     return { status: res.statusCode, text };
@@ -258,4 +277,12 @@ async function readBounded(
     size += chunk.length;
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * The caller gave up on the request (the replay lost its claim on the entry): the peer is not at fault, and the
+ * caller ignores the outcome. Classified like any dropped connection, in case it does not.
+ */
+function abortedError(): Error {
+  return Object.assign(new Error('request aborted by the replay'), { code: 'UND_ERR_ABORTED' });
 }

@@ -13,8 +13,13 @@ import type { Logger } from '../../core/logger.js';
 
 /** An entry taken by one process: only the holder replays it, until it releases the claim. */
 export interface EntryClaim {
-  /** The claim was taken over by another process while held (it was not renewed in time). */
+  /**
+   * The claim was taken over by another process while held, or could not be renewed for so long that another
+   * process may take it over any moment.
+   */
   readonly lost: boolean;
+  /** Aborted when the claim is lost: whatever is done under the claim stops. */
+  readonly signal: AbortSignal;
   release(): Promise<void>;
 }
 
@@ -46,6 +51,8 @@ export interface S3EntryClaimsOptions {
 const DEFAULT_TTL_MS = 16 * 60_000;
 /** S3's clock (Last-Modified) and ours may differ by this much. */
 const CLOCK_SLACK_MS = 60_000;
+/** Our own clock for the holder's deadline: immune to wall-clock steps. */
+const monotonic = () => performance.now();
 /** Rounds of "create, else look at the existing claim" before giving up on an entry that keeps changing hands. */
 const TAKE_ROUNDS = 3;
 
@@ -78,13 +85,15 @@ export class S3EntryClaims implements EntryClaims {
     const key = `${this.root}${ref.lane}/${ref.id}`;
     const token = randomUUID();
     for (let round = 0; round < TAKE_ROUNDS; round++) {
+      const attemptAt = monotonic();
       const created = await this.put(key, token, { IfNoneMatch: '*' });
-      if (created !== undefined) return this.held(key, token, created);
+      if (created !== undefined) return this.held(key, token, created, attemptAt);
       const existing = await this.look(key);
       if (!existing) continue; // released meanwhile: try to create it again
       // Ours after all: the PUT went through and only its answer was lost (the SDK's retry then found it there).
-      if (existing.token === token) return this.held(key, token, existing.etag);
+      if (existing.token === token) return this.held(key, token, existing.etag, attemptAt);
       if (this.now() - existing.modified < this.ttlMs + CLOCK_SLACK_MS) return undefined; // a live holder
+      const takeoverAt = monotonic();
       let etag = await this.put(key, token, { IfMatch: existing.etag });
       if (etag === undefined) {
         const now = await this.look(key);
@@ -96,7 +105,7 @@ export class S3EntryClaims implements EntryClaims {
           entryId: ref.id,
           claimedAt: new Date(existing.modified).toISOString(),
         });
-        return this.held(key, token, etag);
+        return this.held(key, token, etag, takeoverAt);
       }
     }
     return undefined;
@@ -133,22 +142,46 @@ export class S3EntryClaims implements EntryClaims {
   }
 
   /** A claim this process holds: renewed while held, deleted on release (only while it is still ours). */
-  private held(key: string, token: string, etag: string): EntryClaim {
+  private held(key: string, token: string, etag: string, writtenAt: number): EntryClaim {
     let current = etag;
     let lost = false;
+    let takenOver = false;
     let renewing: Promise<void> = Promise.resolve();
-    const renew = async () => {
-      const next = await this.put(key, token, { IfMatch: current });
-      const mine = next ?? (await this.look(key).then((c) => (c?.token === token ? c.etag : undefined)));
-      if (mine !== undefined) {
-        current = mine;
-        return;
-      }
+    const controller = new AbortController();
+    const lose = (why: string, byAnother: boolean) => {
+      if (lost) return;
       lost = true;
+      takenOver = byAnother;
       clearInterval(timer);
-      this.options.logger?.warn('lost the claim on an entry while replaying it; another process may apply it too', {
+      clearTimeout(fence);
+      controller.abort(new Error(why));
+      this.options.logger?.warn(`${why}: its replay stops; the process that takes the entry over completes it`, {
         key,
       });
+    };
+    // Others may take the claim over once it is `ttlMs` old by S3's clock (plus slack): a holder that could not
+    // renew it for that long by its own clock gives up first, rather than replay alongside the next holder.
+    let fence: NodeJS.Timeout;
+    const armFence = (from: number) => {
+      clearTimeout(fence);
+      fence = setTimeout(
+        () => lose('could not renew the claim on an entry in time', false),
+        from + this.ttlMs - monotonic(),
+      );
+      fence.unref();
+    };
+    armFence(writtenAt);
+    const renew = async () => {
+      const started = monotonic();
+      const next = await this.put(key, token, { IfMatch: current });
+      const mine = next ?? (await this.look(key).then((c) => (c?.token === token ? c.etag : undefined)));
+      if (lost) return;
+      if (mine !== undefined) {
+        current = mine;
+        armFence(started);
+        return;
+      }
+      lose('the claim on an entry was taken over by another process', true);
     };
     const timer = setInterval(
       () => {
@@ -163,10 +196,12 @@ export class S3EntryClaims implements EntryClaims {
       get lost() {
         return lost;
       },
+      signal: controller.signal,
       release: async () => {
         clearInterval(timer);
+        clearTimeout(fence);
         await renewing;
-        if (lost) return; // someone else's now: theirs to delete
+        if (takenOver) return; // someone else's now: theirs to delete (given up: still deleted if still ours)
         try {
           await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: current }));
         } catch (error) {

@@ -120,14 +120,8 @@ export class CloudReplayWorker {
       const current = await store.read(entry);
       if (!current) return 'gone';
       if (current.status !== 'PENDING') return 'not-pending';
-      return await this.apply(peer, current);
+      return await this.apply(peer, current, claim.signal);
     } finally {
-      if (claim.lost) {
-        logger.warn('the claim on this entry was taken over while it was replayed', {
-          entryId: entry.id,
-          lane: entry.lane,
-        });
-      }
       await claim.release().catch((error: unknown) =>
         // Deliveries of this entry answer `busy` until the claim expires; the sweep deletes it once the entry is gone.
         logger.warn('could not release the claim on an entry', { entryId: entry.id, lane: entry.lane, error }),
@@ -151,18 +145,29 @@ export class CloudReplayWorker {
     return blocker;
   }
 
-  private async apply(peer: Peer, entry: JournalEntry): Promise<ReplayDecision> {
+  private async apply(peer: Peer, entry: JournalEntry, claimed?: AbortSignal): Promise<ReplayDecision> {
     const { store, logger } = this.options;
     const started = performance.now();
     const outcome = await peer
-      .apply(entry, () => store.readBody(entry))
+      .apply(entry, () => store.readBody(entry), claimed)
       .catch((error: unknown) => {
         // S3 failed to hand us the body (throttling, an outage): retry the message rather than park the entry.
-        if (isServiceError(error)) throw error;
+        if (isServiceError(error) && !claimed?.aborted) throw error;
         return unexpectedOutcome(error);
       })
       .then((result) => forbiddenPath(entry, result));
     const durationMs = performance.now() - started;
+    if (claimed?.aborted) {
+      // The claim was lost meanwhile: the entry is another process's now. Its outcome (say, the dropped request
+      // read as "offline") says nothing about the peer or the entry, so nothing is recorded.
+      logger.warn('replay stopped: the claim on this entry was lost', {
+        entryId: entry.id,
+        lane: entry.lane,
+        peer: entry.peer,
+        durationMs: Math.round(durationMs),
+      });
+      return 'busy';
+    }
     await this.options.health.record(entry.peer, outcome);
     this.options.onReplay?.({ entry, outcome, durationMs });
     const fields = replayLogFields(entry, outcome, durationMs);
