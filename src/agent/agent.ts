@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { RelayError } from '../core/errors.js';
 import { type Logger, silentLogger } from '../core/logger.js';
 import { resolvePlace } from './agent-config.js';
+import { birthTimesAreReal } from './birth-time.js';
 import { RelayClient } from './client.js';
 import { AgentConfigError } from './errors.js';
 import { sameIdentity } from './file-index.js';
@@ -123,6 +124,18 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     throw new AgentConfigError(`cannot use the outbox ${outboxDir} (${error.code}); choose another with --outbox`);
   });
   if (outbox.size > 0) logger.info('resuming from the outbox', { outbox: outboxDir, queued: outbox.size });
+  let birthTimes = true;
+  try {
+    birthTimes = birthTimesAreReal(outboxDir);
+  } catch (error) {
+    logger.warn('could not check whether this host reports birth times; assuming it does', { error });
+  }
+  if (!birthTimes) {
+    logger.warn(
+      'this host reports no real birth times (no statx?): folders are told apart by inode only, so a folder removed and another made at once may be replayed as a move (the peer ends up the same)',
+    );
+  }
+  const statAt = (rel: string) => statRelative(root, rel, birthTimes);
   const client = new RelayClient({
     relay: options.relay,
     token: options.token,
@@ -197,7 +210,7 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
   };
 
   const detector = new RenameDetector({
-    stat: (rel) => statRelative(root, rel),
+    stat: statAt,
     emit: (change) => {
       appending += 1;
       indexDirty = true;
@@ -233,7 +246,7 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
   // now (a rotated log) would land that data over the move's target. Such a name is sent as new (and one it
   // moved to as new too: bytes again, but never the wrong bytes).
   for (const [path, stat] of previous ?? []) {
-    const now = await statRelative(root, path).catch(() => stat); // unreadable: leave it as it was
+    const now = await statAt(path).catch(() => stat); // unreadable: leave it as it was
     if (!now || sameIdentity(now, stat) || now.kind !== stat.kind) detector.index.set(path, stat);
   }
   const listed = new Set<string>();
@@ -246,6 +259,7 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
       {
         root,
         ignored,
+        birthTimes,
         onEvent: (event) => {
           if (!previous || !event.initial) return detector.push(event);
           if (event.path === '') return; // the watched folder itself (chokidar reports it)
@@ -277,14 +291,14 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     const ancestorDev = async (path: string): Promise<number | undefined> => {
       const parent = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
       if (!devOf.has(parent)) {
-        const stat = await statRelative(root, parent).catch(() => undefined);
+        const stat = await statAt(parent).catch(() => undefined);
         devOf.set(parent, stat ? stat.dev : parent === '' ? undefined : await ancestorDev(parent));
       }
       return devOf.get(parent);
     };
     for (const path of [...previous.keys()].sort().reverse()) {
       // A stat that fails (no permission) counts as present: only what is certainly gone is removed.
-      if (listed.has(path) || (await statRelative(root, path).catch(() => true))) continue;
+      if (listed.has(path) || (await statAt(path).catch(() => true))) continue;
       // Gone from a file system other than the one its folder is on now: a volume mounted inside the tree that
       // is not mounted any more. Not a removal.
       if ((await ancestorDev(path)) !== previous.get(path)!.dev) unmounted.push(path);
@@ -301,7 +315,7 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     // Everything gone at once, or a folder on another file system than every path it held: an unmounted volume
     // (its empty mount point) or a folder swapped for another looks exactly like that. Deleting all of it on the
     // peers would be the one unrecoverable mistake: removals found at start are then not reported.
-    const rootDev = (await statRelative(root, ''))?.dev;
+    const rootDev = (await statAt(''))?.dev;
     const suspicious =
       gone.length > 0 && (listed.size === 0 || ![...previous.values()].some((stat) => stat.dev === rootDev));
     if (suspicious) {

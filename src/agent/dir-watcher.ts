@@ -62,7 +62,7 @@ export class DirectoryWatcher {
   /** Starts watching; resolves once the initial listing is complete (its events carry `initial: true`). */
   static async start(options: WatcherOptions): Promise<DirectoryWatcher> {
     const watcher = new DirectoryWatcher(options);
-    watcher.root = lookAt(options.root);
+    watcher.root = lookAt(options.root, options.birthTimes);
     watcher.addDir(options.root, false);
     watcher.ready = true;
     return watcher;
@@ -154,7 +154,7 @@ export class DirectoryWatcher {
 
   /** True (and reported, and watching stopped) when the watched folder was removed or replaced. */
   private rootGone(): boolean {
-    const now = lookAt(this.options.root);
+    const now = lookAt(this.options.root, this.options.birthTimes);
     if (now?.kind === 'dir' && this.root && now.ino === this.root.ino && now.born === this.root.born) return false;
     const error = new Error(
       `the watched folder ${this.options.root} was removed, moved or replaced: nothing in it is seen any more`,
@@ -171,7 +171,7 @@ export class DirectoryWatcher {
     const watched = this.dirs.get(dir);
     if (!watched) return;
     const known = watched.children.get(name);
-    const now = lookAt(path);
+    const now = lookAt(path, this.options.birthTimes);
     // Gone, another kind, or another folder under the same name: the old one is reported removed first. (A file
     // replaced by another file is a change: the rename detector tells a move from new contents by the inode.)
     const replaced = known?.kind === 'dir' && (now?.kind !== 'dir' || now.ino !== known.ino || now.born !== known.born);
@@ -271,11 +271,12 @@ export class DirectoryWatcher {
   }
 }
 
-function lookAt(path: string): Known | undefined {
+function lookAt(path: string, birthTimes = true): Known | undefined {
   try {
     const s = lstatSync(path, { bigint: true, throwIfNoEntry: false });
-    if (s?.isFile()) return { kind: 'file', ino: s.ino, born: s.birthtimeNs };
-    if (s?.isDirectory()) return { kind: 'dir', ino: s.ino, born: s.birthtimeNs };
+    const born = birthTimes ? (s?.birthtimeNs ?? 0n) : 0n;
+    if (s?.isFile()) return { kind: 'file', ino: s.ino, born };
+    if (s?.isDirectory()) return { kind: 'dir', ino: s.ino, born };
     return undefined; // gone, or a symbolic link, socket or device
   } catch {
     return undefined; // no longer reachable (ENOTDIR): not there either

@@ -18,6 +18,8 @@ export interface WatcherOptions {
   onRootGone?(error: Error): void;
   /** After a new folder appears, list it again after each of these delays (see FolderWatcher). */
   rescanDelaysMs?: readonly number[];
+  /** False where birth times are not real (see birthTimesAreReal): folders are then told apart by inode only. */
+  birthTimes?: boolean;
 }
 
 /**
@@ -143,14 +145,15 @@ export class FolderWatcher {
 }
 
 /** lstat of `rel` below `root` as the detector needs it; undefined for missing paths and anything but files/folders. */
-export async function statRelative(root: string, rel: string): Promise<FileStat | undefined> {
+export async function statRelative(root: string, rel: string, birthTimes = true): Promise<FileStat | undefined> {
   try {
     // Synchronous: an lstat of a local file costs microseconds, a thread-pool round trip several times that, and
     // a burst of new files means a few of them per file.
     const s = lstatSync(join(root, rel));
     if (!s.isFile() && !s.isDirectory()) return undefined; // symbolic links, sockets, devices: not replicated
     const kind = s.isFile() ? 'file' : 'dir';
-    return { kind, dev: s.dev, ino: s.ino, size: s.size, mtimeMs: s.mtimeMs, birthtimeMs: s.birthtimeMs };
+    const birthtimeMs = birthTimes ? s.birthtimeMs : 0;
+    return { kind, dev: s.dev, ino: s.ino, size: s.size, mtimeMs: s.mtimeMs, birthtimeMs };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
