@@ -55,6 +55,8 @@ export class RenameDetector {
   private closed = false;
   private flushTimer: NodeJS.Timeout | undefined;
   private firstGoneAt: number | undefined;
+  /** Files of the initial scan still settling: each is uploaded when it settles (initialScan). */
+  private readonly scanned = new Set<string>();
 
   constructor(private readonly options: DetectorOptions) {
     this.stability = new StabilityTracker({
@@ -132,7 +134,10 @@ export class RenameDetector {
     if (initial) {
       if (this.options.initialScan) {
         // Already complete if it has not been written for a while; otherwise it waits like any new file.
-        if (Date.now() - stat.mtimeMs < this.options.stabilityMs) return this.stability.track(rel);
+        if (Date.now() - stat.mtimeMs < this.options.stabilityMs) {
+          this.scanned.add(rel); // uploaded once it settles, whatever an index from a previous run says
+          return this.stability.track(rel);
+        }
         this.flushOverlapping(rel); // a folder that stood here before (known from the last run) is removed first
         this.options.emit({ action: 'upload', path: rel });
       }
@@ -149,11 +154,14 @@ export class RenameDetector {
   /** A file held still long enough: a move after all (its removal came late), or an upload. */
   private async settled(rel: string): Promise<void> {
     const stat = await this.options.stat(rel);
+    const scanned = this.scanned.delete(rel);
     if (stat?.kind !== 'file') return;
-    const known = this.index.get(rel);
-    if (known && sameContent(known, stat)) return;
-    const from = await this.movedFrom(rel, stat);
-    if (from !== undefined) return this.moved(from, rel, stat);
+    if (!scanned) {
+      const known = this.index.get(rel);
+      if (known && sameContent(known, stat)) return;
+      const from = await this.movedFrom(rel, stat);
+      if (from !== undefined) return this.moved(from, rel, stat);
+    }
     // A file removed and written again under the same name: the upload replaces it, no delete needed.
     if (this.gone.get(rel)?.kind === 'file') this.gone.delete(rel);
     this.flushOverlapping(rel);

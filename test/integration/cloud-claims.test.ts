@@ -120,7 +120,7 @@ describeWithServer('moto_server', motoAvailable, 'S3EntryClaims against moto_ser
     expect(await aborted).toBeGreaterThanOrEqual(2_900);
     expect(await aborted).toBeLessThan(10_000);
     expect(claim!.lost).toBe(true);
-    expect(renewals).toBeGreaterThanOrEqual(2); // tried at 1 s and 2 s
+    expect(renewals).toBeGreaterThanOrEqual(1); // tried every second, none went through
     expect(logged).toContain(
       'could not renew the claim on an entry in time: its replay stops; the process that takes the entry over completes it',
     );

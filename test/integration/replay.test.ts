@@ -334,9 +334,11 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'r
     const view = async (id: string) =>
       (await (await fetch(`${t.url}/v1/changes/${id}`, { headers: auth(ADMIN_TOKEN) })).json()) as {
         status: string;
-        peers: { lastError?: string; blockedBy?: string }[];
+        peers: { lastError?: string; blockedBy?: string; attempts: number }[];
       };
     await waitFor(async () => (await view(bad)).status === 'FAILED', 10_000);
+    const attempts = (await view(bad)).peers[0]!.attempts;
+    expect(attempts).toBeGreaterThanOrEqual(1);
     expect(await view(bad)).toMatchObject({ peers: [{ lastError: expect.stringMatching(/no body/) }] });
     expect(await view(behind!)).toMatchObject({ status: 'BLOCKED', peers: [{ blockedBy: bad }] });
     expect(await peer(t, 'server2')).toMatchObject({ failed: 1, blocked: 1 });
@@ -348,7 +350,10 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'r
     // Retry tries again (and fails again: the body is still gone); skip drops it and the delete goes out.
     const retry = await fetch(`${t.url}/v1/changes/${bad}/retry`, { method: 'POST', headers: auth(ADMIN_TOKEN) });
     expect(retry.status).toBe(200);
-    await waitFor(async () => (await view(bad)).status === 'FAILED', 10_000);
+    await waitFor(
+      async () => (await view(bad)).status === 'FAILED' && (await view(bad)).peers[0]!.attempts > attempts,
+      10_000,
+    );
     const skip = await fetch(`${t.url}/v1/changes/${bad}`, { method: 'DELETE', headers: auth(ADMIN_TOKEN) });
     expect(skip.status).toBe(200);
     await drained(t, 'server2');

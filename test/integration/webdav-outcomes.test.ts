@@ -112,6 +112,19 @@ describe('WebDAV peer outcome classification', () => {
     expect(seen.length).toBe(before);
   });
 
+  it('stops as well when aborted while the answer is still coming in (headers sent, body stalled)', async () => {
+    const { peer, seen } = await peerAnswering((_req, res) => {
+      res.writeHead(201, { 'content-length': '100' });
+      res.write('partial');
+    }, 30_000);
+    const controller = new AbortController();
+    const applying = peer.apply(makedir(), body(0), controller.signal);
+    await waitFor(async () => seen.length > 0, 5_000);
+    await new Promise((r) => setTimeout(r, 50)); // the headers are in, the body never completes
+    controller.abort();
+    expect(await applying).toMatchObject({ kind: 'offline', reason: 'UND_ERR_ABORTED' });
+  });
+
   it('reuses its keep-alive connections: many requests over at most the pool size of sockets', async () => {
     const { peer, sockets, seen } = await peerAnswering((_req, res) => res.writeHead(201).end());
     for (let i = 0; i < 10; i++) {

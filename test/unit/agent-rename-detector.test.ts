@@ -353,6 +353,16 @@ describe('rename detection', () => {
     expect(changes.at(-1)).toEqual({ action: 'rename', path: 'p/f', target: 'p/g' });
   });
 
+  it('with initialScan, uploads a file still being written at start even when a previous run knew it as it is', async () => {
+    start(true);
+    tree.write('fresh', 7); // written just now
+    // Seeded from the last run's index, which (saved a moment ago) already holds the file exactly as it is.
+    detector.index.set('fresh', (await tree.stat('fresh'))!);
+    push({ type: 'add', path: 'fresh', initial: true });
+    await settle();
+    expect(changes).toEqual([{ action: 'upload', path: 'fresh' }]);
+  });
+
   it('reports what it still holds when drained: removals as deletes, settling files as uploads', async () => {
     await existing('old');
     tree.rm('old');

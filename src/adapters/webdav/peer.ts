@@ -240,7 +240,9 @@ export class WebDavPeer implements Peer {
         throw signal?.aborted ? abortedError() : error;
       });
     // Read (bounded) so the connection returns to the pool; the text feeds conflict reasons.
-    const text = await readBounded(res.body, 2048);
+    const text = await readBounded(res.body, 2048).catch((error: unknown) => {
+      throw signal?.aborted ? abortedError() : error;
+    });
     return { status: res.statusCode, text };
   }
 

@@ -175,12 +175,12 @@ export class S3EntryClaims implements EntryClaims {
       const started = monotonic();
       const next = await this.put(key, token, { IfMatch: current });
       const mine = next ?? (await this.look(key).then((c) => (c?.token === token ? c.etag : undefined)));
-      if (lost) return;
       if (mine !== undefined) {
-        current = mine;
-        armFence(started);
+        current = mine; // even when given up meanwhile: release deletes the claim by this ETag
+        if (!lost) armFence(started);
         return;
       }
+      if (lost) return;
       lose('the claim on an entry was taken over by another process', true);
     };
     const timer = setInterval(
