@@ -191,7 +191,7 @@ export class WebDavPeer implements Peer {
    * logged and counted as applied (CONTRACT: mdtm is best effort); the Win32 property is what Windows clients
    * and several servers honour.
    */
-  private async setModified(path: string, modified: string, signal?: AbortSignal): Promise<ReplayOutcome> {
+  private async setModified(path: string, modified: string, signal: AbortSignal | undefined): Promise<ReplayOutcome> {
     const date = new Date(modified).toUTCString();
     const body =
       '<?xml version="1.0" encoding="utf-8"?>' +
@@ -228,22 +228,20 @@ export class WebDavPeer implements Peer {
       if (body && typeof body !== 'string' && !Buffer.isBuffer(body)) body.destroy();
       throw abortedError();
     }
-    const res = await this.pool
-      .request({
+    try {
+      const res = await this.pool.request({
         method,
         path,
         headers: this.authorization ? { ...headers, authorization: this.authorization } : headers,
         body: body ?? null,
         signal,
-      })
-      .catch((error: unknown) => {
-        throw signal?.aborted ? abortedError() : error;
       });
-    // Read (bounded) so the connection returns to the pool; the text feeds conflict reasons.
-    const text = await readBounded(res.body, 2048).catch((error: unknown) => {
+      // Read (bounded) so the connection returns to the pool; the text feeds conflict reasons.
+      const text = await readBounded(res.body, 2048);
+      return { status: res.statusCode, text };
+    } catch (error) {
       throw signal?.aborted ? abortedError() : error;
-    });
-    return { status: res.statusCode, text };
+    }
   }
 
   private async guard(task: () => Promise<ReplayOutcome>): Promise<ReplayOutcome> {
