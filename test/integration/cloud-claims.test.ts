@@ -1,29 +1,18 @@
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { expect, it } from 'vitest';
 import { type Logger, silentLogger } from '../../src/core/logger.js';
 import { S3EntryClaims } from '../../src/runtime/cloud/entry-claims.js';
-import { freshBucket, type Moto, motoAvailable, motoS3Client, startMoto } from '../support/moto.js';
+import { freshBucket, motoAvailable, useMotoS3 } from '../support/moto.js';
 import { describeWithServer } from '../support/servers.js';
 
 const LANE = 'a'.repeat(16);
 const ref = (id: string) => ({ lane: LANE, id });
 
 describeWithServer('moto_server', motoAvailable, 'S3EntryClaims against moto_server', () => {
-  let moto: Moto;
-  let client: S3Client;
-
-  beforeAll(async () => {
-    moto = await startMoto();
-    client = motoS3Client(moto.endpoint);
-  });
-
-  afterAll(async () => {
-    client?.destroy();
-    await moto?.close();
-  });
+  const s3 = useMotoS3();
 
   async function keys(bucket: string): Promise<string[]> {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'relay/' }));
+    const page = await s3.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'relay/' }));
     return (page.Contents ?? []).map((o) => o.Key!).sort();
   }
 
@@ -32,8 +21,8 @@ describeWithServer('moto_server', motoAvailable, 'S3EntryClaims against moto_ser
   // the claims use the conditions, not S3's atomicity.
 
   it('lets one taker at a time hold an entry, and frees it on release', async () => {
-    const bucket = await freshBucket(client);
-    const processes = Array.from({ length: 3 }, () => new S3EntryClaims(client, bucket, 'relay'));
+    const bucket = await freshBucket(s3.client);
+    const processes = Array.from({ length: 3 }, () => new S3EntryClaims(s3.client, bucket, 'relay'));
     const taken = [];
     for (const p of processes) taken.push(await p.take(ref('e1')));
     expect(taken.map(Boolean)).toEqual([true, false, false]);
@@ -52,36 +41,36 @@ describeWithServer('moto_server', motoAvailable, 'S3EntryClaims against moto_ser
   });
 
   it('takes over a claim left by a process that died, once it is older than the time to live', async () => {
-    const bucket = await freshBucket(client);
+    const bucket = await freshBucket(s3.client);
     const logged: string[] = [];
     const logger: Logger = { ...silentLogger, warn: (message) => void logged.push(message) };
-    const dead = new S3EntryClaims(client, bucket, 'relay');
+    const dead = new S3EntryClaims(s3.client, bucket, 'relay');
     expect(await dead.take(ref('e1'))).toBeDefined(); // never released: its process was killed
 
-    const live = new S3EntryClaims(client, bucket, 'relay', { ttlMs: 60_000 });
+    const live = new S3EntryClaims(s3.client, bucket, 'relay', { ttlMs: 60_000 });
     expect(await live.take(ref('e1'))).toBeUndefined(); // still fresh
 
     // Later (S3's Last-Modified has one-second resolution) a process finds the claim stale and takes it over
     // (If-Match on the stale ETag); to anyone else the rescuer's claim is fresh.
     const later = () => Date.now() + 120_000;
-    const rescuer = new S3EntryClaims(client, bucket, 'relay', { ttlMs: 60_000, now: later, logger });
+    const rescuer = new S3EntryClaims(s3.client, bucket, 'relay', { ttlMs: 60_000, now: later, logger });
     const rescued = await rescuer.take(ref('e1'));
     expect(rescued).toBeDefined();
     expect(await live.take(ref('e1'))).toBeUndefined();
     expect(logged).toEqual(['took over the claim of a process that stopped while replaying an entry']);
-    const body = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `relay/claims/${LANE}/e1` }));
+    const body = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: `relay/claims/${LANE}/e1` }));
     expect(JSON.parse(await body.Body!.transformToString())).toMatchObject({ token: expect.any(String) });
     await rescued!.release();
     expect(await keys(bucket)).toEqual([]);
   });
 
   it('a holder whose claim was taken over notices it, and its release leaves the new claim alone', async () => {
-    const bucket = await freshBucket(client);
-    const holder = await new S3EntryClaims(client, bucket, 'relay', { ttlMs: 3_000 }).take(ref('e1'));
+    const bucket = await freshBucket(s3.client);
+    const holder = await new S3EntryClaims(s3.client, bucket, 'relay', { ttlMs: 3_000 }).take(ref('e1'));
     expect(holder).toBeDefined();
     // A process whose clock says the claim is long stale (the holder seemed dead) takes it over.
     const later = () => Date.now() + 10 * 60_000;
-    const rescuer = await new S3EntryClaims(client, bucket, 'relay', { ttlMs: 3_000, now: later }).take(ref('e1'));
+    const rescuer = await new S3EntryClaims(s3.client, bucket, 'relay', { ttlMs: 3_000, now: later }).take(ref('e1'));
     expect(rescuer).toBeDefined();
     await new Promise((r) => setTimeout(r, 1_500)); // the holder's renewal (every second) finds it taken
     expect(holder!.lost).toBe(true);
@@ -93,10 +82,10 @@ describeWithServer('moto_server', motoAvailable, 'S3EntryClaims against moto_ser
   });
 
   it('a holder that cannot renew its claim for a time to live gives it up (aborts) before another may take it', async () => {
-    const bucket = await freshBucket(client);
+    const bucket = await freshBucket(s3.client);
     // Renewals (PUTs with If-Match) fail, as they would with S3 unreachable from this process only.
     let renewals = 0;
-    const cut = new Proxy(client, {
+    const cut = new Proxy(s3.client, {
       get(target, prop, receiver) {
         if (prop !== 'send') return Reflect.get(target, prop, receiver);
         return async (command: { input: { IfMatch?: string } }) => {
@@ -130,9 +119,9 @@ describeWithServer('moto_server', motoAvailable, 'S3EntryClaims against moto_ser
   });
 
   it('recognises its own claim when the answer to its conditional PUT was lost and the retry refused', async () => {
-    const bucket = await freshBucket(client);
+    const bucket = await freshBucket(s3.client);
     // The PUT reaches S3, but the answer is lost; the SDK's retry then fails the condition (412).
-    const flaky = new Proxy(client, {
+    const flaky = new Proxy(s3.client, {
       get(target, prop, receiver) {
         if (prop !== 'send') return Reflect.get(target, prop, receiver);
         return async (command: { input: { IfNoneMatch?: string } }) => {
@@ -149,14 +138,14 @@ describeWithServer('moto_server', motoAvailable, 'S3EntryClaims against moto_ser
     });
     const claim = await new S3EntryClaims(flaky, bucket, 'relay').take(ref('e1'));
     expect(claim).toBeDefined();
-    expect(await new S3EntryClaims(client, bucket, 'relay').take(ref('e1'))).toBeUndefined();
+    expect(await new S3EntryClaims(s3.client, bucket, 'relay').take(ref('e1'))).toBeUndefined();
     await claim!.release();
     expect(await keys(bucket)).toEqual([]);
   });
 
   it('deletes only the claims of gone entries written before the given time', async () => {
-    const bucket = await freshBucket(client);
-    const claims = new S3EntryClaims(client, bucket, 'relay');
+    const bucket = await freshBucket(s3.client);
+    const claims = new S3EntryClaims(s3.client, bucket, 'relay');
     for (const id of ['present', 'gone']) await claims.take(ref(id));
     const cutoff = new Date(Date.now() + 5_000); // both were written before it
     expect(await claims.removeOrphans((r) => r.id === 'present', cutoff)).toBe(1);
@@ -168,17 +157,17 @@ describeWithServer('moto_server', motoAvailable, 'S3EntryClaims against moto_ser
   });
 
   it('renews a claim while it is held, so that a long replay is not taken over', async () => {
-    const bucket = await freshBucket(client);
-    const holder = new S3EntryClaims(client, bucket, 'relay', { ttlMs: 3_000 });
+    const bucket = await freshBucket(s3.client);
+    const holder = new S3EntryClaims(s3.client, bucket, 'relay', { ttlMs: 3_000 });
     const claim = await holder.take(ref('e1'));
     expect(claim).toBeDefined();
-    const first = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `relay/claims/${LANE}/e1` }));
+    const first = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: `relay/claims/${LANE}/e1` }));
     await first.Body!.transformToString();
     await new Promise((r) => setTimeout(r, 2_500)); // renewed after ttl/3 = 1 s (and again at 2 s)
-    const renewed = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `relay/claims/${LANE}/e1` }));
+    const renewed = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: `relay/claims/${LANE}/e1` }));
     await renewed.Body!.transformToString();
     expect(renewed.LastModified!.getTime()).toBeGreaterThan(first.LastModified!.getTime());
-    const other = new S3EntryClaims(client, bucket, 'relay', { ttlMs: 3_000 });
+    const other = new S3EntryClaims(s3.client, bucket, 'relay', { ttlMs: 3_000 });
     expect(await other.take(ref('e1'))).toBeUndefined();
     await claim!.release();
   });

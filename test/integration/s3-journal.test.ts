@@ -6,46 +6,34 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  type S3Client,
 } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PARKED_TAG_KEY, S3JournalStore, type S3JournalWarning } from '../../src/adapters/s3-journal/store.js';
 import { mapLimit } from '../../src/adapters/s3-journal/util.js';
 import { encodeEntry } from '../../src/core/entry-xml.js';
 import { laneId } from '../../src/core/lane.js';
 import { entry, journalStoreConformance } from '../support/journal-conformance.js';
-import { freshBucket, type Moto, motoAvailable, motoS3Client, startMoto } from '../support/moto.js';
+import { freshBucket, motoAvailable, useMotoS3 } from '../support/moto.js';
 import { describeWithServer } from '../support/servers.js';
 
 const MiB = 1024 * 1024;
 const OTHER_LANE = laneId('/user_homes', 'server3');
 
 describeWithServer('moto_server', motoAvailable, 'S3JournalStore against moto_server', () => {
-  let moto: Moto;
-  let client: S3Client;
-
-  beforeAll(async () => {
-    moto = await startMoto();
-    client = motoS3Client(moto.endpoint);
-  });
-
-  afterAll(async () => {
-    client?.destroy();
-    await moto?.close();
-  });
+  const s3 = useMotoS3();
 
   /** A fresh bucket and prefix, and a store on it. */
   async function fresh(options: ConstructorParameters<typeof S3JournalStore>[3] = {}) {
-    const bucket = await freshBucket(client);
+    const bucket = await freshBucket(s3.client);
     const prefix = `relay/${randomBytes(3).toString('hex')}`;
-    return { bucket, prefix, store: new S3JournalStore(client, bucket, prefix, options) };
+    return { bucket, prefix, store: new S3JournalStore(s3.client, bucket, prefix, options) };
   }
 
   async function keysOf(bucket: string, prefix: string): Promise<string[]> {
     const keys: string[] = [];
     let token: string | undefined;
     do {
-      const page = await client.send(
+      const page = await s3.client.send(
         new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
       );
       keys.push(...(page.Contents ?? []).map((o) => o.Key!));
@@ -63,7 +51,7 @@ describeWithServer('moto_server', motoAvailable, 'S3JournalStore against moto_se
       },
       reopen: async () => {
         await store.close();
-        store = new S3JournalStore(client, bucket, prefix);
+        store = new S3JournalStore(s3.client, bucket, prefix);
         return store;
       },
       cleanup: async () => {
@@ -97,7 +85,7 @@ describeWithServer('moto_server', motoAvailable, 'S3JournalStore against moto_se
           `${j}/${twin.lane}/${twin.id}/upload`,
         ].sort(),
       );
-      const xml = await client.send(
+      const xml = await s3.client.send(
         new ListObjectsV2Command({ Bucket: bucket, Prefix: `${j}/${plain.lane}/${plain.id}/` }),
       );
       expect(xml.Contents?.map((o) => o.Size)).toEqual([Buffer.byteLength(encodeEntry(plain))]);
@@ -114,7 +102,7 @@ describeWithServer('moto_server', motoAvailable, 'S3JournalStore against moto_se
       await store.publish([{ ...upload, status: 'PENDING' }], upload);
       const base = `${prefix}/multi_journal/${upload.lane}/${upload.id}`;
       const tags = async (name: string) =>
-        (await client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: `${base}/${name}` }))).TagSet ?? [];
+        (await s3.client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: `${base}/${name}` }))).TagSet ?? [];
       expect(await tags('config.XML')).toEqual([]);
       await store.update({ ...upload, status: 'CONFLICT', attempts: 1, lastError: 'HTTP 409' });
       const parked = [{ Key: PARKED_TAG_KEY, Value: 'true' }];
@@ -180,13 +168,13 @@ describeWithServer('moto_server', motoAvailable, 'S3JournalStore against moto_se
       };
       expect(await store.writeBody(home, Readable.from(chunks()), body.length)).toEqual({ size: body.length, sha256 });
       // Multipart uploads have an ETag ending in -<parts>: 20 MiB in 8 MiB parts is 3 parts.
-      const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/` }));
+      const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/` }));
       expect(listed.Contents?.find((o) => o.Key?.endsWith('/upload'))?.ETag).toMatch(/-3"$/);
       const out = await buffer(await store.readBody(home));
       expect(out.length).toBe(body.length);
       expect(out.equals(body)).toBe(true);
       // After a restart the digest is taken by streaming the object.
-      const reopened = new S3JournalStore(client, bucket, prefix);
+      const reopened = new S3JournalStore(s3.client, bucket, prefix);
       expect(await reopened.bodyDigest(home)).toEqual({ size: body.length, sha256 });
     });
 
@@ -203,7 +191,7 @@ describeWithServer('moto_server', motoAvailable, 'S3JournalStore against moto_se
       expect(await store.bodyDigest(home)).toBeUndefined();
       expect((await keysOf(bucket, `${prefix}/`)).filter((k) => k.endsWith('/upload'))).toEqual([]);
       // The first 8 MiB part had gone out: the multipart upload was started, then aborted.
-      const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+      const uploads = await s3.client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
       expect(uploads.Uploads ?? []).toEqual([]);
     });
 
@@ -223,7 +211,7 @@ describeWithServer('moto_server', motoAvailable, 'S3JournalStore against moto_se
       );
       expect((await buffer(await store.readBody(twin))).equals(body)).toBe(true);
       const sha256 = createHash('sha256').update(body).digest('hex');
-      expect(await new S3JournalStore(client, store.bucket, store.prefix).bodyDigest(twin)).toEqual({
+      expect(await new S3JournalStore(s3.client, store.bucket, store.prefix).bodyDigest(twin)).toEqual({
         size: body.length,
         sha256,
       });
@@ -234,10 +222,10 @@ describeWithServer('moto_server', motoAvailable, 'S3JournalStore against moto_se
       const { bucket, store } = await fresh({ onWarning: (w) => warnings.push(w) });
       const [a, b, c] = [entry(), entry(), entry()];
       await store.create([a, b, c]);
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: store.keys.config(b), Body: '<change><id>' }));
+      await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: store.keys.config(b), Body: '<change><id>' }));
       // A body whose entry is gone (PUT to an old presigned URL after a purge): not an entry.
       const orphan = entry();
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: store.keys.body(orphan), Body: 'late' }));
+      await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: store.keys.body(orphan), Body: 'late' }));
       expect((await store.list(a.lane)).map((e) => e.id)).toEqual([a.id, c.id]);
       expect(await store.read(b)).toBeUndefined();
       expect((await store.list(a.lane)).map((e) => e.id)).toEqual([a.id, c.id]);
@@ -246,7 +234,7 @@ describeWithServer('moto_server', motoAvailable, 'S3JournalStore against moto_se
       expect(warnings[0]!.path).toBe(`s3://${bucket}/${store.keys.config(b)}`);
       // A config.XML copied into the wrong folder is not taken for the entry it claims to be.
       const misplaced = entry();
-      await client.send(
+      await s3.client.send(
         new PutObjectCommand({ Bucket: bucket, Key: store.keys.config(misplaced), Body: encodeEntry(a) }),
       );
       expect(await store.read(misplaced)).toBeUndefined();
@@ -267,7 +255,7 @@ describeWithServer('moto_server', motoAvailable, 'S3JournalStore against moto_se
       expect(all.map((e) => e.id)).toEqual(ids);
       expect(all[1099]).toEqual(entries[1099]);
       // A fresh store reads each config.XML it lists; cursor and limit across the 1,000-key page boundary.
-      const cold = new S3JournalStore(client, bucket, prefix);
+      const cold = new S3JournalStore(s3.client, bucket, prefix);
       const page = await cold.list(lane, { after: ids[995], limit: 10 });
       expect(page.map((e) => e.id)).toEqual(ids.slice(996, 1006));
       expect(page[4]).toEqual(entries[1000]);
@@ -281,7 +269,7 @@ describeWithServer('moto_server', motoAvailable, 'S3JournalStore against moto_se
       const { store } = await fresh();
       const e = entry();
       await store.create([e]);
-      const other = new S3JournalStore(client, store.bucket, store.prefix);
+      const other = new S3JournalStore(s3.client, store.bucket, store.prefix);
       expect(await other.read(e)).toEqual(e); // caches its ETag
       await store.purge(e);
       await expect(other.update({ ...e, status: 'CONFLICT' })).rejects.toMatchObject({ code: 'CHANGE_NOT_FOUND' });
@@ -296,10 +284,10 @@ describeWithServer('moto_server', motoAvailable, 'S3JournalStore against moto_se
     });
 
     it('opens from an s3:// URL with the standard AWS environment', async () => {
-      const bucket = await freshBucket(client);
+      const bucket = await freshBucket(s3.client);
       const store = S3JournalStore.fromUrl(`s3://${bucket}/from/url/`, {
         region: 'us-east-1',
-        endpoint: moto.endpoint,
+        endpoint: s3.endpoint,
         credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
       });
       const e = entry();

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll } from 'vitest';
 import { freePort } from './ports.js';
 
 /**
@@ -131,6 +132,35 @@ export function motoS3Client(endpoint: string): S3Client {
     forcePathStyle: true,
     credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
   });
+}
+
+/**
+ * moto_server and an S3 client on it for the surrounding suite: started before its first test, stopped after its
+ * last. Read `client` and `endpoint` inside tests (they are set once the suite starts).
+ */
+export function useMotoS3(): { readonly client: S3Client; readonly endpoint: string } {
+  let moto: Moto | undefined;
+  let client: S3Client | undefined;
+  beforeAll(async () => {
+    moto = await startMoto();
+    client = motoS3Client(moto.endpoint);
+  });
+  afterAll(async () => {
+    client?.destroy();
+    await moto?.close();
+  });
+  const started = () => {
+    if (!moto || !client) throw new Error('useMotoS3: the suite has not started');
+    return { moto, client };
+  };
+  return {
+    get client() {
+      return started().client;
+    },
+    get endpoint() {
+      return started().moto.endpoint;
+    },
+  };
 }
 
 /** Creates a bucket with a fresh random name (S3 bucket names: 3–63 lowercase characters). */
