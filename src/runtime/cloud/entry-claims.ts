@@ -144,13 +144,12 @@ export class S3EntryClaims implements EntryClaims {
   /** A claim this process holds: renewed while held, deleted on release (only while it is still ours). */
   private held(key: string, token: string, etag: string, writtenAt: number): EntryClaim {
     let current = etag;
-    let lost = false;
     let takenOver = false;
     let renewing: Promise<void> = Promise.resolve();
     const controller = new AbortController();
+    const lost = () => controller.signal.aborted;
     const lose = (why: string, byAnother: boolean) => {
-      if (lost) return;
-      lost = true;
+      if (lost()) return;
       takenOver = byAnother;
       clearInterval(timer);
       clearTimeout(fence);
@@ -177,11 +176,10 @@ export class S3EntryClaims implements EntryClaims {
       const mine = next ?? (await this.look(key).then((c) => (c?.token === token ? c.etag : undefined)));
       if (mine !== undefined) {
         current = mine; // even when given up meanwhile: release deletes the claim by this ETag
-        if (!lost) armFence(started);
+        if (!lost()) armFence(started);
         return;
       }
-      if (lost) return;
-      lose('the claim on an entry was taken over by another process', true);
+      lose('the claim on an entry was taken over by another process', true); // nothing if given up already
     };
     const timer = setInterval(
       () => {
@@ -194,7 +192,7 @@ export class S3EntryClaims implements EntryClaims {
     timer.unref();
     return {
       get lost() {
-        return lost;
+        return lost();
       },
       signal: controller.signal,
       release: async () => {
