@@ -28,6 +28,7 @@ import { SharedPeerHealth } from './cloud/shared-health.js';
 import { CloudSweeper, type CloudSweeperOptions } from './cloud/sweep.js';
 import { S3WaitList } from './cloud/wait-list.js';
 import { type RunningServer, startHttpServer } from './http-server.js';
+import { OperatorSurfaces } from './operator-surfaces.js';
 import { webDavPeers } from './webdav-peers.js';
 
 /** A presigned PUT carries the body in one request: S3 takes at most 5 GiB that way. */
@@ -233,7 +234,18 @@ export interface CloudServe {
  */
 export async function startCloudServe(config: RelayConfig, options: CloudServeOptions = {}): Promise<CloudServe> {
   const logger = options.logger ?? new JsonLogger();
-  const relay = createCloudRelay(config, { bodiesThroughRelay: true, ...options, logger });
+  // Counters and the throughput chart cover the replays of this process (several may share one journal).
+  const surfaces = new OperatorSurfaces(config.peers.map((p) => p.name));
+  const relay = createCloudRelay(config, {
+    bodiesThroughRelay: true,
+    ...options,
+    logger,
+    onReplay: (report) => {
+      surfaces.record(report);
+      options.onReplay?.(report);
+    },
+  });
+  surfaces.mount(relay.app, { adminToken: relay.adminToken, nodeTokens: config.auth.nodeTokens });
   let server: RunningServer;
   try {
     relay.clock.seed(await relay.store.newestId());

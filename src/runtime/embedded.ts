@@ -18,6 +18,7 @@ import { Replayer, type ReplayReport } from '../core/replayer.js';
 import { StampClock } from '../core/stamp.js';
 import { Topology } from '../core/topology.js';
 import { type RunningServer, startHttpServer } from './http-server.js';
+import { OperatorSurfaces } from './operator-surfaces.js';
 import { webDavPeers } from './webdav-peers.js';
 
 export interface EmbeddedRelay {
@@ -62,6 +63,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     nodeOfPeer: new Map(config.peers.filter((p) => p.node).map((p) => [p.name, p.node!])),
     windowMs: config.echoWindowSeconds * 1000,
   });
+  const surfaces = new OperatorSurfaces(config.peers.map((p) => p.name));
   let pinger: Pinger | undefined;
   const replayer = new Replayer({
     store,
@@ -71,6 +73,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     concurrency: config.replay.concurrency,
     onReplay: (report) => {
       if (report.outcome.kind === 'applied') echo.recordApplied(report.entry);
+      surfaces.record(report);
       options.onReplay?.(report);
     },
     onEntryForDownPeer: config.autoPlay ? (peer) => void pinger?.ping(peer) : undefined,
@@ -80,6 +83,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
   const intake = new ChangeIntake({ store, doorbell, clock, topology, replicationUser: config.replicationUser, echo });
   const view = new JournalView(store);
   const operator = new OperatorActions(store, doorbell, (id) => intake.find(id));
+  const tokens = { adminToken, nodeTokens: config.auth.nodeTokens };
   const app = createApp({
     intake,
     view,
@@ -87,12 +91,14 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     monitor: pinger,
     peers: config.peers.map((p) => ({ name: p.name, url: p.url, node: p.node })),
     echoes: () => echo.counts(),
-    tokens: { adminToken, nodeTokens: config.auth.nodeTokens },
+    tokens,
     uploadTarget: relayUploadTarget,
     publicUrl: config.publicUrl,
     limits: { ...DEFAULT_LIMITS, maxUploadBytes: config.limits.maxUploadBytes },
     logger,
   });
+  // The web console, /metrics and /v1/stats/throughput (CONTRACT: operator surfaces).
+  surfaces.mount(app, tokens);
 
   let server: RunningServer;
   try {
