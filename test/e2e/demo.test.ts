@@ -70,6 +70,12 @@ describe('npm start (vfs-relay demo) and the package from a fresh checkout', () 
     );
     expect(out).toMatch(/drop files into\s+\.\/vfs-relay-demo\/primary/);
     expect(out).toMatch(/they appear in\s+\.\/vfs-relay-demo\/secondary/);
+    // The web console's page, at the URL the demo prints.
+    const consoleUrl = /web console\s+(http:\/\/127\.0\.0\.1:\d+\/)\s/.exec(out)?.[1];
+    expect(consoleUrl).toBeDefined();
+    const page = await fetch(consoleUrl!);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<title>vfs-relay console</title>');
 
     const content = `hello from the primary ${Date.now()}\n`;
     mkdirSync(join(checkout, 'vfs-relay-demo/primary/reports 2026'), { recursive: true });

@@ -63,6 +63,7 @@ export async function demo(options: DemoOptions): Promise<void> {
       `  drop files into   ${shown(primary)}`,
       `  they appear in    ${shown(secondary)}   (a WebDAV secondary at ${webdav.url})`,
       `  relay API         ${relay.url}   (admin token: ${shown(join(data, 'admin-token'))})`,
+      `  web console       ${relay.url}/   (log in with the admin token above)`,
       `  journal           ${shown(join(data, 'multi_journal'))}   logs: ${shown(join(data, 'relay.log'))}`,
       `  try               VFS_RELAY_URL=${relay.url} VFS_RELAY_ADMIN_TOKEN=$(cat ${shown(join(data, 'admin-token'))}) npx vfs-relay status`,
       'Press Ctrl-C to stop.',
