@@ -1,8 +1,8 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { ThroughputSeries } from '../core/throughput.js';
 import type { TokenTable } from './auth.js';
-import type { ApiCall } from './console/reads.js';
 import { consolePageRoutes, consoleRoutes } from './console/routes.js';
+import type { ApiCall } from './operator-reads.js';
 import { type MetricsRenderer, metricsRoutes } from './routes/metrics.js';
 import { throughputRoutes } from './routes/throughput.js';
 

@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { PeerReading } from '../api/console/reads.js';
+import type { PeerReading } from '../api/operator-reads.js';
 import type { ReplayOutcome } from '../core/peer.js';
 import type { ReplayReport } from '../core/replayer.js';
 

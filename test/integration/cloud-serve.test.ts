@@ -9,6 +9,7 @@ import { type CloudServe, type CloudServeOptions, createCloudRelay, startCloudSe
 import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
 import { freshBucket, type Moto, motoAvailable, motoS3Client, startMoto } from '../support/moto.js';
 import { waitFor } from '../support/node-client.js';
+import { parseExposition } from '../support/prometheus.js';
 import { ADMIN_TOKEN, auth, NODE_A_TOKEN } from '../support/relay.js';
 import { describeWithServer } from '../support/servers.js';
 import { mixedScript, type ScriptChange, sha256, TreeModel } from '../support/tree-model.js';
@@ -244,6 +245,13 @@ describeWithServer(
       await waitFor(async () => (await server.tree()).has('user_homes/mary/unrelated.txt'), 30_000);
       expect((await server.tree()).has('user_homes/john/found')).toBe(false);
       expect(await peerView(relay)).toMatchObject({ conflicts: 1, blocked: 1 });
+      // /metrics and the console of `serve` in cloud mode see the same.
+      const scrape = await fetch(`${relay.url}/metrics`, { headers: auth(ADMIN_TOKEN) });
+      const metrics = parseExposition(await scrape.text());
+      expect(metrics.value('vfs_relay_conflicts', { peer: 'server2' })).toBe(1);
+      expect(metrics.value('vfs_relay_changes_total', { peer: 'server2', outcome: 'conflict' })).toBeGreaterThan(0);
+      const panel = await (await fetch(`${relay.url}/console/panel`, { headers: auth(ADMIN_TOKEN) })).text();
+      expect(panel).toContain(`data-change="${rename}" data-peer="server2" data-status="CONFLICT"`);
 
       // The operator creates the missing source on the peer, then retries: the rename, then what waited.
       const basic = {

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import type { ApiCall } from '../../src/api/console/reads.js';
 import { toErrorResponse } from '../../src/api/errors.js';
+import type { ApiCall } from '../../src/api/operator-reads.js';
 import { operatorSurfaces } from '../../src/api/operator-surfaces.js';
 import { ThroughputMeter } from '../../src/core/throughput.js';
 

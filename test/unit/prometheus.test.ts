@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { PeerReading } from '../../src/api/console/reads.js';
+import type { PeerReading } from '../../src/api/operator-reads.js';
 import type { JournalEntry } from '../../src/core/entry.js';
 import type { ReplayOutcome } from '../../src/core/peer.js';
 import { PrometheusExporter } from '../../src/observability/prometheus.js';

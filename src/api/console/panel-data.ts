@@ -1,6 +1,6 @@
 import type { ThroughputSeries } from '../../core/throughput.js';
+import type { OperatorReads, PeerReading } from '../operator-reads.js';
 import type { PanelData, StuckRow } from './panel.js';
-import type { OperatorReads, PeerReading } from './reads.js';
 
 /** Statuses an operator acts on (or that wait behind one), in the order the console lists them. */
 const STUCK: readonly { status: string; count: (p: PeerReading) => number }[] = [

@@ -1,7 +1,7 @@
 import type { ThroughputSeries } from '../../core/throughput.js';
+import type { ChangeReading, JobReading, PeerReading } from '../operator-reads.js';
 import { ThroughputCharts } from './chart.js';
 import { ageOf, formatBytes } from './format.js';
-import type { ChangeReading, JobReading, PeerReading } from './reads.js';
 
 /** One peer's entry of a change that waits for an operator (or behind one). */
 export interface StuckRow {

@@ -3,11 +3,11 @@ import { html } from 'hono/html';
 import { secureHeaders } from 'hono/secure-headers';
 import type { ThroughputSeries } from '../../core/throughput.js';
 import { type AuthEnv, requireRole, type TokenTable, tokenResolver } from '../auth.js';
+import { type ApiCall, OperatorReads } from '../operator-reads.js';
 import { ASSET_PATHS, CONSOLE_CSS, CONSOLE_SCRIPT } from './assets.js';
 import { ConsolePage } from './page.js';
 import { Panel } from './panel.js';
 import { panelData } from './panel-data.js';
-import { type ApiCall, OperatorReads } from './reads.js';
 
 export interface ConsoleDeps {
   tokens: TokenTable;

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import { type AuthEnv, requireRole, type TokenTable, tokenResolver } from '../auth.js';
-import { type ApiCall, OperatorReads, type PeerReading } from '../console/reads.js';
+import { type ApiCall, OperatorReads, type PeerReading } from '../operator-reads.js';
 import { errors } from '../schemas.js';
 
 /** Renders the Prometheus exposition from the peers' figures (the runtime supplies it: prom-client is Node-only). */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ApiError } from '../errors.js';
+import { ApiError } from './errors.js';
 
 /** The relay's own HTTP API, called in-process (`app.request`): no socket, same auth, same answers. */
 export type ApiCall = (path: string, init: RequestInit) => Response | Promise<Response>;
