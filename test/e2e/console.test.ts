@@ -131,6 +131,15 @@ describeWithServer(missing.join(' and ') || 'none', missing.length === 0, 'web c
     for (const secret of [ADMIN_TOKEN, NODE_A_TOKEN, apache.password, DOWN_PASSWORD])
       expect(html).not.toContain(secret);
 
+    // Text selected in the panel (an id to copy) is not swept away by the next refresh.
+    await page.evaluate(
+      "getSelection().selectAllChildren(document.querySelector('#stuck tr[data-status=CONFLICT] code'))",
+    );
+    await page.locator('#state', { hasText: 'paused while text is selected' }).waitFor();
+    expect(await page.evaluate('getSelection().toString()')).toBe(conflict);
+    await page.evaluate('getSelection().removeAllRanges()');
+    await page.locator('#state', { hasText: 'updated' }).waitFor();
+
     await mkdir(RESULTS, { recursive: true });
     await page.screenshot({ path: join(RESULTS, 'console.png'), fullPage: true });
 

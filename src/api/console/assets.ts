@@ -50,6 +50,12 @@ export const CONSOLE_SCRIPT = `'use strict';
     notice.hidden = false;
   }
 
+  // Text being selected in the panel (an id to copy, say) is not swept away by the next refresh.
+  function selecting() {
+    const selection = window.getSelection();
+    return Boolean(selection && !selection.isCollapsed && panel.contains(selection.anchorNode));
+  }
+
   async function errorText(res) {
     try {
       const body = await res.json();
@@ -67,16 +73,20 @@ export const CONSOLE_SCRIPT = `'use strict';
       if (!res.ok) throw new Error(await errorText(res));
       const html = await res.text();
       if (!token()) return;
-      // Unchanged figures leave the DOM alone, so a button under the pointer stays where it is.
-      if (html !== shown) {
-        panel.innerHTML = html;
-        shown = html;
-      }
       login.hidden = true;
       panel.hidden = false;
       logout.hidden = false;
-      state.textContent = 'updated ' + new Date().toLocaleTimeString();
       state.classList.remove('alert');
+      if (html !== shown && selecting()) {
+        state.textContent = 'paused while text is selected';
+      } else {
+        // Unchanged figures leave the DOM alone, so a button under the pointer stays where it is.
+        if (html !== shown) {
+          panel.innerHTML = html;
+          shown = html;
+        }
+        state.textContent = 'updated ' + new Date().toLocaleTimeString();
+      }
     } catch (error) {
       state.textContent = 'cannot reach the relay (' + (error && error.message ? error.message : error) + '), retrying';
       state.classList.add('alert');

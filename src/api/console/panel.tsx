@@ -99,7 +99,12 @@ function PeerTable({ peers, now }: { peers: PeerReading[]; now: Date }) {
                 <Age at={p.lastPingAt} now={now} />
               </td>
               <td>
-                <button type="button" data-method="POST" data-url={`/v1/peers/${encodeURIComponent(p.name)}/ping`}>
+                <button
+                  type="button"
+                  data-method="POST"
+                  data-url={`/v1/peers/${encodeURIComponent(p.name)}/ping`}
+                  data-done={`Pinged ${p.name}`}
+                >
                   Ping now
                 </button>
               </td>
