@@ -84,6 +84,9 @@ describe('HTTP API', () => {
         'GET /v1/peers',
         'POST /v1/peers/{name}/ping',
         'POST /v1/uploads',
+        // Operator surfaces, mounted by the Node runtime (the web console's own page and panel are not API).
+        'GET /metrics',
+        'GET /v1/stats/throughput',
       ].sort(),
     );
     expect(JSON.stringify(doc)).toContain('"NewChange"');
