@@ -90,8 +90,12 @@ export class OperatorReads {
   async jobs(): Promise<JobReading[] | undefined> {
     const body = await this.get('/v1/jobs', { absentOn404: true });
     if (body === undefined) return undefined;
-    const jobs = JobListSchema.parse(body);
-    return Array.isArray(jobs) ? jobs : jobs.items;
+    const parsed = JobListSchema.safeParse(body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new ApiError(500, 'READ_FAILED', `GET /v1/jobs: ${issue?.path.join('.') || 'body'}: ${issue?.message}`);
+    }
+    return Array.isArray(parsed.data) ? parsed.data : parsed.data.items;
   }
 
   private async get(path: string, options: { absentOn404?: boolean } = {}): Promise<unknown> {

@@ -210,6 +210,12 @@ describe('web console (server side)', () => {
     }
   });
 
+  it('keeps the console when the jobs cannot be read, and says why in the jobs panel', async () => {
+    const html = await panel(stubApi({ '/v1/peers': [peer('a')], '/v1/jobs': { jobs: 'not a list' } }).api);
+    expect(html).toContain('data-peer="a"');
+    expect(html).toMatch(/id="jobs"[\s\S]*The jobs could not be read: GET \/v1\/jobs: /);
+  });
+
   it('draws the throughput chart, one line per peer and metric', async () => {
     const meter = new ThroughputMeter(['a', 'b'], { intervalSeconds: 1, buckets: 4, now: () => 10_000 });
     const app = surfaces(stubApi({ '/v1/peers': [peer('a'), peer('b')] }).api, { throughput: () => meter.series() });

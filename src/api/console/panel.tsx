@@ -16,6 +16,8 @@ export interface PanelData {
   stuckTruncated: boolean;
   /** Undefined: this relay has no jobs API. */
   jobs?: JobReading[];
+  /** Why the jobs could not be read. */
+  jobsError?: string;
   throughput?: ThroughputSeries;
   now: Date;
 }
@@ -30,7 +32,7 @@ export function Panel(props: PanelData) {
     <div class="panel">
       <PeerTable peers={props.peers} now={props.now} />
       <StuckTable rows={props.stuck} truncated={props.stuckTruncated} now={props.now} />
-      {props.jobs ? <JobTable jobs={props.jobs} now={props.now} /> : null}
+      {props.jobs ? <JobTable jobs={props.jobs} error={props.jobsError} now={props.now} /> : null}
       {props.throughput ? <ThroughputCharts series={props.throughput} /> : null}
     </div>
   );
@@ -224,13 +226,15 @@ function Progress({ job }: { job: JobReading }) {
   );
 }
 
-function JobTable({ jobs, now }: { jobs: JobReading[]; now: Date }) {
+function JobTable({ jobs, error, now }: { jobs: JobReading[]; error?: string; now: Date }) {
   const running = jobs.filter((j) => j.status === 'RUNNING');
   const recent = jobs.filter((j) => j.status !== 'RUNNING').slice(0, 5);
   return (
     <section id="jobs" aria-labelledby="jobs-title">
       <h2 id="jobs-title">Resync and verify jobs</h2>
-      {running.length + recent.length === 0 ? (
+      {error ? (
+        <p class="alert">The jobs could not be read: {error}</p>
+      ) : running.length + recent.length === 0 ? (
         <p class="muted">No jobs.</p>
       ) : (
         <table>
