@@ -11,6 +11,9 @@ import { Construct } from 'constructs';
  */
 export const PARKED_TAG = { key: 'vfs-relay-parked', value: 'true' } as const;
 
+/** Where the cloud runtime keeps applied-replica records, below the journal prefix (S3ReplicaRecords). */
+export const ECHO_RECORDS_DIR = 'echo/replicas/';
+
 /**
  * SQS makes a message visible again after this long without a delete; AWS asks for at least 6x the consuming
  * function's timeout, so a batch that is still being retried by Lambda is not handed out twice.
@@ -56,6 +59,14 @@ export class JournalStorage extends Construct {
       lifecycleRules: [
         // Large bodies are copied between lanes with multipart copies; a crash mid-copy leaves parts behind.
         { id: 'abort-incomplete-multipart-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+        // Applied-replica records for echo suppression (src/runtime/cloud/echo-records.ts) stop counting after
+        // echoWindowSeconds (at most a day) and are ignored from then on; lifecycle rules count whole days from
+        // creation, rounded up to midnight UTC, so two days never removes a record still in use.
+        {
+          id: 'expire-echo-records',
+          prefix: `${props.journalPrefix}/${ECHO_RECORDS_DIR}`,
+          expiration: Duration.days(2),
+        },
         ...(props.parkedRetentionDays === undefined
           ? []
           : [

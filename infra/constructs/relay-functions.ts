@@ -44,11 +44,13 @@ export interface RelayFunctionsProps {
  * The three functions and exactly the permissions each one uses:
  * - api: journals changes (read, write, delete, abort multipart copies, list under the journal prefix; presigned
  *   PUTs are signed with its role), rings the doorbell, reads the secret (node/admin tokens, peer passwords for
- *   an operator's ping, which also writes the peer's state).
+ *   an operator's ping, which also writes the peer's state), looks up applied-replica records and counts the
+ *   echoes it drops (`<prefix>/echo/`: HEAD is s3:GetObject, the count a conditional PUT).
  * - replay: consumes the doorbell (receive, delete, change visibility, queue attributes for the event source
  *   mapping), reads bodies, rewrites parked entries, purges applied ones, keeps peer state, wait lists and entry
  *   claims (`<prefix>/peers/`, `<prefix>/waiting/`, `<prefix>/claims/`; conditional PUTs need no extra action),
- *   lists lanes, rings the entries that waited (send), reads the secret.
+ *   records each replica before sending it (`<prefix>/echo/replicas/`), lists lanes, rings the entries that waited
+ *   (send), reads the secret.
  * - ping: probes peers (secret) and records their state, sweeps the journal (read, list), removes orphaned wait
  *   lists and claims (delete), reads the queue depth (GetQueueAttributes), re-drives pending entries (send).
  * Everything the cloud runtime keeps in S3 is under the journal prefix (src/runtime/cloud/). No action

@@ -32,7 +32,7 @@ export interface ApiDeps {
   /** Configured peers as operators may see them (no credentials). */
   peers: readonly { name: string; url: string; node?: string }[];
   /** Echoes suppressed so far, per node name (active-active clusters). */
-  echoes?: () => ReadonlyMap<string, number>;
+  echoes?: () => Promise<ReadonlyMap<string, number>>;
   tokens: TokenTable;
   uploadTarget: UploadTargetFactory;
   /** Base URL for links in responses; default: the origin of the request. */

@@ -50,7 +50,10 @@ export interface ConfigDocument {
 
 /** Decides, for a change a node has just made, whether it is a replica this relay itself applied. */
 export interface EchoFilter {
-  isEcho(change: { action: Action; path: string; target?: string; sha256?: string }, node: string | undefined): boolean;
+  isEcho(
+    change: { action: Action; path: string; target?: string; sha256?: string },
+    node: string | undefined,
+  ): boolean | Promise<boolean>;
 }
 
 export interface IntakeDeps {
@@ -78,7 +81,7 @@ export class ChangeIntake {
   }
 
   async submit(change: NewChange, node: string | undefined): Promise<SubmitResult> {
-    const entries = this.plan(change, node);
+    const entries = await this.plan(change, node);
     if (!Array.isArray(entries)) return entries;
     const status = entries[0]!.status as 'AWAITING_BODY' | 'PENDING';
     // An upload is acknowledged at commit; until then its entries need not survive a crash (the node starts over).
@@ -89,7 +92,7 @@ export class ChangeIntake {
   }
 
   /** The entries a change becomes (not stored yet), or why it is not journaled. Throws on a bad change. */
-  private plan(change: NewChange, node: string | undefined): JournalEntry[] | SubmitResult {
+  private async plan(change: NewChange, node: string | undefined): Promise<JournalEntry[] | SubmitResult> {
     const checked = checkChange(change);
     if (checked.user !== undefined && checked.user === this.deps.replicationUser) {
       return this.ignored('REPLICATION_USER', node);
@@ -103,7 +106,7 @@ export class ChangeIntake {
         'a rename must stay inside one replicated location; report a move out as a delete and a move in as an upload',
       );
     }
-    if (this.deps.echo?.isEcho(checked, node)) return this.ignored('ECHO', node);
+    if (await this.deps.echo?.isEcho(checked, node)) return this.ignored('ECHO', node);
     const targets = this.deps.topology.targets(location!, node);
     if (targets.length === 0) return this.ignored('NO_PEERS', node);
     const status = checked.action === 'upload' ? 'AWAITING_BODY' : 'PENDING';
@@ -151,7 +154,7 @@ export class ChangeIntake {
     if (store.createWithBody && change.size !== undefined && change.size <= SMALL_BODY_BYTES) {
       // Small bodies: received into memory, verified, then journaled in one durable step. Nothing reaches the
       // journal before the whole body is here and matches.
-      const planned = this.plan(change, node);
+      const planned = await this.plan(change, node);
       if (!Array.isArray(planned)) return planned;
       const size = planned[0]!.size ?? 0;
       const bytes = await receiveAtMost(body, size);
@@ -179,7 +182,7 @@ export class ChangeIntake {
   async putConfig(doc: ConfigDocument, node: string | undefined): Promise<SubmitResult> {
     const path = configPath(doc.scope, doc.name);
     const sha256 = createHash('sha256').update(doc.body).digest('hex');
-    if (this.deps.echo?.isEcho({ action: 'config_put', path, sha256 }, node)) return this.ignored('ECHO', node);
+    if (await this.deps.echo?.isEcho({ action: 'config_put', path, sha256 }, node)) return this.ignored('ECHO', node);
     const targets = this.deps.topology.configTargets(node);
     if (targets.length === 0) return this.ignored('NO_PEERS', node);
     const entries = this.buildEntries(targets, {
@@ -197,7 +200,7 @@ export class ChangeIntake {
   }
 
   async deleteConfig(scope: ConfigScope, name: string, node: string | undefined): Promise<SubmitResult> {
-    if (this.deps.echo?.isEcho({ action: 'config_delete', path: configPath(scope, name) }, node)) {
+    if (await this.deps.echo?.isEcho({ action: 'config_delete', path: configPath(scope, name) }, node)) {
       return this.ignored('ECHO', node);
     }
     const targets = this.deps.topology.configTargets(node);

@@ -11,6 +11,7 @@ import { DEFAULT_LIMITS, relayUploadTarget } from '../api/deps.js';
 import type { RelayConfig } from '../config/load.js';
 import type { Doorbell } from '../core/doorbell.js';
 import { ReplicaEchoFilter } from '../core/echo.js';
+import { echoRecordingPeers } from '../core/echo-peer.js';
 import type { JournalEntry } from '../core/entry.js';
 import { ChangeIntake, type IgnoredReason } from '../core/intake.js';
 import { JournalView } from '../core/journal-view.js';
@@ -20,6 +21,7 @@ import type { Peer, PeerMonitor } from '../core/peer.js';
 import type { ReplayReport } from '../core/replayer.js';
 import { StampClock } from '../core/stamp.js';
 import { Topology } from '../core/topology.js';
+import { S3ReplicaRecords } from './cloud/echo-records.js';
 import { S3EntryClaims } from './cloud/entry-claims.js';
 import { checkCloudConfig } from './cloud/env.js';
 import { S3PeerStateStore } from './cloud/peer-state.js';
@@ -95,7 +97,15 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     onWarning: (w) => logger.warn(w.message, { path: w.path }),
   });
   const sqs = sqsClientFor(queueUrl, options.sqs);
-  const peers = options.peers ?? webDavPeers(config, logger);
+  // Echo records are shared through S3: the replay function records each replica before sending it, the API
+  // function (another process) looks the node's report up. See src/core/echo.ts.
+  const nodeOfPeer = new Map(config.peers.filter((p) => p.node).map((p) => [p.name, p.node!]));
+  const echo = new ReplicaEchoFilter({
+    nodeOfPeer,
+    records: new S3ReplicaRecords(store.client, store.bucket, store.prefix, { logger }),
+    windowMs: config.echoWindowSeconds * 1000,
+  });
+  const peers = echoRecordingPeers(options.peers ?? webDavPeers(config, logger), nodeOfPeer, echo);
   const health = new SharedPeerHealth({
     peers,
     store: new S3PeerStateStore(store.client, store.bucket, store.prefix),
@@ -133,10 +143,6 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
       return state;
     },
   };
-  const echo = new ReplicaEchoFilter({
-    nodeOfPeer: new Map(config.peers.filter((p) => p.node).map((p) => [p.name, p.node!])),
-    windowMs: config.echoWindowSeconds * 1000,
-  });
   const clock = new StampClock();
   const intake = new ChangeIntake({
     store,
@@ -185,10 +191,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     claims,
     redrive,
     logger,
-    onReplay: (report) => {
-      if (report.outcome.kind === 'applied') echo.recordApplied(report.entry);
-      options.onReplay?.(report);
-    },
+    onReplay: options.onReplay,
   });
   return {
     config,

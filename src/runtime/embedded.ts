@@ -7,7 +7,8 @@ import { createApp, type RelayApp } from '../api/app.js';
 import { DEFAULT_LIMITS, relayUploadTarget } from '../api/deps.js';
 import { ConfigError, type RelayConfig } from '../config/load.js';
 import type { Doorbell } from '../core/doorbell.js';
-import { ReplicaEchoFilter } from '../core/echo.js';
+import { MemoryReplicaRecords, ReplicaEchoFilter } from '../core/echo.js';
+import { echoRecordingPeers } from '../core/echo-peer.js';
 import { ChangeIntake } from '../core/intake.js';
 import { JournalView } from '../core/journal-view.js';
 import type { Logger } from '../core/logger.js';
@@ -56,14 +57,17 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
   const clock = new StampClock();
   clock.seed(await store.newestId());
 
-  const peers = webDavPeers(config, logger);
-  const health = new PeerHealth(peers, logger);
-  const topology = new Topology(config.vfs, config.peers);
+  // One process: the API and the replayer share one filter, its records in memory.
+  const nodeOfPeer = new Map(config.peers.filter((p) => p.node).map((p) => [p.name, p.node!]));
   const echo = new ReplicaEchoFilter({
-    nodeOfPeer: new Map(config.peers.filter((p) => p.node).map((p) => [p.name, p.node!])),
+    nodeOfPeer,
+    records: new MemoryReplicaRecords(),
     windowMs: config.echoWindowSeconds * 1000,
   });
   const surfaces = new OperatorSurfaces(config.peers.map((p) => p.name));
+  const peers = echoRecordingPeers(webDavPeers(config, logger), nodeOfPeer, echo);
+  const health = new PeerHealth(peers, logger);
+  const topology = new Topology(config.vfs, config.peers);
   let pinger: Pinger | undefined;
   const replayer = new Replayer({
     store,
@@ -72,7 +76,6 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     logger,
     concurrency: config.replay.concurrency,
     onReplay: (report) => {
-      if (report.outcome.kind === 'applied') echo.recordApplied(report.entry);
       surfaces.record(report);
       options.onReplay?.(report);
     },

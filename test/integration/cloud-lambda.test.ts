@@ -7,10 +7,11 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { APIGatewayProxyEventV2, Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { SweepReport } from '../../src/runtime/cloud/sweep.js';
 import { type ApachePeer, apacheAvailable, startApache } from '../support/apache.js';
+import { apiEvent as lambdaApiEvent, lambdaContext, sqsRecord } from '../support/lambda-events.js';
 import { freshBucket, type Moto, motoAvailable, motoS3Client, startMoto } from '../support/moto.js';
 import { ADMIN_TOKEN, NODE_A_TOKEN } from '../support/relay.js';
 import { describeWithServer } from '../support/servers.js';
@@ -34,12 +35,6 @@ let api: ApiHandler;
 let replay: ReplayHandler;
 let ping: PingHandler;
 const closers: (() => Promise<void>)[] = [];
-
-const context = {
-  functionName: 'vfs-relay-replay',
-  awsRequestId: 'test',
-  getRemainingTimeInMillis: () => 900_000,
-} as unknown as Context;
 
 beforeAll(async () => {
   if (!motoAvailable || !apacheAvailable) return;
@@ -107,32 +102,15 @@ afterAll(async () => {
 });
 
 function apiEvent(method: string, path: string, token: string, body?: unknown): APIGatewayProxyEventV2 {
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: path,
-    rawQueryString: '',
+  return lambdaApiEvent({
+    method,
+    url: path,
     headers: {
-      host: 'relay.example.com',
-      'x-forwarded-proto': 'https',
       authorization: `Bearer ${token}`,
       ...(body !== undefined && { 'content-type': 'application/json' }),
     },
-    requestContext: {
-      accountId: '123456789012',
-      apiId: 'relay',
-      domainName: 'relay.example.com',
-      domainPrefix: 'relay',
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
-      requestId: randomBytes(8).toString('hex'),
-      routeKey: '$default',
-      stage: '$default',
-      time: new Date().toUTCString(),
-      timeEpoch: Date.now(),
-    },
     ...(body !== undefined && { body: JSON.stringify(body) }),
-    isBase64Encoded: false,
-  };
+  });
 }
 
 async function call(method: string, path: string, token: string, body?: unknown) {
@@ -171,33 +149,9 @@ async function receive(max = 10): Promise<Message[]> {
   return received.Messages ?? [];
 }
 
-/** The record Lambda's SQS event source mapping builds for a message. */
-function record(message: Message): SQSRecord {
-  const a = message.Attributes ?? {};
-  return {
-    messageId: message.MessageId!,
-    receiptHandle: message.ReceiptHandle!,
-    body: message.Body!,
-    attributes: {
-      ApproximateReceiveCount: a.ApproximateReceiveCount!,
-      SentTimestamp: a.SentTimestamp!,
-      SenderId: a.SenderId!,
-      ApproximateFirstReceiveTimestamp: a.ApproximateFirstReceiveTimestamp!,
-      MessageGroupId: a.MessageGroupId,
-      MessageDeduplicationId: a.MessageDeduplicationId,
-      SequenceNumber: a.SequenceNumber,
-    },
-    messageAttributes: {},
-    md5OfBody: message.MD5OfBody!,
-    eventSource: 'aws:sqs',
-    eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:relay.fifo',
-    awsRegion: 'us-east-1',
-  };
-}
-
 /** One replay invocation for these messages; deletes what it did not report as failed (as the ESM does). */
 async function invoke(messages: Message[]): Promise<SQSBatchResponse> {
-  const response = await replay({ Records: messages.map(record) }, context);
+  const response = await replay({ Records: messages.map(sqsRecord) }, lambdaContext);
   const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
   const done = messages.filter((m) => !failed.has(m.MessageId!));
   if (done.length > 0) {
@@ -282,7 +236,7 @@ describeWithServer(
       const [message] = await receive(1);
       expect(message).toBeDefined();
       const mark = (await peer.requests()).length;
-      expect((await replay({ Records: [record(message!)] }, context)).batchItemFailures).toEqual([]);
+      expect((await replay({ Records: [sqsRecord(message!)] }, lambdaContext)).batchItemFailures).toEqual([]);
       // The same message again (a redelivery), then the deletion the event source mapping would make.
       expect((await invoke([message!])).batchItemFailures).toEqual([]);
       const puts = (await peer.requests()).slice(mark).filter((r) => r.method === 'PUT' && r.path === path);

@@ -81,6 +81,7 @@ describe('journal storage', { timeout: 60_000 }, () => {
       LifecycleConfiguration: {
         Rules: [
           Match.objectLike({ Id: 'abort-incomplete-multipart-uploads' }),
+          { Id: 'expire-echo-records', Prefix: 'relay/one/echo/replicas/', ExpirationInDays: 2, Status: 'Enabled' },
           {
             Id: 'expire-parked-entries',
             Prefix: 'relay/one/multi_journal/',

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
 import { App, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -10,6 +11,7 @@ import { ENV } from '../../infra/relay-config.js';
 import { RelayStack } from '../../infra/relay-stack.js';
 import { type RelaySettings, settingsFromContext } from '../../infra/settings.js';
 import { parseConfig } from '../../src/config/load.js';
+import { S3ReplicaRecords } from '../../src/runtime/cloud/echo-records.js';
 import { checkCloudConfig } from '../../src/runtime/cloud/env.js';
 
 type Json = Record<string, unknown>;
@@ -86,7 +88,7 @@ describe('journal bucket', () => {
     template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain' });
   });
 
-  it('aborts incomplete multipart uploads after a day and expires nothing by default', () => {
+  it('aborts incomplete multipart uploads after a day, removes echo records after two, and expires nothing else', async () => {
     const [[, bucket]] = ofType('AWS::S3::Bucket') as [[string, Resource]];
     const rules = (bucket.Properties.LifecycleConfiguration as { Rules: Json[] }).Rules;
     expect(rules).toEqual([
@@ -95,7 +97,15 @@ describe('journal bucket', () => {
         AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
         Status: 'Enabled',
       },
+      { Id: 'expire-echo-records', Prefix: 'vfs-relay/echo/replicas/', ExpirationInDays: 2, Status: 'Enabled' },
     ]);
+    // The rule's prefix is where the runtime writes them, and covers nothing else (the echo counts stay).
+    const records = new S3ReplicaRecords(new S3Client({ region: 'us-east-1' }), 'journal-bucket', 'vfs-relay');
+    expect(await records.replicaKey('node-b', 'put /user_homes/a.txt')).toMatch(/^vfs-relay\/echo\/replicas\//);
+    expect(records.countKey('node-b')).not.toMatch(/^vfs-relay\/echo\/replicas\//);
+    // The longest echo window the configuration allows (a day) fits in the two days.
+    expect(() => parseConfig({ echoWindowSeconds: 86_400 }, {}, 'test')).not.toThrow();
+    expect(() => parseConfig({ echoWindowSeconds: 86_401 }, {}, 'test')).toThrow(/echoWindowSeconds/);
   });
 });
 

@@ -34,9 +34,10 @@ export function peerRoutes(deps: ApiDeps) {
   const app = new OpenAPIHono<AuthEnv>({ defaultHook: validationHook });
   app.use('*', requireRole(tokenResolver(deps.tokens), 'operator'));
 
-  const describe = async (name: string) => {
+  // `echoes`: read once per request and shared by its peers (in cloud mode one S3 read per node).
+  const describe = async (name: string, echoes = deps.echoes?.()) => {
     const peer = deps.peers.find((p) => p.name === name)!;
-    const [state, backlog] = await Promise.all([deps.monitor.state(name), deps.view.backlog()]);
+    const [state, backlog, echoed] = await Promise.all([deps.monitor.state(name), deps.view.backlog(), echoes]);
     const b = backlog.get(name);
     return {
       name,
@@ -51,11 +52,14 @@ export function peerRoutes(deps: ApiDeps) {
       failed: b?.failed ?? 0,
       blocked: b?.blocked ?? 0,
       awaitingBody: b?.awaitingBody ?? 0,
-      ...(peer.node ? { node: peer.node, echoesSuppressed: deps.echoes?.().get(peer.node) ?? 0 } : {}),
+      ...(peer.node ? { node: peer.node, echoesSuppressed: echoed?.get(peer.node) ?? 0 } : {}),
     };
   };
 
-  app.openapi(list, async (c) => c.json(await Promise.all(deps.peers.map((p) => describe(p.name))), 200));
+  app.openapi(list, async (c) => {
+    const echoes = deps.echoes?.();
+    return c.json(await Promise.all(deps.peers.map((p) => describe(p.name, echoes))), 200);
+  });
 
   app.openapi(ping, async (c) => {
     const { name } = c.req.valid('param');
