@@ -8,9 +8,11 @@ import { AgentConfigError } from './errors.js';
 import { sameIdentity } from './file-index.js';
 import { INDEX_FILE, loadIndex, saveIndex } from './index-file.js';
 import { Outbox } from './outbox.js';
+import { RefusedChanges } from './refused-changes.js';
 import { RenameDetector } from './rename-detector.js';
 import type { RetryPolicy } from './retry.js';
 import { Sender } from './sender.js';
+import { logStatusEvery } from './status-log.js';
 import { startWatcher, statRelative, type WatcherKind } from './watcher.js';
 
 /** The remembered folder state is saved this often while changes are being reported (and at close). */
@@ -61,6 +63,8 @@ export interface AgentOptions {
   watcher?: WatcherKind;
   /** Internal: this pipeline watches configuration documents (see configDir). */
   documents?: boolean;
+  /** How often the status line (queued, sent, refused, ...) is logged while there is something to say. Default 60 s. */
+  statusIntervalMs?: number;
 }
 
 export interface AgentStatus {
@@ -69,7 +73,10 @@ export interface AgentStatus {
   /** Events not yet turned into changes (held for rename pairing, files still being written, appends). */
   detecting: number;
   sent: number;
-  /** Changes the relay refused for good (see refused.jsonl in the outbox). */
+  /**
+   * Changes the relay refused for good, set aside in refused.jsonl in the outbox folder (this run and earlier
+   * ones) and not re-queued: `vfs-relay agent refused` lists them.
+   */
   refused: number;
 }
 
@@ -82,6 +89,24 @@ export interface AgentHandle {
 
 /** Watches a folder and journals every change below it as a change under the VFS path (see README). */
 export async function runAgent(options: AgentOptions): Promise<AgentHandle> {
+  const handle = await runPipelines(options);
+  const stopLog = logStatusEvery(
+    options.statusIntervalMs ?? 60_000,
+    () => handle.status(),
+    options.logger ?? silentLogger,
+    handle.outboxDir,
+  );
+  return {
+    ...handle,
+    status: () => handle.status(),
+    close: async () => {
+      stopLog();
+      await handle.close();
+    },
+  };
+}
+
+async function runPipelines(options: AgentOptions): Promise<AgentHandle> {
   if (!options.configDir) return runPipeline(options);
   const files = await runPipeline(options);
   const documents = await runPipeline({
@@ -124,6 +149,16 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     throw new AgentConfigError(`cannot use the outbox ${outboxDir} (${error.code}); choose another with --outbox`);
   });
   if (outbox.size > 0) logger.info('resuming from the outbox', { outbox: outboxDir, queued: outbox.size });
+  const refused = await RefusedChanges.open(outboxDir).catch(async (error: unknown) => {
+    await outbox.close();
+    throw error;
+  });
+  if (refused.count > 0) {
+    logger.error('changes set aside earlier (refused by the relay) wait for an operator', {
+      refused: refused.count,
+      list: `vfs-relay agent refused --outbox ${outboxDir}`,
+    });
+  }
   let birthTimes = true;
   try {
     birthTimes = birthTimesAreReal(outboxDir);
@@ -144,6 +179,7 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
   });
   const sender = new Sender({
     outbox,
+    refused,
     client,
     root,
     vfs,

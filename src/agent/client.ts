@@ -3,7 +3,7 @@ import { Agent } from 'undici';
 import type { ConfigScope } from '../core/entry.js';
 import type { NewChange } from '../core/intake.js';
 import { BodyChangedError, RelayRefusedError, RelayUnavailableError } from './errors.js';
-import { backoffDelay, DEFAULT_RETRY, type RetryPolicy, sleep } from './retry.js';
+import { DEFAULT_RETRY, parseRetryAfter, type RetryClock, type RetryPolicy, retryDelay, systemClock } from './retry.js';
 
 /**
  * A change as `POST /v1/changes` takes it (CONTRACT "HTTP API"): absolute normalised paths; `target` for rename;
@@ -48,7 +48,10 @@ export interface RelayClientOptions {
    * 10 GiB body may take longer than any fixed limit, a stalled one must not hang forever). Default 30 s.
    */
   timeoutMs?: number;
+  /** Retries of one call on network errors, timeouts, 408, 429 and 5xx (Retry-After is honoured). */
   retry?: Partial<RetryPolicy>;
+  /** Time for the retry waits (tests inject one that does not sleep). */
+  clock?: RetryClock;
   /**
    * Send requests through this fetch instead (a proxy, a test double). By default the client keeps its own
    * keep-alive connections with undici's request API, which costs a fraction of fetch's CPU per request.
@@ -61,8 +64,21 @@ export interface RelayClientOptions {
   singleRequestUploads?: boolean;
 }
 
-/** A failure worth another attempt: unreachable, timed out, or a 5xx answer. */
-class TransientError extends Error {}
+/** A failure worth another attempt: unreachable, timed out, or a 408, 429 or 5xx answer. */
+class TransientError extends Error {
+  constructor(
+    message: string,
+    /** The answer's status; none when there was no answer. */
+    readonly status?: number,
+    /** What the answer's Retry-After asked for, in milliseconds. */
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Answers that say "not now" rather than "not this": the same request may well succeed later. */
+const RETRIED_STATUSES = new Set([408, 429]);
 
 type RequestBody = string | Uint8Array | AsyncIterable<Uint8Array>;
 
@@ -78,6 +94,8 @@ interface Answer {
   status: number;
   /** Where a redirect points. */
   location?: string;
+  /** The Retry-After header, as sent. */
+  retryAfter?: string;
   text(): Promise<string>;
 }
 
@@ -89,7 +107,12 @@ function fetchTransport(fetch: typeof globalThis.fetch): Transport {
     const streamed = body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array);
     const init = { method, headers, body, signal, ...(streamed ? { duplex: 'half' } : {}) };
     const res = await fetch(url, init as RequestInit);
-    return { status: res.status, location: res.headers.get('location') ?? undefined, text: () => res.text() };
+    return {
+      status: res.status,
+      location: res.headers.get('location') ?? undefined,
+      retryAfter: res.headers.get('retry-after') ?? undefined,
+      text: () => res.text(),
+    };
   };
 }
 
@@ -104,10 +127,11 @@ function undiciTransport(agent: Agent): Transport {
       body: (body ?? null) as string | Uint8Array | null,
       signal,
     });
-    const location = res.headers.location;
+    const first = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
     return {
       status: res.statusCode,
-      location: Array.isArray(location) ? location[0] : location,
+      location: first(res.headers.location),
+      retryAfter: first(res.headers['retry-after']),
       text: () => res.body.text(),
     };
   };
@@ -122,14 +146,16 @@ const MAX_ERROR_TEXT = 300;
 export type { ConfigScope };
 
 /**
- * A typed client for the node endpoints of a vfs-relay. Transient failures (network, timeout, 5xx) are retried
- * with bounded exponential backoff, then reported as RelayUnavailableError; a 4xx answer is never retried and
- * becomes a RelayRefusedError carrying the relay's status, code and message.
+ * A typed client for the node endpoints of a vfs-relay. Transient failures (network, timeout, 408, 429, 5xx) are
+ * retried with capped exponential backoff and jitter, never sooner than a Retry-After asks, then reported as
+ * RelayUnavailableError (nothing is wrong with the request: send it again later). Any other 3xx/4xx answer is
+ * never retried and becomes a RelayRefusedError carrying the relay's status, code and message.
  */
 export class RelayClient {
   private readonly base: URL;
   private readonly policy: RetryPolicy;
   private readonly timeoutMs: number;
+  private readonly clock: RetryClock;
   private readonly transport: Transport;
   /** The client's own connections (absent when a fetch was given). */
   private readonly agent: Agent | undefined;
@@ -140,6 +166,7 @@ export class RelayClient {
     this.base = new URL(options.relay.endsWith('/') ? options.relay : `${options.relay}/`);
     this.policy = { ...DEFAULT_RETRY, ...options.retry };
     this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.clock = options.clock ?? systemClock;
     if (options.fetch) this.transport = fetchTransport(options.fetch);
     else {
       // Timeouts are the client's own (AbortSignals): undici's would cut a slow commit or a long body short.
@@ -325,7 +352,7 @@ export class RelayClient {
     }
   }
 
-  /** The answer's body: JSON on success (or undefined), RelayRefusedError on 4xx, TransientError on 5xx. */
+  /** The answer's body: JSON on success (or undefined), TransientError on 408/429/5xx, else RelayRefusedError. */
   private async read(res: Answer, what: string): Promise<unknown> {
     let text: string;
     try {
@@ -334,7 +361,10 @@ export class RelayClient {
       throw this.classify(error, what);
     }
     const parsed = parseJson(text);
-    if (res.status >= 500) throw new TransientError(`${what}: ${res.status} ${errorOf(parsed, text).code}`);
+    if (res.status >= 500 || RETRIED_STATUSES.has(res.status)) {
+      const retryAfterMs = parseRetryAfter(res.retryAfter, this.clock.now());
+      throw new TransientError(`${what}: ${res.status} ${errorOf(parsed, text).code}`, res.status, retryAfterMs);
+    }
     if (res.status >= 400) {
       const { code, message } = errorOf(parsed, text);
       throw new RelayRefusedError(res.status, code, message);
@@ -367,7 +397,7 @@ export class RelayClient {
     signal: AbortSignal | undefined,
     attempt: (signal: AbortSignal | undefined) => Promise<T>,
   ): Promise<T> {
-    let last: unknown;
+    let last: TransientError | undefined;
     for (let n = 1; n <= this.policy.attempts; n++) {
       if (signal?.aborted) throw signal.reason;
       try {
@@ -375,15 +405,17 @@ export class RelayClient {
       } catch (error) {
         if (!(error instanceof TransientError)) throw error;
         last = error;
-        if (n < this.policy.attempts) await sleep(backoffDelay(n, this.policy), signal);
+        if (n < this.policy.attempts) {
+          await this.clock.sleep(retryDelay(n, this.policy, error.retryAfterMs, this.clock.random), signal);
+        }
       }
     }
     const attempts = Math.max(1, this.policy.attempts);
-    throw new RelayUnavailableError(
-      `${(last as Error | undefined)?.message ?? what} (gave up after ${attempts} attempts)`,
-      attempts,
-      { cause: last },
-    );
+    throw new RelayUnavailableError(`${last?.message ?? what} (gave up after ${attempts} attempts)`, attempts, {
+      cause: last,
+      status: last?.status,
+      retryAfterMs: last?.retryAfterMs,
+    });
   }
 
   private authorization(): string {

@@ -5,7 +5,10 @@ import { RelayError } from '../core/errors.js';
  * as one line, like every other failure with a name.
  */
 
-/** The relay answered 4xx: the request will never succeed as it is, so it is not retried. */
+/**
+ * The relay answered 3xx or 4xx (other than 408 and 429, which are retried). Whether the change itself is refused
+ * for good is decided by the code (see refusals.ts); the client itself never repeats such a request.
+ */
 export class RelayRefusedError extends RelayError {
   constructor(
     readonly status: number,
@@ -26,15 +29,33 @@ export class RelayRefusedError extends RelayError {
   }
 }
 
-/** The relay could not be reached, timed out or answered 5xx, on every attempt the retry policy allowed. */
+/**
+ * The relay could not be reached, timed out, or answered 408, 429 or 5xx, on every attempt the retry policy
+ * allowed. Nothing is wrong with the request: send it again later.
+ */
 export class RelayUnavailableError extends RelayError {
   readonly code = 'RELAY_UNAVAILABLE';
   constructor(
     message: string,
     readonly attempts: number,
-    options?: ErrorOptions,
+    options?: ErrorOptions & {
+      /** The HTTP status of the last answer (none: no answer at all). */
+      status?: number;
+      /** How long the last answer asked to wait (`Retry-After`), in milliseconds. */
+      retryAfterMs?: number;
+    },
   ) {
     super(message, options);
+    this.status = options?.status;
+    this.retryAfterMs = options?.retryAfterMs;
+  }
+
+  readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
+
+  /** 408/429: the relay is up but throttling or too busy to read the request in time. */
+  get isThrottled(): boolean {
+    return this.status === 408 || this.status === 429;
   }
 }
 

@@ -1,5 +1,4 @@
 import { setMaxListeners } from 'node:events';
-import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../core/logger.js';
 import { PathMarks } from '../core/path-marks.js';
@@ -11,11 +10,15 @@ import { BodyChangedError, RelayRefusedError, RelayUnavailableError } from './er
 import { isSameOrBelow } from './file-index.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 import { vfsPath } from './paths.js';
+import { isDefiniteRefusal } from './refusals.js';
+import type { RefusedChanges } from './refused-changes.js';
 import type { LocalChange } from './rename-detector.js';
-import { backoffDelay, sleep } from './retry.js';
+import { type RetryClock, retryDelay, sleep, systemClock } from './retry.js';
 
 export interface SenderOptions {
   outbox: Outbox;
+  /** Where changes the relay refuses for good are set aside (`refused.jsonl` beside the outbox). */
+  refused: RefusedChanges;
   client: RelayClient;
   /** The watched folder (absolute): upload bodies are read from it when they are sent. */
   root: string;
@@ -30,22 +33,38 @@ export interface SenderOptions {
   documents?: boolean;
   /** Changes in flight at once (only ever changes whose paths do not overlap an older pending one). Default 8. */
   concurrency?: number;
+  /** Time for the waits between rounds (tests inject one). */
+  clock?: RetryClock;
 }
 
-/** Local failures (an unreadable file, say) tolerated before a change is given up. */
+/** Local failures (an unreadable file, say) tolerated before a change is set aside. */
 const MAX_LOCAL_FAILURES = 5;
 /** Attempts at reading a file that is being written while it is hashed or sent. */
 const BODY_ATTEMPTS = 3;
-const REFUSED_LOG = 'refused.jsonl';
+
+type Stall = 'unreachable' | 'throttled' | 'unauthorized' | 'redirected' | 'rejected';
+
+const STALL_MESSAGES: Record<Stall, string> = {
+  unreachable: 'relay unreachable; changes wait in the outbox',
+  throttled: 'the relay is throttling (408/429); changes wait in the outbox and go out as fast as it allows',
+  unauthorized: 'the relay refuses the agent token; changes wait in the outbox until it is fixed',
+  redirected: 'the relay URL redirects elsewhere; changes wait in the outbox until --relay names the final URL',
+  rejected: 'the relay answers a change with an error this agent does not know; it stays queued and is retried',
+};
 
 /**
- * Sends the outbox to the relay, strictly in order, one change at a time, and acknowledges each change in the
- * outbox once the relay has it.
+ * Sends the outbox to the relay in order (changes on unrelated paths side by side), and acknowledges each change
+ * in the outbox once the relay has it.
  *
- * - Relay unreachable: the change stays first in line and is tried again, with backoff, for as long as it takes.
- * - 401/403: the same (the token needs fixing; dropping changes would lose them).
- * - Any other refusal (400 BAD_PATH, 413, 422, ...): it will never succeed; it is logged, recorded in
- *   `refused.jsonl` beside the outbox, and dropped, so that one bad name does not stop everything behind it.
+ * - Relay unreachable, throttling (408/429, Retry-After honoured) or failing (5xx): the change stays in line and
+ *   is tried again, with capped backoff and jitter, for as long as it takes. An upload that a newer upload of the
+ *   same path supersedes meanwhile is dropped at its next round (the newer one sends the same file).
+ * - 401/403, 3xx: the same (the configuration needs fixing; dropping changes would lose them).
+ * - A definite refusal of the change itself (see refusals.ts: 400 BAD_PATH, 413, 422 BAD_RENAME, ...): it can
+ *   never succeed as it is; it is logged at error level, set aside in `refused.jsonl` beside the outbox (listed
+ *   by `vfs-relay agent refused`, re-queued by `vfs-relay agent requeue`) and leaves the outbox, so that one bad
+ *   name does not stop everything behind it.
+ * - Any other 4xx: not understood, so not taken for a verdict: retried with backoff, logged at error level.
  */
 export class Sender {
   private readonly controller = new AbortController();
@@ -56,15 +75,16 @@ export class Sender {
    */
   private readonly absent = new Set<string>();
   /** Why the head of the outbox cannot be sent right now, and since when. */
-  private stalled: { kind: 'unreachable' | 'unauthorized' | 'redirected'; since: number } | undefined;
+  private stalled: { kind: Stall; since: number } | undefined;
+  private readonly clock: RetryClock;
   sent = 0;
-  refused = 0;
 
   private readonly documents: DocumentDelivery | undefined;
 
   constructor(private readonly options: SenderOptions) {
     // Every worker waits on this signal (appends, backoff, requests): more than Node's default of 10 listeners.
     setMaxListeners(64, this.controller.signal);
+    this.clock = options.clock ?? systemClock;
     this.documents = options.documents
       ? new DocumentDelivery(options.root, options.client, options.logger, this.controller.signal)
       : undefined;
@@ -85,6 +105,11 @@ export class Sender {
 
   private get signal(): AbortSignal {
     return this.controller.signal;
+  }
+
+  /** Changes set aside (this run and earlier ones) and not re-queued. */
+  get refused(): number {
+    return this.options.refused.count;
   }
 
   /**
@@ -130,8 +155,9 @@ export class Sender {
         return true;
       }
       failures += 1;
+      const delay = retryDelay(failures, this.options.reconnect, outcome.retryAfterMs, this.clock.random);
       try {
-        await sleep(backoffDelay(failures, this.options.reconnect), this.signal);
+        await this.clock.sleep(delay, this.signal);
       } catch {
         return false;
       }
@@ -159,8 +185,14 @@ export class Sender {
     for (const wake of this.settledWaiters.splice(0)) wake();
   }
 
-  /** `done`: sent, or given up for good (it leaves the outbox either way); `retry`: it stays first in line. */
-  private async attempt(entry: OutboxEntry, attempt: number): Promise<'done' | 'retry' | 'stopped'> {
+  /**
+   * `done`: sent, or set aside (it leaves the outbox either way); `retry`: it stays in line (with how long the
+   * relay asked to wait, if it did).
+   */
+  private async attempt(
+    entry: OutboxEntry,
+    attempt: number,
+  ): Promise<'done' | 'stopped' | { retryAfterMs: number | undefined }> {
     try {
       await this.deliver(entry);
       this.sent += 1;
@@ -168,21 +200,21 @@ export class Sender {
       return 'done';
     } catch (error) {
       if (this.signal.aborted) return 'stopped';
-      const refused = error instanceof RelayRefusedError && !error.isAuthorization && !error.isRedirect;
       const local = !(error instanceof RelayUnavailableError || error instanceof RelayRefusedError);
-      if (refused || (local && attempt >= MAX_LOCAL_FAILURES)) {
+      if (isDefiniteRefusal(error) || (local && attempt >= MAX_LOCAL_FAILURES)) {
         this.reachable();
-        await this.giveUp(entry, error as Error);
+        // An outbox folder that cannot be written is fatal, as for the outbox itself: the change must not be acked.
+        await this.setAside(entry, error as Error);
         return 'done';
       }
       this.reportFailure(entry, error, attempt);
-      return 'retry';
+      return { retryAfterMs: error instanceof RelayUnavailableError ? error.retryAfterMs : undefined };
     }
   }
 
   private reachable(): void {
     if (this.stalled === undefined) return;
-    this.options.logger.info('sending again', { stalledForMs: Date.now() - this.stalled.since });
+    this.options.logger.info('sending again', { stalledForMs: this.clock.now() - this.stalled.since });
     this.stalled = undefined;
   }
 
@@ -229,7 +261,12 @@ export class Sender {
 
   /** A rename the peer cannot perform as a move: delete the old name, upload the file under the new one. */
   private async replaceByUpload(entry: OutboxEntry, from: string, to: string): Promise<void> {
-    await this.submit({ action: 'delete', path: this.vfs(from), user: entry.user });
+    try {
+      await this.submit({ action: 'delete', path: this.vfs(from), user: entry.user });
+    } catch (error) {
+      // A name the relay refuses outright (BAD_PATH, ...) never reached the peer: only the new name matters.
+      if (!isDefiniteRefusal(error)) throw error;
+    }
     await this.upload(entry, to);
     this.forgetAbsent(from); // only now: a retry after a failed upload must take this path again
   }
@@ -315,42 +352,48 @@ export class Sender {
   /** Logs a stall once when it starts (not at every retry); other failures each time. */
   private reportFailure(entry: OutboxEntry, error: unknown, failures: number): void {
     const fields = { seq: entry.seq, action: entry.change.action, path: entry.change.path, error };
-    if (error instanceof RelayRefusedError || error instanceof RelayUnavailableError) {
-      const stall =
-        error instanceof RelayUnavailableError ? 'unreachable' : error.isRedirect ? 'redirected' : 'unauthorized';
+    const stall = stallOf(error);
+    if (stall) {
       if (this.stalled?.kind === stall) return;
-      this.stalled = { kind: stall, since: this.stalled?.since ?? Date.now() };
-      const message = {
-        unauthorized: 'the relay refuses the agent token; changes wait in the outbox until it is fixed',
-        redirected: 'the relay URL redirects elsewhere; changes wait in the outbox until --relay names the final URL',
-        unreachable: 'relay unreachable; changes wait in the outbox',
-      }[stall];
-      this.options.logger[stall === 'unreachable' ? 'warn' : 'error'](message, {
-        ...fields,
-        queued: this.options.outbox.size,
-      });
+      this.stalled = { kind: stall, since: this.stalled?.since ?? this.clock.now() };
+      const level = stall === 'unreachable' || stall === 'throttled' ? 'warn' : 'error';
+      this.options.logger[level](STALL_MESSAGES[stall], { ...fields, queued: this.options.outbox.size });
       return;
     }
     this.options.logger.warn('could not send a change; will try again', { ...fields, failures });
   }
 
-  private async giveUp(entry: OutboxEntry, error: Error): Promise<void> {
-    this.refused += 1;
+  /** Records the change in refused.jsonl (durably, before the outbox lets go of it) and says so at error level. */
+  private async setAside(entry: OutboxEntry, error: Error): Promise<void> {
     const status = error instanceof RelayRefusedError ? error.status : undefined;
     const code = (error as { code?: string }).code;
-    this.options.logger.warn('change dropped: it can never be sent as it is', {
+    const record = {
+      ...entry,
+      refusedAt: new Date(this.clock.now()).toISOString(),
+      status,
+      code,
+      message: error.message,
+    };
+    await this.options.refused.add(record);
+    // The peer does not have this version: a later rename from this path must not become a MOVE of older bytes.
+    if (entry.change.action === 'upload') this.absent.add(entry.change.path);
+    this.options.logger.error('change refused and set aside; see `vfs-relay agent refused`', {
       seq: entry.seq,
       action: entry.change.action,
       path: entry.change.path,
       status,
       code,
       error: error.message,
+      refused: this.refused,
+      outbox: this.options.outbox.dir,
     });
-    const record = { ...entry, refusedAt: new Date().toISOString(), status, code, message: error.message };
-    await appendFile(join(this.options.outbox.dir, REFUSED_LOG), `${JSON.stringify(record)}\n`).catch(
-      (cause: unknown) => this.options.logger.error('could not record a dropped change', { error: cause }),
-    );
   }
+}
+
+function stallOf(error: unknown): Stall | undefined {
+  if (error instanceof RelayUnavailableError) return error.isThrottled ? 'throttled' : 'unreachable';
+  if (!(error instanceof RelayRefusedError)) return undefined;
+  return error.isAuthorization ? 'unauthorized' : error.isRedirect ? 'redirected' : 'rejected';
 }
 
 function isBodyChange(error: unknown): boolean {

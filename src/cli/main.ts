@@ -3,6 +3,7 @@ import '../runtime/threadpool.js';
 import { Command, CommanderError } from 'commander';
 import { RelayError } from '../core/errors.js';
 import { agent } from './commands/agent.js';
+import { agentRefused, agentRequeue } from './commands/agent-refused.js';
 import { demo } from './commands/demo.js';
 import { addRelayOptions, journalList, journalRetry, journalShow, journalSkip, status } from './commands/operator.js';
 import { serve } from './commands/serve.js';
@@ -27,13 +28,14 @@ program
   .option('--port <port>', 'relay API port (a free one if taken)', '8787')
   .action(demo);
 
-program
+const agentCommand = program
   .command('agent')
   .description('node side: journal every change under a folder as a change under a VFS path')
-  .requiredOption('--relay <url>', 'relay API base URL', process.env.VFS_RELAY_URL)
+  // Checked by the action, not by commander: `agent refused` and `agent requeue` need none of them.
+  .option('--relay <url>', 'relay API base URL (required; default $VFS_RELAY_URL)', process.env.VFS_RELAY_URL)
   .option('--token <token>', 'node token (default $VFS_RELAY_NODE_TOKEN)')
-  .requiredOption('--vfs <path>', 'the VFS path the folder stands for, e.g. /user_homes/')
-  .requiredOption('--watch <dir>', 'the folder to watch, recursively')
+  .option('--vfs <path>', 'the VFS path the folder stands for, e.g. /user_homes/ (required)')
+  .option('--watch <dir>', 'the folder to watch, recursively (required)')
   .option('--outbox <dir>', 'where changes wait while the relay is unreachable (default: beside the folder)')
   .option('--initial-scan', 'also journal what the folder holds at start')
   .option('--ignore <pattern...>', 'more names or globs never reported (partial/temporary files are by default)')
@@ -41,6 +43,19 @@ program
   .option('--config-dir <dir>', 'also replicate configuration documents kept as <dir>/<scope>/<name>')
   .option('--watcher <kind>', 'folders (one watch per folder; default on Linux) or chokidar (default elsewhere)')
   .action(agent);
+// Options named by the parent (--outbox, --watch, --vfs) are parsed by it: the actions merge both levels.
+agentCommand
+  .command('refused')
+  .description('list the changes the relay refused for good, set aside by the agent')
+  .option('--outbox <dir>', 'the agent’s outbox (or --watch and --vfs as given to the agent)')
+  .option('--json', 'as JSON')
+  .action((_options, command: Command) => agentRefused(command.optsWithGlobals()));
+agentCommand
+  .command('requeue')
+  .description('put set-aside changes back into the outbox, to be sent at the next start (agent stopped)')
+  .option('--outbox <dir>', 'the agent’s outbox (or --watch and --vfs as given to the agent)')
+  .option('--seq <n...>', 'only these (the #numbers `agent refused` shows); default all')
+  .action((_options, command: Command) => agentRequeue(command.optsWithGlobals()));
 
 addRelayOptions(program.command('status').description('peers, backlog and conflicts')).action(status);
 

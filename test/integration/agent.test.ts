@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import type { ConfigFile } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
 import { spawnTs } from '../support/child.js';
+import { mirrored as mirroredBelow, peerTree as peerTreeBelow } from '../support/mirror.js';
 import { waitFor } from '../support/node-client.js';
 import { ADMIN_TOKEN, auth, NODE_A_TOKEN, startTestRelay, type TestRelay } from '../support/relay.js';
 import { describeWithServer } from '../support/servers.js';
@@ -75,39 +76,12 @@ async function agent(relay: TestRelay, watch: string, extra: Partial<AgentOption
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
-/** The watched folder as the peer must show it: `user_homes/agent/<rel>` → sha256 or 'dir' (ignored names left out). */
-async function expectedTree(watch: string): Promise<[string, string][]> {
-  const out: [string, string][] = [];
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for (const item of await readdir(dir, { withFileTypes: true })) {
-      if (item.name.endsWith('.part')) continue;
-      const path = `${rel}${item.name}`;
-      if (item.isDirectory()) {
-        out.push([PREFIX + path, 'dir']);
-        await walk(join(dir, item.name), `${path}/`);
-      } else out.push([PREFIX + path, sha256(await readFile(join(dir, item.name)))]);
-    }
-  };
-  await walk(watch, '');
-  return out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-}
-
-async function peerTree(server: ApachePeer): Promise<[string, string][] | string> {
-  try {
-    return [...(await server.tree())].filter(([p]) => p.startsWith(PREFIX));
-  } catch (error) {
-    return `unreadable while the peer changes: ${(error as Error).message}`; // a MOVE ran under the walk
-  }
-}
-
 /** Waits until the peer's tree below the VFS base equals the watched folder exactly. */
-async function mirrored(server: ApachePeer, watch: string, timeoutMs = 20_000): Promise<void> {
-  await waitFor(
-    async () => JSON.stringify(await peerTree(server)) === JSON.stringify(await expectedTree(watch)),
-    timeoutMs,
-    async () => `peer ${JSON.stringify(await peerTree(server))}\nwant ${JSON.stringify(await expectedTree(watch))}`,
-  );
+function mirrored(server: ApachePeer, watch: string, timeoutMs = 20_000): Promise<void> {
+  return mirroredBelow(server, watch, PREFIX, timeoutMs);
 }
+
+const peerTree = (server: ApachePeer) => peerTreeBelow(server, PREFIX);
 
 async function peerCounts(relay: TestRelay): Promise<{ pending: number; conflicts: number; failed: number }> {
   const res = await fetch(`${relay.url}/v1/peers`, { headers: auth(ADMIN_TOKEN) });

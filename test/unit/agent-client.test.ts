@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { RelayClient } from '../../src/agent/client.js';
 import { RelayRefusedError, RelayUnavailableError } from '../../src/agent/errors.js';
+import type { RetryClock } from '../../src/agent/retry.js';
 
 interface Seen {
   method: string;
@@ -40,16 +41,36 @@ const json = (status: number, body: unknown) =>
 const refused = (status: number, code: string) => json(status, { error: { code, message: `${code} here` } });
 const networkError = () => Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
 
+const NOW = Date.parse('2030-01-01T00:00:00Z');
+
+/** Records the waits asked for instead of sleeping; no jitter (random 0.5 → factor 1, +10 % on Retry-After). */
+function recordingClock(): RetryClock & { waits: number[] } {
+  const waits: number[] = [];
+  return { waits, now: () => NOW, random: () => 0.5, sleep: async (ms) => void waits.push(ms) };
+}
+
 /** The three-step flow unless `singleRequestUploads` is asked for (tested on its own). */
-function client(fetchStub: typeof fetch, relay = 'http://relay.test:8787', singleRequestUploads = false) {
+function client(
+  fetchStub: typeof fetch,
+  relay = 'http://relay.test:8787',
+  singleRequestUploads = false,
+  clock: RetryClock = recordingClock(),
+) {
   return new RelayClient({
     relay,
     token: 'node-token',
     fetch: fetchStub,
     retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
     singleRequestUploads,
+    clock,
   });
 }
+
+const throttled = (status: number, retryAfter?: string) =>
+  new Response(JSON.stringify({ error: { code: 'RATE_LIMITED', message: 'slow down' } }), {
+    status,
+    headers: { 'content-type': 'application/json', ...(retryAfter ? { 'retry-after': retryAfter } : {}) },
+  });
 
 const change = { action: 'upload' as const, path: '/user_homes/a.txt', size: 5, sha256: 'ab'.repeat(32) };
 const accepted = (url: string, id = 'c1') =>
@@ -67,6 +88,57 @@ describe('RelayClient', () => {
     expect(seen).toHaveLength(3);
     expect(JSON.parse(seen[0]!.body)).toEqual({ action: 'makedir', path: '/user_homes/d' });
     expect(seen[0]!.headers.authorization).toBe('Bearer node-token');
+  });
+
+  it('retries 429 and 408 no sooner than Retry-After asks (seconds or an HTTP date), then succeeds', async () => {
+    const { fetch, seen } = scripted(
+      throttled(429, '7'),
+      throttled(408),
+      throttled(503, new Date(NOW + 12_000).toUTCString()),
+      json(202, { id: 'c1', status: 'PENDING' }),
+    );
+    const clock = recordingClock();
+    const relay = new RelayClient({
+      relay: 'http://relay.test:8787',
+      token: 'node-token',
+      fetch,
+      retry: { attempts: 4, baseDelayMs: 100, maxDelayMs: 1_000 },
+      clock,
+    });
+    expect(await relay.submitChange({ action: 'makedir', path: '/user_homes/d' })).toEqual({
+      id: 'c1',
+      status: 'PENDING',
+    });
+    expect(seen).toHaveLength(4);
+    // 7 s asked (+10 %), then the plain backoff (200 ms), then 12 s asked by date (+10 %).
+    expect(clock.waits).toEqual([7_700, 200, 13_200]);
+  });
+
+  it('reports a relay that keeps throttling as unavailable (with the status and the wait it asked for)', async () => {
+    const { fetch, seen } = scripted(throttled(429, '2'), throttled(429, '2'), throttled(429, '3'));
+    const error = await client(fetch)
+      .submitChange({ action: 'delete', path: '/user_homes/x' })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RelayUnavailableError);
+    expect(error).toMatchObject({ status: 429, retryAfterMs: 3_000, attempts: 3, isThrottled: true });
+    expect(seen).toHaveLength(3);
+  });
+
+  it('re-reads the body when a throttled body PUT is retried', async () => {
+    const { fetch, seen } = scripted(
+      accepted('http://relay.test:8787/v1/changes/c1/body'),
+      throttled(429, '1'),
+      json(200, { id: 'c1', size: 5, sha256: change.sha256 }),
+      json(200, { id: 'c1', status: 'PENDING' }),
+    );
+    let opened = 0;
+    const receipt = await client(fetch).uploadFile(change, () => {
+      opened += 1;
+      return Readable.from([Buffer.from('hello')]);
+    });
+    expect(receipt).toEqual({ id: 'c1', status: 'PENDING' });
+    expect(opened).toBe(2);
+    expect(seen[2]!.body).toBe('hello');
   });
 
   it('gives up after the bounded attempts with RelayUnavailableError', async () => {

@@ -6,9 +6,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { BodySource, ChangeRequest, RelayClient, UploadRequest } from '../../src/agent/client.js';
 import { RelayRefusedError, RelayUnavailableError } from '../../src/agent/errors.js';
 import { Outbox } from '../../src/agent/outbox.js';
+import { RefusedChanges } from '../../src/agent/refused-changes.js';
 import type { LocalChange } from '../../src/agent/rename-detector.js';
+import type { RetryClock } from '../../src/agent/retry.js';
 import { Sender } from '../../src/agent/sender.js';
-import { silentLogger } from '../../src/core/logger.js';
+import type { Logger } from '../../src/core/logger.js';
 import { waitFor } from '../support/node-client.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -45,6 +47,33 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
+/** A clock that never sleeps: it records the waits it is asked for (and lets the event loop turn). */
+function fakeClock(): RetryClock & { waits: number[] } {
+  const waits: number[] = [];
+  let now = Date.parse('2030-01-01T00:00:00Z');
+  return {
+    waits,
+    now: () => now,
+    random: () => 0.5,
+    sleep: async (ms, signal) => {
+      if (signal?.aborted) throw signal.reason;
+      waits.push(ms);
+      now += ms;
+      await new Promise((r) => setImmediate(r));
+    },
+  };
+}
+
+/** A logger that keeps what it is told, level first. */
+function memoryLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  const at =
+    (level: string) =>
+    (message: string, fields: Record<string, unknown> = {}) =>
+      lines.push(`${level} ${message} ${JSON.stringify(fields)}`);
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
 /** concurrency 1: these tests pin the exact global order; the parallel sender is tested on its own below. */
 async function rig(concurrency = 1) {
   const tmp = await tempDir('vfs-relay-sender-');
@@ -54,15 +83,19 @@ async function rig(concurrency = 1) {
   const outbox = await Outbox.open(join(tmp.dir, 'outbox'));
   cleanups.push(() => outbox.close());
   const client = new FakeClient();
+  const clock = fakeClock();
+  const logger = memoryLogger();
   const sender = new Sender({
     outbox,
+    refused: await RefusedChanges.open(outbox.dir),
     client: client as unknown as RelayClient,
     root,
     vfs: '/base/',
-    logger: silentLogger,
+    logger,
     reconnect: { baseDelayMs: 5, maxDelayMs: 20 },
     goneGraceMs: 200,
     concurrency,
+    clock,
   });
   const run = async (...changes: LocalChange[]) => {
     for (const change of changes) await outbox.append(change, 'john');
@@ -76,7 +109,7 @@ async function rig(concurrency = 1) {
       () => JSON.stringify(client.calls),
     );
   };
-  return { root, outbox, client, sender, run, file: (rel: string) => join(root, rel) };
+  return { root, outbox, client, sender, run, clock, logger, file: (rel: string) => join(root, rel) };
 }
 
 describe('sender', () => {
@@ -179,8 +212,8 @@ describe('sender', () => {
     expect(client.calls).toEqual(['makedir /base/d', 'upload /base/x = X']);
   });
 
-  it('drops a change the relay refuses for good, records it, and goes on', async () => {
-    const { client, run, outbox, sender } = await rig();
+  it('sets aside a change the relay refuses for good, records it durably, says so at error level, and goes on', async () => {
+    const { client, run, outbox, sender, logger } = await rig();
     client.fail = (call) => (call.includes('bad') ? new RelayRefusedError(400, 'BAD_PATH', 'no') : undefined);
     await run({ action: 'makedir', path: 'bad\u0001name' }, { action: 'makedir', path: 'good' });
     expect(client.calls).toEqual(['makedir /base/good']);
@@ -193,6 +226,91 @@ describe('sender', () => {
       status: 400,
       code: 'BAD_PATH',
     });
+    expect(logger.lines.filter((l) => l.startsWith('error change refused and set aside'))).toHaveLength(1);
+    // A new start counts what earlier runs set aside.
+    expect((await RefusedChanges.open(outbox.dir)).count).toBe(1);
+  });
+
+  it.each([
+    ['413 PAYLOAD_TOO_LARGE', new RelayRefusedError(413, 'PAYLOAD_TOO_LARGE', 'too large'), true],
+    ['413 from a proxy, without a code', new RelayRefusedError(413, 'HTTP_ERROR', '<html>'), true],
+    ['422 BAD_RENAME', new RelayRefusedError(422, 'BAD_RENAME', 'into itself'), true],
+    ['400 RESERVED_PATH', new RelayRefusedError(400, 'RESERVED_PATH', 'reserved'), true],
+    ['400 LOCATION_ROOT', new RelayRefusedError(400, 'LOCATION_ROOT', 'a location'), true],
+    ['400 MALFORMED_JSON (mangled on the way)', new RelayRefusedError(400, 'MALFORMED_JSON', '?'), false],
+    ['404 CHANGE_NOT_FOUND (the relay restarted)', new RelayRefusedError(404, 'CHANGE_NOT_FOUND', 'gone'), false],
+    ['415 UNSUPPORTED_MEDIA_TYPE', new RelayRefusedError(415, 'UNSUPPORTED_MEDIA_TYPE', '?'), false],
+    ['418 with a code nobody knows', new RelayRefusedError(418, 'TEAPOT', '?'), false],
+    ['429 after the client gave up', new RelayUnavailableError('busy', 5, { status: 429 }), false],
+    ['503 after the client gave up', new RelayUnavailableError('down', 5, { status: 503 }), false],
+  ])('%s: set aside only when it is a definite refusal of the change', async (_name, error, definite) => {
+    const { client, run, sender, logger } = await rig();
+    let failures = 0;
+    client.fail = (call) => (call.startsWith('makedir') && failures++ < 3 ? error : undefined);
+    await run({ action: 'makedir', path: 'd' });
+    expect(sender.refused).toBe(definite ? 1 : 0);
+    expect(client.calls).toEqual(definite ? [] : ['makedir /base/d']);
+    expect(failures).toBe(definite ? 1 : 4);
+    if (!definite && error instanceof RelayRefusedError) {
+      // Not understood, so not dropped: it said so, once, at error level.
+      expect(logger.lines.filter((l) => l.startsWith('error the relay answers a change with an error'))).toHaveLength(
+        1,
+      );
+    }
+  });
+
+  it('waits at least what a throttling relay asked for between rounds, with capped backoff otherwise', async () => {
+    const { client, run, clock, sender, logger } = await rig();
+    let failures = 0;
+    client.fail = (call) => {
+      if (!call.startsWith('makedir') || failures >= 5) return undefined;
+      failures += 1;
+      return failures === 2
+        ? new RelayUnavailableError('throttled', 5, { status: 429, retryAfterMs: 7_000 })
+        : new RelayUnavailableError('down', 5, { status: 503 });
+    };
+    await run({ action: 'makedir', path: 'd' });
+    expect(client.calls).toEqual(['makedir /base/d']);
+    expect(sender.refused).toBe(0);
+    // reconnect: base 5, cap 20; random 0.5 → no jitter. Round 2 waits for the relay's 7 s (+10 % spread).
+    expect(clock.waits).toEqual([5, 7_700, 20, 20, 20]);
+    expect(logger.lines.some((l) => l.startsWith('info sending again'))).toBe(true);
+  });
+
+  it('drops a waiting upload once a newer upload of the same file supersedes it', async () => {
+    const { client, outbox, sender, file } = await rig();
+    await writeFile(file('f'), 'newest');
+    let throttled = 0;
+    let newer = false;
+    // Throttled for as long as the newer upload is not queued: the older one can only end by being superseded.
+    client.fail = () => {
+      if (newer) return undefined;
+      throttled += 1;
+      return new RelayUnavailableError('throttled', 5, { status: 429 });
+    };
+    await outbox.append({ action: 'upload', path: 'f' });
+    sender.start((error) => {
+      throw error;
+    });
+    cleanups.push(() => sender.stop());
+    await waitFor(async () => throttled > 0, 5_000);
+    await outbox.append({ action: 'upload', path: 'f' });
+    newer = true;
+    await waitFor(
+      async () => outbox.size === 0,
+      5_000,
+      () => JSON.stringify(client.calls),
+    );
+    expect(client.calls).toEqual(['upload /base/f = newest']);
+  });
+
+  it('turns a later rename of an upload it set aside into a delete and an upload under the new name', async () => {
+    const { client, run, file } = await rig();
+    await writeFile(file('ok.txt'), 'data');
+    client.fail = (call) =>
+      call.includes('bad:name') ? new RelayRefusedError(400, 'BAD_PATH', 'no colons here') : undefined;
+    await run({ action: 'upload', path: 'bad:name' }, { action: 'rename', path: 'bad:name', target: 'ok.txt' });
+    expect(client.calls).toEqual(['upload /base/ok.txt = data']);
   });
 
   it('replaces a rename the relay refuses across locations by a delete and an upload', async () => {

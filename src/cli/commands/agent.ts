@@ -4,10 +4,10 @@ import { WATCHER_KINDS, type WatcherKind } from '../../agent/watcher.js';
 import { CliError } from '../operator-client.js';
 
 export interface AgentCommandOptions {
-  relay: string;
+  relay?: string;
   token?: string;
-  vfs: string;
-  watch: string;
+  vfs?: string;
+  watch?: string;
   outbox?: string;
   initialScan?: boolean;
   ignore?: string[];
@@ -19,6 +19,9 @@ export interface AgentCommandOptions {
 /** `vfs-relay agent`: journals every change under --watch as a change under --vfs, until SIGINT/SIGTERM. */
 export async function agent(options: AgentCommandOptions): Promise<void> {
   const token = options.token ?? process.env.VFS_RELAY_NODE_TOKEN;
+  if (!options.relay) throw new CliError('no relay: pass --relay URL or set VFS_RELAY_URL');
+  if (!options.vfs) throw new CliError('--vfs PATH is required (the VFS path the folder stands for)');
+  if (!options.watch) throw new CliError('--watch DIR is required (the folder to watch)');
   if (!token) throw new CliError('no node token: pass --token or set VFS_RELAY_NODE_TOKEN');
   let failure: unknown;
   let stop: () => void = () => {};
