@@ -1,11 +1,7 @@
-import { acquirePidLock } from '../adapters/pid-lock.js';
+import { acquireProcessLock } from '../adapters/process-lock/index.js';
 import { OutboxLockedError } from './errors.js';
 
 /** One agent per outbox: two would send the same changes twice and interleave their records. */
 export function acquireOutboxLock(file: string): Promise<() => Promise<void>> {
-  return acquirePidLock(file, {
-    what: 'the outbox',
-    sameProcess: 'refuse',
-    locked: (message) => new OutboxLockedError(message),
-  });
+  return acquireProcessLock(file, { what: 'the outbox', locked: (message) => new OutboxLockedError(message) });
 }

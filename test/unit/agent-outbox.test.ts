@@ -113,7 +113,7 @@ describe('outbox', () => {
     const outbox = await open(dir);
     await outbox.append(upload('a'));
     await outbox.close();
-    await writeFile(join(dir, 'agent.lock'), '999999999\n'); // no such process
+    await writeFile(join(dir, 'agent.lock'), '{"pid":999999999,"host":"gone"}\n'); // what a killed agent leaves
     const reopened = await open(dir);
     expect(changesOf(reopened)).toEqual([upload('a')]);
   });

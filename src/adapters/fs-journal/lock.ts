@@ -1,5 +1,5 @@
 import { RelayError } from '../../core/errors.js';
-import { acquirePidLock } from '../pid-lock.js';
+import { acquireProcessLock } from '../process-lock/index.js';
 
 /** Another live process already owns this journal folder. */
 export class JournalLockedError extends RelayError {
@@ -8,9 +8,5 @@ export class JournalLockedError extends RelayError {
 
 /** One relay per journal folder: two would replay the same entries twice and race on purges. */
 export function acquireJournalLock(file: string): Promise<() => Promise<void>> {
-  return acquirePidLock(file, {
-    what: 'the journal',
-    sameProcess: 'reuse',
-    locked: (message) => new JournalLockedError(message),
-  });
+  return acquireProcessLock(file, { what: 'the journal', locked: (message) => new JournalLockedError(message) });
 }
