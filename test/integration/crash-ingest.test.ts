@@ -123,8 +123,9 @@ describe('crash safety of ingestion', () => {
       const child = await spawnTs(CHILD, [tmp.dir, CONFIG]);
       const before = acked.length;
       const workers = Array.from({ length: 6 }, (_, w) => ingestUntilDead(child.ready, w, round, acked));
-      // Kill only once changes are flowing (a loaded machine starts slowly), at a random moment after that.
-      await waitFor(async () => acked.length > before, 15_000);
+      // Kill only once changes are flowing (six more acknowledged: a loaded machine starts slowly), at a random
+      // moment after that. How much more gets in before the kill depends on the machine and is not counted on.
+      await waitFor(async () => acked.length >= before + 6, 60_000);
       await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 300)));
       child.process.kill('SIGKILL');
       expect((await child.exited).signal).toBe('SIGKILL');
@@ -134,7 +135,7 @@ describe('crash safety of ingestion', () => {
       await recovered.close();
       await verifyOnDisk(tmp.dir, acked);
     }
-    expect(acked.length).toBeGreaterThan(KILLS * 5);
+    expect(acked.length).toBeGreaterThanOrEqual(KILLS * 6);
     console.info(`crash-ingest: ${acked.length} acknowledged changes across ${KILLS} kills`);
 
     // A restarted relay (recovery included) lists every acknowledged change, nothing half-written as PENDING.

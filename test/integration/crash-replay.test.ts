@@ -5,6 +5,7 @@ import { afterAll, expect, it } from 'vitest';
 import { FsJournalStore, JOURNAL_DIR } from '../../src/adapters/fs-journal/store.js';
 import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
 import { type Child, spawnTs } from '../support/child.js';
+import { CountingProxy } from '../support/counting-proxy.js';
 import { postChange, waitFor } from '../support/node-client.js';
 import { NODE_A_TOKEN } from '../support/relay.js';
 import { describeWithServer } from '../support/servers.js';
@@ -36,10 +37,14 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'c
   it(`drains 500 changes exactly through ${MIN_KILLS}+ SIGKILLs of the relay`, async () => {
     const server: ApachePeer = await startApache();
     cleanups.push(() => server.close());
+    // The relay reaches the peer through a proxy that counts its requests: kills are timed by progress, not clocks.
+    const proxy = new CountingProxy(server.port);
+    await proxy.start();
+    cleanups.push(() => proxy.close());
     const tmp = await tempDir();
     cleanups.push(() => tmp.remove());
     const config = JSON.stringify({
-      peers: [peerConfig(server, 'server2')],
+      peers: [{ ...peerConfig(server, 'server2'), url: proxy.url }],
       vfs: [{ path: '/user_homes' }],
       auth: { adminToken: 'crash-admin', nodeTokens: { 'node-a': NODE_A_TOKEN } },
     });
@@ -56,19 +61,31 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'c
     await (await FsJournalStore.open(tmp.dir)).close();
     expect(await journalEntries(tmp.dir)).toBe(500);
 
-    // Drain, killing the relay at random moments; each restart resumes from the journal.
+    // Drain, killing the relay after a varying amount of progress (3 to 30 requests to the peer, seeded), so that
+    // every kill lands mid-drain however fast or slow the machine is; each restart resumes from the journal. Ten
+    // kills take at most 300 of the drain's 500+ requests: the backlog cannot run out first.
     await server.start();
+    let seed = 21;
+    const nextProgress = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return 3 + (seed % 28);
+    };
     let kills = 0;
-    for (let round = 0; round < 60 && kills < MIN_KILLS; round++) {
+    while (kills < MIN_KILLS) {
+      const mark = proxy.requests.length;
+      const progress = nextProgress();
       child = await spawnTs(CHILD, [tmp.dir, config]);
-      await new Promise((r) => setTimeout(r, 20 + Math.floor(Math.random() * 250)));
+      await waitFor(
+        async () => proxy.requests.length >= mark + progress,
+        30_000,
+        () => `${proxy.requests.length - mark} requests`,
+      );
       child.process.kill('SIGKILL');
       await child.exited;
       const left = await journalEntries(tmp.dir);
-      if (left > 0) kills += 1;
-      if (left === 0) break;
+      expect(left, `the backlog ran out after ${kills} kills`).toBeGreaterThan(0);
+      kills += 1;
     }
-    expect(kills).toBeGreaterThanOrEqual(MIN_KILLS);
 
     // The last run drains what is left, and shuts down cleanly.
     child = await spawnTs(CHILD, [tmp.dir, config]);
@@ -91,5 +108,5 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'c
     expect(await journalEntries(tmp.dir)).toBe(0);
     const tree = [...(await server.tree())].filter(([p]) => p.startsWith('user_homes'));
     expect(tree).toEqual([...model.sorted()]);
-  }, 240_000);
+  }, 480_000);
 });

@@ -87,10 +87,9 @@ describe('WebDAV peer outcome classification', () => {
   });
 
   it('a peer that never answers times out as offline (the configured request timeout)', async () => {
+    // With the default 30 s timeout instead of the configured 300 ms, the test's own 5 s limit fails it.
     const { peer } = await peerAnswering(() => {}, 300);
-    const started = Date.now();
     expect(await peer.apply(makedir(), body(0))).toMatchObject({ kind: 'offline', reason: 'UND_ERR_HEADERS_TIMEOUT' });
-    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it('stops when its signal is aborted: the request in flight is dropped, and no further one is sent', async () => {
@@ -99,12 +98,11 @@ describe('WebDAV peer outcome classification', () => {
       if (req.method === 'MKCOL') res.writeHead(201).end();
     }, 30_000);
     const controller = new AbortController();
-    const started = Date.now();
     const applying = peer.apply(upload(10), body(10), controller.signal);
     await waitFor(async () => seen.some((r) => r.method === 'PUT'), 5_000);
     controller.abort();
+    // UND_ERR_ABORTED, not the 30 s request timeout's UND_ERR_HEADERS_TIMEOUT.
     expect(await applying).toMatchObject({ kind: 'offline', reason: 'UND_ERR_ABORTED' });
-    expect(Date.now() - started).toBeLessThan(5_000); // not the 30 s request timeout
     // Already aborted: nothing is sent at all.
     const before = seen.length;
     expect(await peer.apply(makedir(), body(0), controller.signal)).toMatchObject({ kind: 'offline' });
