@@ -212,7 +212,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'v
     const down = await cli(['status', '--relay', `http://127.0.0.1:${await freePort()}`, '--token', ADMIN_TOKEN]);
     expect(down.code).not.toBe(0);
     expect(down.stderr).toMatch(/^vfs-relay: cannot reach the relay at .*ECONNREFUSED/);
-  });
+  }, 90_000); // four CLI processes one after the other: seconds each on a busy machine
 
   it('serve stops cleanly on SIGTERM (exit code 0)', async () => {
     serve.kill('SIGTERM');
