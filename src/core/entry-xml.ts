@@ -29,6 +29,10 @@ const FIELDS = [
   'attempts',
   'lastError',
   'lastAttemptAt',
+  'lastStatus',
+  'lastCode',
+  'repeats',
+  'bodyEtag',
 ] as const satisfies readonly (keyof JournalEntry)[];
 
 const builder = new XMLBuilder({
@@ -106,8 +110,10 @@ function toEntry(change: Record<string, unknown>): JournalEntry {
     status,
     attempts: integer(text('attempts') ?? '0', 'attempts'),
   };
-  const size = text('size');
-  if (size !== undefined) entry.size = integer(size, 'size');
+  for (const field of ['size', 'lastStatus', 'repeats'] as const) {
+    const value = text(field);
+    if (value !== undefined) entry[field] = integer(value, field);
+  }
   for (const field of [
     'target',
     'sha256',
@@ -117,6 +123,8 @@ function toEntry(change: Record<string, unknown>): JournalEntry {
     'contentType',
     'lastError',
     'lastAttemptAt',
+    'lastCode',
+    'bodyEtag',
   ] as const) {
     const value = text(field);
     if (value !== undefined) entry[field] = value;

@@ -56,6 +56,20 @@ export interface JournalEntry extends EntryRef {
   attempts: number;
   lastError?: string;
   lastAttemptAt?: string;
+  /** The HTTP status of the last attempt that did not apply, when the peer answered one. */
+  lastStatus?: number;
+  /** The network error code of the last attempt that did not apply, when the peer gave no answer. */
+  lastCode?: string;
+  /**
+   * Attempts in a row that failed the same way (same lastStatus / lastCode) while the peer otherwise worked (a
+   * probe passed, other changes applied): at the replay policy's cap the entry is parked instead of retried.
+   */
+  repeats?: number;
+  /**
+   * Cloud journal: the ETag of this entry's `upload` object as verified at commit. Replay reads exactly that
+   * version (a body replaced afterwards is refused, and the entry FAILED).
+   */
+  bodyEtag?: string;
 }
 
 export function isUploadLike(action: Action): boolean {

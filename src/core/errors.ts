@@ -69,3 +69,11 @@ export class EntryCodecError extends RelayError {
 export class JournalStorageError extends RelayError {
   readonly code = 'JOURNAL_UNAVAILABLE';
 }
+
+/**
+ * The journal's copy of a body is no longer the one verified when the change was committed (replaced since, e.g.
+ * through a presigned upload URL still valid): it is never replayed, the entry is FAILED.
+ */
+export class BodyChangedError extends RelayError {
+  readonly code = 'BODY_CHANGED';
+}

@@ -22,7 +22,8 @@ export class OperatorActions {
         `change ${id} is not in CONFLICT or FAILED (status: ${entries.map((e) => e.status).join(', ')})`,
       );
     }
-    const retried = parked.map((e) => ({ ...e, status: 'PENDING' as const }));
+    // A fresh start: the count of identical failures that parked it (replay policy) begins again.
+    const retried = parked.map(({ repeats: _repeats, ...e }) => ({ ...e, status: 'PENDING' as const }));
     await Promise.all(retried.map((e) => this.store.update(e)));
     await this.doorbell.ring(retried);
     return retried;

@@ -13,6 +13,11 @@ export interface PeerState {
   since?: string;
   /** Why it is not ONLINE (no secrets: status line or network error code). */
   lastError?: string;
+  /**
+   * The peer asked the relay to wait (429 or 503 with `Retry-After`): it stays OFFLINE until then — answers to
+   * requests already in flight do not bring it back early — and is probed at once when the time has come.
+   */
+  retryAt?: string;
 }
 
 /** Peer health as the API needs it: read the state, force a probe. */
@@ -22,15 +27,26 @@ export interface PeerMonitor {
   ping(peer: string): Promise<PeerState>;
 }
 
-/** How one replay attempt (or probe) ended. The replayer's whole policy branches on `kind`. */
+/**
+ * What the peer said, as data: the replay policy (src/core/replay-outcome.ts) branches on these fields, never on
+ * the wording of `reason`, which is for people (and is cut to 500 characters when stored).
+ */
+export interface PeerAnswer {
+  /** The HTTP status of the answer that decided the outcome, when the peer answered at all. */
+  status?: number;
+  /** The network error code when it did not (`ECONNREFUSED`, `UND_ERR_SOCKET`, `UND_ERR_HEADERS_TIMEOUT`, ...). */
+  code?: string;
+}
+
+/** How one replay attempt (or probe) ended. The replayer's whole policy branches on `kind` and the answer. */
 export type ReplayOutcome =
   | { kind: 'applied'; detail?: string }
-  /** Refused connection, reset, timeout, 5xx: try again after a ping. */
-  | { kind: 'offline'; reason: string }
-  /** 401/403: the credentials are wrong; nothing is retried until they are fixed. */
-  | { kind: 'unauthorized'; reason: string }
+  /** Refused connection, reset, timeout, 5xx, 408, 429: the peer could not take it now; try again later. */
+  | ({ kind: 'offline'; reason: string; retryAfterMs?: number } & PeerAnswer)
+  /** 401/403: the credentials are refused — or, if a probe of the base URL passes, only this path is. */
+  | ({ kind: 'unauthorized'; reason: string } & PeerAnswer)
   /** The peer refused this change (409, 412, rename source missing, ...): park it for an operator. */
-  | { kind: 'conflict'; reason: string }
+  | ({ kind: 'conflict'; reason: string } & PeerAnswer)
   /** The entry itself cannot be replayed (e.g. its body is unreadable): FAILED, needs an operator. */
   | { kind: 'bad_entry'; reason: string };
 

@@ -9,8 +9,9 @@ export interface PingSchedule {
 }
 
 /**
- * Every `pingIntervalSeconds`, per peer: probe it when it is not ONLINE (it drains once it answers), and sweep the
- * journal for entries no ring announced. Also the API's PeerMonitor: `ping` probes now and drains if online.
+ * Every `pingIntervalSeconds`, per peer: probe it when it is not ONLINE (it drains once it answers) — unless it
+ * asked to wait (Retry-After: PeerHealth probes it when the wait is over) — and sweep the journal for entries no
+ * ring announced. Also the API's PeerMonitor: `ping` probes now and drains if online.
  */
 export class Pinger implements PeerMonitor {
   private readonly timers: NodeJS.Timeout[] = [];
@@ -32,6 +33,7 @@ export class Pinger implements PeerMonitor {
 
   stop(): void {
     for (const timer of this.timers.splice(0)) clearInterval(timer);
+    this.health.close();
   }
 
   state(peer: string): Promise<PeerState> {
@@ -53,7 +55,7 @@ export class Pinger implements PeerMonitor {
 
   private async tick(peer: string): Promise<void> {
     try {
-      if (this.health.current(peer) !== 'ONLINE') await this.ping(peer);
+      if (this.health.current(peer) !== 'ONLINE' && !this.health.waiting(peer)) await this.ping(peer);
       await this.replayer.sweep();
     } catch (error) {
       this.logger.error('ping failed', { peer, error });

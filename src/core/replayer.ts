@@ -8,7 +8,7 @@ import type { Logger } from './logger.js';
 import { PathMarks } from './path-marks.js';
 import type { Peer, ReplayOutcome } from './peer.js';
 import type { PeerHealth } from './peer-health.js';
-import { afterFailedAttempt, forbiddenPath, replayLogFields, unexpectedOutcome } from './replay-outcome.js';
+import { replayLogFields, settleAttempt, unexpectedOutcome } from './replay-outcome.js';
 
 export interface ReplayReport {
   entry: JournalEntry;
@@ -28,6 +28,14 @@ export interface ReplayerOptions {
   /** autoPlay (CONTRACT): called when a new entry arrives for a peer that is not ONLINE. */
   onEntryForDownPeer?: (peer: string) => void;
   now?: () => Date;
+  /** Attempts in a row that fail the same way while the peer otherwise works, before parking (default 5). */
+  maxRepeats?: number;
+  /**
+   * An entry that failed while its peer stayed ONLINE is tried again after this delay, doubled for each further
+   * such failure up to `retryMaxMs` (defaults 1 s and 60 s).
+   */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
 }
 
 interface LaneState {
@@ -35,6 +43,13 @@ interface LaneState {
   peer: string;
   index: LaneIndex;
   inFlight: Set<string>;
+}
+
+/** An entry that failed while its peer stayed ONLINE waits before it is tried again. */
+interface Backoff {
+  failures: number;
+  until: number;
+  timer: ReturnType<typeof setTimeout>;
 }
 
 /** A small body read ahead of its entry's turn (see Replayer.prefetch). */
@@ -61,6 +76,8 @@ export class Replayer implements Doorbell {
   private readonly warnedPeers = new Set<string>();
   /** Bodies read ahead, by lane/id: at most `concurrency` per peer, each at most SMALL_BODY_BYTES. */
   private readonly prefetched = new Map<string, Prefetched>();
+  /** Entries waiting before their next attempt, by lane/id (in memory: a restart tries them at once). */
+  private readonly backoff = new Map<string, Backoff>();
   private stopped = false;
 
   constructor(private readonly options: ReplayerOptions) {
@@ -103,6 +120,7 @@ export class Replayer implements Doorbell {
         if (!present.has(known.id) && !state.inFlight.has(known.id)) {
           state.index.delete(known.id);
           this.dropPrefetched(refKey(known));
+          this.clearBackoff(refKey(known));
         }
       }
       this.schedule(state);
@@ -123,6 +141,7 @@ export class Replayer implements Doorbell {
   async stop(graceMs = 10_000): Promise<void> {
     this.stopped = true;
     for (const key of [...this.prefetched.keys()]) this.dropPrefetched(key);
+    for (const key of [...this.backoff.keys()]) this.clearBackoff(key);
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
     await Promise.race([Promise.allSettled([...this.running]), timeout]);
   }
@@ -134,6 +153,7 @@ export class Replayer implements Doorbell {
     if (!entry) {
       state.index.delete(ref.id);
       this.dropPrefetched(refKey(ref));
+      this.clearBackoff(refKey(ref));
     } else if (!state.inFlight.has(entry.id)) state.index.set(entry);
     return state;
   }
@@ -168,7 +188,8 @@ export class Replayer implements Doorbell {
     for (const entry of state.index.values()) {
       if (capacity <= 0 && lookahead <= 0) break;
       const paths = touchedPaths(entry);
-      if (entry.status === 'PENDING' && !state.inFlight.has(entry.id) && !paths.some((p) => older.overlaps(p))) {
+      const waiting = state.inFlight.has(entry.id) || this.backingOff(entry);
+      if (entry.status === 'PENDING' && !waiting && !paths.some((p) => older.overlaps(p))) {
         if (capacity > 0) {
           ready.push(entry);
           capacity -= 1;
@@ -254,35 +275,79 @@ export class Replayer implements Doorbell {
   }
 
   private async replay(state: LaneState, entry: JournalEntry, releaseSlot: () => void): Promise<void> {
+    const { health, store, logger } = this.options;
     const peer = this.options.peers.get(entry.peer)!;
     const started = performance.now();
-    const outcome = forbiddenPath(entry, await peer.apply(entry, () => this.openBody(entry)).catch(unexpectedOutcome));
+    const attempt = await peer.apply(entry, () => this.openBody(entry)).catch(unexpectedOutcome);
     const durationMs = performance.now() - started;
     this.dropPrefetched(refKey(entry)); // unused when the attempt stopped before the body
-    this.options.health.record(entry.peer, outcome);
+    const settled = await settleAttempt(entry, attempt, {
+      probe: async () => (await health.ping(entry.peer)).status,
+      appliedSince: (since) => health.appliedSince(entry.peer, since),
+      at: this.now(),
+      maxRepeats: this.options.maxRepeats,
+    });
+    if (settled.health) health.record(entry.peer, settled.health);
+    const { outcome } = settled;
     if (outcome.kind === 'applied') releaseSlot();
     this.options.onReplay?.({ entry, outcome, durationMs });
     const fields = replayLogFields(entry, outcome, durationMs);
     if (outcome.kind === 'applied') {
-      await this.options.store.purge(entry);
+      this.clearBackoff(refKey(entry));
+      await store.purge(entry);
       state.index.delete(entry.id);
-      this.options.logger.info('replayed', { ...fields, detail: outcome.detail });
+      logger.info('replayed', { ...fields, detail: outcome.detail });
       return;
     }
-    const parked = afterFailedAttempt(entry, outcome, this.now());
+    const parked = settled.entry!;
     try {
-      await this.options.store.update(parked);
+      await store.update(parked);
       state.index.set(parked);
     } catch (error) {
       if (!(error instanceof NotFoundError)) throw error;
       state.index.delete(entry.id); // skipped by an operator while in flight
     }
-    const log = parked.status === 'PENDING' ? this.options.logger.info : this.options.logger.warn;
-    log.call(this.options.logger, 'replay did not apply', {
+    if (settled.retryLater) this.backOff(state, parked);
+    else this.clearBackoff(refKey(entry));
+    const log = parked.status === 'PENDING' ? logger.info : logger.warn;
+    log.call(logger, 'replay did not apply', {
       ...fields,
       status: parked.status,
       reason: parked.lastError,
+      ...(parked.repeats !== undefined && { repeats: parked.repeats }),
     });
+  }
+
+  /**
+   * The peer stayed ONLINE but this entry failed: it waits (1 s, 2 s, 4 s, ... up to retryMaxMs) while the rest
+   * of its lane goes on; what overlaps it still waits behind it.
+   */
+  private backOff(state: LaneState, entry: JournalEntry): void {
+    const key = refKey(entry);
+    const failures = (this.backoff.get(key)?.failures ?? 0) + 1;
+    this.clearBackoff(key);
+    const base = this.options.retryBaseMs ?? 1000;
+    const delay = Math.min(base * 2 ** Math.min(failures - 1, 30), this.options.retryMaxMs ?? 60_000);
+    const timer = setTimeout(() => {
+      // Timers may fire a little before `until` by the wall clock: the wait is over now, whatever it says.
+      const waiting = this.backoff.get(key);
+      if (waiting) waiting.until = 0;
+      this.schedule(state);
+    }, delay);
+    timer.unref();
+    this.backoff.set(key, { failures, until: Date.now() + delay, timer });
+  }
+
+  private backingOff(entry: JournalEntry): boolean {
+    const waiting = this.backoff.get(refKey(entry));
+    return waiting !== undefined && waiting.until > Date.now();
+  }
+
+  private clearBackoff(key: string): void {
+    const waiting = this.backoff.get(key);
+    if (!waiting) return;
+    clearTimeout(waiting.timer);
+    this.backoff.delete(key);
   }
 }
 

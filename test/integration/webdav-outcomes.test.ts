@@ -57,6 +57,28 @@ describe('WebDAV peer outcome classification', () => {
     },
   );
 
+  it('carries the status as a field, and Retry-After (seconds or an HTTP date) of a 429 or 503', async () => {
+    const { peer: seconds } = await peerAnswering((_req, res) => res.writeHead(429, { 'retry-after': '7' }).end());
+    expect(await seconds.apply(makedir(), body(0))).toEqual({
+      kind: 'offline',
+      reason: 'MKCOL /user_homes: HTTP 429',
+      status: 429,
+      retryAfterMs: 7000,
+    });
+    const later = new Date(Date.now() + 120_000).toUTCString();
+    const { peer: date } = await peerAnswering((_req, res) => res.writeHead(503, { 'retry-after': later }).end());
+    const outcome = await date.apply(makedir(), body(0));
+    expect(outcome).toMatchObject({ kind: 'offline', status: 503 });
+    expect((outcome as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(100_000);
+    // A 500 says nothing about when to come back, even with the header.
+    const { peer: plain } = await peerAnswering((_req, res) => res.writeHead(500, { 'retry-after': '7' }).end());
+    expect(await plain.apply(makedir(), body(0))).toEqual({
+      kind: 'offline',
+      reason: 'MKCOL /user_homes: HTTP 500',
+      status: 500,
+    });
+  });
+
   it.each([409, 412, 415, 422])('HTTP %i to a PUT parks the change as a conflict', async (status) => {
     // MKCOL of the parent succeeds; the PUT itself is refused (a 409 is retried once after re-creating the parent).
     const { peer, seen } = await peerAnswering((req, res) =>
@@ -65,6 +87,7 @@ describe('WebDAV peer outcome classification', () => {
     expect(await peer.apply(upload(10), body(10))).toMatchObject({
       kind: 'conflict',
       reason: `PUT /user_homes/f.bin: HTTP ${status}`,
+      status,
     });
     const puts = seen.filter((r) => r.method === 'PUT');
     expect(puts.length).toBe(status === 409 ? 2 : 1);
@@ -74,7 +97,7 @@ describe('WebDAV peer outcome classification', () => {
   it('HTTP 401 and 403 mean the credentials are refused', async () => {
     for (const status of [401, 403]) {
       const { peer } = await peerAnswering((_req, res) => res.writeHead(status).end());
-      expect(await peer.apply(makedir(), body(0))).toMatchObject({ kind: 'unauthorized' });
+      expect(await peer.apply(makedir(), body(0))).toMatchObject({ kind: 'unauthorized', status });
     }
   });
 
@@ -83,6 +106,7 @@ describe('WebDAV peer outcome classification', () => {
     expect(await peer.apply(makedir(), body(0))).toMatchObject({
       kind: 'offline',
       reason: expect.stringMatching(/UND_ERR_SOCKET|ECONNRESET/),
+      code: expect.stringMatching(/UND_ERR_SOCKET|ECONNRESET/),
     });
   });
 

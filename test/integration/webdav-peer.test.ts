@@ -562,18 +562,21 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'W
     const body = Buffer.from('after the restart');
     await apache.stop();
     try {
-      expect(await peer.probe()).toEqual({ kind: 'offline', reason: 'ECONNREFUSED' });
+      expect(await peer.probe()).toEqual({ kind: 'offline', reason: 'ECONNREFUSED', code: 'ECONNREFUSED' });
       expect(await peer.apply(uploadEntry('/user_homes/offline.txt', body), bodyOf(body).open)).toEqual({
         kind: 'offline',
         reason: 'ECONNREFUSED',
+        code: 'ECONNREFUSED',
       });
       expect(await peer.apply(entry('delete', '/user_homes/dated.txt'), noBody)).toEqual({
         kind: 'offline',
         reason: 'ECONNREFUSED',
+        code: 'ECONNREFUSED',
       });
       expect(await newPeer().apply(entry('makedir', '/user_homes/while offline'), noBody)).toEqual({
         kind: 'offline',
         reason: 'ECONNREFUSED',
+        code: 'ECONNREFUSED',
       });
     } finally {
       await apache.start();

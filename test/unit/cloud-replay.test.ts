@@ -117,12 +117,19 @@ class FakePeer implements Peer {
   readonly name = 'server2';
   readonly applied: string[] = [];
   answer: ReplayOutcome = { kind: 'applied' };
+  /** Per path, instead of `answer`. */
+  readonly answers = new Map<string, ReplayOutcome>();
+  /** What a probe finds, when it differs from `answer`. */
+  probeAnswer: ReplayOutcome | undefined;
+  probes = 0;
   async probe(): Promise<ReplayOutcome> {
-    return this.answer;
+    this.probes += 1;
+    return this.probeAnswer ?? this.answer;
   }
   async apply(e: JournalEntry, _body?: () => Promise<unknown>, _signal?: AbortSignal): Promise<ReplayOutcome> {
-    if (this.answer.kind === 'applied') this.applied.push(e.id);
-    return this.answer;
+    const answer = this.answers.get(e.path) ?? this.answer;
+    if (answer.kind === 'applied') this.applied.push(e.id);
+    return answer;
   }
   async close() {}
 }
@@ -241,6 +248,55 @@ describe('CloudReplayWorker', () => {
     });
     peer.answer = { kind: 'applied' };
     expect(await worker.replay(inside)).toBe('deferred');
+  });
+
+  it('parks a change the peer answers 403 for when a probe passes, and the peer stays ONLINE (shared policy)', async () => {
+    const refused = entry({ action: 'makedir', path: '/user_homes/x/.htaccess' });
+    const fine = entry({ action: 'makedir', path: '/user_homes/y' });
+    const { worker, journal, peer, health } = setup(refused, fine);
+    peer.answers.set(refused.path, { kind: 'unauthorized', reason: 'MKCOL: HTTP 403', status: 403 });
+    expect(await worker.replay(refused)).toBe('parked');
+    expect(journal.entries.get(refused.id)).toMatchObject({ status: 'CONFLICT', attempts: 1, lastStatus: 403 });
+    expect(peer.probes).toBe(1);
+    expect((await health.state('server2')).status).toBe('ONLINE');
+    expect(await worker.replay(fine)).toBe('applied');
+
+    // Refused credentials: the probe is refused too; the peer is UNAUTHORIZED and nothing is parked.
+    const other = setup(entry({ action: 'makedir', path: '/user_homes/z' }));
+    const [z] = other.journal.entries.values();
+    other.peer.answer = { kind: 'unauthorized', reason: 'MKCOL: HTTP 401', status: 401 };
+    expect(await other.worker.replay(z!)).toBe('peer-failed');
+    expect(other.journal.entries.get(z!.id)).toMatchObject({ status: 'PENDING', attempts: 1 });
+    expect((await other.health.state('server2')).status).toBe('UNAUTHORIZED');
+  });
+
+  it('parks a change that fails with the same 500 five times while the peer applies others; down, parks none', async () => {
+    const poison = entry({ action: 'upload', path: '/user_homes/poison', size: 1 });
+    const { worker, journal, peer, health } = setup(poison);
+    peer.answers.set(poison.path, { kind: 'offline', reason: 'PUT: HTTP 500', status: 500 });
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      expect(await worker.replay(poison)).toBe('peer-failed');
+      expect(journal.entries.get(poison.id)).toMatchObject({ status: 'PENDING', repeats: attempt });
+      expect((await health.state('server2')).status).toBe('ONLINE'); // the probe passed: only this change waits
+      // Another change applied before the next attempt: the peer works.
+      await new Promise((r) => setTimeout(r, 2));
+      const other = entry({ action: 'makedir', path: `/user_homes/other-${attempt}` });
+      journal.entries.set(other.id, other);
+      expect(await worker.replay(other)).toBe('applied');
+    }
+    expect(await worker.replay(poison)).toBe('parked');
+    expect(journal.entries.get(poison.id)).toMatchObject({ status: 'CONFLICT', attempts: 5, lastStatus: 500 });
+
+    // The same failures from a peer that is down: OFFLINE each time, never parked.
+    const down = setup(entry({ action: 'upload', path: '/user_homes/p', size: 1 }));
+    const [p] = down.journal.entries.values();
+    down.peer.answer = { kind: 'offline', reason: 'PUT: HTTP 500', status: 500 };
+    for (let attempt = 1; attempt <= 8; attempt++) {
+      await down.health.record('server2', { kind: 'applied' }, true); // a ping found it back
+      expect(await down.worker.replay(p!)).toBe('peer-failed');
+      expect((await down.health.state('server2')).status).toBe('OFFLINE');
+    }
+    expect(down.journal.entries.get(p!.id)).toMatchObject({ status: 'PENDING', attempts: 8 });
   });
 
   it('goes ahead when the blocker completes between its check and its registration', async () => {
@@ -415,6 +471,26 @@ describe('CloudSweeper', () => {
     const report = await due.s.run();
     expect(report.peers[0]!.status).toBe('ONLINE');
     expect(due.rung.map((r) => r.cause)).toEqual([expect.stringMatching(/^online\./)]);
+  });
+
+  it('probes a peer that asked to wait (Retry-After) only once the wait is over', async () => {
+    let now = new Date('2026-12-01T10:00:00.000Z');
+    const a = entry({ action: 'makedir', path: '/user_homes/a' });
+    const { s, health, peer } = sweeper(
+      new MemoryJournal(a),
+      { visible: 0, inFlight: 0, delayed: 0 },
+      { now: () => now, peers: [{ name: 'server2', pingIntervalSeconds: 1 }] },
+    );
+    await health.record('server2', { kind: 'offline', reason: 'HTTP 429', status: 429, retryAfterMs: 120_000 });
+    const { retryAt } = await health.state('server2');
+    expect(retryAt).toBeDefined();
+    now = new Date(Date.parse(retryAt!) - 1000); // many ping intervals later, but before Retry-After
+    await s.run();
+    expect(peer.probes).toBe(0);
+    now = new Date(Date.parse(retryAt!) + 1);
+    const report = await s.run();
+    expect(peer.probes).toBe(1);
+    expect(report.peers[0]!.status).toBe('ONLINE');
   });
 
   it('releases the waiters of a blocker that is gone', async () => {

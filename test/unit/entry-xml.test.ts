@@ -22,6 +22,9 @@ const full: JournalEntry = {
   attempts: 3,
   lastError: 'MOVE /x: HTTP 412 <Precondition Failed>',
   lastAttemptAt: '2026-11-27T05:55:00.000Z',
+  lastStatus: 412,
+  repeats: 2,
+  bodyEtag: '"9e107d9d372bb6826bd81d3542a419d6"',
 };
 
 describe('config.XML codec', () => {
@@ -44,6 +47,25 @@ describe('config.XML codec', () => {
       attempts: 0,
     };
     expect(decodeEntry(encodeEntry(minimal))).toEqual(minimal);
+  });
+
+  it('reads an entry written before lastStatus, lastCode, repeats and bodyEtag existed', () => {
+    const older = [
+      '<?xml version="1.0" encoding="UTF-8"?>',
+      '<change version="1">',
+      `  <id>${full.id}</id><lane>${full.lane}</lane><peer>server2</peer><location>/user_homes</location>`,
+      '  <action>upload</action><path>/user_homes/a</path><size>3</size><createdAt>2026-11-27T05:54:29.700Z</createdAt>',
+      '  <status>PENDING</status><attempts>2</attempts><lastError>PUT /user_homes/a: HTTP 500</lastError>',
+      '</change>',
+    ].join('\n');
+    const entry = decodeEntry(older);
+    expect(entry).toMatchObject({ status: 'PENDING', attempts: 2, size: 3 });
+    for (const field of ['lastStatus', 'lastCode', 'repeats', 'bodyEtag'] as const)
+      expect(entry[field]).toBeUndefined();
+    const timedOut = { ...full, lastStatus: undefined, lastCode: 'UND_ERR_HEADERS_TIMEOUT' };
+    delete timedOut.lastStatus;
+    expect(decodeEntry(encodeEntry(timedOut))).toEqual(timedOut);
+    expect(() => decodeEntry(encodeEntry(full).replace('<repeats>2<', '<repeats>two<'))).toThrow(EntryCodecError);
   });
 
   it('round-trips size 0 (an empty upload)', () => {

@@ -98,11 +98,15 @@ async function unused(): Promise<never> {
   throw new Error('not used by these tests');
 }
 
-/** A peer that answers per path. */
-function peer(name: string, answers: Record<string, ReplayOutcome | Error>): Peer {
+/** A peer that answers per path (and its probe as `probe` says). */
+function peer(
+  name: string,
+  answers: Record<string, ReplayOutcome | Error>,
+  probe: ReplayOutcome = { kind: 'applied' },
+): Peer {
   return {
     name,
-    probe: async () => ({ kind: 'applied' }),
+    probe: async () => probe,
     apply: async (e) => {
       const answer = answers[e.path] ?? { kind: 'applied' };
       if (answer instanceof Error) throw answer;
@@ -133,7 +137,14 @@ describe('the replay path', () => {
         }),
       ],
       ['server3', peer('server3', { '/user_homes/a.txt': { kind: 'offline', reason: 'ECONNREFUSED' } })],
-      ['server4', peer('server4', { '/user_homes/a.txt': { kind: 'unauthorized', reason: '401 Unauthorized' } })],
+      [
+        'server4',
+        peer(
+          'server4',
+          { '/user_homes/a.txt': { kind: 'unauthorized', reason: '401 Unauthorized', status: 401 } },
+          { kind: 'unauthorized', reason: '401 Unauthorized', status: 401 }, // the probe is refused too
+        ),
+      ],
     ]);
     const logger = new PowertoolsLogger();
     const health = new PeerHealth(peers, logger, () => NOW);

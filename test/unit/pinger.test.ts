@@ -14,6 +14,8 @@ function downPeer(probeMs: number) {
   const probes: number[] = [];
   const health = {
     current: () => 'OFFLINE',
+    waiting: () => false, // no Retry-After
+    close: () => {},
     state: async () => ({ status: 'OFFLINE' }) as PeerState,
     ping: async () => {
       probes.push(Date.now());

@@ -20,14 +20,31 @@ const OFFLINE_CODES = new Set([
 
 export function classifyNetworkError(error: unknown): ReplayOutcome | undefined {
   const code = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code;
-  if (code && OFFLINE_CODES.has(code)) return { kind: 'offline', reason: code };
+  if (code && OFFLINE_CODES.has(code)) return { kind: 'offline', reason: code, code };
   return undefined;
 }
 
-/** Status classes shared by every WebDAV method; method-specific cases are decided by the caller first. */
-export function classifyStatus(status: number, what: string): ReplayOutcome {
+/**
+ * Status classes shared by every WebDAV method; method-specific cases are decided by the caller first. The
+ * status travels as a field (the replay policy reads it, never the reason text); `retryAfter` is the answer's
+ * Retry-After header, honoured for 429 and 503 (RFC 9110 §10.2.3).
+ */
+export function classifyStatus(status: number, what: string, retryAfter?: string | string[]): ReplayOutcome {
   if (status >= 200 && status < 300) return { kind: 'applied' };
-  if (status === 401 || status === 403) return { kind: 'unauthorized', reason: `${what}: HTTP ${status}` };
-  if (status >= 500 || status === 408 || status === 429) return { kind: 'offline', reason: `${what}: HTTP ${status}` };
-  return { kind: 'conflict', reason: `${what}: HTTP ${status}` };
+  const reason = `${what}: HTTP ${status}`;
+  if (status === 401 || status === 403) return { kind: 'unauthorized', reason, status };
+  if (status >= 500 || status === 408 || status === 429) {
+    const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(retryAfter) : undefined;
+    return { kind: 'offline', reason, status, ...(retryAfterMs !== undefined && { retryAfterMs }) };
+  }
+  return { kind: 'conflict', reason, status };
+}
+
+/** `Retry-After: <seconds>` or `Retry-After: <HTTP-date>` in milliseconds from now; undefined when absent or bad. */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const text = (Array.isArray(value) ? value[0] : value)?.trim();
+  if (!text) return undefined;
+  if (/^\d{1,9}$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

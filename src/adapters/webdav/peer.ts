@@ -24,6 +24,8 @@ export interface WebDavPeerOptions {
 interface DavResponse {
   status: number;
   text: string;
+  /** The Retry-After header (429, 503). */
+  retryAfter?: string | string[];
 }
 
 const MAX_KNOWN_COLLECTIONS = 100_000;
@@ -65,7 +67,7 @@ export class WebDavPeer implements Peer {
     return this.guard(async () => {
       const res = await this.send('PROPFIND', this.urls.root(), { depth: '0' });
       if (res.status === 207 || res.status === 404 || res.status === 405) return { kind: 'applied' };
-      return classifyStatus(res.status, 'PROPFIND /');
+      return classifyStatus(res.status, 'PROPFIND /', res.retryAfter);
     });
   }
 
@@ -112,7 +114,7 @@ export class WebDavPeer implements Peer {
       if (again.kind !== 'applied') return again;
       res = await this.send('PUT', this.urls.path(entry.path), headers, await openBody(), signal);
     }
-    const outcome = classifyStatus(res.status, `PUT ${entry.path}`);
+    const outcome = classifyStatus(res.status, `PUT ${entry.path}`, res.retryAfter);
     if (outcome.kind === 'applied' && entry.modified && this.setsModifiedTime) {
       await this.setModified(entry.path, entry.modified, signal);
     }
@@ -131,7 +133,7 @@ export class WebDavPeer implements Peer {
       // 201 created; 405 Method Not Allowed = something already exists there (RFC 4918 §9.3.1).
       const present = res.status === 201 || res.status === 405;
       if (!present && (res.status === 401 || !(await this.isCollection(current, signal)))) {
-        return classifyStatus(res.status, `MKCOL ${current}`);
+        return classifyStatus(res.status, `MKCOL ${current}`, res.retryAfter);
       }
       this.remember(current);
     }
@@ -159,7 +161,7 @@ export class WebDavPeer implements Peer {
     const res = await this.send('DELETE', this.urls.path(path), {}, undefined, signal);
     this.forget(path);
     if (res.status === 404) return { kind: 'applied', detail: 'already absent' };
-    return classifyStatus(res.status, `DELETE ${path}`);
+    return classifyStatus(res.status, `DELETE ${path}`, res.retryAfter);
   }
 
   private async move(from: string, to: string, signal: AbortSignal | undefined): Promise<ReplayOutcome> {
@@ -180,10 +182,10 @@ export class WebDavPeer implements Peer {
       // Source gone: either we applied this MOVE just before a crash (destination present) or it never existed.
       const target = await this.send('PROPFIND', this.urls.path(to), { depth: '0' }, undefined, signal);
       if (target.status === 207) return { kind: 'applied', detail: 'already moved' };
-      if (target.status !== 404) return classifyStatus(target.status, `PROPFIND ${to}`);
+      if (target.status !== 404) return classifyStatus(target.status, `PROPFIND ${to}`, target.retryAfter);
       return { kind: 'conflict', reason: `MOVE ${from}: rename source missing on the peer (HTTP 404)` };
     }
-    return classifyStatus(res.status, `MOVE ${from} -> ${to}`);
+    return classifyStatus(res.status, `MOVE ${from} -> ${to}`, res.retryAfter);
   }
 
   /**
@@ -205,8 +207,9 @@ export class WebDavPeer implements Peer {
       body,
       signal,
     );
-    const outcome = classifyStatus(res.status === 207 ? 200 : res.status, `PROPPATCH ${path}`);
-    if (outcome.kind === 'conflict') {
+    const outcome = classifyStatus(res.status === 207 ? 200 : res.status, `PROPPATCH ${path}`, res.retryAfter);
+    // 403 refuses this property on this resource (credentials that fail answer 401): a refusal like any other.
+    if (outcome.kind === 'conflict' || res.status === 403) {
       this.logger?.info('peer refused the modified time; recorded as applied', {
         peer: this.name,
         path,
@@ -238,7 +241,7 @@ export class WebDavPeer implements Peer {
       });
       // Read (bounded) so the connection returns to the pool; the text feeds conflict reasons.
       const text = await readBounded(res.body, 2048);
-      return { status: res.statusCode, text };
+      return { status: res.statusCode, text, retryAfter: res.headers['retry-after'] };
     } catch (error) {
       throw signal?.aborted ? abortedError() : error;
     }

@@ -1,6 +1,8 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { isConditionalConflict, isMissingObject, isPreconditionFailed } from '../../adapters/s3-journal/util.js';
-import type { PeerState, PeerStatus, ReplayOutcome } from '../../core/peer.js';
+import type { PeerState, PeerStatus } from '../../core/peer.js';
+
+export { nextPeerState, statusOf } from '../../core/peer-health.js';
 
 /** A peer's shared state and the version it was read at (for a conditional write). */
 export interface VersionedPeerState {
@@ -68,27 +70,11 @@ function parseState(text: string): PeerState | undefined {
     const value = JSON.parse(text) as Partial<PeerState>;
     if (!value || !STATUSES.includes(value.status as PeerStatus)) return undefined;
     const state: PeerState = { status: value.status as PeerStatus };
-    for (const field of ['lastPingAt', 'since', 'lastError'] as const) {
+    for (const field of ['lastPingAt', 'since', 'lastError', 'retryAt'] as const) {
       if (typeof value[field] === 'string') state[field] = value[field];
     }
     return state;
   } catch {
     return undefined;
   }
-}
-
-/** The status a replay outcome or probe says the peer has. Conflicts say nothing bad about its health. */
-export function statusOf(outcome: ReplayOutcome): PeerStatus {
-  return outcome.kind === 'offline' ? 'OFFLINE' : outcome.kind === 'unauthorized' ? 'UNAUTHORIZED' : 'ONLINE';
-}
-
-/** Folds an outcome into the state, exactly as the embedded PeerHealth does. */
-export function nextPeerState(previous: PeerState, outcome: ReplayOutcome, probed: boolean, at: string): PeerState {
-  const status = statusOf(outcome);
-  const next: PeerState = { ...previous, status };
-  if (probed) next.lastPingAt = at;
-  if (status !== previous.status) next.since = at;
-  if (outcome.kind === 'offline' || outcome.kind === 'unauthorized') next.lastError = outcome.reason;
-  else delete next.lastError;
-  return next;
 }

@@ -3,8 +3,8 @@ import { NotFoundError } from '../../core/errors.js';
 import type { JournalStore } from '../../core/journal.js';
 import { KeyedMutex } from '../../core/keyed-mutex.js';
 import type { Logger } from '../../core/logger.js';
-import type { Peer, PeerStatus, ReplayOutcome } from '../../core/peer.js';
-import { afterFailedAttempt, forbiddenPath, replayLogFields, unexpectedOutcome } from '../../core/replay-outcome.js';
+import type { Peer, PeerState, PeerStatus, ReplayOutcome } from '../../core/peer.js';
+import { replayLogFields, settleAttempt, unexpectedOutcome } from '../../core/replay-outcome.js';
 import type { ReplayReport } from '../../core/replayer.js';
 import type { EntryClaims } from './entry-claims.js';
 import { firstBlocker, olderEntries } from './lane-order.js';
@@ -16,7 +16,10 @@ export type ReplayDecision =
   | 'applied'
   /** The peer refused it or it cannot be replayed: CONFLICT or FAILED, for an operator. */
   | 'parked'
-  /** The peer was unreachable or refused our credentials: still PENDING, re-driven when the peer is back. */
+  /**
+   * Not applied, still PENDING: the peer was unreachable or refused our credentials (re-driven when it is back),
+   * or it failed this change while it kept answering (re-driven by the next sweep: that is the retry's delay).
+   */
   | 'peer-failed'
   /** An older overlapping entry is unfinished: registered on its wait list, re-rung when it completes. */
   | 'deferred'
@@ -37,6 +40,10 @@ export type ReplayDecision =
 export interface PeerHealthView {
   status(peer: string): Promise<PeerStatus>;
   record(peer: string, outcome: ReplayOutcome): Promise<unknown>;
+  /** Probes the peer now and records what it found (the replay policy asks when an answer alone cannot tell). */
+  ping(peer: string): Promise<PeerState>;
+  /** Whether the peer applied some other change after `since`, as far as this process saw. */
+  appliedSince(peer: string, since: string | undefined): boolean;
 }
 
 export interface CloudReplayWorkerOptions {
@@ -51,6 +58,8 @@ export interface CloudReplayWorkerOptions {
   logger: Logger;
   onReplay?: (report: ReplayReport) => void;
   now?: () => Date;
+  /** Attempts in a row that fail the same way while the peer otherwise works, before parking (default 5). */
+  maxRepeats?: number;
 }
 
 /** Registering on a blocker races with its completion; after this many rounds the sweep settles it. */
@@ -148,14 +157,13 @@ export class CloudReplayWorker {
   private async apply(peer: Peer, entry: JournalEntry, claimed?: AbortSignal): Promise<ReplayDecision> {
     const { store, logger } = this.options;
     const started = performance.now();
-    const outcome = await peer
+    const attempt = await peer
       .apply(entry, () => store.readBody(entry), claimed)
       .catch((error: unknown) => {
         // S3 failed to hand us the body (throttling, an outage): retry the message rather than park the entry.
         if (isServiceError(error) && !claimed?.aborted) throw error;
         return unexpectedOutcome(error);
-      })
-      .then((result) => forbiddenPath(entry, result));
+      });
     const durationMs = performance.now() - started;
     if (claimed?.aborted) {
       // The claim was lost meanwhile: the entry is another process's now. Its outcome (say, the dropped request
@@ -168,7 +176,15 @@ export class CloudReplayWorker {
       });
       return 'busy';
     }
-    await this.options.health.record(entry.peer, outcome);
+    const { health } = this.options;
+    const settled = await settleAttempt(entry, attempt, {
+      probe: async () => (await health.ping(entry.peer)).status,
+      appliedSince: (since) => health.appliedSince(entry.peer, since),
+      at: this.now(),
+      maxRepeats: this.options.maxRepeats,
+    });
+    if (settled.health) await health.record(entry.peer, settled.health);
+    const { outcome } = settled;
     this.options.onReplay?.({ entry, outcome, durationMs });
     const fields = replayLogFields(entry, outcome, durationMs);
     if (outcome.kind === 'applied') {
@@ -177,14 +193,19 @@ export class CloudReplayWorker {
       logger.info('replayed', { ...fields, detail: outcome.detail });
       return 'applied';
     }
-    const parked = afterFailedAttempt(entry, outcome, this.now());
+    const parked = settled.entry!;
     try {
       await store.update(parked);
     } catch (error) {
       if (!(error instanceof NotFoundError)) throw error; // skipped by an operator meanwhile
     }
     const log = parked.status === 'PENDING' ? logger.info : logger.warn;
-    log.call(logger, 'replay did not apply', { ...fields, status: parked.status, reason: parked.lastError });
+    log.call(logger, 'replay did not apply', {
+      ...fields,
+      status: parked.status,
+      reason: parked.lastError,
+      ...(parked.repeats !== undefined && { repeats: parked.repeats }),
+    });
     return parked.status === 'PENDING' ? 'peer-failed' : 'parked';
   }
 

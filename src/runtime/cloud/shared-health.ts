@@ -21,6 +21,9 @@ const WRITE_ATTEMPTS = 5;
  */
 export class SharedPeerHealth implements PeerMonitor {
   private readonly cache = new Map<string, { state: PeerState; at: number }>();
+  /** When this process last saw each peer apply a change (the replay policy's evidence that it works). */
+  private readonly lastApplied = new Map<string, string>();
+  private readonly probing = new Map<string, Promise<PeerState>>();
   private readonly onlineCacheMs: number;
   private readonly now: () => Date;
 
@@ -43,14 +46,27 @@ export class SharedPeerHealth implements PeerMonitor {
     return (await this.state(peer)).status;
   }
 
-  /** Probes the peer now and records the answer (lastPingAt). */
-  async ping(peer: string): Promise<PeerState> {
-    const target = this.options.peers.get(peer);
-    if (!target) return this.state(peer);
-    const outcome = await target
-      .probe()
-      .catch((error: Error): ReplayOutcome => ({ kind: 'offline', reason: error.message }));
-    return this.record(peer, outcome, true);
+  /** Whether this process saw the peer apply a change after `since` (ISO time; undefined: ever). */
+  appliedSince(peer: string, since: string | undefined): boolean {
+    const last = this.lastApplied.get(peer);
+    return last !== undefined && (since === undefined || last > since);
+  }
+
+  /** Probes the peer now and records the answer (lastPingAt). Callers in this process at once share one probe. */
+  ping(peer: string): Promise<PeerState> {
+    let running = this.probing.get(peer);
+    if (!running) {
+      const target = this.options.peers.get(peer);
+      if (!target) return this.state(peer);
+      running = target
+        .probe()
+        .catch((error: Error): ReplayOutcome => ({ kind: 'offline', reason: error.message }))
+        // Before recording: whoever asks once the answer is known probes afresh.
+        .finally(() => this.probing.delete(peer))
+        .then((outcome) => this.record(peer, outcome, true));
+      this.probing.set(peer, running);
+    }
+    return running;
   }
 
   /**
@@ -58,6 +74,7 @@ export class SharedPeerHealth implements PeerMonitor {
    * after a probe), with a conditional write so that two processes cannot both announce the same transition.
    */
   async record(peer: string, outcome: ReplayOutcome, probed = false): Promise<PeerState> {
+    if (outcome.kind === 'applied' && !probed) this.lastApplied.set(peer, this.now().toISOString());
     const cached = this.cache.get(peer);
     if (!probed && cached && statusOf(outcome) === cached.state.status && cached.state.status === 'ONLINE') {
       if (Date.now() - cached.at < this.onlineCacheMs) return { ...cached.state };
@@ -66,7 +83,11 @@ export class SharedPeerHealth implements PeerMonitor {
       const { state, version } = await this.options.store.read(peer);
       const previous = state ?? { status: 'ONLINE' as const };
       const next = nextPeerState(previous, outcome, probed, this.now().toISOString());
-      const changed = next.status !== previous.status || probed || next.lastError !== previous.lastError;
+      const changed =
+        next.status !== previous.status ||
+        probed ||
+        next.lastError !== previous.lastError ||
+        next.retryAt !== previous.retryAt;
       if (!changed) {
         this.remember(peer, previous);
         return { ...previous };
