@@ -67,9 +67,11 @@ export interface JournalStore {
   discardBody(ref: EntryRef): Promise<void>;
   /**
    * The stored body: a stream, or (stores may choose, for small bodies only) the bytes themselves, which saves a
-   * stream per replay. Memory stays bounded either way: a store buffers at most SMALL_BODY_BYTES per call.
+   * stream per replay. Memory stays bounded either way: a store buffers at most SMALL_BODY_BYTES per call. Given
+   * the whole entry, a store whose bodies can be replaced behind its back (S3: a presigned URL) hands out only the
+   * body verified at commit, else throws BodyChangedError.
    */
-  readBody(ref: EntryRef): Promise<StoredBody>;
+  readBody(ref: EntryRef & Pick<Partial<JournalEntry>, 'bodyEtag' | 'size' | 'sha256'>): Promise<StoredBody>;
 
   /** The newest id anywhere in the journal, to seed the stamp clock after a restart. */
   newestId(): Promise<string | undefined>;

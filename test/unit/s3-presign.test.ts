@@ -38,7 +38,7 @@ describe('presigned body uploads', () => {
     // The checksum is a header (enforced against the body), not a query parameter a client could drop.
     expect(url.searchParams.has('x-amz-checksum-sha256')).toBe(false);
     expect(url.searchParams.get('x-amz-sdk-checksum-algorithm')).toBe('SHA256');
-    expect(url.searchParams.get('X-Amz-Expires')).toBe('900');
+    expect(url.searchParams.get('X-Amz-Expires')).toBe('300'); // 5 minutes (docs/cloud.md)
     // No other checksum the SDK might add on its own (a CRC32 of the empty presign request breaks uploads).
     expect([...url.searchParams.keys()].filter((k) => /crc/i.test(k))).toEqual([]);
     expect(signedHeaders(target.url).filter((h) => /crc/i.test(h))).toEqual([]);

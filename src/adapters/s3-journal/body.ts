@@ -11,9 +11,9 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { JournalStorageError, PayloadTooLargeError } from '../../core/errors.js';
+import { BodyChangedError, JournalStorageError, PayloadTooLargeError } from '../../core/errors.js';
 import type { BodyDigest } from '../../core/journal.js';
-import { isMissingObject, mapLimit } from './util.js';
+import { isMissingObject, isPreconditionFailed, mapLimit } from './util.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -95,6 +95,81 @@ export async function digestObject(client: S3Client, bucket: string, key: string
     throw new JournalStorageError(`s3://${bucket}/${key}: read ${size} of ${response.ContentLength} bytes`);
   }
   return { size, sha256: hash.digest('hex'), etag: response.ETag };
+}
+
+/** What replay knows of the body verified at commit (from the entry's config.XML). */
+export interface BodyPin {
+  /** The ETag recorded at commit: only that version is read (GetObject If-Match). */
+  etag?: string;
+  size?: number;
+  sha256?: string;
+}
+
+/**
+ * Opens a body for replay, exactly as it was verified at commit. With a pinned ETag, S3 hands out that version or
+ * nothing (412: BodyChangedError, before a byte reaches the peer). Without one (entries committed by an older
+ * relay), the stream is checked against the entry's size and SHA-256 on the way, and the last chunk is held back
+ * until the check passes: a replaced body errors the stream before the peer has the whole body, so a PUT with
+ * the declared Content-Length can never complete with it.
+ */
+export async function readPinnedBody(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  pin: BodyPin,
+  what: string,
+): Promise<Readable> {
+  let response: GetObjectCommandOutput;
+  try {
+    response = await client.send(
+      new GetObjectCommand({ Bucket: bucket, Key: key, ...(pin.etag !== undefined && { IfMatch: pin.etag }) }),
+    );
+  } catch (error) {
+    if (isPreconditionFailed(error)) {
+      throw new BodyChangedError(
+        `${what} was replaced after it was verified at commit (its ETag is no longer ${pin.etag}): it is not ` +
+          'replayed; skip the change and have the node send the file again',
+      );
+    }
+    throw error;
+  }
+  const body = response.Body as Readable;
+  if (pin.etag !== undefined || pin.size === undefined || pin.sha256 === undefined) return body;
+  return verifyingStream(body, pin.size, pin.sha256, (found) => {
+    return new BodyChangedError(
+      `${what} is not the body verified at commit (${found}): it is not replayed; skip the change and have the ` +
+        'node send the file again',
+    );
+  });
+}
+
+/** Passes `source` on, checking its length and SHA-256; holds the last chunk until the check is done. */
+function verifyingStream(source: Readable, size: number, sha256: string, mismatch: (found: string) => Error): Readable {
+  const hash = createHash('sha256');
+  let seen = 0;
+  let held: Buffer | undefined;
+  const check = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen > size) return done(mismatch(`more than ${size} bytes`));
+      if (held) {
+        hash.update(held);
+        this.push(held);
+      }
+      held = chunk;
+      done();
+    },
+    flush(done) {
+      if (held) hash.update(held);
+      if (seen !== size) return done(mismatch(`${seen} bytes instead of ${size}`));
+      const found = hash.digest('hex');
+      if (found !== sha256) return done(mismatch(`SHA-256 ${found}`));
+      if (held) this.push(held);
+      done();
+    },
+  });
+  pipeline(source, check, () => {}); // an error on either side destroys both
+  return check;
 }
 
 export interface CopyOptions {

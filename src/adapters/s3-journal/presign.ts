@@ -9,8 +9,12 @@ export interface PresignedUpload {
   headers: Record<string, string>;
 }
 
-/** How long a presigned upload URL stays valid, by default. */
-export const DEFAULT_UPLOAD_URL_SECONDS = 15 * 60;
+/**
+ * How long a presigned upload URL stays valid, by default: long enough for a node to start its PUT (S3 checks the
+ * expiry when a request starts, so a long upload that started in time completes), short enough that the URL does
+ * not stay a way to replace the body after the commit. Replay reads only the version verified at commit anyway.
+ */
+export const DEFAULT_UPLOAD_URL_SECONDS = 5 * 60;
 /** S3's own limit for SigV4 presigned URLs. */
 const MAX_UPLOAD_URL_SECONDS = 7 * 24 * 3600;
 

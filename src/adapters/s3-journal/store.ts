@@ -17,7 +17,7 @@ import { EntryCodecError, JournalStorageError, NotFoundError, StateConflictError
 import type { BodyDigest, CreateOptions, JournalStore, ListOptions } from '../../core/journal.js';
 import { isLaneId, type LaneId } from '../../core/lane.js';
 import { isStamp } from '../../core/stamp.js';
-import { copyObject, digestObject, type StoredDigest, uploadBody } from './body.js';
+import { copyObject, digestObject, readPinnedBody, type StoredDigest, uploadBody } from './body.js';
 import { ENTRY_FILE, JournalKeys, normalizePrefix, parseS3Url } from './keys.js';
 import { DEFAULT_UPLOAD_URL_SECONDS, type PresignedUpload, presignPut } from './presign.js';
 import { isConditionalConflict, isMissingObject, isPreconditionFailed, mapLimit } from './util.js';
@@ -35,7 +35,7 @@ export interface S3JournalOptions {
   ownsClient?: boolean;
   /** Parallel requests when listing, creating or publishing (default 16). */
   concurrency?: number;
-  /** Lifetime of presigned upload URLs in seconds (default 900). */
+  /** Lifetime of presigned upload URLs in seconds (default 300). */
   uploadUrlSeconds?: number;
   /** Decoded config.XML kept in memory, validated by ETag on every listing (default 100,000 entries). */
   entryCacheSize?: number;
@@ -268,8 +268,9 @@ export class S3JournalStore implements JournalStore {
   /**
    * Bodies first, config.XML last: each other lane gets a server-side copy of `bodyFrom`'s body (CopyObject, or
    * UploadPartCopy above 5 GiB), pinned to the ETag of the body that was verified, then every entry's config.XML
-   * is rewritten (now PENDING) where it still exists. A body that changed since it was verified (a second PUT to
-   * the presigned URL) fails the publish with BODY_CHANGED before any entry reads PENDING.
+   * is rewritten (now PENDING) where it still exists, with the ETag of its lane's copy (`bodyEtag`): replay reads
+   * that version and no other, so a body PUT again to the presigned URL after the commit is never replayed. A body
+   * that changed since it was verified fails the publish with BODY_CHANGED before any entry reads PENDING.
    *
    * Atomic per lane, not across lanes: if the process dies between two config.XML writes, some lanes read
    * PENDING and the others still AWAITING_BODY; committing again finishes the rest.
@@ -285,6 +286,7 @@ export class S3JournalStore implements JournalStore {
     const copies = [...new Map(entries.map((e) => [this.keys.body(e), e])).values()].filter(
       (e) => this.keys.body(e) !== sourceKey,
     );
+    const pins = new Map<string, string | undefined>([[sourceKey, verified?.etag ?? source.etag]]);
     await mapLimit(copies, Math.min(this.concurrency, 4), async (entry) => {
       const target = this.keys.body(entry);
       let etag: string | undefined;
@@ -303,8 +305,12 @@ export class S3JournalStore implements JournalStore {
       }
       if (verified) this.digests.set(target, { size: verified.size, sha256: verified.sha256, etag });
       else this.digests.delete(target);
+      pins.set(target, etag);
     });
-    await mapLimit(entries, this.concurrency, (entry) => this.replaceConfig(entry));
+    await mapLimit(entries, this.concurrency, (entry) => {
+      const bodyEtag = pins.get(this.keys.body(entry));
+      return this.replaceConfig(bodyEtag === undefined ? entry : { ...entry, bodyEtag });
+    });
   }
 
   async discardBody(ref: EntryRef): Promise<void> {
@@ -313,11 +319,21 @@ export class S3JournalStore implements JournalStore {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
   }
 
-  /** The body as a stream straight from GetObject (nothing buffered here). */
-  async readBody(ref: EntryRef): Promise<Readable> {
+  /**
+   * The body as a stream straight from GetObject (nothing buffered here): given the entry, exactly the version
+   * verified at commit (`bodyEtag`; for entries without one, checked against `size` and `sha256` on the way) —
+   * anything else is a BodyChangedError, and the replay parks the entry FAILED.
+   */
+  async readBody(ref: EntryRef & Pick<Partial<JournalEntry>, 'bodyEtag' | 'size' | 'sha256'>): Promise<Readable> {
     try {
-      const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keys.body(ref) }));
-      return response.Body as Readable;
+      const pin = { etag: ref.bodyEtag, size: ref.size, sha256: ref.sha256 };
+      return await readPinnedBody(
+        this.client,
+        this.bucket,
+        this.keys.body(ref),
+        pin,
+        `the body of ${ref.lane}/${ref.id}`,
+      );
     } catch (error) {
       if (isMissingObject(error))
         throw new NotFoundError('BODY_MISSING', `the entry ${ref.lane}/${ref.id} has no body`);

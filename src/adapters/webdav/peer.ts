@@ -100,13 +100,25 @@ export class WebDavPeer implements Peer {
     openBody: () => Promise<StoredBody>,
     signal: AbortSignal | undefined,
   ): Promise<ReplayOutcome> {
-    const parents = await this.makeCollections(parentOf(entry.path), signal);
-    if (parents.kind !== 'applied') return parents;
+    // The body first: a journal that refuses to hand it out (missing, replaced since the commit) fails the attempt
+    // before any request reaches the peer.
+    const body = await openBody();
+    let parents: ReplayOutcome;
+    try {
+      parents = await this.makeCollections(parentOf(entry.path), signal);
+    } catch (error) {
+      discard(body);
+      throw error;
+    }
+    if (parents.kind !== 'applied') {
+      discard(body);
+      return parents;
+    }
     const headers: Record<string, string> = {
       'content-type': entry.contentType ?? 'application/octet-stream',
       'content-length': String(entry.size ?? 0),
     };
-    let res = await this.send('PUT', this.urls.path(entry.path), headers, await openBody(), signal);
+    let res = await this.send('PUT', this.urls.path(entry.path), headers, body, signal);
     if (res.status === 409) {
       // Our cache said the parent existed but it does not (removed on the peer): rebuild and try once more.
       this.forget(parentOf(entry.path));
@@ -228,7 +240,7 @@ export class WebDavPeer implements Peer {
     signal?: AbortSignal,
   ): Promise<DavResponse> {
     if (signal?.aborted) {
-      if (body && typeof body !== 'string' && !Buffer.isBuffer(body)) body.destroy();
+      if (body && typeof body !== 'string') discard(body);
       throw abortedError();
     }
     try {
@@ -267,6 +279,11 @@ export class WebDavPeer implements Peer {
       if (known === path || known.startsWith(`${path}/`)) this.known.delete(known);
     }
   }
+}
+
+/** Releases a body that will not be sent (a stream holds a connection to the journal's storage). */
+function discard(body: StoredBody): void {
+  if (!Buffer.isBuffer(body)) body.destroy();
 }
 
 async function readBounded(
