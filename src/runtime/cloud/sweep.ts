@@ -111,6 +111,8 @@ export class CloudSweeper {
         if (cameOnline) candidates.push({ entry, cause: `online.${compact(state.since!)}` });
         else if (idle || now - lastAnnounced(entry) >= this.redriveAfterMs) {
           candidates.push({ entry, cause: `sweep.${bucket}` });
+        } else if (retryDue(entry, now, this.redriveAfterMs)) {
+          candidates.push({ entry, cause: `retry.${entry.attempts}` });
         }
       }
     }
@@ -240,6 +242,17 @@ function count(b: PeerBacklog, view: string, entry: JournalEntry): void {
 /** When the entry was last announced, as far as the journal knows: created (rung) or last attempted. */
 function lastAnnounced(entry: JournalEntry): number {
   return Math.max(Date.parse(entry.createdAt), entry.lastAttemptAt ? Date.parse(entry.lastAttemptAt) : 0);
+}
+
+/**
+ * A change the peer failed while it stayed ONLINE (`repeats`: the replay policy probed and the peer answered) is
+ * tried again 1, 2, 4, ... minutes after its last attempt, even while the queue is busy: the embedded replayer's
+ * back-off, at the sweep's pace.
+ */
+function retryDue(entry: JournalEntry, now: number, redriveAfterMs: number): boolean {
+  if (!entry.repeats || !entry.lastAttemptAt) return false;
+  const wait = Math.min(60_000 * 2 ** Math.min(entry.repeats - 1, 20), redriveAfterMs);
+  return now - Date.parse(entry.lastAttemptAt) >= wait;
 }
 
 function compact(iso: string): string {
