@@ -68,6 +68,14 @@ export class PeerHealth implements PeerMonitor {
     return running;
   }
 
+  /**
+   * What the replay policy asks after a failure it cannot judge alone: probes the peer now — unless the peer asked
+   * to wait (Retry-After), which no probe ends early; then its current status.
+   */
+  async probeStatus(name: string): Promise<PeerStatus> {
+    return this.waiting(name) ? this.current(name) : (await this.ping(name)).status;
+  }
+
   /** Folds a replay outcome or probe result into the peer's status. Conflicts say nothing about health. */
   record(name: string, outcome: ReplayOutcome, probed = false): void {
     const previous = this.states.get(name) ?? { status: 'ONLINE' };

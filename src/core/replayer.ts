@@ -282,7 +282,7 @@ export class Replayer implements Doorbell {
     const durationMs = performance.now() - started;
     this.dropPrefetched(refKey(entry)); // unused when the attempt stopped before the body
     const settled = await settleAttempt(entry, attempt, {
-      probe: async () => (await health.ping(entry.peer)).status,
+      probe: () => health.probeStatus(entry.peer),
       appliedSince: (since) => health.appliedSince(entry.peer, since),
       at: this.now(),
       maxRepeats: this.options.maxRepeats,

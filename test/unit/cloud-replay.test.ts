@@ -494,6 +494,8 @@ describe('CloudSweeper', () => {
     await health.record('server2', { kind: 'offline', reason: 'HTTP 429', status: 429, retryAfterMs: 120_000 });
     const { retryAt } = await health.state('server2');
     expect(retryAt).toBeDefined();
+    expect(await health.probeStatus('server2')).toBe('OFFLINE'); // the replay policy does not probe it meanwhile
+    expect(peer.probes).toBe(0);
     now = new Date(Date.parse(retryAt!) - 1000); // many ping intervals later, but before Retry-After
     await s.run();
     expect(peer.probes).toBe(0);

@@ -206,6 +206,21 @@ describe('Retry-After', () => {
     pinger.stop();
   });
 
+  it('is not cut short by the probe the replay policy makes after another request failed', async () => {
+    vi.useFakeTimers();
+    const peer = new ScriptedPeer(async () => applied);
+    const health = new PeerHealth(new Map([['server2', peer as Peer]]), silentLogger);
+    health.record('server2', { kind: 'offline', reason: 'PUT /a: HTTP 429', status: 429, retryAfterMs: 5000 });
+    // A 500 to a request that was in flight: the policy would probe, but the peer asked to wait.
+    expect(await health.probeStatus('server2')).toBe('OFFLINE');
+    expect(peer.probes).toBe(0);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(peer.probes).toBe(1);
+    expect(await health.probeStatus('server2')).toBe('ONLINE'); // no longer waiting: a real probe
+    expect(peer.probes).toBe(2);
+    health.close();
+  });
+
   it('stretches Retry-After: 0 to a second and cuts a day to an hour', async () => {
     vi.useFakeTimers({ now: new Date('2026-12-01T10:00:00.000Z') });
     const health = new PeerHealth(new Map([['server2', new ScriptedPeer(async () => applied) as Peer]]), silentLogger);

@@ -3,7 +3,7 @@ import { NotFoundError } from '../../core/errors.js';
 import type { JournalStore } from '../../core/journal.js';
 import { KeyedMutex } from '../../core/keyed-mutex.js';
 import type { Logger } from '../../core/logger.js';
-import type { Peer, PeerState, PeerStatus, ReplayOutcome } from '../../core/peer.js';
+import type { Peer, PeerStatus, ReplayOutcome } from '../../core/peer.js';
 import { replayLogFields, settleAttempt, unexpectedOutcome } from '../../core/replay-outcome.js';
 import type { ReplayReport } from '../../core/replayer.js';
 import type { EntryClaims } from './entry-claims.js';
@@ -40,8 +40,11 @@ export type ReplayDecision =
 export interface PeerHealthView {
   status(peer: string): Promise<PeerStatus>;
   record(peer: string, outcome: ReplayOutcome): Promise<unknown>;
-  /** Probes the peer now and records what it found (the replay policy asks when an answer alone cannot tell). */
-  ping(peer: string): Promise<PeerState>;
+  /**
+   * Probes the peer now and records what it found (the replay policy asks when an answer alone cannot tell);
+   * a peer that asked to wait (Retry-After) is not probed before its time: its current status.
+   */
+  probeStatus(peer: string): Promise<PeerStatus>;
   /** Whether the peer applied some other change after `since`, as far as this process saw. */
   appliedSince(peer: string, since: string | undefined): boolean;
 }
@@ -178,7 +181,7 @@ export class CloudReplayWorker {
     }
     const { health } = this.options;
     const settled = await settleAttempt(entry, attempt, {
-      probe: async () => (await health.ping(entry.peer)).status,
+      probe: () => health.probeStatus(entry.peer),
       appliedSince: (since) => health.appliedSince(entry.peer, since),
       at: this.now(),
       maxRepeats: this.options.maxRepeats,

@@ -52,6 +52,13 @@ export class SharedPeerHealth implements PeerMonitor {
     return last !== undefined && (since === undefined || last > since);
   }
 
+  /** The replay policy's probe: probes now, unless the peer asked to wait (Retry-After); then its status. */
+  async probeStatus(peer: string): Promise<PeerStatus> {
+    const state = await this.state(peer);
+    if (state.retryAt !== undefined && Date.parse(state.retryAt) > this.now().getTime()) return state.status;
+    return (await this.ping(peer)).status;
+  }
+
   /** Probes the peer now and records the answer (lastPingAt). Callers in this process at once share one probe. */
   ping(peer: string): Promise<PeerState> {
     let running = this.probing.get(peer);
