@@ -1,13 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { z } from 'zod';
-import { RelayError } from '../core/errors.js';
+import { ConfigError, configKey, describeIssues } from './errors.js';
 import { configSchema, type ParsedConfig, type SecretSource } from './schema.js';
 
-/** The configuration is missing, unreadable or invalid; the message names the key. */
-export class ConfigError extends RelayError {
-  readonly code = 'BAD_CONFIG';
-}
+export { ConfigError } from './errors.js';
 
 export interface PeerConfig {
   name: string;
@@ -35,9 +31,19 @@ export function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
   cwd: string = process.cwd(),
 ): RelayConfig {
+  const { input, source } = findConfig(file, env, cwd);
+  return parseConfig(input, env, source);
+}
+
+/** The config file's JSON (`{}` for the built-in defaults) and where it came from, before any check. */
+export function findConfig(
+  file: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  cwd: string = process.cwd(),
+): { input: unknown; source: string } {
   const chosen =
     file ?? env.VFS_RELAY_CONFIG ?? (existsSync(resolve(cwd, DEFAULT_CONFIG_FILE)) ? DEFAULT_CONFIG_FILE : undefined);
-  if (!chosen) return parseConfig({}, env, 'built-in defaults');
+  if (!chosen) return { input: {}, source: 'built-in defaults' };
   const path = resolve(cwd, chosen);
   let text: string;
   try {
@@ -45,19 +51,42 @@ export function loadConfig(
   } catch (error) {
     throw new ConfigError(`config: cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
   }
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return { input: JSON.parse(text), source: path };
   } catch (error) {
     throw new ConfigError(`config: ${path} is not valid JSON: ${(error as Error).message}`);
   }
-  return parseConfig(json, env, path);
 }
 
+/** Validates the config and reads every secret: the configuration a relay starts with. */
 export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = process.env, source = 'config'): RelayConfig {
-  const result = configSchema.safeParse(input);
-  if (!result.success) throw new ConfigError(describe(result.error, source));
-  const parsed = result.data;
+  return resolveSecrets(validateConfig(input, env, source), env, source);
+}
+
+/** The admin token's documented default: `$VFS_RELAY_ADMIN_TOKEN` when the file names none. */
+export const ADMIN_TOKEN_ENV = 'VFS_RELAY_ADMIN_TOKEN';
+
+/**
+ * Checks the config against the schema (with defaults filled in) without resolving any secret: what
+ * `vfs-relay config check` prints. A missing `auth.adminToken` becomes `{ "env": "VFS_RELAY_ADMIN_TOKEN" }` when
+ * that variable is set, so the schema's rules (cloud mode needs an admin token) see the token start-up will use.
+ */
+export function validateConfig(input: unknown, env: NodeJS.ProcessEnv = process.env, source = 'config'): ParsedConfig {
+  const result = configSchema.safeParse(withAdminTokenDefault(input, env));
+  if (!result.success) throw new ConfigError(describeIssues(result.error, configKey, source));
+  return result.data;
+}
+
+function withAdminTokenDefault(input: unknown, env: NodeJS.ProcessEnv): unknown {
+  if (!env[ADMIN_TOKEN_ENV] || typeof input !== 'object' || input === null || Array.isArray(input)) return input;
+  const { auth } = input as { auth?: unknown };
+  if (auth !== undefined && (typeof auth !== 'object' || auth === null || Array.isArray(auth))) return input;
+  if ((auth as { adminToken?: unknown } | undefined)?.adminToken !== undefined) return input;
+  return { ...input, auth: { ...(auth as object | undefined), adminToken: { env: ADMIN_TOKEN_ENV } } };
+}
+
+/** The validated config with every secret read: a `{ "env": "NAME" }` whose variable is unset names its key. */
+export function resolveSecrets(parsed: ParsedConfig, env: NodeJS.ProcessEnv, source: string): RelayConfig {
   const resolveSecret = (value: SecretSource | undefined, key: string): string | undefined => {
     if (value === undefined || typeof value === 'string') return value;
     const found = env[value.env];
@@ -75,20 +104,9 @@ export function parseConfig(input: unknown, env: NodeJS.ProcessEnv = process.env
       password: resolveSecret(peer.password, `peers[${i}].password`),
     })),
     auth: {
-      adminToken: resolveSecret(parsed.auth.adminToken, 'auth.adminToken') ?? env.VFS_RELAY_ADMIN_TOKEN ?? undefined,
+      adminToken: resolveSecret(parsed.auth.adminToken, 'auth.adminToken'),
       nodeTokens,
     },
     source,
   };
-}
-
-/** "config peers[0].url: Invalid URL (FILE)" — one line naming the first bad key. */
-function describe(error: z.ZodError, source: string): string {
-  const issue = error.issues[0]!;
-  const key = issue.path.reduce<string>(
-    (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)),
-    '',
-  );
-  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more)` : '';
-  return `config ${key || '(root)'}: ${issue.message} (${source})${more}`;
 }

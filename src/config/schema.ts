@@ -1,11 +1,21 @@
 import { z } from 'zod';
 import { normalizePath } from '../core/paths.js';
+import { parseQueueUrl, parseS3Url, problemOf } from './locations.js';
+
+/**
+ * The one place where configuration rules live. The relay's config file (`configSchema`) and the CDK deployment
+ * settings (deployment-schema.ts, built from the pieces exported here) are checked only by these schemas; the
+ * JSON Schema for editors (schema/vfs-relay.config.schema.json) and the reference table in
+ * docs/configuration.md are generated from them (`npm run schema`). Descriptions are written for that table.
+ */
 
 /** A secret is written inline or, better, named by an environment variable. */
-const secret = z.union([z.string().min(1), z.object({ env: z.string().min(1) }).strict()]);
+export const secret = z
+  .union([z.string().min(1), z.object({ env: z.string().min(1).describe('environment variable name') }).strict()])
+  .describe('a secret: the value itself, or `{ "env": "NAME" }` to read it from an environment variable');
 export type SecretSource = z.infer<typeof secret>;
 
-const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use 1-64 letters, digits, ".", "_" or "-"');
+export const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'use 1-64 letters, digits, ".", "_" or "-"');
 
 const vfsPath = z.string().transform((value, ctx) => {
   try {
@@ -25,97 +35,219 @@ function hasNoCredentials(url: string): boolean {
   }
 }
 
-function isFifoQueueUrl(url: string): boolean {
-  try {
-    return new URL(url).pathname.endsWith('.fifo');
-  } catch {
-    return true; // the URL check itself reports it
-  }
+/** An issue for each reason `reason(value)` gives; `undefined` means the value is fine. */
+function refuse(reason: (value: string) => string | undefined) {
+  return (value: string, ctx: z.core.$RefinementCtx<string>) => {
+    const why = reason(value);
+    if (why !== undefined) ctx.addIssue({ code: 'custom', message: why });
+  };
 }
 
-const peer = z
+export const pingIntervalSeconds = z.number().int().min(1).max(86_400);
+
+/** A WebDAV peer's fields; the deployment settings use them without the password. */
+export const peerSchema = z
   .object({
-    name,
+    name: name.describe('unique name of the peer (in the API, the CLI, logs and metrics)'),
     url: z
       .url({ protocol: /^https?$/ })
-      .refine(hasNoCredentials, 'put credentials in username/password, not in the URL'),
-    username: z.string().min(1).optional(),
-    password: secret.optional(),
-    /** The node whose own file server this peer is: that node's changes are not replayed back to it. */
-    node: name.optional(),
-    pingIntervalSeconds: z.number().int().min(1).max(86_400).default(60),
-    /**
-     * Replay modified times (PROPPATCH after an upload that carries one, and for mdtm). Off for a peer that does
-     * not apply them to its files (Apache mod_dav_fs keeps them as a dead property): one request less per upload.
-     */
-    setModifiedTime: z.boolean().default(true),
+      .refine(hasNoCredentials, 'put credentials in username/password, not in the URL')
+      .describe('WebDAV base URL (`http` or `https`); no credentials in the URL'),
+    username: z.string().min(1).optional().describe('Basic auth user (use `https` beyond loopback)'),
+    password: secret.optional().describe('Basic auth password (a secret)'),
+    node: name
+      .optional()
+      .describe("the node whose own file server this peer is: that node's changes are not replayed back to it"),
+    pingIntervalSeconds: pingIntervalSeconds
+      .default(60)
+      .describe('how often a down peer is probed (and the journal swept), in seconds'),
+    setModifiedTime: z
+      .boolean()
+      .default(true)
+      .describe(
+        'replay modified times (`PROPPATCH` after an upload that carries one, and for `mdtm`). `false` for a peer ' +
+          'that does not apply them to its files (Apache mod_dav_fs keeps them as a dead property): one request ' +
+          'less per upload, and `mdtm` changes count as applied without a request',
+      ),
   })
   .strict();
 
-export const configSchema = z
+/** Peer names identify lanes, metrics and CLI arguments: two peers of one name would share them. */
+export const uniquePeerNames = (peers: readonly { name: string }[]): boolean =>
+  new Set(peers.map((p) => p.name)).size === peers.length;
+
+export const vfsLocations = z
+  .array(
+    z
+      .object({
+        path: vfsPath.describe('absolute VFS path of the location'),
+        replicate: z.boolean().default(true).describe('`false` excludes the location (inside a replicated one)'),
+      })
+      .strict(),
+  )
+  .default([{ path: '/', replicate: true }])
+  .describe('replicated locations; the longest matching location decides');
+
+export const replicationUser = z
+  .string()
+  .min(1)
+  .default('replication')
+  .describe('changes made by this user are IGNORED (loop prevention: the peers apply replicas as this user)');
+
+export const autoPlay = z
+  .boolean()
+  .default(false)
+  .describe('a new change for an OFFLINE peer triggers an immediate ping (off: it slows nodes while a peer is down)');
+
+const journal = z
+  .string()
+  .min(1)
+  .default('./data')
+  .superRefine(refuse((value) => (value.startsWith('s3://') ? problemOf(parseS3Url, value) : undefined)))
+  .describe(
+    'a folder holding `multi_journal/` (relative to the working directory; one relay per folder), or ' +
+      '`s3://bucket/prefix` (cloud mode, with `queue`)',
+  );
+
+const queue = z
+  .url({ protocol: /^https?$/ })
+  .superRefine(refuse((value) => problemOf(parseQueueUrl, value)))
+  .optional()
+  .describe('SQS FIFO queue URL (the name ends in `.fifo`): selects cloud mode, with an `s3://bucket/prefix` journal');
+
+const objectSchema = z
   .object({
+    $schema: z.string().optional().describe('the JSON Schema of this file, for editors; ignored by the relay'),
     listen: z
       .object({
-        host: z.string().min(1).default('127.0.0.1'),
-        port: z.number().int().min(0).max(65_535).default(8787),
+        host: z.string().min(1).default('127.0.0.1').describe('address the API listens on'),
+        port: z.number().int().min(0).max(65_535).default(8787).describe('port the API listens on (`0`: any free one)'),
       })
       .strict()
       .default({ host: '127.0.0.1', port: 8787 }),
-    /** Public base URL of the API when behind a proxy; upload URLs are built from it. */
-    publicUrl: z.url().optional(),
-    journal: z.string().min(1).default('./data'),
-    /** SQS FIFO queue URL: cloud mode's doorbell (needs an s3:// journal). */
-    queue: z
-      .url({ protocol: /^https?$/ })
-      .refine(isFifoQueueUrl, 'an SQS FIFO queue URL (the name ends in .fifo)')
-      .optional(),
-    /** Cloud mode tuning (see README "Cloud mode"). */
+    publicUrl: z
+      .url()
+      .optional()
+      .describe(
+        'base URL put into upload URLs when the relay sits behind a proxy (default: the origin of the request)',
+      ),
+    journal,
+    queue,
     cloud: z
       .object({
-        groupsPerLane: z.number().int().min(1).max(1000).default(16),
-        redriveAfterSeconds: z.number().int().min(60).max(1_209_600).default(900),
-        maxRedrivePerSweep: z.number().int().min(1).max(100_000).default(1000),
+        groupsPerLane: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(16)
+          .describe('SQS message groups per lane (unrelated paths of one lane replay in parallel)'),
+        redriveAfterSeconds: z
+          .number()
+          .int()
+          .min(60)
+          .max(1_209_600)
+          .default(900)
+          .describe('a PENDING entry not replayed for this long is rung again by the sweep'),
+        maxRedrivePerSweep: z
+          .number()
+          .int()
+          .min(1)
+          .max(100_000)
+          .default(1000)
+          .describe('entries one sweep rings again at most'),
       })
       .strict()
-      .default({ groupsPerLane: 16, redriveAfterSeconds: 900, maxRedrivePerSweep: 1000 }),
+      .default({ groupsPerLane: 16, redriveAfterSeconds: 900, maxRedrivePerSweep: 1000 })
+      .describe('cloud mode tuning (docs/cloud.md)'),
     peers: z
-      .array(peer)
+      .array(peerSchema)
       .default([])
-      .refine((peers) => new Set(peers.map((p) => p.name)).size === peers.length, 'peer names must be unique'),
-    vfs: z
-      .array(z.object({ path: vfsPath, replicate: z.boolean().default(true) }).strict())
-      .default([{ path: '/', replicate: true }]),
-    replicationUser: z.string().min(1).default('replication'),
-    autoPlay: z.boolean().default(false),
-    /** How long an applied replica is remembered to recognise its echo from the peer's own node. */
-    echoWindowSeconds: z.number().int().min(1).max(86_400).default(120),
+      .refine(uniquePeerNames, 'peer names must be unique')
+      .describe('the WebDAV servers changes are replayed to'),
+    vfs: vfsLocations,
+    replicationUser,
+    autoPlay,
+    echoWindowSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(86_400)
+      .default(120)
+      .describe('how long an applied replica is remembered to recognise its echo (active-active), in seconds'),
     auth: z
       .object({
-        adminToken: secret.optional(),
-        nodeTokens: z.record(name, secret).default({}),
+        adminToken: secret
+          .optional()
+          .describe(
+            'operator token (also accepted on node endpoints); default `$VFS_RELAY_ADMIN_TOKEN`, else one is ' +
+              'generated into `<journal>/admin-token` (required in cloud mode)',
+          ),
+        nodeTokens: z.record(name, secret).default({}).describe('node name → token (each a secret)'),
       })
       .strict()
       .default({ nodeTokens: {} }),
     replay: z
       .object({
-        concurrency: z.number().int().min(1).max(256).default(8),
-        requestTimeoutSeconds: z.number().int().min(1).max(86_400).default(60),
+        concurrency: z.number().int().min(1).max(256).default(8).describe('requests in flight per peer'),
+        requestTimeoutSeconds: z
+          .number()
+          .int()
+          .min(1)
+          .max(86_400)
+          .default(60)
+          .describe('per request to a peer (headers, and between body chunks), in seconds'),
       })
       .strict()
       .default({ concurrency: 8, requestTimeoutSeconds: 60 }),
     limits: z
       .object({
-        /** Largest upload body accepted, in bytes (default 1 TiB). */
         maxUploadBytes: z
           .number()
           .int()
           .min(0)
-          .default(2 ** 40),
+          .default(2 ** 40)
+          .describe('largest upload body accepted, in bytes (413 above; default 1 TiB)'),
       })
       .strict()
       .default({ maxUploadBytes: 2 ** 40 }),
   })
   .strict();
+
+/** True when the configuration asks for cloud mode (an S3 journal or an SQS queue). */
+export function isCloudMode(config: { journal: string; queue?: string | undefined }): boolean {
+  return config.journal.startsWith('s3://') || config.queue !== undefined;
+}
+
+/**
+ * What cloud mode needs beyond the field rules: both halves (S3 journal and SQS queue) and an admin token — there
+ * is no local folder to keep a generated one in. Each problem names its key. `cloudOnly`: the caller runs cloud
+ * mode whatever the config says (the Lambda functions).
+ */
+export function cloudModeProblems(
+  config: { journal: string; queue?: string | undefined; auth: { adminToken?: unknown } },
+  cloudOnly = false,
+): { path: string[]; message: string }[] {
+  if (!cloudOnly && !isCloudMode(config)) return [];
+  const problems: { path: string[]; message: string }[] = [];
+  if (!config.journal.startsWith('s3://')) {
+    problems.push({ path: ['journal'], message: 'cloud mode needs an s3://bucket/prefix journal' });
+  }
+  if (config.queue === undefined) {
+    problems.push({ path: ['queue'], message: 'an s3:// journal needs an SQS FIFO queue URL in "queue"' });
+  }
+  if (config.auth.adminToken === undefined) {
+    problems.push({
+      path: ['auth', 'adminToken'],
+      message: 'required in cloud mode (set it, or VFS_RELAY_ADMIN_TOKEN)',
+    });
+  }
+  return problems;
+}
+
+export const configSchema = objectSchema.superRefine((config, ctx) => {
+  for (const problem of cloudModeProblems(config)) ctx.addIssue({ code: 'custom', ...problem });
+});
 
 export type ConfigFile = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;

@@ -74,6 +74,47 @@ describe('config', () => {
     expect(() => parseConfig(input, {})).toThrow(message);
   });
 
+  const cloud = {
+    journal: 's3://relay-journal/prod',
+    queue: 'https://sqs.eu-west-1.amazonaws.com/123456789012/relay.fifo',
+    auth: { adminToken: 'admin-token' },
+  };
+
+  it.each([
+    [
+      { ...cloud, journal: 's3://Relay_Journal/prod' },
+      /^config journal: "Relay_Journal" is not a valid S3 bucket name/,
+    ],
+    [{ ...cloud, journal: 's3://ab' }, /^config journal: "ab" is not a valid S3 bucket name/],
+    [{ ...cloud, journal: 's3://relay-journal/a//b' }, /^config journal: the S3 journal prefix .* segment/],
+    [
+      { ...cloud, queue: 'https://sqs.eu-west-1.amazonaws.com/relay.fifo' },
+      /^config queue: .* is not an SQS queue URL/,
+    ],
+    [{ ...cloud, queue: 'https://sqs.eu-west-1.amazonaws.com/1234/relay' }, /^config queue: an SQS FIFO queue URL/],
+    [{ ...cloud, queue: undefined }, /^config queue: an s3:\/\/ journal needs an SQS FIFO queue URL/],
+    [{ ...cloud, journal: './data' }, /^config journal: cloud mode needs an s3:\/\/bucket\/prefix journal/],
+    [{ ...cloud, auth: {} }, /^config auth\.adminToken: required in cloud mode/],
+  ])('refuses the cloud locations of %j naming the key', (input, message) => {
+    expect(() => parseConfig(input, {})).toThrow(ConfigError);
+    expect(() => parseConfig(input, {})).toThrow(message);
+  });
+
+  it('takes the admin token from $VFS_RELAY_ADMIN_TOKEN when the file names none (cloud mode too)', () => {
+    const config = parseConfig({ ...cloud, auth: {} }, { VFS_RELAY_ADMIN_TOKEN: 'from-env' });
+    expect(config.auth.adminToken).toBe('from-env');
+    expect(parseConfig({}, { VFS_RELAY_ADMIN_TOKEN: 'from-env' }).auth.adminToken).toBe('from-env');
+    expect(parseConfig({ auth: { adminToken: 'own' } }, { VFS_RELAY_ADMIN_TOKEN: 'from-env' }).auth.adminToken).toBe(
+      'own',
+    );
+    expect(parseConfig({}, { VFS_RELAY_ADMIN_TOKEN: '' }).auth.adminToken).toBeUndefined();
+  });
+
+  it('accepts a "$schema" key for editors', () => {
+    const config = parseConfig({ $schema: './node_modules/vfs-relay/schema/vfs-relay.config.schema.json' }, {});
+    expect(config.journal).toBe('./data');
+  });
+
   it('names the key and the variable when an env secret is missing, without printing any secret', () => {
     expect(() => parseConfig(contractExample, { ...env, PEER_PASSWORD: undefined })).toThrow(
       'config peers[0].password: environment variable PEER_PASSWORD is not set',

@@ -36,20 +36,37 @@ describe('deployment settings from context', () => {
   it('refuses a missing context, no peers, and bad values with the key named', () => {
     expect(() => settingsFromContext(undefined)).toThrow(/context vfsRelay is missing/);
     expect(() => settingsFromContext({})).toThrow(/vfsRelay.peers: name at least one peer/);
-    expect(() => settingsFromContext({ peers: [peer], alarmEmial: 'x' })).toThrow(/unknown setting alarmEmial/);
+    expect(() => settingsFromContext({ peers: [peer], alarmEmial: 'x' })).toThrow(
+      /context vfsRelay: Unrecognized key: "alarmEmial"/,
+    );
     expect(() => settingsFromContext('{nope')).toThrow(RelaySettingsError);
-    expect(() => settingsFromContext({ peers: [{ ...peer, url: 'ftp://x' }] })).toThrow(/vfsRelay.peers.0.url/);
+    expect(() => settingsFromContext({ peers: [{ ...peer, url: 'ftp://x' }] })).toThrow(/vfsRelay\.peers\[0\]\.url/);
     expect(() => settingsFromContext({ peers: [{ ...peer, setModifiedTime: 'no' }] })).toThrow(
-      /vfsRelay.peers.0.setModifiedTime/,
+      /vfsRelay\.peers\[0\]\.setModifiedTime/,
     );
     expect(() => settingsFromContext({ peers: [peer, peer] })).toThrow(/peer names must be unique/);
-    expect(() => settingsFromContext({ peers: [peer], vfs: [{ path: '/a/../b' }] })).toThrow(/vfsRelay.vfs.0.path/);
-    expect(() => settingsFromContext({ peers: [peer], pingIntervalSeconds: 0.5 })).toThrow(/pingIntervalSeconds/);
-    expect(() => settingsFromContext({ peers: [peer], alarmEmail: 'ops' })).toThrow(/alarmEmail/);
-    expect(() => settingsFromContext({ peers: [peer], journalPrefix: '/x/' })).toThrow(/journalPrefix/);
-    expect(() => settingsFromContext({ peers: [peer], journalPrefix: 'a/../b' })).toThrow(/journalPrefix/);
-    expect(() => settingsFromContext({ peers: [peer], parkedRetentionDays: 0 })).toThrow(/parkedRetentionDays/);
-    expect(() => settingsFromContext({ peers: [peer], secretArn: 'my-secret' })).toThrow(/secretArn/);
+    expect(() => settingsFromContext({ peers: [peer], vfs: [{ path: '/a/../b' }] })).toThrow(
+      /vfsRelay\.vfs\[0\]\.path/,
+    );
+    expect(() => settingsFromContext({ peers: [peer], pingIntervalSeconds: 0.5 })).toThrow(
+      /vfsRelay\.pingIntervalSeconds: /,
+    );
+    expect(() => settingsFromContext({ peers: [peer], alarmEmail: 'ops' })).toThrow(/vfsRelay\.alarmEmail: /);
+    expect(() => settingsFromContext({ peers: [peer], journalPrefix: '/x/' })).toThrow(/vfsRelay\.journalPrefix: /);
+    expect(() => settingsFromContext({ peers: [peer], journalPrefix: 'a/../b' })).toThrow(/vfsRelay\.journalPrefix: /);
+    expect(() => settingsFromContext({ peers: [peer], parkedRetentionDays: 0 })).toThrow(
+      /vfsRelay\.parkedRetentionDays: /,
+    );
+    expect(() => settingsFromContext({ peers: [peer], alarms: { offlinePings: 0 } })).toThrow(
+      /vfsRelay\.alarms\.offlinePings: /,
+    );
+    expect(() => settingsFromContext({ peers: [{ ...peer, password: 'pw' }] })).toThrow(
+      /vfsRelay\.peers\[0\]: Unrecognized key: "password"/,
+    );
+    expect(() => settingsFromContext([peer])).toThrow(/context vfsRelay: /);
+    expect(() => settingsFromContext({ peers: [peer], secretArn: 'my-secret' })).toThrow(
+      /vfsRelay\.secretArn: must be a Secrets Manager secret ARN/,
+    );
   });
 
   it('maps ping intervals to whole-minute EventBridge rates, never later than asked', () => {

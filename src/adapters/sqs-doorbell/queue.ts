@@ -1,28 +1,7 @@
 import { GetQueueAttributesCommand, SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
+import { parseQueueUrl } from '../../config/locations.js';
 
-/** Where an SQS queue URL points: `https://sqs.<region>.amazonaws.com/<account>/<name>` (or a local endpoint). */
-export interface QueueAddress {
-  url: string;
-  region: string | undefined;
-  account: string;
-  name: string;
-  /** `arn:aws:sqs:<region>:<account>:<name>`, as Lambda puts it into SQS events. */
-  arn: string;
-}
-
-export function parseQueueUrl(url: string, fallbackRegion?: string): QueueAddress {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new Error(`"${url}" is not an SQS queue URL`);
-  }
-  const [account, name, ...rest] = parsed.pathname.split('/').filter(Boolean);
-  if (!account || !name || rest.length > 0) throw new Error(`"${url}" is not an SQS queue URL (…/<account>/<name>)`);
-  if (!name.endsWith('.fifo')) throw new Error(`the queue ${name} is not a FIFO queue (its name must end in .fifo)`);
-  const region = /^sqs\.([a-z0-9-]+)\.amazonaws\.com/.exec(parsed.hostname)?.[1] ?? fallbackRegion;
-  return { url, region, account, name, arn: `arn:aws:sqs:${region ?? 'us-east-1'}:${account}:${name}` };
-}
+export { parseQueueUrl, type QueueAddress } from '../../config/locations.js';
 
 /**
  * An SQS client for a queue URL. Region, credentials and endpoint come from the standard AWS SDK environment

@@ -1,4 +1,6 @@
+import { configKey, keyOf } from '../../config/errors.js';
 import { ConfigError, parseConfig, type RelayConfig } from '../../config/load.js';
+import { cloudModeProblems, isCloudMode } from '../../config/schema.js';
 import { type RelaySecrets, withSecrets } from './secrets.js';
 
 /** The Lambda functions' configuration: the config file's JSON, secrets as `{ "env": "NAME" }` beside it. */
@@ -18,31 +20,18 @@ export function cloudConfigFromEnv(env: NodeJS.ProcessEnv = process.env, secrets
     throw new ConfigError(`config: ${CONFIG_ENV} is not valid JSON: ${(error as Error).message}`);
   }
   const config = parseConfig(secrets ? withSecrets(json, secrets) : json, env, CONFIG_ENV);
-  checkCloudConfig(config);
+  checkCloudConfig(config); // the functions run cloud mode only: a config without an s3:// journal is refused
   return config;
 }
 
 /** True when the configuration asks for cloud mode (an S3 journal or an SQS queue). */
-export function isCloudConfig(config: Pick<RelayConfig, 'journal' | 'queue'>): boolean {
-  return config.journal.startsWith('s3://') || config.queue !== undefined;
-}
+export const isCloudConfig = isCloudMode;
 
-/** Cloud mode needs both halves and an admin token: there is no local folder to keep a generated one in. */
+/**
+ * Cloud mode needs both halves and an admin token (the rule is config/schema.ts's cloudModeProblems); the
+ * functions and createCloudRelay run cloud mode only, so an embedded config is refused here too.
+ */
 export function checkCloudConfig(config: RelayConfig): void {
-  if (!config.journal.startsWith('s3://')) {
-    throw new ConfigError(`config journal: cloud mode needs an s3://bucket/prefix journal (${config.source})`);
-  }
-  if (!config.queue) {
-    throw new ConfigError(`config queue: an s3:// journal needs an SQS FIFO queue URL in "queue" (${config.source})`);
-  }
-  if (!new URL(config.queue).pathname.endsWith('.fifo')) {
-    throw new ConfigError(
-      `config queue: ${config.queue} is not a FIFO queue (its name must end in .fifo) (${config.source})`,
-    );
-  }
-  if (!config.auth.adminToken) {
-    throw new ConfigError(
-      `config auth.adminToken: required in cloud mode (set it, or VFS_RELAY_ADMIN_TOKEN) (${config.source})`,
-    );
-  }
+  const [problem] = cloudModeProblems(config, true);
+  if (problem) throw new ConfigError(`${configKey(keyOf(problem.path))}: ${problem.message} (${config.source})`);
 }

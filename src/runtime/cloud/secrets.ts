@@ -1,6 +1,6 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
-import { ConfigError } from '../../config/load.js';
+import { ConfigError, keyOf } from '../../config/errors.js';
 
 /** Names the Secrets Manager secret holding the relay's tokens and peer passwords (set by infra/). */
 export const SECRETS_ARN_ENV = 'VFS_RELAY_SECRETS_ARN';
@@ -34,9 +34,10 @@ export async function readRelaySecrets(
     throw new ConfigError(`secret ${SECRETS_ARN_ENV}: the secret value is not JSON`);
   }
   const parsed = relaySecrets.safeParse(json);
+  // The issue's code, never its message: a message may quote the value, and the value is a secret.
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new ConfigError(`secret ${SECRETS_ARN_ENV}: ${issue.path.join('.') || '(root)'}: ${issue.code}`);
+    throw new ConfigError(`secret ${SECRETS_ARN_ENV}: ${keyOf(issue.path) || '(root)'}: ${issue.code}`);
   }
   return parsed.data;
 }
