@@ -85,7 +85,9 @@ export const vfsLocations = z
       })
       .strict(),
   )
-  .default([{ path: '/', replicate: true }])
+  // prefault (an input default, parsed like a written value): the JSON Schema can show it, unlike a default that
+  // sits after the path transform.
+  .prefault([{ path: '/', replicate: true }])
   .describe('replicated locations; the longest matching location decides');
 
 export const replicationUser = z
@@ -158,8 +160,7 @@ const objectSchema = z
           .describe('entries one sweep rings again at most'),
       })
       .strict()
-      .default({ groupsPerLane: 16, redriveAfterSeconds: 900, maxRedrivePerSweep: 1000 })
-      .describe('cloud mode tuning (docs/cloud.md)'),
+      .default({ groupsPerLane: 16, redriveAfterSeconds: 900, maxRedrivePerSweep: 1000 }),
     peers: z
       .array(peerSchema)
       .default([])
@@ -245,9 +246,14 @@ export function cloudModeProblems(
   return problems;
 }
 
-export const configSchema = objectSchema.superRefine((config, ctx) => {
-  for (const problem of cloudModeProblems(config)) ctx.addIssue({ code: 'custom', ...problem });
-});
+export const configSchema = objectSchema
+  .superRefine((config, ctx) => {
+    for (const problem of cloudModeProblems(config)) ctx.addIssue({ code: 'custom', ...problem });
+  })
+  .meta({
+    title: 'vfs-relay configuration',
+    description: 'The config file of `vfs-relay serve` (docs/configuration.md).',
+  });
 
 export type ConfigFile = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;
