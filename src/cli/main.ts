@@ -2,16 +2,25 @@
 import '../runtime/threadpool.js';
 import { Command, CommanderError } from 'commander';
 import { RelayError } from '../core/errors.js';
-import { agent } from './commands/agent.js';
-import { agentRefused, agentRequeue } from './commands/agent-refused.js';
-import { demo } from './commands/demo.js';
 import { addRelayOptions, journalList, journalRetry, journalShow, journalSkip, status } from './commands/operator.js';
-import { serve } from './commands/serve.js';
-import { CliError } from './operator-client.js';
+import { CliError } from './errors.js';
+import { EXIT } from './exit-codes.js';
+import { packageVersion } from './version.js';
+
+/**
+ * A command's action, loaded when the command runs: `status` and `journal` never load the AWS SDK, the agent
+ * never loads the relay, and only `demo` loads the demo's WebDAV server.
+ */
+function lazy<A extends unknown[]>(load: () => Promise<(...args: A) => unknown>) {
+  return async (...args: A): Promise<void> => {
+    await (await load())(...args);
+  };
+}
 
 const program = new Command()
   .name('vfs-relay')
   .description('Journaled replication relay for clustered file-transfer servers')
+  .version(packageVersion(), '-V, --version', 'print the version')
   .showHelpAfterError()
   .exitOverride();
 
@@ -19,14 +28,14 @@ program
   .command('serve')
   .description('run the API, the replayer and the pinger in one process')
   .option('--config <file>', 'config file (default $VFS_RELAY_CONFIG, else ./vfs-relay.config.json, else defaults)')
-  .action(serve);
+  .action(lazy(() => import('./commands/serve.js').then((m) => m.serve)));
 
 program
   .command('demo')
   .description('a working local cluster with no setup: relay + WebDAV secondary + agent on a primary folder')
   .option('--dir <dir>', 'where the primary, secondary and data folders go', 'vfs-relay-demo')
   .option('--port <port>', 'relay API port (a free one if taken)', '8787')
-  .action(demo);
+  .action(lazy(() => import('./commands/demo.js').then((m) => m.demo)));
 
 const agentCommand = program
   .command('agent')
@@ -42,20 +51,31 @@ const agentCommand = program
   .option('--user <name>', 'who made the changes (sent with each one)')
   .option('--config-dir <dir>', 'also replicate configuration documents kept as <dir>/<scope>/<name>')
   .option('--watcher <kind>', 'folders (one watch per folder; default on Linux) or chokidar (default elsewhere)')
-  .action(agent);
+  .action(lazy(() => import('./commands/agent.js').then((m) => m.agent)));
 // Options named by the parent (--outbox, --watch, --vfs) are parsed by it: the actions merge both levels.
 agentCommand
   .command('refused')
   .description('list the changes the relay refused for good, set aside by the agent')
   .option('--outbox <dir>', 'the agent’s outbox (or --watch and --vfs as given to the agent)')
   .option('--json', 'as JSON')
-  .action((_options, command: Command) => agentRefused(command.optsWithGlobals()));
+  .action(async (_options: unknown, command: Command) =>
+    (await import('./commands/agent-refused.js')).agentRefused(command.optsWithGlobals()),
+  );
 agentCommand
   .command('requeue')
   .description('put set-aside changes back into the outbox, to be sent at the next start (agent stopped)')
   .option('--outbox <dir>', 'the agent’s outbox (or --watch and --vfs as given to the agent)')
   .option('--seq <n...>', 'only these (the #numbers `agent refused` shows); default all')
-  .action((_options, command: Command) => agentRequeue(command.optsWithGlobals()));
+  .action(async (_options: unknown, command: Command) =>
+    (await import('./commands/agent-refused.js')).agentRequeue(command.optsWithGlobals()),
+  );
+
+const config = program.command('config').description('the relay configuration');
+config
+  .command('check')
+  .description('validate the configuration without starting; print it with defaults filled in and secrets masked')
+  .option('--config <file>', 'config file (default $VFS_RELAY_CONFIG, else ./vfs-relay.config.json, else defaults)')
+  .action(lazy(() => import('./commands/config.js').then((m) => m.configCheck)));
 
 addRelayOptions(program.command('status').description('peers, backlog and conflicts')).action(status);
 
@@ -78,9 +98,10 @@ addRelayOptions(journal.command('skip').argument('<id>').description('drop the c
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof CommanderError) process.exit(error.exitCode);
+  // Commander has printed its message (or the help, or the version): 0 for those, 2 for a usage error.
+  if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? EXIT.OK : EXIT.USAGE);
   const message =
     error instanceof CliError || error instanceof RelayError ? error.message : String((error as Error)?.stack ?? error);
   process.stderr.write(`vfs-relay: ${message.split('\n')[0]}\n`);
-  process.exit(error instanceof CliError ? error.exitCode : 1);
+  process.exit(error instanceof CliError ? error.exitCode : EXIT.ERROR);
 }

@@ -1,3 +1,5 @@
+import { CliError } from './errors.js';
+
 /** A tiny client for the operator endpoints, used by `vfs-relay status` and `vfs-relay journal …`. */
 export class OperatorClient {
   constructor(
@@ -42,16 +44,5 @@ export class OperatorClient {
       throw new CliError(`${res.status} ${error?.code ?? 'ERROR'}: ${error?.message ?? text}`);
     }
     return body as T;
-  }
-}
-
-/** A failure to report as one line on stderr with a non-zero exit status. */
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-    this.name = 'CliError';
   }
 }

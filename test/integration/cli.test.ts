@@ -1,10 +1,11 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
 import { bundle } from '../support/child.js';
+import { runCli } from '../support/cli.js';
 import { postChange, waitFor } from '../support/node-client.js';
 import { freePort } from '../support/ports.js';
 import { ADMIN_TOKEN, auth, NODE_A_TOKEN, startTestRelay } from '../support/relay.js';
@@ -15,24 +16,6 @@ import { tempDir } from '../support/tmp.js';
 // journal ls/show/retry/skip, the token from a flag or the environment, errors as one line, clean shutdown.
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** One run of the bundled CLI to its end (no admin token from this process's environment unless given). */
-function runCli(main: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [main, ...args],
-      { env: { ...process.env, VFS_RELAY_ADMIN_TOKEN: '', ...env }, timeout: 30_000 },
-      (error, stdout, stderr) => resolve({ code: error ? ((error.code as number) ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 /** `vfs-relay agent` running in a child until it is watching; `output()` is its JSON log and its errors. */
 async function startAgentCommand(main: string, args: string[], env: Record<string, string> = {}) {
@@ -262,7 +245,7 @@ describe('vfs-relay agent (the command)', () => {
       const args = ['--relay', t.url, '--token', NODE_A_TOKEN, '--vfs', '/user_homes/', '--watch', watch];
       const bad = await runCli(main, ['agent', ...args, '--watcher', 'magic']);
       expect(bad).toMatchObject({
-        code: 1,
+        code: 2, // a usage error
         stderr: 'vfs-relay: --watcher must be one of folders, chokidar, not magic\n',
       });
 

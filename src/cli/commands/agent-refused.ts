@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { defaultOutboxDir } from '../../agent/agent-config.js';
 import { vfsBase } from '../../agent/paths.js';
 import { type RefusedChange, readRefused, requeueRefused } from '../../agent/refused-changes.js';
-import { CliError } from '../operator-client.js';
+import { CliError } from '../errors.js';
 
 export interface RefusedCommandOptions {
   /** The agent's outbox folder; or --watch and --vfs, as given to the agent, to find the default one. */

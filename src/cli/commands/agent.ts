@@ -1,7 +1,7 @@
 import { JsonLogger } from '../../adapters/log/json-logger.js';
 import { runAgent } from '../../agent/index.js';
 import { WATCHER_KINDS, type WatcherKind } from '../../agent/watcher.js';
-import { CliError } from '../operator-client.js';
+import { CliError, UsageError } from '../errors.js';
 
 export interface AgentCommandOptions {
   relay?: string;
@@ -19,10 +19,10 @@ export interface AgentCommandOptions {
 /** `vfs-relay agent`: journals every change under --watch as a change under --vfs, until SIGINT/SIGTERM. */
 export async function agent(options: AgentCommandOptions): Promise<void> {
   const token = options.token ?? process.env.VFS_RELAY_NODE_TOKEN;
-  if (!options.relay) throw new CliError('no relay: pass --relay URL or set VFS_RELAY_URL');
-  if (!options.vfs) throw new CliError('--vfs PATH is required (the VFS path the folder stands for)');
-  if (!options.watch) throw new CliError('--watch DIR is required (the folder to watch)');
-  if (!token) throw new CliError('no node token: pass --token or set VFS_RELAY_NODE_TOKEN');
+  if (!options.relay) throw new UsageError('no relay: pass --relay URL or set VFS_RELAY_URL');
+  if (!options.vfs) throw new UsageError('--vfs PATH is required (the VFS path the folder stands for)');
+  if (!options.watch) throw new UsageError('--watch DIR is required (the folder to watch)');
+  if (!token) throw new UsageError('no node token: pass --token or set VFS_RELAY_NODE_TOKEN');
   let failure: unknown;
   let stop: () => void = () => {};
   const stopped = new Promise<void>((resolve) => {
@@ -56,7 +56,7 @@ export async function agent(options: AgentCommandOptions): Promise<void> {
 function watcherKind(value: string | undefined): WatcherKind | undefined {
   if (value === undefined) return undefined;
   if (!(WATCHER_KINDS as readonly string[]).includes(value)) {
-    throw new CliError(`--watcher must be one of ${WATCHER_KINDS.join(', ')}, not ${value}`);
+    throw new UsageError(`--watcher must be one of ${WATCHER_KINDS.join(', ')}, not ${value}`);
   }
   return value as WatcherKind;
 }

@@ -1,7 +1,5 @@
 import { loadConfig } from '../../config/load.js';
-import { isCloudConfig } from '../../runtime/cloud/env.js';
-import { startCloudServe } from '../../runtime/cloud.js';
-import { startEmbeddedRelay } from '../../runtime/embedded.js';
+import { isCloudMode } from '../../config/schema.js';
 
 /**
  * `vfs-relay serve`: API + replayer + pinger in one process until SIGINT/SIGTERM. An s3:// journal or a `queue`
@@ -9,7 +7,10 @@ import { startEmbeddedRelay } from '../../runtime/embedded.js';
  */
 export async function serve(options: { config?: string }): Promise<void> {
   const config = loadConfig(options.config);
-  const relay = isCloudConfig(config) ? await startCloudServe(config) : await startEmbeddedRelay(config);
+  // Each mode's code is loaded only when it runs: the embedded relay never loads the AWS SDK.
+  const relay = isCloudMode(config)
+    ? await (await import('../../runtime/cloud.js')).startCloudServe(config)
+    : await (await import('../../runtime/embedded.js')).startEmbeddedRelay(config);
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop);
