@@ -1,6 +1,6 @@
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import type { SQSClient, SQSClientConfig } from '@aws-sdk/client-sqs';
-import { JsonLogger } from '../adapters/log/json-logger.js';
+import { PinoLogger } from '../adapters/log/pino-logger.js';
 import { S3JournalStore } from '../adapters/s3-journal/store.js';
 import { SqsDoorbell } from '../adapters/sqs-doorbell/doorbell.js';
 import { type SqsPollerOptions, SqsReplayPoller } from '../adapters/sqs-doorbell/poller.js';
@@ -92,7 +92,7 @@ export interface CloudRelay {
 export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}): CloudRelay {
   checkCloudConfig(config);
   const queueUrl = config.queue!;
-  const logger = options.logger ?? new JsonLogger();
+  const logger = options.logger ?? new PinoLogger();
   const store = S3JournalStore.fromUrl(config.journal, options.s3 ?? {}, {
     onWarning: (w) => logger.warn(w.message, { path: w.path }),
   });
@@ -236,7 +236,7 @@ export interface CloudServe {
  * timer (every shortest `pingIntervalSeconds`). Several such processes may share one journal and queue.
  */
 export async function startCloudServe(config: RelayConfig, options: CloudServeOptions = {}): Promise<CloudServe> {
-  const logger = options.logger ?? new JsonLogger();
+  const logger = options.logger ?? new PinoLogger();
   // Counters and the throughput chart cover the replays of this process (several may share one journal).
   const surfaces = new OperatorSurfaces(config.peers.map((p) => p.name));
   const relay = createCloudRelay(config, {

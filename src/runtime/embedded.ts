@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FsJournalStore } from '../adapters/fs-journal/store.js';
-import { JsonLogger } from '../adapters/log/json-logger.js';
+import { PinoLogger } from '../adapters/log/pino-logger.js';
 import { createApp, type RelayApp } from '../api/app.js';
 import { DEFAULT_LIMITS, relayUploadTarget } from '../api/deps.js';
 import { ConfigError, type RelayConfig } from '../config/load.js';
@@ -45,7 +45,7 @@ export interface EmbeddedOptions {
 
 /** Builds and starts the whole embedded relay: filesystem journal, API on Node, peers. */
 export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedOptions = {}): Promise<EmbeddedRelay> {
-  const logger = options.logger ?? new JsonLogger();
+  const logger = options.logger ?? new PinoLogger();
   if (config.journal.startsWith('s3://')) {
     throw new ConfigError(
       'config journal: an s3:// journal runs in cloud mode (vfs-relay serve picks it when "queue" is set)',

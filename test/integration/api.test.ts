@@ -3,7 +3,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FsJournalStore, JOURNAL_DIR } from '../../src/adapters/fs-journal/store.js';
-import { JsonLogger } from '../../src/adapters/log/json-logger.js';
+import { PinoLogger } from '../../src/adapters/log/pino-logger.js';
 import { SMALL_BODY_BYTES } from '../../src/core/journal.js';
 import { CONFIG_LOCATION, laneId } from '../../src/core/lane.js';
 import { waitFor } from '../support/node-client.js';
@@ -509,7 +509,7 @@ describe('generated admin token', () => {
     const start = () =>
       startTestRelay(
         { peers: [], auth: { nodeTokens: { 'node-a': NODE_A_TOKEN } } },
-        { journal: tmp.dir, replay: false, logger: new JsonLogger((line) => void lines.push(line)) },
+        { journal: tmp.dir, replay: false, logger: new PinoLogger({ sink: (line) => void lines.push(line) }) },
       );
     try {
       let t = await start();

@@ -2,7 +2,7 @@ import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { JOURNAL_DIR } from '../../src/adapters/fs-journal/store.js';
-import { JsonLogger } from '../../src/adapters/log/json-logger.js';
+import { PinoLogger } from '../../src/adapters/log/pino-logger.js';
 import type { ConfigFile } from '../../src/config/schema.js';
 import { laneId } from '../../src/core/lane.js';
 import { StampClock } from '../../src/core/stamp.js';
@@ -389,7 +389,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'r
   it('never writes a secret to its log: passwords, tokens, Authorization headers', async () => {
     const server = await apache();
     const lines: string[] = [];
-    const logger = new JsonLogger((line) => void lines.push(line), 'debug');
+    const logger = new PinoLogger({ sink: (line) => void lines.push(line), level: 'debug' });
     const wrongPassword = 'wrong-pässword-31337';
     const t = await startTestRelay(
       {

@@ -1,4 +1,4 @@
-import { JsonLogger } from '../../adapters/log/json-logger.js';
+import { PinoLogger } from '../../adapters/log/pino-logger.js';
 import { runAgent } from '../../agent/index.js';
 import { WATCHER_KINDS, type WatcherKind } from '../../agent/watcher.js';
 import { CliError, UsageError } from '../errors.js';
@@ -40,7 +40,7 @@ export async function agent(options: AgentCommandOptions): Promise<void> {
     user: options.user,
     configDir: options.configDir,
     watcher: watcherKind(options.watcher),
-    logger: new JsonLogger(),
+    logger: new PinoLogger(),
     onFatal: (error) => {
       failure = error;
       stop();

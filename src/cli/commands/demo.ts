@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { JsonLogger } from '../../adapters/log/json-logger.js';
+import { PinoLogger } from '../../adapters/log/pino-logger.js';
 import { runAgent } from '../../agent/index.js';
 import { parseConfig } from '../../config/load.js';
 import { startDemoSecondary } from '../../runtime/demo-webdav.js';
@@ -25,7 +25,7 @@ export async function demo(options: DemoOptions): Promise<void> {
   const data = join(base, 'data');
   await Promise.all([primary, secondary, data].map((d) => mkdir(d, { recursive: true })));
   const log = createWriteStream(join(data, 'relay.log'), { flags: 'a' });
-  const logger = new JsonLogger((line) => log.write(line));
+  const logger = new PinoLogger({ sink: log, format: 'json' });
 
   const webdav = await startDemoSecondary(secondary);
   const nodeToken = randomBytes(18).toString('base64url');

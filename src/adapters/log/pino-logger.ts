@@ -1,0 +1,128 @@
+import pino from 'pino';
+import type { LogFields, Logger } from '../../core/logger.js';
+import { prettyLine } from './pretty.js';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const LEVELS: readonly string[] = ['debug', 'info', 'warn', 'error'];
+
+/** Where log lines go: anything with `write(line)` (a stream, a file, a test's array). */
+export interface LogSink {
+  write(line: string): unknown;
+  isTTY?: boolean;
+}
+
+export interface LoggerOptions {
+  /** Default: stdout. */
+  sink?: LogSink | ((line: string) => unknown);
+  /** Default `$VFS_RELAY_LOG_LEVEL`, else `info`. */
+  level?: LogLevel;
+  /** `json` (one object per line), `pretty` (one readable line), or `auto` (pretty on a terminal; the default). */
+  format?: 'json' | 'pretty' | 'auto';
+  /** Fields on every line. Default `{ service: 'vfs-relay' }`. */
+  base?: LogFields;
+}
+
+/**
+ * Keys of the line itself: a field of that name is kept as `field_<key>` instead of replacing it (the Lambdas'
+ * Powertools adapter does the same).
+ */
+const RESERVED = new Set(['level', 'time', 'message', 'service']);
+
+/**
+ * Secrets are never logged on purpose; these paths catch one passed by mistake (a request's headers, a config
+ * object, an error carrying options). pino's redaction rewrites them to "***" before the line is written.
+ */
+export const REDACTED_PATHS = [
+  'password',
+  'token',
+  'adminToken',
+  'nodeTokens',
+  'authorization',
+  'headers.authorization',
+  '*.password',
+  '*.token',
+  '*.adminToken',
+  '*.nodeTokens',
+  '*.authorization',
+  '*.headers.authorization',
+];
+
+/**
+ * The one logger of every Node process (serve in both modes, demo, agent), on pino: JSON lines
+ * `{ "level": "info", "time": ISO, "service", ...fields, "message" }` — the shape `jq` and CloudWatch Logs Insights
+ * read directly; errors anywhere in the fields as `{ name, message, stack, code, cause }`; secrets redacted. On a
+ * terminal (or with `VFS_RELAY_LOG_FORMAT=pretty`) each line is written in a readable form instead.
+ */
+export class PinoLogger implements Logger {
+  readonly pino: pino.Logger;
+
+  constructor(options: LoggerOptions = {}) {
+    const sink = typeof options.sink === 'function' ? { write: options.sink } : (options.sink ?? process.stdout);
+    const envLevel = process.env.VFS_RELAY_LOG_LEVEL;
+    const level = options.level ?? (envLevel && LEVELS.includes(envLevel) ? (envLevel as LogLevel) : 'info');
+    const format = options.format ?? formatFromEnv();
+    const pretty = format === 'pretty' || (format === 'auto' && sink.isTTY === true);
+    this.pino = pino(
+      {
+        level,
+        messageKey: 'message',
+        base: options.base ?? { service: 'vfs-relay' },
+        timestamp: pino.stdTimeFunctions.isoTime,
+        formatters: { level: (label) => ({ level: label }), log: withErrors },
+        redact: { paths: REDACTED_PATHS, censor: '***' },
+      },
+      pretty ? { write: (line: string) => sink.write(prettyLine(line, sink.isTTY === true)) } : sink,
+    );
+  }
+
+  debug(message: string, fields?: LogFields): void {
+    this.pino.debug(safe(fields), message);
+  }
+  info(message: string, fields?: LogFields): void {
+    this.pino.info(safe(fields), message);
+  }
+  warn(message: string, fields?: LogFields): void {
+    this.pino.warn(safe(fields), message);
+  }
+  error(message: string, fields?: LogFields): void {
+    this.pino.error(safe(fields), message);
+  }
+}
+
+function formatFromEnv(): 'json' | 'pretty' | 'auto' {
+  const value = process.env.VFS_RELAY_LOG_FORMAT;
+  return value === 'json' || value === 'pretty' ? value : 'auto';
+}
+
+function safe(fields: LogFields | undefined): LogFields {
+  if (!fields) return {};
+  const out: LogFields = {};
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    out[RESERVED.has(key) ? `field_${key}` : key] = value;
+  }
+  return out;
+}
+
+/** Every Error among the fields (not only under `err`, pino's default key) with its stack and causes. */
+function withErrors(fields: Record<string, unknown>): Record<string, unknown> {
+  let out: Record<string, unknown> | undefined;
+  for (const [key, value] of Object.entries(fields)) {
+    if (value instanceof Error) {
+      out ??= { ...fields };
+      out[key] = serializeError(value);
+    }
+  }
+  return out ?? fields;
+}
+
+export function serializeError(error: Error): Record<string, unknown> {
+  return named(pino.stdSerializers.errWithCause(error) as unknown as Record<string, unknown>);
+}
+
+/** errWithCause's shape with `name` (our field since the first release) for its `type`, causes alike. */
+function named(serialized: Record<string, unknown>): Record<string, unknown> {
+  const { type, cause, ...rest } = serialized;
+  const nested = typeof cause === 'object' && cause !== null ? named(cause as Record<string, unknown>) : cause;
+  return { name: type, ...rest, ...(cause !== undefined && { cause: nested }) };
+}
