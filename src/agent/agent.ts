@@ -65,6 +65,18 @@ export interface AgentOptions {
   documents?: boolean;
   /** How often the status line (queued, sent, refused, ...) is logged while there is something to say. Default 60 s. */
   statusIntervalMs?: number;
+  /** Told how the listing of the folder at start goes (each file and folder, then once more when it is done). */
+  onScanProgress?: (progress: ScanProgress) => void;
+}
+
+/** The listing of the watched folder at start, so far. */
+export interface ScanProgress {
+  files: number;
+  folders: number;
+  /** Sum of the listed files' sizes. */
+  bytes: number;
+  /** The listing is complete (the last call). */
+  done: boolean;
 }
 
 export interface AgentStatus {
@@ -117,6 +129,7 @@ async function runPipelines(options: AgentOptions): Promise<AgentHandle> {
     initialScan: options.initialScan,
     configDir: undefined,
     documents: true,
+    onScanProgress: undefined,
   }).catch(async (error) => {
     await files.close();
     throw error;
@@ -245,6 +258,7 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     stopFor('agent stopped: its outbox cannot be written', { outbox: outboxDir }, error);
   };
 
+  const scan: ScanProgress = { files: 0, folders: 0, bytes: 0, done: false };
   const detector = new RenameDetector({
     stat: statAt,
     emit: (change) => {
@@ -262,6 +276,14 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     renameWindowMs,
     stabilityMs,
     initialScan: options.initialScan ?? false,
+    onListed: (stat) => {
+      if (stat.kind === 'dir') scan.folders += 1;
+      else {
+        scan.files += 1;
+        scan.bytes += stat.size;
+      }
+      options.onScanProgress?.({ ...scan });
+    },
     onError: (error) => logger.warn('could not inspect a changed path', { error }),
   });
 
@@ -316,6 +338,10 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
   } catch (error) {
     await close();
     throw error;
+  }
+  if (options.onScanProgress) {
+    await detector.handled(); // every listed path has been looked at
+    options.onScanProgress({ ...scan, done: true });
   }
   if (previous) {
     // Known before, not listed now, and really not there (an ignored or unreadable path is left alone): removed

@@ -2,7 +2,7 @@
  * The node side of vfs-relay, for other TypeScript programs: a client for the node endpoints of the HTTP API,
  * and the agent that watches a folder and journals its changes through that client.
  */
-export { type AgentHandle, type AgentOptions, type AgentStatus, runAgent } from './agent.js';
+export { type AgentHandle, type AgentOptions, type AgentStatus, runAgent, type ScanProgress } from './agent.js';
 export { defaultOutboxDir } from './agent-config.js';
 export {
   type BodySource,

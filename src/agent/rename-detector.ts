@@ -25,6 +25,8 @@ export interface DetectorOptions {
   pollMs?: number;
   /** Report what the initial listing finds (makedir, upload) instead of only remembering it. */
   initialScan?: boolean;
+  /** Told about each file and folder of the initial listing (scan progress). */
+  onListed?(stat: FileStat): void;
   onError?(error: unknown): void;
 }
 
@@ -82,6 +84,11 @@ export class RenameDetector {
     return [...this.index.entries(), ...this.gone.entries()];
   }
 
+  /** Resolves once every event pushed so far has been handled (not waiting for files to settle). */
+  handled(): Promise<void> {
+    return this.queue;
+  }
+
   /** Work not reported yet: queued events, removals waiting for a pair, files still being written. */
   get backlog(): number {
     return this.queued + this.gone.size + this.stability.size;
@@ -132,6 +139,7 @@ export class RenameDetector {
     const stat = await this.options.stat(rel);
     if (stat?.kind !== 'file') return; // gone again, or a folder now (its own event follows)
     if (initial) {
+      this.options.onListed?.(stat);
       if (this.options.initialScan) {
         // Already complete if it has not been written for a while; otherwise it waits like any new file.
         if (Date.now() - stat.mtimeMs < this.options.stabilityMs) {
@@ -173,6 +181,7 @@ export class RenameDetector {
     const stat = await this.options.stat(rel);
     if (stat?.kind !== 'dir') return;
     if (initial) {
+      this.options.onListed?.(stat);
       this.index.set(rel, stat);
       if (this.options.initialScan) {
         this.flushOverlapping(rel);

@@ -1,10 +1,13 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundle } from '../support/child.js';
 import { runCli } from '../support/cli.js';
+import { waitFor } from '../support/node-client.js';
+import { NODE_A_TOKEN, startTestRelay } from '../support/relay.js';
 import { tempDir } from '../support/tmp.js';
 
 // What every command shares: --version, exit statuses (0 ok, 1 error, 2 usage), one-line errors naming the key,
@@ -111,6 +114,34 @@ describe('vfs-relay command-line conventions', { timeout: 90_000 }, () => {
       expect(run.code, command.join(' ')).toBe(1);
       expect(run.stderr, command.join(' ')).toMatch(line);
       expect(run.stdout).toBe('');
+    }
+  });
+
+  it("shows the agent's scan at start (files, folders, bytes) when forced, as on a terminal", async () => {
+    const relay = await startTestRelay({ peers: [{ name: 'server2', url: 'http://127.0.0.1:9/' }] }, { replay: false });
+    const watch = join(tmp.dir, 'scanned');
+    await mkdir(join(watch, 'sub'), { recursive: true });
+    await writeFile(join(watch, 'a.txt'), 'x'.repeat(10));
+    await writeFile(join(watch, 'sub', 'b.txt'), 'y'.repeat(20));
+    const args = ['agent', '--relay', relay.url, '--token', NODE_A_TOKEN, '--vfs', '/user_homes/', '--watch', watch];
+    const agent = spawn(process.execPath, [main, ...args, '--outbox', join(tmp.dir, 'scan-outbox')], {
+      env: { ...process.env, VFS_RELAY_PROGRESS: '1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    agent.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => agent.once('exit', resolve));
+    try {
+      await waitFor(
+        async () => stderr.includes('scanned'),
+        30_000,
+        () => stderr,
+      );
+      expect(stderr).toContain(`scanned ${watch}: 2 files, 1 folders, 30 B in `);
+    } finally {
+      agent.kill('SIGINT');
+      expect(await exited).toBe(0);
+      await relay.close();
     }
   });
 });

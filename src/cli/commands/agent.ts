@@ -2,6 +2,7 @@ import { PinoLogger } from '../../adapters/log/pino-logger.js';
 import { runAgent } from '../../agent/index.js';
 import { WATCHER_KINDS, type WatcherKind } from '../../agent/watcher.js';
 import { CliError, UsageError } from '../errors.js';
+import { scanProgressDisplay } from '../progress.js';
 
 export interface AgentCommandOptions {
   relay?: string;
@@ -41,6 +42,7 @@ export async function agent(options: AgentCommandOptions): Promise<void> {
     configDir: options.configDir,
     watcher: watcherKind(options.watcher),
     logger: new PinoLogger(),
+    onScanProgress: scanProgressDisplay({ label: options.watch }),
     onFatal: (error) => {
       failure = error;
       stop();
