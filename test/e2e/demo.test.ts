@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -98,12 +98,36 @@ describe('npm start (vfs-relay demo) and the package from a fresh checkout', () 
     expect(out).toContain('stopped.');
   }, 90_000);
 
-  it('is importable by name, as README shows: JavaScript gets the functions, TypeScript the types', () => {
-    // A project that depends on vfs-relay: node_modules/vfs-relay is the built checkout.
+  /** A project that depends on vfs-relay: node_modules/vfs-relay is the built checkout. */
+  function consumerProject(): string {
     const consumer = join(tmp.dir, 'consumer');
+    if (existsSync(consumer)) return consumer;
     mkdirSync(join(consumer, 'node_modules'), { recursive: true });
     symlinkSync(checkout, join(consumer, 'node_modules/vfs-relay'));
     writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', private: true }));
+    return consumer;
+  }
+
+  /** Modules a Node process loaded: ESM through the recording hook, CommonJS from require's cache at exit. */
+  function loadedBy(args: string[], cwd: string, env: Record<string, string> = {}): string[] {
+    const log = join(tmp.dir, `loaded-${Math.random().toString(36).slice(2)}.log`);
+    writeFileSync(log, '');
+    const hook = fileURLToPath(new URL('../support/record-loads.mjs', import.meta.url));
+    try {
+      execFileSync(process.execPath, ['--import', hook, ...args], {
+        cwd,
+        env: { ...process.env, LOADED_LOG: log, VFS_RELAY_ADMIN_TOKEN: '', ...env },
+        stdio: 'pipe',
+        timeout: 30_000,
+      });
+    } catch {
+      // a command that fails (no relay to reach) has still loaded what it loads
+    }
+    return readFileSync(log, 'utf8').split('\n').filter(Boolean);
+  }
+
+  it('is importable by name, as README shows: JavaScript gets the functions, TypeScript the types', () => {
+    const consumer = consumerProject();
     const names = ['runAgent', 'RelayClient', 'startEmbeddedRelay', 'createApp', 'loadConfig', 'parseConfig'];
     writeFileSync(
       join(consumer, 'check.mjs'),
@@ -120,6 +144,11 @@ describe('npm start (vfs-relay demo) and the package from a fresh checkout', () 
         'export const config = parseConfig(file);',
         'export const status = (e: JournalEntry): string => e.status;',
         'export const start: typeof runAgent = runAgent;',
+        "import { RelayClient } from 'vfs-relay/client';",
+        "import { runAgent as agentOnly, type AgentOptions } from 'vfs-relay/agent';",
+        "export const client = new RelayClient({ relay: 'http://127.0.0.1:8787', token: 'node-token' });",
+        "export const options: Partial<AgentOptions> = { vfs: '/' };",
+        'export const same: typeof runAgent = agentOnly;',
         '',
       ].join('\n'),
     );
@@ -127,4 +156,85 @@ describe('npm start (vfs-relay demo) and the package from a fresh checkout', () 
     const args = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--skipLibCheck'];
     execFileSync(process.execPath, [tsc, ...args, 'check.ts'], { cwd: consumer, stdio: 'pipe' });
   }, 60_000);
+
+  it('has subpath exports; the agent and the client load no AWS SDK, and the package hides its internals', () => {
+    const consumer = consumerProject();
+    writeFileSync(
+      join(consumer, 'agent-only.mjs'),
+      "import { runAgent, RelayClient } from 'vfs-relay/agent';\nimport * as client from 'vfs-relay/client';\n" +
+        'console.log(JSON.stringify([typeof runAgent, typeof RelayClient, typeof client.RelayClient]));\n',
+    );
+    expect(execFileSync(process.execPath, ['agent-only.mjs'], { cwd: consumer }).toString().trim()).toBe(
+      '["function","function","function"]',
+    );
+    const loaded = loadedBy(['agent-only.mjs'], consumer);
+    expect(loaded.some((m) => m.includes('/dist/agent/index.js'))).toBe(true); // the recording works
+    expect(loaded.filter((m) => m.includes('@aws-sdk'))).toEqual([]);
+    expect(loaded.filter((m) => m.includes('webdav-server'))).toEqual([]);
+
+    // The recording does see the SDK where it is loaded: the package root's cloud mode is not exported, a deep
+    // import is refused, and the schema is reachable by name.
+    writeFileSync(join(consumer, 'deep.mjs'), "await import('vfs-relay/dist/runtime/cloud.js');\n");
+    expect(() => execFileSync(process.execPath, ['deep.mjs'], { cwd: consumer, stdio: 'pipe' })).toThrow(
+      /ERR_PACKAGE_PATH_NOT_EXPORTED/,
+    );
+    writeFileSync(
+      join(consumer, 'schema.mjs'),
+      "import { createRequire } from 'node:module';\n" +
+        "console.log(createRequire(import.meta.url)('vfs-relay/schema/vfs-relay.config.schema.json').title);\n",
+    );
+    expect(execFileSync(process.execPath, ['schema.mjs'], { cwd: consumer }).toString().trim()).toBe(
+      'vfs-relay configuration',
+    );
+  }, 60_000);
+
+  it('loads the AWS SDK only for cloud mode: status, journal and config check do not', () => {
+    const main = join(checkout, 'dist/cli/main.js');
+    const relay = ['--relay', 'http://127.0.0.1:9', '--token', 'x'.repeat(20)];
+    for (const args of [
+      ['status', ...relay],
+      ['journal', 'ls', ...relay],
+      ['config', 'check'],
+    ]) {
+      const loaded = loadedBy([main, ...args], tmp.dir);
+      expect(
+        loaded.some((m) => m.includes('/dist/cli/commands/')),
+        args.join(' '),
+      ).toBe(true);
+      expect(
+        loaded.filter((m) => m.includes('@aws-sdk')),
+        args.join(' '),
+      ).toEqual([]);
+    }
+    const cloud = join(tmp.dir, 'cloud.json');
+    writeFileSync(
+      cloud,
+      JSON.stringify({
+        journal: 's3://relay-journal/prod',
+        queue: 'https://sqs.eu-west-1.amazonaws.com/123456789012/relay.fifo',
+        auth: { adminToken: 'admin-token-0123456789' },
+      }),
+    );
+    // Nothing answers at the endpoint: serve stops at its first S3 request, after loading cloud mode.
+    const served = loadedBy([main, 'serve', '--config', cloud], tmp.dir, {
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+      AWS_MAX_ATTEMPTS: '1',
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+    });
+    expect(served.some((m) => m.includes('@aws-sdk/client-s3'))).toBe(true);
+  }, 60_000);
+
+  it('ships source maps with their sources (dist/ only, no src/ in the package)', () => {
+    const maps = execFileSync('find', ['dist', '-name', '*.js.map'], { cwd: checkout })
+      .toString()
+      .split('\n')
+      .filter(Boolean);
+    expect(maps.length).toBeGreaterThan(50);
+    for (const map of maps) {
+      const { sources, sourcesContent } = JSON.parse(readFileSync(join(checkout, map), 'utf8'));
+      expect(sourcesContent?.length, map).toBe(sources.length);
+    }
+  });
 });

@@ -5,7 +5,6 @@ import { join, relative, resolve } from 'node:path';
 import { PinoLogger } from '../../adapters/log/pino-logger.js';
 import { runAgent } from '../../agent/index.js';
 import { parseConfig } from '../../config/load.js';
-import { startDemoSecondary } from '../../runtime/demo-webdav.js';
 import { startEmbeddedRelay } from '../../runtime/embedded.js';
 
 export interface DemoOptions {
@@ -27,6 +26,8 @@ export async function demo(options: DemoOptions): Promise<void> {
   const log = createWriteStream(join(data, 'relay.log'), { flags: 'a' });
   const logger = new PinoLogger({ sink: log, format: 'json' });
 
+  // Only the demo needs a WebDAV server of its own: webdav-server is loaded here and nowhere else.
+  const { startDemoSecondary } = await import('../../runtime/demo-webdav.js');
   const webdav = await startDemoSecondary(secondary);
   const nodeToken = randomBytes(18).toString('base64url');
   const config = (port: number) =>
