@@ -202,7 +202,7 @@ describe('the replay path', () => {
     const replayed = logs().filter((l) => l.message === 'replayed');
     expect(replayed.map((l) => l.entryId).sort()).toEqual(['e1', 'e2']);
     expect(replayed[0]).toMatchObject({
-      level: 'INFO',
+      level: 'info',
       service: 'vfs-relay',
       lane: laneId(LOCATION, 'server2'),
       peer: 'server2',
@@ -211,7 +211,7 @@ describe('the replay path', () => {
       durationMs: expect.any(Number),
     });
     expect(logs().find((l) => l.entryId === 'e3')).toMatchObject({
-      level: 'WARN',
+      level: 'warn',
       message: 'replay did not apply',
       peer: 'server2',
       path: '/user_homes/conflict.txt',
@@ -221,13 +221,13 @@ describe('the replay path', () => {
     });
     expect(logs().find((l) => l.entryId === 'e4')).toMatchObject({ outcome: 'bad_entry', status: 'FAILED' });
     expect(logs().find((l) => l.entryId === 'e5')).toMatchObject({
-      level: 'INFO',
+      level: 'info',
       outcome: 'offline',
       status: 'PENDING',
     });
-    expect(logs().find((l) => l.message === 'peer is OFFLINE')).toMatchObject({ level: 'WARN', peer: 'server3' });
+    expect(logs().find((l) => l.message === 'peer is OFFLINE')).toMatchObject({ level: 'warn', peer: 'server3' });
     expect(logs().find((l) => l.message === 'peer is UNAUTHORIZED')).toMatchObject({ peer: 'server4' });
-    for (const line of logs()) expect(typeof line.timestamp).toBe('string');
+    for (const line of logs()) expect(typeof line.time).toBe('string');
 
     // The ping's view after this replay: backlog and peer health gauges.
     printed.length = 0;
@@ -314,7 +314,7 @@ describe('PowertoolsLogger', () => {
 
     expect(printed).toHaveLength(1);
     expect(printed[0]).toMatchObject({
-      level: 'ERROR',
+      level: 'error',
       message: 'replay bookkeeping failed',
       entryId: 'e1',
       field_message: 'from a field',
@@ -322,6 +322,33 @@ describe('PowertoolsLogger', () => {
       error: { name: 'TypeError', message: 'boom' },
     });
     expect(printed[0]).not.toHaveProperty('skipped');
+  });
+
+  it('writes the shape every vfs-relay process writes (level, time, service, message) and redacts secrets', () => {
+    const logger = new PowertoolsLogger();
+    const cause = new Error('connect ECONNREFUSED');
+    logger.warn('peer unreachable', {
+      peer: 'server2',
+      time: 'from a field',
+      headers: { authorization: 'Basic top-secret-1' },
+      config: { password: 'top-secret-2' },
+      error: new Error('fetch failed', { cause }),
+    });
+    const [line] = printed;
+    expect(line).toMatchObject({
+      level: 'warn',
+      time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      service: expect.any(String),
+      message: 'peer unreachable',
+      peer: 'server2',
+      field_time: 'from a field',
+      headers: { authorization: '***' },
+      config: { password: '***' },
+      error: { name: 'Error', message: 'fetch failed', cause: { message: 'connect ECONNREFUSED' } },
+    });
+    expect((line as { error: { stack: string } }).error.stack).toMatch(/^Error: fetch failed\n/);
+    expect(line).not.toHaveProperty('timestamp');
+    expect(JSON.stringify(printed)).not.toContain('top-secret');
   });
 
   it('honours the level: debug lines are dropped at INFO', () => {

@@ -1,6 +1,7 @@
 import pino from 'pino';
 import type { LogFields, Logger } from '../../core/logger.js';
 import { prettyLine } from './pretty.js';
+import { REDACTED, SECRET_KEYS } from './secret-keys.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const LEVELS: readonly string[] = ['debug', 'info', 'warn', 'error'];
@@ -28,22 +29,11 @@ export interface LoggerOptions {
  */
 const RESERVED = new Set(['level', 'time', 'message', 'service']);
 
-/**
- * Secrets are never logged on purpose; these paths catch one passed by mistake (a request's headers, a config
- * object, an error carrying options). pino's redaction rewrites them to "***" before the line is written.
- */
+/** SECRET_KEYS at the top and one level down, and in headers: pino rewrites them before the line is written. */
 export const REDACTED_PATHS = [
-  'password',
-  'token',
-  'adminToken',
-  'nodeTokens',
-  'authorization',
+  ...SECRET_KEYS,
+  ...SECRET_KEYS.map((key) => `*.${key}`),
   'headers.authorization',
-  '*.password',
-  '*.token',
-  '*.adminToken',
-  '*.nodeTokens',
-  '*.authorization',
   '*.headers.authorization',
 ];
 
@@ -69,7 +59,7 @@ export class PinoLogger implements Logger {
         base: options.base ?? { service: 'vfs-relay' },
         timestamp: pino.stdTimeFunctions.isoTime,
         formatters: { level: (label) => ({ level: label }), log: withErrors },
-        redact: { paths: REDACTED_PATHS, censor: '***' },
+        redact: { paths: REDACTED_PATHS, censor: REDACTED },
       },
       pretty ? { write: (line: string) => sink.write(prettyLine(line, sink.isTTY === true)) } : sink,
     );
