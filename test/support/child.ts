@@ -19,18 +19,22 @@ export function bundle(script: string): Promise<string> {
     const cache = fileURLToPath(new URL('../../node_modules/.cache/', import.meta.url));
     mkdirSync(cache, { recursive: true });
     bundleDir ??= mkdtempSync(join(cache, 'child-'));
-    const outfile = join(bundleDir, `${basename(script, '.ts')}-${bundles.size}.mjs`);
+    // A folder per entry point: with code splitting, a dynamic import stays lazy (the CLI loads each command's
+    // code, and the AWS SDK, only when it runs), as in the built package.
+    const outdir = join(bundleDir, `${basename(script, '.ts')}-${bundles.size}`);
     built = build({
       entryPoints: [script],
-      outfile,
+      outdir,
+      outExtension: { '.js': '.mjs' },
       bundle: true,
+      splitting: true,
       platform: 'node',
       format: 'esm',
       target: 'node20',
       packages: 'external',
       sourcemap: 'inline',
       logLevel: 'silent',
-    }).then(() => outfile);
+    }).then(() => join(outdir, `${basename(script, '.ts')}.mjs`));
     bundles.set(script, built);
   }
   return built;
