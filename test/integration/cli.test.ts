@@ -137,6 +137,14 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'v
       peers: { name: string; conflicts: number; blocked: number }[];
     };
     expect(json.peers).toMatchObject([{ name: 'apache', conflicts: 1, blocked: 1 }]);
+    // Every table has a --json form.
+    const listedJson = JSON.parse((await operator('journal', 'ls', '--json')).stdout) as { id: string }[];
+    expect(listedJson.map((c) => c.id)).toEqual(expect.arrayContaining([rename, behind]));
+    const shownJson = JSON.parse((await operator('journal', 'show', rename, '--json')).stdout) as {
+      id: string;
+      peers: { peer: string; status: string }[];
+    };
+    expect(shownJson).toMatchObject({ id: rename, peers: [{ peer: 'apache', status: 'CONFLICT' }] });
 
     const listed = await operator('journal', 'ls', '--status', 'CONFLICT');
     expect(listed.code).toBe(0);
