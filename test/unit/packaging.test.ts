@@ -32,7 +32,8 @@ describe('the npm package', () => {
     const sources = execFileSync('git', ['ls-files', 'src'], { cwd: ROOT }).toString().split('\n').filter(Boolean);
     const imported = new Set<string>();
     for (const file of sources) {
-      for (const [, spec] of read(file).matchAll(/from '([^'.][^']*)'|import\('([^'.][^']*)'\)/g)) {
+      for (const match of read(file).matchAll(/from '([^'.][^']*)'|(?:import|require|\))\('([^'.][^']*)'\)/g)) {
+        const spec = match[1] ?? match[2];
         if (!spec || spec.startsWith('node:')) continue;
         imported.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
       }
