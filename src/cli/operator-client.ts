@@ -46,3 +46,6 @@ export class OperatorClient {
     return body as T;
   }
 }
+
+/** Where it was defined before src/cli/errors.ts: kept for code that imports it from here. */
+export { CliError } from './errors.js';

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { JsonLogger } from '../../src/adapters/log/json-logger.js';
 import { PinoLogger } from '../../src/adapters/log/pino-logger.js';
 
 function capture(options: ConstructorParameters<typeof PinoLogger>[0] = {}) {
@@ -100,5 +101,17 @@ describe('the relay logger (pino)', () => {
     const plain: string[] = [];
     new PinoLogger({ sink: (l) => void plain.push(l), format: 'pretty' }).info('hello', { n: 1 });
     expect(plain.join('')).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}hello {2}n=1\n$/);
+  });
+
+  it('keeps the old JsonLogger constructor (a write function, a level) working on top of it', () => {
+    const lines: string[] = [];
+    const logger = new JsonLogger((line) => void lines.push(line), 'debug');
+    logger.debug('kept', { entryId: 'e1' });
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      level: 'debug',
+      message: 'kept',
+      entryId: 'e1',
+      service: 'vfs-relay',
+    });
   });
 });
