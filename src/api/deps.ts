@@ -5,6 +5,7 @@ import type { Logger } from '../core/logger.js';
 import type { OperatorActions } from '../core/operator.js';
 import type { PeerMonitor } from '../core/peer.js';
 import type { TokenTable } from './auth.js';
+import type { UploadKeys } from './upload-keys.js';
 
 export interface UploadTarget {
   method: 'PUT';
@@ -12,8 +13,11 @@ export interface UploadTarget {
   headers: Record<string, string>;
 }
 
-/** Where a node sends an upload's body: the relay itself (embedded) or a presigned S3 URL (cloud). */
-export type UploadTargetFactory = (entry: JournalEntry, apiBase: string) => Promise<UploadTarget>;
+/**
+ * Where a node sends an upload's body: the relay itself (embedded) or a presigned S3 URL (cloud). `relayUrl` is the
+ * relay's own body URL for this change, key included (see UploadKeys), for factories that take bodies themselves.
+ */
+export type UploadTargetFactory = (entry: JournalEntry, relayUrl: string) => Promise<UploadTarget>;
 
 export interface ApiLimits {
   /** JSON request bodies. */
@@ -35,8 +39,15 @@ export interface ApiDeps {
   echoes?: () => Promise<ReadonlyMap<string, number>>;
   tokens: TokenTable;
   uploadTarget: UploadTargetFactory;
-  /** Base URL for links in responses; default: the origin of the request. */
+  /** Keys of the relay's own upload URLs; default: derived from the admin token. */
+  uploadKeys?: UploadKeys;
+  /** Base URL for links in responses (configured `publicUrl`). */
   publicUrl?: string;
+  /**
+   * Without publicUrl: the address the server listens on (set once it listens), so that links never come from a
+   * client's Host header. Undefined where no server of ours listens (Lambda: the request's own origin is used).
+   */
+  listenUrl?: () => string | undefined;
   limits: ApiLimits;
   logger: Logger;
 }
@@ -47,9 +58,12 @@ export const DEFAULT_LIMITS: ApiLimits = {
   maxUploadBytes: 2 ** 40,
 };
 
-/** The embedded relay takes bodies itself, at `PUT /v1/changes/{id}/body` with the node's bearer token. */
-export const relayUploadTarget: UploadTargetFactory = async (entry, apiBase) => ({
+/**
+ * The embedded relay takes bodies itself, at `PUT /v1/changes/{id}/body?key=…` with the node's bearer token: only
+ * the node that created the change, holding the URL's key, may send it.
+ */
+export const relayUploadTarget: UploadTargetFactory = async (_entry, relayUrl) => ({
   method: 'PUT',
-  url: `${apiBase}/v1/changes/${entry.id}/body`,
+  url: relayUrl,
   headers: { 'content-type': 'application/octet-stream' },
 });

@@ -5,10 +5,12 @@ import {
   BadPathError,
   ContentRefusedError,
   EntryCodecError,
+  LocationRootError,
   MalformedRequestError,
   NotFoundError,
   PayloadTooLargeError,
   RelayError,
+  ReservedPathError,
   StateConflictError,
 } from '../core/errors.js';
 import { nodeRequest } from './request-body.js';
@@ -28,6 +30,8 @@ export class ApiError extends HTTPException {
 const STATUS_BY_ERROR: [new (...args: never[]) => RelayError, ContentfulStatusCode][] = [
   [MalformedRequestError, 400],
   [BadPathError, 400],
+  [ReservedPathError, 400],
+  [LocationRootError, 400],
   [NotFoundError, 404],
   [StateConflictError, 409],
   [PayloadTooLargeError, 413],

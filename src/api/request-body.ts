@@ -30,3 +30,11 @@ export function nodeRequest(c: Context): IncomingMessage | undefined {
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   return incoming instanceof Readable ? incoming : undefined;
 }
+
+/** `http://<local address>:<port>` of the connection `c` arrived on (Node only): where this client reached us. */
+export function localOrigin(c: Context): string | undefined {
+  const socket = nodeRequest(c)?.socket;
+  if (!socket?.localAddress || !socket.localPort) return undefined;
+  const host = socket.localAddress.includes(':') ? `[${socket.localAddress}]` : socket.localAddress;
+  return `http://${host}:${socket.localPort}`;
+}

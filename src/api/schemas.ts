@@ -20,7 +20,9 @@ export const errors = {
   400: errorResponse('Malformed request (BAD_REQUEST, BAD_PATH, MALFORMED_JSON, BAD_ID)'),
   401: errorResponse('No or bad bearer token (UNAUTHENTICATED)'),
   403: errorResponse('The token is valid but not allowed here (FORBIDDEN)'),
-  404: errorResponse('No such change or peer (CHANGE_NOT_FOUND, PEER_NOT_FOUND)'),
+  404: errorResponse(
+    "No such change or peer (CHANGE_NOT_FOUND, PEER_NOT_FOUND; NOT_FOUND for a body or commit of an unknown change, or of another node's)",
+  ),
   409: errorResponse('The change is not in a state that allows this (BODY_MISSING, ALREADY_COMMITTED, NOT_RETRYABLE)'),
   413: errorResponse('Body too large (PAYLOAD_TOO_LARGE)'),
   415: errorResponse('Wrong Content-Type (UNSUPPORTED_MEDIA_TYPE)'),
@@ -121,6 +123,14 @@ export const ChangePageSchema = z
 
 export const ChangeIdParams = z.object({
   id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: '20261127T055429693Z-000000-9f2c1a' }),
+});
+
+export const UploadKeyQuery = z.object({
+  key: z
+    .string()
+    .max(64)
+    .optional()
+    .openapi({ param: { name: 'key', in: 'query' }, description: 'the key of the upload URL (part of upload.url)' }),
 });
 
 export const PeerQuery = z.object({

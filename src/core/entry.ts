@@ -10,8 +10,10 @@ export type Action = (typeof ACTIONS)[number];
 
 export const CONFIG_SCOPES = ['users', 'groups', 'prefs', 'jobs', 'events', 'shares'] as const;
 export type ConfigScope = (typeof CONFIG_SCOPES)[number];
+/** Reserved for the relay on every peer: no file change may touch it (400 RESERVED_PATH). */
+export const RESERVED_ROOT = '/.vfs-relay';
 /** Where configuration documents live on a peer, and the path that orders them in their lane. */
-export const CONFIG_ROOT = '/.vfs-relay/config';
+export const CONFIG_ROOT = `${RESERVED_ROOT}/config`;
 
 /** Statuses written in config.XML. */
 export const STORED_STATUSES = ['AWAITING_BODY', 'PENDING', 'CONFLICT', 'FAILED'] as const;

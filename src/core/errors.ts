@@ -25,6 +25,16 @@ export class BadPathError extends RelayError {
   readonly code = 'BAD_PATH';
 }
 
+/** A file change at or below `/.vfs-relay/`, which is reserved for configuration documents. */
+export class ReservedPathError extends RelayError {
+  readonly code = 'RESERVED_PATH';
+}
+
+/** A change that would create, replace, remove or rename a replicated VFS location itself. */
+export class LocationRootError extends RelayError {
+  readonly code = 'LOCATION_ROOT';
+}
+
 /** The named change (or peer) does not exist, or no longer exists because it was purged. */
 export class NotFoundError extends RelayError {
   constructor(

@@ -9,12 +9,15 @@ import {
   type FileAction,
   isUploadLike,
   type JournalEntry,
+  RESERVED_ROOT,
 } from './entry.js';
 import {
   BadPathError,
   ContentRefusedError,
+  LocationRootError,
   MalformedRequestError,
   NotFoundError,
+  ReservedPathError,
   StateConflictError,
 } from './errors.js';
 import { type BodyDigest, type JournalStore, SMALL_BODY_BYTES } from './journal.js';
@@ -100,6 +103,7 @@ export class ChangeIntake {
     const location = this.deps.topology.locationOf(checked.path);
     const targetLocation = checked.target ? this.deps.topology.locationOf(checked.target) : location;
     if (!location && !targetLocation) return this.ignored('NOT_REPLICATED', node);
+    checkLocationRoot(checked, this.deps.topology);
     if (location !== targetLocation) {
       throw new ContentRefusedError(
         'RENAME_ACROSS_LOCATIONS',
@@ -113,19 +117,23 @@ export class ChangeIntake {
     return this.buildEntries(targets, { ...checked, status, node });
   }
 
-  /** Streams an upload's body into the journal. Refuses more bytes than the change declared. */
-  async writeBody(id: string, body: Readable): Promise<BodyDigest> {
+  /**
+   * Streams an upload's body into the journal. Refuses more bytes than the change declared. `node`: the caller's
+   * node; only the node that created the change may send its body (undefined: the admin token, which may act on
+   * any change).
+   */
+  async writeBody(id: string, body: Readable, node: string | undefined): Promise<BodyDigest> {
     return this.perChange.run(id, async () => {
-      const entries = await this.findAwaiting(id);
+      const entries = await this.findAwaiting(id, node);
       const home = entries[0]!;
       return this.deps.store.writeBody(home, body, home.size ?? 0);
     });
   }
 
-  /** Body complete: verify size and checksum, give every lane its copy, mark PENDING, ring. */
-  async commit(id: string): Promise<JournalEntry[]> {
+  /** Body complete: verify size and checksum, give every lane its copy, mark PENDING, ring. `node` as for writeBody. */
+  async commit(id: string, node: string | undefined): Promise<JournalEntry[]> {
     return this.perChange.run(id, async () => {
-      const entries = await this.findAwaiting(id);
+      const entries = await this.findAwaiting(id, node);
       const home = entries[0]!;
       const digest = await this.deps.store.bodyDigest(home);
       if (!digest)
@@ -169,8 +177,8 @@ export class ChangeIntake {
     const result = await this.submit(change, node);
     if (!result.journaled) return result;
     try {
-      await this.writeBody(result.id, body);
-      const entries = await this.commit(result.id);
+      await this.writeBody(result.id, body, node);
+      const entries = await this.commit(result.id, node);
       return { ...result, status: 'PENDING', entries };
     } catch (error) {
       await Promise.all(result.entries.map((e) => this.deps.store.purge(e)));
@@ -195,7 +203,7 @@ export class ChangeIntake {
     });
     await this.deps.store.create(entries, { durable: false });
     await this.deps.store.writeBody(entries[0]!, Readable.from([doc.body]), doc.body.length);
-    const committed = await this.commit(entries[0]!.id);
+    const committed = await this.commit(entries[0]!.id, node);
     return { journaled: true, id: entries[0]!.id, status: 'PENDING', entries: committed };
   }
 
@@ -223,15 +231,19 @@ export class ChangeIntake {
 
   /** Every lane's entry for a change id, ordered by lane (the first holds the body while it uploads). */
   async find(id: string): Promise<JournalEntry[]> {
-    if (!isStamp(id)) throw new MalformedRequestError('BAD_ID', `"${id}" is not a change id`);
+    checkChangeId(id);
     const lanes = new Set([...this.deps.topology.allLanes().map((t) => t.lane), ...(await this.deps.store.lanes())]);
     const found = await Promise.all([...lanes].sort().map((lane) => this.deps.store.read({ lane, id })));
     return found.filter((e): e is JournalEntry => e !== undefined);
   }
 
-  private async findAwaiting(id: string): Promise<JournalEntry[]> {
+  /**
+   * The entries of an upload `node` may send the body of, or commit. Another node's change answers exactly as an
+   * unknown id does (CONTRACT: it must not learn that the id exists), before any state is revealed.
+   */
+  private async findAwaiting(id: string, node: string | undefined): Promise<JournalEntry[]> {
     const entries = await this.find(id);
-    if (entries.length === 0) throw new NotFoundError('CHANGE_NOT_FOUND', `no change ${id} in the journal`);
+    if (entries.length === 0 || (node !== undefined && entries[0]!.node !== node)) throw uploadNotFound(id);
     const home = entries[0]!;
     if (!isUploadLike(home.action))
       throw new StateConflictError('NOT_AN_UPLOAD', `change ${id} is a ${home.action}: it has no body`);
@@ -280,8 +292,41 @@ function checkChange(change: NewChange): NewChange {
   if (path === '/' && change.action !== 'mdtm' && change.action !== 'makedir') {
     throw new BadPathError(`cannot ${change.action} the root folder`);
   }
+  for (const touched of [path, checked.target]) {
+    if (touched !== undefined && isSameOrBelow(touched, RESERVED_ROOT)) {
+      throw new ReservedPathError(`${touched} is reserved for the relay's configuration documents (${RESERVED_ROOT}/)`);
+    }
+  }
   if (checked.sha256) checked.sha256 = checked.sha256.toLowerCase();
   return checked;
+}
+
+/**
+ * A replicated location itself is never created, replaced, removed or renamed through the journal: one such change
+ * would take the whole location with it on every peer (and an upload there that never sends its body would hold
+ * back every later change in the location). Only its modified time may be replicated.
+ */
+function checkLocationRoot(change: NewChange, topology: Topology): void {
+  if (change.action === 'mdtm') return;
+  const refused =
+    change.action === 'makedir'
+      ? topology.isLocation(change.path)
+      : [change.path, change.target].some((p) => p !== undefined && topology.holdsLocation(p));
+  if (refused) {
+    throw new LocationRootError(
+      `a ${change.action} of a replicated location itself (or a folder holding one) is refused: report changes inside it`,
+    );
+  }
+}
+
+/** Refuses (400 BAD_ID) what cannot be a change id, before anything is looked up. */
+export function checkChangeId(id: string): void {
+  if (!isStamp(id)) throw new MalformedRequestError('BAD_ID', `"${id}" is not a change id`);
+}
+
+/** The one answer for an unknown id, a purged change and another node's change alike. */
+export function uploadNotFound(id: string): NotFoundError {
+  return new NotFoundError('NOT_FOUND', `no change ${id} is waiting for a body or commit from this caller`);
 }
 
 function verify(entry: JournalEntry, digest: BodyDigest): ContentRefusedError | undefined {

@@ -1,4 +1,4 @@
-import { CONFIG_ROOT } from './entry.js';
+import { RESERVED_ROOT } from './entry.js';
 import { CONFIG_LOCATION, type LaneId, laneId } from './lane.js';
 import { isSameOrBelow } from './paths.js';
 
@@ -38,9 +38,22 @@ export class Topology {
   locationOf(path: string): string | undefined {
     // Reserved for configuration documents on the peers: a node that watches its whole root would otherwise
     // report the documents the relay replicated into it as files.
-    if (isSameOrBelow(path, CONFIG_ROOT)) return undefined;
+    if (isSameOrBelow(path, RESERVED_ROOT)) return undefined;
     const match = this.locations.find((location) => isSameOrBelow(path, location.path));
     return match?.replicate ? match.path : undefined;
+  }
+
+  /**
+   * True when `path` is a replicated location itself or an ancestor of one: a change that replaces, removes or
+   * renames it would take a whole location with it on the peer.
+   */
+  holdsLocation(path: string): boolean {
+    return this.locations.some((location) => location.replicate && isSameOrBelow(location.path, path));
+  }
+
+  /** True when `path` is the path of a replicated location. */
+  isLocation(path: string): boolean {
+    return this.locations.some((location) => location.replicate && location.path === path);
   }
 
   targets(location: string, fromNode: string | undefined): LaneTarget[] {

@@ -30,6 +30,7 @@ import { SharedPeerHealth } from './cloud/shared-health.js';
 import { CloudSweeper, type CloudSweeperOptions } from './cloud/sweep.js';
 import { S3WaitList } from './cloud/wait-list.js';
 import { type RunningServer, startHttpServer } from './http-server.js';
+import { warnWithoutPublicUrl } from './listen-check.js';
 import { OperatorSurfaces } from './operator-surfaces.js';
 import { webDavPeers } from './webdav-peers.js';
 
@@ -60,6 +61,8 @@ export interface CloudOptions {
   peers?: ReadonlyMap<string, Peer>;
   /** Told about every change that was not journaled (metrics). */
   onIgnored?: (reason: IgnoredReason, node: string | undefined) => void;
+  /** The address `vfs-relay serve` listens on, for links without publicUrl (see ApiDeps.listenUrl). */
+  listenUrl?: () => string | undefined;
 }
 
 /** Everything one cloud process needs; each Lambda function builds one per cold start and uses its part. */
@@ -172,9 +175,10 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     tokens: { adminToken, nodeTokens: config.auth.nodeTokens },
     // Bodies go straight to S3 (presigned PUT): never through Lambda's 6 MB payload limit. Larger than one PUT
     // allows: through `vfs-relay serve`, which streams them to S3 in parts (lib-storage), when it is the API.
-    uploadTarget: (entry, apiBase) =>
-      (entry.size ?? 0) > presignedMaxBytes ? relayUploadTarget(entry, apiBase) : store.uploadTarget(entry),
+    uploadTarget: (entry, relayUrl) =>
+      (entry.size ?? 0) > presignedMaxBytes ? relayUploadTarget(entry, relayUrl) : store.uploadTarget(entry),
     publicUrl: config.publicUrl,
+    listenUrl: options.listenUrl,
     limits: {
       ...DEFAULT_LIMITS,
       maxUploadBytes: options.bodiesThroughRelay
@@ -239,10 +243,12 @@ export async function startCloudServe(config: RelayConfig, options: CloudServeOp
   const logger = options.logger ?? new PinoLogger();
   // Counters and the throughput chart cover the replays of this process (several may share one journal).
   const surfaces = new OperatorSurfaces(config.peers.map((p) => p.name));
+  let listening: string | undefined;
   const relay = createCloudRelay(config, {
     bodiesThroughRelay: true,
     ...options,
     logger,
+    listenUrl: () => listening,
     onReplay: (report) => {
       surfaces.record(report);
       options.onReplay?.(report);
@@ -257,6 +263,8 @@ export async function startCloudServe(config: RelayConfig, options: CloudServeOp
     await relay.close();
     throw error;
   }
+  listening = server.url;
+  warnWithoutPublicUrl(config, server.url, logger);
   const poller = new SqsReplayPoller({
     client: relay.sqs,
     queueUrl: config.queue!,

@@ -19,6 +19,7 @@ import { Replayer, type ReplayReport } from '../core/replayer.js';
 import { StampClock } from '../core/stamp.js';
 import { Topology } from '../core/topology.js';
 import { type RunningServer, startHttpServer } from './http-server.js';
+import { warnWithoutPublicUrl } from './listen-check.js';
 import { OperatorSurfaces } from './operator-surfaces.js';
 import { webDavPeers } from './webdav-peers.js';
 
@@ -87,6 +88,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
   const view = new JournalView(store);
   const operator = new OperatorActions(store, doorbell, (id) => intake.find(id));
   const tokens = { adminToken, nodeTokens: config.auth.nodeTokens };
+  let server: RunningServer | undefined;
   const app = createApp({
     intake,
     view,
@@ -97,13 +99,13 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     tokens,
     uploadTarget: relayUploadTarget,
     publicUrl: config.publicUrl,
+    listenUrl: () => server?.url,
     limits: { ...DEFAULT_LIMITS, maxUploadBytes: config.limits.maxUploadBytes },
     logger,
   });
   // The web console, /metrics and /v1/stats/throughput (CONTRACT: operator surfaces).
   surfaces.mount(app, tokens);
 
-  let server: RunningServer;
   try {
     server = await startHttpServer({ fetch: app.fetch, host: config.listen.host, port: config.listen.port });
   } catch (error) {
@@ -115,8 +117,10 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     await replayer.sweep();
     pinger.start(config.peers.map((p) => ({ peer: p.name, intervalSeconds: p.pingIntervalSeconds })));
   }
+  const running = server;
+  warnWithoutPublicUrl(config, running.url, logger);
   logger.info('relay listening', {
-    url: server.url,
+    url: running.url,
     journal: root,
     peers: config.peers.map((p) => p.name),
     config: config.source,
@@ -124,7 +128,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
 
   let closing: Promise<void> | undefined;
   return {
-    url: server.url,
+    url: running.url,
     app,
     store,
     view,
@@ -133,7 +137,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     adminToken,
     close: () => {
       closing ??= (async () => {
-        await server.close();
+        await running.close();
         pinger.stop();
         await replayer.stop();
         await Promise.all([...peers.values()].map((p) => p.close()));

@@ -20,13 +20,14 @@ describe('request bodies nobody reads yet', () => {
   it('stays up when a client gives up on a body that waits its turn', async () => {
     const size = 3 * 1024 * 1024;
     const res = await post('/v1/changes', { action: 'upload', path: '/user_homes/john/waiting.bin', size });
-    const { id } = (await res.json()) as { id: string };
+    const { upload } = (await res.json()) as { upload: { url: string } };
     const { port } = new URL(t.url);
+    const target = new URL(upload.url);
     const open = (sent: number) => {
       const socket = connect(Number(port), '127.0.0.1');
       socket.on('error', () => {});
       socket.write(
-        `PUT /v1/changes/${id}/body HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${NODE_A_TOKEN}\r\n` +
+        `PUT ${target.pathname}${target.search} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${NODE_A_TOKEN}\r\n` +
           `Content-Type: application/octet-stream\r\nContent-Length: ${size}\r\n\r\n`,
       );
       socket.write(Buffer.alloc(sent, 1));

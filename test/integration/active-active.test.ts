@@ -73,7 +73,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     expect(await puts(a)).toEqual(['/user_homes/john/deep/a.txt']);
   }, 60_000);
 
-  it('never replicates the reserved /.vfs-relay/ tree as files', async () => {
+  it('refuses file changes in the reserved /.vfs-relay/ tree (400 RESERVED_PATH)', async () => {
     const t = await startTestRelay(
       { peers: [{ name: 'x', url: 'http://127.0.0.1:9/' }], vfs: [{ path: '/', replicate: true }] },
       { replay: false },
@@ -84,6 +84,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
       headers: jsonHeaders(NODE_A_TOKEN),
       body: JSON.stringify({ action: 'delete', path: '/.vfs-relay/config/users/john' }),
     });
-    expect(await res.json()).toEqual({ status: 'IGNORED', reason: 'NOT_REPLICATED' });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('RESERVED_PATH');
   });
 });

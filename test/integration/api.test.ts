@@ -123,10 +123,11 @@ describe('HTTP API', () => {
     };
     expect(accepted.status).toBe('AWAITING_BODY');
     expect(accepted.upload.method).toBe('PUT');
-    expect(accepted.upload.url).toBe(`http://localhost/v1/changes/${accepted.id}/body`);
+    // The listen address (not this request's Host, "localhost"), and a key nobody can guess.
+    expect(accepted.upload.url).toMatch(new RegExp(`^${t.url}/v1/changes/${accepted.id}/body\\?key=[\\w-]{22}$`));
 
     // Over the real listening server: the body streams through Node's HTTP stack.
-    const url = accepted.upload.url.replace('http://localhost', t.url);
+    const url = accepted.upload.url;
     const put = await fetch(url, {
       method: 'PUT',
       headers: { ...accepted.upload.headers, ...auth(NODE_A_TOKEN) },
@@ -224,8 +225,8 @@ describe('HTTP API', () => {
 
   it('takes an empty upload (size 0)', async () => {
     const res = await post('/v1/changes', { action: 'upload', path: '/user_homes/john/empty', size: 0 });
-    const { id } = (await res.json()) as { id: string };
-    expect((await request(`/v1/changes/${id}/body`, { method: 'PUT', headers: auth(NODE_A_TOKEN) })).status).toBe(200);
+    const { id, upload } = (await res.json()) as { id: string; upload: { url: string } };
+    expect((await request(upload.url, { method: 'PUT', headers: auth(NODE_A_TOKEN) })).status).toBe(200);
     expect((await request(`/v1/changes/${id}/commit`, { method: 'POST', headers: auth(NODE_A_TOKEN) })).status).toBe(
       200,
     );
@@ -585,7 +586,7 @@ describe('behind a proxy (publicUrl)', () => {
       });
       expect(res.status).toBe(201);
       const { id, upload } = (await res.json()) as { id: string; upload: { url: string } };
-      expect(upload.url).toBe(`https://relay.example.com/base/v1/changes/${id}/body`);
+      expect(upload.url).toMatch(new RegExp(`^https://relay.example.com/base/v1/changes/${id}/body\\?key=`));
     } finally {
       await t.close();
     }

@@ -148,9 +148,13 @@ const operator = (method: string, path: string, token: string | null = ADMIN_TOK
   token,
 });
 
+/** Upload URLs (path and key) of the changes set up here, by id. */
+const uploadPaths = new Map<string, string>();
+
+/** The body PUT of change `id`: to its upload URL when the test set it up, else to the bare path (no key). */
 const putBody = (id: string, body: string | Uint8Array, token: string | null = NODE_A_TOKEN): HttpSpec => ({
   method: 'PUT',
-  path: `/v1/changes/${id}/body`,
+  path: uploadPaths.get(id) ?? `/v1/changes/${id}/body`,
   token,
   headers: { 'content-type': 'application/octet-stream' },
   body,
@@ -178,9 +182,13 @@ async function journal(fields: Record<string, unknown>): Promise<string> {
     headers: jsonHeaders(NODE_A_TOKEN),
     body: JSON.stringify(fields),
   });
-  const body = (await res.json()) as { id?: string };
+  const body = (await res.json()) as { id?: string; upload?: { url: string } };
   expect(res.status, `setup POST /v1/changes: ${JSON.stringify(body)}`).toBe(fields.action === 'upload' ? 201 : 202);
   expect(body.id).toBeTypeOf('string');
+  if (body.upload) {
+    const url = new URL(body.upload.url);
+    uploadPaths.set(body.id!, `${url.pathname}${url.search}`);
+  }
   return body.id!;
 }
 
@@ -189,7 +197,7 @@ const setupUpload = (size: number, sha256?: string) =>
 const setupMakedir = () => journal({ action: 'makedir', path: freshPath('folder') });
 
 async function setupBody(id: string, body: string): Promise<void> {
-  const res = await fetch(`${testRelay.url}/v1/changes/${id}/body`, {
+  const res = await fetch(`${testRelay.url}${uploadPaths.get(id)}`, {
     method: 'PUT',
     headers: { authorization: `Bearer ${NODE_A_TOKEN}`, 'content-type': 'application/octet-stream' },
     body,
@@ -609,12 +617,12 @@ const cases: HostileCase[] = [
   },
 
   // --- Change ids --------------------------------------------------------------------------------------------
-  { name: 'body PUT for an unknown id', request: putBody(UNKNOWN_ID, 'hello'), status: 404, code: 'CHANGE_NOT_FOUND' },
+  { name: 'body PUT for an unknown id', request: putBody(UNKNOWN_ID, 'hello'), status: 404, code: 'NOT_FOUND' },
   { name: 'body PUT with id "..%2F..%2Fetc"', request: putBody('..%2F..%2Fetc', 'hello'), status: 400, code: 'BAD_ID' },
   { name: 'body PUT with id "abc"', request: putBody('abc', 'hello'), status: 400, code: 'BAD_ID' },
   { name: 'commit with id "abc"', request: commit('abc'), status: 400, code: 'BAD_ID' },
   { name: 'commit with id "..%2F..%2Fetc"', request: commit('..%2F..%2Fetc'), status: 400, code: 'BAD_ID' },
-  { name: 'commit an unknown id', request: commit(UNKNOWN_ID), status: 404, code: 'CHANGE_NOT_FOUND' },
+  { name: 'commit an unknown id', request: commit(UNKNOWN_ID), status: 404, code: 'NOT_FOUND' },
   {
     name: 'GET with id "..%2F..%2Fetc"',
     request: operator('GET', '/v1/changes/..%2F..%2Fetc'),
@@ -725,11 +733,12 @@ const cases: HostileCase[] = [
     code: 'ALREADY_COMMITTED',
   },
   {
+    // A makedir has no upload URL: a body PUT cannot carry its key.
     name: 'body PUT for a makedir change',
     setup: setupMakedir,
     request: (id) => putBody(id, 'hello'),
-    status: 409,
-    code: 'NOT_AN_UPLOAD',
+    status: 404,
+    code: 'NOT_FOUND',
   },
   { name: 'commit a makedir change', setup: setupMakedir, request: commit, status: 409, code: 'NOT_AN_UPLOAD' },
 
@@ -1023,7 +1032,7 @@ describe('hostile requests', () => {
       socket.on('error', () => {});
       socket.on('connect', () => {
         socket.write(
-          `PUT /v1/changes/${id}/body HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAuthorization: Bearer ${NODE_A_TOKEN}\r\n` +
+          `PUT ${uploadPaths.get(id)} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAuthorization: Bearer ${NODE_A_TOKEN}\r\n` +
             `Content-Type: application/octet-stream\r\nContent-Length: 500\r\n\r\n${'x'.repeat(100)}`,
           () =>
             setTimeout(() => {

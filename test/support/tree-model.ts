@@ -85,6 +85,11 @@ export interface ScriptOptions {
   base: string;
   /** Largest upload in bytes (a few uploads are this big). */
   maxBytes?: number;
+  /**
+   * The script starts with a makedir of `base` (default). Set false when `base` is a replicated location itself:
+   * the relay refuses to create one (400 LOCATION_ROOT), and the first change inside creates it on the peer.
+   */
+  makeBase?: boolean;
 }
 
 /**
@@ -107,7 +112,7 @@ export function mixedScript(options: ScriptOptions): { changes: ScriptChange[]; 
     changes.push(change);
     model.apply(change);
   };
-  push({ action: 'makedir', path: options.base });
+  if (options.makeBase ?? true) push({ action: 'makedir', path: options.base });
   while (changes.length < options.count) {
     const roll = random();
     const files = filesBelow();

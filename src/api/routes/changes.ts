@@ -1,9 +1,11 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { PayloadTooLargeError } from '../../core/errors.js';
+import { checkChangeId, uploadNotFound } from '../../core/intake.js';
 import { type AuthEnv, callerNode, requireRole, tokenResolver } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { limitBody } from '../limits.js';
-import { requestBody } from '../request-body.js';
+import { localOrigin, requestBody } from '../request-body.js';
 import {
   AcceptedSchema,
   BodyReceiptSchema,
@@ -15,7 +17,9 @@ import {
   ListQuery,
   NewChangeSchema,
   PeerQuery,
+  UploadKeyQuery,
 } from '../schemas.js';
+import { UploadKeys } from '../upload-keys.js';
 import { validationHook } from '../validation.js';
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({
@@ -46,6 +50,7 @@ const putBody = createRoute({
   security: [{ bearer: [] }],
   request: {
     params: ChangeIdParams,
+    query: UploadKeyQuery,
     body: { content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } },
   },
   responses: { 200: json(BodyReceiptSchema, 'Body stored durably'), ...errors },
@@ -109,6 +114,7 @@ export function changeRoutes(deps: ApiDeps) {
   const resolve = tokenResolver(deps.tokens);
   const node = requireRole(resolve, 'node');
   const operator = requireRole(resolve, 'operator');
+  const uploadKeys = deps.uploadKeys ?? new UploadKeys(deps.tokens.adminToken);
 
   app.use('/', async (c, next) => (c.req.method === 'POST' ? node(c, next) : operator(c, next)));
   app.post('/', limitBody(deps.limits.maxJsonBytes));
@@ -125,20 +131,25 @@ export function changeRoutes(deps: ApiDeps) {
     const result = await deps.intake.submit(change, callerNode(c.get('caller')));
     if (!result.journaled) return c.json({ status: 'IGNORED' as const, reason: result.reason }, 200);
     if (result.status === 'PENDING') return c.json({ id: result.id, status: result.status }, 202);
-    const upload = await deps.uploadTarget(result.entries[0]!, apiBase(deps, c.req.url));
+    const key = await uploadKeys.keyFor(result.id);
+    const relayUrl = `${apiBase(deps, c)}/v1/changes/${result.id}/body?key=${key}`;
+    const upload = await deps.uploadTarget(result.entries[0]!, relayUrl);
     return c.json({ id: result.id, status: result.status, upload }, 201);
   });
 
   app.openapi(putBody, async (c) => {
     const { id } = c.req.valid('param');
+    checkChangeId(id);
+    // The key first: without it, a change id (sortable, partly predictable) says nothing about the change.
+    if (!(await uploadKeys.matches(id, c.req.valid('query').key))) throw uploadNotFound(id);
     const body = requestBody(c);
-    const digest = await deps.intake.writeBody(id, body);
+    const digest = await deps.intake.writeBody(id, body, callerNode(c.get('caller')));
     return c.json({ id, size: digest.size, sha256: digest.sha256 }, 200);
   });
 
   app.openapi(commit, async (c) => {
     const { id } = c.req.valid('param');
-    await deps.intake.commit(id);
+    await deps.intake.commit(id, callerNode(c.get('caller')));
     return c.json({ id, status: 'PENDING' as const }, 200);
   });
 
@@ -168,6 +179,19 @@ export function changeRoutes(deps: ApiDeps) {
   return app;
 }
 
-export function apiBase(deps: Pick<ApiDeps, 'publicUrl'>, requestUrl: string): string {
-  return (deps.publicUrl ?? new URL(requestUrl).origin).replace(/\/+$/, '');
+/**
+ * The base of links in answers: publicUrl, else the address the relay listens on (for a wildcard address, the one
+ * this connection reached), never the client's Host header; the request's origin only where no server of ours
+ * listens (Lambda behind API Gateway).
+ */
+export function apiBase(deps: Pick<ApiDeps, 'publicUrl' | 'listenUrl'>, c: Context): string {
+  const base = deps.publicUrl ?? listenBase(deps.listenUrl?.(), c) ?? new URL(c.req.url).origin;
+  return base.replace(/\/+$/, '');
+}
+
+function listenBase(listenUrl: string | undefined, c: Context): string | undefined {
+  if (!listenUrl) return undefined;
+  const url = new URL(listenUrl);
+  if (url.hostname !== '0.0.0.0' && url.hostname !== '[::]') return url.origin;
+  return localOrigin(c) ?? url.origin;
 }

@@ -1,0 +1,242 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ConfigFile } from '../../src/config/schema.js';
+import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
+import { waitFor } from '../support/node-client.js';
+import {
+  ADMIN_TOKEN,
+  auth,
+  jsonHeaders,
+  NODE_A_TOKEN,
+  NODE_B_TOKEN,
+  startTestRelay,
+  type TestRelay,
+  type TestRelayOptions,
+} from '../support/relay.js';
+import { describeWithServer } from '../support/servers.js';
+
+/**
+ * What one compromised, buggy or unlucky node can do to the others (issue "Hostile or careless nodes cannot hijack,
+ * stall or flood the relay"), tried against the embedded relay with a real Apache peer. Each block names the item it
+ * proves; the cloud-mode parity of the same rules is in cloud-hostile-nodes.test.ts.
+ */
+
+let apache: ApachePeer;
+const relays: TestRelay[] = [];
+
+async function relay(overrides: Partial<ConfigFile> = {}, options: TestRelayOptions = {}): Promise<TestRelay> {
+  const t = await startTestRelay({ peers: [peerConfig(apache, 'server2')], ...overrides }, options);
+  relays.push(t);
+  return t;
+}
+
+interface Answer {
+  status: number;
+  code?: string;
+  message?: string;
+  headers: Headers;
+  json: Record<string, unknown>;
+}
+
+async function call(t: TestRelay, path: string, init: RequestInit & { token?: string } = {}): Promise<Answer> {
+  const { token = NODE_A_TOKEN, ...rest } = init;
+  const url = path.startsWith('http') ? path : `${t.url}${path}`;
+  const res = await fetch(url, { ...rest, headers: { ...auth(token), ...(rest.headers as Record<string, string>) } });
+  const text = await res.text();
+  const json = (text ? JSON.parse(text) : {}) as Record<string, unknown>;
+  const error = json.error as { code?: string; message?: string } | undefined;
+  return { status: res.status, code: error?.code, message: error?.message, headers: res.headers, json };
+}
+
+const change = (t: TestRelay, fields: Record<string, unknown>, token = NODE_A_TOKEN) =>
+  call(t, '/v1/changes', { method: 'POST', token, headers: jsonHeaders(token), body: JSON.stringify(fields) });
+
+const sha = (body: string | Buffer) => createHash('sha256').update(body).digest('hex');
+
+/** POST an upload; returns its id and upload URL (the body is not sent). */
+async function openUpload(t: TestRelay, path: string, body: string, token = NODE_A_TOKEN) {
+  const answer = await change(t, { action: 'upload', path, size: Buffer.byteLength(body), sha256: sha(body) }, token);
+  expect(answer.status, JSON.stringify(answer.json)).toBe(201);
+  return { id: answer.json.id as string, url: (answer.json.upload as { url: string }).url };
+}
+
+const putBody = (t: TestRelay, url: string, body: string, token = NODE_A_TOKEN) =>
+  call(t, url, { method: 'PUT', token, headers: { 'content-type': 'application/octet-stream' }, body });
+
+const commit = (t: TestRelay, id: string, token = NODE_A_TOKEN) =>
+  call(t, `/v1/changes/${id}/commit`, { method: 'POST', token });
+
+async function peerFile(path: string, timeoutMs = 20_000): Promise<string | undefined> {
+  let found: string | undefined;
+  await waitFor(
+    async () => {
+      found = (await apache.tree()).get(path.replace(/^\//, ''));
+      return found !== undefined;
+    },
+    timeoutMs,
+    () => `${path} never reached the peer`,
+  );
+  return found;
+}
+
+describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'hostile nodes', () => {
+  beforeAll(async () => {
+    apache = await startApache();
+  });
+  afterAll(async () => {
+    for (const t of relays.splice(0)) await t.close();
+    await apache?.close();
+  });
+
+  describe('1. uploads belong to their node', () => {
+    let t: TestRelay;
+    beforeAll(async () => {
+      t = await relay();
+    });
+
+    it("refuses another node's body and commit with the answer an unknown id gets; the owner's upload goes through", async () => {
+      const { id, url } = await openUpload(t, '/user_homes/alice/report.txt', 'alice wrote this');
+      const unknownId = `${id.slice(0, -6)}${id.endsWith('000000') ? '111111' : '000000'}`;
+
+      const foreignBody = await putBody(t, url, 'mallory wrote this', NODE_B_TOKEN);
+      const foreignCommit = await commit(t, id, NODE_B_TOKEN);
+      const unknownCommit = await commit(t, unknownId, NODE_B_TOKEN);
+      expect([foreignBody.status, foreignBody.code]).toEqual([404, 'NOT_FOUND']);
+      expect([foreignCommit.status, foreignCommit.code]).toEqual([404, 'NOT_FOUND']);
+      // Nothing tells an existing id from an unknown one.
+      expect(foreignCommit.message!.replace(id, 'ID')).toBe(unknownCommit.message!.replace(unknownId, 'ID'));
+
+      expect((await putBody(t, url, 'alice wrote this')).status).toBe(200);
+      expect((await commit(t, id, NODE_B_TOKEN)).code).toBe('NOT_FOUND');
+      expect((await commit(t, id)).status).toBe(200);
+      expect(await peerFile('/user_homes/alice/report.txt')).toBe(sha('alice wrote this'));
+      // Once committed, another node still learns nothing (not ALREADY_COMMITTED).
+      expect((await commit(t, id, NODE_B_TOKEN)).code).toBe('NOT_FOUND');
+    });
+
+    it('gives the upload URL a 128-bit key; without it, or with a wrong one, the body is refused', async () => {
+      const { id, url } = await openUpload(t, '/user_homes/alice/keyed.txt', 'keyed');
+      const key = new URL(url).searchParams.get('key')!;
+      expect(key).toMatch(/^[A-Za-z0-9_-]{22}$/); // 22 base64url characters = 132 bits, 128 of them key
+      const bare = url.replace(/\?.*$/, '');
+      const wrong = `${bare}?key=${key.slice(0, -1)}${key.endsWith('A') ? 'B' : 'A'}`;
+      for (const attempt of [bare, wrong]) {
+        const answer = await putBody(t, attempt, 'keyed');
+        expect([answer.status, answer.code]).toEqual([404, 'NOT_FOUND']);
+      }
+      // The admin token may act on any change, with its URL.
+      expect((await putBody(t, url, 'keyed', ADMIN_TOKEN)).status).toBe(200);
+      expect((await commit(t, id, ADMIN_TOKEN)).status).toBe(200);
+      expect(await peerFile('/user_homes/alice/keyed.txt')).toBe(sha('keyed'));
+    });
+  });
+
+  describe('3. reserved and root paths', () => {
+    let t: TestRelay;
+    beforeAll(async () => {
+      t = await relay();
+    });
+
+    it('refuses every file change at or below /.vfs-relay/ and keeps the peer configuration tree', async () => {
+      const doc = '<?xml version="1.0"?><user><username>john</username></user>';
+      const put = await call(t, '/v1/config/users/john.XML', {
+        method: 'PUT',
+        headers: { 'content-type': 'application/xml' },
+        body: doc,
+      });
+      expect(put.status).toBe(202);
+      expect(await peerFile('/.vfs-relay/config/users/john.XML')).toBe(sha(doc));
+
+      for (const fields of [
+        { action: 'delete', path: '/.vfs-relay' },
+        { action: 'delete', path: '/.vfs-relay/config/users/john.XML' },
+        { action: 'makedir', path: '/.vfs-relay/x' },
+        { action: 'mdtm', path: '/.vfs-relay/config', modified: '2026-01-01T00:00:00Z' },
+        { action: 'upload', path: '/.vfs-relay/config/users/john.XML', size: 1 },
+        { action: 'rename', path: '/user_homes/evil.XML', target: '/.vfs-relay/config/users/john.XML' },
+        { action: 'rename', path: '/.vfs-relay/config', target: '/user_homes/stolen' },
+      ]) {
+        const answer = await change(t, fields);
+        expect([answer.status, answer.code], JSON.stringify(fields)).toEqual([400, 'RESERVED_PATH']);
+      }
+      expect((await call(t, '/v1/changes', { token: ADMIN_TOKEN })).json.items).toEqual([]);
+      expect((await apache.tree()).get('.vfs-relay/config/users/john.XML')).toBe(sha(doc));
+    });
+
+    it('refuses to create, replace, remove or rename a replicated location itself; changes inside flow on', async () => {
+      const nested = await relay({
+        vfs: [
+          { path: '/user_homes', replicate: true },
+          { path: '/shared/projects', replicate: true },
+        ],
+      });
+      for (const fields of [
+        { action: 'upload', path: '/user_homes', size: 0 },
+        { action: 'delete', path: '/user_homes' },
+        { action: 'makedir', path: '/user_homes' },
+        { action: 'rename', path: '/user_homes', target: '/user_homes2' },
+        { action: 'rename', path: '/shared/projects', target: '/shared/old' },
+        { action: 'delete', path: '/shared/projects/' },
+      ]) {
+        const answer = await change(nested, fields);
+        expect([answer.status, answer.code], JSON.stringify(fields)).toEqual([400, 'LOCATION_ROOT']);
+      }
+      // A replicated location inside a replicated one: removing its parent would remove it too.
+      const outer = await relay({
+        vfs: [
+          { path: '/', replicate: true },
+          { path: '/shared/projects', replicate: true },
+        ],
+      });
+      for (const fields of [
+        { action: 'delete', path: '/shared' },
+        { action: 'rename', path: '/shared', target: '/elsewhere' },
+        { action: 'rename', path: '/drafts/projects', target: '/shared/projects' },
+        { action: 'rename', path: '/drafts', target: '/shared' },
+      ]) {
+        const answer = await change(outer, fields);
+        expect([answer.status, answer.code], JSON.stringify(fields)).toEqual([400, 'LOCATION_ROOT']);
+      }
+      expect((await call(nested, '/v1/changes', { token: ADMIN_TOKEN })).json.items).toEqual([]);
+      // Its modified time is not the location itself; what is inside goes through.
+      const mdtm = await change(nested, { action: 'mdtm', path: '/user_homes', modified: '2026-01-01T00:00:00Z' });
+      expect(mdtm.status).toBe(202);
+      const { id, url } = await openUpload(nested, '/user_homes/inside.txt', 'inside');
+      await putBody(nested, url, 'inside');
+      expect((await commit(nested, id)).status).toBe(200);
+      expect(await peerFile('/user_homes/inside.txt')).toBe(sha('inside'));
+    });
+  });
+
+  describe('8. the Host header', () => {
+    it("builds upload URLs from the listen address, never from the client's Host header", async () => {
+      const t = await relay();
+      const { port } = new URL(t.url);
+      const { request } = await import('node:http');
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port: Number(port),
+            method: 'POST',
+            path: '/v1/changes',
+            headers: { ...jsonHeaders(NODE_A_TOKEN), host: 'evil.example:666' },
+          },
+          (res) => {
+            let body = '';
+            res.on('data', (chunk) => {
+              body += chunk;
+            });
+            res.on('end', () => resolve({ status: res.statusCode!, body }));
+          },
+        );
+        req.on('error', reject);
+        req.end(JSON.stringify({ action: 'upload', path: '/user_homes/host.txt', size: 1 }));
+      });
+      expect(answer.status).toBe(201);
+      const { upload } = JSON.parse(answer.body) as { upload: { url: string } };
+      expect(upload.url.startsWith(`${t.url}/v1/changes/`)).toBe(true);
+      expect(upload.url).not.toContain('evil.example');
+    });
+  });
+});
