@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, configKey, describeIssues } from './errors.js';
 import { configSchema, type ParsedConfig, type SecretSource } from './schema.js';
+import { tokenTableProblem } from './token-table.js';
 
 export { ConfigError } from './errors.js';
 
@@ -97,16 +98,16 @@ export function resolveSecrets(parsed: ParsedConfig, env: NodeJS.ProcessEnv, sou
   for (const [node, token] of Object.entries(parsed.auth.nodeTokens)) {
     nodeTokens[node] = resolveSecret(token, `auth.nodeTokens.${node}`)!;
   }
+  const auth = { adminToken: resolveSecret(parsed.auth.adminToken, 'auth.adminToken'), nodeTokens };
+  const problem = tokenTableProblem(auth);
+  if (problem) throw new ConfigError(`config ${problem.key}: ${problem.message} (${source})`);
   return {
     ...parsed,
     peers: parsed.peers.map((peer, i) => ({
       ...peer,
       password: resolveSecret(peer.password, `peers[${i}].password`),
     })),
-    auth: {
-      adminToken: resolveSecret(parsed.auth.adminToken, 'auth.adminToken'),
-      nodeTokens,
-    },
+    auth,
     source,
   };
 }

@@ -34,7 +34,7 @@ const relay = await spawnTs(fileURLToPath(new URL('../support/crash-child.ts', i
   JSON.stringify({
     peers: [{ ...peerConfig(apache, 'apache'), setModifiedTime: values['modified-time'] }],
     vfs: [{ path: '/user_homes', replicate: true }],
-    auth: { adminToken: 'bench-admin', nodeTokens: { node: NODE_A_TOKEN } },
+    auth: { adminToken: 'bench-admin-token-0123456789', nodeTokens: { node: NODE_A_TOKEN } },
   }),
 ]);
 const agent = await spawnTs(fileURLToPath(new URL('../support/agent-child.ts', import.meta.url)), [

@@ -55,7 +55,7 @@ async function benchRelay(files: File[], mode: Mode) {
   const config = {
     peers: [{ name: 'server2', url: 'http://127.0.0.1:9/' }], // down: this measures ingestion only
     vfs: [{ path: '/user_homes' }],
-    auth: { adminToken: 'bench-admin', nodeTokens: { bench: TOKEN } },
+    auth: { adminToken: 'bench-admin-token-0123456789', nodeTokens: { bench: TOKEN } },
   };
   const script = fileURLToPath(new URL('../support/crash-child.ts', import.meta.url));
   const child = await spawnTs(script, [tmp.dir, JSON.stringify(config)]);

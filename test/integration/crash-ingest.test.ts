@@ -21,7 +21,7 @@ const CONFIG = JSON.stringify({
     { name: 'server3', url: 'http://127.0.0.1:9/' },
   ],
   vfs: [{ path: '/user_homes' }],
-  auth: { adminToken: 'crash-admin', nodeTokens: { 'node-a': NODE_A_TOKEN } },
+  auth: { adminToken: 'crash-admin-token-0123456789', nodeTokens: { 'node-a': NODE_A_TOKEN } },
 });
 
 interface Acknowledged {

@@ -46,7 +46,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'c
     const config = JSON.stringify({
       peers: [{ ...peerConfig(server, 'server2'), url: proxy.url }],
       vfs: [{ path: '/user_homes' }],
-      auth: { adminToken: 'crash-admin', nodeTokens: { 'node-a': NODE_A_TOKEN } },
+      auth: { adminToken: 'crash-admin-token-0123456789', nodeTokens: { 'node-a': NODE_A_TOKEN } },
     });
     const { changes, model } = mixedScript({ seed: 21, count: 500, base: '/user_homes/crash', maxBytes: 512 * 1024 });
 
@@ -89,7 +89,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'c
 
     // The last run drains what is left, and shuts down cleanly.
     child = await spawnTs(CHILD, [tmp.dir, config]);
-    const headers = { authorization: 'Bearer crash-admin' };
+    const headers = { authorization: 'Bearer crash-admin-token-0123456789' };
     await waitFor(
       async () => {
         const [peer] = (await (await fetch(`${child.ready}/v1/peers`, { headers })).json()) as {

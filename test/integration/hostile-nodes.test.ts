@@ -208,6 +208,28 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'h
     });
   });
 
+  describe('5. the token table', () => {
+    it.each([
+      [{ 'node-a': 'shared-token-0123456789', 'node-b': 'shared-token-0123456789' }, 'auth.nodeTokens.node-b'],
+      [{ 'node-a': ADMIN_TOKEN }, 'auth.nodeTokens.node-a'],
+      [{ 'node-a': 'short-token' }, 'auth.nodeTokens.node-a'],
+    ])('refuses to start with %j, in one line naming %s and no token', async (nodeTokens, key) => {
+      const started = startTestRelay({
+        peers: [peerConfig(apache, 'server2')],
+        auth: { adminToken: ADMIN_TOKEN, nodeTokens },
+      });
+      const error = (await started.then(
+        (t) => {
+          relays.push(t);
+          return undefined;
+        },
+        (e: unknown) => e,
+      )) as Error | undefined;
+      expect(error?.message).toMatch(new RegExp(`^config ${key.replace(/\./g, '\\.')}: [^\n]+$`));
+      for (const token of [ADMIN_TOKEN, ...Object.values(nodeTokens)]) expect(error?.message).not.toContain(token);
+    });
+  });
+
   describe('8. the Host header', () => {
     it("builds upload URLs from the listen address, never from the client's Host header", async () => {
       const t = await relay();

@@ -12,7 +12,7 @@ const base = {
 const env = (config: unknown, extra: Record<string, string> = {}) => ({
   [CONFIG_ENV]: JSON.stringify(config),
   PEER_PASSWORD: 'pw',
-  ADMIN: 'admin-token',
+  ADMIN: 'admin-token-0123456789',
   ...extra,
 });
 
@@ -20,7 +20,7 @@ describe('Lambda configuration from the environment', () => {
   it('parses the config JSON and resolves secrets named by environment variables', () => {
     const config = cloudConfigFromEnv(env(base));
     expect(config.peers[0]!.password).toBe('pw');
-    expect(config.auth.adminToken).toBe('admin-token');
+    expect(config.auth.adminToken).toBe('admin-token-0123456789');
     expect(config.source).toBe(CONFIG_ENV);
     expect(isCloudConfig(config)).toBe(true);
   });

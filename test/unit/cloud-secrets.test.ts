@@ -14,12 +14,15 @@ const CONFIG = {
 describe('relay secrets at cold start', () => {
   it('fills tokens and peer passwords from the secret; values in the config win', () => {
     const secrets = {
-      adminToken: 'admin-x',
-      nodeTokens: { 'node-a': 'tok-a' },
+      adminToken: 'admin-token-0123456789',
+      nodeTokens: { 'node-a': 'node-a-token-0123456789' },
       peerPasswords: { server2: 'pw2', server3: 'ignored' },
     };
     const config = cloudConfigFromEnv({ VFS_RELAY_CONFIG_JSON: JSON.stringify(CONFIG) }, secrets);
-    expect(config.auth).toEqual({ adminToken: 'admin-x', nodeTokens: { 'node-a': 'tok-a' } });
+    expect(config.auth).toEqual({
+      adminToken: 'admin-token-0123456789',
+      nodeTokens: { 'node-a': 'node-a-token-0123456789' },
+    });
     expect(config.peers.map((p) => p.password)).toEqual(['pw2', 'inline']);
     expect(withSecrets('not an object', secrets)).toBe('not an object');
   });

@@ -21,13 +21,20 @@ const contractExample = {
   autoPlay: false,
   auth: { adminToken: { env: 'VFS_RELAY_ADMIN_TOKEN' }, nodeTokens: { 'node-a': { env: 'NODE_A_TOKEN' } } },
 };
-const env = { PEER_PASSWORD: 'pw', VFS_RELAY_ADMIN_TOKEN: 'admin', NODE_A_TOKEN: 'node-a-secret' };
+const env = {
+  PEER_PASSWORD: 'pw',
+  VFS_RELAY_ADMIN_TOKEN: 'admin-token-0123456789',
+  NODE_A_TOKEN: 'node-a-secret-0123456789',
+};
 
 describe('config', () => {
   it('accepts the CONTRACT example and resolves env secrets', () => {
     const config = parseConfig(contractExample, env);
     expect(config.peers[0]?.password).toBe('pw');
-    expect(config.auth).toEqual({ adminToken: 'admin', nodeTokens: { 'node-a': 'node-a-secret' } });
+    expect(config.auth).toEqual({
+      adminToken: 'admin-token-0123456789',
+      nodeTokens: { 'node-a': 'node-a-secret-0123456789' },
+    });
     expect(config.vfs).toEqual([{ path: '/user_homes', replicate: true }]);
     expect(config.replay.concurrency).toBe(8);
     expect(config.peers[0]?.setModifiedTime).toBe(true);
@@ -128,6 +135,36 @@ describe('config', () => {
     expect(message).toMatch(/auth\.nodeTokens\.node-a/);
     // None of the secrets that were set (peer password, admin token) appears in the message.
     for (const secret of [env.PEER_PASSWORD, env.VFS_RELAY_ADMIN_TOKEN]) expect(message).not.toContain(secret);
+  });
+
+  it.each([
+    [{ adminToken: 'short-admin' }, 'config auth.adminToken: the token is shorter than 16 characters (test)'],
+    [
+      { adminToken: 'a'.repeat(16), nodeTokens: { 'node-a': 'b'.repeat(15) } },
+      'config auth.nodeTokens.node-a: the token is shorter than 16 characters (test)',
+    ],
+    [
+      { adminToken: 'a'.repeat(16), nodeTokens: { 'node-a': 'a'.repeat(16) } },
+      'config auth.nodeTokens.node-a: the token equals the admin token; give each node a token of its own (test)',
+    ],
+    [
+      { nodeTokens: { 'node-a': 'c'.repeat(20), 'node-b': 'c'.repeat(20) } },
+      "config auth.nodeTokens.node-b: the token is also auth.nodeTokens.node-a's; give each node a token of its own (test)",
+    ],
+  ])('refuses the token table %j with one line naming the key, never the token', (auth, message) => {
+    expect(() => parseConfig({ auth }, {}, 'test')).toThrow(new ConfigError(message));
+  });
+
+  it('checks tokens named by environment variables too, and VFS_RELAY_ADMIN_TOKEN', () => {
+    const auth = { nodeTokens: { 'node-a': { env: 'A' }, 'node-b': { env: 'B' } } };
+    expect(() => parseConfig({ auth }, { A: 'x'.repeat(16), B: 'x'.repeat(16) }, 'test')).toThrow(
+      /auth\.nodeTokens\.node-b: the token is also/,
+    );
+    expect(() => parseConfig({}, { VFS_RELAY_ADMIN_TOKEN: 'tiny' }, 'test')).toThrow(/auth\.adminToken: .*shorter/);
+    expect(parseConfig({ auth }, { A: 'x'.repeat(16), B: 'y'.repeat(16) }, 'test').auth.nodeTokens).toEqual({
+      'node-a': 'x'.repeat(16),
+      'node-b': 'y'.repeat(16),
+    });
   });
 
   it('finds the file: --config, then $VFS_RELAY_CONFIG, then ./vfs-relay.config.json, then defaults', () => {

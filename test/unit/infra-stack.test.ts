@@ -202,7 +202,7 @@ describe('functions', () => {
     const config = parseConfig(
       {
         ...json,
-        auth: { adminToken: 'admin', nodeTokens: { 'node-a': 'a' } },
+        auth: { adminToken: 'admin-token-0123456789', nodeTokens: { 'node-a': 'node-a-token-0123456789' } },
         peers: json.peers.map((p) => ({ ...p, password: 'pw' })),
       },
       {},
