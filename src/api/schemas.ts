@@ -140,10 +140,24 @@ export const PeerQuery = z.object({
     .openapi({ param: { name: 'peer', in: 'query' } }),
 });
 
+/**
+ * A whole number in a query string, strictly: decimal digits only. `Number()` (and z.coerce) would also take
+ * `1e3`, `0x10`, ` 12` and `12.0`: what a node means and what the relay understood must not differ.
+ */
+export const queryInteger = (max: number) =>
+  z
+    .string()
+    .regex(/^(0|[1-9][0-9]{0,15})$/, 'must be a whole number written in decimal digits')
+    .transform(Number)
+    .pipe(z.number().int().min(0).max(max));
+
 export const ListQuery = z.object({
   status: z.enum(ENTRY_STATUSES).optional(),
   peer: z.string().optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  limit: queryInteger(1000)
+    .pipe(z.number().min(1, 'must be at least 1'))
+    .default(100)
+    .openapi({ type: 'integer', minimum: 1, maximum: 1000 }),
   cursor: z.string().optional(),
 });
 

@@ -22,7 +22,7 @@ import {
 } from './errors.js';
 import { type BodyDigest, type JournalStore, SMALL_BODY_BYTES } from './journal.js';
 import { KeyedMutex } from './keyed-mutex.js';
-import { isSameOrBelow, normalizePath } from './paths.js';
+import { FORMAT_CHARACTER, isSameOrBelow, normalizePath } from './paths.js';
 import { receiveAtMost } from './receive.js';
 import { isStamp, type StampClock } from './stamp.js';
 import type { LaneTarget, Topology } from './topology.js';
@@ -296,6 +296,9 @@ function checkChange(change: NewChange): NewChange {
     if (touched !== undefined && isSameOrBelow(touched, RESERVED_ROOT)) {
       throw new ReservedPathError(`${touched} is reserved for the relay's configuration documents (${RESERVED_ROOT}/)`);
     }
+  }
+  if (checked.user !== undefined && FORMAT_CHARACTER.test(checked.user)) {
+    throw new BadPathError('user contains Unicode format characters (bidi controls, zero-width characters)');
   }
   if (checked.sha256) checked.sha256 = checked.sha256.toLowerCase();
   return checked;

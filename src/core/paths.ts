@@ -7,6 +7,9 @@ export const MAX_SEGMENT_BYTES = 255;
 
 // C0 controls, DEL and C1 controls: never part of a name we replicate.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// Unicode format characters (category Cf): bidi overrides and isolates, zero-width spaces and joiners, soft
+// hyphens, tag characters. Invisible or reordering text, they let one name pose as another on a screen.
+export const FORMAT_CHARACTER = /\p{Cf}/u;
 // Lone UTF-16 surrogates cannot be encoded as UTF-8, so no peer could store such a name.
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
@@ -22,6 +25,9 @@ export function normalizePath(raw: unknown, field = 'path'): string {
   if (!raw.startsWith('/')) throw new BadPathError(`${field} must be absolute (start with "/")`);
   if (CONTROL.test(raw)) throw new BadPathError(`${field} contains NUL or control characters`);
   if (LONE_SURROGATE.test(raw)) throw new BadPathError(`${field} is not valid Unicode`);
+  if (FORMAT_CHARACTER.test(raw)) {
+    throw new BadPathError(`${field} contains Unicode format characters (bidi controls, zero-width characters)`);
+  }
   if (raw.includes('\\')) throw new BadPathError(`${field} contains a backslash; use "/" as the separator`);
   if (Buffer.byteLength(raw, 'utf8') > MAX_PATH_BYTES) {
     throw new BadPathError(`${field} is longer than ${MAX_PATH_BYTES} bytes`);
@@ -39,8 +45,16 @@ function checkSegment(segment: string, field: string): void {
     throw new BadPathError(`${field} has a name longer than ${MAX_SEGMENT_BYTES} bytes`);
   }
   const decoded = safeDecode(segment);
-  if (decoded === '.' || decoded === '..' || /[/\\]/.test(decoded) || CONTROL.test(decoded)) {
-    throw new BadPathError(`${field} has a percent-encoded segment that decodes to a separator or "."/".."`);
+  if (
+    decoded === '.' ||
+    decoded === '..' ||
+    /[/\\]/.test(decoded) ||
+    CONTROL.test(decoded) ||
+    FORMAT_CHARACTER.test(decoded)
+  ) {
+    throw new BadPathError(
+      `${field} has a percent-encoded segment that decodes to a separator, "."/"..", or a control or format character`,
+    );
   }
 }
 

@@ -1,5 +1,6 @@
 import { Logger as Powertools } from '@aws-lambda-powertools/logger';
 import { redactSecrets } from '../adapters/log/secret-keys.js';
+import { escapeLogText } from '../core/log-escape.js';
 import type { LogFields, Logger } from '../core/logger.js';
 import { RelayLogFormatter } from './log-formatter.js';
 import { DEFAULT_SERVICE_NAME } from './metric-names.js';
@@ -31,16 +32,16 @@ export class PowertoolsLogger implements Logger {
   }
 
   debug(message: string, fields?: LogFields): void {
-    this.powertools.debug(message, safe(fields));
+    this.powertools.debug(escapeLogText(message), safe(fields));
   }
   info(message: string, fields?: LogFields): void {
-    this.powertools.info(message, safe(fields));
+    this.powertools.info(escapeLogText(message), safe(fields));
   }
   warn(message: string, fields?: LogFields): void {
-    this.powertools.warn(message, safe(fields));
+    this.powertools.warn(escapeLogText(message), safe(fields));
   }
   error(message: string, fields?: LogFields): void {
-    this.powertools.error(message, safe(fields));
+    this.powertools.error(escapeLogText(message), safe(fields));
   }
 }
 
@@ -49,7 +50,7 @@ function safe(fields: LogFields | undefined): LogFields {
   const out: LogFields = {};
   for (const [key, value] of Object.entries(fields)) {
     if (value === undefined) continue;
-    out[RESERVED.has(key) ? `field_${key}` : key] = value;
+    out[RESERVED.has(key) ? `field_${key}` : key] = typeof value === 'string' ? escapeLogText(value) : value;
   }
   return redactSecrets(out) as LogFields;
 }

@@ -230,6 +230,51 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'h
     });
   });
 
+  describe('9. strict documents and paths', () => {
+    it('journals only one well-formed XML 1.0 document in UTF-8; the peer keeps the last good one', async () => {
+      const t = await relay();
+      const good = '<?xml version="1.0" encoding="UTF-8"?><user><username>mary</username></user>';
+      const putDoc = (body: string | Buffer) =>
+        call(t, '/v1/config/users/mary.XML', {
+          method: 'PUT',
+          headers: { 'content-type': 'application/xml' },
+          body,
+        });
+      expect((await putDoc(good)).status).toBe(202);
+      expect(await peerFile('/.vfs-relay/config/users/mary.XML')).toBe(sha(good));
+      for (const bad of [
+        `${good}<user><username>root</username></user>`,
+        '<user><username>mary</username><admin>&owner;</admin></user>',
+        '<user>\u0000</user>',
+        Buffer.from('<user>caf\u00e9</user>', 'latin1'),
+      ]) {
+        const answer = await putDoc(bad);
+        expect([answer.status, answer.code], String(bad)).toEqual([422, 'BAD_DOCUMENT']);
+      }
+      expect((await call(t, '/v1/changes', { token: ADMIN_TOKEN })).json.items).toEqual([]);
+      expect((await apache.tree()).get('.vfs-relay/config/users/mary.XML')).toBe(sha(good));
+    });
+
+    it('refuses paths and user names with format characters, and parses numbers strictly', async () => {
+      const t = await relay();
+      for (const fields of [
+        { action: 'makedir', path: '/user_homes/invoice\u202efdp.exe' },
+        { action: 'makedir', path: '/user_homes/ad\u200bmin' },
+        { action: 'makedir', path: '/user_homes/ok', user: 'jo\u2066hn' },
+      ]) {
+        const answer = await change(t, fields);
+        expect([answer.status, answer.code], JSON.stringify(fields)).toEqual([400, 'BAD_PATH']);
+      }
+      const oneRequest = await call(t, '/v1/uploads?path=%2Fuser_homes%2Fsize.bin&size=1e1', {
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: 'x'.repeat(10),
+      });
+      expect([oneRequest.status, oneRequest.code]).toEqual([400, 'BAD_REQUEST']);
+      expect((await call(t, '/v1/changes', { token: ADMIN_TOKEN })).json.items).toEqual([]);
+    });
+  });
+
   describe('8. the Host header', () => {
     it("builds upload URLs from the listen address, never from the client's Host header", async () => {
       const t = await relay();

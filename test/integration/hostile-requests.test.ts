@@ -400,6 +400,10 @@ const cases: HostileCase[] = [
       ['path longer than 4096 bytes', LONG_PATH],
       ['segment longer than 255 bytes', LONG_SEGMENT],
       ['lone surrogate', '/user_homes/a\ud800b'],
+      ['right-to-left override (bidi)', '/user_homes/invoice\u202etxt.exe'],
+      ['zero-width space', '/user_homes/ad\u200bmin'],
+      ['byte order mark inside a name', '/user_homes/\ufeffa'],
+      ['percent-encoded bidi override', '/user_homes/a%E2%80%AEb'],
     ] as const
   ).map(
     ([what, path]): HostileCase => ({
@@ -771,6 +775,33 @@ const cases: HostileCase[] = [
     code: 'PEER_NOT_FOUND',
   },
   { name: 'list with limit=0', request: operator('GET', '/v1/changes?limit=0'), status: 400, code: 'BAD_REQUEST' },
+  ...['1e2', '0x10', '%2012', '12abc', '12.0', '-1', '010'].map(
+    (limit): HostileCase => ({
+      name: `list with limit=${limit} (numbers parse strictly)`,
+      request: operator('GET', `/v1/changes?limit=${limit}`),
+      status: 400,
+      code: 'BAD_REQUEST',
+    }),
+  ),
+  ...['1e3', '0x10', '%2012', '12abc', '12.0', '+12'].map(
+    (size): HostileCase => ({
+      name: `one-request upload with size=${size} (numbers parse strictly)`,
+      request: {
+        method: 'POST',
+        path: `/v1/uploads?path=%2Fuser_homes%2Fstrict.bin&size=${size}`,
+        headers: { 'content-type': 'application/octet-stream' },
+        body: 'x'.repeat(12),
+      },
+      status: 400,
+      code: 'BAD_REQUEST',
+    }),
+  ),
+  {
+    name: 'user name with a bidi override',
+    request: change({ action: 'makedir', path: '/user_homes/x', user: 'adm\u202enimo' }),
+    status: 400,
+    code: 'BAD_PATH',
+  },
   { name: 'list with limit=abc', request: operator('GET', '/v1/changes?limit=abc'), status: 400, code: 'BAD_REQUEST' },
   {
     name: 'list with an unknown status',
@@ -831,6 +862,31 @@ const cases: HostileCase[] = [
     ),
     status: 422,
     code: ['UNSAFE_DOCUMENT', 'BAD_DOCUMENT'],
+  },
+  ...(
+    [
+      ['two root elements', '<user/><user/>'],
+      ['text after the root element', '<user/>trailing'],
+      ['an undeclared entity', '<user>&nbsp;</user>'],
+      ['a NUL character', '<user>a\u0000b</user>'],
+      ['a character reference to a control character', '<user>&#1;</user>'],
+      ['version 1.1', '<?xml version="1.1"?><user/>'],
+      ['a declared encoding other than UTF-8', '<?xml version="1.0" encoding="ISO-8859-1"?><user/>'],
+      ['no root element', '<!-- nothing -->'],
+    ] as const
+  ).map(
+    ([what, xml]): HostileCase => ({
+      name: `XML document with ${what}`,
+      request: configDoc('users', 'john.XML', 'application/xml', xml),
+      status: 422,
+      code: 'BAD_DOCUMENT',
+    }),
+  ),
+  {
+    name: 'XML document that is not UTF-8 (Latin-1 bytes)',
+    request: configDoc('users', 'john.XML', 'application/xml', Buffer.from('<user>caf\u00e9</user>', 'latin1')),
+    status: 422,
+    code: 'BAD_DOCUMENT',
   },
   {
     name: 'malformed XML document',

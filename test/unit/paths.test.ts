@@ -37,6 +37,13 @@ describe('normalizePath', () => {
     ['/a/..%2fb', 'percent-encoded'],
     ['/a/x%5Cy', 'percent-encoded'],
     ['/\ud800x', 'Unicode'],
+    ['/invoice\u202etxt.exe', 'format characters'],
+    ['/a\u2066b\u2069', 'format characters'],
+    ['/ad\u200bmin', 'format characters'],
+    ['/a\u200db', 'format characters'],
+    ['/soft\u00adhyphen', 'format characters'],
+    ['/tag\u{e0041}', 'format characters'],
+    ['/a%E2%80%AEb', 'percent-encoded'],
     [`/${'a'.repeat(256)}`, 'longer than 255'],
     [`/${'abcdefgh/'.repeat(460)}x`, 'longer than 4096'],
   ])('refuses %j (%s)', (raw, reason) => {

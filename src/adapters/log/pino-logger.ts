@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { escapeLogText } from '../../core/log-escape.js';
 import type { LogFields, Logger } from '../../core/logger.js';
 import { prettyLine } from './pretty.js';
 import { REDACTED, SECRET_KEYS } from './secret-keys.js';
@@ -61,7 +62,14 @@ export class PinoLogger implements Logger {
         formatters: { level: (label) => ({ level: label }), log: withErrors },
         redact: { paths: REDACTED_PATHS, censor: REDACTED },
       },
-      pretty ? { write: (line: string) => sink.write(prettyLine(line, sink.isTTY === true)) } : sink,
+      // pino leaves format characters (bidi overrides, zero-width), DEL, C1 controls and U+2028/9 raw in its JSON;
+      // a request may carry them. Escaped here, the line still decodes to what was logged.
+      pretty
+        ? {
+            write: (line: string) =>
+              sink.write(escapeLogText(prettyLine(line, sink.isTTY === true), { controls: false })),
+          }
+        : { write: (line: string) => sink.write(escapeJsonLine(line)) },
     );
   }
 
@@ -77,6 +85,11 @@ export class PinoLogger implements Logger {
   error(message: string, fields?: LogFields): void {
     this.pino.error(safe(fields), message);
   }
+}
+
+/** A JSON line with its unsafe characters escaped; its own newline stays. */
+function escapeJsonLine(line: string): string {
+  return line.endsWith('\n') ? `${escapeLogText(line.slice(0, -1))}\n` : escapeLogText(line);
 }
 
 function formatFromEnv(): 'json' | 'pretty' | 'auto' {

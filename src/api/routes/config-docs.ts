@@ -1,8 +1,6 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
-import { XMLValidator } from 'fast-xml-parser';
-import { assertNoDtd } from '../../core/entry-xml.js';
-import { ContentRefusedError, EntryCodecError } from '../../core/errors.js';
 import { type AuthEnv, callerNode, requireRole, tokenResolver } from '../auth.js';
+import { checkConfigDocument } from '../config-document.js';
 import type { ApiDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { limitBody } from '../limits.js';
@@ -56,7 +54,7 @@ export function configDocRoutes(deps: ApiDeps) {
     const { scope, name } = c.req.valid('param');
     const contentType = documentType(c.req.header('content-type'));
     const body = Buffer.from(await c.req.arrayBuffer());
-    checkDocument(body, contentType);
+    checkConfigDocument(body, contentType);
     const result = await deps.intake.putConfig({ scope, name, body, contentType }, callerNode(c.get('caller')));
     if (!result.journaled) return c.json({ status: 'IGNORED' as const, reason: result.reason }, 200);
     return c.json({ id: result.id, status: 'PENDING' as const }, 202);
@@ -77,27 +75,4 @@ function documentType(header: string | undefined): 'application/xml' | 'applicat
   if (essence === 'application/json') return 'application/json';
   if (essence === 'application/xml' || essence === 'text/xml') return 'application/xml';
   throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'a configuration document is application/xml or application/json');
-}
-
-/** Documents are replayed into other servers' configuration: only well-formed, DTD-free XML or valid JSON. */
-function checkDocument(body: Buffer, type: string): void {
-  if (body.length === 0) throw new ContentRefusedError('EMPTY_DOCUMENT', 'the document is empty');
-  const text = body.toString('utf8');
-  if (type === 'application/json') {
-    try {
-      JSON.parse(text);
-    } catch (error) {
-      throw new ContentRefusedError('BAD_DOCUMENT', `the document is not valid JSON: ${(error as Error).message}`);
-    }
-    return;
-  }
-  try {
-    assertNoDtd(text);
-  } catch (error) {
-    if (error instanceof EntryCodecError) throw new ContentRefusedError('UNSAFE_DOCUMENT', error.message);
-    throw error;
-  }
-  const valid = XMLValidator.validate(text);
-  if (valid !== true)
-    throw new ContentRefusedError('BAD_DOCUMENT', `the document is not well-formed XML: ${valid.err.msg}`);
 }

@@ -3,16 +3,11 @@ import { PayloadTooLargeError } from '../../core/errors.js';
 import { type AuthEnv, callerNode, requireRole, tokenResolver } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { requestBody } from '../request-body.js';
-import { AcceptedSchema, errors, IgnoredSchema, NewChangeSchema } from '../schemas.js';
+import { AcceptedSchema, errors, IgnoredSchema, NewChangeSchema, queryInteger } from '../schemas.js';
 import { validationHook } from '../validation.js';
 
 const UploadQuery = NewChangeSchema.pick({ path: true, sha256: true, modified: true, user: true }).extend({
-  size: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(Number.MAX_SAFE_INTEGER)
-    .openapi({ description: 'the body length in bytes' }),
+  size: queryInteger(Number.MAX_SAFE_INTEGER).openapi({ type: 'integer', description: 'the body length in bytes' }),
 });
 
 const upload = createRoute({

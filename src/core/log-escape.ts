@@ -1,0 +1,20 @@
+/**
+ * Characters that must never reach a log line raw: controls (C0, DEL, C1), the line and paragraph separators, and
+ * Unicode format characters (bidi overrides and isolates, zero-width characters). Raw, they can forge a line, hide
+ * text or reorder what an operator reads in a terminal or a log viewer.
+ */
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|\p{Cf}/gu;
+/** For text that carries its own controls (a coloured terminal line): only what reorders or hides text. */
+const INVISIBLE = /[\u2028\u2029]|\p{Cf}/gu;
+
+/**
+ * `text` with every unsafe character written as `\uXXXX` (each UTF-16 unit): a JSON escape inside a JSON line.
+ * `controls: false` leaves C0/C1 controls alone (ANSI colours, the line's own newline).
+ */
+export function escapeLogText(text: string, options: { controls?: boolean } = {}): string {
+  return text.replace(options.controls === false ? INVISIBLE : UNSAFE, (char) => {
+    let out = '';
+    for (let i = 0; i < char.length; i++) out += `\\u${char.charCodeAt(i).toString(16).padStart(4, '0')}`;
+    return out;
+  });
+}
