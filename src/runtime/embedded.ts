@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FsJournalStore } from '../adapters/fs-journal/store.js';
 import { PinoLogger } from '../adapters/log/pino-logger.js';
@@ -54,7 +54,12 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
   }
   const root = resolve(config.journal);
   const store = await FsJournalStore.open(root, (w) => logger.warn(w.message, { path: w.path }));
-  const adminToken = config.auth.adminToken ?? (await generatedAdminToken(root, logger));
+  const adminToken =
+    config.auth.adminToken ??
+    (await generatedAdminToken(root, logger).catch(async (error: unknown) => {
+      await store.close();
+      throw error;
+    }));
   const clock = new StampClock();
   clock.seed(await store.newestId());
 
@@ -155,6 +160,17 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
  */
 async function generatedAdminToken(root: string, logger: Logger): Promise<string> {
   const file = join(root, 'admin-token');
+  const mode = await stat(file).then(
+    (s) => s.mode & 0o777,
+    () => undefined,
+  );
+  if (mode !== undefined && (mode & 0o077) !== 0) {
+    // Someone else may have read it already: refuse rather than quietly narrow it, so the operator rotates it.
+    throw new ConfigError(
+      `config auth.adminToken: ${file} can be read by other users (mode 0${mode.toString(8)}); ` +
+        `replace it (or remove it to have a new one generated) and keep it mode 600`,
+    );
+  }
   const existing = await readFile(file, 'utf8').catch(() => '');
   if (existing.trim()) return existing.trim();
   const token = randomBytes(24).toString('base64url');

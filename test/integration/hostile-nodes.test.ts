@@ -230,6 +230,84 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'h
     });
   });
 
+  describe('7. the journal is private', () => {
+    it('keeps journal folders 0700 and files 0600: write-ahead log, entries, bodies, lock', async () => {
+      const t = await relay({}, { replay: false });
+      const big = 'b'.repeat(2 * 1024 * 1024); // over the write-ahead log's inline limit: fsynced in its folder
+      for (const [name, body] of [
+        ['small.txt', 'small'],
+        ['big.bin', big],
+      ] as const) {
+        const { id, url } = await openUpload(t, `/user_homes/private/${name}`, body);
+        expect((await putBody(t, url, body)).status).toBe(200);
+        expect((await commit(t, id)).status).toBe(200);
+      }
+      expect((await change(t, { action: 'makedir', path: '/user_homes/private/dir' })).status).toBe(202);
+      const { readdir, stat } = await import('node:fs/promises');
+      const { join } = await import('node:path');
+      const modes = new Map<string, number>();
+      const walk = async (dir: string): Promise<void> => {
+        modes.set(dir, (await stat(dir)).mode & 0o777);
+        for (const entry of await readdir(dir, { withFileTypes: true })) {
+          const path = join(dir, entry.name);
+          if (entry.isDirectory()) await walk(path);
+          else modes.set(path, (await stat(path)).mode & 0o777);
+        }
+      };
+      // The entry folders are written a moment after the answer: wait until both uploads have their body.
+      await waitFor(
+        async () => {
+          modes.clear();
+          await walk(t.journal);
+          return [...modes.keys()].filter((p) => p.endsWith('/upload')).length === 2;
+        },
+        10_000,
+        () => JSON.stringify([...modes.keys()]),
+      );
+      expect([...modes.keys()].some((p) => p.endsWith('.wal'))).toBe(true);
+      expect([...modes.keys()].some((p) => p.endsWith('config.XML'))).toBe(true);
+      const open = [...modes].filter(([, mode]) => (mode & 0o077) !== 0).map(([p, m]) => `${p} ${m.toString(8)}`);
+      expect(open).toEqual([]);
+    });
+
+    it('refuses to start with an admin-token file that others can read', async () => {
+      const { tempDir } = await import('../support/tmp.js');
+      const { writeFile } = await import('node:fs/promises');
+      const { join } = await import('node:path');
+      const dir = await tempDir();
+      try {
+        await writeFile(join(dir.dir, 'admin-token'), 'an-admin-token-someone-else-read\n', { mode: 0o644 });
+        const started = startTestRelay(
+          { peers: [peerConfig(apache, 'server2')], auth: { nodeTokens: { 'node-a': NODE_A_TOKEN } } },
+          { journal: dir.dir },
+        );
+        const error = await started.then(
+          async (t) => {
+            await t.close();
+            return undefined;
+          },
+          (e: unknown) => e as Error,
+        );
+        expect(error?.message).toMatch(
+          /^config auth\.adminToken: .*admin-token can be read by other users \(mode 0644\)/,
+        );
+        expect(error?.message).not.toContain('an-admin-token-someone-else-read');
+        // The journal was closed again: a relay with a private token starts on the same folder.
+        await writeFile(join(dir.dir, 'admin-token'), 'an-admin-token-kept-private\n', { mode: 0o600 });
+        const { chmod } = await import('node:fs/promises');
+        await chmod(join(dir.dir, 'admin-token'), 0o600);
+        const t = await startTestRelay(
+          { peers: [peerConfig(apache, 'server2')], auth: { nodeTokens: { 'node-a': NODE_A_TOKEN } } },
+          { journal: dir.dir },
+        );
+        expect(t.relay.adminToken).toBe('an-admin-token-kept-private');
+        await t.close();
+      } finally {
+        await dir.remove();
+      }
+    });
+  });
+
   describe('9. strict documents and paths', () => {
     it('journals only one well-formed XML 1.0 document in UTF-8; the peer keeps the last good one', async () => {
       const t = await relay();

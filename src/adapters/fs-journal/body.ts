@@ -5,6 +5,7 @@ import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PayloadTooLargeError } from '../../core/errors.js';
 import type { BodyDigest } from '../../core/journal.js';
+import { PRIVATE_FILE } from './modes.js';
 
 /**
  * Streams `body` to `file` through a temporary name: hash and count on the way, then rename. Memory stays
@@ -25,7 +26,7 @@ export async function writeBodyFile(file: string, body: Readable, maxBytes: numb
     },
   });
   try {
-    await pipeline(body, meter, createWriteStream(temp, { flags: 'wx', highWaterMark: 1 << 20 }));
+    await pipeline(body, meter, createWriteStream(temp, { flags: 'wx', mode: PRIVATE_FILE, highWaterMark: 1 << 20 }));
     await rename(temp, file);
   } catch (error) {
     await rm(temp, { force: true });

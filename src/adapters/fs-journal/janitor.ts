@@ -40,12 +40,12 @@ function remove(dir, files) {
   }
 }
 function write({ dir, files, links }) {
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   for (const { name, target } of links || []) {
     try { unlinkSync(join(dir, name)); } catch (error) { ignoreMissing(error); }
     linkSync(target, join(dir, name));
   }
-  for (const { name, data } of files) writeFileSync(join(dir, name), data);
+  for (const { name, data } of files) writeFileSync(join(dir, name), data, { mode: 0o600 });
 }
 parentPort.on('message', ({ batch, ops, files }) => {
   const failures = [];

@@ -22,6 +22,7 @@ import { digestFile, writeBodyFile } from './body.js';
 import { DirectorySync, fsyncPath } from './dir-sync.js';
 import { FolderJanitor } from './janitor.js';
 import { acquireJournalLock } from './lock.js';
+import { makePrivate, PRIVATE_DIR, PRIVATE_FILE } from './modes.js';
 import { syncFileSystem } from './syncfs.js';
 import { type AppendMode, type LoggedRecord, type WalRecord, WriteAheadLog } from './wal.js';
 
@@ -109,7 +110,7 @@ export class FsJournalStore implements JournalStore {
     options: FsJournalOptions = {},
   ): Promise<FsJournalStore> {
     const store = new FsJournalStore(root);
-    await mkdir(store.journal, { recursive: true });
+    await makePrivate(root, store.journal);
     store.releaseLock = await acquireJournalLock(join(root, 'relay.lock'));
     try {
       const { wal, leftover, leftoverFiles } = await WriteAheadLog.open(join(root, WAL_DIR));
@@ -393,7 +394,7 @@ export class FsJournalStore implements JournalStore {
   /** Creates a lane's folder the first time it is needed (durably: its name is in the journal folder). */
   private async ensureLaneDir(lane: LaneId): Promise<void> {
     if (this.knownLaneDirs.has(lane)) return;
-    await mkdir(join(this.journal, lane), { recursive: true });
+    await mkdir(join(this.journal, lane), { recursive: true, mode: PRIVATE_DIR });
     await this.dirSync.sync(this.journal);
     this.knownLaneDirs.add(lane);
   }
@@ -405,7 +406,7 @@ export class FsJournalStore implements JournalStore {
       const record: WalRecord = { kind: 'put', entries: [{ lane: entry.lane, id: entry.id, xml: encodeEntry(entry) }] };
       await this.log(record, undefined, () => this.writePut(record));
     } else {
-      await mkdir(dir);
+      await mkdir(dir, { mode: PRIVATE_DIR });
       // Nothing to write until it is published: a folder without config.XML is invisible, and cleared at start.
       this.volatile.add(key(entry));
     }
@@ -428,7 +429,7 @@ export class FsJournalStore implements JournalStore {
     await Promise.all(
       record.entries.map(async (e) => {
         const dir = this.entryDir(e);
-        await mkdir(dir, { recursive: true });
+        await mkdir(dir, { recursive: true, mode: PRIVATE_DIR });
         if (bodySource && record.body && (e.lane !== record.body.lane || e.id !== record.body.id)) {
           // A hard link shares the bytes (no copy, no extra disk); each lane still purges its own name.
           await unlink(join(dir, BODY_FILE)).catch(ignoreMissing);
@@ -488,13 +489,13 @@ export class FsJournalStore implements JournalStore {
       // An empty body travels as no bytes at all.
       const bytes = body ?? (record.body?.size === 0 ? Buffer.alloc(0) : undefined);
       if (home && bytes) {
-        await mkdir(this.entryDir(record.body!), { recursive: true });
+        await mkdir(this.entryDir(record.body!), { recursive: true, mode: PRIVATE_DIR });
         const size = await stat(home).then((s) => s.size, ignoreMissing);
         if (size !== record.body!.size) await this.writeUnsynced(home, bytes);
       }
       for (const e of record.entries) {
         const dir = this.entryDir(e);
-        await mkdir(dir, { recursive: true });
+        await mkdir(dir, { recursive: true, mode: PRIVATE_DIR });
         await finishInterruptedRename(dir);
         const current = await readFile(join(dir, ENTRY_FILE)).catch(ignoreMissing);
         if (!current || !decodes(current)) await this.writeUnsynced(join(dir, ENTRY_FILE), e.xml);
@@ -513,7 +514,7 @@ export class FsJournalStore implements JournalStore {
   /** Temporary name + rename, without fsync: for files a log record already makes durable. */
   private async writeUnsynced(file: string, content: string | Buffer): Promise<void> {
     const temp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-    await writeFile(temp, content, { flag: 'wx' });
+    await writeFile(temp, content, { flag: 'wx', mode: PRIVATE_FILE });
     await rename(temp, file);
   }
 
@@ -553,7 +554,7 @@ export class FsJournalStore implements JournalStore {
   /** Writes `text` under a temporary name and fsyncs it; the returned function renames it into place. */
   private async prepare(file: string, text: string): Promise<() => Promise<void>> {
     const temp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-    const handle = await open(temp, 'wx');
+    const handle = await open(temp, 'wx', PRIVATE_FILE);
     try {
       await handle.writeFile(text);
       await handle.sync();

@@ -1,8 +1,9 @@
 import { writevSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { fsyncPath } from './dir-sync.js';
+import { PRIVATE_DIR, PRIVATE_FILE } from './modes.js';
 
 /** What the journal promised: entries written (with the body of small uploads), or entries purged. */
 export type WalRecord =
@@ -64,7 +65,8 @@ export class WriteAheadLog {
 
   /** Opens the log in `dir` and returns the records a previous run left in it, oldest first. */
   static async open(dir: string): Promise<{ wal: WriteAheadLog; leftover: LoggedRecord[]; leftoverFiles: string[] }> {
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: PRIVATE_DIR });
+    await chmod(dir, PRIVATE_DIR);
     const names = (await readdir(dir)).filter((n) => /^\d{12}\.wal$/.test(n)).sort();
     const leftover: LoggedRecord[] = [];
     for (const name of names) leftover.push(...decodeSegment(await readFile(join(dir, name))));
@@ -197,7 +199,7 @@ export class WriteAheadLog {
 
   private async newSegment(seq: number): Promise<Segment> {
     const file = join(this.dir, `${String(seq).padStart(12, '0')}.wal`);
-    const handle = await open(file, 'w');
+    const handle = await open(file, 'w', PRIVATE_FILE);
     await fsyncPath(this.dir);
     return {
       seq,
