@@ -5,6 +5,7 @@ import {
   BadPathError,
   ContentRefusedError,
   EntryCodecError,
+  LimitExceededError,
   LocationRootError,
   MalformedRequestError,
   NotFoundError,
@@ -37,6 +38,7 @@ const STATUS_BY_ERROR: [new (...args: never[]) => RelayError, ContentfulStatusCo
   [PayloadTooLargeError, 413],
   [ContentRefusedError, 422],
   [EntryCodecError, 422],
+  [LimitExceededError, 429],
 ];
 
 const CODE_BY_HTTP_STATUS: Record<number, string> = {
@@ -64,6 +66,8 @@ export function toErrorResponse(error: unknown, c: Context, log: (error: unknown
 function respond(error: unknown, c: Context, log: (error: unknown) => void): Response {
   if (error instanceof ApiError) return c.json(errorBody(error.code, error.message), error.status);
   if (error instanceof RelayError) {
+    if (error instanceof LimitExceededError)
+      c.header('retry-after', String(Math.max(1, Math.ceil(error.retryAfterSeconds))));
     const status = STATUS_BY_ERROR.find(([type]) => error instanceof type)?.[1];
     if (status) return c.json(errorBody(error.code, error.message), status);
   }

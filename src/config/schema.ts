@@ -72,6 +72,60 @@ export const peerSchema = z
   })
   .strict();
 
+/** What bounds one node (docs/security.md): defaults generous for a well-behaved node, tight for a runaway one. */
+const NODE_LIMIT_DEFAULTS = {
+  uploadIdleExpirySeconds: 3600,
+  maxUnfinishedUploadsPerNode: 100,
+  nodeRequestsPerSecond: 2000,
+  nodeRequestBurst: 4000,
+  bodyIdleTimeoutSeconds: 60,
+  maxConnections: 1024,
+};
+
+const nodeLimits = z.object({
+  uploadIdleExpirySeconds: z
+    .number()
+    .min(0.1)
+    .max(604_800)
+    .default(NODE_LIMIT_DEFAULTS.uploadIdleExpirySeconds)
+    .describe(
+      'an upload whose body has not moved for this long (a body arriving counts) is dropped, logged and counted',
+    ),
+  maxUnfinishedUploadsPerNode: z
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(NODE_LIMIT_DEFAULTS.maxUnfinishedUploadsPerNode)
+    .describe('uploads one node may have waiting for their body or commit; one more is 429 TOO_MANY_UPLOADS'),
+  nodeRequestsPerSecond: z
+    .number()
+    .min(0)
+    .max(1_000_000)
+    .default(NODE_LIMIT_DEFAULTS.nodeRequestsPerSecond)
+    .describe('sustained requests per second per node token (more: 429 RATE_LIMITED); `0` turns the limit off'),
+  nodeRequestBurst: z
+    .number()
+    .int()
+    .min(1)
+    .max(10_000_000)
+    .default(NODE_LIMIT_DEFAULTS.nodeRequestBurst)
+    .describe('requests a node may send at once above the sustained rate'),
+  bodyIdleTimeoutSeconds: z
+    .number()
+    .min(0.05)
+    .max(86_400)
+    .default(NODE_LIMIT_DEFAULTS.bodyIdleTimeoutSeconds)
+    .describe('a request body that sends no byte for this long (while the relay reads) is cut off'),
+  maxConnections: z
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .default(NODE_LIMIT_DEFAULTS.maxConnections)
+    .describe('connections the server holds at once; more are closed as they arrive'),
+});
+
 /** Peer names identify lanes, metrics and CLI arguments: two peers of one name would share them. */
 export const uniquePeerNames = (peers: readonly { name: string }[]): boolean =>
   new Set(peers.map((p) => p.name)).size === peers.length;
@@ -209,9 +263,10 @@ const objectSchema = z
           .min(0)
           .default(2 ** 40)
           .describe('largest upload body accepted, in bytes (413 above; default 1 TiB)'),
+        ...nodeLimits.shape,
       })
       .strict()
-      .default({ maxUploadBytes: 2 ** 40 }),
+      .default({ maxUploadBytes: 2 ** 40, ...NODE_LIMIT_DEFAULTS }),
   })
   .strict();
 

@@ -18,7 +18,7 @@ export const CONFIG_ROOT = `${RESERVED_ROOT}/config`;
 /** Statuses written in config.XML. */
 export const STORED_STATUSES = ['AWAITING_BODY', 'PENDING', 'CONFLICT', 'FAILED'] as const;
 export type StoredStatus = (typeof STORED_STATUSES)[number];
-/** What operators see: BLOCKED is derived (a PENDING entry behind an overlapping CONFLICT/FAILED one). */
+/** What operators see: BLOCKED is derived (a PENDING entry behind an overlapping CONFLICT/FAILED/AWAITING_BODY one). */
 export const ENTRY_STATUSES = [...STORED_STATUSES, 'BLOCKED'] as const;
 export type EntryStatus = (typeof ENTRY_STATUSES)[number];
 

@@ -70,6 +70,18 @@ export class PayloadTooLargeError extends RelayError {
   readonly code = 'PAYLOAD_TOO_LARGE';
 }
 
+/** A client went over a limit (requests per second, unfinished uploads): it may try again after a while. */
+export class LimitExceededError extends RelayError {
+  constructor(
+    readonly code: string,
+    message: string,
+    /** Seconds the client should wait (sent as Retry-After). */
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
+
 /** A config.XML that cannot be decoded: corrupt, oversized, DOCTYPE/entities, unknown action. */
 export class EntryCodecError extends RelayError {
   readonly code = 'BAD_ENTRY';

@@ -14,6 +14,7 @@ import {
 import {
   BadPathError,
   ContentRefusedError,
+  LimitExceededError,
   LocationRootError,
   MalformedRequestError,
   NotFoundError,
@@ -22,10 +23,12 @@ import {
 } from './errors.js';
 import { type BodyDigest, type JournalStore, SMALL_BODY_BYTES } from './journal.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import { dropEntries } from './operator.js';
 import { FORMAT_CHARACTER, isSameOrBelow, normalizePath } from './paths.js';
 import { receiveAtMost } from './receive.js';
 import { isStamp, type StampClock } from './stamp.js';
 import type { LaneTarget, Topology } from './topology.js';
+import { UploadLedger } from './upload-ledger.js';
 
 /** A change as a node reports it (already shape-checked by the API). */
 export interface NewChange {
@@ -69,7 +72,14 @@ export interface IntakeDeps {
   now?: () => Date;
   /** Told about every change that was not journaled (metrics). */
   onIgnored?: (reason: IgnoredReason, node: string | undefined) => void;
+  /** Unfinished uploads this process knows of (default: a new one). */
+  ledger?: UploadLedger;
+  /** Uploads one node may have waiting for their body at once (default 100); more: 429 TOO_MANY_UPLOADS. */
+  maxUnfinishedUploads?: number;
 }
+
+/** What a node over its cap of unfinished uploads is told to wait before it tries again. */
+const UNFINISHED_RETRY_SECONDS = 5;
 
 /**
  * The node side of the journal: turn a reported change into one entry per peer lane, take upload bodies and
@@ -78,17 +88,23 @@ export interface IntakeDeps {
 export class ChangeIntake {
   private readonly perChange = new KeyedMutex();
   private readonly now: () => Date;
+  readonly ledger: UploadLedger;
 
   constructor(private readonly deps: IntakeDeps) {
     this.now = deps.now ?? (() => new Date());
+    this.ledger = deps.ledger ?? new UploadLedger();
   }
 
   async submit(change: NewChange, node: string | undefined): Promise<SubmitResult> {
     const entries = await this.plan(change, node);
     if (!Array.isArray(entries)) return entries;
     const status = entries[0]!.status as 'AWAITING_BODY' | 'PENDING';
+    if (status === 'AWAITING_BODY') await this.openUpload(entries[0]!.id, node);
     // An upload is acknowledged at commit; until then its entries need not survive a crash (the node starts over).
-    await this.deps.store.create(entries, { durable: status === 'PENDING' });
+    await this.deps.store.create(entries, { durable: status === 'PENDING' }).catch((error: unknown) => {
+      this.ledger.closed(entries[0]!.id);
+      throw error;
+    });
     if (status === 'PENDING') await this.deps.doorbell.ring(entries);
     else await this.deps.doorbell.announce?.(entries);
     return { journaled: true, id: entries[0]!.id, status, entries };
@@ -118,6 +134,28 @@ export class ChangeIntake {
   }
 
   /**
+   * Counts a new upload against its node's cap. At the cap, uploads this process still lists are checked against the
+   * journal first (committed or skipped elsewhere, they no longer count).
+   */
+  private async openUpload(id: string, node: string | undefined): Promise<void> {
+    const cap = this.deps.maxUnfinishedUploads ?? 100;
+    if (node !== undefined && this.ledger.idsOf(node).length >= cap) {
+      for (const other of this.ledger.idsOf(node)) {
+        const entries = await this.find(other);
+        if (!entries.some((e) => e.status === 'AWAITING_BODY')) this.ledger.closed(other);
+      }
+      if (this.ledger.idsOf(node).length >= cap) {
+        throw new LimitExceededError(
+          'TOO_MANY_UPLOADS',
+          `node ${node} already has ${cap} uploads waiting for their body or commit: finish those first`,
+          UNFINISHED_RETRY_SECONDS,
+        );
+      }
+    }
+    this.ledger.opened(id, node, this.now().getTime());
+  }
+
+  /**
    * Streams an upload's body into the journal. Refuses more bytes than the change declared. `node`: the caller's
    * node; only the node that created the change may send its body (undefined: the admin token, which may act on
    * any change).
@@ -126,7 +164,12 @@ export class ChangeIntake {
     return this.perChange.run(id, async () => {
       const entries = await this.findAwaiting(id, node);
       const home = entries[0]!;
-      return this.deps.store.writeBody(home, body, home.size ?? 0);
+      const received = this.ledger.receiving(id, this.now().getTime());
+      try {
+        return await this.deps.store.writeBody(home, body, home.size ?? 0);
+      } finally {
+        received(this.now().getTime());
+      }
     });
   }
 
@@ -147,6 +190,7 @@ export class ChangeIntake {
         .filter((e) => e.status === 'AWAITING_BODY')
         .map((e) => ({ ...e, status: 'PENDING' as const, sha256: digest.sha256 }));
       await this.deps.store.publish(committed, home);
+      this.ledger.closed(id);
       await this.deps.doorbell.ring(committed);
       return committed;
     });
@@ -181,9 +225,36 @@ export class ChangeIntake {
       const entries = await this.commit(result.id, node);
       return { ...result, status: 'PENDING', entries };
     } catch (error) {
+      this.ledger.closed(result.id);
       await Promise.all(result.entries.map((e) => this.deps.store.purge(e)));
       throw error;
     }
+  }
+
+  /**
+   * Drops an upload whose body has not moved for `idleMs` (no body arriving now, none since it was opened or its
+   * last body ended) and wakes what waited behind it. Checked again under the change's lock, so a body or commit
+   * that got there first wins. Returns the dropped entries (none: still active, committed, or gone).
+   */
+  async expireUpload(id: string, idleMs: number): Promise<JournalEntry[]> {
+    // Cheap answers first, and never wait for the lock a body being received holds.
+    const knownActive = this.ledger.activeAt(id);
+    if (this.ledger.isReceiving(id)) return [];
+    if (knownActive !== undefined && this.now().getTime() - knownActive < idleMs) return [];
+    return this.perChange.run(id, async () => {
+      const entries = await this.find(id);
+      const awaiting = entries.filter((e) => e.status === 'AWAITING_BODY');
+      if (awaiting.length === 0) {
+        this.ledger.closed(id);
+        return [];
+      }
+      if (this.ledger.isReceiving(id)) return [];
+      const activeAt = Math.max(Date.parse(awaiting[0]!.createdAt), this.ledger.activeAt(id) ?? 0);
+      if (this.now().getTime() - activeAt < idleMs) return [];
+      await dropEntries(this.deps.store, this.deps.doorbell, awaiting);
+      this.ledger.closed(id);
+      return awaiting;
+    });
   }
 
   /** Journals a configuration document (create or replace) for every peer. */

@@ -4,10 +4,10 @@ import { NotFoundError } from './errors.js';
 import type { JournalStore } from './journal.js';
 import { pathsOverlap } from './paths.js';
 
-/** An entry as operators see it: the stored status, or BLOCKED when it waits behind a stuck entry. */
+/** An entry as operators see it: the stored status, or BLOCKED when it waits behind a stuck or unfinished entry. */
 export interface EntryView extends JournalEntry {
   view: EntryStatus;
-  /** For BLOCKED: the id of the stuck entry it waits behind. */
+  /** For BLOCKED: the id of the entry it waits behind (stuck, or an upload still waiting for its body). */
   blockedBy?: string;
 }
 
@@ -62,8 +62,9 @@ export function isStuck(status: EntryStatus): boolean {
 }
 
 /**
- * Derives BLOCKED for one lane (oldest first): a PENDING entry whose paths overlap a CONFLICT, FAILED or
- * (transitively) BLOCKED older entry waits behind it.
+ * Derives BLOCKED for one lane (oldest first): a PENDING entry whose paths overlap a CONFLICT, FAILED,
+ * AWAITING_BODY or (transitively) BLOCKED older entry waits behind it — the replayer holds it back, and operators
+ * see what holds it (`blockedBy`).
  */
 export function deriveLane(entries: readonly JournalEntry[]): EntryView[] {
   const views: EntryView[] = [];
@@ -94,7 +95,7 @@ function walkLane(
         blockedBy = blocker.root;
       }
     }
-    if (isStuck(view)) stuck.push({ entry, root: blockedBy ?? entry.id });
+    if (isStuck(view) || view === 'AWAITING_BODY') stuck.push({ entry, root: blockedBy ?? entry.id });
     visit(entry, view, blockedBy);
   }
 }

@@ -32,15 +32,7 @@ export class OperatorActions {
   /** Drops the change from the journal (the operator decided) and wakes what waited behind it. */
   async skip(id: string, peer?: string): Promise<JournalEntry[]> {
     const entries = await this.entriesOf(id, peer);
-    const released: JournalEntry[] = [];
-    for (const entry of entries) {
-      const before = deriveLane(await this.store.list(entry.lane));
-      await this.store.purge(entry);
-      const after = new Map(deriveLane(await this.store.list(entry.lane)).map((e) => [e.id, e.view]));
-      released.push(...before.filter((e) => e.view === 'BLOCKED' && after.get(e.id) === 'PENDING'));
-    }
-    // Ring the skipped entries too: whoever keeps a copy of the lane learns they are gone.
-    await this.doorbell.ring([...entries, ...released]);
+    await dropEntries(this.store, this.doorbell, entries);
     return entries;
   }
 
@@ -52,4 +44,17 @@ export class OperatorActions {
     }
     return entries;
   }
+}
+
+/** Purges `entries` and rings what waited behind them (skip, and the expiry of an upload that never got its body). */
+export async function dropEntries(store: JournalStore, doorbell: Doorbell, entries: readonly JournalEntry[]) {
+  const released: JournalEntry[] = [];
+  for (const entry of entries) {
+    const before = deriveLane(await store.list(entry.lane));
+    await store.purge(entry);
+    const after = new Map(deriveLane(await store.list(entry.lane)).map((e) => [e.id, e.view]));
+    released.push(...before.filter((e) => e.view === 'BLOCKED' && after.get(e.id) === 'PENDING'));
+  }
+  // Ring the dropped entries too: whoever keeps a copy of the lane learns they are gone.
+  await doorbell.ring([...entries, ...released]);
 }

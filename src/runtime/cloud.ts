@@ -21,6 +21,7 @@ import type { Peer, PeerMonitor } from '../core/peer.js';
 import type { ReplayReport } from '../core/replayer.js';
 import { StampClock } from '../core/stamp.js';
 import { Topology } from '../core/topology.js';
+import { UploadExpiry } from '../core/upload-expiry.js';
 import { S3ReplicaRecords } from './cloud/echo-records.js';
 import { S3EntryClaims } from './cloud/entry-claims.js';
 import { checkCloudConfig } from './cloud/env.js';
@@ -136,6 +137,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     logger,
     redriveAfterSeconds: config.cloud.redriveAfterSeconds,
     maxRedrive: config.cloud.maxRedrivePerSweep,
+    expireUploads: (awaiting) => expiry.expireFound(awaiting),
     ...options.sweep,
   });
   const monitor: PeerMonitor = {
@@ -155,7 +157,9 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     replicationUser: config.replicationUser,
     echo,
     onIgnored: options.onIgnored,
+    maxUnfinishedUploads: config.limits.maxUnfinishedUploadsPerNode,
   });
+  const expiry = new UploadExpiry({ intake, idleSeconds: config.limits.uploadIdleExpirySeconds, logger });
   const view = new JournalView(store);
   // Operator rings are deliberate: each is a fresh re-drive, never deduplicated against an earlier ring.
   const operator = new OperatorActions(

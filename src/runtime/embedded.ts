@@ -18,6 +18,7 @@ import { Pinger } from '../core/pinger.js';
 import { Replayer, type ReplayReport } from '../core/replayer.js';
 import { StampClock } from '../core/stamp.js';
 import { Topology } from '../core/topology.js';
+import { UploadExpiry } from '../core/upload-expiry.js';
 import { type RunningServer, startHttpServer } from './http-server.js';
 import { warnWithoutPublicUrl } from './listen-check.js';
 import { OperatorSurfaces } from './operator-surfaces.js';
@@ -33,6 +34,9 @@ export interface EmbeddedRelay {
   replayer: Replayer;
   /** The admin token in force (configured or generated). */
   adminToken: string;
+  /** Drops uploads whose body stopped moving (run on a timer; `expired` counts them). */
+  expiry: UploadExpiry;
+  intake: ChangeIntake;
   close(): Promise<void>;
 }
 
@@ -42,6 +46,8 @@ export interface EmbeddedOptions {
   doorbell?: Doorbell;
   /** Told about every replay attempt. */
   onReplay?: (report: ReplayReport) => void;
+  /** The clock of change times and upload expiry (tests drive it; default: the system clock). */
+  now?: () => Date;
 }
 
 /** Builds and starts the whole embedded relay: filesystem journal, API on Node, peers. */
@@ -89,7 +95,17 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
   });
   pinger = new Pinger(health, replayer, logger);
   const doorbell: Doorbell = options.doorbell ?? replayer;
-  const intake = new ChangeIntake({ store, doorbell, clock, topology, replicationUser: config.replicationUser, echo });
+  const intake = new ChangeIntake({
+    store,
+    doorbell,
+    clock,
+    topology,
+    replicationUser: config.replicationUser,
+    echo,
+    maxUnfinishedUploads: config.limits.maxUnfinishedUploadsPerNode,
+    now: options.now,
+  });
+  const expiry = new UploadExpiry({ intake, idleSeconds: config.limits.uploadIdleExpirySeconds, logger });
   const view = new JournalView(store);
   const operator = new OperatorActions(store, doorbell, (id) => intake.find(id));
   const tokens = { adminToken, nodeTokens: config.auth.nodeTokens };
@@ -123,6 +139,12 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     pinger.start(config.peers.map((p) => ({ peer: p.name, intervalSeconds: p.pingIntervalSeconds })));
   }
   const running = server;
+  // Every unfinished upload lives in this process (a restart forgets them): the ledger lists them all.
+  const expiryTimer = setInterval(
+    () => void expiry.expireKnown(),
+    Math.min(60_000, Math.max(100, (config.limits.uploadIdleExpirySeconds * 1000) / 4)),
+  );
+  expiryTimer.unref();
   warnWithoutPublicUrl(config, running.url, logger);
   logger.info('relay listening', {
     url: running.url,
@@ -140,9 +162,12 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     health,
     replayer,
     adminToken,
+    expiry,
+    intake,
     close: () => {
       closing ??= (async () => {
         await running.close();
+        clearInterval(expiryTimer);
         pinger.stop();
         await replayer.stop();
         await Promise.all([...peers.values()].map((p) => p.close()));

@@ -208,6 +208,93 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'h
     });
   });
 
+  describe('4. unfinished uploads expire', () => {
+    it('shows what an unfinished upload holds back, drops it after the idle time, and lets the rest through', async () => {
+      let now = Date.parse('2026-12-01T10:00:00Z');
+      const lines: string[] = [];
+      const { JsonLogger } = await import('../../src/adapters/log/json-logger.js');
+      const t = await relay({}, { now: () => new Date(now), logger: new JsonLogger((l) => lines.push(l), 'info') });
+      const stalled = await openUpload(t, '/user_homes/stall/big.iso', 'never sent');
+      const behind = await change(t, { action: 'makedir', path: '/user_homes/stall' });
+      const beside = await change(t, { action: 'makedir', path: '/user_homes/elsewhere' });
+      expect([behind.status, beside.status]).toEqual([202, 202]);
+      const behindId = behind.json.id as string;
+      await peerFile('/user_homes/elsewhere');
+
+      const shown = await call(t, `/v1/changes/${behindId}`, { token: ADMIN_TOKEN });
+      expect(shown.json).toMatchObject({ status: 'BLOCKED', peers: [{ status: 'BLOCKED', blockedBy: stalled.id }] });
+      const listed = await call(t, '/v1/changes?status=BLOCKED', { token: ADMIN_TOKEN });
+      expect(listed.json.items).toMatchObject([{ id: behindId, peers: [{ blockedBy: stalled.id }] }]);
+
+      now += 59 * 60_000; // not idle long enough yet (default: one hour)
+      expect(await t.relay.expiry.expireKnown()).toBe(0);
+      now += 2 * 60_000;
+      expect(await t.relay.expiry.expireKnown()).toBe(1);
+      expect((await call(t, `/v1/changes/${stalled.id}`, { token: ADMIN_TOKEN })).status).toBe(404);
+      expect(t.relay.expiry.expired).toBe(1);
+      const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(logged).toContainEqual(
+        expect.objectContaining({ level: 'warn', message: 'upload expired: no body activity', entryId: stalled.id }),
+      );
+      // What waited behind it replays now; the node that comes back late finds its upload gone.
+      await waitFor(async () => (await apache.tree()).has('user_homes/stall'), 20_000);
+      expect((await putBody(t, stalled.url, 'never sent')).status).toBe(404);
+    });
+
+    it('counts a body arriving as activity: the idle time runs from its end', async () => {
+      let now = Date.parse('2026-12-01T10:00:00Z');
+      const t = await relay({}, { now: () => new Date(now) });
+      const body = 'x'.repeat(1000);
+      const { id, url } = await openUpload(t, '/user_homes/slow/body.bin', body);
+      const { connect } = await import('node:net');
+      const target = new URL(url);
+      const socket = connect(Number(target.port), target.hostname);
+      socket.on('error', () => {});
+      socket.write(
+        `PUT ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\n` +
+          `Authorization: Bearer ${NODE_A_TOKEN}\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`,
+      );
+      await waitFor(async () => t.relay.intake.ledger.isReceiving(id), 10_000);
+      now += 2 * 3600_000;
+      expect(await t.relay.expiry.expireKnown()).toBe(0); // a body is arriving
+      const answered = new Promise<string>((resolve) => socket.once('data', (d) => resolve(d.toString())));
+      socket.write(body.slice(10));
+      expect(await answered).toMatch(/^HTTP\/1\.1 200/);
+      socket.destroy();
+      now += 59 * 60_000;
+      expect(await t.relay.expiry.expireKnown()).toBe(0); // the idle time runs from the body's end
+      now += 2 * 60_000;
+      expect(await t.relay.expiry.expireKnown()).toBe(1); // body there, never committed
+      expect((await commit(t, id)).status).toBe(404);
+    });
+
+    it('expires on its own timer', async () => {
+      const t = await relay({ limits: { uploadIdleExpirySeconds: 0.3 } });
+      const idle = await openUpload(t, '/user_homes/timer/idle.txt', 'idle');
+      // Waits for the event (the timer's drop), not for a time.
+      await waitFor(async () => t.relay.expiry.expired === 1, 10_000);
+      expect((await call(t, `/v1/changes/${idle.id}`, { token: ADMIN_TOKEN })).status).toBe(404);
+    });
+
+    it('caps the uploads one node may leave unfinished: 429 TOO_MANY_UPLOADS with Retry-After', async () => {
+      const t = await relay({ limits: { maxUnfinishedUploadsPerNode: 2 } });
+      const first = await openUpload(t, '/user_homes/cap/1.txt', 'one');
+      await openUpload(t, '/user_homes/cap/2.txt', 'two');
+      const third = await change(t, { action: 'upload', path: '/user_homes/cap/3.txt', size: 5 });
+      expect([third.status, third.code]).toEqual([429, 'TOO_MANY_UPLOADS']);
+      expect(Number(third.headers.get('retry-after'))).toBeGreaterThan(0);
+      // Other nodes, and other actions, are not held back by node-a's uploads.
+      expect((await change(t, { action: 'upload', path: '/user_homes/cap/b.txt', size: 1 }, NODE_B_TOKEN)).status).toBe(
+        201,
+      );
+      expect((await change(t, { action: 'makedir', path: '/user_homes/cap/dir' })).status).toBe(202);
+      // Finishing one frees its place.
+      await putBody(t, first.url, 'one');
+      expect((await commit(t, first.id)).status).toBe(200);
+      expect((await change(t, { action: 'upload', path: '/user_homes/cap/3.txt', size: 5 })).status).toBe(201);
+    });
+  });
+
   describe('5. the token table', () => {
     it.each([
       [{ 'node-a': 'shared-token-0123456789', 'node-b': 'shared-token-0123456789' }, 'auth.nodeTokens.node-b'],

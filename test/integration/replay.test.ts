@@ -302,7 +302,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'r
       (await server.requests()).filter((r) => r.method === 'DELETE' && r.path === '/user_homes/held/big.iso').length;
     await new Promise((r) => setTimeout(r, 1_500)); // a ping tick and its sweep: still nothing
     expect(await deletes()).toBe(0);
-    expect((await change(behind!)).status).toBe('PENDING'); // in the journal, waiting
+    expect((await change(behind!)).status).toBe('BLOCKED'); // in the journal, waiting behind the upload
     expect((await change(waiting)).status).toBe('AWAITING_BODY');
     expect(unrelated).toBeDefined();
 

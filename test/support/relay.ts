@@ -27,6 +27,8 @@ export interface TestRelayOptions {
   onReplay?: EmbeddedOptions['onReplay'];
   /** Default: nothing is logged. */
   logger?: Logger;
+  /** The relay's clock for change times and upload expiry (default: the system clock). */
+  now?: EmbeddedOptions['now'];
 }
 
 export async function startTestRelay(
@@ -50,6 +52,7 @@ export async function startTestRelay(
     logger: options.logger ?? silentLogger,
     doorbell: options.replay === false ? silentDoorbell : undefined,
     onReplay: options.onReplay,
+    now: options.now,
   });
   return {
     relay,

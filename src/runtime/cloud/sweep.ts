@@ -35,6 +35,8 @@ export interface CloudSweeperOptions {
   maxRedrive?: number;
   /** A peer that came back ONLINE less than this long ago gets its whole ready backlog driven (default 240 s). */
   onlineDriveSeconds?: number;
+  /** Drops the idle ones among the uploads still waiting for their body (UploadExpiry.expireFound). */
+  expireUploads?: (awaiting: readonly JournalEntry[]) => Promise<number>;
   now?: () => Date;
 }
 
@@ -53,6 +55,8 @@ export interface SweepReport {
   released: number;
   /** Claims of entries no longer in the journal, deleted. */
   orphanClaims: number;
+  /** Uploads dropped because their body never came (see UploadExpiry). */
+  expiredUploads: number;
 }
 
 interface Candidate {
@@ -92,6 +96,7 @@ export class CloudSweeper {
     const backlogs = new Map<string, PeerBacklog>();
     const candidates: Candidate[] = [];
     const present = new Map<LaneId, Set<string>>();
+    const awaiting: JournalEntry[] = [];
     const listedFrom = Date.now();
 
     for (const lane of await this.options.store.lanes()) {
@@ -103,6 +108,7 @@ export class CloudSweeper {
       const backlog = backlogs.get(peer) ?? emptyBacklog(peer, state);
       backlogs.set(peer, backlog);
       for (const view of deriveLane(entries)) count(backlog, view.view, view);
+      for (const entry of entries) if (entry.status === 'AWAITING_BODY') awaiting.push(entry);
       const ready = readyEntries(entries);
       backlog.ready += ready.length;
       if (state.status !== 'ONLINE') continue;
@@ -117,6 +123,7 @@ export class CloudSweeper {
       }
     }
 
+    const expiredUploads = await this.expireUploads(awaiting);
     const released = await this.releaseOrphans(present);
     // Claims written before the lanes were listed: an entry created since cannot be mistaken for a gone one.
     // Housekeeping: a failure here must not keep the sweep from re-driving.
@@ -144,7 +151,7 @@ export class CloudSweeper {
       const backlog = backlogs.get(entry.peer);
       if (backlog) backlog.redriven += 1;
     }
-    const report = { peers: [...backlogs.values()], queue, redriven, released, orphanClaims };
+    const report = { peers: [...backlogs.values()], queue, redriven, released, orphanClaims, expiredUploads };
     this.log(report, performance.now() - started);
     return report;
   }
@@ -178,6 +185,15 @@ export class CloudSweeper {
     return states;
   }
 
+  /** Housekeeping too: a failure is logged and the next sweep tries again. */
+  private async expireUploads(awaiting: readonly JournalEntry[]): Promise<number> {
+    if (!this.options.expireUploads || awaiting.length === 0) return 0;
+    return this.options.expireUploads(awaiting).catch((error: unknown) => {
+      this.options.logger.warn('could not expire idle uploads; the next sweep tries again', { error });
+      return 0;
+    });
+  }
+
   /** Waiters whose blocker is no longer in the journal (a skip, a crash before the release): ring them. */
   private async releaseOrphans(present: Map<LaneId, Set<string>>): Promise<number> {
     const orphans = (await this.options.waitList.all()).filter((w) => !present.get(w.blocker.lane)?.has(w.blocker.id));
@@ -209,6 +225,7 @@ export class CloudSweeper {
       redriven: report.redriven,
       released: report.released,
       orphanClaims: report.orphanClaims,
+      expiredUploads: report.expiredUploads,
       queueVisible: report.queue?.visible,
       queueInFlight: report.queue?.inFlight,
       durationMs: Math.round(durationMs),
