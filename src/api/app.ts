@@ -1,6 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { ApiDeps } from './deps.js';
 import { errorBody, toErrorResponse } from './errors.js';
+import { clientGone } from './request-body.js';
 import { changeRoutes } from './routes/changes.js';
 import { configDocRoutes } from './routes/config-docs.js';
 import { peerRoutes } from './routes/peers.js';
@@ -35,9 +36,12 @@ export function createApp(deps: ApiDeps) {
     c.json(errorBody('NOT_FOUND', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), 404),
   );
   app.onError((error, c) =>
-    toErrorResponse(error, c, (e) =>
-      deps.logger.error('request failed', { method: c.req.method, path: new URL(c.req.url).pathname, error: e }),
-    ),
+    toErrorResponse(error, c, (e) => {
+      const fields = { method: c.req.method, path: new URL(c.req.url).pathname, error: e };
+      // A client that drops mid-body (or was cut off idle) is the client's business: one warning, not an error.
+      if (clientGone(c)) deps.logger.warn('client went away mid-request', fields);
+      else deps.logger.error('request failed', fields);
+    }),
   );
   return app;
 }

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createMiddleware } from 'hono/factory';
 import { ApiError } from './errors.js';
+import type { RateLimiter } from './rate-limit.js';
 
 export type Caller = { role: 'admin' } | { role: 'node'; node: string };
 
@@ -30,8 +31,16 @@ export function tokenResolver(table: TokenTable): (token: string) => Caller | un
   };
 }
 
-/** `who`: "node" accepts node tokens and the admin token; "operator" only the admin token. */
-export function requireRole(resolve: (token: string) => Caller | undefined, who: 'node' | 'operator') {
+/**
+ * `who`: "node" accepts node tokens and the admin token; "operator" only the admin token. `limiter`: every request
+ * with a node token takes from that node's bucket (429 RATE_LIMITED past it); the admin token is never limited, so
+ * an operator can always act while a node floods.
+ */
+export function requireRole(
+  resolve: (token: string) => Caller | undefined,
+  who: 'node' | 'operator',
+  limiter?: RateLimiter,
+) {
   return createMiddleware<AuthEnv>(async (c, next) => {
     const header = c.req.header('authorization');
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
@@ -44,6 +53,7 @@ export function requireRole(resolve: (token: string) => Caller | undefined, who:
       c.header('WWW-Authenticate', 'Bearer error="invalid_token"');
       throw new ApiError(401, 'UNAUTHENTICATED', 'the bearer token is not valid');
     }
+    if (caller.role === 'node') limiter?.take(caller.node);
     if (who === 'operator' && caller.role !== 'admin') {
       throw new ApiError(403, 'FORBIDDEN', 'this endpoint needs the admin token');
     }

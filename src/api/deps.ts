@@ -5,6 +5,7 @@ import type { Logger } from '../core/logger.js';
 import type { OperatorActions } from '../core/operator.js';
 import type { PeerMonitor } from '../core/peer.js';
 import type { TokenTable } from './auth.js';
+import type { RateLimiter } from './rate-limit.js';
 import type { UploadKeys } from './upload-keys.js';
 
 export interface UploadTarget {
@@ -41,6 +42,8 @@ export interface ApiDeps {
   uploadTarget: UploadTargetFactory;
   /** Keys of the relay's own upload URLs; default: derived from the admin token. */
   uploadKeys?: UploadKeys;
+  /** Requests per node token (429 RATE_LIMITED past it); default: none. One per app, shared by its routes. */
+  rateLimiter?: RateLimiter;
   /** Base URL for links in responses (configured `publicUrl`). */
   publicUrl?: string;
   /**

@@ -38,3 +38,9 @@ export function localOrigin(c: Context): string | undefined {
   const host = socket.localAddress.includes(':') ? `[${socket.localAddress}]` : socket.localAddress;
   return `http://${host}:${socket.localPort}`;
 }
+
+/** True when the request behind `c` lost its client (or was cut off) before its body was complete (Node only). */
+export function clientGone(c: Context): boolean {
+  const incoming = nodeRequest(c);
+  return incoming !== undefined && !incoming.complete && (incoming.destroyed || incoming.socket?.destroyed === true);
+}

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import type { ByteBudget } from './byte-budget.js';
 import type { Doorbell } from './doorbell.js';
 import {
   type Action,
@@ -76,6 +77,8 @@ export interface IntakeDeps {
   ledger?: UploadLedger;
   /** Uploads one node may have waiting for their body at once (default 100); more: 429 TOO_MANY_UPLOADS. */
   maxUnfinishedUploads?: number;
+  /** Memory for bodies received whole (one-request uploads), shared with the store's; default: unbounded. */
+  bodyMemory?: ByteBudget;
 }
 
 /** What a node over its cap of unfinished uploads is told to wait before it tries again. */
@@ -202,22 +205,20 @@ export class ChangeIntake {
    */
   async uploadInOne(change: NewChange, body: Readable, node: string | undefined): Promise<SubmitResult> {
     if (change.action !== 'upload') throw new MalformedRequestError('BAD_REQUEST', 'only uploads carry a body');
-    const { store } = this.deps;
-    if (store.createWithBody && change.size !== undefined && change.size <= SMALL_BODY_BYTES) {
-      // Small bodies: received into memory, verified, then journaled in one durable step. Nothing reaches the
-      // journal before the whole body is here and matches.
-      const planned = await this.plan(change, node);
-      if (!Array.isArray(planned)) return planned;
-      const size = planned[0]!.size ?? 0;
-      const bytes = await receiveAtMost(body, size);
-      const digest = { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
-      const refusal = verify(planned[0]!, digest);
-      if (refusal) throw refusal;
-      const entries = planned.map((e) => ({ ...e, status: 'PENDING' as const, sha256: digest.sha256 }));
-      await store.createWithBody(entries, bytes, digest);
-      await this.deps.doorbell.ring(entries);
-      return { journaled: true, id: entries[0]!.id, status: 'PENDING', entries };
+    const size = change.size ?? 0;
+    if (
+      this.deps.store.createWithBody &&
+      change.size !== undefined &&
+      size <= SMALL_BODY_BYTES &&
+      (this.deps.bodyMemory?.tryReserve(size) ?? true)
+    ) {
+      try {
+        return await this.uploadSmall(change, body, node);
+      } finally {
+        this.deps.bodyMemory?.release(size);
+      }
     }
+    // Large, or the memory is spoken for: streamed to the journal like a three-step upload.
     const result = await this.submit(change, node);
     if (!result.journaled) return result;
     try {
@@ -229,6 +230,24 @@ export class ChangeIntake {
       await Promise.all(result.entries.map((e) => this.deps.store.purge(e)));
       throw error;
     }
+  }
+
+  /**
+   * Small bodies: received into memory (within the body memory budget), verified, then journaled in one durable
+   * step. Nothing reaches the journal before the whole body is here and matches.
+   */
+  private async uploadSmall(change: NewChange, body: Readable, node: string | undefined): Promise<SubmitResult> {
+    const planned = await this.plan(change, node);
+    if (!Array.isArray(planned)) return planned;
+    const size = planned[0]!.size ?? 0;
+    const bytes = await receiveAtMost(body, size);
+    const digest = { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+    const refusal = verify(planned[0]!, digest);
+    if (refusal) throw refusal;
+    const entries = planned.map((e) => ({ ...e, status: 'PENDING' as const, sha256: digest.sha256 }));
+    await this.deps.store.createWithBody!(entries, bytes, digest);
+    await this.deps.doorbell.ring(entries);
+    return { journaled: true, id: entries[0]!.id, status: 'PENDING', entries };
   }
 
   /**

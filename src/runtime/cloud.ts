@@ -8,6 +8,7 @@ import { queueDepth, sqsClientFor } from '../adapters/sqs-doorbell/queue.js';
 import { type SqsReplayHandler, sqsReplayHandler } from '../adapters/sqs-doorbell/replay-handler.js';
 import { createApp, type RelayApp } from '../api/app.js';
 import { DEFAULT_LIMITS, relayUploadTarget } from '../api/deps.js';
+import { RateLimiter } from '../api/rate-limit.js';
 import type { RelayConfig } from '../config/load.js';
 import type { Doorbell } from '../core/doorbell.js';
 import { ReplicaEchoFilter } from '../core/echo.js';
@@ -182,6 +183,10 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     uploadTarget: (entry, relayUrl) =>
       (entry.size ?? 0) > presignedMaxBytes ? relayUploadTarget(entry, relayUrl) : store.uploadTarget(entry),
     publicUrl: config.publicUrl,
+    rateLimiter: new RateLimiter({
+      perSecond: config.limits.nodeRequestsPerSecond,
+      burst: config.limits.nodeRequestBurst,
+    }),
     listenUrl: options.listenUrl,
     limits: {
       ...DEFAULT_LIMITS,
@@ -262,7 +267,14 @@ export async function startCloudServe(config: RelayConfig, options: CloudServeOp
   let server: RunningServer;
   try {
     relay.clock.seed(await relay.store.newestId());
-    server = await startHttpServer({ fetch: relay.app.fetch, host: config.listen.host, port: config.listen.port });
+    server = await startHttpServer({
+      fetch: relay.app.fetch,
+      host: config.listen.host,
+      port: config.listen.port,
+      bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutSeconds * 1000,
+      maxConnections: config.limits.maxConnections,
+      logger,
+    });
   } catch (error) {
     await relay.close();
     throw error;

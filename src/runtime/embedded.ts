@@ -5,7 +5,9 @@ import { FsJournalStore } from '../adapters/fs-journal/store.js';
 import { PinoLogger } from '../adapters/log/pino-logger.js';
 import { createApp, type RelayApp } from '../api/app.js';
 import { DEFAULT_LIMITS, relayUploadTarget } from '../api/deps.js';
+import { RateLimiter } from '../api/rate-limit.js';
 import { ConfigError, type RelayConfig } from '../config/load.js';
+import { BODY_MEMORY_BYTES, ByteBudget } from '../core/byte-budget.js';
 import type { Doorbell } from '../core/doorbell.js';
 import { MemoryReplicaRecords, ReplicaEchoFilter } from '../core/echo.js';
 import { echoRecordingPeers } from '../core/echo-peer.js';
@@ -59,7 +61,9 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     );
   }
   const root = resolve(config.journal);
-  const store = await FsJournalStore.open(root, (w) => logger.warn(w.message, { path: w.path }));
+  // One memory budget for every request body held whole: staged small bodies and one-request uploads alike.
+  const bodyMemory = new ByteBudget(BODY_MEMORY_BYTES);
+  const store = await FsJournalStore.open(root, (w) => logger.warn(w.message, { path: w.path }), { bodyMemory });
   const adminToken =
     config.auth.adminToken ??
     (await generatedAdminToken(root, logger).catch(async (error: unknown) => {
@@ -103,6 +107,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     replicationUser: config.replicationUser,
     echo,
     maxUnfinishedUploads: config.limits.maxUnfinishedUploadsPerNode,
+    bodyMemory,
     now: options.now,
   });
   const expiry = new UploadExpiry({ intake, idleSeconds: config.limits.uploadIdleExpirySeconds, logger });
@@ -120,6 +125,10 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     tokens,
     uploadTarget: relayUploadTarget,
     publicUrl: config.publicUrl,
+    rateLimiter: new RateLimiter({
+      perSecond: config.limits.nodeRequestsPerSecond,
+      burst: config.limits.nodeRequestBurst,
+    }),
     listenUrl: () => server?.url,
     limits: { ...DEFAULT_LIMITS, maxUploadBytes: config.limits.maxUploadBytes },
     logger,
@@ -128,7 +137,14 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
   surfaces.mount(app, tokens);
 
   try {
-    server = await startHttpServer({ fetch: app.fetch, host: config.listen.host, port: config.listen.port });
+    server = await startHttpServer({
+      fetch: app.fetch,
+      host: config.listen.host,
+      port: config.listen.port,
+      bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutSeconds * 1000,
+      maxConnections: config.limits.maxConnections,
+      logger,
+    });
   } catch (error) {
     await store.close();
     throw error;

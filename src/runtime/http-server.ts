@@ -1,7 +1,9 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
+import { escapeLogText } from '../core/log-escape.js';
+import { type Logger, silentLogger } from '../core/logger.js';
 
 export interface HttpServerOptions {
   fetch: (request: Request) => Response | Promise<Response>;
@@ -9,6 +11,12 @@ export interface HttpServerOptions {
   port: number;
   /** Largest request head (request line + headers), in bytes. */
   maxHeaderBytes?: number;
+  /** A request body that sends no byte for this long is cut off (default 60 s). */
+  bodyIdleTimeoutMs?: number;
+  /** Connections held at once; more are closed as they arrive (default 1024). */
+  maxConnections?: number;
+  /** Warnings: bodies cut off, connections refused (never an error line per client). */
+  logger?: Logger;
 }
 
 export interface RunningServer {
@@ -27,6 +35,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     // Requests the adapter cannot turn into a web Request (bad Host, backslash in the path, ...).
     errorHandler: () => jsonError(400, 'MALFORMED_HTTP', 'the request is not valid HTTP/1.1'),
   });
+  const logger = options.logger ?? silentLogger;
+  const bodyIdleMs = options.bodyIdleTimeoutMs ?? 60_000;
   const server = createServer(
     {
       maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024,
@@ -37,8 +47,24 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       // A missing Host is refused by the adapter's error handler, with our JSON error shape.
       requireHostHeader: false,
     },
-    listener,
+    (req, res) => {
+      watchBodyIdle(req, bodyIdleMs, logger);
+      return listener(req, res);
+    },
   );
+  server.maxConnections = options.maxConnections ?? 1024;
+  let lastDropWarning = 0;
+  let dropped = 0;
+  server.on('drop', () => {
+    dropped += 1;
+    const now = Date.now();
+    if (now - lastDropWarning < 10_000) return; // one line per 10 s, whatever the flood
+    lastDropWarning = now;
+    logger.warn('connection refused: the relay holds its maximum of connections', {
+      maxConnections: server.maxConnections,
+      refusedSoFar: dropped,
+    });
+  });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
       socket.destroy();
@@ -83,4 +109,37 @@ async function closeGracefully(server: Server, graceMs: number): Promise<void> {
   timer.unref();
   await closed;
   clearTimeout(timer);
+}
+
+/**
+ * Cuts off a request whose body stops arriving: `idleMs` without a byte while the relay is ready to read it. When
+ * the relay itself does not read (the body waits for its change's lock, or the disk pushes back), the client is not
+ * idle and the wait goes on. Node's own socket timeout would count both alike, and requestTimeout would cut off
+ * uploads that take hours.
+ */
+function watchBodyIdle(req: IncomingMessage, idleMs: number, logger: Logger): void {
+  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  if (!hasBody || idleMs <= 0) return;
+  const socket = req.socket;
+  const onTimeout = () => {
+    if (req.complete || req.destroyed) return;
+    if (req.readableFlowing !== true) {
+      socket.setTimeout(idleMs); // the relay is the slow side: wait on
+      return;
+    }
+    logger.warn('request body idle: closing the connection', {
+      method: req.method,
+      path: escapeLogText((req.url ?? '').split('?')[0]!),
+      idleSeconds: idleMs / 1000,
+    });
+    socket.destroy();
+  };
+  const stop = () => {
+    req.off('timeout', onTimeout);
+    if (!socket.destroyed) socket.setTimeout(0);
+  };
+  // On the request, not the socket: Node then calls this instead of destroying the socket itself.
+  req.setTimeout(idleMs, onTimeout);
+  req.once('end', stop);
+  req.once('close', stop);
 }

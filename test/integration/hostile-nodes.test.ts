@@ -317,6 +317,110 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'h
     });
   });
 
+  describe('6. slow and greedy clients', () => {
+    /** A raw connection to the relay: writes what it is given, records what comes back and when it closes. */
+    async function rawConnection(t: TestRelay) {
+      const { connect } = await import('node:net');
+      const { port } = new URL(t.url);
+      const socket = connect(Number(port), '127.0.0.1');
+      let received = '';
+      socket.on('data', (d) => {
+        received += d.toString();
+      });
+      socket.on('error', () => {});
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      return { socket, closed, received: () => received };
+    }
+
+    it('cuts off a body that stops arriving, as a warning; the change is free for its node again', async () => {
+      const lines: string[] = [];
+      const { JsonLogger } = await import('../../src/adapters/log/json-logger.js');
+      const t = await relay(
+        { limits: { bodyIdleTimeoutSeconds: 0.2 } },
+        { logger: new JsonLogger((l) => lines.push(l), 'info') },
+      );
+      const body = 'z'.repeat(4096);
+      const { id, url } = await openUpload(t, '/user_homes/idle/body.bin', body);
+      const target = new URL(url);
+      const conn = await rawConnection(t);
+      conn.socket.write(
+        `PUT ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\n` +
+          `Authorization: Bearer ${NODE_A_TOKEN}\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 100)}`,
+      );
+      await conn.closed; // the relay closes it: waits for that event, not for a time
+      await waitFor(async () => !t.relay.intake.ledger.isReceiving(id), 10_000);
+      // The lock is free: the node sends the body again and commits.
+      expect((await putBody(t, url, body)).status).toBe(200);
+      expect((await commit(t, id)).status).toBe(200);
+      expect(await peerFile('/user_homes/idle/body.bin')).toBe(sha(body));
+      const logged = lines.map((l) => JSON.parse(l) as { level: string; message: string });
+      expect(logged).toContainEqual(
+        expect.objectContaining({ level: 'warn', message: 'request body idle: closing the connection' }),
+      );
+      expect(logged.filter((l) => l.level === 'error')).toEqual([]);
+    });
+
+    it('logs a client that drops mid-body as a warning, not an error', async () => {
+      const lines: string[] = [];
+      const { JsonLogger } = await import('../../src/adapters/log/json-logger.js');
+      const t = await relay({}, { logger: new JsonLogger((l) => lines.push(l), 'info') });
+      const body = 'd'.repeat(2 * 1024 * 1024);
+      const { id, url } = await openUpload(t, '/user_homes/drop/body.bin', body);
+      const target = new URL(url);
+      const conn = await rawConnection(t);
+      conn.socket.write(
+        `PUT ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\n` +
+          `Authorization: Bearer ${NODE_A_TOKEN}\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 65536)}`,
+      );
+      await waitFor(async () => t.relay.intake.ledger.isReceiving(id), 10_000);
+      conn.socket.destroy();
+      await waitFor(async () => lines.some((l) => l.includes('client went away mid-request')), 10_000);
+      const logged = lines.map((l) => JSON.parse(l) as { level: string; message: string });
+      expect(logged.filter((l) => l.level === 'error')).toEqual([]);
+    });
+
+    it('holds at most maxConnections connections; more are closed at once, and the relay stays up', async () => {
+      const t = await relay({ limits: { maxConnections: 2 } });
+      const held = [await rawConnection(t), await rawConnection(t)];
+      // Each held connection has been answered once: the relay has accepted and counts it.
+      for (const c of held) {
+        c.socket.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+        await waitFor(async () => c.received().includes('200 OK'), 10_000);
+      }
+      const extra = await rawConnection(t);
+      extra.socket.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+      await extra.closed;
+      expect(extra.received()).toBe('');
+      held[0]!.socket.destroy();
+      await held[0]!.closed;
+      await waitFor(
+        async () =>
+          (await fetch(`${t.url}/healthz`).then(
+            (r) => r.status,
+            () => 0,
+          )) === 200,
+        10_000,
+      );
+      held[1]!.socket.destroy();
+    });
+
+    it('answers a node over its request rate 429 RATE_LIMITED with Retry-After; other nodes and the admin go on', async () => {
+      const t = await relay({ limits: { nodeRequestsPerSecond: 0.001, nodeRequestBurst: 3 } });
+      const makedir = (i: number, token = NODE_A_TOKEN) =>
+        change(t, { action: 'makedir', path: `/user_homes/rate/${i}` }, token);
+      for (let i = 0; i < 3; i++) expect((await makedir(i)).status).toBe(202);
+      const limited = await makedir(3);
+      expect([limited.status, limited.code]).toEqual([429, 'RATE_LIMITED']);
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      // Every node endpoint takes from the same bucket; nothing was journaled for the refused ones.
+      expect((await commit(t, '20260101T000000000Z-000000-abcdef')).code).toBe('RATE_LIMITED');
+      expect((await makedir(4, NODE_B_TOKEN)).status).toBe(202);
+      expect((await makedir(5, ADMIN_TOKEN)).status).toBe(202);
+      expect((await call(t, '/v1/peers', { token: ADMIN_TOKEN })).status).toBe(200);
+    });
+  });
+
   describe('7. the journal is private', () => {
     it('keeps journal folders 0700 and files 0600: write-ahead log, entries, bodies, lock', async () => {
       const t = await relay({}, { replay: false });

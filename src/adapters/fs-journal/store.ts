@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
+import { BODY_MEMORY_BYTES, ByteBudget } from '../../core/byte-budget.js';
 import { type EntryRef, isUploadLike, type JournalEntry } from '../../core/entry.js';
 import { decodeEntry, encodeEntry } from '../../core/entry-xml.js';
 import { EntryCodecError, JournalStorageError, NotFoundError } from '../../core/errors.js';
@@ -32,8 +33,6 @@ export const WAL_DIR = 'wal';
 /** Bodies up to this size travel inside the log record; larger ones are fsynced in place. */
 const WAL_BODY_BYTES = 1024 * 1024;
 const CHECKPOINT_INTERVAL_MS = 1000;
-/** Small bodies waiting in memory for their commit, at most (beyond, they are written to the entry folder). */
-const STAGED_BYTES = 64 * 1024 * 1024;
 /** Bodies of acknowledged uploads whose folders are still being written, at most (see `unwritten`). */
 const UNWRITTEN_BYTES = 64 * 1024 * 1024;
 /**
@@ -51,6 +50,8 @@ const BODY_FILE = 'upload';
 export interface FsJournalOptions {
   /** How often the write-ahead log is checkpointed while it holds records (default 1 s). */
   checkpointIntervalMs?: number;
+  /** Memory for small bodies staged until their commit, shared with the API's one-request uploads (64 MiB). */
+  bodyMemory?: ByteBudget;
 }
 
 export interface FsJournalWarning {
@@ -93,9 +94,9 @@ export class FsJournalStore implements JournalStore {
     { body: Buffer; written: Promise<void>; lanes: number; released: boolean }
   >();
   private unwrittenBytes = 0;
-  /** Small bodies received for uploads not committed yet (see writeBody), at most STAGED_BYTES in all. */
+  /** Small bodies received for uploads not committed yet (see writeBody), within bodyMemory. */
   private readonly staged = new Map<string, { bytes: Buffer; digest: BodyDigest }>();
-  private stagedBytes = 0;
+  private bodyMemory = new ByteBudget(BODY_MEMORY_BYTES);
   /** Whether syncfs works here: unknown until first tried; false after it failed once. */
   private syncfs: boolean | undefined;
 
@@ -110,6 +111,7 @@ export class FsJournalStore implements JournalStore {
     options: FsJournalOptions = {},
   ): Promise<FsJournalStore> {
     const store = new FsJournalStore(root);
+    if (options.bodyMemory) store.bodyMemory = options.bodyMemory;
     await makePrivate(root, store.journal);
     store.releaseLock = await acquireJournalLock(join(root, 'relay.lock'));
     try {
@@ -197,20 +199,24 @@ export class FsJournalStore implements JournalStore {
 
   async writeBody(ref: EntryRef, body: Readable, maxBytes: number): Promise<BodyDigest> {
     this.unstage(ref);
-    if (this.volatile.has(key(ref)) && maxBytes <= SMALL_BODY_BYTES && this.stagedBytes + maxBytes <= STAGED_BYTES) {
+    if (this.volatile.has(key(ref)) && maxBytes <= SMALL_BODY_BYTES && this.bodyMemory.tryReserve(maxBytes)) {
       // Small bodies of uploads that live in memory until their commit (a restart forgets them anyway) wait for
-      // it in memory too: the commit then journals entries and body in one step.
-      this.stagedBytes += maxBytes; // reserved while it arrives
+      // it in memory too: the commit then journals entries and body in one step. Reserved while it arrives.
       let bytes: Buffer;
       try {
         bytes = await receiveAtMost(body, maxBytes);
       } finally {
-        this.stagedBytes -= maxBytes;
+        this.bodyMemory.release(maxBytes);
       }
       const digest = { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
       this.unstage(ref); // a concurrent PUT of the same body: the last one wins, as on disk
       this.staged.set(key(ref), { bytes, digest });
-      this.stagedBytes += bytes.length;
+      if (!this.bodyMemory.tryReserve(bytes.length)) {
+        this.staged.delete(key(ref)); // the budget went to others meanwhile: keep it on disk instead
+        const digestOnDisk = await writeBodyFile(join(this.entryDir(ref), BODY_FILE), Readable.from([bytes]), maxBytes);
+        this.digests.set(key(ref), digestOnDisk);
+        return digestOnDisk;
+      }
       this.digests.set(key(ref), digest);
       return digest;
     }
@@ -534,7 +540,7 @@ export class FsJournalStore implements JournalStore {
     const staged = this.staged.get(key(ref));
     if (!staged) return;
     this.staged.delete(key(ref));
-    this.stagedBytes -= staged.bytes.length;
+    this.bodyMemory.release(staged.bytes.length);
   }
 
   private indexOf(lane: LaneId): LaneIndex {

@@ -112,8 +112,8 @@ const skip = createRoute({
 export function changeRoutes(deps: ApiDeps) {
   const app = new OpenAPIHono<AuthEnv>({ defaultHook: validationHook });
   const resolve = tokenResolver(deps.tokens);
-  const node = requireRole(resolve, 'node');
-  const operator = requireRole(resolve, 'operator');
+  const node = requireRole(resolve, 'node', deps.rateLimiter);
+  const operator = requireRole(resolve, 'operator', deps.rateLimiter);
   const uploadKeys = deps.uploadKeys ?? new UploadKeys(deps.tokens.adminToken);
 
   app.use('/', async (c, next) => (c.req.method === 'POST' ? node(c, next) : operator(c, next)));

@@ -47,7 +47,7 @@ const remove = createRoute({
 
 export function configDocRoutes(deps: ApiDeps) {
   const app = new OpenAPIHono<AuthEnv>({ defaultHook: validationHook });
-  app.use('*', requireRole(tokenResolver(deps.tokens), 'node'));
+  app.use('*', requireRole(tokenResolver(deps.tokens), 'node', deps.rateLimiter));
   app.put('*', limitBody(deps.limits.maxConfigBytes));
 
   app.openapi(put, async (c) => {

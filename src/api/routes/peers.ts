@@ -32,7 +32,7 @@ const ping = createRoute({
 
 export function peerRoutes(deps: ApiDeps) {
   const app = new OpenAPIHono<AuthEnv>({ defaultHook: validationHook });
-  app.use('*', requireRole(tokenResolver(deps.tokens), 'operator'));
+  app.use('*', requireRole(tokenResolver(deps.tokens), 'operator', deps.rateLimiter));
 
   // `echoes`: read once per request and shared by its peers (in cloud mode one S3 read per node).
   const describe = async (name: string, echoes = deps.echoes?.()) => {

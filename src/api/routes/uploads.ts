@@ -32,7 +32,7 @@ const upload = createRoute({
 
 export function uploadRoutes(deps: ApiDeps) {
   const app = new OpenAPIHono<AuthEnv>({ defaultHook: validationHook });
-  app.use('*', requireRole(tokenResolver(deps.tokens), 'node'));
+  app.use('*', requireRole(tokenResolver(deps.tokens), 'node', deps.rateLimiter));
 
   app.openapi(upload, async (c) => {
     const query = c.req.valid('query');
