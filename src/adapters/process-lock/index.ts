@@ -47,7 +47,7 @@ async function acquireKernelLock(
   tryLock: (fd: number) => boolean,
 ): Promise<() => Promise<void>> {
   // 'a+' creates it if needed and never truncates a stamp that the holder wrote.
-  const handle = await open(file, 'a+', 0o644);
+  const handle = await open(file, 'a+', 0o600);
   let locked = false;
   try {
     locked = tryLock(handle.fd);

@@ -16,7 +16,7 @@ export async function acquireStampLock(
 ): Promise<() => Promise<void>> {
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      const handle = await open(file, 'wx', 0o644);
+      const handle = await open(file, 'wx', 0o600);
       try {
         await handle.writeFile(`${JSON.stringify(self)}\n`);
         await handle.sync();
