@@ -185,7 +185,8 @@ const objectSchema = z
       .url()
       .optional()
       .describe(
-        'base URL put into upload URLs when the relay sits behind a proxy (default: the origin of the request)',
+        "base URL put into upload URLs (default: the listen address, never a request's Host header; set it behind a " +
+          'proxy, NAT or DNS name: listening beyond loopback without it logs a warning)',
       ),
     journal,
     queue,

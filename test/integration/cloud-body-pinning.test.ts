@@ -77,7 +77,7 @@ describeWithServer(
           expect(res.status).toBe(200);
         };
         await put(body);
-        const committed = await intake.commit(submitted.id);
+        const committed = await intake.commit(submitted.id, 'node-a');
         return { committed, put };
       };
       const close = async () => {

@@ -108,12 +108,12 @@ describe('config', () => {
   });
 
   it('takes the admin token from $VFS_RELAY_ADMIN_TOKEN when the file names none (cloud mode too)', () => {
-    const config = parseConfig({ ...cloud, auth: {} }, { VFS_RELAY_ADMIN_TOKEN: 'from-env' });
-    expect(config.auth.adminToken).toBe('from-env');
-    expect(parseConfig({}, { VFS_RELAY_ADMIN_TOKEN: 'from-env' }).auth.adminToken).toBe('from-env');
-    expect(parseConfig({ auth: { adminToken: 'own' } }, { VFS_RELAY_ADMIN_TOKEN: 'from-env' }).auth.adminToken).toBe(
-      'own',
-    );
+    const fromEnv = 'admin-token-from-env-0123';
+    const own = 'admin-token-of-the-file-0123';
+    const config = parseConfig({ ...cloud, auth: {} }, { VFS_RELAY_ADMIN_TOKEN: fromEnv });
+    expect(config.auth.adminToken).toBe(fromEnv);
+    expect(parseConfig({}, { VFS_RELAY_ADMIN_TOKEN: fromEnv }).auth.adminToken).toBe(fromEnv);
+    expect(parseConfig({ auth: { adminToken: own } }, { VFS_RELAY_ADMIN_TOKEN: fromEnv }).auth.adminToken).toBe(own);
     expect(parseConfig({}, { VFS_RELAY_ADMIN_TOKEN: '' }).auth.adminToken).toBeUndefined();
   });
 
