@@ -1,5 +1,6 @@
 import type { JournalEntry } from '../core/entry.js';
 import type { ChangeIntake } from '../core/intake.js';
+import type { JobService } from '../core/jobs/job-service.js';
 import type { JournalView } from '../core/journal-view.js';
 import type { Logger } from '../core/logger.js';
 import type { OperatorActions } from '../core/operator.js';
@@ -34,6 +35,8 @@ export interface ApiDeps {
   view: JournalView;
   operator: OperatorActions;
   monitor: PeerMonitor;
+  /** Verify and resync jobs (`/v1/jobs`, `/v1/peers/{name}/verify|resync`); absent: those answer 404. */
+  jobs?: JobService;
   /** Configured peers as operators may see them (no credentials). */
   peers: readonly { name: string; url: string; node?: string }[];
   /** Echoes suppressed so far, per node name (active-active clusters). */

@@ -16,9 +16,18 @@ export interface PeerConfig {
   setModifiedTime: boolean;
 }
 
+/** A read-only WebDAV view of a primary (`sources`), with its secret resolved. */
+export interface SourceConfig {
+  name: string;
+  url: string;
+  username?: string;
+  password?: string;
+}
+
 /** The validated configuration with every secret resolved. Created once at start-up. */
-export interface RelayConfig extends Omit<ParsedConfig, 'peers' | 'auth'> {
+export interface RelayConfig extends Omit<ParsedConfig, 'peers' | 'sources' | 'auth'> {
   peers: PeerConfig[];
+  sources: SourceConfig[];
   auth: { adminToken?: string; nodeTokens: Record<string, string> };
   /** Where the configuration came from, for messages ("built-in defaults" or a file path). */
   source: string;
@@ -106,6 +115,10 @@ export function resolveSecrets(parsed: ParsedConfig, env: NodeJS.ProcessEnv, sou
     peers: parsed.peers.map((peer, i) => ({
       ...peer,
       password: resolveSecret(peer.password, `peers[${i}].password`),
+    })),
+    sources: parsed.sources.map((source, i) => ({
+      ...source,
+      password: resolveSecret(source.password, `sources[${i}].password`),
     })),
     auth,
     source,

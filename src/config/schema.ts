@@ -72,6 +72,34 @@ export const peerSchema = z
   })
   .strict();
 
+/**
+ * A read-only WebDAV view of a primary that verify and resync jobs may compare a peer with (CONTRACT "Resync and
+ * verify"); never replayed to. The deployment settings use it without the password.
+ */
+export const sourceSchema = peerSchema
+  .pick({ url: true, username: true, password: true })
+  .extend({ name: name.describe('unique name of the source, across sources and peers (a job names it as `from`)') })
+  .strict();
+
+/** A job's `from` names a source or a peer: one name used twice would be ambiguous. */
+export function sourceNameProblems(config: {
+  sources?: readonly { name: string }[];
+  peers: readonly { name: string }[];
+}): { path: (string | number)[]; message: string }[] {
+  const seen = new Set(config.peers.map((p) => p.name));
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  (config.sources ?? []).forEach((source, i) => {
+    if (seen.has(source.name)) {
+      problems.push({
+        path: ['sources', i, 'name'],
+        message: `"${source.name}" is already the name of a peer or another source: names must be unique across both`,
+      });
+    }
+    seen.add(source.name);
+  });
+  return problems;
+}
+
 /** What bounds one node (docs/security.md): defaults generous for a well-behaved node, tight for a runaway one. */
 const NODE_LIMIT_DEFAULTS = {
   uploadIdleExpirySeconds: 3600,
@@ -221,6 +249,13 @@ const objectSchema = z
       .default([])
       .refine(uniquePeerNames, 'peer names must be unique')
       .describe('the WebDAV servers changes are replayed to'),
+    sources: z
+      .array(sourceSchema)
+      .default([])
+      .describe(
+        'read-only WebDAV views of a primary that verify and resync jobs may compare with (`from`), never replayed ' +
+          'to (docs/convergence.md)',
+      ),
     vfs: vfsLocations,
     replicationUser,
     autoPlay,
@@ -305,6 +340,7 @@ export function cloudModeProblems(
 export const configSchema = objectSchema
   .superRefine((config, ctx) => {
     for (const problem of cloudModeProblems(config)) ctx.addIssue({ code: 'custom', ...problem });
+    for (const problem of sourceNameProblems(config)) ctx.addIssue({ code: 'custom', ...problem });
   })
   .meta({
     title: 'vfs-relay configuration',

@@ -24,6 +24,11 @@ const FIELDS = [
   'user',
   'node',
   'contentType',
+  'job',
+  'from',
+  'fromEtag',
+  'ifMatch',
+  'ifNoneMatch',
   'createdAt',
   'status',
   'attempts',
@@ -121,6 +126,10 @@ function toEntry(change: Record<string, unknown>): JournalEntry {
     'user',
     'node',
     'contentType',
+    'job',
+    'from',
+    'fromEtag',
+    'ifMatch',
     'lastError',
     'lastAttemptAt',
     'lastCode',
@@ -128,6 +137,11 @@ function toEntry(change: Record<string, unknown>): JournalEntry {
   ] as const) {
     const value = text(field);
     if (value !== undefined) entry[field] = value;
+  }
+  const ifNoneMatch = text('ifNoneMatch');
+  if (ifNoneMatch !== undefined) {
+    if (ifNoneMatch !== '*') throw new EntryCodecError('config.XML <ifNoneMatch> must be "*"');
+    entry.ifNoneMatch = ifNoneMatch;
   }
   return entry;
 }

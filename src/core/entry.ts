@@ -53,6 +53,22 @@ export interface JournalEntry extends EntryRef {
   node?: string;
   /** config documents: media type of the body. */
   contentType?: string;
+  /**
+   * Resync jobs only (src/core/jobs/): the job that wrote the entry (upload, makedir or delete). A job entry
+   * replays only while its job runs, and never over a path a live change touched after the job started.
+   */
+  job?: string;
+  /**
+   * A job's upload: the source (a `sources` entry or a peer) its body is read from at replay; the journal holds
+   * no body for it.
+   */
+  from?: string;
+  /** A job's upload: the source's ETag when the job compared; another one at replay means the source changed. */
+  fromEtag?: string;
+  /** Job entries: the peer's ETag when the job compared; the write is refused (412) if the peer changed since. */
+  ifMatch?: string;
+  /** Job entries: `*` when the peer had nothing at the path; the write is refused if something is there now. */
+  ifNoneMatch?: '*';
   createdAt: string;
   status: StoredStatus;
   attempts: number;

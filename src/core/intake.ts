@@ -79,6 +79,11 @@ export interface IntakeDeps {
   maxUnfinishedUploads?: number;
   /** Memory for bodies received whole (one-request uploads), shared with the store's; default: unbounded. */
   bodyMemory?: ByteBudget;
+  /**
+   * Told about every file change a node made (journaled, or for no peer but the node's own server) before it is
+   * journaled: running resync jobs must not undo it (src/core/jobs/, docs/convergence.md "Ordering").
+   */
+  touches?: { record(change: { action: Action; path: string; target?: string }): Promise<void> };
 }
 
 /** What a node over its cap of unfinished uploads is told to wait before it tries again. */
@@ -100,6 +105,7 @@ export class ChangeIntake {
 
   async submit(change: NewChange, node: string | undefined): Promise<SubmitResult> {
     const entries = await this.plan(change, node);
+    await this.touch(change, entries);
     if (!Array.isArray(entries)) return entries;
     const status = entries[0]!.status as 'AWAITING_BODY' | 'PENDING';
     if (status === 'AWAITING_BODY') await this.openUpload(entries[0]!.id, node);
@@ -238,6 +244,7 @@ export class ChangeIntake {
    */
   private async uploadSmall(change: NewChange, body: Readable, node: string | undefined): Promise<SubmitResult> {
     const planned = await this.plan(change, node);
+    await this.touch(change, planned);
     if (!Array.isArray(planned)) return planned;
     const size = planned[0]!.size ?? 0;
     const bytes = await receiveAtMost(body, size);
@@ -312,6 +319,13 @@ export class ChangeIntake {
     await this.deps.store.create(entries);
     await this.deps.doorbell.ring(entries);
     return { journaled: true, id: entries[0]!.id, status: 'PENDING', entries };
+  }
+
+  /** Reports a change to running jobs: journaled, or made on the only peer's own server (NO_PEERS). */
+  private async touch(change: NewChange, planned: JournalEntry[] | SubmitResult): Promise<void> {
+    if (!this.deps.touches) return;
+    if (Array.isArray(planned)) await this.deps.touches.record(planned[0]!);
+    else if (!planned.journaled && planned.reason === 'NO_PEERS') await this.deps.touches.record(checkChange(change));
   }
 
   private ignored(reason: IgnoredReason, node: string | undefined): SubmitResult {

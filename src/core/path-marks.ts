@@ -23,6 +23,11 @@ export class PathMarks {
     }
   }
 
+  /** True when a marked path is `path` itself or lies below it. */
+  hasAtOrBelow(path: string): boolean {
+    return (this.below.get(path) ?? 0) > 0;
+  }
+
   overlaps(path: string): boolean {
     if ((this.below.get(path) ?? 0) > 0) return true; // marked at or below path
     if (this.exact.has('/')) return true; // marked ancestor: the root

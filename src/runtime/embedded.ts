@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { FsJobStore } from '../adapters/fs-jobs/store.js';
 import { FsJournalStore } from '../adapters/fs-journal/store.js';
 import { PinoLogger } from '../adapters/log/pino-logger.js';
 import { createApp, type RelayApp } from '../api/app.js';
@@ -12,6 +13,9 @@ import type { Doorbell } from '../core/doorbell.js';
 import { MemoryReplicaRecords, ReplicaEchoFilter } from '../core/echo.js';
 import { echoRecordingPeers } from '../core/echo-peer.js';
 import { ChangeIntake } from '../core/intake.js';
+import type { JobGate } from '../core/jobs/job-peer.js';
+import { JobRunner } from '../core/jobs/job-runner.js';
+import { JobScope } from '../core/jobs/scope.js';
 import { JournalView } from '../core/journal-view.js';
 import type { Logger } from '../core/logger.js';
 import { OperatorActions } from '../core/operator.js';
@@ -21,6 +25,7 @@ import { Replayer, type ReplayReport } from '../core/replayer.js';
 import { StampClock } from '../core/stamp.js';
 import { Topology } from '../core/topology.js';
 import { UploadExpiry } from '../core/upload-expiry.js';
+import { convergenceParts } from './convergence.js';
 import { type RunningServer, startHttpServer } from './http-server.js';
 import { warnWithoutPublicUrl } from './listen-check.js';
 import { OperatorSurfaces } from './operator-surfaces.js';
@@ -34,6 +39,8 @@ export interface EmbeddedRelay {
   view: JournalView;
   health: PeerHealth;
   replayer: Replayer;
+  /** Verify and resync jobs. */
+  jobs: JobRunner;
   /** The admin token in force (configured or generated). */
   adminToken: string;
   /** Drops uploads whose body stopped moving (run on a timer; `expired` counts them). */
@@ -81,7 +88,12 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     windowMs: config.echoWindowSeconds * 1000,
   });
   const surfaces = new OperatorSurfaces(config.peers.map((p) => p.name));
-  const peers = echoRecordingPeers(webDavPeers(config, logger), nodeOfPeer, echo);
+  const convergence = convergenceParts(config, logger);
+  let jobs: JobRunner | undefined;
+  // The replayer asks the jobs about job entries; the jobs need the replayer as their doorbell. Job entries never
+  // reach the echo recorder: one the job skips must not be taken for a replica.
+  const gate: JobGate = { refuse: (entry) => jobs!.refuse(entry), record: (entry, r) => jobs!.record(entry, r) };
+  const peers = convergence.wrap(echoRecordingPeers(webDavPeers(config, logger), nodeOfPeer, echo), gate);
   const health = new PeerHealth(peers, logger);
   const topology = new Topology(config.vfs, config.peers);
   let pinger: Pinger | undefined;
@@ -109,6 +121,17 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     maxUnfinishedUploads: config.limits.maxUnfinishedUploadsPerNode,
     bodyMemory,
     now: options.now,
+    touches: { record: (change) => jobs!.recordTouch(change) },
+  });
+  jobs = new JobRunner({
+    jobs: new FsJobStore(root),
+    store,
+    doorbell,
+    readers: convergence.readers,
+    peers: config.peers.map((p) => p.name),
+    scope: new JobScope(config.vfs),
+    nextId: () => clock.next(),
+    logger,
   });
   const expiry = new UploadExpiry({ intake, idleSeconds: config.limits.uploadIdleExpirySeconds, logger });
   const view = new JournalView(store);
@@ -120,6 +143,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     view,
     operator,
     monitor: pinger,
+    jobs,
     peers: config.peers.map((p) => ({ name: p.name, url: p.url, node: p.node })),
     echoes: () => echo.counts(),
     tokens,
@@ -154,6 +178,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     await replayer.sweep();
     pinger.start(config.peers.map((p) => ({ peer: p.name, intervalSeconds: p.pingIntervalSeconds })));
   }
+  await jobs.start();
   const running = server;
   // Every unfinished upload lives in this process (a restart forgets them): the ledger lists them all.
   const expiryTimer = setInterval(
@@ -177,6 +202,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     view,
     health,
     replayer,
+    jobs,
     adminToken,
     expiry,
     intake,
@@ -184,9 +210,11 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
       closing ??= (async () => {
         await running.close();
         clearInterval(expiryTimer);
+        await jobs.close();
         pinger.stop();
         await replayer.stop();
         await Promise.all([...peers.values()].map((p) => p.close()));
+        await convergence.close();
         await store.close();
         logger.info('relay stopped');
       })();

@@ -1,0 +1,52 @@
+import type { JournalEntry } from '../entry.js';
+import { laneId } from '../lane.js';
+import type { Job, PlannedWrite } from './job.js';
+import type { JobScope } from './scope.js';
+
+/**
+ * A job's planned write as a journal entry in the peer's lane, so that the lane orders it with live changes
+ * (docs/convergence.md, "Ordering"). A copy is an upload whose body is read from the job's source when it
+ * replays (`from`); the journal holds no body for it.
+ */
+export function jobEntry(
+  job: Job,
+  write: PlannedWrite,
+  scope: JobScope,
+  id: string,
+  createdAt: string,
+): JournalEntry | undefined {
+  const location = scope.locationOf(write.path);
+  if (!location) return undefined;
+  const entry: JournalEntry = {
+    id,
+    lane: laneId(location, job.peer),
+    peer: job.peer,
+    location,
+    action: write.op === 'copy' ? 'upload' : write.op,
+    path: write.path,
+    job: job.id,
+    createdAt,
+    status: 'PENDING',
+    attempts: 0,
+  };
+  if (write.op === 'copy') {
+    entry.from = job.from;
+    entry.size = write.size;
+    if (write.modified) entry.modified = write.modified;
+    if (write.fromEtag) entry.fromEtag = write.fromEtag;
+  }
+  if (write.op !== 'delete' && write.ifNoneMatch) entry.ifNoneMatch = write.ifNoneMatch;
+  if (write.op !== 'makedir' && write.ifMatch) entry.ifMatch = write.ifMatch;
+  return entry;
+}
+
+/**
+ * The one place a job's removals (extras with `delete: true`, and items replaced by another type) enter the
+ * journal. The delete guard (CONTRACT "Delete guard") wraps it: it may hold some of them for an operator.
+ */
+export interface RemovalGate {
+  admit(job: Job, removals: readonly JournalEntry[]): Promise<JournalEntry[]>;
+}
+
+/** Today: every removal is journaled as planned. */
+export const admitAllRemovals: RemovalGate = { admit: async (_job, removals) => [...removals] };

@@ -1,0 +1,322 @@
+import type { Doorbell } from '../doorbell.js';
+import type { Action, JournalEntry } from '../entry.js';
+import { ContentRefusedError, MalformedRequestError, NotFoundError, StateConflictError } from '../errors.js';
+import type { JournalStore } from '../journal.js';
+import type { Logger } from '../logger.js';
+import { normalizePath, pathsOverlap } from '../paths.js';
+import { isStamp } from '../stamp.js';
+import { type Difference, emptyCounts, type Job, type JobKind, type JobView, jobView } from './job.js';
+import { admitAllRemovals, type RemovalGate } from './job-entries.js';
+import { type ExecutionEnd, JobExecution, type JobExecutionDeps, progressOf } from './job-execution.js';
+import type { JobGate, JobWriteResult } from './job-peer.js';
+import type { JobService } from './job-service.js';
+import { type JobStore, readDifferencePage } from './job-store.js';
+import type { JobScope } from './scope.js';
+import { TouchSet, touchesOf } from './touch-set.js';
+import type { TreeReader } from './tree.js';
+
+/** `POST /v1/peers/{name}/verify|resync` bodies (CONTRACT). */
+export interface JobRequest {
+  from: string;
+  path?: string;
+  checksum?: boolean;
+  delete?: boolean;
+  dryRun?: boolean;
+}
+
+export interface JobRunnerDeps {
+  jobs: JobStore;
+  /** The journal: job entries are counted and, when their job ends early, purged from it. */
+  store: JournalStore;
+  doorbell: Doorbell;
+  /** A reader for every source and every peer, by name. */
+  readers: ReadonlyMap<string, TreeReader>;
+  peers: readonly string[];
+  scope: JobScope;
+  nextId: () => string;
+  logger: Logger;
+  removals?: RemovalGate;
+  now?: () => Date;
+  execution?: Pick<JobExecutionDeps, 'concurrency' | 'window' | 'checkpointMs'>;
+  /** Finished jobs kept (oldest removed first; default 100). */
+  keepFinished?: number;
+}
+
+/** Running or listed jobs, one page: `next` is the id to pass as `cursor` for the following page. */
+export interface JobPage {
+  items: JobView[];
+  next: string | null;
+}
+
+interface Running {
+  execution: JobExecution;
+  /** Live changes since the job started (resync with writes only). */
+  touches: TouchSet | undefined;
+  stopping: 'cancel' | 'close' | undefined;
+  done: Promise<ExecutionEnd>;
+  wake: () => void;
+  woken: Promise<void>;
+}
+
+/**
+ * The embedded relay's jobs: creates and runs them in this process, answers the API, and is the replayer's
+ * JobGate and the intake's touch recorder. A resync that was writing when the relay stopped is not resumed: the
+ * live changes it had to leave alone were only in memory, so it ends FAILED and its unreplayed entries are
+ * dropped. A verify (or a dry run) resumes from its last checkpoint.
+ */
+export class JobRunner implements JobGate, JobService {
+  private readonly running = new Map<string, Running>();
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: JobRunnerDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  /** At start-up: resume what can be resumed, fail the rest. */
+  async start(): Promise<void> {
+    for (const id of await this.deps.jobs.ids()) {
+      const job = await this.deps.jobs.read(id);
+      if (job?.status !== 'RUNNING') continue;
+      if (writes(job)) {
+        await this.dropEntries(job.id);
+        await this.end(job, 'FAILED', 'the relay restarted during the job; run the resync again to finish it');
+      } else {
+        this.launch(job);
+      }
+    }
+  }
+
+  async create(kind: JobKind, peer: string, request: JobRequest): Promise<JobView> {
+    const job = this.plan(kind, peer, request);
+    if (writes(job) && [...this.running.values()].some((r) => r.execution.job.peer === peer && r.touches)) {
+      throw new StateConflictError('JOB_RUNNING', `a resync of ${peer} is already running: wait for it or cancel it`);
+    }
+    await this.deps.jobs.save(job);
+    this.launch(job);
+    await this.prune();
+    return jobView(job);
+  }
+
+  async get(id: string): Promise<JobView> {
+    return jobView(await this.find(id));
+  }
+
+  async list(limit: number, cursor?: string): Promise<JobPage> {
+    const ids = (await this.deps.jobs.ids()).filter((id) => cursor === undefined || id < cursor);
+    const items: JobView[] = [];
+    for (const id of ids.slice(0, limit)) {
+      const job = this.running.get(id)?.execution.job ?? (await this.deps.jobs.read(id));
+      if (job) items.push(jobView(job));
+    }
+    return { items, next: ids.length > limit ? ids[limit - 1]! : null };
+  }
+
+  async differences(id: string, cursor: number, limit: number): Promise<{ items: Difference[]; next: string | null }> {
+    const job = await this.find(id);
+    const running = this.running.get(id);
+    // A running job's differences become readable at its checkpoints.
+    const stored = running ? ((await this.deps.jobs.read(id)) ?? job) : job;
+    return readDifferencePage(this.deps.jobs, stored, cursor, limit);
+  }
+
+  async cancel(id: string): Promise<JobView> {
+    const job = await this.find(id);
+    const running = this.running.get(id);
+    if (!running || job.status !== 'RUNNING') {
+      throw new StateConflictError(
+        'JOB_NOT_RUNNING',
+        `job ${id} is ${job.status}: only a running job can be cancelled`,
+      );
+    }
+    running.stopping = 'cancel';
+    running.execution.stop();
+    running.wake();
+    await running.done;
+    await this.dropEntries(id);
+    return jobView(running.execution.job);
+  }
+
+  /** The intake tells every running resync about a live change before it is journaled. */
+  async recordTouch(change: { action: Action; path: string; target?: string }): Promise<void> {
+    for (const running of this.running.values()) {
+      if (!running.touches) continue;
+      for (const touch of touchesOf(change)) {
+        if (pathsOverlap(touch.path, running.execution.job.path)) running.touches.add(touch);
+      }
+    }
+  }
+
+  async refuse(entry: JournalEntry): Promise<{ drop: boolean; reason: string } | undefined> {
+    const running = entry.job ? this.running.get(entry.job) : undefined;
+    if (!running || running.stopping || running.execution.job.status !== 'RUNNING') {
+      return { drop: true, reason: 'its job is not running' };
+    }
+    if (running.touches?.touches(entry.path)) {
+      return { drop: false, reason: 'a live change touched this path after the job started' };
+    }
+    return undefined;
+  }
+
+  async record(entry: JournalEntry, result: JobWriteResult): Promise<void> {
+    const running = entry.job ? this.running.get(entry.job) : undefined;
+    if (!running) return;
+    running.execution.addProgress(progressOf(result, entry));
+    running.wake();
+  }
+
+  /** Stops every job at its next folder and saves it (a resync then fails at the next start, see `start`). */
+  async close(): Promise<void> {
+    const all = [...this.running.values()];
+    for (const running of all) {
+      running.stopping = 'close';
+      running.execution.stop();
+      running.wake();
+    }
+    await Promise.allSettled(all.map((r) => r.done));
+  }
+
+  private plan(kind: JobKind, peer: string, request: JobRequest): Job {
+    if (!this.deps.peers.includes(peer)) throw new NotFoundError('PEER_NOT_FOUND', `no peer named "${peer}"`);
+    if (request.from === peer) {
+      throw new ContentRefusedError('SAME_PEER', `"from" names the peer itself: pick a source or another peer`);
+    }
+    if (!this.deps.readers.has(request.from)) {
+      throw new NotFoundError('SOURCE_NOT_FOUND', `no source or peer named "${request.from}"`);
+    }
+    const path = normalizePath(request.path ?? '/');
+    if (this.deps.scope.of(path) === 'out') {
+      throw new ContentRefusedError('PATH_NOT_REPLICATED', `${path} is not in a replicated VFS location`);
+    }
+    const now = this.now().toISOString();
+    return {
+      id: this.deps.nextId(),
+      kind,
+      peer,
+      from: request.from,
+      path,
+      options: {
+        checksum: request.checksum ?? false,
+        delete: kind === 'resync' && (request.delete ?? false),
+        dryRun: kind === 'resync' && (request.dryRun ?? false),
+      },
+      status: 'RUNNING',
+      counts: emptyCounts(),
+      bytes: { total: 0, copied: 0 },
+      startedAt: now,
+      finishedAt: null,
+      error: null,
+      pending: [{ path }],
+      walked: false,
+      differences: 0,
+      entriesWritten: 0,
+      entriesFinished: 0,
+      updatedAt: now,
+    };
+  }
+
+  private launch(job: Job): void {
+    const touches = writes(job) ? new TouchSet() : undefined;
+    let wake = () => {};
+    const running: Running = {
+      execution: undefined as unknown as JobExecution,
+      touches,
+      stopping: undefined,
+      done: Promise.resolve('paused'),
+      wake: () => wake(),
+      woken: Promise.resolve(),
+    };
+    const arm = () => {
+      running.woken = new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+    };
+    arm();
+    running.execution = new JobExecution(job, {
+      jobs: this.deps.jobs,
+      source: this.deps.readers.get(job.from)!,
+      peer: this.deps.readers.get(job.peer)!,
+      scope: this.deps.scope,
+      journal: async (entries) => {
+        await this.deps.store.create(entries);
+        await this.deps.doorbell.ring(entries);
+      },
+      nextId: this.deps.nextId,
+      touches: { refresh: async () => {}, touches: (path) => touches?.touches(path) ?? false },
+      removals: this.deps.removals ?? admitAllRemovals,
+      outstanding: () => this.outstanding(job.id),
+      logger: this.deps.logger,
+      now: this.deps.now,
+      waitForProgress: async (ms) => {
+        await Promise.race([running.woken, sleep(ms)]);
+        arm();
+      },
+      ...this.deps.execution,
+    });
+    this.running.set(job.id, running);
+    running.done = this.drive(running).finally(() => this.running.delete(job.id));
+  }
+
+  private async drive(running: Running): Promise<ExecutionEnd> {
+    const { execution } = running;
+    try {
+      const end = await execution.run();
+      if (end === 'paused' && running.stopping === 'cancel') await execution.finish('CANCELLED', null);
+      return end;
+    } catch (error) {
+      this.deps.logger.error('job stopped unexpectedly', { jobId: execution.job.id, error });
+      return 'paused';
+    }
+  }
+
+  private async find(id: string): Promise<Job> {
+    if (!isStamp(id)) throw new MalformedRequestError('BAD_ID', `"${id}" is not a job id`);
+    const job = this.running.get(id)?.execution.job ?? (await this.deps.jobs.read(id));
+    if (!job) throw new NotFoundError('JOB_NOT_FOUND', `no job ${id}`);
+    return job;
+  }
+
+  private async end(job: Job, status: 'FAILED', error: string): Promise<void> {
+    const now = this.now().toISOString();
+    await this.deps.jobs.save({ ...job, status, error, finishedAt: now, updatedAt: now });
+    this.deps.logger.warn('job ended', { jobId: job.id, status, error });
+  }
+
+  /** The job's entries still in the journal. */
+  private async outstanding(id: string): Promise<number> {
+    return (await this.entriesOf(id)).length;
+  }
+
+  private async entriesOf(id: string): Promise<JournalEntry[]> {
+    const found: JournalEntry[] = [];
+    for (const lane of await this.deps.store.lanes()) {
+      for (const entry of await this.deps.store.list(lane)) if (entry.job === id) found.push(entry);
+    }
+    return found;
+  }
+
+  /** Removes a stopped job's entries that have not replayed (the replay would drop them anyway). */
+  private async dropEntries(id: string): Promise<void> {
+    const entries = await this.entriesOf(id);
+    for (const entry of entries) await this.deps.store.purge(entry);
+    if (entries.length > 0) await this.deps.doorbell.ring(entries);
+  }
+
+  private async prune(): Promise<void> {
+    const keep = this.deps.keepFinished ?? 100;
+    const ids = await this.deps.jobs.ids();
+    let finished = 0;
+    for (const id of ids) {
+      if (this.running.has(id)) continue;
+      finished += 1;
+      if (finished > keep) await this.deps.jobs.remove(id);
+    }
+  }
+}
+
+function writes(job: Job): boolean {
+  return job.kind === 'resync' && !job.options.dryRun;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
