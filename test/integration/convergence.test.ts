@@ -1,7 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, expect, it } from 'vitest';
 import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
-import { allDifferences, jobEnd, makeFolder, sourceConfig, startJob, writeTree } from '../support/convergence.js';
+import {
+  allDifferences,
+  jobEnd,
+  makeFolder,
+  removePath,
+  sourceConfig,
+  startJob,
+  writeTree,
+} from '../support/convergence.js';
 import { startTestRelay, type TestRelay } from '../support/relay.js';
 import { describeWithServer } from '../support/servers.js';
 
@@ -41,7 +49,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'v
       relay.url,
       await startJob(relay.url, 'verify', 'server2', { from: 'primary', path: '/user_homes' }),
     );
-    expect(verify.status).toBe('DONE');
+    expect(verify).toMatchObject({ status: 'DONE', error: null });
     const missing = await allDifferences(relay.url, verify.id, 7);
     const expected = [...sourceTree.keys()].filter((p) => p.startsWith('user_homes/')).map((p) => `/${p}`);
     expect(missing.map((d) => d.path).sort()).toEqual(expected.sort());
@@ -62,5 +70,101 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'v
     );
     expect(await allDifferences(relay.url, again.id)).toEqual([]);
     expect(again.counts).toMatchObject({ same: expected.length, missing: 0, different: 0, extra: 0 });
+  });
+});
+
+describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'divergence on the peer', () => {
+  it('finds each kind of divergence, resyncs without and with delete, and a dry run changes nothing', async () => {
+    const { source, peer, relay } = await cluster();
+    const body = { from: 'primary', path: '/user_homes' };
+    await jobEnd(relay.url, await startJob(relay.url, 'resync', 'server2', body));
+    const sourceTree = await source.tree();
+    expect(await peer.tree()).toEqual(sourceTree);
+    await writeTree(source, { 'user_homes/u0/d0/typed': 'a file on the source' }, OLD);
+    await makeFolder(source, 'user_homes/u1/d1/was-a-file');
+
+    // Divergence made on the peer's own disk.
+    const edited = 'user_homes/u0/d0/f0.bin';
+    await writeTree(peer, { [edited]: randomBytes(100) }, new Date('2025-06-01T00:00:00Z')); // same size as f0
+    await removePath(peer, 'user_homes/u1/d1/f1.bin');
+    await removePath(peer, 'user_homes/u2/d0');
+    await writeTree(peer, {
+      'user_homes/u0/extra.txt': 'only on the peer',
+      'user_homes/old/a.txt': 'an extra folder',
+      'user_homes/old/b/c.txt': 'deeper',
+      'user_homes/u0/d0/typed/inside.txt': 'a folder on the peer where the source has a file',
+      'user_homes/u1/d1/was-a-file': 'a file on the peer where the source has a folder',
+    });
+
+    const verify = await jobEnd(relay.url, await startJob(relay.url, 'verify', 'server2', body));
+    const found = new Map((await allDifferences(relay.url, verify.id)).map((d) => [d.path, d]));
+    expect(found.get(`/${edited}`)).toMatchObject({ kind: 'different', reason: 'modified' });
+    expect(found.get('/user_homes/u1/d1/f1.bin')).toMatchObject({ kind: 'missing', peer: null });
+    expect(found.get('/user_homes/u2/d0')).toMatchObject({ kind: 'missing', source: { type: 'dir' } });
+    expect(found.get('/user_homes/u2/d0/f2.bin')).toMatchObject({ kind: 'missing' });
+    expect(found.get('/user_homes/u0/extra.txt')).toMatchObject({ kind: 'extra', source: null });
+    expect(found.get('/user_homes/old')).toMatchObject({ kind: 'extra', peer: { type: 'dir' } });
+    expect(found.has('/user_homes/old/a.txt')).toBe(false); // an extra folder counts once
+    expect(found.get('/user_homes/u0/d0/typed')).toMatchObject({ kind: 'different', reason: 'type' });
+    expect(found.get('/user_homes/u1/d1/was-a-file')).toMatchObject({ kind: 'different', reason: 'type' });
+    expect(verify.counts.extra).toBe(2);
+
+    const beforeDryRun = await peer.tree();
+    const mark = (await peer.requests()).length;
+    const dry = await jobEnd(
+      relay.url,
+      await startJob(relay.url, 'resync', 'server2', { ...body, dryRun: true, delete: true }),
+    );
+    expect(dry.status).toBe('DONE');
+    expect(dry.counts).toMatchObject({ copied: 0, deleted: 0, extra: 2 });
+    expect(await peer.tree()).toEqual(beforeDryRun);
+    const writes = (await peer.requests()).slice(mark).filter((r) => !['PROPFIND', 'GET'].includes(r.method));
+    expect(writes).toEqual([]);
+
+    // Without delete: what is missing or different is copied; extras (and a folder to replace by a file) stay.
+    const partial = await jobEnd(relay.url, await startJob(relay.url, 'resync', 'server2', body));
+    expect(partial.counts).toMatchObject({ deleted: 1, failed: 0, skipped: 0 }); // the file replaced by a folder
+    const after = await peer.tree();
+    expect(after.get(edited)).toBe(sourceTree.get(edited));
+    expect(after.get('user_homes/u1/d1/f1.bin')).toBe(sourceTree.get('user_homes/u1/d1/f1.bin'));
+    expect(after.get('user_homes/u2/d0/f2.bin')).toBe(sourceTree.get('user_homes/u2/d0/f2.bin'));
+    expect(after.get('user_homes/u1/d1/was-a-file')).toBe('dir');
+    expect(after.has('user_homes/old/b/c.txt')).toBe(true);
+    expect(after.get('user_homes/u0/d0/typed')).toBe('dir');
+    const left = await jobEnd(relay.url, await startJob(relay.url, 'verify', 'server2', body));
+    const remaining = (await allDifferences(relay.url, left.id)).map((d) => `${d.kind} ${d.path}`).sort();
+    expect(remaining).toEqual([
+      'different /user_homes/u0/d0/typed',
+      'extra /user_homes/old',
+      'extra /user_homes/u0/extra.txt',
+    ]);
+
+    // With delete: identical.
+    const full = await jobEnd(relay.url, await startJob(relay.url, 'resync', 'server2', { ...body, delete: true }));
+    expect(full.counts.deleted).toBe(3);
+    expect(await peer.tree()).toEqual(await source.tree());
+    const last = await jobEnd(relay.url, await startJob(relay.url, 'verify', 'server2', body));
+    expect(await allDifferences(relay.url, last.id)).toEqual([]);
+  });
+
+  it('with checksum finds a same-size edit that kept its modified time', async () => {
+    const { source, peer, relay } = await cluster();
+    const body = { from: 'primary', path: '/user_homes' };
+    await jobEnd(relay.url, await startJob(relay.url, 'resync', 'server2', body));
+    const rel = 'user_homes/u0/d1/f3.bin';
+    const { stat } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const before = await stat(join(peer.root, rel));
+    await writeTree(peer, { [rel]: randomBytes(before.size) }, before.mtime);
+
+    const plain = await jobEnd(relay.url, await startJob(relay.url, 'verify', 'server2', body));
+    expect(await allDifferences(relay.url, plain.id)).toEqual([]);
+    const summed = await jobEnd(relay.url, await startJob(relay.url, 'verify', 'server2', { ...body, checksum: true }));
+    expect(await allDifferences(relay.url, summed.id)).toEqual([
+      expect.objectContaining({ path: `/${rel}`, kind: 'different', reason: 'checksum' }),
+    ]);
+    const fixed = await jobEnd(relay.url, await startJob(relay.url, 'resync', 'server2', { ...body, checksum: true }));
+    expect(fixed.counts.copied).toBe(1);
+    expect(await peer.tree()).toEqual(await source.tree());
   });
 });

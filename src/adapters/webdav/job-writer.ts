@@ -150,9 +150,10 @@ export class WebDavJobWriter implements JobWriter {
     if (entry.ifNoneMatch) return { 'if-none-match': '*' };
     if (entry.ifMatch) {
       // mod_dav answers weak ETags for a second after a write and strong ones later: either stands for the
-      // version the job saw. The WebDAV If header (RFC 4918 §10.4) compares them as written, so list both.
+      // version the job saw. The WebDAV If header (RFC 4918 §10.4) compares them as written, so list both. Tagged
+      // with the resource's URL: for a DELETE mod_dav checks untagged conditions against the parent folder too.
       const strong = strongPart(entry.ifMatch);
-      return { if: `([${strong}]) ([W/${strong}])` };
+      return { if: `<${this.options.peer.urls.url(entry.path)}> ([${strong}]) ([W/${strong}])` };
     }
     return {};
   }

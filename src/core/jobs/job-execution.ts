@@ -79,6 +79,7 @@ export class JobExecution {
   private readonly inFlight = new Map<string, PendingFolder>();
   private log: DifferenceLog | undefined;
   private applying: Promise<void> = Promise.resolve();
+  private saving: Promise<void> = Promise.resolve();
   private lastCheckpoint = 0;
   private lastScan = 0;
   private stopped = false;
@@ -126,18 +127,17 @@ export class JobExecution {
     }
   }
 
-  /** Marks the job final and saves it. */
+  /** Marks the job final and saves it. It reads final only once saved, with all its differences. */
   async finish(status: 'DONE' | 'FAILED' | 'CANCELLED', error: string | null): Promise<void> {
     await this.absorbProgress();
-    this.job.status = status;
-    this.job.error = error;
-    this.job.finishedAt = this.now().toISOString();
-    await this.save();
+    const finishedAt = this.now().toISOString();
+    await this.save({ status, error, finishedAt });
+    Object.assign(this.job, { status, error, finishedAt });
     this.deps.logger.info('job finished', { jobId: this.job.id, kind: this.job.kind, status, ...this.job.counts });
   }
 
-  /** Saves the job's record (and the differences found so far) as it stands now. */
-  async save(): Promise<void> {
+  /** Saves the job's record (and the differences found so far) as it stands now, with `changes` on top. */
+  async save(changes: Partial<Job> = {}): Promise<void> {
     const snapshot: Job = {
       ...this.job,
       counts: { ...this.job.counts },
@@ -145,10 +145,17 @@ export class JobExecution {
       pending: [...this.inFlight.values(), ...this.stack],
       differences: this.log?.appended ?? this.job.differences,
       updatedAt: this.now().toISOString(),
+      ...changes,
     };
-    await this.log?.flush();
-    await this.deps.jobs.save(snapshot);
-    this.job.differences = snapshot.differences;
+    // One save at a time: a slow earlier save must not land after a later one.
+    this.saving = this.saving
+      .catch(() => undefined)
+      .then(async () => {
+        await this.log?.flush();
+        await this.deps.jobs.save(snapshot);
+      });
+    await this.saving;
+    this.job.differences = Math.max(this.job.differences, snapshot.differences);
     this.lastCheckpoint = Date.now();
   }
 
