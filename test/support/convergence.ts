@@ -56,7 +56,18 @@ export interface JobAnswer {
   from: string;
   path: string;
   status: string;
-  counts: Record<string, number>;
+  counts: {
+    scanned: number;
+    same: number;
+    missing: number;
+    different: number;
+    extra: number;
+    copied: number;
+    deleted: number;
+    held: number;
+    failed: number;
+    skipped: number;
+  };
   bytes: { total: number; copied: number };
   startedAt: string;
   finishedAt: string | null;
