@@ -1,3 +1,4 @@
+import { DavClient } from '../adapters/webdav/dav-client.js';
 import { WebDavJobWriter } from '../adapters/webdav/job-writer.js';
 import { WebDavTreeReader } from '../adapters/webdav/tree-reader.js';
 import type { RelayConfig } from '../config/load.js';
@@ -22,7 +23,12 @@ export function convergenceParts(config: RelayConfig, logger: Logger): Convergen
     const { name, url, username, password } = server;
     readers.set(name, new WebDavTreeReader(name, { url, username, password, connections, timeoutMs }));
   }
-  const clients = new Map([...readers].map(([name, reader]) => [name, reader.client]));
+  // The writers' own connections: copies waiting on a slow source must not starve the walk's listings.
+  const clients = new Map<string, DavClient>();
+  for (const server of [...config.peers, ...config.sources]) {
+    const { name, url, username, password } = server;
+    clients.set(name, new DavClient({ url, username, password, connections, timeoutMs }));
+  }
   return {
     readers,
     wrap: (peers, gate) =>
@@ -42,6 +48,7 @@ export function convergenceParts(config: RelayConfig, logger: Logger): Convergen
       ),
     close: async () => {
       await Promise.all([...readers.values()].map((r) => r.close()));
+      await Promise.all([...clients.values()].map((c) => c.close()));
     },
   };
 }

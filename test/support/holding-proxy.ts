@@ -8,6 +8,8 @@ export interface HeldRequest {
 
 interface Hold {
   matches: (r: HeldRequest) => boolean;
+  /** Hold every matching request (default: the next one only). */
+  all: boolean;
   /** Resolves when a matching request arrived (and is being held). */
   arrived: Promise<HeldRequest>;
   release: () => void;
@@ -43,8 +45,11 @@ export class HoldingProxy {
     this.port = (this.server.address() as { port: number }).port;
   }
 
-  /** Holds the next request that matches, until the returned release is called. */
-  hold(matches: (r: HeldRequest) => boolean): { arrived: Promise<HeldRequest>; release: () => void } {
+  /** Holds the next request that matches (or every one, with `all`), until the returned release is called. */
+  hold(
+    matches: (r: HeldRequest) => boolean,
+    options: { all?: boolean } = {},
+  ): { arrived: Promise<HeldRequest>; release: () => void } {
     let release = () => {};
     let signalArrival: (r: HeldRequest) => void = () => {};
     const gate = new Promise<void>((resolve) => {
@@ -53,7 +58,7 @@ export class HoldingProxy {
     const arrived = new Promise<HeldRequest>((resolve) => {
       signalArrival = resolve;
     });
-    const hold: Hold = { matches, arrived, release, signalArrival, gate };
+    const hold: Hold = { matches, all: options.all ?? false, arrived, release, signalArrival, gate };
     this.holds.push(hold);
     return {
       arrived,
@@ -79,8 +84,8 @@ export class HoldingProxy {
     this.requests.push(`${seen.method} ${seen.path}`);
     const hold = this.holds.find((h) => h.matches(seen));
     if (hold) {
-      // One request per hold: later ones pass.
-      this.holds.splice(this.holds.indexOf(hold), 1);
+      // One request per hold unless `all`: later ones pass.
+      if (!hold.all) this.holds.splice(this.holds.indexOf(hold), 1);
       hold.signalArrival(seen);
       await hold.gate;
     }

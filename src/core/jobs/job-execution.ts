@@ -83,6 +83,8 @@ export class JobExecution {
   private lastCheckpoint = 0;
   private lastScan = 0;
   private stopped = false;
+  /** Aborts the reads in flight when the job is stopped. */
+  private readonly abort = new AbortController();
   private readonly now: () => Date;
 
   constructor(
@@ -96,6 +98,7 @@ export class JobExecution {
   /** Stops walking at the next folder (cancel, shutdown); `run` then returns 'paused'. */
   stop(): void {
     this.stopped = true;
+    this.abort.abort();
   }
 
   /** Counts replay results into the job (embedded: called by the job gate as they happen). */
@@ -112,6 +115,7 @@ export class JobExecution {
   async run(deadline = Number.POSITIVE_INFINITY): Promise<ExecutionEnd> {
     const { job } = this;
     if (job.status !== 'RUNNING') return 'finished';
+    this.lastCheckpoint = Date.now();
     try {
       this.log ??= await DifferenceLog.open(this.deps.jobs, job.id, job.differences);
       if (!job.walked && !(await this.walk(deadline))) return await this.pause();
@@ -120,6 +124,7 @@ export class JobExecution {
       await this.finish('DONE', null);
       return 'finished';
     } catch (error) {
+      if (this.stopped) return await this.pause(); // a read cut short by stop(): the folder stays pending
       const reason = error instanceof RelayError ? error.message : `the job failed: ${(error as Error).message}`;
       this.deps.logger.error('job failed', { jobId: job.id, peer: job.peer, error });
       await this.finish('FAILED', reason);
@@ -187,8 +192,10 @@ export class JobExecution {
         running.add(task);
       }
       if (running.size === 0) break;
-      await Promise.race(running);
-      if (Date.now() - this.lastCheckpoint >= (this.deps.checkpointMs ?? 2000)) await this.checkpoint();
+      // Wake up at checkpoint time too: one slow folder must not keep the progress made elsewhere unsaved.
+      const checkpointMs = this.deps.checkpointMs ?? 2000;
+      await raceTimeout(running, Math.max(10, this.lastCheckpoint + checkpointMs - Date.now()));
+      if (Date.now() - this.lastCheckpoint >= checkpointMs) await this.checkpoint();
     }
     await Promise.allSettled(running);
     await this.applying;
@@ -203,8 +210,10 @@ export class JobExecution {
 
   private async visit(folder: PendingFolder): Promise<void> {
     const [source, peer] = await Promise.all([
-      this.read(() => this.deps.source.list(folder.path)),
-      folder.peerAbsent ? Promise.resolve(undefined) : this.read(() => this.deps.peer.list(folder.path)),
+      this.read(() => this.deps.source.list(folder.path, this.abort.signal)),
+      folder.peerAbsent
+        ? Promise.resolve(undefined)
+        : this.read(() => this.deps.peer.list(folder.path, this.abort.signal)),
     ]);
     const root = folder.path === this.job.path;
     if (!source && root) throw new JobInputError(`${folder.path} is not a folder on ${this.job.from}`);
@@ -306,8 +315,8 @@ export class JobExecution {
 
   private async checksums(path: string): Promise<{ source: string; peer: string }> {
     const [source, peer] = await Promise.all([
-      this.read(() => this.deps.source.checksum(path)),
-      this.read(() => this.deps.peer.checksum(path)),
+      this.read(() => this.deps.source.checksum(path, this.abort.signal)),
+      this.read(() => this.deps.peer.checksum(path, this.abort.signal)),
     ]);
     return { source, peer };
   }
@@ -318,7 +327,7 @@ export class JobExecution {
       try {
         return await task();
       } catch (error) {
-        if (!(error instanceof TreeReadError) || attempt >= READ_ATTEMPTS) throw error;
+        if (!(error instanceof TreeReadError) || attempt >= READ_ATTEMPTS || this.stopped) throw error;
         await sleep(250 * attempt);
       }
     }
@@ -332,6 +341,19 @@ function missingRoot(result: FolderResult): void {
   result.counts.scanned = (result.counts.scanned ?? 0) + 1;
   result.counts.missing = (result.counts.missing ?? 0) + 1;
   result.writes.unshift({ op: 'makedir', path, ifNoneMatch: '*' });
+}
+
+/** Waits for the first of `tasks` to settle, or `ms`, whichever comes first (the timer is cleared). */
+async function raceTimeout(tasks: Iterable<Promise<unknown>>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  try {
+    await Promise.race([...tasks, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function sleep(ms: number): Promise<void> {
