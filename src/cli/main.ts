@@ -2,6 +2,7 @@
 import '../runtime/threadpool.js';
 import { Command, CommanderError } from 'commander';
 import { RelayError } from '../core/errors.js';
+import { addJobOptions } from './commands/job-options.js';
 import { addRelayOptions, journalList, journalRetry, journalShow, journalSkip, status } from './commands/operator.js';
 import { CliError } from './errors.js';
 import { EXIT } from './exit-codes.js';
@@ -94,6 +95,29 @@ addRelayOptions(journal.command('retry').argument('<id>').description('CONFLICT/
 addRelayOptions(journal.command('skip').argument('<id>').description('drop the change from the journal'))
   .option('--peer <name>', 'only this peer')
   .action(journalSkip);
+
+const jobsModule = () => import('./commands/jobs.js');
+const peer = program.command('peer').description('compare a peer with a source, and bring it to the same state');
+addJobOptions(addRelayOptions(peer.command('verify').argument('<name>', 'the peer')))
+  .description('compare folder by folder; exit 0 when identical, 3 when different')
+  .action(lazy(() => jobsModule().then((m) => m.peerVerify)));
+addJobOptions(addRelayOptions(peer.command('resync').argument('<name>', 'the peer')))
+  .description("copy what is missing or different from the source through the peer's lane")
+  .option('--delete', 'also remove what the peer has and the source has not')
+  .option('--dry-run', 'report what would be done, change nothing')
+  .option('--detach', 'print the job id and return at once')
+  .action(lazy(() => jobsModule().then((m) => m.peerResync)));
+
+const jobs = program.command('jobs').description('verify and resync jobs');
+addRelayOptions(jobs.command('ls').description('jobs, newest first'))
+  .option('--limit <n>', 'at most this many', '20')
+  .action(lazy(() => jobsModule().then((m) => m.jobsList)));
+addRelayOptions(jobs.command('show').argument('<id>').description('one job with its counts and differences'))
+  .option('--differences <n>', 'how many differences to print', '20')
+  .action(lazy(() => jobsModule().then((m) => m.jobsShow)));
+addRelayOptions(jobs.command('cancel').argument('<id>').description('cancel a running job')).action(
+  lazy(() => jobsModule().then((m) => m.jobsCancel)),
+);
 
 try {
   await program.parseAsync(process.argv);

@@ -11,21 +11,25 @@ export class OperatorClient {
     return this.call<T>('GET', path);
   }
 
-  async post<T>(path: string): Promise<T> {
-    return this.call<T>('POST', path);
+  async post<T>(path: string, body?: unknown): Promise<T> {
+    return this.call<T>('POST', path, body);
   }
 
   async delete<T>(path: string): Promise<T> {
     return this.call<T>('DELETE', path);
   }
 
-  private async call<T>(method: string, path: string): Promise<T> {
+  private async call<T>(method: string, path: string, json?: unknown): Promise<T> {
     if (!this.token) throw new CliError('no admin token: pass --token or set VFS_RELAY_ADMIN_TOKEN');
     let res: Response;
     try {
       res = await fetch(`${this.baseUrl.replace(/\/+$/, '')}${path}`, {
         method,
-        headers: { authorization: `Bearer ${this.token}` },
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(json === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: json === undefined ? undefined : JSON.stringify(json),
         signal: AbortSignal.timeout(30_000),
       });
     } catch (error) {

@@ -69,12 +69,18 @@ export class TouchSet {
   }
 
   private coarsen(): void {
-    let current = [...this.paths.entries()];
-    while (current.length > this.max / 2) {
-      const parents = new Map<string, TouchKind>();
-      for (const [path] of current) parents.set(parentOf(path), 'tree');
-      if (parents.size === current.length && [...parents.keys()].every((p) => p === '/')) break;
-      current = [...parents.entries()];
+    // The deepest paths first, one level at a time: paths already coarse stay as they are.
+    let current = new Map(this.paths);
+    while (current.size > this.max / 2) {
+      let deepest = 0;
+      for (const path of current.keys()) deepest = Math.max(deepest, depth(path));
+      if (deepest === 0) break;
+      const next = new Map<string, TouchKind>();
+      for (const [path, kind] of current) {
+        if (depth(path) === deepest) next.set(parentOf(path), 'tree');
+        else if (next.get(path) !== 'tree') next.set(path, kind);
+      }
+      current = next;
     }
     this.paths.clear();
     this.tree = new PathMarks();
@@ -84,4 +90,11 @@ export class TouchSet {
       (kind === 'tree' ? this.tree : this.node).add(path);
     }
   }
+}
+
+function depth(path: string): number {
+  if (path === '/') return 0;
+  let n = 0;
+  for (let i = 0; i < path.length; i++) if (path.charCodeAt(i) === 47) n += 1;
+  return n;
 }
