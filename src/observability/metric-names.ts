@@ -60,4 +60,16 @@ export const METRIC = {
   changesIgnored: spec('ChangesIgnored', 'Count'),
   /** A node's report recognised as the echo of a replica this relay applied; dimensions service + node. */
   echoesSuppressed: spec('EchoesSuppressed', 'Count'),
+
+  // Verify and resync jobs, dimensions service + peer, published by the ping after it ran the jobs' slices
+  // (src/runtime/cloud/jobs/cloud-jobs.ts SliceReport). Gauges over the peer's running jobs.
+  jobsRunning: spec('JobsRunning', 'Count'),
+  jobItemsScanned: spec('JobItemsScanned', 'Count'),
+  /** Missing + different + extra found so far. */
+  jobDifferences: spec('JobDifferences', 'Count'),
+  /** Copied + deleted so far. */
+  jobWritesDone: spec('JobWritesDone', 'Count'),
+  jobBytesCopied: spec('JobBytesCopied', 'Bytes'),
+  /** Jobs that ended FAILED since the last ping (the alarm's metric). */
+  jobsFailed: spec('JobsFailed', 'Count'),
 } as const satisfies Record<string, MetricSpec>;

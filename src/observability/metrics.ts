@@ -1,5 +1,6 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { IgnoredReason } from '../core/intake.js';
+import type { JobView } from '../core/jobs/job.js';
 import { emptyBacklog, type LaneBacklog } from '../core/journal-view.js';
 import type { PeerStatus, ReplayOutcome } from '../core/peer.js';
 import type { ReplayReport } from '../core/replayer.js';
@@ -194,5 +195,32 @@ export class IntakeMetrics {
     }
     this.ignored.clear();
     this.echoes.clear();
+  }
+}
+
+/**
+ * Job progress per peer after a run of the job slices: how many jobs run, and over them items scanned,
+ * differences found, writes done and bytes copied; plus `JobsFailed`, the jobs that ended FAILED in that run.
+ * Every configured peer gets a value each time (zeros when idle), so graphs and the alarm see data.
+ */
+export class JobMetrics {
+  constructor(private readonly metrics: Metrics = createMetrics()) {}
+
+  publish(report: { jobs: readonly JobView[]; ended: readonly JobView[] }, peers: Iterable<string>): void {
+    const all = new Set([...peers, ...report.jobs.map((j) => j.peer)]);
+    for (const peer of all) {
+      const running = report.jobs.filter((j) => j.peer === peer && j.status === 'RUNNING');
+      const sum = (value: (j: JobView) => number) => running.reduce((n, j) => n + value(j), 0);
+      const failed = report.ended.filter((j) => j.peer === peer && j.status === 'FAILED').length;
+      const series: Series = new Map([
+        [METRIC.jobsRunning, [running.length]],
+        [METRIC.jobItemsScanned, [sum((j) => j.counts.scanned)]],
+        [METRIC.jobDifferences, [sum((j) => j.counts.missing + j.counts.different + j.counts.extra)]],
+        [METRIC.jobWritesDone, [sum((j) => j.counts.copied + j.counts.deleted)]],
+        [METRIC.jobBytesCopied, [sum((j) => j.bytes.copied)]],
+        [METRIC.jobsFailed, [failed]],
+      ]);
+      emit(this.metrics, [DIMENSION.peer, peer], series);
+    }
   }
 }

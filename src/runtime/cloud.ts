@@ -15,6 +15,7 @@ import { ReplicaEchoFilter } from '../core/echo.js';
 import { echoRecordingPeers } from '../core/echo-peer.js';
 import type { JournalEntry } from '../core/entry.js';
 import { ChangeIntake, type IgnoredReason } from '../core/intake.js';
+import { JobScope } from '../core/jobs/scope.js';
 import { JournalView } from '../core/journal-view.js';
 import type { Logger } from '../core/logger.js';
 import { OperatorActions } from '../core/operator.js';
@@ -26,11 +27,14 @@ import { UploadExpiry } from '../core/upload-expiry.js';
 import { S3ReplicaRecords } from './cloud/echo-records.js';
 import { S3EntryClaims } from './cloud/entry-claims.js';
 import { checkCloudConfig } from './cloud/env.js';
+import { CloudJobs } from './cloud/jobs/cloud-jobs.js';
+import { S3Objects } from './cloud/jobs/s3-objects.js';
 import { S3PeerStateStore } from './cloud/peer-state.js';
 import { CloudReplayWorker } from './cloud/replay-worker.js';
 import { SharedPeerHealth } from './cloud/shared-health.js';
 import { CloudSweeper, type CloudSweeperOptions } from './cloud/sweep.js';
 import { S3WaitList } from './cloud/wait-list.js';
+import { convergenceParts } from './convergence.js';
 import { type RunningServer, startHttpServer } from './http-server.js';
 import { warnWithoutPublicUrl } from './listen-check.js';
 import { OperatorSurfaces } from './operator-surfaces.js';
@@ -85,6 +89,8 @@ export interface CloudRelay {
   replayHandler: SqsReplayHandler;
   /** The ping Lambda's duty: ping down peers, re-drive, log the backlog. */
   sweeper: CloudSweeper;
+  /** Verify and resync jobs: the API's, the replay workers' gate, and the slices the ping function runs. */
+  jobs: CloudJobs;
   adminToken: string;
   close(): Promise<void>;
 }
@@ -110,7 +116,13 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     records: new S3ReplicaRecords(store.client, store.bucket, store.prefix, { logger }),
     windowMs: config.echoWindowSeconds * 1000,
   });
-  const peers = echoRecordingPeers(options.peers ?? webDavPeers(config, logger), nodeOfPeer, echo);
+  const convergence = convergenceParts(config, logger);
+  let jobs: CloudJobs | undefined;
+  // Job entries go to the jobs' writer before they could reach the echo recorder: one a job skips is no replica.
+  const peers = convergence.wrap(echoRecordingPeers(options.peers ?? webDavPeers(config, logger), nodeOfPeer, echo), {
+    refuse: (entry) => jobs!.refuse(entry),
+    record: (entry, result) => jobs!.record(entry, result),
+  });
   const health = new SharedPeerHealth({
     peers,
     store: new S3PeerStateStore(store.client, store.bucket, store.prefix),
@@ -150,6 +162,16 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     },
   };
   const clock = new StampClock();
+  jobs = new CloudJobs({
+    s3: new S3Objects(store.client, store.bucket, store.prefix),
+    store,
+    ring: (entries) => doorbell.ring(entries),
+    readers: convergence.readers,
+    peers: config.peers.map((p) => p.name),
+    scope: new JobScope(config.vfs),
+    clock,
+    logger,
+  });
   const intake = new ChangeIntake({
     store,
     doorbell: config.autoPlay ? autoPlay(doorbell, health, monitor) : doorbell,
@@ -159,6 +181,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     echo,
     onIgnored: options.onIgnored,
     maxUnfinishedUploads: config.limits.maxUnfinishedUploadsPerNode,
+    touches: { record: (change) => jobs!.recordTouch(change) },
   });
   const expiry = new UploadExpiry({ intake, idleSeconds: config.limits.uploadIdleExpirySeconds, logger });
   const view = new JournalView(store);
@@ -175,6 +198,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     view,
     operator,
     monitor,
+    jobs,
     peers: config.peers.map((p) => ({ name: p.name, url: p.url, node: p.node })),
     echoes: () => echo.counts(),
     tokens: { adminToken, nodeTokens: config.auth.nodeTokens },
@@ -220,9 +244,11 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     worker,
     replayHandler: sqsReplayHandler((ref) => worker.replay(ref), logger),
     sweeper,
+    jobs,
     adminToken,
     close: async () => {
       await Promise.all([...peers.values()].map((p) => p.close()));
+      await convergence.close();
       await store.close();
       sqs.destroy();
     },
@@ -306,6 +332,7 @@ export async function startCloudServe(config: RelayConfig, options: CloudServeOp
   const timer = setInterval(() => void sweep(), intervalSeconds * 1000);
   timer.unref();
   void sweep(); // whatever was PENDING before this start resumes
+  const jobLoop = runJobLoop(relay.jobs, logger);
   logger.info('relay listening', {
     url: server.url,
     mode: 'cloud',
@@ -325,12 +352,47 @@ export async function startCloudServe(config: RelayConfig, options: CloudServeOp
       closing ??= (async () => {
         await server.close();
         clearInterval(timer);
+        await jobLoop.stop();
         await poller.stop();
         await sweeping;
         await relay.close();
         logger.info('relay stopped');
       })();
       return closing;
+    },
+  };
+}
+
+/** Slices a running job gets in `serve`, back to back (the ping Lambda runs one per invocation). */
+const SERVE_SLICE_MS = 30_000;
+
+/**
+ * `vfs-relay serve` in cloud mode runs jobs itself: slices back to back while any job runs, a look every two
+ * seconds otherwise. Other processes sharing the journal take turns through each job's lease.
+ */
+function runJobLoop(jobs: CloudJobs, logger: Logger): { stop: () => Promise<void> } {
+  let stopped = false;
+  let wake = () => {};
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        if (await jobs.anyRunning()) await jobs.runSlices(Date.now() + SERVE_SLICE_MS);
+      } catch (error) {
+        logger.error('job slices failed', { error });
+      }
+      if (stopped) break;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, 2000).unref();
+      });
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      jobs.stop();
+      wake();
+      await loop;
     },
   };
 }

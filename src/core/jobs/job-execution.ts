@@ -43,6 +43,10 @@ export interface JobExecutionDeps {
   checkpointMs?: number;
   /** Waits for replay progress, at most `ms` (embedded: woken by pushed progress). */
   waitForProgress?: (ms: number) => Promise<void>;
+  /** How often, while waiting for the replay, the journal is scanned for the job's entries (default 5 s). */
+  scanMs?: number;
+  /** After every save (cloud: removes the progress markers the save now counts). */
+  afterSave?: () => Promise<void>;
 }
 
 /** Replay-side results for a job: counts and bytes written. */
@@ -63,8 +67,6 @@ export function progressOf(result: JobWriteResult, entry: JournalEntry): Progres
 
 /** A folder listing failed this many times in a row: the job ends FAILED. */
 const READ_ATTEMPTS = 3;
-/** While the walk waits for the replay, the journal is scanned this often to notice skipped entries. */
-const SCAN_MS = 5000;
 
 export type ExecutionEnd = 'finished' | 'paused';
 
@@ -158,6 +160,7 @@ export class JobExecution {
       .then(async () => {
         await this.log?.flush();
         await this.deps.jobs.save(snapshot);
+        await this.deps.afterSave?.();
       });
     await this.saving;
     this.job.differences = Math.max(this.job.differences, snapshot.differences);
@@ -288,7 +291,10 @@ export class JobExecution {
   private async drained(deadline: number): Promise<boolean> {
     for (;;) {
       await this.absorbProgress();
-      if (this.job.entriesWritten - this.job.entriesFinished <= 0 || Date.now() - this.lastScan >= SCAN_MS) {
+      if (
+        this.job.entriesWritten - this.job.entriesFinished <= 0 ||
+        Date.now() - this.lastScan >= (this.deps.scanMs ?? 5000)
+      ) {
         this.lastScan = Date.now();
         if ((await this.deps.outstanding()) === 0) return true;
       }
@@ -301,7 +307,7 @@ export class JobExecution {
   private async waitAndRecount(): Promise<void> {
     await (this.deps.waitForProgress?.(1000) ?? sleep(1000));
     await this.absorbProgress();
-    if (Date.now() - this.lastScan >= SCAN_MS) {
+    if (Date.now() - this.lastScan >= (this.deps.scanMs ?? 5000)) {
       // Entries an operator skipped never report back: the journal itself says how many are left.
       this.lastScan = Date.now();
       const left = await this.deps.outstanding();

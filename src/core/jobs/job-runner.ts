@@ -1,28 +1,20 @@
 import type { Doorbell } from '../doorbell.js';
 import type { Action, JournalEntry } from '../entry.js';
-import { ContentRefusedError, MalformedRequestError, NotFoundError, StateConflictError } from '../errors.js';
+import { MalformedRequestError, NotFoundError, StateConflictError } from '../errors.js';
 import type { JournalStore } from '../journal.js';
 import type { Logger } from '../logger.js';
-import { normalizePath, pathsOverlap } from '../paths.js';
+import { pathsOverlap } from '../paths.js';
 import { isStamp } from '../stamp.js';
-import { type Difference, emptyCounts, type Job, type JobKind, type JobView, jobView } from './job.js';
+import { type Difference, type Job, type JobKind, type JobView, jobView } from './job.js';
 import { admitAllRemovals, type RemovalGate } from './job-entries.js';
 import { type ExecutionEnd, JobExecution, type JobExecutionDeps, progressOf } from './job-execution.js';
 import type { JobGate, JobWriteResult } from './job-peer.js';
+import { type JobRequest, planJob, jobWrites as writes } from './job-plan.js';
 import type { JobService } from './job-service.js';
 import { type JobStore, readDifferencePage } from './job-store.js';
 import type { JobScope } from './scope.js';
 import { TouchSet, touchesOf } from './touch-set.js';
 import type { TreeReader } from './tree.js';
-
-/** `POST /v1/peers/{name}/verify|resync` bodies (CONTRACT). */
-export interface JobRequest {
-  from: string;
-  path?: string;
-  checksum?: boolean;
-  delete?: boolean;
-  dryRun?: boolean;
-}
 
 export interface JobRunnerDeps {
   jobs: JobStore;
@@ -41,6 +33,8 @@ export interface JobRunnerDeps {
   /** Finished jobs kept (oldest removed first; default 100). */
   keepFinished?: number;
 }
+
+export type { JobRequest } from './job-plan.js';
 
 /** Running or listed jobs, one page: `next` is the id to pass as `cursor` for the following page. */
 export interface JobPage {
@@ -176,42 +170,13 @@ export class JobRunner implements JobGate, JobService {
   }
 
   private plan(kind: JobKind, peer: string, request: JobRequest): Job {
-    if (!this.deps.peers.includes(peer)) throw new NotFoundError('PEER_NOT_FOUND', `no peer named "${peer}"`);
-    if (request.from === peer) {
-      throw new ContentRefusedError('SAME_PEER', `"from" names the peer itself: pick a source or another peer`);
-    }
-    if (!this.deps.readers.has(request.from)) {
-      throw new NotFoundError('SOURCE_NOT_FOUND', `no source or peer named "${request.from}"`);
-    }
-    const path = normalizePath(request.path ?? '/');
-    if (this.deps.scope.of(path) === 'out') {
-      throw new ContentRefusedError('PATH_NOT_REPLICATED', `${path} is not in a replicated VFS location`);
-    }
-    const now = this.now().toISOString();
-    return {
+    return planJob(kind, peer, request, {
+      peers: this.deps.peers,
+      servers: [...this.deps.readers.keys()],
+      scope: this.deps.scope,
       id: this.deps.nextId(),
-      kind,
-      peer,
-      from: request.from,
-      path,
-      options: {
-        checksum: request.checksum ?? false,
-        delete: kind === 'resync' && (request.delete ?? false),
-        dryRun: kind === 'resync' && (request.dryRun ?? false),
-      },
-      status: 'RUNNING',
-      counts: emptyCounts(),
-      bytes: { total: 0, copied: 0 },
-      startedAt: now,
-      finishedAt: null,
-      error: null,
-      pending: [{ path }],
-      walked: false,
-      differences: 0,
-      entriesWritten: 0,
-      entriesFinished: 0,
-      updatedAt: now,
-    };
+      now: this.now(),
+    });
   }
 
   private launch(job: Job): void {
@@ -311,10 +276,6 @@ export class JobRunner implements JobGate, JobService {
       if (finished > keep) await this.deps.jobs.remove(id);
     }
   }
-}
-
-function writes(job: Job): boolean {
-  return job.kind === 'resync' && !job.options.dryRun;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -43,12 +43,16 @@ export async function readRelaySecrets(
 }
 
 /**
- * The config JSON with the secret's values filled in: `auth.adminToken`, `auth.nodeTokens`, and each peer's
- * `password` by peer name. A value the config sets itself wins.
+ * The config JSON with the secret's values filled in: `auth.adminToken`, `auth.nodeTokens`, and each peer's and
+ * source's `password` by name (`peerPasswords`). A value the config sets itself wins.
  */
 export function withSecrets(config: unknown, secrets: RelaySecrets): unknown {
   if (typeof config !== 'object' || config === null || Array.isArray(config)) return config;
-  const input = config as { auth?: Record<string, unknown>; peers?: unknown };
+  const input = config as { auth?: Record<string, unknown>; peers?: unknown; sources?: unknown };
+  const withPassword = (server: { name?: string; password?: unknown }) =>
+    server.password === undefined && server.name !== undefined && secrets.peerPasswords[server.name] !== undefined
+      ? { ...server, password: secrets.peerPasswords[server.name] }
+      : server;
   const auth = input.auth ?? {};
   return {
     ...input,
@@ -57,12 +61,8 @@ export function withSecrets(config: unknown, secrets: RelaySecrets): unknown {
       adminToken: auth.adminToken ?? secrets.adminToken,
       nodeTokens: { ...secrets.nodeTokens, ...(auth.nodeTokens as Record<string, unknown> | undefined) },
     },
-    peers: Array.isArray(input.peers)
-      ? input.peers.map((peer: { name?: string; password?: unknown }) =>
-          peer.password === undefined && peer.name !== undefined && secrets.peerPasswords[peer.name] !== undefined
-            ? { ...peer, password: secrets.peerPasswords[peer.name] }
-            : peer,
-        )
-      : input.peers,
+    peers: Array.isArray(input.peers) ? input.peers.map(withPassword) : input.peers,
+    // Sources share the map: names are unique across peers and sources (src/config/sources.ts).
+    ...(Array.isArray(input.sources) ? { sources: input.sources.map(withPassword) } : {}),
   };
 }
