@@ -7,11 +7,11 @@ import type { RelaySettings } from './settings.js';
  * What the functions in functions/ read from their environment. Only names and references: never a secret value.
  *
  * - `VFS_RELAY_CONFIG_JSON`: the relay's JSON config (CONTRACT "Config file") without any secret: journal
- *   `s3://<bucket>/<prefix>`, queue URL, peers (no password), vfs, replicationUser, autoPlay.
+ *   `s3://<bucket>/<prefix>`, queue URL, peers and sources (no password), vfs, replicationUser, autoPlay.
  * - `VFS_RELAY_SECRETS_ARN`: ARN of a Secrets Manager secret holding
  *   `{ "adminToken": "…", "nodeTokens": { "<node>": "…" }, "peerPasswords": { "<peer>": "…" } }`. At cold start a
- *   function reads it once and fills `auth.adminToken`, `auth.nodeTokens` and each `peers[i].password` (by peer
- *   name) into the config before validating it.
+ *   function reads it once and fills `auth.adminToken`, `auth.nodeTokens` and each `peers[i].password` and
+ *   `sources[i].password` (by name) into the config before validating it.
  */
 export const ENV = {
   config: 'VFS_RELAY_CONFIG_JSON',
@@ -40,6 +40,7 @@ export function relayConfigJson({ settings, journalBucket, doorbell }: RelayConf
       ...peer,
       pingIntervalSeconds: peer.pingIntervalSeconds ?? settings.pingIntervalSeconds,
     })),
+    ...(settings.sources?.length ? { sources: settings.sources } : {}),
     vfs: settings.vfs.map((location) => ({ path: location.path, replicate: location.replicate ?? true })),
     replicationUser: settings.replicationUser,
     autoPlay: settings.autoPlay,

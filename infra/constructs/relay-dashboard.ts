@@ -21,7 +21,8 @@ export interface RelayDashboardProps {
 
 /**
  * One CloudWatch dashboard, top to bottom: alarm states; per peer online, pending entries, oldest pending,
- * pending bytes, parked entries, replay outcomes, latency and duration; changes not journaled; the functions,
+ * pending bytes, parked entries, replay outcomes, latency and duration; changes not journaled; verify and resync
+ * jobs; the functions,
  * the doorbell queue and the API; the latest parked changes from the logs.
  */
 export class RelayDashboard extends Construct {
@@ -50,7 +51,7 @@ export class RelayDashboard extends Construct {
     this.dashboard.addWidgets(
       new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: props.alarms, width: 24, height: 4 }),
     );
-    for (const row of [...this.peerRows(), ...this.replayRows(), ...this.serviceRows()])
+    for (const row of [...this.peerRows(), ...this.replayRows(), ...this.jobRows(), ...this.serviceRows()])
       this.dashboard.addWidgets(...row);
     this.dashboard.addWidgets(this.parkedLogWidget());
   }
@@ -112,6 +113,27 @@ export class RelayDashboard extends Construct {
           metrics.search(METRIC.changesIgnored, DIMENSION.reason),
           metrics.search(METRIC.echoesSuppressed, DIMENSION.node),
         ]),
+      ],
+    ];
+  }
+
+  /** Verify and resync jobs per peer (gauges the ping publishes after running the jobs' slices). */
+  private jobRows(): cloudwatch.IWidget[][] {
+    const { metrics, peers } = this.props;
+    const perPeer = (spec: MetricSpec, label = '') =>
+      peers.map((p) => metrics.peer(spec, p).with({ label: label ? `${p} ${label}` : p }));
+    return [
+      [
+        graph('Jobs running / ended FAILED', [
+          ...perPeer(METRIC.jobsRunning, 'running'),
+          ...perPeer(METRIC.jobsFailed, 'failed'),
+        ]),
+        graph('Job progress: scanned / differences / writes done', [
+          ...perPeer(METRIC.jobItemsScanned, 'scanned'),
+          ...perPeer(METRIC.jobDifferences, 'differences'),
+          ...perPeer(METRIC.jobWritesDone, 'written'),
+        ]),
+        graph('Job bytes copied', perPeer(METRIC.jobBytesCopied)),
       ],
     ];
   }

@@ -114,6 +114,17 @@ export class RelayObservability extends Construct {
         evaluationPeriods: 1,
         treatMissingData: cloudwatch.TreatMissingData.IGNORE,
       });
+      this.alarm(`JobFailed${peer}`, `${peer}-job-failed`, {
+        alarmDescription:
+          `A verify or resync job of peer ${peer} ended FAILED (a source or the peer could not be read). ` +
+          'Runbook: docs/cloud.md, "Job failed".',
+        metric: this.metrics.peer(METRIC.jobsFailed, peer, 'Sum'),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        // Zero while nothing fails; no data only when no ping ran (the offline alarm covers that).
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
       this.alarm(`Failed${peer}`, `${peer}-failed`, {
         alarmDescription:
           `At least one change for peer ${peer} is FAILED (the entry cannot be replayed, e.g. its body is ` +

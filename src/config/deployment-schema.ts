@@ -5,6 +5,8 @@ import {
   peerSchema,
   pingIntervalSeconds,
   replicationUser,
+  sourceNameProblems,
+  sourceSchema,
   uniquePeerNames,
   vfsLocations,
 } from './schema.js';
@@ -41,6 +43,10 @@ export const deploymentSettingsSchema = z
       .min(1, 'name at least one peer')
       .refine(uniquePeerNames, 'peer names must be unique')
       .describe('the WebDAV servers changes are replayed to'),
+    sources: z
+      .array(sourceSchema.omit({ password: true }))
+      .default([])
+      .describe("what verify and resync jobs may compare with (passwords in the secret's peerPasswords, by name)"),
     vfs: vfsLocations,
     replicationUser,
     pingIntervalSeconds: pingIntervalSeconds
@@ -81,7 +87,10 @@ export const deploymentSettingsSchema = z
       .default('vfs-relay')
       .describe('the `service` dimension and log field; tells two relays in one account apart'),
   })
-  .strict();
+  .strict()
+  .superRefine((settings, ctx) => {
+    for (const problem of sourceNameProblems(settings)) ctx.addIssue({ code: 'custom', ...problem });
+  });
 
 export type DeploymentSettings = z.output<typeof deploymentSettingsSchema>;
 export type DeploymentPeer = DeploymentSettings['peers'][number];

@@ -48,6 +48,22 @@ describe('config', () => {
     );
   });
 
+  it('takes sources like peers (secrets resolved, no credentials in the URL), names unique across both', () => {
+    const source = { name: 'primary', url: 'https://primary.example.com/dav/', password: { env: 'PEER_PASSWORD' } };
+    const config = parseConfig({ ...contractExample, sources: [source] }, env);
+    expect(config.sources).toEqual([{ name: 'primary', url: 'https://primary.example.com/dav/', password: 'pw' }]);
+    expect(parseConfig({}, {}).sources).toEqual([]);
+    expect(() => parseConfig({ ...contractExample, sources: [{ ...source, name: 'server2' }] }, env)).toThrow(
+      /^config sources\[0\]\.name: "server2" is already the name of a peer or another source/,
+    );
+    expect(() => parseConfig({ sources: [{ ...source, url: 'https://u:p@h/' }] }, env)).toThrow(
+      /^config sources\[0\]\.url: put credentials in username\/password/,
+    );
+    expect(() => parseConfig({ sources: [{ ...source, password: { env: 'NOPE' } }] }, env)).toThrow(
+      /^config sources\[0\]\.password: environment variable NOPE is not set/,
+    );
+  });
+
   it('has working built-in defaults', () => {
     const config = parseConfig({}, {});
     expect(config.listen).toEqual({ host: '127.0.0.1', port: 8787 });

@@ -1,13 +1,20 @@
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { EntryRef, JournalEntry } from '../../src/core/entry.js';
+import { emptyCounts, type JobView } from '../../src/core/jobs/job.js';
 import type { JournalStore } from '../../src/core/journal.js';
 import { JournalView } from '../../src/core/journal-view.js';
 import { laneId } from '../../src/core/lane.js';
 import type { Peer, ReplayOutcome } from '../../src/core/peer.js';
 import { PeerHealth } from '../../src/core/peer-health.js';
 import { Replayer, type ReplayReport } from '../../src/core/replayer.js';
-import { BacklogMetrics, IntakeMetrics, PeerMetrics, ReplayMetrics } from '../../src/observability/metrics.js';
+import {
+  BacklogMetrics,
+  IntakeMetrics,
+  JobMetrics,
+  PeerMetrics,
+  ReplayMetrics,
+} from '../../src/observability/metrics.js';
 import { PowertoolsLogger } from '../../src/observability/powertools-logger.js';
 
 type Line = Record<string, unknown>;
@@ -356,5 +363,45 @@ describe('PowertoolsLogger', () => {
     logger.debug('noise', { entryId: 'e1' });
     logger.info('kept', { entryId: 'e1' });
     expect(printed.map((l) => l.message)).toEqual(['kept']);
+  });
+});
+
+describe('job metrics', () => {
+  const job = (peer: string, status: JobView['status'], counts: Partial<JobView['counts']>, copied = 0): JobView => ({
+    id: `j-${peer}-${status}`,
+    kind: 'resync',
+    peer,
+    from: 'primary',
+    path: '/',
+    status,
+    options: { checksum: false, delete: false, dryRun: false },
+    counts: { ...emptyCounts(), ...counts },
+    bytes: { total: 0, copied },
+    startedAt: '',
+    finishedAt: null,
+    error: null,
+  });
+
+  it('publishes progress of running jobs and jobs ended FAILED per peer, zeros for idle peers', () => {
+    new JobMetrics().publish(
+      {
+        jobs: [
+          job('server2', 'RUNNING', { scanned: 100, missing: 7, extra: 1, copied: 5, deleted: 1 }, 4096),
+          job('server3', 'FAILED', { scanned: 3 }),
+        ],
+        ended: [job('server3', 'FAILED', { scanned: 3 })],
+      },
+      ['server2', 'server3', 'server4'],
+    );
+    expect(emfFor('JobsRunning', 'peer', 'server2')).toMatchObject({
+      JobsRunning: 1,
+      JobItemsScanned: 100,
+      JobDifferences: 8,
+      JobWritesDone: 6,
+      JobBytesCopied: 4096,
+      JobsFailed: 0,
+    });
+    expect(emfFor('JobsFailed', 'peer', 'server3')).toMatchObject({ JobsRunning: 0, JobsFailed: 1 });
+    expect(emfFor('JobsRunning', 'peer', 'server4')).toMatchObject({ JobsRunning: 0, JobsFailed: 0 });
   });
 });

@@ -67,6 +67,12 @@ describe('deployment settings from context', () => {
     expect(() => settingsFromContext({ peers: [peer], secretArn: 'my-secret' })).toThrow(
       /vfsRelay\.secretArn: must be a Secrets Manager secret ARN/,
     );
+    expect(() => settingsFromContext({ peers: [peer], sources: [{ name: peer.name, url: 'https://p/' }] })).toThrow(
+      /vfsRelay\.sources\[0\]\.name: .* unique across both/,
+    );
+    expect(settingsFromContext({ peers: [peer], sources: [{ name: 'primary', url: 'https://p/' }] }).sources).toEqual([
+      { name: 'primary', url: 'https://p/' },
+    ]);
   });
 
   it('maps ping intervals to whole-minute EventBridge rates, never later than asked', () => {

@@ -402,6 +402,17 @@ describe('observability', () => {
     expect(sortDimensions(alarm('dr-site-conflict').Dimensions)).toEqual(peerDimensions('dr-site'));
   });
 
+  it('alarms when a verify or resync job of a peer ends FAILED', () => {
+    expect(alarm('server2-job-failed')).toMatchObject({
+      MetricName: 'JobsFailed',
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    expect(sortDimensions(alarm('dr-site-job-failed').Dimensions)).toEqual(peerDimensions('dr-site'));
+  });
+
   it('alarms when the dead-letter queue is not empty and on any function error', () => {
     expect(alarm('dead-letters')).toMatchObject({
       Namespace: 'AWS/SQS',
@@ -423,9 +434,9 @@ describe('observability', () => {
         Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalIdOf(stack.functions[name].function) } }],
       });
     }
-    // 4 per peer + dead letters + 3 functions, each to the topic on ALARM and OK.
+    // 5 per peer + dead letters + 3 functions, each to the topic on ALARM and OK.
     const alarms = ofType('AWS::CloudWatch::Alarm');
-    expect(alarms).toHaveLength(2 * 4 + 1 + 3);
+    expect(alarms).toHaveLength(2 * 5 + 1 + 3);
     const topic = logicalIdOf(stack.observability.topic);
     for (const [, a] of alarms) {
       expect(a.Properties.AlarmActions).toEqual([{ Ref: topic }]);
@@ -446,6 +457,12 @@ describe('observability', () => {
       'ReplicationLatency',
       'ChangesIgnored',
       'EchoesSuppressed',
+      'JobsRunning',
+      'JobItemsScanned',
+      'JobDifferences',
+      'JobWritesDone',
+      'JobBytesCopied',
+      'JobsFailed',
     ]) {
       expect(body).toContain(metric);
     }
