@@ -196,6 +196,10 @@ export class Replayer implements Doorbell {
         } else if (lookahead > 0 && this.wantsPrefetch(entry)) {
           ahead.push(entry);
           lookahead -= 1;
+        } else if (lookahead > 0 && !this.prefetched.has(refKey(entry))) {
+          // A ready entry whose body is not read ahead (large, or a resync's copy) still counts against the
+          // lookahead: without it, a lane of such entries was scanned to its end on every dispatch.
+          lookahead -= 1;
         }
       }
       for (const path of paths) older.add(path);
@@ -210,7 +214,13 @@ export class Replayer implements Doorbell {
    * changes once published, so a copy read ahead stays right until its entry is purged or skipped.
    */
   private wantsPrefetch(entry: JournalEntry): boolean {
-    return isUploadLike(entry.action) && (entry.size ?? 0) <= SMALL_BODY_BYTES && !this.prefetched.has(refKey(entry));
+    // A resync's copy (`from`) has no body in the journal: it is read from its source at replay.
+    return (
+      isUploadLike(entry.action) &&
+      entry.from === undefined &&
+      (entry.size ?? 0) <= SMALL_BODY_BYTES &&
+      !this.prefetched.has(refKey(entry))
+    );
   }
 
   private prefetch(entry: JournalEntry): void {
