@@ -1,6 +1,7 @@
 import {
   type DeploymentPeer,
   type DeploymentSettings,
+  deploymentSettingsProblems,
   deploymentSettingsSchema,
 } from '../src/config/deployment-schema.js';
 import { describeIssues } from '../src/config/errors.js';
@@ -38,6 +39,11 @@ export function settingsFromContext(value: unknown): RelaySettings {
     throw new RelaySettingsError(
       describeIssues(parsed.error, (key) => `context ${CONTEXT_KEY}${key.startsWith('[') || !key ? key : `.${key}`}`),
     );
+  }
+  const [problem] = deploymentSettingsProblems(parsed.data);
+  if (problem) {
+    const key = problem.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('');
+    throw new RelaySettingsError(`context ${CONTEXT_KEY}${key}: ${problem.message}`);
   }
   return parsed.data;
 }

@@ -87,10 +87,15 @@ export const deploymentSettingsSchema = z
       .default('vfs-relay')
       .describe('the `service` dimension and log field; tells two relays in one account apart'),
   })
-  .strict()
-  .superRefine((settings, ctx) => {
-    for (const problem of sourceNameProblems(settings)) ctx.addIssue({ code: 'custom', ...problem });
-  });
+  .strict();
+
+/** The rules across settings (the schema stays a plain object: settings.ts derives defaults from it). */
+export function deploymentSettingsProblems(
+  settings: DeploymentSettings,
+): { path: (string | number)[]; message: string }[] {
+  return sourceNameProblems(settings);
+}
 
 export type DeploymentSettings = z.output<typeof deploymentSettingsSchema>;
+
 export type DeploymentPeer = DeploymentSettings['peers'][number];
