@@ -118,7 +118,7 @@ describeWithServer(
 
       const again = await jobEnd(relay.url, await startJob(relay.url, 'verify', 'server2', body), 90_000);
       expect(again).toMatchObject({ status: 'DONE', counts: { same: 28, missing: 0, different: 0, extra: 0 } });
-    });
+    }, 300_000);
 
     it('a live upload applied before the job compares the path is left alone (the S3 touch log)', async () => {
       const source = await apache();
@@ -146,7 +146,7 @@ describeWithServer(
       const tree = await peer.tree();
       expect(tree.get('user_homes/p.txt')).toBe(sha('live'));
       expect(tree.get('user_homes/q.txt')).toBe(sha('q'));
-    });
+    }, 180_000);
 
     it('cancel ends a running job CANCELLED', async () => {
       const source = await apache();
@@ -167,6 +167,6 @@ describeWithServer(
       expect((await jobEnd(relay.url, id, 60_000)).status).toBe('CANCELLED');
       const again = await fetch(`${relay.url}/v1/jobs/${id}`, { method: 'DELETE', headers: auth(ADMIN_TOKEN) });
       expect(again.status).toBe(409);
-    });
+    }, 120_000);
   },
 );
