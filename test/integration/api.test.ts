@@ -87,6 +87,13 @@ describe('HTTP API', () => {
         // Operator surfaces, mounted by the Node runtime (the web console's own page and panel are not API).
         'GET /metrics',
         'GET /v1/stats/throughput',
+        // Convergence jobs (docs/convergence.md).
+        'POST /v1/peers/{name}/verify',
+        'POST /v1/peers/{name}/resync',
+        'GET /v1/jobs',
+        'GET /v1/jobs/{id}',
+        'GET /v1/jobs/{id}/differences',
+        'DELETE /v1/jobs/{id}',
       ].sort(),
     );
     expect(JSON.stringify(doc)).toContain('"NewChange"');
