@@ -199,6 +199,28 @@ export class IntakeMetrics {
 }
 
 /**
+ * `UploadsExpired` per node: uploads the expiry dropped because their body stopped moving (a node that opens uploads
+ * and goes away). Counted as they happen, published (and reset) by the ping after its sweep.
+ */
+export class UploadMetrics {
+  private readonly expired = new Map<string, number>();
+
+  constructor(private readonly metrics: Metrics = createMetrics()) {}
+
+  recordExpired(node: string | undefined): void {
+    const key = node ?? 'unknown';
+    this.expired.set(key, (this.expired.get(key) ?? 0) + 1);
+  }
+
+  publish(): void {
+    for (const [node, count] of this.expired) {
+      emit(this.metrics, [DIMENSION.node, node], new Map([[METRIC.uploadsExpired, [count]]]));
+    }
+    this.expired.clear();
+  }
+}
+
+/**
  * Job progress per peer after a run of the job slices: how many jobs run, and over them items scanned,
  * differences found, writes done and bytes copied; plus `JobsFailed`, the jobs that ended FAILED in that run.
  * Every configured peer gets a value each time (zeros when idle), so graphs and the alarm see data.

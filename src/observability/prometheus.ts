@@ -35,6 +35,7 @@ export class PrometheusExporter {
     Gauge<'peer'>
   >;
   private readonly lastPing: Gauge<'peer'>;
+  private readonly uploadsExpired: Counter<'node'>;
 
   constructor(peers: readonly string[], options: PrometheusOptions = {}) {
     this.now = options.now ?? Date.now;
@@ -72,6 +73,12 @@ export class PrometheusExporter {
       online: gauge('vfs_relay_peer_online', '1 when the peer is ONLINE, 0 when OFFLINE or UNAUTHORIZED'),
     };
     this.lastPing = gauge('vfs_relay_peer_last_ping_timestamp_seconds', 'When the peer was last probed (Unix time)');
+    this.uploadsExpired = new Counter({
+      name: 'vfs_relay_uploads_expired_total',
+      help: 'Uploads this process dropped because their body stopped moving (limits.uploadIdleExpirySeconds), by node',
+      labelNames: ['node'],
+      registers,
+    });
     // Every series exists from the start, so rate() and alerts have data before the first replay.
     for (const peer of peers) {
       for (const outcome of Object.values(OUTCOME_LABEL)) this.changes.inc({ peer, outcome }, 0);
@@ -85,6 +92,11 @@ export class PrometheusExporter {
     this.changes.inc({ peer: entry.peer, outcome: OUTCOME_LABEL[outcome.kind] });
     this.duration.observe({ peer: entry.peer }, durationMs / 1000);
     if (outcome.kind === 'applied') this.appliedBytes.inc({ peer: entry.peer }, entry.size ?? 0);
+  }
+
+  /** Feed it from the upload expiry's `onExpired`. */
+  uploadExpired(node: string | undefined): void {
+    this.uploadsExpired.inc({ node: node ?? 'unknown' });
   }
 
   /** The exposition text, with the gauges set from `peers` (as `GET /v1/peers` reports them). */

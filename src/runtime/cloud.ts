@@ -67,6 +67,8 @@ export interface CloudOptions {
   peers?: ReadonlyMap<string, Peer>;
   /** Told about every change that was not journaled (metrics). */
   onIgnored?: (reason: IgnoredReason, node: string | undefined) => void;
+  /** Told about every upload the sweep drops because its body stopped moving (metrics). */
+  onUploadExpired?: (change: { id: string; node: string | undefined }) => void;
   /** The address `vfs-relay serve` listens on, for links without publicUrl (see ApiDeps.listenUrl). */
   listenUrl?: () => string | undefined;
 }
@@ -183,7 +185,12 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     maxUnfinishedUploads: config.limits.maxUnfinishedUploadsPerNode,
     touches: { record: (change) => jobs!.recordTouch(change) },
   });
-  const expiry = new UploadExpiry({ intake, idleSeconds: config.limits.uploadIdleExpirySeconds, logger });
+  const expiry = new UploadExpiry({
+    intake,
+    idleSeconds: config.limits.uploadIdleExpirySeconds,
+    logger,
+    onExpired: options.onUploadExpired,
+  });
   const view = new JournalView(store);
   // Operator rings are deliberate: each is a fresh re-drive, never deduplicated against an earlier ring.
   const operator = new OperatorActions(
@@ -287,6 +294,10 @@ export async function startCloudServe(config: RelayConfig, options: CloudServeOp
     onReplay: (report) => {
       surfaces.record(report);
       options.onReplay?.(report);
+    },
+    onUploadExpired: (change) => {
+      surfaces.uploadExpired(change);
+      options.onUploadExpired?.(change);
     },
   });
   surfaces.mount(relay.app, { adminToken: relay.adminToken, nodeTokens: config.auth.nodeTokens });

@@ -133,7 +133,12 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     nextId: () => clock.next(),
     logger,
   });
-  const expiry = new UploadExpiry({ intake, idleSeconds: config.limits.uploadIdleExpirySeconds, logger });
+  const expiry = new UploadExpiry({
+    intake,
+    idleSeconds: config.limits.uploadIdleExpirySeconds,
+    logger,
+    onExpired: (change) => surfaces.uploadExpired(change),
+  });
   const view = new JournalView(store);
   const operator = new OperatorActions(store, doorbell, (id) => intake.find(id));
   const tokens = { adminToken, nodeTokens: config.auth.nodeTokens };

@@ -25,6 +25,11 @@ export class OperatorSurfaces {
     if (report.outcome.kind === 'applied') this.throughput.record(report.entry.peer, report.entry.size ?? 0);
   }
 
+  /** Feed it every upload the expiry drops. */
+  uploadExpired(change: { node: string | undefined }): void {
+    this.prometheus.uploadExpired(change.node);
+  }
+
   /** Adds the routes to `app` (before it serves its first request). */
   mount(app: RelayApp, tokens: TokenTable): void {
     app.route(

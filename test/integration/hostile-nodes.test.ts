@@ -232,6 +232,8 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'h
       expect(await t.relay.expiry.expireKnown()).toBe(1);
       expect((await call(t, `/v1/changes/${stalled.id}`, { token: ADMIN_TOKEN })).status).toBe(404);
       expect(t.relay.expiry.expired).toBe(1);
+      const scrape = await fetch(`${t.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      expect(await scrape.text()).toMatch(/^vfs_relay_uploads_expired_total\{node="[^"]+"\} 1$/m);
       const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(logged).toContainEqual(
         expect.objectContaining({ level: 'warn', message: 'upload expired: no body activity', entryId: stalled.id }),

@@ -14,6 +14,7 @@ import {
   JobMetrics,
   PeerMetrics,
   ReplayMetrics,
+  UploadMetrics,
 } from '../../src/observability/metrics.js';
 import { PowertoolsLogger } from '../../src/observability/powertools-logger.js';
 
@@ -305,6 +306,22 @@ describe('intake metrics', () => {
     expect(echoes.EchoesSuppressed).toBe(2);
     expect(echoes._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['service', 'node']]);
     expect(unitOf(echoes, 'EchoesSuppressed')).toBe('Count');
+  });
+
+  it('UploadMetrics publishes the expired uploads per node once, then starts over', () => {
+    const metrics = new UploadMetrics();
+    metrics.recordExpired('node-a');
+    metrics.recordExpired('node-a');
+    metrics.recordExpired(undefined);
+    metrics.publish();
+    const a = emfFor('UploadsExpired', 'node', 'node-a');
+    expect(a.UploadsExpired).toBe(2);
+    expect(a._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['service', 'node']]);
+    expect(unitOf(a, 'UploadsExpired')).toBe('Count');
+    expect(emfFor('UploadsExpired', 'node', 'unknown').UploadsExpired).toBe(1);
+    const published = printed.length;
+    metrics.publish();
+    expect(printed.length).toBe(published);
   });
 });
 
