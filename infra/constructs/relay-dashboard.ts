@@ -113,7 +113,9 @@ export class RelayDashboard extends Construct {
           metrics.search(METRIC.changesIgnored, DIMENSION.reason),
           metrics.search(METRIC.echoesSuppressed, DIMENSION.node),
         ]),
-        graph('Uploads expired (body stopped moving), by node', [metrics.search(METRIC.uploadsExpired, DIMENSION.node)]),
+        graph('Uploads expired (body stopped moving), by node', [
+          metrics.search(METRIC.uploadsExpired, DIMENSION.node),
+        ]),
       ],
     ];
   }
