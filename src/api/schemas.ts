@@ -97,6 +97,20 @@ const PeerEntrySchema = z.object({
   attempts: z.number().int(),
   lastError: z.string().optional(),
   lastAttemptAt: z.string().optional(),
+  lastStatus: z
+    .number()
+    .int()
+    .optional()
+    .openapi({ description: 'HTTP status of the last attempt that did not apply' }),
+  lastCode: z
+    .string()
+    .optional()
+    .openapi({ description: 'network error code of the last attempt that did not apply (no answer from the peer)' }),
+  repeats: z
+    .number()
+    .int()
+    .optional()
+    .openapi({ description: 'attempts in a row that failed the same way while the peer otherwise worked' }),
   blockedBy: z.string().optional(),
 });
 

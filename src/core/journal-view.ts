@@ -18,6 +18,12 @@ export interface PeerEntryView {
   attempts: number;
   lastError?: string;
   lastAttemptAt?: string;
+  /** The HTTP status the peer answered the last attempt that did not apply. */
+  lastStatus?: number;
+  /** The network error code of the last attempt that did not apply, when the peer gave no answer. */
+  lastCode?: string;
+  /** Attempts in a row that failed the same way while the peer otherwise worked (parked at the policy's cap). */
+  repeats?: number;
   blockedBy?: string;
 }
 
@@ -198,6 +204,9 @@ function toChangeView(entries: EntryView[]): ChangeView {
       const p: PeerEntryView = { peer: e.peer, lane: e.lane, status: e.view, attempts: e.attempts };
       if (e.lastError !== undefined) p.lastError = e.lastError;
       if (e.lastAttemptAt !== undefined) p.lastAttemptAt = e.lastAttemptAt;
+      if (e.lastStatus !== undefined) p.lastStatus = e.lastStatus;
+      if (e.lastCode !== undefined) p.lastCode = e.lastCode;
+      if (e.repeats !== undefined) p.repeats = e.repeats;
       if (e.blockedBy !== undefined) p.blockedBy = e.blockedBy;
       return p;
     }),
