@@ -2,9 +2,9 @@ import type { Context, ScheduledEvent } from 'aws-lambda';
 import { BacklogMetrics, JobMetrics, PeerMetrics, UploadMetrics } from '../src/observability/metrics.js';
 import { PowertoolsLogger } from '../src/observability/powertools-logger.js';
 import { cloudConfigFromEnv } from '../src/runtime/cloud/env.js';
+import { createCloudRelay } from '../src/runtime/cloud/relay.js';
 import { readRelaySecrets } from '../src/runtime/cloud/secrets.js';
 import type { SweepReport } from '../src/runtime/cloud/sweep.js';
-import { createCloudRelay } from '../src/runtime/cloud.js';
 
 const backlogMetrics = new BacklogMetrics();
 const peerMetrics = new PeerMetrics();

@@ -2,8 +2,8 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { ReplayMetrics } from '../src/observability/metrics.js';
 import { PowertoolsLogger } from '../src/observability/powertools-logger.js';
 import { cloudConfigFromEnv } from '../src/runtime/cloud/env.js';
+import { createCloudRelay } from '../src/runtime/cloud/relay.js';
 import { readRelaySecrets } from '../src/runtime/cloud/secrets.js';
-import { createCloudRelay } from '../src/runtime/cloud.js';
 
 const metrics = new ReplayMetrics();
 

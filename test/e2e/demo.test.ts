@@ -174,7 +174,7 @@ describe('npm start (vfs-relay demo) and the package from a fresh checkout', () 
 
     // The recording does see the SDK where it is loaded: the package root's cloud mode is not exported, a deep
     // import is refused, and the schema is reachable by name.
-    writeFileSync(join(consumer, 'deep.mjs'), "await import('vfs-relay/dist/runtime/cloud.js');\n");
+    writeFileSync(join(consumer, 'deep.mjs'), "await import('vfs-relay/dist/runtime/cloud/relay.js');\n");
     expect(() => execFileSync(process.execPath, ['deep.mjs'], { cwd: consumer, stdio: 'pipe' })).toThrow(
       /ERR_PACKAGE_PATH_NOT_EXPORTED/,
     );

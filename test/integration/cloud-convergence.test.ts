@@ -4,7 +4,7 @@ import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { type CloudServe, startCloudServe } from '../../src/runtime/cloud.js';
+import { type CloudServe, startCloudServe } from '../../src/runtime/cloud/serve.js';
 import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
 import { allDifferences, jobEnd, makeFolder, startJob, writeTree } from '../support/convergence.js';
 import { HoldingProxy } from '../support/holding-proxy.js';

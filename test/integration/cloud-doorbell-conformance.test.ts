@@ -3,7 +3,7 @@ import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { startCloudServe } from '../../src/runtime/cloud.js';
+import { startCloudServe } from '../../src/runtime/cloud/serve.js';
 import { doorbellConformance, RecordingPeer } from '../support/doorbell-conformance.js';
 import { freshBucket, type Moto, motoAvailable, motoS3Client, startMoto } from '../support/moto.js';
 import { ADMIN_TOKEN } from '../support/relay.js';

@@ -3,7 +3,7 @@
 import '../../src/runtime/threadpool.js';
 import { parseConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { startCloudServe } from '../../src/runtime/cloud.js';
+import { startCloudServe } from '../../src/runtime/cloud/serve.js';
 import { readyUntilSignal } from './child-main.js';
 
 const [configJson, endpoint] = process.argv.slice(2);

@@ -9,7 +9,7 @@ export async function serve(options: { config?: string }): Promise<void> {
   const config = loadConfig(options.config);
   // Each mode's code is loaded only when it runs: the embedded relay never loads the AWS SDK.
   const relay = isCloudMode(config)
-    ? await (await import('../../runtime/cloud.js')).startCloudServe(config)
+    ? await (await import('../../runtime/cloud/serve.js')).startCloudServe(config)
     : await (await import('../../runtime/embedded.js')).startEmbeddedRelay(config);
   await new Promise<void>((resolve) => {
     const stop = () => {

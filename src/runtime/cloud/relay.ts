@@ -1,44 +1,40 @@
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import type { SQSClient, SQSClientConfig } from '@aws-sdk/client-sqs';
-import { PinoLogger } from '../adapters/log/pino-logger.js';
-import { S3JournalStore } from '../adapters/s3-journal/store.js';
-import { SqsDoorbell } from '../adapters/sqs-doorbell/doorbell.js';
-import { type SqsPollerOptions, SqsReplayPoller } from '../adapters/sqs-doorbell/poller.js';
-import { queueDepth, sqsClientFor } from '../adapters/sqs-doorbell/queue.js';
-import { type SqsReplayHandler, sqsReplayHandler } from '../adapters/sqs-doorbell/replay-handler.js';
-import { createApp, type RelayApp } from '../api/app.js';
-import { DEFAULT_LIMITS, relayUploadTarget } from '../api/deps.js';
-import { RateLimiter } from '../api/rate-limit.js';
-import type { RelayConfig } from '../config/load.js';
-import type { Doorbell } from '../core/doorbell.js';
-import { ReplicaEchoFilter } from '../core/echo.js';
-import { echoRecordingPeers } from '../core/echo-peer.js';
-import type { JournalEntry } from '../core/entry.js';
-import { ChangeIntake, type IgnoredReason } from '../core/intake.js';
-import { JobScope } from '../core/jobs/scope.js';
-import { JournalView } from '../core/journal-view.js';
-import type { Logger } from '../core/logger.js';
-import { OperatorActions } from '../core/operator.js';
-import type { Peer, PeerMonitor } from '../core/peer.js';
-import type { ReplayReport } from '../core/replayer.js';
-import { StampClock } from '../core/stamp.js';
-import { Topology } from '../core/topology.js';
-import { UploadExpiry } from '../core/upload-expiry.js';
-import { S3ReplicaRecords } from './cloud/echo-records.js';
-import { S3EntryClaims } from './cloud/entry-claims.js';
-import { checkCloudConfig } from './cloud/env.js';
-import { CloudJobs } from './cloud/jobs/cloud-jobs.js';
-import { S3Objects } from './cloud/jobs/s3-objects.js';
-import { S3PeerStateStore } from './cloud/peer-state.js';
-import { CloudReplayWorker } from './cloud/replay-worker.js';
-import { SharedPeerHealth } from './cloud/shared-health.js';
-import { CloudSweeper, type CloudSweeperOptions } from './cloud/sweep.js';
-import { S3WaitList } from './cloud/wait-list.js';
-import { convergenceParts } from './convergence.js';
-import { type RunningServer, startHttpServer } from './http-server.js';
-import { warnWithoutPublicUrl } from './listen-check.js';
-import { OperatorSurfaces } from './operator-surfaces.js';
-import { webDavPeers } from './webdav-peers.js';
+import { PinoLogger } from '../../adapters/log/pino-logger.js';
+import { S3JournalStore } from '../../adapters/s3-journal/store.js';
+import { SqsDoorbell } from '../../adapters/sqs-doorbell/doorbell.js';
+import { queueDepth, sqsClientFor } from '../../adapters/sqs-doorbell/queue.js';
+import { type SqsReplayHandler, sqsReplayHandler } from '../../adapters/sqs-doorbell/replay-handler.js';
+import { createApp, type RelayApp } from '../../api/app.js';
+import { DEFAULT_LIMITS, relayUploadTarget } from '../../api/deps.js';
+import { RateLimiter } from '../../api/rate-limit.js';
+import type { RelayConfig } from '../../config/load.js';
+import type { Doorbell } from '../../core/doorbell.js';
+import { ReplicaEchoFilter } from '../../core/echo.js';
+import { echoRecordingPeers } from '../../core/echo-peer.js';
+import type { JournalEntry } from '../../core/entry.js';
+import { ChangeIntake, type IgnoredReason } from '../../core/intake.js';
+import { JobScope } from '../../core/jobs/scope.js';
+import { JournalView } from '../../core/journal-view.js';
+import type { Logger } from '../../core/logger.js';
+import { OperatorActions } from '../../core/operator.js';
+import type { Peer, PeerMonitor } from '../../core/peer.js';
+import type { ReplayReport } from '../../core/replayer.js';
+import { StampClock } from '../../core/stamp.js';
+import { Topology } from '../../core/topology.js';
+import { UploadExpiry } from '../../core/upload-expiry.js';
+import { convergenceParts } from '../convergence.js';
+import { webDavPeers } from '../webdav-peers.js';
+import { S3ReplicaRecords } from './echo-records.js';
+import { S3EntryClaims } from './entry-claims.js';
+import { checkCloudConfig } from './env.js';
+import { CloudJobs } from './jobs/cloud-jobs.js';
+import { S3Objects } from './jobs/s3-objects.js';
+import { S3PeerStateStore } from './peer-state.js';
+import { CloudReplayWorker } from './replay-worker.js';
+import { SharedPeerHealth } from './shared-health.js';
+import { CloudSweeper, type CloudSweeperOptions } from './sweep.js';
+import { S3WaitList } from './wait-list.js';
 
 /** A presigned PUT carries the body in one request: S3 takes at most 5 GiB that way. */
 export const MAX_PRESIGNED_UPLOAD_BYTES = 5 * 1024 ** 3;
@@ -258,152 +254,6 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
       await convergence.close();
       await store.close();
       sqs.destroy();
-    },
-  };
-}
-
-export interface CloudServeOptions extends CloudOptions {
-  /** Queue poller settings (default: `replay.concurrency` receive loops, 60 s visibility kept alive). */
-  poller?: Partial<Omit<SqsPollerOptions, 'client' | 'queueUrl' | 'handler'>>;
-}
-
-export interface CloudServe {
-  url: string;
-  relay: CloudRelay;
-  poller: SqsReplayPoller;
-  /** Runs one sweep now (also run every ping interval). */
-  sweep(): Promise<void>;
-  close(): Promise<void>;
-}
-
-/**
- * `vfs-relay serve` in cloud mode: the whole system in one process against any S3 + SQS endpoint, no Lambda.
- * The API on Node, the replay Lambda's handler fed by long-polling the queue, and the ping Lambda's sweep on a
- * timer (every shortest `pingIntervalSeconds`). Several such processes may share one journal and queue.
- */
-export async function startCloudServe(config: RelayConfig, options: CloudServeOptions = {}): Promise<CloudServe> {
-  const logger = options.logger ?? new PinoLogger();
-  // Counters and the throughput chart cover the replays of this process (several may share one journal).
-  const surfaces = new OperatorSurfaces(config.peers.map((p) => p.name));
-  let listening: string | undefined;
-  const relay = createCloudRelay(config, {
-    bodiesThroughRelay: true,
-    ...options,
-    logger,
-    listenUrl: () => listening,
-    onReplay: (report) => {
-      surfaces.record(report);
-      options.onReplay?.(report);
-    },
-    onUploadExpired: (change) => {
-      surfaces.uploadExpired(change);
-      options.onUploadExpired?.(change);
-    },
-  });
-  surfaces.mount(relay.app, { adminToken: relay.adminToken, nodeTokens: config.auth.nodeTokens });
-  let server: RunningServer;
-  try {
-    relay.clock.seed(await relay.store.newestId());
-    server = await startHttpServer({
-      fetch: relay.app.fetch,
-      host: config.listen.host,
-      port: config.listen.port,
-      bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutSeconds * 1000,
-      maxConnections: config.limits.maxConnections,
-      logger,
-    });
-  } catch (error) {
-    await relay.close();
-    throw error;
-  }
-  listening = server.url;
-  warnWithoutPublicUrl(config, server.url, logger);
-  const poller = new SqsReplayPoller({
-    client: relay.sqs,
-    queueUrl: config.queue!,
-    handler: relay.replayHandler,
-    loops: config.replay.concurrency,
-    logger,
-    ...options.poller,
-  });
-  poller.start();
-
-  let sweeping: Promise<void> | undefined;
-  const sweep = (): Promise<void> => {
-    sweeping ??= relay.sweeper
-      .run()
-      .then(() => undefined)
-      .catch((error: unknown) => logger.error('sweep failed', { error }))
-      .finally(() => {
-        sweeping = undefined;
-      });
-    return sweeping;
-  };
-  const intervalSeconds = Math.min(60, ...config.peers.map((p) => p.pingIntervalSeconds));
-  const timer = setInterval(() => void sweep(), intervalSeconds * 1000);
-  timer.unref();
-  void sweep(); // whatever was PENDING before this start resumes
-  const jobLoop = runJobLoop(relay.jobs, logger);
-  logger.info('relay listening', {
-    url: server.url,
-    mode: 'cloud',
-    journal: relay.store.url,
-    queue: config.queue,
-    peers: config.peers.map((p) => p.name),
-    config: config.source,
-  });
-
-  let closing: Promise<void> | undefined;
-  return {
-    url: server.url,
-    relay,
-    poller,
-    sweep,
-    close: () => {
-      closing ??= (async () => {
-        await server.close();
-        clearInterval(timer);
-        await jobLoop.stop();
-        await poller.stop();
-        await sweeping;
-        await relay.close();
-        logger.info('relay stopped');
-      })();
-      return closing;
-    },
-  };
-}
-
-/** Slices a running job gets in `serve`, back to back (the ping Lambda runs one per invocation). */
-const SERVE_SLICE_MS = 30_000;
-
-/**
- * `vfs-relay serve` in cloud mode runs jobs itself: slices back to back while any job runs, a look every two
- * seconds otherwise. Other processes sharing the journal take turns through each job's lease.
- */
-function runJobLoop(jobs: CloudJobs, logger: Logger): { stop: () => Promise<void> } {
-  let stopped = false;
-  let wake = () => {};
-  const loop = (async () => {
-    while (!stopped) {
-      try {
-        if (await jobs.anyRunning()) await jobs.runSlices(Date.now() + SERVE_SLICE_MS);
-      } catch (error) {
-        logger.error('job slices failed', { error });
-      }
-      if (stopped) break;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        setTimeout(resolve, 2000).unref();
-      });
-    }
-  })();
-  return {
-    stop: async () => {
-      stopped = true;
-      jobs.stop();
-      wake();
-      await loop;
     },
   };
 }
