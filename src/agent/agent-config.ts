@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
+import { resolve, sep } from 'node:path';
 import { AgentConfigError } from './errors.js';
 import { DEFAULT_IGNORE, ignoreMatcher, relativePath, vfsBase } from './paths.js';
+import { defaultStateDir, legacyOutboxDir } from './state-dir.js';
 
 /** What runAgent needs to know about its place: validated once, before anything starts. */
 export interface AgentPlace {
@@ -10,9 +10,11 @@ export interface AgentPlace {
   root: string;
   /** VFS base, normalised, with a trailing slash. */
   vfs: string;
-  /** The outbox folder, absolute. */
-  outboxDir: string;
-  /** Absolute path → never reported (ignore patterns, and the outbox when it lies inside the watched folder). */
+  /** The state folder (outbox, index, set-aside changes), absolute. */
+  stateDir: string;
+  /** Outbox folders of older agents to move into the state folder if they exist (see state-migration.ts). */
+  legacyStateDirs: string[];
+  /** Absolute path → never reported (ignore patterns, and the state folder when it lies inside the watched one). */
   ignored(absolute: string): boolean;
 }
 
@@ -21,6 +23,8 @@ export interface PlaceOptions {
   token: string;
   vfs: string;
   watch: string;
+  state?: string;
+  /** Older name of `state`. */
   outbox?: string;
   ignore?: string[];
   defaultIgnore?: boolean;
@@ -31,23 +35,20 @@ export async function resolvePlace(options: PlaceOptions): Promise<AgentPlace> {
   const root = await watchedFolder(options.watch);
   const vfs = vfsBase(options.vfs);
   checkRelay(options.relay, options.token);
-  const outboxDir = options.outbox ? resolve(options.outbox) : defaultOutboxDir(root, vfs);
-  // Inside the watched folder is fine (it is ignored); the watched folder inside the outbox would hide it all.
-  if (isInside(root, outboxDir)) throw new AgentConfigError(`--outbox ${outboxDir} must not contain --watch ${root}`);
+  const given = options.state ?? options.outbox;
+  const stateDir = given ? resolve(given) : await defaultStateDir(root);
+  // Inside the watched folder works (it is ignored); the watched folder inside the state folder would hide it all.
+  if (isInside(root, stateDir)) throw new AgentConfigError(`--state ${stateDir} must not contain --watch ${root}`);
+  const legacy = legacyOutboxDir(root, vfs);
   const patterns = [...(options.defaultIgnore === false ? [] : DEFAULT_IGNORE), ...(options.ignore ?? [])];
   const matches = ignoreMatcher(patterns);
   return {
     root,
     vfs,
-    outboxDir,
-    ignored: (absolute) => isInside(absolute, outboxDir) || matches(relativePath(root, absolute)),
+    stateDir,
+    legacyStateDirs: legacy === stateDir ? [] : [legacy],
+    ignored: (absolute) => isInside(absolute, stateDir) || matches(relativePath(root, absolute)),
   };
-}
-
-/** `.vfs-relay-outbox-<hash>` beside the watched folder: outside it, and one per (folder, VFS base). */
-export function defaultOutboxDir(root: string, vfs: string): string {
-  const hash = createHash('sha256').update(`${root}\n${vfs}`).digest('hex').slice(0, 12);
-  return join(dirname(root), `.vfs-relay-outbox-${hash}`);
 }
 
 function isInside(path: string, folder: string): boolean {

@@ -12,6 +12,8 @@ import { RefusedChanges } from './refused-changes.js';
 import { RenameDetector } from './rename-detector.js';
 import type { RetryPolicy } from './retry.js';
 import { Sender } from './sender.js';
+import { DOCUMENTS_STATE } from './state-dir.js';
+import { moveLegacyState } from './state-migration.js';
 import { logStatusEvery } from './status-log.js';
 import { startWatcher, statRelative, type WatcherKind } from './watcher.js';
 
@@ -28,9 +30,14 @@ export interface AgentOptions {
   /** The folder to watch, recursively. */
   watch: string;
   /**
-   * Where detected changes wait until the relay has them. Default: `.vfs-relay-outbox-<hash>` beside the watched
-   * folder (the hash names the folder and VFS base). An outbox inside the watched folder is never reported.
+   * The state folder: where detected changes wait until the relay has them (the outbox), what the relay refused,
+   * and the folder index. Default: `/var/lib/vfs-relay/<hash>` for root, else `$XDG_STATE_HOME/vfs-relay/<hash>`
+   * (`~/.local/state/vfs-relay/<hash>` without it); the hash names the watched folder's real path. A state folder
+   * inside the watched folder is never reported. An outbox an older agent kept beside the watched folder is
+   * moved into it at start.
    */
+  state?: string;
+  /** @deprecated The older name of `state`. */
   outbox?: string;
   /** Report what the folder already holds at start (makedir, upload). Default false: it is only remembered. */
   initialScan?: boolean;
@@ -56,13 +63,15 @@ export interface AgentOptions {
   /**
    * Also watch a folder of configuration documents: `<configDir>/<scope>/<name>` (scope: users, groups, prefs,
    * jobs, events, shares) is replicated with `PUT|DELETE /v1/config/<scope>/<name>`, through its own outbox
-   * (`<outbox>-config`) with the same ordering and outage guarantees as files.
+   * (in `<state>/config`) with the same ordering and outage guarantees as files.
    */
   configDir?: string;
   /** `folders` (one fs.watch per folder; default on Linux) or `chokidar` (default elsewhere). See WatcherKind. */
   watcher?: WatcherKind;
   /** Internal: this pipeline watches configuration documents (see configDir). */
   documents?: boolean;
+  /** Internal: where older agents kept this pipeline's outbox (moved into the state folder at start). */
+  legacyState?: string[];
   /** How often the status line (queued, sent, refused, ...) is logged while there is something to say. Default 60 s. */
   statusIntervalMs?: number;
   /** Told how the listing of the folder at start goes (each file and folder, then once more when it is done). */
@@ -86,14 +95,15 @@ export interface AgentStatus {
   detecting: number;
   sent: number;
   /**
-   * Changes the relay refused for good, set aside in refused.jsonl in the outbox folder (this run and earlier
+   * Changes the relay refused for good, set aside in refused.jsonl in the state folder (this run and earlier
    * ones) and not re-queued: `vfs-relay agent refused` lists them.
    */
   refused: number;
 }
 
 export interface AgentHandle {
-  readonly outboxDir: string;
+  /** The state folder in use (see AgentOptions.state). */
+  readonly stateDir: string;
   status(): AgentStatus;
   /** Stops watching, journals what was held back, stops sending. Pending changes stay in the outbox. */
   close(): Promise<void>;
@@ -106,7 +116,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentHandle> {
     options.statusIntervalMs ?? 60_000,
     () => handle.status(),
     options.logger ?? silentLogger,
-    handle.outboxDir,
+    handle.stateDir,
   );
   return {
     ...handle,
@@ -121,11 +131,15 @@ export async function runAgent(options: AgentOptions): Promise<AgentHandle> {
 async function runPipelines(options: AgentOptions): Promise<AgentHandle> {
   if (!options.configDir) return runPipeline(options);
   const files = await runPipeline(options);
+  const place = await resolvePlace(options);
   const documents = await runPipeline({
     ...options,
     watch: options.configDir,
     vfs: '/',
-    outbox: `${files.outboxDir}-config`,
+    state: join(files.stateDir, DOCUMENTS_STATE),
+    outbox: undefined,
+    // Older agents kept it beside the files' outbox: `<outbox>-config`.
+    legacyState: [`${files.stateDir}-config`, ...place.legacyStateDirs.map((dir) => `${dir}-config`)],
     initialScan: options.initialScan,
     configDir: undefined,
     documents: true,
@@ -135,7 +149,7 @@ async function runPipelines(options: AgentOptions): Promise<AgentHandle> {
     throw error;
   });
   return {
-    outboxDir: files.outboxDir,
+    stateDir: files.stateDir,
     status: () => {
       const [f, d] = [files.status(), documents.status()];
       return {
@@ -153,28 +167,37 @@ async function runPipelines(options: AgentOptions): Promise<AgentHandle> {
 
 async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
   const logger = options.logger ?? silentLogger;
-  const { root, vfs, outboxDir, ignored } = await resolvePlace(options);
+  const { root, vfs, stateDir, legacyStateDirs, ignored } = await resolvePlace(options);
   const renameWindowMs = options.renameWindowMs ?? 300;
   const stabilityMs = options.stabilityMs ?? 500;
 
-  const outbox = await Outbox.open(outboxDir).catch((error: NodeJS.ErrnoException) => {
+  const cannotUse = (error: NodeJS.ErrnoException) => {
     if (!error.code || error instanceof RelayError) throw error;
-    throw new AgentConfigError(`cannot use the outbox ${outboxDir} (${error.code}); choose another with --outbox`);
-  });
-  if (outbox.size > 0) logger.info('resuming from the outbox', { outbox: outboxDir, queued: outbox.size });
-  const refused = await RefusedChanges.open(outboxDir).catch(async (error: unknown) => {
+    throw new AgentConfigError(`cannot use the state folder ${stateDir} (${error.code}); choose another with --state`);
+  };
+  for (const from of options.legacyState ?? legacyStateDirs) {
+    await moveLegacyState(from, stateDir, { logger }).catch((error: NodeJS.ErrnoException) => {
+      if (!error.code || error instanceof RelayError) throw error;
+      throw new AgentConfigError(
+        `cannot move the outbox of an older agent from ${from} into the state folder ${stateDir} (${error.code}); move its files there by hand, or start with --state ${from}`,
+      );
+    });
+  }
+  const outbox = await Outbox.open(stateDir).catch(cannotUse);
+  if (outbox.size > 0) logger.info('resuming from the outbox', { state: stateDir, queued: outbox.size });
+  const refused = await RefusedChanges.open(stateDir).catch(async (error: unknown) => {
     await outbox.close();
     throw error;
   });
   if (refused.count > 0) {
     logger.error('changes set aside earlier (refused by the relay) wait for an operator', {
       refused: refused.count,
-      list: `vfs-relay agent refused --outbox ${outboxDir}`,
+      list: `vfs-relay agent refused --state ${stateDir}`,
     });
   }
   let birthTimes = true;
   try {
-    birthTimes = birthTimesAreReal(outboxDir);
+    birthTimes = birthTimesAreReal(stateDir);
   } catch (error) {
     logger.warn('could not check whether this host reports birth times; assuming it does', { error });
   }
@@ -207,8 +230,8 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
   let appending = 0;
   let lastAppend: Promise<unknown> = Promise.resolve();
   // What the folder held as far as reported changes go, kept beside the outbox so that the next start can report
-  // what changed while the agent was not running (see README, "The agent").
-  const indexFile = join(outboxDir, INDEX_FILE);
+  // what changed while the agent was not running (see docs/agent.md).
+  const indexFile = join(stateDir, INDEX_FILE);
   let indexDirty = false;
   let outboxBroken = false;
   let savingIndex: Promise<void> = Promise.resolve();
@@ -255,7 +278,7 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
   };
   const fatal = (error: unknown) => {
     outboxBroken = true;
-    stopFor('agent stopped: its outbox cannot be written', { outbox: outboxDir }, error);
+    stopFor('agent stopped: its outbox cannot be written', { state: stateDir }, error);
   };
 
   const scan: ScanProgress = { files: 0, folders: 0, bytes: 0, done: false };
@@ -399,10 +422,10 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
       gone: suspicious ? 0 : gone.length,
     });
   }
-  logger.info('agent watching', { watch: root, vfs, relay: options.relay, outbox: outboxDir });
+  logger.info('agent watching', { watch: root, vfs, relay: options.relay, state: stateDir });
 
   return {
-    outboxDir,
+    stateDir,
     status: () => ({
       queued: outbox.size,
       detecting: detector.backlog + appending,

@@ -3,7 +3,6 @@
  * and the agent that watches a folder and journals its changes through that client.
  */
 export { type AgentHandle, type AgentOptions, type AgentStatus, runAgent, type ScanProgress } from './agent.js';
-export { defaultOutboxDir } from './agent-config.js';
 export {
   type BodySource,
   type CallOptions,
@@ -29,3 +28,4 @@ export {
 export { DEFAULT_IGNORE } from './paths.js';
 export type { LocalChange } from './rename-detector.js';
 export { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
+export { defaultStateDir, stateHome } from './state-dir.js';

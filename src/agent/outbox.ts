@@ -1,5 +1,6 @@
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fsyncDir } from './durable-files.js';
 import { OutboxCorruptError } from './errors.js';
 import { acquireOutboxLock } from './outbox-lock.js';
 import type { LocalChange } from './rename-detector.js';
@@ -21,7 +22,7 @@ export interface OutboxOptions {
 }
 
 export const OUTBOX_LOG = 'outbox.log';
-const LOCK_FILE = 'agent.lock';
+export const OUTBOX_LOCK = 'agent.lock';
 const ACTIONS = new Set(['upload', 'makedir', 'delete', 'rename']);
 
 interface Write {
@@ -60,7 +61,7 @@ export class Outbox {
   /** Opens (creating if needed) the outbox in `dir`, takes its lock and loads what is still pending. */
   static async open(dir: string, options: OutboxOptions = {}): Promise<Outbox> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const release = await acquireOutboxLock(join(dir, LOCK_FILE));
+    const release = await acquireOutboxLock(join(dir, OUTBOX_LOCK));
     try {
       const { entries, next } = parseLog(join(dir, OUTBOX_LOG), await readLog(join(dir, OUTBOX_LOG)));
       const outbox = new Outbox(dir, next, options.compactBytes ?? 1024 * 1024, release);
@@ -201,16 +202,6 @@ export class Outbox {
     await fsyncDir(this.dir);
     this.handle = await open(file, 'a');
     this.bytes = Buffer.byteLength(text);
-  }
-}
-
-/** Makes a rename in `dir` durable. */
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

@@ -385,7 +385,7 @@ export class Sender {
       code,
       error: error.message,
       refused: this.refused,
-      outbox: this.options.outbox.dir,
+      state: this.options.outbox.dir,
     });
   }
 }

@@ -10,7 +10,7 @@ export function logStatusEvery(
   intervalMs: number,
   status: () => AgentStatus,
   logger: Logger,
-  outboxDir: string,
+  stateDir: string,
 ): () => void {
   if (!(intervalMs > 0)) return () => {};
   let last = '';
@@ -21,7 +21,7 @@ export function logStatusEvery(
     if (!busy && text === last) return;
     last = text;
     if (now.refused > 0) {
-      logger.warn('agent status', { ...now, list: `vfs-relay agent refused --outbox ${outboxDir}` });
+      logger.warn('agent status', { ...now, list: `vfs-relay agent refused --state ${stateDir}` });
     } else logger.info('agent status', { ...now });
   }, intervalMs);
   timer.unref();

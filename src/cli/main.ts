@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import '../runtime/threadpool.js';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { RelayError } from '../core/errors.js';
 import { addJobOptions } from './commands/job-options.js';
 import { addRelayOptions, journalList, journalRetry, journalShow, journalSkip, status } from './commands/operator.js';
@@ -46,18 +46,20 @@ const agentCommand = program
   .option('--token <token>', 'node token (default $VFS_RELAY_NODE_TOKEN)')
   .option('--vfs <path>', 'the VFS path the folder stands for, e.g. /user_homes/ (required)')
   .option('--watch <dir>', 'the folder to watch, recursively (required)')
-  .option('--outbox <dir>', 'where changes wait while the relay is unreachable (default: beside the folder)')
+  .option('--state <dir>', 'the agent’s state folder: outbox, index (default: per user, see docs/agent.md)')
+  .addOption(new Option('--outbox <dir>', 'older name of --state').hideHelp())
   .option('--initial-scan', 'also journal what the folder holds at start')
   .option('--ignore <pattern...>', 'more names or globs never reported (partial/temporary files are by default)')
   .option('--user <name>', 'who made the changes (sent with each one)')
   .option('--config-dir <dir>', 'also replicate configuration documents kept as <dir>/<scope>/<name>')
   .option('--watcher <kind>', 'folders (one watch per folder; default on Linux) or chokidar (default elsewhere)')
   .action(lazy(() => import('./commands/agent.js').then((m) => m.agent)));
-// Options named by the parent (--outbox, --watch, --vfs) are parsed by it: the actions merge both levels.
+// Options named by the parent (--state, --watch, --vfs) are parsed by it: the actions merge both levels.
 agentCommand
   .command('refused')
   .description('list the changes the relay refused for good, set aside by the agent')
-  .option('--outbox <dir>', 'the agent’s outbox (or --watch and --vfs as given to the agent)')
+  .option('--state <dir>', 'the agent’s state folder (or --watch as given to the agent)')
+  .addOption(new Option('--outbox <dir>', 'older name of --state').hideHelp())
   .option('--json', 'as JSON')
   .action(async (_options: unknown, command: Command) =>
     (await import('./commands/agent-refused.js')).agentRefused(command.optsWithGlobals()),
@@ -65,7 +67,8 @@ agentCommand
 agentCommand
   .command('requeue')
   .description('put set-aside changes back into the outbox, to be sent at the next start (agent stopped)')
-  .option('--outbox <dir>', 'the agent’s outbox (or --watch and --vfs as given to the agent)')
+  .option('--state <dir>', 'the agent’s state folder (or --watch as given to the agent)')
+  .addOption(new Option('--outbox <dir>', 'older name of --state').hideHelp())
   .option('--seq <n...>', 'only these (the #numbers `agent refused` shows); default all')
   .action(async (_options: unknown, command: Command) =>
     (await import('./commands/agent-refused.js')).agentRequeue(command.optsWithGlobals()),

@@ -43,7 +43,7 @@ const agent = await spawnTs(fileURLToPath(new URL('../support/agent-child.ts', i
     token: NODE_A_TOKEN,
     vfs: '/user_homes/',
     watch: watched,
-    outbox: join(tmp.dir, 'outbox'),
+    state: join(tmp.dir, 'agent-state'),
     watcher: values.watcher,
   }),
 ]);

@@ -60,7 +60,7 @@ describeWithServer(
           token,
           vfs: '/user_homes/',
           watch: root,
-          outbox: join(outboxes.dir, name),
+          state: join(outboxes.dir, name),
           ...timing,
         });
         cleanups.push(() => agent.close());

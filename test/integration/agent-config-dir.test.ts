@@ -34,7 +34,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
       vfs: '/user_homes/',
       watch: files,
       configDir: docs,
-      outbox: join(tmp.dir, 'outbox'),
+      state: join(tmp.dir, 'state'),
       renameWindowMs: 200,
       stabilityMs: 300,
     });

@@ -42,6 +42,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
       token: NODE_A_TOKEN,
       vfs: `/${PREFIX}`,
       watch,
+      state: join(tmp.dir, 'state'),
       initialScan: true,
       renameWindowMs: 100,
       stabilityMs: 200,
@@ -60,7 +61,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
       () => JSON.stringify(agent.status()),
     );
     expect(agent.status()).toMatchObject({ queued: 0, refused: 0 });
-    await expect(access(join(agent.outboxDir, 'refused.jsonl'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(access(join(agent.stateDir, 'refused.jsonl'))).rejects.toMatchObject({ code: 'ENOENT' });
     // Every kind of refusal was met, many times over.
     for (const status of [429, 503, 408]) expect(proxy.refusals(status)).toBeGreaterThan(3);
     expect(proxy.refused).toBeGreaterThanOrEqual(Math.floor(proxy.log.length / 3));

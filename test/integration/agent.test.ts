@@ -1,9 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
 import { type AgentHandle, type AgentOptions, RelayClient, runAgent } from '../../src/agent/index.js';
+import { Outbox } from '../../src/agent/outbox.js';
+import { legacyOutboxDir } from '../../src/agent/state-dir.js';
 import type { ConfigFile } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
@@ -30,7 +32,7 @@ interface Rig {
   server: ApachePeer;
   relay: TestRelay;
   peers: PeerConfig[];
-  /** Temporary folder holding `watched/` (and the default outbox beside it). */
+  /** Temporary folder holding `watched/` (and the agent's state folder beside it). */
   base: string;
   watch: string;
 }
@@ -61,6 +63,7 @@ function agentOptions(relay: TestRelay, watch: string, extra: Partial<AgentOptio
     token: NODE_A_TOKEN,
     vfs: VFS,
     watch,
+    state: join(dirname(watch), 'state'),
     ...TIMING,
     retry: { attempts: 2, baseDelayMs: 50, maxDelayMs: 100 },
     reconnectMaxDelayMs: 300,
@@ -234,7 +237,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
       [
         `import { runAgent } from ${JSON.stringify(agentIndex)};`,
         'const [relay, watch, outbox, options] = process.argv.slice(2);',
-        'await runAgent({ relay, watch, outbox, ...JSON.parse(options) });',
+        'await runAgent({ relay, watch, ...JSON.parse(options), state: outbox });',
         "process.stdout.write('READY\\n');",
       ].join('\n'),
     );
@@ -271,7 +274,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     expect((await child.exited).signal).toBe('SIGKILL');
 
     const back = await startRelay(peers, { port, journal: relay.journal });
-    const resumed = await agent(back, watch, { outbox });
+    const resumed = await agent(back, watch, { state: outbox });
     await mirrored(server, watch);
     expect(resumed.status()).toMatchObject({ queued: 0, refused: 0 });
     await replayedCleanly(back);
@@ -322,7 +325,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     expect((await records()).sent).toBe(firstHalf.length);
 
     const back = await startRelay(peers, { port, journal: relay.journal });
-    const resumed = await agent(back, watch, { outbox });
+    const resumed = await agent(back, watch, { state: outbox });
     await mirrored(server, watch, 30_000);
     await replayedCleanly(back);
     expect(resumed.status()).toMatchObject({ queued: 0, refused: 0 });
@@ -334,11 +337,29 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     expect(await requests(server, 'PUT', '/burst/renamed.bin')).toBe(0);
   }, 90_000);
 
+  it('moves the outbox an older agent kept beside the watched folder into its state folder, and sends it', async () => {
+    const { server, relay, base, watch } = await rig();
+    await writeFile(at(watch, 'queued.txt'), 'journaled by an older agent, never sent');
+    const legacy = legacyOutboxDir(watch, VFS);
+    const old = await Outbox.open(legacy);
+    await old.append({ action: 'upload', path: 'queued.txt' });
+    await old.close();
+    const state = join(base, 'state');
+
+    const a = await agent(relay, watch);
+
+    expect(a.stateDir).toBe(state);
+    await mirrored(server, watch);
+    await expect(readdir(legacy)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await readdir(state)).toEqual(expect.arrayContaining(['outbox.log', 'agent.lock']));
+    await replayedCleanly(relay);
+  });
+
   it('restarted after a stop, sends what changed in the folder meanwhile: new, changed, moved, removed', async () => {
     const { server, relay, base, watch } = await rig();
     const outbox = join(base, 'outbox');
     await mkdir(at(watch, 'docs/old'), { recursive: true });
-    const first = await agent(relay, watch, { outbox });
+    const first = await agent(relay, watch, { state: outbox });
     await writeFile(at(watch, 'docs/keep.txt'), 'unchanged');
     await writeFile(at(watch, 'docs/edit.txt'), 'version 1');
     await writeFile(at(watch, 'docs/move.bin'), randomBytes(100_000));
@@ -370,7 +391,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     await writeFile(at(watch, 'docs/swap/inside.txt'), 'in the folder that replaced a file');
 
     // The next run ignores *.log: what it no longer looks at is not taken for removed.
-    const second = await agent(relay, watch, { outbox, ignore: ['*.log'] });
+    const second = await agent(relay, watch, { state: outbox, ignore: ['*.log'] });
     await mirrored(server, watch, 30_000);
     await replayedCleanly(relay);
     expect(second.status()).toMatchObject({ queued: 0, refused: 0 });
@@ -396,7 +417,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
   it('restarted with --initial-scan, sends every file and still deletes what was removed while stopped', async () => {
     const { server, relay, base, watch } = await rig();
     const outbox = join(base, 'outbox');
-    const first = await agent(relay, watch, { outbox });
+    const first = await agent(relay, watch, { state: outbox });
     await mkdir(at(watch, 'docs/gone'), { recursive: true });
     await writeFile(at(watch, 'docs/keep.txt'), 'unchanged');
     await writeFile(at(watch, 'docs/drop.txt'), 'removed while stopped');
@@ -413,7 +434,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     await mkdir(at(watch, 'docs/swap'));
     await writeFile(at(watch, 'docs/swap/inside.txt'), 'in the folder that replaced a file');
 
-    const second = await agent(relay, watch, { outbox, initialScan: true });
+    const second = await agent(relay, watch, { state: outbox, initialScan: true });
     await mirrored(server, watch, 30_000);
     await replayedCleanly(relay);
     expect(second.status()).toMatchObject({ queued: 0, refused: 0 });
@@ -438,7 +459,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     async (watcher) => {
       const { server, relay, base, watch } = await rig();
       const outbox = join(base, 'outbox');
-      const first = await agent(relay, watch, { outbox, watcher });
+      const first = await agent(relay, watch, { state: outbox, watcher });
       await mkdir(at(watch, 'data'));
       await writeFile(at(watch, 'data/precious.bin'), randomBytes(10_000));
       await writeFile(at(watch, 'top.txt'), 'top');
@@ -450,7 +471,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
       await rm(at(watch, 'top.txt'));
       const errors: string[] = [];
       const logger = { ...silentLogger, error: (message: string) => void errors.push(message) };
-      const second = await agent(relay, watch, { outbox, logger, watcher });
+      const second = await agent(relay, watch, { state: outbox, logger, watcher });
       await new Promise((r) => setTimeout(r, 1_500)); // well past the rename window
       expect(second.status()).toMatchObject({ queued: 0, detecting: 0 });
       expect((await server.requests()).slice(before).filter((r) => r.method === 'DELETE')).toEqual([]);
@@ -461,7 +482,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
       await writeFile(at(watch, 'new.txt'), 'new');
       await waitFor(async () => JSON.stringify(await peerTree(server)).includes('new.txt'), 10_000);
       await second.close();
-      const third = await agent(relay, watch, { outbox, watcher });
+      const third = await agent(relay, watch, { state: outbox, watcher });
       await new Promise((r) => setTimeout(r, 1_500));
       expect(third.status()).toMatchObject({ queued: 0, detecting: 0 });
       expect((await server.requests()).slice(before).filter((r) => r.method === 'DELETE')).toEqual([]);
@@ -472,7 +493,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
   it('does not take the contents of a volume unmounted inside the folder for removed', async () => {
     const { server, relay, base, watch } = await rig();
     const outbox = join(base, 'outbox');
-    const first = await agent(relay, watch, { outbox });
+    const first = await agent(relay, watch, { state: outbox });
     await mkdir(at(watch, 'vol'));
     await writeFile(at(watch, 'vol/on-the-volume.txt'), 'lives on a mounted volume');
     await writeFile(at(watch, 'other.txt'), 'an ordinary file');
@@ -490,7 +511,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     await rm(at(watch, 'other.txt')); // really removed
     const errors: string[] = [];
     const second = await agent(relay, watch, {
-      outbox,
+      state: outbox,
       logger: { ...silentLogger, error: (m) => void errors.push(m) },
     });
     await waitFor(async () => (await server.requests()).slice(before).some((r) => r.method === 'DELETE'), 10_000);

@@ -124,7 +124,7 @@ describe('vfs-relay command-line conventions', { timeout: 90_000 }, () => {
     await writeFile(join(watch, 'a.txt'), 'x'.repeat(10));
     await writeFile(join(watch, 'sub', 'b.txt'), 'y'.repeat(20));
     const args = ['agent', '--relay', relay.url, '--token', NODE_A_TOKEN, '--vfs', '/user_homes/', '--watch', watch];
-    const agent = spawn(process.execPath, [main, ...args, '--outbox', join(tmp.dir, 'scan-outbox')], {
+    const agent = spawn(process.execPath, [main, ...args, '--state', join(tmp.dir, 'scan-state')], {
       env: { ...process.env, VFS_RELAY_PROGRESS: '1' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

@@ -219,10 +219,15 @@ describe('vfs-relay agent (the command)', () => {
     try {
       const watch = join(tmp.dir, 'watched');
       await mkdir(watch);
-      const agent = await startAgentCommand(main, ['--vfs', '/user_homes/', '--watch', watch, '--user', 'john'], {
-        VFS_RELAY_URL: t.url,
-        VFS_RELAY_NODE_TOKEN: NODE_A_TOKEN,
-      });
+      const state = join(tmp.dir, 'state');
+      const agent = await startAgentCommand(
+        main,
+        ['--vfs', '/user_homes/', '--watch', watch, '--state', state, '--user', 'john'],
+        {
+          VFS_RELAY_URL: t.url,
+          VFS_RELAY_NODE_TOKEN: NODE_A_TOKEN,
+        },
+      );
       await writeFile(join(watch, 'hello.txt'), 'hello');
       await waitFor(
         async () => {
@@ -250,7 +255,19 @@ describe('vfs-relay agent (the command)', () => {
     try {
       const watch = join(tmp.dir, 'watched');
       await mkdir(watch);
-      const args = ['--relay', t.url, '--token', NODE_A_TOKEN, '--vfs', '/user_homes/', '--watch', watch];
+      const state = join(tmp.dir, 'state');
+      const args = [
+        '--relay',
+        t.url,
+        '--token',
+        NODE_A_TOKEN,
+        '--vfs',
+        '/user_homes/',
+        '--watch',
+        watch,
+        '--state',
+        state,
+      ];
       const bad = await runCli(main, ['agent', ...args, '--watcher', 'magic']);
       expect(bad).toMatchObject({
         code: 2, // a usage error

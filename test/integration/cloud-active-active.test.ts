@@ -133,7 +133,7 @@ beforeAll(async () => {
       token,
       vfs: '/user_homes/',
       watch: root,
-      outbox: join(outboxes.dir, name),
+      state: join(outboxes.dir, name),
       renameWindowMs: 200,
       stabilityMs: 300,
     });

@@ -3,4 +3,4 @@ import { runAgent } from '../../src/agent/index.js';
 import { readyUntilSignal } from './child-main.js';
 
 const handle = await runAgent(JSON.parse(process.argv[2]!));
-readyUntilSignal(handle.outboxDir, () => handle.close());
+readyUntilSignal(handle.stateDir, () => handle.close());

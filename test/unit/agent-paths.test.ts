@@ -1,9 +1,10 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defaultOutboxDir, resolvePlace } from '../../src/agent/agent-config.js';
+import { resolvePlace } from '../../src/agent/agent-config.js';
 import { AgentConfigError } from '../../src/agent/errors.js';
 import { globToRegExp, ignoreMatcher, vfsBase } from '../../src/agent/paths.js';
+import { defaultStateDir, legacyOutboxDir } from '../../src/agent/state-dir.js';
 import { tempDir } from '../support/tmp.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -46,17 +47,22 @@ describe('agent places', () => {
   }
   const base = { relay: 'http://127.0.0.1:8787', token: 't', vfs: '/user_homes/john' };
 
-  it('puts the outbox beside the watched folder by default, and ignores an outbox inside it', async () => {
+  it('keeps its state in the default state folder, looks for an older outbox beside the watched folder, and ignores a state folder inside it', async () => {
     const watch = await watched();
     const place = await resolvePlace({ ...base, watch });
     expect(place.vfs).toBe('/user_homes/john/');
-    expect(place.outboxDir).toBe(defaultOutboxDir(watch, '/user_homes/john/'));
-    expect(place.outboxDir.startsWith(join(watch, '..'))).toBe(true);
+    expect(place.stateDir).toBe(await defaultStateDir(watch));
+    expect(place.stateDir.startsWith(join(watch, '..'))).toBe(false);
+    expect(place.legacyStateDirs).toEqual([legacyOutboxDir(watch, '/user_homes/john/')]);
     expect(place.ignored(join(watch, 'a.txt'))).toBe(false);
     expect(place.ignored(join(watch, 'a.txt.part'))).toBe(true);
-    const inside = await resolvePlace({ ...base, watch, outbox: join(watch, '.outbox'), ignore: ['*.log'] });
-    expect(inside.ignored(join(watch, '.outbox'))).toBe(true);
-    expect(inside.ignored(join(watch, '.outbox', 'outbox.log'))).toBe(true);
+    const inside = await resolvePlace({ ...base, watch, state: join(watch, '.state'), ignore: ['*.log'] });
+    expect(inside.ignored(join(watch, '.state'))).toBe(true);
+    expect(inside.ignored(join(watch, '.state', 'outbox.log'))).toBe(true);
+    // --outbox is the older name of --state.
+    expect((await resolvePlace({ ...base, watch, outbox: join(watch, '..', 'o') })).stateDir).toBe(
+      join(watch, '..', 'o'),
+    );
     expect(inside.ignored(join(watch, 'x', 'y.log'))).toBe(true);
     const bare = await resolvePlace({ ...base, watch, defaultIgnore: false });
     expect(bare.ignored(join(watch, 'a.txt.part'))).toBe(false);
@@ -67,7 +73,8 @@ describe('agent places', () => {
     const refuse = (options: Partial<Parameters<typeof resolvePlace>[0]>) =>
       expect(resolvePlace({ ...base, watch, ...options })).rejects.toBeInstanceOf(AgentConfigError);
     await refuse({ watch: join(watch, 'missing') });
-    await refuse({ outbox: join(watch, '..') });
+    await refuse({ state: join(watch, '..') });
+    await refuse({ state: watch });
     await refuse({ outbox: watch });
     await refuse({ relay: 'ftp://relay' });
     await refuse({ relay: 'not a url' });

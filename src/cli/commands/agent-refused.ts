@@ -1,12 +1,14 @@
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { defaultOutboxDir } from '../../agent/agent-config.js';
+import { join, resolve } from 'node:path';
 import { vfsBase } from '../../agent/paths.js';
 import { type RefusedChange, readRefused, requeueRefused } from '../../agent/refused-changes.js';
+import { DOCUMENTS_STATE, defaultStateDir, legacyOutboxDir } from '../../agent/state-dir.js';
 import { CliError } from '../errors.js';
 
 export interface RefusedCommandOptions {
-  /** The agent's outbox folder; or --watch and --vfs, as given to the agent, to find the default one. */
+  /** The agent's state folder; or --watch (and --vfs, for an older agent's outbox) as given to the agent. */
+  state?: string;
+  /** Older name of --state. */
   outbox?: string;
   watch?: string;
   vfs?: string;
@@ -17,7 +19,7 @@ export interface RefusedCommandOptions {
 
 /** `vfs-relay agent refused`: the changes the relay refused for good, as the agent set them aside. */
 export async function agentRefused(options: RefusedCommandOptions): Promise<void> {
-  const folders = outboxFolders(options);
+  const folders = await stateFolders(options);
   const listed: { outbox: string; records: RefusedChange[]; unreadable: number }[] = [];
   for (const outbox of folders) listed.push({ outbox, ...(await readRefused(outbox)) });
   if (options.json) {
@@ -44,7 +46,7 @@ export async function agentRequeue(options: RefusedCommandOptions): Promise<void
     return seq;
   });
   let count = 0;
-  for (const outbox of outboxFolders(options)) {
+  for (const outbox of await stateFolders(options)) {
     const requeued = await requeueRefused(outbox, (r) => !wanted || wanted.includes(r.seq));
     for (const r of requeued) process.stdout.write(`re-queued ${describe(r)}\n`);
     count += requeued.length;
@@ -53,15 +55,25 @@ export async function agentRequeue(options: RefusedCommandOptions): Promise<void
   process.stdout.write(`${count} change(s) re-queued; the agent sends them when it starts\n`);
 }
 
-/** The outbox named by --outbox (or found from --watch and --vfs), and its `-config` sibling when there is one. */
-function outboxFolders(options: RefusedCommandOptions): string[] {
+/**
+ * The state folder named by --state (or found from --watch, as the agent finds it), and the documents' one inside
+ * it when there is one. An older agent's outbox beside the watched folder (not moved yet: the agent moves it at
+ * its next start) is found with --watch and --vfs.
+ */
+async function stateFolders(options: RefusedCommandOptions): Promise<string[]> {
+  const given = options.state ?? options.outbox;
   let dir: string;
-  if (options.outbox) dir = resolve(options.outbox);
-  else if (options.watch && options.vfs) dir = defaultOutboxDir(resolve(options.watch), vfsBase(options.vfs));
-  else throw new CliError('name the agent’s outbox: --outbox DIR, or --watch DIR --vfs PATH as given to the agent');
-  if (!existsSync(dir)) throw new CliError(`no outbox at ${dir}`);
-  const documents = `${dir}-config`;
-  return existsSync(documents) ? [dir, documents] : [dir];
+  if (given) dir = resolve(given);
+  else if (options.watch) {
+    dir = await defaultStateDir(resolve(options.watch)).catch(() => {
+      throw new CliError(`--watch ${options.watch} is not a folder`);
+    });
+    const legacy = options.vfs ? legacyOutboxDir(resolve(options.watch), vfsBase(options.vfs)) : undefined;
+    if (!existsSync(dir) && legacy && existsSync(legacy)) dir = legacy;
+  } else throw new CliError('name the agent’s state folder: --state DIR, or --watch DIR as given to the agent');
+  if (!existsSync(dir)) throw new CliError(`no agent state at ${dir}`);
+  const documents = [join(dir, DOCUMENTS_STATE), `${dir}-config`].find((d) => existsSync(join(d, 'outbox.log')));
+  return documents ? [dir, documents] : [dir];
 }
 
 function describe(r: RefusedChange): string {

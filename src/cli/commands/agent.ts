@@ -9,6 +9,8 @@ export interface AgentCommandOptions {
   token?: string;
   vfs?: string;
   watch?: string;
+  state?: string;
+  /** Older name of --state. */
   outbox?: string;
   initialScan?: boolean;
   ignore?: string[];
@@ -35,7 +37,7 @@ export async function agent(options: AgentCommandOptions): Promise<void> {
     token,
     vfs: options.vfs,
     watch: options.watch,
-    outbox: options.outbox,
+    state: options.state ?? options.outbox,
     initialScan: options.initialScan === true,
     ignore: options.ignore,
     user: options.user,

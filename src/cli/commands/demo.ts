@@ -53,7 +53,7 @@ export async function demo(options: DemoOptions): Promise<void> {
     token: nodeToken,
     vfs: '/',
     watch: primary,
-    outbox: join(data, 'agent-outbox'),
+    state: join(data, 'agent-state'),
     logger,
   });
 
