@@ -4,6 +4,7 @@ import { errorBody, toErrorResponse } from './errors.js';
 import { clientGone } from './request-body.js';
 import { changeRoutes } from './routes/changes.js';
 import { configDocRoutes } from './routes/config-docs.js';
+import { holdRoutes } from './routes/holds.js';
 import { jobRoutes, peerJobRoutes } from './routes/jobs.js';
 import { peerRoutes } from './routes/peers.js';
 import { uploadRoutes } from './routes/uploads.js';
@@ -24,6 +25,7 @@ export function createApp(deps: ApiDeps) {
   app.route('/v1/peers', peerRoutes(deps));
   app.route('/v1/peers', peerJobRoutes(deps));
   app.route('/v1/jobs', jobRoutes(deps));
+  app.route('/v1/holds', holdRoutes(deps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
   app.doc('/openapi.json', {

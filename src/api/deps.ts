@@ -1,4 +1,5 @@
 import type { JournalEntry } from '../core/entry.js';
+import type { HeldChanges } from '../core/held-changes.js';
 import type { ChangeIntake } from '../core/intake.js';
 import type { JobService } from '../core/jobs/job-service.js';
 import type { JournalView } from '../core/journal-view.js';
@@ -34,6 +35,8 @@ export interface ApiDeps {
   intake: ChangeIntake;
   view: JournalView;
   operator: OperatorActions;
+  /** What the delete guard holds (`/v1/holds`); absent: those answer 404. */
+  held?: HeldChanges;
   monitor: PeerMonitor;
   /** Verify and resync jobs (`/v1/jobs`, `/v1/peers/{name}/verify|resync`); absent: those answer 404. */
   jobs?: JobService;

@@ -74,7 +74,7 @@ export const UploadTargetSchema = z
 export const AcceptedSchema = z
   .object({
     id: z.string(),
-    status: z.enum(['AWAITING_BODY', 'PENDING']),
+    status: z.enum(['AWAITING_BODY', 'PENDING', 'HELD']),
     upload: UploadTargetSchema.optional(),
   })
   .openapi('Accepted');
@@ -198,6 +198,7 @@ export const PeerSchema = z
     failed: z.number().int(),
     blocked: z.number().int(),
     awaitingBody: z.number().int(),
+    held: z.number().int().openapi({ description: 'changes the delete guard holds until an operator acts (HELD)' }),
     node: z.string().optional().openapi({ description: 'the node whose own server this peer is' }),
     echoesSuppressed: z.number().int().optional().openapi({
       description: 'changes that node reported which were replicas this relay had applied (IGNORED, ECHO)',
@@ -208,3 +209,14 @@ export const PeerSchema = z
 export const PeerParams = z.object({
   name: z.string().openapi({ param: { name: 'name', in: 'path' }, example: 'server2' }),
 });
+
+export const NodeQuery = z.object({
+  node: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a node name (1-64 letters, digits, ".", "_" or "-")')
+    .optional()
+    .openapi({ param: { name: 'node', in: 'query' }, description: 'only the changes this node sent' }),
+});
+
+export const ReleasedSchema = z.object({ released: z.number().int() }).openapi('Released');
+export const DiscardedSchema = z.object({ discarded: z.number().int() }).openapi('Discarded');

@@ -85,17 +85,19 @@ addRelayOptions(program.command('status').description('peers, backlog and confli
 
 const journal = program.command('journal').description('operator view of the journal, oldest first');
 addRelayOptions(journal.command('ls').description('list changes'))
-  .option('--status <status>', 'AWAITING_BODY, PENDING, CONFLICT, FAILED or BLOCKED')
+  .option('--status <status>', 'AWAITING_BODY, PENDING, CONFLICT, FAILED, HELD or BLOCKED')
   .option('--peer <name>', 'only this peer')
   .option('--limit <n>', 'at most this many changes', '1000')
   .action(journalList);
 addRelayOptions(journal.command('show').argument('<id>').description('one change with each peer’s status')).action(
   journalShow,
 );
-addRelayOptions(journal.command('retry').argument('<id>').description('CONFLICT/FAILED → PENDING'))
+addRelayOptions(journal.command('retry').argument('<id>').description('CONFLICT/FAILED → PENDING; HELD → released'))
   .option('--peer <name>', 'only this peer')
   .action(journalRetry);
-addRelayOptions(journal.command('skip').argument('<id>').description('drop the change from the journal'))
+addRelayOptions(
+  journal.command('skip').argument('<id>').description('drop the change from the journal (a HELD one: discard it)'),
+)
   .option('--peer <name>', 'only this peer')
   .action(journalSkip);
 

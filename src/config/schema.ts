@@ -158,6 +158,34 @@ const nodeLimits = z.object({
 export const uniquePeerNames = (peers: readonly { name: string }[]): boolean =>
   new Set(peers.map((p) => p.name)).size === peers.length;
 
+/**
+ * The delete guard (CONTRACT "Delete guard", docs/delete-guard.md): a burst of deletes from one node, or the delete
+ * of a folder holding more than `maxDeletes` entries on the peer, waits for an operator (HELD).
+ */
+export const deleteGuard = z
+  .object({
+    maxDeletes: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .default(1000)
+      .describe(
+        'deletes one node may send within `windowSeconds`; the next one and every later delete of that node are ' +
+          'HELD until an operator releases or discards them. A folder delete whose folder holds more entries than ' +
+          'this on the peer is HELD too. `0` turns the guard off',
+      ),
+    windowSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(86_400)
+      .default(60)
+      .describe('the sliding window the deletes of one node are counted in, in seconds'),
+  })
+  .strict()
+  .default({ maxDeletes: 1000, windowSeconds: 60 });
+
 export const vfsLocations = z
   .array(
     z
@@ -259,6 +287,7 @@ const objectSchema = z
     vfs: vfsLocations,
     replicationUser,
     autoPlay,
+    deleteGuard,
     echoWindowSeconds: z
       .number()
       .int()

@@ -1,5 +1,13 @@
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
-import { ACTIONS, type Action, type JournalEntry, STORED_STATUSES, type StoredStatus } from './entry.js';
+import {
+  ACTIONS,
+  type Action,
+  HOLD_RULES,
+  type HoldRule,
+  type JournalEntry,
+  STORED_STATUSES,
+  type StoredStatus,
+} from './entry.js';
 import { EntryCodecError } from './errors.js';
 
 /** A config.XML is a few hundred bytes; anything near this is corrupt or hostile. */
@@ -29,6 +37,8 @@ const FIELDS = [
   'fromEtag',
   'ifMatch',
   'ifNoneMatch',
+  'hold',
+  'released',
   'createdAt',
   'status',
   'attempts',
@@ -62,7 +72,7 @@ export function encodeEntry(entry: JournalEntry): string {
   const change: Record<string, string> = { '@_version': ENTRY_XML_VERSION };
   for (const field of FIELDS) {
     const value = entry[field];
-    if (value !== undefined && value !== null) change[field] = String(value);
+    if (value !== undefined && value !== null && value !== false) change[field] = String(value);
   }
   return `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build({ change })}`;
 }
@@ -137,6 +147,16 @@ function toEntry(change: Record<string, unknown>): JournalEntry {
   ] as const) {
     const value = text(field);
     if (value !== undefined) entry[field] = value;
+  }
+  const hold = text('hold') as HoldRule | undefined;
+  if (hold !== undefined) {
+    if (!HOLD_RULES.includes(hold)) throw new EntryCodecError(`config.XML has an unknown hold "${hold}"`);
+    entry.hold = hold;
+  }
+  const released = text('released');
+  if (released !== undefined) {
+    if (released !== 'true') throw new EntryCodecError('config.XML <released> must be "true"');
+    entry.released = true;
   }
   const ifNoneMatch = text('ifNoneMatch');
   if (ifNoneMatch !== undefined) {

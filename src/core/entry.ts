@@ -16,9 +16,12 @@ export const RESERVED_ROOT = '/.vfs-relay';
 export const CONFIG_ROOT = `${RESERVED_ROOT}/config`;
 
 /** Statuses written in config.XML. */
-export const STORED_STATUSES = ['AWAITING_BODY', 'PENDING', 'CONFLICT', 'FAILED'] as const;
+export const STORED_STATUSES = ['AWAITING_BODY', 'PENDING', 'CONFLICT', 'FAILED', 'HELD'] as const;
 export type StoredStatus = (typeof STORED_STATUSES)[number];
-/** What operators see: BLOCKED is derived (a PENDING entry behind an overlapping CONFLICT/FAILED/AWAITING_BODY one). */
+/**
+ * What operators see: BLOCKED is derived (a PENDING entry behind an overlapping CONFLICT, FAILED, HELD or
+ * AWAITING_BODY one).
+ */
 export const ENTRY_STATUSES = [...STORED_STATUSES, 'BLOCKED'] as const;
 export type EntryStatus = (typeof ENTRY_STATUSES)[number];
 
@@ -69,6 +72,14 @@ export interface JournalEntry extends EntryRef {
   ifMatch?: string;
   /** Job entries: `*` when the peer had nothing at the path; the write is refused if something is there now. */
   ifNoneMatch?: '*';
+  /**
+   * HELD entries: which rule of the delete guard held it — `window` (its node sent more than `maxDeletes` deletes
+   * within `windowSeconds`) or `folder` (the folder holds more than `maxDeletes` entries on the peer). Kept after a
+   * release, as a record.
+   */
+  hold?: HoldRule;
+  /** An operator released the entry from the delete guard: it replays without being counted again. */
+  released?: boolean;
   createdAt: string;
   status: StoredStatus;
   attempts: number;
@@ -89,6 +100,10 @@ export interface JournalEntry extends EntryRef {
    */
   bodyEtag?: string;
 }
+
+/** The delete guard's rules (docs/delete-guard.md). */
+export const HOLD_RULES = ['window', 'folder'] as const;
+export type HoldRule = (typeof HOLD_RULES)[number];
 
 export function isUploadLike(action: Action): boolean {
   return action === 'upload' || action === 'config_put';

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ByteBudget } from './byte-budget.js';
+import { type DeleteGuard, deleteOrigin } from './delete-guard.js';
 import type { Doorbell } from './doorbell.js';
 import {
   type Action,
@@ -24,6 +25,7 @@ import {
 } from './errors.js';
 import { type BodyDigest, type JournalStore, SMALL_BODY_BYTES } from './journal.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import type { Logger } from './logger.js';
 import { dropEntries } from './operator.js';
 import { FORMAT_CHARACTER, isSameOrBelow, normalizePath } from './paths.js';
 import { receiveAtMost } from './receive.js';
@@ -46,7 +48,7 @@ export type IgnoredReason = 'REPLICATION_USER' | 'NOT_REPLICATED' | 'ECHO' | 'NO
 
 export type SubmitResult =
   | { journaled: false; reason: IgnoredReason }
-  | { journaled: true; id: string; status: 'AWAITING_BODY' | 'PENDING'; entries: JournalEntry[] };
+  | { journaled: true; id: string; status: 'AWAITING_BODY' | 'PENDING' | 'HELD'; entries: JournalEntry[] };
 
 export interface ConfigDocument {
   scope: ConfigScope;
@@ -84,6 +86,9 @@ export interface IntakeDeps {
    * journaled: running resync jobs must not undo it (src/core/jobs/, docs/convergence.md "Ordering").
    */
   touches?: { record(change: { action: Action; path: string; target?: string }): Promise<void> };
+  /** Counts each node's deletes; past its limit they are journaled HELD (CONTRACT "Delete guard"). */
+  deleteGuard?: DeleteGuard;
+  logger?: Logger;
 }
 
 /** What a node over its cap of unfinished uploads is told to wait before it tries again. */
@@ -104,19 +109,42 @@ export class ChangeIntake {
   }
 
   async submit(change: NewChange, node: string | undefined): Promise<SubmitResult> {
-    const entries = await this.plan(change, node);
-    await this.touch(change, entries);
-    if (!Array.isArray(entries)) return entries;
-    const status = entries[0]!.status as 'AWAITING_BODY' | 'PENDING';
+    const planned = await this.plan(change, node);
+    await this.touch(change, planned);
+    if (!Array.isArray(planned)) return planned;
+    const entries = await this.guardDelete(planned);
+    const status = entries[0]!.status as 'AWAITING_BODY' | 'PENDING' | 'HELD';
     if (status === 'AWAITING_BODY') await this.openUpload(entries[0]!.id, node);
     // An upload is acknowledged at commit; until then its entries need not survive a crash (the node starts over).
-    await this.deps.store.create(entries, { durable: status === 'PENDING' }).catch((error: unknown) => {
+    await this.deps.store.create(entries, { durable: status !== 'AWAITING_BODY' }).catch((error: unknown) => {
       this.ledger.closed(entries[0]!.id);
       throw error;
     });
     if (status === 'PENDING') await this.deps.doorbell.ring(entries);
     else await this.deps.doorbell.announce?.(entries);
     return { journaled: true, id: entries[0]!.id, status, entries };
+  }
+
+  /**
+   * A delete counts against its node's window; past the limit its entries are journaled HELD (rule `window`),
+   * so that it and what overlaps it wait for an operator.
+   */
+  private async guardDelete(entries: JournalEntry[]): Promise<JournalEntry[]> {
+    const { deleteGuard, logger } = this.deps;
+    const first = entries[0]!;
+    if (!deleteGuard?.enabled || first.action !== 'delete') return entries;
+    const origin = deleteOrigin(first);
+    const verdict = await deleteGuard.admit(origin);
+    if (verdict.pass > 0) return entries;
+    if (verdict.tripped) {
+      logger?.warn('delete guard tripped: deletes are held until an operator acts', {
+        node: first.node,
+        entryId: first.id,
+        path: first.path,
+        reason: verdict.reason,
+      });
+    }
+    return entries.map((e) => ({ ...e, status: 'HELD' as const, hold: 'window' as const, lastError: verdict.reason }));
   }
 
   /** The entries a change becomes (not stored yet), or why it is not journaled. Throws on a bad change. */

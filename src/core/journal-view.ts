@@ -51,6 +51,8 @@ export interface LaneBacklog {
   failed: number;
   blocked: number;
   awaitingBody: number;
+  /** Entries the delete guard holds until an operator releases or discards them. */
+  held: number;
 }
 
 export interface ChangeFilter {
@@ -60,15 +62,15 @@ export interface ChangeFilter {
   cursor?: string;
 }
 
-const URGENCY: EntryStatus[] = ['FAILED', 'CONFLICT', 'BLOCKED', 'AWAITING_BODY', 'PENDING'];
+const URGENCY: EntryStatus[] = ['FAILED', 'CONFLICT', 'HELD', 'BLOCKED', 'AWAITING_BODY', 'PENDING'];
 
 /** True for an entry that holds back later overlapping entries until an operator acts. */
 export function isStuck(status: EntryStatus): boolean {
-  return status === 'CONFLICT' || status === 'FAILED' || status === 'BLOCKED';
+  return status === 'CONFLICT' || status === 'FAILED' || status === 'HELD' || status === 'BLOCKED';
 }
 
 /**
- * Derives BLOCKED for one lane (oldest first): a PENDING entry whose paths overlap a CONFLICT, FAILED,
+ * Derives BLOCKED for one lane (oldest first): a PENDING entry whose paths overlap a CONFLICT, FAILED, HELD,
  * AWAITING_BODY or (transitively) BLOCKED older entry waits behind it — the replayer holds it back, and operators
  * see what holds it (`blockedBy`).
  */
@@ -167,7 +169,7 @@ export class JournalView {
 
 /** A peer with nothing waiting. */
 export function emptyBacklog(): LaneBacklog {
-  return { pending: 0, pendingBytes: 0, conflicts: 0, failed: 0, blocked: 0, awaitingBody: 0 };
+  return { pending: 0, pendingBytes: 0, conflicts: 0, failed: 0, blocked: 0, awaitingBody: 0, held: 0 };
 }
 
 function addToBacklog(b: LaneBacklog, entry: JournalEntry, view: EntryStatus): void {
@@ -180,6 +182,9 @@ function addToBacklog(b: LaneBacklog, entry: JournalEntry, view: EntryStatus): v
       return;
     case 'FAILED':
       b.failed += 1;
+      return;
+    case 'HELD':
+      b.held += 1;
       return;
     case 'BLOCKED':
       b.blocked += 1;

@@ -48,7 +48,9 @@ export type ReplayOutcome =
   /** The peer refused this change (409, 412, rename source missing, ...): park it for an operator. */
   | ({ kind: 'conflict'; reason: string } & PeerAnswer)
   /** The entry itself cannot be replayed (e.g. its body is unreadable): FAILED, needs an operator. */
-  | { kind: 'bad_entry'; reason: string };
+  | { kind: 'bad_entry'; reason: string }
+  /** Not sent: the delete guard holds it (a folder with too many entries on the peer): HELD, for an operator. */
+  | { kind: 'held'; reason: string };
 
 /** A secondary server as the replayer sees it. Adapters: WebDAV. */
 export interface Peer {

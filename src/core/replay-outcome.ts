@@ -70,7 +70,23 @@ export async function settleAttempt(
     }
     case 'offline':
       return settleOffline(entry, outcome, context);
+    case 'held':
+      // Nothing was sent, and the count that decided it was answered: the peer's health is not in question.
+      return { outcome, entry: heldByFolder(entry, outcome.reason, context.at), retryLater: false };
   }
+}
+
+/** The entry the delete guard stopped at replay: HELD (rule `folder`) until an operator releases or discards it. */
+function heldByFolder(entry: JournalEntry, reason: string, at: Date): JournalEntry {
+  const { lastStatus: _status, lastCode: _code, repeats: _repeats, ...rest } = entry;
+  return {
+    ...rest,
+    status: 'HELD',
+    hold: 'folder',
+    attempts: entry.attempts + 1,
+    lastError: sanitize(reason),
+    lastAttemptAt: at.toISOString(),
+  };
 }
 
 async function settleOffline(
@@ -125,7 +141,7 @@ function sameFailure(entry: JournalEntry, outcome: ReplayOutcome): boolean {
 }
 
 function answerOf(outcome: ReplayOutcome): { status?: number; code?: string } {
-  if (outcome.kind === 'applied' || outcome.kind === 'bad_entry') return {};
+  if (outcome.kind === 'applied' || outcome.kind === 'bad_entry' || outcome.kind === 'held') return {};
   return {
     ...(outcome.status !== undefined && { status: outcome.status }),
     ...(outcome.code !== undefined && { code: outcome.code }),
@@ -144,7 +160,7 @@ export function unexpectedOutcome(error: unknown): ReplayOutcome {
 /** The entry after an attempt that did not apply: CONFLICT, FAILED, or still PENDING (peer down). */
 export function afterFailedAttempt(
   entry: JournalEntry,
-  outcome: Exclude<ReplayOutcome, { kind: 'applied' }>,
+  outcome: Exclude<ReplayOutcome, { kind: 'applied' | 'held' }>,
   at: Date,
 ): JournalEntry {
   const { lastStatus: _status, lastCode: _code, repeats: _repeats, ...rest } = entry;

@@ -10,6 +10,7 @@ const OUTCOME_LABEL: Record<ReplayOutcome['kind'], string> = {
   offline: 'offline',
   unauthorized: 'unauthorized',
   bad_entry: 'failed',
+  held: 'held',
 };
 
 export interface PrometheusOptions {

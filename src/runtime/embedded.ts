@@ -9,10 +9,13 @@ import { DEFAULT_LIMITS, relayUploadTarget } from '../api/deps.js';
 import { RateLimiter } from '../api/rate-limit.js';
 import { ConfigError, type RelayConfig } from '../config/load.js';
 import { BODY_MEMORY_BYTES, ByteBudget } from '../core/byte-budget.js';
+import { DeleteGuard, MemoryDeleteWindows } from '../core/delete-guard.js';
 import type { Doorbell } from '../core/doorbell.js';
 import { MemoryReplicaRecords, ReplicaEchoFilter } from '../core/echo.js';
 import { echoRecordingPeers } from '../core/echo-peer.js';
+import { HeldChanges } from '../core/held-changes.js';
 import { ChangeIntake } from '../core/intake.js';
+import { guardedRemovals } from '../core/jobs/job-entries.js';
 import type { JobGate } from '../core/jobs/job-peer.js';
 import { JobRunner } from '../core/jobs/job-runner.js';
 import { JobScope } from '../core/jobs/scope.js';
@@ -46,6 +49,9 @@ export interface EmbeddedRelay {
   /** Drops uploads whose body stopped moving (run on a timer; `expired` counts them). */
   expiry: UploadExpiry;
   intake: ChangeIntake;
+  /** What the delete guard holds, and the guard itself. */
+  held: HeldChanges;
+  deleteGuard: DeleteGuard;
   close(): Promise<void>;
 }
 
@@ -55,7 +61,7 @@ export interface EmbeddedOptions {
   doorbell?: Doorbell;
   /** Told about every replay attempt. */
   onReplay?: (report: ReplayReport) => void;
-  /** The clock of change times and upload expiry (tests drive it; default: the system clock). */
+  /** The clock of change times, upload expiry and the delete guard's window (tests drive it; default: the system clock). */
   now?: () => Date;
 }
 
@@ -111,6 +117,13 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
   });
   pinger = new Pinger(health, replayer, logger);
   const doorbell: Doorbell = options.doorbell ?? replayer;
+  // Windows in memory: one process takes every delete. A restart starts them empty, but an origin whose journal
+  // still holds deletes HELD by the window rule is tripped again before the API listens (docs/delete-guard.md).
+  const deleteGuard = new DeleteGuard(config.deleteGuard, new MemoryDeleteWindows(), () =>
+    (options.now?.() ?? new Date()).getTime(),
+  );
+  const held = new HeldChanges({ store, doorbell, guard: deleteGuard, logger });
+  await held.restoreTrips();
   const intake = new ChangeIntake({
     store,
     doorbell,
@@ -122,6 +135,8 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     bodyMemory,
     now: options.now,
     touches: { record: (change) => jobs!.recordTouch(change) },
+    deleteGuard,
+    logger,
   });
   jobs = new JobRunner({
     jobs: new FsJobStore(root),
@@ -131,6 +146,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     peers: config.peers.map((p) => p.name),
     scope: new JobScope(config.vfs),
     nextId: () => clock.next(),
+    removals: guardedRemovals(deleteGuard),
     logger,
   });
   const expiry = new UploadExpiry({
@@ -140,13 +156,14 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     onExpired: (change) => surfaces.uploadExpired(change),
   });
   const view = new JournalView(store);
-  const operator = new OperatorActions(store, doorbell, (id) => intake.find(id));
+  const operator = new OperatorActions(store, doorbell, (id) => intake.find(id), held);
   const tokens = { adminToken, nodeTokens: config.auth.nodeTokens };
   let server: RunningServer | undefined;
   const app = createApp({
     intake,
     view,
     operator,
+    held,
     monitor: pinger,
     jobs,
     peers: config.peers.map((p) => ({ name: p.name, url: p.url, node: p.node })),
@@ -211,6 +228,8 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     adminToken,
     expiry,
     intake,
+    held,
+    deleteGuard,
     close: () => {
       closing ??= (async () => {
         await running.close();

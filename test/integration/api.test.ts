@@ -94,6 +94,9 @@ describe('HTTP API', () => {
         'GET /v1/jobs/{id}',
         'GET /v1/jobs/{id}/differences',
         'DELETE /v1/jobs/{id}',
+        // The delete guard's bulk actions (docs/delete-guard.md).
+        'POST /v1/holds/release',
+        'POST /v1/holds/discard',
       ].sort(),
     );
     expect(JSON.stringify(doc)).toContain('"NewChange"');
@@ -446,6 +449,7 @@ describe('HTTP API', () => {
     expect(res.status).toBe(200);
     const peers = (await res.json()) as PeerRow[];
     expect(peers[0]!.awaitingBody).toBe(awaitingBefore + 1);
+    expect(peers[0]).toMatchObject({ held: 0 });
     const pending = (await (
       await request('/v1/changes?peer=server2&status=PENDING&limit=1000', { headers: auth(ADMIN_TOKEN) })
     ).json()) as { items: { createdAt: string }[] };

@@ -36,7 +36,7 @@ const submit = createRoute({
   request: { body: { required: true, content: { 'application/json': { schema: NewChangeSchema } } } },
   responses: {
     201: json(AcceptedSchema, 'Upload journaled: PUT the body to upload.url, then commit'),
-    202: json(AcceptedSchema, 'Change journaled (PENDING)'),
+    202: json(AcceptedSchema, 'Change journaled (PENDING; HELD: a delete the delete guard holds for an operator)'),
     200: json(IgnoredSchema, 'Nothing journaled'),
     ...errors,
   },
@@ -90,7 +90,7 @@ const retry = createRoute({
   method: 'post',
   path: '/{id}/retry',
   tags: ['operator'],
-  summary: 'CONFLICT/FAILED → PENDING',
+  summary: 'CONFLICT/FAILED → PENDING; HELD → PENDING (released from the delete guard)',
   security: [{ bearer: [] }],
   request: { params: ChangeIdParams, query: PeerQuery },
   responses: { 200: json(ChangeSchema, 'The change after retry'), ...errors },
@@ -100,7 +100,7 @@ const skip = createRoute({
   method: 'delete',
   path: '/{id}',
   tags: ['operator'],
-  summary: 'Skip: drop the change from the journal',
+  summary: 'Skip (or, for a HELD change, discard): drop the change from the journal',
   security: [{ bearer: [] }],
   request: { params: ChangeIdParams, query: PeerQuery },
   responses: {
@@ -130,7 +130,7 @@ export function changeRoutes(deps: ApiDeps) {
     }
     const result = await deps.intake.submit(change, callerNode(c.get('caller')));
     if (!result.journaled) return c.json({ status: 'IGNORED' as const, reason: result.reason }, 200);
-    if (result.status === 'PENDING') return c.json({ id: result.id, status: result.status }, 202);
+    if (result.status !== 'AWAITING_BODY') return c.json({ id: result.id, status: result.status }, 202);
     const key = await uploadKeys.keyFor(result.id);
     const relayUrl = `${apiBase(deps, c)}/v1/changes/${result.id}/body?key=${key}`;
     const upload = await deps.uploadTarget(result.entries[0]!, relayUrl);

@@ -52,6 +52,7 @@ export function peerRoutes(deps: ApiDeps) {
       failed: b?.failed ?? 0,
       blocked: b?.blocked ?? 0,
       awaitingBody: b?.awaitingBody ?? 0,
+      held: b?.held ?? 0,
       ...(peer.node ? { node: peer.node, echoesSuppressed: echoed?.get(peer.node) ?? 0 } : {}),
     };
   };

@@ -20,6 +20,8 @@ interface PeerRow {
   conflicts: number;
   failed: number;
   blocked: number;
+  /** Absent from relays without the delete guard. */
+  held?: number;
 }
 
 interface Page {
@@ -56,7 +58,7 @@ export async function status(options: RelayOptions): Promise<void> {
   else
     print(
       table(
-        ['PEER', 'STATUS', 'PENDING', 'BYTES', 'OLDEST PENDING', 'CONFLICTS', 'BLOCKED', 'LAST PING'],
+        ['PEER', 'STATUS', 'PENDING', 'BYTES', 'OLDEST PENDING', 'CONFLICTS', 'HELD', 'BLOCKED', 'LAST PING'],
         peers.map((p) => [
           p.name,
           p.status,
@@ -64,6 +66,7 @@ export async function status(options: RelayOptions): Promise<void> {
           bytes(p.pendingBytes),
           p.oldestPendingAt ?? '-',
           p.conflicts + p.failed,
+          p.held ?? 0,
           p.blocked,
           p.lastPingAt ?? '-',
         ]),
@@ -72,6 +75,10 @@ export async function status(options: RelayOptions): Promise<void> {
   if (parked.length > 0) {
     print('\nNeeds an operator (vfs-relay journal show ID, then retry or skip):');
     print(changeTable(parked, true));
+  }
+  const held = peers.reduce((sum, p) => sum + (p.held ?? 0), 0);
+  if (held > 0) {
+    print(`\nThe delete guard holds ${held} deletes (vfs-relay holds ls, then holds release or holds discard).`);
   }
 }
 

@@ -1,3 +1,4 @@
+import { type DeleteGuard, deleteOrigin } from '../delete-guard.js';
 import type { JournalEntry } from '../entry.js';
 import { laneId } from '../lane.js';
 import type { Job, PlannedWrite } from './job.js';
@@ -50,3 +51,21 @@ export interface RemovalGate {
 
 /** Today: every removal is journaled as planned. */
 export const admitAllRemovals: RemovalGate = { admit: async (_job, removals) => [...removals] };
+
+/**
+ * A resync's removals through the delete guard, counted under the job (origin `job:<id>`): past `maxDeletes`
+ * within the window, the rest are journaled HELD. The job waits for them like for any of its entries, so it ends
+ * once an operator has released (they replay) or discarded them.
+ */
+export function guardedRemovals(guard: DeleteGuard): RemovalGate {
+  return {
+    admit: async (job, removals) => {
+      if (removals.length === 0 || !guard.enabled) return [...removals];
+      const verdict = await guard.admit(deleteOrigin({ job: job.id }), removals.length);
+      job.counts.held += removals.length - verdict.pass;
+      return removals.map((entry, i) =>
+        i < verdict.pass ? entry : { ...entry, status: 'HELD', hold: 'window', lastError: verdict.reason },
+      );
+    },
+  };
+}

@@ -248,6 +248,7 @@ function count(b: PeerBacklog, view: string, entry: JournalEntry): void {
   if (view === 'AWAITING_BODY') b.awaitingBody += 1;
   else if (view === 'CONFLICT') b.conflicts += 1;
   else if (view === 'FAILED') b.failed += 1;
+  else if (view === 'HELD') b.held += 1;
   else {
     if (view === 'BLOCKED') b.blocked += 1;
     b.pending += 1;

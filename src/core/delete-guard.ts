@@ -1,0 +1,148 @@
+import type { JournalEntry } from './entry.js';
+
+/** `deleteGuard` in the config (CONTRACT "Delete guard"). */
+export interface DeleteGuardSettings {
+  /** Deletes one origin may send within the window; `0` turns the guard off. */
+  maxDeletes: number;
+  windowSeconds: number;
+}
+
+/**
+ * One origin's recent deletes: counts per step of the window (a step is 1/60 of the window, at least a second),
+ * and whether the origin is tripped. Small and JSON-shaped, so a store can keep it in one S3 object.
+ */
+export interface DeleteWindow {
+  /** [step number, deletes in that step], oldest first; steps older than the window are dropped. */
+  steps: [number, number][];
+  /** Set once the origin went over the limit: every later delete is held until an operator acts. */
+  tripped?: { at: string; reason: string };
+}
+
+/**
+ * Where windows live: in memory (embedded: one process takes every delete) or in S3 (cloud: any API process
+ * may take a node's next delete, so the window is shared and written with conditional writes).
+ */
+export interface DeleteWindowStore {
+  /**
+   * Reads the origin's window, lets `step` decide, writes the result back atomically (a concurrent writer makes it
+   * read and decide again) and returns what `step` returned.
+   */
+  update<T>(origin: string, step: (window: DeleteWindow) => { window: DeleteWindow; result: T }): Promise<T>;
+  /** Forgets the origin's window and trip (an operator acted on its last held delete). */
+  clear(origin: string): Promise<void>;
+  /** The window as stored (tests, `trip` at start-up). */
+  read(origin: string): Promise<DeleteWindow>;
+}
+
+export interface DeleteVerdict {
+  /** How many of the deletes pass (the first ones); the rest are held. */
+  pass: number;
+  /** Why the rest are held (for the entry's lastError and the log). */
+  reason?: string;
+  /** True when this call tripped the origin (the moment to log it once). */
+  tripped?: boolean;
+}
+
+/** Steps per window: the window slides in steps of a 60th of its length (at least one second). */
+const STEPS_PER_WINDOW = 60;
+
+/**
+ * Counts deletes per origin — a node, the admin token, or one resync job — in a sliding window. Once an origin
+ * sends more than `maxDeletes` within `windowSeconds`, that delete and every later one from it are held: the
+ * origin is *tripped* until an operator has released or discarded every delete it has HELD by this rule; then its
+ * window starts over empty (see HeldChanges.rearm). The clock is injected: tests drive the window without sleeping.
+ */
+export class DeleteGuard {
+  private readonly stepMs: number;
+
+  constructor(
+    readonly settings: DeleteGuardSettings,
+    private readonly store: DeleteWindowStore,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.stepMs = Math.max(1000, Math.ceil((settings.windowSeconds * 1000) / STEPS_PER_WINDOW));
+  }
+
+  get enabled(): boolean {
+    return this.settings.maxDeletes > 0;
+  }
+
+  /** Counts `count` deletes from `origin` arriving now; says how many pass. */
+  async admit(origin: string, count = 1): Promise<DeleteVerdict> {
+    if (!this.enabled || count <= 0) return { pass: count };
+    const { maxDeletes, windowSeconds } = this.settings;
+    const step = Math.floor(this.now() / this.stepMs);
+    const oldest = step - Math.ceil((windowSeconds * 1000) / this.stepMs) + 1;
+    return this.store.update<DeleteVerdict>(origin, (current) => {
+      if (current.tripped) return { window: current, result: { pass: 0, reason: current.tripped.reason } };
+      const steps = current.steps.filter(([s]) => s >= oldest);
+      const seen = steps.reduce((sum, [, n]) => sum + n, 0);
+      const pass = Math.max(0, Math.min(count, maxDeletes - seen));
+      const last = steps[steps.length - 1];
+      if (pass > 0) {
+        if (last && last[0] === step) last[1] += pass;
+        else steps.push([step, pass]);
+      }
+      if (pass === count) return { window: { steps }, result: { pass } };
+      const reason =
+        `delete guard: ${describeOrigin(origin)} sent more than ${maxDeletes} deletes within ${windowSeconds} s; ` +
+        'its deletes are held until an operator releases or discards them';
+      const tripped = { at: new Date(this.now()).toISOString(), reason };
+      return { window: { steps, tripped }, result: { pass, reason, tripped: true } };
+    });
+  }
+
+  /** Marks `origin` tripped (start-up: the journal still holds deletes it had HELD by the window rule). */
+  async trip(origin: string, reason: string): Promise<void> {
+    await this.store.update(origin, (current) => ({
+      window: current.tripped ? current : { ...current, tripped: { at: new Date(this.now()).toISOString(), reason } },
+      result: undefined,
+    }));
+  }
+
+  /** An operator acted on the origin's last held delete: it starts over with an empty window. */
+  rearm(origin: string): Promise<void> {
+    return this.store.clear(origin);
+  }
+
+  tripped(origin: string): Promise<boolean> {
+    return this.store.read(origin).then((w) => w.tripped !== undefined);
+  }
+}
+
+/** The origin a delete is counted under: its resync job, else the node that sent it (`''`: the admin token). */
+export function deleteOrigin(entry: Pick<JournalEntry, 'job' | 'node'>): string {
+  return entry.job !== undefined ? `job:${entry.job}` : (entry.node ?? '');
+}
+
+export function describeOrigin(origin: string): string {
+  if (origin === '') return 'the admin token';
+  if (origin.startsWith('job:')) return `resync job ${origin.slice(4)}`;
+  return `node ${origin}`;
+}
+
+/** Windows in this process's memory (the embedded relay: one process takes every delete). */
+export class MemoryDeleteWindows implements DeleteWindowStore {
+  private readonly windows = new Map<string, DeleteWindow>();
+
+  async update<T>(origin: string, step: (window: DeleteWindow) => { window: DeleteWindow; result: T }): Promise<T> {
+    // No await between the read and the write: concurrent updates of one origin cannot interleave.
+    const { window, result } = step(this.copy(origin));
+    if (window.steps.length === 0 && !window.tripped) this.windows.delete(origin);
+    else this.windows.set(origin, window);
+    return result;
+  }
+
+  async clear(origin: string): Promise<void> {
+    this.windows.delete(origin);
+  }
+
+  async read(origin: string): Promise<DeleteWindow> {
+    return this.copy(origin);
+  }
+
+  private copy(origin: string): DeleteWindow {
+    const window = this.windows.get(origin);
+    return window ? { steps: window.steps.map(([s, n]) => [s, n]), tripped: window.tripped } : { steps: [] };
+  }
+}

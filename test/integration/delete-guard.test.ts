@@ -1,0 +1,210 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, expect, it, vi } from 'vitest';
+import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
+import { writeTree } from '../support/convergence.js';
+import {
+  ADMIN_TOKEN,
+  auth,
+  jsonHeaders,
+  NODE_A_TOKEN,
+  NODE_B_TOKEN,
+  startTestRelay,
+  type TestRelay,
+} from '../support/relay.js';
+import { describeWithServer } from '../support/servers.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** The relay's clock, moved by the test only: the guard's window never slides on its own. */
+function manualClock() {
+  let now = Date.parse('2026-03-01T10:00:00Z');
+  return { now: () => new Date(now), advance: (ms: number) => (now += ms) };
+}
+
+interface Cluster {
+  peer: ApachePeer;
+  relay: TestRelay;
+  clock: ReturnType<typeof manualClock>;
+}
+
+async function cluster(files: Record<string, string>, maxDeletes: number, journal?: string): Promise<Cluster> {
+  const peer = await startApache();
+  cleanups.push(() => peer.close());
+  await writeTree(peer, files);
+  return { peer, ...(await relayFor(peer, maxDeletes, journal)) };
+}
+
+async function relayFor(peer: ApachePeer, maxDeletes: number, journal?: string) {
+  const clock = manualClock();
+  const relay = await startTestRelay(
+    { peers: [peerConfig(peer, 'server2')], deleteGuard: { maxDeletes, windowSeconds: 60 } },
+    { now: clock.now, journal },
+  );
+  cleanups.push(() => relay.close());
+  return { relay, clock };
+}
+
+async function post(relay: TestRelay, token: string, change: Record<string, unknown>) {
+  const res = await fetch(`${relay.url}/v1/changes`, {
+    method: 'POST',
+    headers: jsonHeaders(token),
+    body: JSON.stringify(change),
+  });
+  return { status: res.status, body: (await res.json()) as { id: string; status: string } };
+}
+
+async function call<T>(relay: TestRelay, method: string, path: string): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${relay.url}${path}`, { method, headers: auth(ADMIN_TOKEN) });
+  return { status: res.status, body: (await res.json()) as T };
+}
+
+interface ChangeAnswer {
+  id: string;
+  path: string;
+  status: string;
+  node?: string;
+  peers: { peer: string; status: string; blockedBy?: string; lastError?: string }[];
+}
+
+async function heldChanges(relay: TestRelay, node?: string): Promise<ChangeAnswer[]> {
+  const { body } = await call<{ items: ChangeAnswer[] }>(relay, 'GET', '/v1/changes?status=HELD&limit=1000');
+  return body.items.filter((c) => node === undefined || c.node === node);
+}
+
+const onPeer = (peer: ApachePeer, rel: string) => existsSync(join(peer.root, rel));
+const file = (i: number) => `user_homes/f${String(i).padStart(2, '0')}.txt`;
+
+describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'delete guard', () => {
+  it('80 deletes with maxDeletes 50: the excess is HELD and stays on the peer until released', async () => {
+    const files = Object.fromEntries(Array.from({ length: 80 }, (_, i) => [file(i), `file ${i}`]));
+    const { peer, relay } = await cluster(files, 50);
+
+    const answers = [];
+    for (let i = 0; i < 80; i++)
+      answers.push(await post(relay, NODE_A_TOKEN, { action: 'delete', path: `/${file(i)}` }));
+    expect(answers.slice(0, 50).every((a) => a.status === 202 && a.body.status === 'PENDING')).toBe(true);
+    expect(answers.slice(50).every((a) => a.status === 202 && a.body.status === 'HELD')).toBe(true);
+    const heldIds = answers.slice(50).map((a) => a.body.id);
+
+    // The 50 that passed reach the peer; the 30 held never do.
+    await vi.waitFor(() => expect(Array.from({ length: 50 }, (_, i) => onPeer(peer, file(i)))).not.toContain(true), {
+      timeout: 30_000,
+      interval: 50,
+    });
+    const held = await heldChanges(relay);
+    expect(held.map((c) => c.id)).toEqual(heldIds);
+    expect(held[0]!.peers[0]!.lastError).toMatch(/node node-a sent more than 50 deletes within 60 s/);
+    const { body: peers } = await call<{ name: string; held: number; pending: number }[]>(relay, 'GET', '/v1/peers');
+    expect(peers).toEqual([expect.objectContaining({ name: 'server2', held: 30, pending: 0 })]);
+    const deletes = (await peer.requests()).filter((r) => r.method === 'DELETE').map((r) => r.path);
+    expect(deletes.sort()).toEqual(Array.from({ length: 50 }, (_, i) => `/${file(i)}`));
+    for (let i = 50; i < 80; i++) expect(onPeer(peer, file(i))).toBe(true);
+
+    // What overlaps a held delete waits behind it (BLOCKED, naming it); unrelated changes flow.
+    const behind = await post(relay, NODE_B_TOKEN, { action: 'makedir', path: `/${file(60)}` });
+    const { body: blocked } = await call<ChangeAnswer>(relay, 'GET', `/v1/changes/${behind.body.id}`);
+    expect(blocked.peers[0]).toMatchObject({ status: 'BLOCKED', blockedBy: heldIds[10] });
+    await post(relay, NODE_B_TOKEN, { action: 'makedir', path: '/user_homes/unrelated' });
+    await vi.waitFor(() => expect(onPeer(peer, 'user_homes/unrelated')).toBe(true), { timeout: 30_000 });
+
+    // The node stays tripped: one more delete is held too, whatever the window says.
+    const more = await post(relay, NODE_A_TOKEN, { action: 'delete', path: '/user_homes/unrelated' });
+    expect(more.body.status).toBe('HELD');
+
+    // Release one by id, then the rest of the node's: all deleted on the peer, the blocked makedir after them.
+    const one = await call<ChangeAnswer>(relay, 'POST', `/v1/changes/${heldIds[0]}/retry`);
+    expect(one.status).toBe(200);
+    await vi.waitFor(() => expect(onPeer(peer, file(50))).toBe(false), { timeout: 30_000 });
+    const released = await call<{ released: number }>(relay, 'POST', '/v1/holds/release?node=node-a');
+    expect(released).toEqual({ status: 200, body: { released: 30 } });
+    await vi.waitFor(
+      async () => {
+        for (let i = 51; i < 80; i++) if (i !== 60) expect(onPeer(peer, file(i))).toBe(false);
+        expect(onPeer(peer, 'user_homes/unrelated')).toBe(false);
+        expect((await peer.tree()).get(file(60))).toBe('dir'); // the makedir, applied after the delete it waited for
+      },
+      { timeout: 30_000, interval: 50 },
+    );
+    expect(await heldChanges(relay)).toEqual([]);
+
+    // Nothing held any more: the node's window starts over, its next delete passes.
+    const after = await post(relay, NODE_A_TOKEN, { action: 'delete', path: `/${file(60)}` });
+    expect(after.body.status).toBe('PENDING');
+  });
+
+  it('the window slides with the clock: 50 deletes, 61 s later 50 more, none held', async () => {
+    const files = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`user_homes/s${i}.txt`, 'x']));
+    const { relay, clock } = await cluster(files, 50);
+    for (let i = 0; i < 50; i++) {
+      expect((await post(relay, NODE_A_TOKEN, { action: 'delete', path: `/user_homes/s${i}.txt` })).body.status).toBe(
+        'PENDING',
+      );
+    }
+    clock.advance(61_000);
+    for (let i = 50; i < 100; i++) {
+      expect((await post(relay, NODE_A_TOKEN, { action: 'delete', path: `/user_homes/s${i}.txt` })).body.status).toBe(
+        'PENDING',
+      );
+    }
+    expect((await post(relay, NODE_A_TOKEN, { action: 'delete', path: '/user_homes/s0.txt' })).body.status).toBe(
+      'HELD',
+    );
+  });
+
+  it('discard leaves the peer untouched; a restart keeps the node tripped until the last hold is gone', async () => {
+    const files = Object.fromEntries(Array.from({ length: 6 }, (_, i) => [file(i), `file ${i}`]));
+    const { peer, relay } = await cluster(files, 2);
+    const ids = [];
+    for (let i = 0; i < 6; i++)
+      ids.push((await post(relay, NODE_A_TOKEN, { action: 'delete', path: `/${file(i)}` })).body);
+    expect(ids.map((a) => a.status)).toEqual(['PENDING', 'PENDING', 'HELD', 'HELD', 'HELD', 'HELD']);
+    await vi.waitFor(() => expect([onPeer(peer, file(0)), onPeer(peer, file(1))]).toEqual([false, false]), {
+      timeout: 30_000,
+    });
+
+    // Restart on the same journal: the windows were in memory, the holds are in the journal.
+    const journal = relay.journal;
+    await relay.relay.close();
+    const again = await relayFor(peer, 2, journal);
+    expect((await post(again.relay, NODE_A_TOKEN, { action: 'delete', path: '/user_homes/other' })).body.status).toBe(
+      'HELD',
+    );
+    expect(await heldChanges(again.relay, 'node-a')).toHaveLength(5);
+
+    // Discard one by id, then the rest; the node of another name has none to discard.
+    expect((await call(again.relay, 'DELETE', `/v1/changes/${ids[2]!.id}`)).status).toBe(200);
+    expect(await call(again.relay, 'POST', '/v1/holds/discard?node=node-b')).toEqual({
+      status: 200,
+      body: { discarded: 0 },
+    });
+    expect(await call(again.relay, 'POST', '/v1/holds/discard?node=node-a')).toEqual({
+      status: 200,
+      body: { discarded: 4 },
+    });
+    expect(await heldChanges(again.relay)).toEqual([]);
+    for (let i = 2; i < 6; i++) expect(onPeer(peer, file(i))).toBe(true);
+    const deletes = (await peer.requests()).filter((r) => r.method === 'DELETE').map((r) => r.path);
+    expect(deletes.sort()).toEqual([`/${file(0)}`, `/${file(1)}`]);
+    // Re-armed: the next delete passes.
+    expect((await post(again.relay, NODE_A_TOKEN, { action: 'delete', path: `/${file(5)}` })).body.status).toBe(
+      'PENDING',
+    );
+    await vi.waitFor(() => expect(onPeer(peer, file(5))).toBe(false), { timeout: 30_000 });
+  });
+
+  it('refuses bad input to the holds API and answers 401/403 without the admin token', async () => {
+    const { relay } = await cluster({}, 2);
+    const bad = await call<{ error: { code: string } }>(relay, 'POST', '/v1/holds/release?node=..%2Fx');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('BAD_REQUEST');
+    const asNode = await fetch(`${relay.url}/v1/holds/release`, { method: 'POST', headers: auth(NODE_A_TOKEN) });
+    expect(asNode.status).toBe(403);
+    const anonymous = await fetch(`${relay.url}/v1/holds/discard`, { method: 'POST' });
+    expect(anonymous.status).toBe(401);
+    expect(await call(relay, 'POST', '/v1/holds/release')).toEqual({ status: 200, body: { released: 0 } });
+  });
+});
