@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import { AgentConfigError } from './errors.js';
-import { DEFAULT_IGNORE, ignoreMatcher, relativePath, vfsBase } from './paths.js';
+import { DEFAULT_IGNORE, ignoreMatcher, isReserved, relativePath, vfsBase, vfsPath } from './paths.js';
 import { defaultStateDir, legacyOutboxDir } from './state-dir.js';
 
 /** What runAgent needs to know about its place: validated once, before anything starts. */
@@ -14,7 +14,10 @@ export interface AgentPlace {
   stateDir: string;
   /** Outbox folders of older agents to move into the state folder if they exist (see state-migration.ts). */
   legacyStateDirs: string[];
-  /** Absolute path → never reported (ignore patterns, and the state folder when it lies inside the watched one). */
+  /**
+   * Absolute path → never reported: ignore patterns, the state folder when it lies inside the watched one, and
+   * what would land at or below the relay's reserved `/.vfs-relay/`.
+   */
   ignored(absolute: string): boolean;
 }
 
@@ -34,6 +37,7 @@ export interface PlaceOptions {
 export async function resolvePlace(options: PlaceOptions): Promise<AgentPlace> {
   const root = await watchedFolder(options.watch);
   const vfs = vfsBase(options.vfs);
+  if (isReserved(vfs)) throw new AgentConfigError(`--vfs ${vfs} is reserved for the relay's configuration documents`);
   checkRelay(options.relay, options.token);
   const given = options.state ?? options.outbox;
   const stateDir = given ? resolve(given) : await defaultStateDir(root);
@@ -47,7 +51,12 @@ export async function resolvePlace(options: PlaceOptions): Promise<AgentPlace> {
     vfs,
     stateDir,
     legacyStateDirs: legacy === stateDir ? [] : [legacy],
-    ignored: (absolute) => isInside(absolute, stateDir) || matches(relativePath(root, absolute)),
+    ignored: (absolute) => {
+      if (isInside(absolute, stateDir)) return true;
+      const rel = relativePath(root, absolute);
+      // The relay refuses file changes there (400 RESERVED_PATH): not worth sending, nor setting aside.
+      return matches(rel) || (rel !== '' && isReserved(vfsPath(vfs, rel)));
+    },
   };
 }
 

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { Agent } from 'undici';
 import type { ConfigScope } from '../core/entry.js';
 import type { NewChange } from '../core/intake.js';
-import { BodyChangedError, RelayRefusedError, RelayUnavailableError } from './errors.js';
+import { BodyChangedError, RelayRefusedError, RelayUnavailableError, UploadUrlRefusedError } from './errors.js';
 import { DEFAULT_RETRY, parseRetryAfter, type RetryClock, type RetryPolicy, retryDelay, systemClock } from './retry.js';
 
 /**
@@ -137,7 +137,10 @@ function undiciTransport(agent: Agent): Transport {
   };
 }
 
-/** After a relay restart an upload that was never committed is gone (404): start it over this many times. */
+/**
+ * An upload starts over with a new change (and upload URL) this many times: after a relay restart the change
+ * that was never committed is gone (404); a presigned URL may have expired before its body went (403).
+ */
 const UPLOAD_ROUNDS = 3;
 /** Bodies up to this size go in one request (`POST /v1/uploads`); larger ones take the three-step flow. */
 const SINGLE_REQUEST_MAX_BYTES = 4 * 1024 * 1024;
@@ -212,8 +215,10 @@ export class RelayClient {
         await this.putBody(receipt.upload, change, body, options.signal);
         return await this.commit(receipt, change, body, options.signal);
       } catch (error) {
-        // 404: the relay restarted and dropped the uncommitted change; a new one starts from scratch.
-        if (error instanceof RelayRefusedError && error.status === 404 && round < UPLOAD_ROUNDS) continue;
+        // 404: the relay restarted and dropped the uncommitted change; 403 from the bucket: the presigned URL
+        // expired. A new change starts from scratch, with a fresh URL.
+        const gone = error instanceof RelayRefusedError && error.status === 404;
+        if ((gone || error instanceof UploadUrlRefusedError) && round < UPLOAD_ROUNDS) continue;
         throw error;
       }
     }
@@ -298,7 +303,8 @@ export class RelayClient {
     if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-length')) {
       headers['content-length'] = String(change.size);
     }
-    if (url.origin === this.base.origin) headers.authorization = this.authorization();
+    const presigned = url.origin !== this.base.origin;
+    if (!presigned) headers.authorization = this.authorization();
     return this.withRetry(`PUT body of ${change.path}`, signal, async (callerSignal) => {
       const source = await body();
       const idle = new IdleTimer(this.timeoutMs);
@@ -311,6 +317,14 @@ export class RelayClient {
           `PUT ${url.pathname}`,
         );
         return await this.read(res, `${target.method} ${url.pathname}`);
+      } catch (error) {
+        // The bucket, not the relay, refuses: the URL (its signature) is not good any more. The token is fine.
+        if (presigned && error instanceof RelayRefusedError && error.status === 403) {
+          throw new UploadUrlRefusedError(`the upload URL for ${change.path} was refused (403): expired?`, {
+            cause: error,
+          });
+        }
+        throw error;
       } finally {
         idle.stop();
         destroy(source);

@@ -59,6 +59,15 @@ export class RelayUnavailableError extends RelayError {
   }
 }
 
+/**
+ * A presigned upload URL (cloud mode: the bucket, not the relay) answered 403 on every round of an upload, each
+ * with a fresh change and URL: the URLs expire before the body goes (the relay's clock, or a very slow start), or
+ * the bucket's policy refuses them. Nothing is wrong with the change: send it again later.
+ */
+export class UploadUrlRefusedError extends RelayError {
+  readonly code = 'UPLOAD_URL_REFUSED';
+}
+
 /** The body produced more or fewer bytes than the change declared: the file changed while it was being read. */
 export class BodyChangedError extends RelayError {
   readonly code = 'BODY_CHANGED';

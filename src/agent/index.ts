@@ -24,6 +24,7 @@ export {
   OutboxLockedError,
   RelayRefusedError,
   RelayUnavailableError,
+  UploadUrlRefusedError,
 } from './errors.js';
 export { DEFAULT_IGNORE } from './paths.js';
 export type { LocalChange } from './rename-detector.js';

@@ -1,5 +1,7 @@
 import { relative, sep } from 'node:path';
-import { normalizePath } from '../core/paths.js';
+import picomatch from 'picomatch/posix.js';
+import { RESERVED_ROOT } from '../core/entry.js';
+import { isSameOrBelow, normalizePath } from '../core/paths.js';
 import { AgentConfigError } from './errors.js';
 
 /**
@@ -30,6 +32,12 @@ export function vfsBase(raw: string): string {
   return normal === '/' ? '/' : `${normal}/`;
 }
 
+/** At or below `/.vfs-relay/`, which the relay keeps for configuration documents (a trailing slash allowed). */
+export function isReserved(vfsPathOrBase: string): boolean {
+  const path = vfsPathOrBase.length > 1 ? vfsPathOrBase.replace(/\/$/, '') : vfsPathOrBase;
+  return isSameOrBelow(path, RESERVED_ROOT);
+}
+
 /** `x/y` (relative to the watched folder) → `<base>x/y`. */
 export function vfsPath(base: string, rel: string): string {
   return `${base}${rel}`;
@@ -42,46 +50,68 @@ export function relativePath(root: string, absolute: string): string {
 }
 
 /**
- * Compiles ignore patterns. A pattern without `/` is matched against each name (so `*.tmp` ignores such files
- * at any depth, and a matching folder with everything below it); a pattern with `/` against the whole relative
- * path. Globs: `*` (within a name), `**` (across names), `?`, `[abc]`, `[!abc]`.
+ * Compiles ignore patterns the way `.gitignore` and rsync's `--exclude` read them, globs by picomatch:
+ * - a pattern without `/` (a trailing one aside) is matched against each name, at any depth: `*.tmp`, `cache`;
+ * - a pattern with a `/` at its start or middle is matched against the whole path from the watched folder:
+ *   `/build` only at the top, `logs/*.gz`; a `**` between two slashes spans any number of folders, none
+ *   included (docs/agent.md has examples);
+ * - a trailing `/` names a folder (`build/`); the agent cannot tell the kind of a path it no longer sees, so it
+ *   ignores a file of that name too;
+ * - an ignored folder hides everything below it;
+ * - `!pattern` takes back what an earlier pattern ignored (the last pattern that matches decides), but not below
+ *   an ignored folder — as in gitignore;
+ * - `*` and `?` match within a name (dotfiles included), `[abc]`, `[!abc]`, `{bak,old}`, and `\` escapes the next
+ *   character (`\*` is a star, `\!x` a name starting with `!`).
  */
 export function ignoreMatcher(patterns: readonly string[]): (rel: string) => boolean {
-  const byName: RegExp[] = [];
-  const byPath: RegExp[] = [];
-  for (const pattern of patterns) {
-    const trimmed = pattern.trim();
-    if (trimmed === '') continue;
-    if (trimmed.includes('/')) byPath.push(globToRegExp(trimmed.replace(/^\/+|\/+$/g, '')));
-    else byName.push(globToRegExp(trimmed));
-  }
+  const rules = patterns.flatMap((pattern) => {
+    const rule = compileRule(pattern);
+    return rule ? [rule] : [];
+  });
+  if (rules.length === 0) return () => false;
+  /** The verdict on one path, its folders not considered. */
+  const verdict = (rel: string, name: string): boolean => {
+    let ignored = false;
+    for (const rule of rules) {
+      if (rule.negated === !ignored) continue; // cannot change the verdict
+      if (rule.matches(rule.anchored ? rel : name)) ignored = !rule.negated;
+    }
+    return ignored;
+  };
   return (rel) => {
     if (rel === '') return false;
-    if (byPath.some((re) => re.test(rel))) return true;
-    return rel.split('/').some((name) => byName.some((re) => re.test(name)));
+    // Each folder on the way down first: below an ignored one, nothing is seen.
+    for (let end = rel.indexOf('/'); ; end = rel.indexOf('/', end + 1)) {
+      const prefix = end === -1 ? rel : rel.slice(0, end);
+      if (verdict(prefix, prefix.slice(prefix.lastIndexOf('/') + 1))) return true;
+      if (end === -1) return false;
+    }
   };
 }
 
-export function globToRegExp(glob: string): RegExp {
-  let out = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*') {
-      if (glob[i + 1] === '*') {
-        out += '.*';
-        i += 1;
-      } else out += '[^/]*';
-    } else if (c === '?') out += '[^/]';
-    else if (c === '[') {
-      const end = glob.indexOf(']', i + 2);
-      if (end === -1) out += '\\[';
-      else {
-        const body = glob.slice(i + 1, end);
-        const negated = body.startsWith('!');
-        out += `[${negated ? '^' : ''}${(negated ? body.slice(1) : body).replace(/[\\\]]/g, '\\$&')}]`;
-        i = end;
-      }
-    } else out += c.replace(/[.+^${}()|\\\]]/g, '\\$&');
-  }
-  return new RegExp(`^${out}$`, 'u');
+interface IgnoreRule {
+  negated: boolean;
+  /** Matched against the path from the watched folder, not the name. */
+  anchored: boolean;
+  matches: (text: string) => boolean;
+}
+
+function compileRule(pattern: string): IgnoreRule | undefined {
+  let glob = trimUnescaped(pattern);
+  const negated = glob.startsWith('!');
+  if (negated) glob = glob.slice(1);
+  glob = glob.replace(/\/+$/, ''); // a folder: see ignoreMatcher
+  if (glob === '') return undefined;
+  const anchored = glob.includes('/');
+  if (anchored) glob = glob.replace(/^\/+/, '');
+  // picomatch/posix: `\` escapes on every platform (paths here are always `/`-separated); posix: `[!abc]`.
+  const matches = picomatch(glob, { dot: true, nonegate: true, posix: true, strictSlashes: true });
+  return { negated, anchored, matches: (text) => matches(text) };
+}
+
+/** Leading and trailing blanks go, unless a backslash keeps a trailing one (gitignore: `name\ `). */
+function trimUnescaped(pattern: string): string {
+  const trimmed = pattern.trimStart();
+  const end = trimmed.trimEnd();
+  return end.endsWith('\\') && end.length < trimmed.length ? `${end} ` : end;
 }

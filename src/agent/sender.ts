@@ -6,7 +6,7 @@ import { BodyFile } from './body-file.js';
 import { locateBody } from './body-location.js';
 import type { ChangeRequest, RelayClient } from './client.js';
 import { DocumentDelivery } from './document-sender.js';
-import { BodyChangedError, RelayRefusedError, RelayUnavailableError } from './errors.js';
+import { BodyChangedError, RelayRefusedError, RelayUnavailableError, UploadUrlRefusedError } from './errors.js';
 import { isSameOrBelow } from './file-index.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 import { vfsPath } from './paths.js';
@@ -42,7 +42,7 @@ const MAX_LOCAL_FAILURES = 5;
 /** Attempts at reading a file that is being written while it is hashed or sent. */
 const BODY_ATTEMPTS = 3;
 
-type Stall = 'unreachable' | 'throttled' | 'unauthorized' | 'redirected' | 'rejected';
+type Stall = 'unreachable' | 'throttled' | 'unauthorized' | 'redirected' | 'rejected' | 'uploadUrls';
 
 const STALL_MESSAGES: Record<Stall, string> = {
   unreachable: 'relay unreachable; changes wait in the outbox',
@@ -50,6 +50,8 @@ const STALL_MESSAGES: Record<Stall, string> = {
   unauthorized: 'the relay refuses the agent token; changes wait in the outbox until it is fixed',
   redirected: 'the relay URL redirects elsewhere; changes wait in the outbox until --relay names the final URL',
   rejected: 'the relay answers a change with an error this agent does not know; it stays queued and is retried',
+  uploadUrls:
+    'the bucket refuses the upload URLs the relay hands out (403: expired at once? check the relay host clock); changes wait in the outbox',
 };
 
 /**
@@ -200,7 +202,11 @@ export class Sender {
       return 'done';
     } catch (error) {
       if (this.signal.aborted) return 'stopped';
-      const local = !(error instanceof RelayUnavailableError || error instanceof RelayRefusedError);
+      const local = !(
+        error instanceof RelayUnavailableError ||
+        error instanceof RelayRefusedError ||
+        error instanceof UploadUrlRefusedError
+      );
       if (isDefiniteRefusal(error) || (local && attempt >= MAX_LOCAL_FAILURES)) {
         this.reachable();
         // An outbox folder that cannot be written is fatal, as for the outbox itself: the change must not be acked.
@@ -392,6 +398,7 @@ export class Sender {
 
 function stallOf(error: unknown): Stall | undefined {
   if (error instanceof RelayUnavailableError) return error.isThrottled ? 'throttled' : 'unreachable';
+  if (error instanceof UploadUrlRefusedError) return 'uploadUrls';
   if (!(error instanceof RelayRefusedError)) return undefined;
   return error.isAuthorization ? 'unauthorized' : error.isRedirect ? 'redirected' : 'rejected';
 }

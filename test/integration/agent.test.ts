@@ -337,6 +337,25 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     expect(await requests(server, 'PUT', '/burst/renamed.bin')).toBe(0);
   }, 90_000);
 
+  it('skips what would land below /.vfs-relay/ quietly: nothing sent for it, nothing set aside', async () => {
+    const { server, relay, watch } = await rig();
+    await mkdir(at(watch, 'user_homes/agent'), { recursive: true });
+    const a = await agent(relay, watch, { vfs: '/' });
+
+    await mkdir(at(watch, '.vfs-relay/config/users'), { recursive: true });
+    await writeFile(at(watch, '.vfs-relay/config/users/x.xml'), '<user/>');
+    await writeFile(at(watch, 'user_homes/agent/ok.txt'), 'sent');
+    await waitFor(async () => (await server.tree().catch(() => new Map())).has(`${PREFIX}ok.txt`), 10_000);
+    await waitFor(
+      async () => a.status().queued === 0 && a.status().detecting === 0,
+      10_000,
+      () => JSON.stringify(a.status()),
+    );
+
+    expect(a.status()).toMatchObject({ sent: 1, refused: 0 });
+    await replayedCleanly(relay);
+  });
+
   it('moves the outbox an older agent kept beside the watched folder into its state folder, and sends it', async () => {
     const { server, relay, base, watch } = await rig();
     await writeFile(at(watch, 'queued.txt'), 'journaled by an older agent, never sent');

@@ -3,7 +3,7 @@ import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { birthTimesAreReal } from '../../src/agent/birth-time.js';
-import { DirectoryWatcher } from '../../src/agent/dir-watcher.js';
+import { PerFolderWatcher } from '../../src/agent/per-folder-watcher.js';
 import type { WatchEvent } from '../../src/agent/rename-detector.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -52,7 +52,7 @@ describe('birth times', () => {
       await mkdir(join(dir, 'a'));
       const run = async (birthTimes: boolean) => {
         const events: WatchEvent[] = [];
-        const watcher = await DirectoryWatcher.start({
+        const watcher = await PerFolderWatcher.start({
           root: dir,
           ignored: () => false,
           onEvent: (event) => events.push(event),

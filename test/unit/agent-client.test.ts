@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { RelayClient } from '../../src/agent/client.js';
-import { RelayRefusedError, RelayUnavailableError } from '../../src/agent/errors.js';
+import { RelayRefusedError, RelayUnavailableError, UploadUrlRefusedError } from '../../src/agent/errors.js';
 import type { RetryClock } from '../../src/agent/retry.js';
 
 interface Seen {
@@ -261,6 +261,54 @@ describe('RelayClient', () => {
       status: 'PENDING',
     });
     expect(seen.filter((s) => s.url.endsWith('/v1/changes'))).toHaveLength(2);
+  });
+
+  // What S3 answers a presigned PUT after its expiry (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
+  const expired = () =>
+    new Response('<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>', {
+      status: 403,
+      headers: { 'content-type': 'application/xml' },
+    });
+
+  it('starts an upload over with a fresh change and URL when the bucket refuses an expired presigned URL (403)', async () => {
+    const { fetch, seen } = scripted(
+      accepted('https://bucket.s3.test/presigned?sig=1'),
+      expired(),
+      accepted('https://bucket.s3.test/presigned?sig=2', 'c2'),
+      new Response('', { status: 200 }),
+      json(200, { id: 'c2', status: 'PENDING' }),
+    );
+    await expect(client(fetch).uploadFile(change, () => Readable.from([Buffer.from('hello')]))).resolves.toEqual({
+      id: 'c2',
+      status: 'PENDING',
+    });
+    expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual([
+      'POST http://relay.test:8787/v1/changes',
+      'PUT https://bucket.s3.test/presigned?sig=1',
+      'POST http://relay.test:8787/v1/changes',
+      'PUT https://bucket.s3.test/presigned?sig=2',
+      'POST http://relay.test:8787/v1/changes/c2/commit',
+    ]);
+  });
+
+  it('reports a bucket that refuses every fresh URL as UploadUrlRefusedError, not as a refusal of the change or token', async () => {
+    const { fetch } = scripted(
+      ...[1, 2, 3].flatMap((n) => [accepted(`https://bucket.s3.test/presigned?sig=${n}`, `c${n}`), expired()]),
+    );
+    const error = await client(fetch)
+      .uploadFile(change, () => Readable.from([Buffer.from('hello')]))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UploadUrlRefusedError);
+    expect(error).toMatchObject({ code: 'UPLOAD_URL_REFUSED' });
+  });
+
+  it('takes a 403 on a body PUT to the relay itself for what it is: the token', async () => {
+    const { fetch, seen } = scripted(accepted('http://relay.test:8787/v1/changes/c1/body'), refused(403, 'FORBIDDEN'));
+    await expect(client(fetch).uploadFile(change, () => Readable.from([Buffer.from('hello')]))).rejects.toMatchObject({
+      status: 403,
+      isAuthorization: true,
+    });
+    expect(seen).toHaveLength(2);
   });
 
   it('passes an IGNORED answer through without sending a body', async () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BodySource, ChangeRequest, RelayClient, UploadRequest } from '../../src/agent/client.js';
-import { RelayRefusedError, RelayUnavailableError } from '../../src/agent/errors.js';
+import { RelayRefusedError, RelayUnavailableError, UploadUrlRefusedError } from '../../src/agent/errors.js';
 import { Outbox } from '../../src/agent/outbox.js';
 import { RefusedChanges } from '../../src/agent/refused-changes.js';
 import type { LocalChange } from '../../src/agent/rename-detector.js';
@@ -210,6 +210,23 @@ describe('sender', () => {
     await run({ action: 'makedir', path: 'd' }, { action: 'upload', path: 'x' });
     expect(failures).toBe(4);
     expect(client.calls).toEqual(['makedir /base/d', 'upload /base/x = X']);
+  });
+
+  it('keeps an upload whose presigned URLs the bucket refuses (expired) first in line, and names the cause once', async () => {
+    const { client, run, file, logger, outbox } = await rig();
+    await writeFile(file('x'), 'X');
+    let failures = 0;
+    client.fail = (call) => {
+      if (!call.startsWith('upload') || failures >= 6) return undefined;
+      failures += 1;
+      return new UploadUrlRefusedError('the upload URL for /base/x was refused (403): expired?');
+    };
+    await run({ action: 'upload', path: 'x' });
+    expect(failures).toBe(6); // more than the local failures that set a change aside (5)
+    expect(client.calls).toEqual(['upload /base/x = X']);
+    expect(await readFile(join(outbox.dir, 'refused.jsonl'), 'utf8').catch(() => '')).toBe('');
+    expect(logger.lines.filter((l) => l.includes('bucket refuses the upload URLs'))).toHaveLength(1);
+    expect(logger.lines.some((l) => l.includes('token'))).toBe(false);
   });
 
   it('sets aside a change the relay refuses for good, records it durably, says so at error level, and goes on', async () => {

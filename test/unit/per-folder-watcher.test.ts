@@ -2,14 +2,14 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DirectoryWatcher } from '../../src/agent/dir-watcher.js';
+import { PerFolderWatcher } from '../../src/agent/per-folder-watcher.js';
 import type { WatchEvent } from '../../src/agent/rename-detector.js';
 import { waitFor } from '../support/node-client.js';
 import { tempDir } from '../support/tmp.js';
 
 // The per-folder watcher on a real file system: what it reports for each kind of change (the events chokidar
 // reports, which the rename detector is written against).
-describe.runIf(process.platform === 'linux')('DirectoryWatcher', () => {
+describe.runIf(process.platform === 'linux')('PerFolderWatcher', () => {
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup();
@@ -22,7 +22,7 @@ describe.runIf(process.platform === 'linux')('DirectoryWatcher', () => {
     await prepare(root);
     const events: WatchEvent[] = [];
     const errors: unknown[] = [];
-    const watcher = await DirectoryWatcher.start({
+    const watcher = await PerFolderWatcher.start({
       root,
       ignored: (absolute) => absolute.endsWith('.part'),
       onEvent: (event) => events.push(event),
@@ -152,7 +152,7 @@ describe.runIf(process.platform === 'linux')('DirectoryWatcher', () => {
     await mkdir(root);
     const gone: Error[] = [];
     const events: WatchEvent[] = [];
-    const watcher = await DirectoryWatcher.start({
+    const watcher = await PerFolderWatcher.start({
       root,
       ignored: () => false,
       onEvent: (event) => events.push(event),

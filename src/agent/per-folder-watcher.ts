@@ -45,7 +45,7 @@ const RELIST_NAMES = 5_000;
  * reported. Events are handled once per turn of the event loop, one lstat per name however many events it got.
  * If the watched folder itself is removed or replaced, `onRootGone` hears of it and nothing more is reported.
  */
-export class DirectoryWatcher {
+export class PerFolderWatcher {
   private readonly dirs = new Map<string, WatchedDir>();
   private readonly pending = new Map<string, Set<string>>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -60,8 +60,8 @@ export class DirectoryWatcher {
   private constructor(private readonly options: WatcherOptions) {}
 
   /** Starts watching; resolves once the initial listing is complete (its events carry `initial: true`). */
-  static async start(options: WatcherOptions): Promise<DirectoryWatcher> {
-    const watcher = new DirectoryWatcher(options);
+  static async start(options: WatcherOptions): Promise<PerFolderWatcher> {
+    const watcher = new PerFolderWatcher(options);
     watcher.root = lookAt(options.root, options.birthTimes);
     watcher.addDir(options.root, false);
     watcher.ready = true;
