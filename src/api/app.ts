@@ -1,7 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { ApiDeps } from './deps.js';
 import { errorBody, toErrorResponse } from './errors.js';
-import { clientGone } from './request-body.js';
+import { webRequestBodies } from './request-body.js';
 import { changeRoutes } from './routes/changes.js';
 import { configDocRoutes } from './routes/config-docs.js';
 import { holdRoutes } from './routes/holds.js';
@@ -13,10 +13,11 @@ export const API_VERSION = '1.0.0';
 
 /**
  * The relay's HTTP API (CONTRACT.md). Web-standard Request/Response only: the same app runs on Node
- * (@hono/node-server), in Lambda (hono/aws-lambda) and in tests (`app.request`).
+ * (@hono/node-server), in Lambda (hono/aws-lambda), at the edge (functions/edge.ts) and in tests (`app.request`).
  */
 export function createApp(deps: ApiDeps) {
   const app = new OpenAPIHono();
+  const bodies = deps.requestBodies ?? webRequestBodies;
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.route('/v1/changes', changeRoutes(deps));
@@ -41,10 +42,10 @@ export function createApp(deps: ApiDeps) {
     c.json(errorBody('NOT_FOUND', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), 404),
   );
   app.onError((error, c) =>
-    toErrorResponse(error, c, (e) => {
+    toErrorResponse(error, c, bodies, (e) => {
       const fields = { method: c.req.method, path: new URL(c.req.url).pathname, error: e };
       // A client that drops mid-body (or was cut off idle) is the client's business: one warning, not an error.
-      if (clientGone(c)) deps.logger.warn('client went away mid-request', fields);
+      if (bodies.clientGone(c)) deps.logger.warn('client went away mid-request', fields);
       else deps.logger.error('request failed', fields);
     }),
   );

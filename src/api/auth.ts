@@ -1,5 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createMiddleware } from 'hono/factory';
+import { constantTimeEqual } from '../core/bytes.js';
+import { sha256OfText } from '../core/digest.js';
 import { ApiError } from './errors.js';
 import type { RateLimiter } from './rate-limit.js';
 
@@ -17,15 +18,15 @@ export type AuthEnv = { Variables: { caller: Caller } };
  * digests (equal length whatever the input), so neither the match nor its position leaks through timing.
  */
 export function tokenResolver(table: TokenTable): (token: string) => Caller | undefined {
-  const digest = (value: string) => createHash('sha256').update(value).digest();
-  const known: [Buffer, Caller][] = [];
+  const digest = sha256OfText;
+  const known: [Uint8Array, Caller][] = [];
   if (table.adminToken) known.push([digest(table.adminToken), { role: 'admin' }]);
   for (const [node, token] of Object.entries(table.nodeTokens)) known.push([digest(token), { role: 'node', node }]);
   return (token) => {
     const presented = digest(token);
     let found: Caller | undefined;
     for (const [expected, caller] of known) {
-      if (timingSafeEqual(presented, expected) && !found) found = caller;
+      if (constantTimeEqual(presented, expected) && !found) found = caller;
     }
     return found;
   };

@@ -8,6 +8,7 @@ import type { OperatorActions } from '../core/operator.js';
 import type { PeerMonitor } from '../core/peer.js';
 import type { TokenTable } from './auth.js';
 import type { RateLimiter } from './rate-limit.js';
+import type { RequestBodies } from './request-body.js';
 import type { UploadKeys } from './upload-keys.js';
 
 export interface UploadTarget {
@@ -59,6 +60,8 @@ export interface ApiDeps {
   listenUrl?: () => string | undefined;
   limits: ApiLimits;
   logger: Logger;
+  /** How the server hands over request bodies; default: the web Request's (runtime/node-request-bodies.ts on Node). */
+  requestBodies?: RequestBodies;
 }
 
 export const DEFAULT_LIMITS: ApiLimits = {

@@ -14,7 +14,7 @@ import {
   ReservedPathError,
   StateConflictError,
 } from '../core/errors.js';
-import { nodeRequest } from './request-body.js';
+import type { RequestBodies } from './request-body.js';
 
 /** Raised by API code for failures that belong to HTTP itself (auth, content type). */
 export class ApiError extends HTTPException {
@@ -56,10 +56,14 @@ export function errorBody(code: string, message: string) {
 }
 
 /** The one place where failures become responses: `{ "error": { "code", "message" } }`. */
-export function toErrorResponse(error: unknown, c: Context, log: (error: unknown) => void): Response {
+export function toErrorResponse(
+  error: unknown,
+  c: Context,
+  bodies: RequestBodies,
+  log: (error: unknown) => void,
+): Response {
   // A refused request whose body was not read: close rather than make the client wait for a drain.
-  const incoming = nodeRequest(c);
-  if (incoming ? !incoming.complete : c.req.raw.body && !c.req.raw.bodyUsed) c.header('connection', 'close');
+  if (bodies.bodyUnread(c)) c.header('connection', 'close');
   return respond(error, c, log);
 }
 

@@ -1,4 +1,5 @@
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
+import { fromUtf8, utf8ByteLength } from './bytes.js';
 import {
   ACTIONS,
   type Action,
@@ -78,9 +79,9 @@ export function encodeEntry(entry: JournalEntry): string {
 }
 
 /** Decodes a config.XML. Refuses DOCTYPE/entity declarations, oversized text, unknown actions and statuses. */
-export function decodeEntry(xml: string | Buffer): JournalEntry {
-  const text = typeof xml === 'string' ? xml : xml.toString('utf8');
-  if (Buffer.byteLength(text, 'utf8') > MAX_ENTRY_XML_BYTES) {
+export function decodeEntry(xml: string | Uint8Array): JournalEntry {
+  const text = typeof xml === 'string' ? xml : fromUtf8(xml);
+  if (utf8ByteLength(text) > MAX_ENTRY_XML_BYTES) {
     throw new EntryCodecError(`config.XML is larger than ${MAX_ENTRY_XML_BYTES} bytes`);
   }
   assertNoDtd(text);

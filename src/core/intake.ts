@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
 import type { ByteBudget } from './byte-budget.js';
+import { type ByteStream, oneChunk } from './bytes.js';
 import { type DeleteGuard, deleteOrigin } from './delete-guard.js';
+import { sha256Hex } from './digest.js';
 import type { Doorbell } from './doorbell.js';
 import {
   type Action,
@@ -53,7 +53,7 @@ export type SubmitResult =
 export interface ConfigDocument {
   scope: ConfigScope;
   name: string;
-  body: Buffer;
+  body: Uint8Array;
   contentType: string;
 }
 
@@ -197,7 +197,7 @@ export class ChangeIntake {
    * node; only the node that created the change may send its body (undefined: the admin token, which may act on
    * any change).
    */
-  async writeBody(id: string, body: Readable, node: string | undefined): Promise<BodyDigest> {
+  async writeBody(id: string, body: ByteStream, node: string | undefined): Promise<BodyDigest> {
     return this.perChange.run(id, async () => {
       const entries = await this.findAwaiting(id, node);
       const home = entries[0]!;
@@ -237,7 +237,7 @@ export class ChangeIntake {
    * The single-request upload: change, body and commit at once (`POST /v1/uploads`). Nothing stays in the journal
    * if the body is refused, cut off, or does not match the declared size or checksum.
    */
-  async uploadInOne(change: NewChange, body: Readable, node: string | undefined): Promise<SubmitResult> {
+  async uploadInOne(change: NewChange, body: ByteStream, node: string | undefined): Promise<SubmitResult> {
     if (change.action !== 'upload') throw new MalformedRequestError('BAD_REQUEST', 'only uploads carry a body');
     const size = change.size ?? 0;
     if (
@@ -270,13 +270,13 @@ export class ChangeIntake {
    * Small bodies: received into memory (within the body memory budget), verified, then journaled in one durable
    * step. Nothing reaches the journal before the whole body is here and matches.
    */
-  private async uploadSmall(change: NewChange, body: Readable, node: string | undefined): Promise<SubmitResult> {
+  private async uploadSmall(change: NewChange, body: ByteStream, node: string | undefined): Promise<SubmitResult> {
     const planned = await this.plan(change, node);
     await this.touch(change, planned);
     if (!Array.isArray(planned)) return planned;
     const size = planned[0]!.size ?? 0;
     const bytes = await receiveAtMost(body, size);
-    const digest = { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+    const digest = { size: bytes.length, sha256: await sha256Hex(bytes) };
     const refusal = verify(planned[0]!, digest);
     if (refusal) throw refusal;
     const entries = planned.map((e) => ({ ...e, status: 'PENDING' as const, sha256: digest.sha256 }));
@@ -314,7 +314,7 @@ export class ChangeIntake {
   /** Journals a configuration document (create or replace) for every peer. */
   async putConfig(doc: ConfigDocument, node: string | undefined): Promise<SubmitResult> {
     const path = configPath(doc.scope, doc.name);
-    const sha256 = createHash('sha256').update(doc.body).digest('hex');
+    const sha256 = await sha256Hex(doc.body);
     if (await this.deps.echo?.isEcho({ action: 'config_put', path, sha256 }, node)) return this.ignored('ECHO', node);
     const targets = this.deps.topology.configTargets(node);
     if (targets.length === 0) return this.ignored('NO_PEERS', node);
@@ -327,7 +327,7 @@ export class ChangeIntake {
       node,
     });
     await this.deps.store.create(entries, { durable: false });
-    await this.deps.store.writeBody(entries[0]!, Readable.from([doc.body]), doc.body.length);
+    await this.deps.store.writeBody(entries[0]!, oneChunk(doc.body), doc.body.length);
     const committed = await this.commit(entries[0]!.id, node);
     return { journaled: true, id: entries[0]!.id, status: 'PENDING', entries: committed };
   }

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { ByteStream } from './bytes.js';
 import type { EntryRef, JournalEntry } from './entry.js';
 import type { LaneId } from './lane.js';
 
@@ -27,7 +27,7 @@ export interface CreateOptions {
  * effect durable (a crash afterwards cannot undo it), except where an option or comment says otherwise.
  */
 /** A body read back from the journal: streamed, or whole when it is small (at most SMALL_BODY_BYTES). */
-export type StoredBody = Readable | Buffer;
+export type StoredBody = ByteStream | Uint8Array;
 
 /** The largest body a store may hand out as one buffer instead of a stream. */
 export const SMALL_BODY_BYTES = 256 * 1024;
@@ -49,7 +49,7 @@ export interface JournalStore {
    * Streams a body into the entry's `upload` file, hashing as it goes; refuses (PayloadTooLargeError) and keeps
    * nothing once more than `maxBytes` arrive. The body becomes durable when the entry is published.
    */
-  writeBody(ref: EntryRef, body: Readable, maxBytes: number): Promise<BodyDigest>;
+  writeBody(ref: EntryRef, body: ByteStream, maxBytes: number): Promise<BodyDigest>;
   /** Size and SHA-256 of a stored body, or undefined when there is none. */
   bodyDigest(ref: EntryRef): Promise<BodyDigest | undefined>;
   /**
@@ -63,7 +63,7 @@ export interface JournalStore {
    * with their body already received and verified, in one durable step. Stores without it are given
    * create + writeBody + publish. The store may keep `body` (serving it until it is on disk): do not modify it.
    */
-  createWithBody?(entries: readonly JournalEntry[], body: Buffer, digest: BodyDigest): Promise<void>;
+  createWithBody?(entries: readonly JournalEntry[], body: Uint8Array, digest: BodyDigest): Promise<void>;
   discardBody(ref: EntryRef): Promise<void>;
   /**
    * The stored body: a stream, or (stores may choose, for small bodies only) the bytes themselves, which saves a

@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import { toHex } from './bytes.js';
+import { sha256OfText } from './digest.js';
 
 /**
  * A lane is one (replicated VFS location, peer) pair; its id is the folder name under `multi_journal/`.
@@ -12,7 +13,7 @@ export const CONFIG_LOCATION = 'config:';
 export const LANE_PATTERN = /^[0-9a-f]{16}$/;
 
 export function laneId(location: string, peer: string): LaneId {
-  return createHash('sha256').update(`${location}\n${peer}`).digest('hex').slice(0, 16);
+  return toHex(sha256OfText(`${location}\n${peer}`)).slice(0, 16);
 }
 
 export function isLaneId(value: string): boolean {

@@ -1,3 +1,4 @@
+import { utf8ByteLength } from './bytes.js';
 import { BadPathError } from './errors.js';
 
 /** Longest path we accept, in UTF-8 bytes (Linux PATH_MAX). */
@@ -29,7 +30,7 @@ export function normalizePath(raw: unknown, field = 'path'): string {
     throw new BadPathError(`${field} contains Unicode format characters (bidi controls, zero-width characters)`);
   }
   if (raw.includes('\\')) throw new BadPathError(`${field} contains a backslash; use "/" as the separator`);
-  if (Buffer.byteLength(raw, 'utf8') > MAX_PATH_BYTES) {
+  if (utf8ByteLength(raw) > MAX_PATH_BYTES) {
     throw new BadPathError(`${field} is longer than ${MAX_PATH_BYTES} bytes`);
   }
   const body = raw.length > 1 && raw.endsWith('/') ? raw.slice(1, -1) : raw.slice(1);
@@ -41,7 +42,7 @@ export function normalizePath(raw: unknown, field = 'path'): string {
 function checkSegment(segment: string, field: string): void {
   if (segment === '') throw new BadPathError(`${field} has an empty segment ("//")`);
   if (segment === '.' || segment === '..') throw new BadPathError(`${field} has a "${segment}" segment`);
-  if (Buffer.byteLength(segment, 'utf8') > MAX_SEGMENT_BYTES) {
+  if (utf8ByteLength(segment) > MAX_SEGMENT_BYTES) {
     throw new BadPathError(`${field} has a name longer than ${MAX_SEGMENT_BYTES} bytes`);
   }
   const decoded = safeDecode(segment);

@@ -1,21 +1,18 @@
-import type { Readable } from 'node:stream';
+import { type ByteStream, concatBytes } from './bytes.js';
 import { PayloadTooLargeError } from './errors.js';
 
 /**
  * A whole (small) body in memory, refused (PayloadTooLargeError) as soon as more than `limit` bytes arrive. The
- * stream is destroyed then; callers hand in a stream whose destruction cannot hurt the answer (see
- * api/request-body.ts).
+ * stream is released then (leaving the loop closes it); callers hand in a stream whose closing cannot hurt the
+ * answer (see api/request-body.ts).
  */
-export async function receiveAtMost(body: Readable, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
+export async function receiveAtMost(body: ByteStream, limit: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      body.destroy();
-      throw new PayloadTooLargeError(`the body is larger than ${limit} bytes`);
-    }
-    chunks.push(chunk as Buffer);
+    size += chunk.length;
+    if (size > limit) throw new PayloadTooLargeError(`the body is larger than ${limit} bytes`);
+    chunks.push(chunk);
   }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+  return concatBytes(chunks, size);
 }

@@ -1,3 +1,4 @@
+import { releaseStream } from './bytes.js';
 import type { Doorbell } from './doorbell.js';
 import { type EntryRef, isUploadLike, type JournalEntry, touchedPaths } from './entry.js';
 import { NotFoundError } from './errors.js';
@@ -251,7 +252,7 @@ export class Replayer implements Doorbell {
     if (!ahead) return;
     this.prefetched.delete(key);
     void ahead.body.then((body) => {
-      if (body && !Buffer.isBuffer(body)) body.destroy();
+      if (body && !(body instanceof Uint8Array)) releaseStream(body);
     });
   }
 

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, toHex } from './bytes.js';
 
 /**
  * A stamp names one change in the journal: `YYYYMMDDTHHMMSSmmmZ-NNNNNN-rrrrrr`, UTC time, a sequence within the
@@ -58,5 +58,5 @@ export class StampClock {
 function format(ms: number, sequence: number): string {
   const iso = new Date(ms).toISOString(); // 2026-11-27T05:54:29.693Z
   const compact = iso.replace(/[-:.]/g, ''); // 20261127T055429693Z
-  return `${compact}-${String(sequence).padStart(6, '0')}-${randomBytes(3).toString('hex')}`;
+  return `${compact}-${String(sequence).padStart(6, '0')}-${toHex(randomBytes(3))}`;
 }

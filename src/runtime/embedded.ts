@@ -31,6 +31,7 @@ import { UploadExpiry } from '../core/upload-expiry.js';
 import { convergenceParts } from './convergence.js';
 import { type RunningServer, startHttpServer } from './http-server.js';
 import { warnWithoutPublicUrl } from './listen-check.js';
+import { nodeRequestBodies } from './node-request-bodies.js';
 import { OperatorSurfaces } from './operator-surfaces.js';
 import { webDavPeers } from './webdav-peers.js';
 
@@ -176,6 +177,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
       burst: config.limits.nodeRequestBurst,
     }),
     listenUrl: () => server?.url,
+    requestBodies: nodeRequestBodies,
     limits: { ...DEFAULT_LIMITS, maxUploadBytes: config.limits.maxUploadBytes },
     logger,
   });

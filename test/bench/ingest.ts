@@ -77,12 +77,14 @@ async function benchRelay(files: File[], mode: Mode) {
       body: JSON.stringify({ action: 'upload', path: file.path, size: file.body.length, sha256: file.sha256 }),
     });
     const { id, upload } = (await created.body.json()) as { id: string; upload: { url: string } };
+    const target = new URL(upload.url); // its query holds the upload's key
     const put = await pool.request({
       method: 'PUT',
-      path: new URL(upload.url).pathname,
+      path: `${target.pathname}${target.search}`,
       headers: auth,
       body: file.body,
     });
+    if (put.statusCode !== 200) throw new Error(`body ${put.statusCode}: ${await put.body.text()}`);
     await put.body.dump();
     const commit = await pool.request({ method: 'POST', path: `/v1/changes/${id}/commit`, headers: auth });
     if (commit.statusCode !== 200) throw new Error(`commit ${commit.statusCode}: ${await commit.body.text()}`);

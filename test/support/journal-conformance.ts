@@ -215,5 +215,5 @@ export function journalStoreConformance(name: string, open: () => Promise<StoreF
 
 /** The bytes of a stored body, whether the store handed out a buffer or a stream. */
 function bodyBytes(body: StoredBody): Promise<Buffer> {
-  return Buffer.isBuffer(body) ? Promise.resolve(body) : buffer(body);
+  return body instanceof Uint8Array ? Promise.resolve(Buffer.from(body)) : buffer(body);
 }

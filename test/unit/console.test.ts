@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { toErrorResponse } from '../../src/api/errors.js';
 import type { ApiCall } from '../../src/api/operator-reads.js';
 import { operatorSurfaces } from '../../src/api/operator-surfaces.js';
+import { webRequestBodies } from '../../src/api/request-body.js';
 import { ThroughputMeter } from '../../src/core/throughput.js';
 
 // The console's server side without a relay behind it: the operator API it reads is a stub answering canned
@@ -54,7 +55,7 @@ function stubApi(routes: Record<string, unknown>) {
 function surfaces(api: ApiCall, extra: Partial<Parameters<typeof operatorSurfaces>[0]> = {}) {
   const app = new Hono();
   app.route('/', operatorSurfaces({ tokens, api, now: () => NOW, ...extra }));
-  app.onError((error, c) => toErrorResponse(error, c, () => {}));
+  app.onError((error, c) => toErrorResponse(error, c, webRequestBodies, () => {}));
   return app;
 }
 

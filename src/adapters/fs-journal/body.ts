@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
-import { type Readable, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { ByteStream } from '../../core/bytes.js';
 import { PayloadTooLargeError } from '../../core/errors.js';
 import type { BodyDigest } from '../../core/journal.js';
 import { PRIVATE_FILE } from './modes.js';
@@ -13,12 +14,12 @@ import { PRIVATE_FILE } from './modes.js';
  * the journal makes a body durable when it publishes the entry. The rename gives every body its own inode, so a
  * body already linked into other lanes is never overwritten in place.
  */
-export async function writeBodyFile(file: string, body: Readable, maxBytes: number): Promise<BodyDigest> {
+export async function writeBodyFile(file: string, body: ByteStream, maxBytes: number): Promise<BodyDigest> {
   const temp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   const hash = createHash('sha256');
   let size = 0;
   const meter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
+    transform(chunk: Uint8Array, _encoding, done) {
       size += chunk.length;
       if (size > maxBytes) return done(new PayloadTooLargeError(`the body is larger than ${maxBytes} bytes`));
       hash.update(chunk);

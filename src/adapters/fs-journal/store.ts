@@ -4,6 +4,7 @@ import { link, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFi
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { BODY_MEMORY_BYTES, ByteBudget } from '../../core/byte-budget.js';
+import type { ByteStream } from '../../core/bytes.js';
 import { type EntryRef, isUploadLike, type JournalEntry } from '../../core/entry.js';
 import { decodeEntry, encodeEntry } from '../../core/entry-xml.js';
 import { EntryCodecError, JournalStorageError, NotFoundError } from '../../core/errors.js';
@@ -19,6 +20,7 @@ import { isLaneId, type LaneId } from '../../core/lane.js';
 import { LaneIndex } from '../../core/lane-index.js';
 import { receiveAtMost } from '../../core/receive.js';
 import { isStamp } from '../../core/stamp.js';
+import { asBuffer } from '../node-bytes.js';
 import { digestFile, writeBodyFile } from './body.js';
 import { DirectorySync, fsyncPath } from './dir-sync.js';
 import { FolderJanitor } from './janitor.js';
@@ -197,14 +199,14 @@ export class FsJournalStore implements JournalStore {
     else await this.log({ kind: 'purge', refs: [{ lane: ref.lane, id: ref.id }] }, undefined, remove, 'lazy');
   }
 
-  async writeBody(ref: EntryRef, body: Readable, maxBytes: number): Promise<BodyDigest> {
+  async writeBody(ref: EntryRef, body: ByteStream, maxBytes: number): Promise<BodyDigest> {
     this.unstage(ref);
     if (this.volatile.has(key(ref)) && maxBytes <= SMALL_BODY_BYTES && this.bodyMemory.tryReserve(maxBytes)) {
       // Small bodies of uploads that live in memory until their commit (a restart forgets them anyway) wait for
       // it in memory too: the commit then journals entries and body in one step. Reserved while it arrives.
       let bytes: Buffer;
       try {
-        bytes = await receiveAtMost(body, maxBytes);
+        bytes = asBuffer(await receiveAtMost(body, maxBytes));
       } finally {
         this.bodyMemory.release(maxBytes);
       }
@@ -272,7 +274,8 @@ export class FsJournalStore implements JournalStore {
    * then each config.XML. It resolves once the record is durable; the folders may follow a little later (their
    * bodies are served from memory meanwhile, up to UNWRITTEN_BYTES; beyond, it also waits for the folders).
    */
-  async createWithBody(entries: readonly JournalEntry[], body: Buffer, digest: BodyDigest): Promise<void> {
+  async createWithBody(entries: readonly JournalEntry[], bytes: Uint8Array, digest: BodyDigest): Promise<void> {
+    const body = asBuffer(bytes);
     const home = entries[0]!;
     await Promise.all(entries.map((e) => this.ensureLaneDir(e.lane)));
     const record: WalRecord = {

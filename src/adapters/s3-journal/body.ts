@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import { pipeline, type Readable, Transform } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -11,6 +9,8 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { type ByteStream, releaseStream } from '../../core/bytes.js';
+import { streamingSha256 } from '../../core/digest.js';
 import { BodyChangedError, JournalStorageError, PayloadTooLargeError } from '../../core/errors.js';
 import type { BodyDigest } from '../../core/journal.js';
 import { isMissingObject, isPreconditionFailed, mapLimit } from './util.js';
@@ -42,22 +42,20 @@ export async function uploadBody(
   client: S3Client,
   bucket: string,
   key: string,
-  body: Readable,
+  body: ByteStream,
   maxBytes: number,
 ): Promise<StoredDigest> {
-  const hash = createHash('sha256');
+  const hash = streamingSha256();
   let size = 0;
-  const meter = new Transform({
-    highWaterMark: MiB,
-    transform(chunk: Buffer, _encoding, done) {
+  async function* metered(): ByteStream {
+    for await (const chunk of body) {
       size += chunk.length;
-      if (size > maxBytes) return done(new PayloadTooLargeError(`the body is larger than ${maxBytes} bytes`));
+      if (size > maxBytes) throw new PayloadTooLargeError(`the body is larger than ${maxBytes} bytes`);
       hash.update(chunk);
-      done(null, chunk);
-    },
-  });
-  // pipeline: an error on either side destroys both (the sender's stream is not left hanging).
-  pipeline(body, meter, () => {});
+      yield chunk;
+    }
+  }
+  const meter = webStream(metered());
   const upload = new Upload({
     client,
     params: { Bucket: bucket, Key: key, Body: meter, ContentType: 'application/octet-stream' },
@@ -69,11 +67,29 @@ export async function uploadBody(
   try {
     result = await upload.done();
   } catch (error) {
-    meter.destroy();
-    body.destroy();
+    await meter.cancel().catch(() => {}); // closes the sender's stream too (a generator's finally)
+    releaseStream(body);
     throw error;
   }
-  return { size, sha256: hash.digest('hex'), etag: result.ETag };
+  return { size, sha256: hash.hex(), etag: result.ETag };
+}
+
+/**
+ * A web ReadableStream over an async iterable, pulled as the reader asks (what lib-storage takes on every runtime;
+ * ReadableStream.from is not everywhere yet). Cancelling it returns the iterable.
+ */
+function webStream(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const iterator = source[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = await iterator.next();
+      if (next.done) controller.close();
+      else controller.enqueue(next.value);
+    },
+    async cancel() {
+      await iterator.return?.();
+    },
+  });
 }
 
 /** Hashes a stored object by streaming it; undefined when there is no such object. */
@@ -85,16 +101,16 @@ export async function digestObject(client: S3Client, bucket: string, key: string
     if (isMissingObject(error)) return undefined;
     throw error;
   }
-  const hash = createHash('sha256');
+  const hash = streamingSha256();
   let size = 0;
-  for await (const chunk of response.Body as Readable) {
-    size += (chunk as Buffer).length;
-    hash.update(chunk as Buffer);
+  for await (const chunk of response.Body as ByteStream) {
+    size += chunk.length;
+    hash.update(chunk);
   }
   if (response.ContentLength !== undefined && size !== response.ContentLength) {
     throw new JournalStorageError(`s3://${bucket}/${key}: read ${size} of ${response.ContentLength} bytes`);
   }
-  return { size, sha256: hash.digest('hex'), etag: response.ETag };
+  return { size, sha256: hash.hex(), etag: response.ETag };
 }
 
 /** What replay knows of the body verified at commit (from the entry's config.XML). */
@@ -118,7 +134,7 @@ export async function readPinnedBody(
   key: string,
   pin: BodyPin,
   what: string,
-): Promise<Readable> {
+): Promise<ByteStream> {
   let response: GetObjectCommandOutput;
   try {
     response = await client.send(
@@ -133,7 +149,7 @@ export async function readPinnedBody(
     }
     throw error;
   }
-  const body = response.Body as Readable;
+  const body = response.Body as ByteStream;
   if (pin.etag !== undefined || pin.size === undefined || pin.sha256 === undefined) return body;
   return verifyingStream(body, pin.size, pin.sha256, (found) => {
     return new BodyChangedError(
@@ -144,32 +160,30 @@ export async function readPinnedBody(
 }
 
 /** Passes `source` on, checking its length and SHA-256; holds the last chunk until the check is done. */
-function verifyingStream(source: Readable, size: number, sha256: string, mismatch: (found: string) => Error): Readable {
-  const hash = createHash('sha256');
+async function* verifyingStream(
+  source: ByteStream,
+  size: number,
+  sha256: string,
+  mismatch: (found: string) => Error,
+): ByteStream {
+  const hash = streamingSha256();
   let seen = 0;
-  let held: Buffer | undefined;
-  const check = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      seen += chunk.length;
-      if (seen > size) return done(mismatch(`more than ${size} bytes`));
-      if (held) {
-        hash.update(held);
-        this.push(held);
-      }
-      held = chunk;
-      done();
-    },
-    flush(done) {
-      if (held) hash.update(held);
-      if (seen !== size) return done(mismatch(`${seen} bytes instead of ${size}`));
-      const found = hash.digest('hex');
-      if (found !== sha256) return done(mismatch(`SHA-256 ${found}`));
-      if (held) this.push(held);
-      done();
-    },
-  });
-  pipeline(source, check, () => {}); // an error on either side destroys both
-  return check;
+  let held: Uint8Array | undefined;
+  // Leaving the loop (an error here, or the reader giving up) closes `source`.
+  for await (const chunk of source) {
+    seen += chunk.length;
+    if (seen > size) throw mismatch(`more than ${size} bytes`);
+    if (held) {
+      hash.update(held);
+      yield held;
+    }
+    held = chunk;
+  }
+  if (held) hash.update(held);
+  if (seen !== size) throw mismatch(`${seen} bytes instead of ${size}`);
+  const found = hash.hex();
+  if (found !== sha256) throw mismatch(`SHA-256 ${found}`);
+  if (held) yield held;
 }
 
 export interface CopyOptions {

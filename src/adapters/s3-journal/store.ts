@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
@@ -11,6 +10,7 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
+import { type ByteStream, releaseStream } from '../../core/bytes.js';
 import { type EntryRef, isUploadLike, type JournalEntry } from '../../core/entry.js';
 import { decodeEntry, encodeEntry, MAX_ENTRY_XML_BYTES } from '../../core/entry-xml.js';
 import { EntryCodecError, JournalStorageError, NotFoundError, StateConflictError } from '../../core/errors.js';
@@ -234,7 +234,7 @@ export class S3JournalStore implements JournalStore {
    * A body already stored under that key stays as it was (as the folder store keeps it: the new one never
    * replaced it).
    */
-  async writeBody(ref: EntryRef, body: Readable, maxBytes: number): Promise<BodyDigest> {
+  async writeBody(ref: EntryRef, body: ByteStream, maxBytes: number): Promise<BodyDigest> {
     const key = this.keys.body(ref);
     const digest = await uploadBody(this.client, this.bucket, key, body, maxBytes);
     this.digests.set(key, digest);
@@ -324,7 +324,7 @@ export class S3JournalStore implements JournalStore {
    * verified at commit (`bodyEtag`; for entries without one, checked against `size` and `sha256` on the way) —
    * anything else is a BodyChangedError, and the replay parks the entry FAILED.
    */
-  async readBody(ref: EntryRef & Pick<Partial<JournalEntry>, 'bodyEtag' | 'size' | 'sha256'>): Promise<Readable> {
+  async readBody(ref: EntryRef & Pick<Partial<JournalEntry>, 'bodyEtag' | 'size' | 'sha256'>): Promise<ByteStream> {
     try {
       const pin = { etag: ref.bodyEtag, size: ref.size, sha256: ref.sha256 };
       return await readPinnedBody(
@@ -504,7 +504,7 @@ export class S3JournalStore implements JournalStore {
     try {
       const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
       if ((response.ContentLength ?? 0) > MAX_ENTRY_XML_BYTES) {
-        (response.Body as Readable | undefined)?.destroy();
+        if (response.Body) releaseStream(response.Body as ByteStream);
         return { text: undefined, etag: response.ETag };
       }
       return { text: (await response.Body?.transformToString('utf8')) ?? '', etag: response.ETag };

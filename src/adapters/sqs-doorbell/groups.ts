@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import { toHex } from '../../core/bytes.js';
+import { sha256OfText } from '../../core/digest.js';
 import { CONFIG_ROOT, type EntryRef, type JournalEntry } from '../../core/entry.js';
 import { CONFIG_LOCATION } from '../../core/lane.js';
 import { isSameOrBelow } from '../../core/paths.js';
@@ -52,7 +53,7 @@ export function messageGroupId(entry: GroupedEntry, groupsPerLane = DEFAULT_GROU
   checkGroupsPerLane(groupsPerLane);
   const key = groupKey(entry);
   if (key === undefined) return `${entry.lane}.root`;
-  const bucket = createHash('sha256').update(key).digest().readUInt32BE(0) % groupsPerLane;
+  const bucket = firstWord(sha256OfText(key)) % groupsPerLane;
   return `${entry.lane}.g${String(bucket).padStart(String(groupsPerLane - 1).length, '0')}`;
 }
 
@@ -75,7 +76,12 @@ export function deduplicationId(ref: EntryRef, cause?: string): string {
 /** Keeps a value that fits; otherwise a readable head and the SHA-256 of the whole, 128 characters in all. */
 export function fitSqsId(value: string): string {
   if (value.length <= MAX_SQS_ID_LENGTH && SQS_ID.test(value)) return value;
-  const hash = createHash('sha256').update(value).digest('hex');
+  const hash = toHex(sha256OfText(value));
   const head = value.replace(/[^\x21-\x7e]/g, '_').slice(0, MAX_SQS_ID_LENGTH - hash.length - 1);
   return `${head}~${hash}`;
+}
+
+/** The first four bytes, big-endian (what Buffer#readUInt32BE(0) read). */
+function firstWord(bytes: Uint8Array): number {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0);
 }

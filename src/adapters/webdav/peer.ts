@@ -1,9 +1,11 @@
 import { Pool } from 'undici';
+import { releaseStream } from '../../core/bytes.js';
 import type { JournalEntry } from '../../core/entry.js';
 import type { StoredBody } from '../../core/journal.js';
 import type { Logger } from '../../core/logger.js';
 import { parentOf, pathsOverlap } from '../../core/paths.js';
 import type { Peer, ReplayOutcome } from '../../core/peer.js';
+import { asReadable } from '../node-bytes.js';
 import { classifyNetworkError, classifyStatus } from './classify.js';
 import { PeerUrls } from './paths.js';
 
@@ -248,7 +250,10 @@ export class WebDavPeer implements Peer {
         method,
         path,
         headers: this.authorization ? { ...headers, authorization: this.authorization } : headers,
-        body: body ?? null,
+        body:
+          body === undefined || typeof body === 'string' || body instanceof Uint8Array
+            ? (body ?? null)
+            : asReadable(body),
         signal,
       });
       // Read (bounded) so the connection returns to the pool; the text feeds conflict reasons.
@@ -283,7 +288,7 @@ export class WebDavPeer implements Peer {
 
 /** Releases a body that will not be sent (a stream holds a connection to the journal's storage). */
 function discard(body: StoredBody): void {
-  if (!Buffer.isBuffer(body)) body.destroy();
+  if (!(body instanceof Uint8Array)) releaseStream(body);
 }
 
 async function readBounded(

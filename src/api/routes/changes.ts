@@ -5,7 +5,7 @@ import { checkChangeId, uploadNotFound } from '../../core/intake.js';
 import { type AuthEnv, callerNode, requireRole, tokenResolver } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { limitBody } from '../limits.js';
-import { localOrigin, requestBody } from '../request-body.js';
+import { webRequestBodies } from '../request-body.js';
 import {
   AcceptedSchema,
   BodyReceiptSchema,
@@ -142,7 +142,7 @@ export function changeRoutes(deps: ApiDeps) {
     checkChangeId(id);
     // The key first: without it, a change id (sortable, partly predictable) says nothing about the change.
     if (!(await uploadKeys.matches(id, c.req.valid('query').key))) throw uploadNotFound(id);
-    const body = requestBody(c);
+    const body = (deps.requestBodies ?? webRequestBodies).body(c);
     const digest = await deps.intake.writeBody(id, body, callerNode(c.get('caller')));
     return c.json({ id, size: digest.size, sha256: digest.sha256 }, 200);
   });
@@ -184,14 +184,15 @@ export function changeRoutes(deps: ApiDeps) {
  * this connection reached), never the client's Host header; the request's origin only where no server of ours
  * listens (Lambda behind API Gateway).
  */
-export function apiBase(deps: Pick<ApiDeps, 'publicUrl' | 'listenUrl'>, c: Context): string {
-  const base = deps.publicUrl ?? listenBase(deps.listenUrl?.(), c) ?? new URL(c.req.url).origin;
+export function apiBase(deps: Pick<ApiDeps, 'publicUrl' | 'listenUrl' | 'requestBodies'>, c: Context): string {
+  const origin = () => (deps.requestBodies ?? webRequestBodies).localOrigin(c);
+  const base = deps.publicUrl ?? listenBase(deps.listenUrl?.(), origin) ?? new URL(c.req.url).origin;
   return base.replace(/\/+$/, '');
 }
 
-function listenBase(listenUrl: string | undefined, c: Context): string | undefined {
+function listenBase(listenUrl: string | undefined, localOrigin: () => string | undefined): string | undefined {
   if (!listenUrl) return undefined;
   const url = new URL(listenUrl);
   if (url.hostname !== '0.0.0.0' && url.hostname !== '[::]') return url.origin;
-  return localOrigin(c) ?? url.origin;
+  return localOrigin() ?? url.origin;
 }

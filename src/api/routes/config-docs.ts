@@ -53,7 +53,7 @@ export function configDocRoutes(deps: ApiDeps) {
   app.openapi(put, async (c) => {
     const { scope, name } = c.req.valid('param');
     const contentType = documentType(c.req.header('content-type'));
-    const body = Buffer.from(await c.req.arrayBuffer());
+    const body = new Uint8Array(await c.req.arrayBuffer());
     checkConfigDocument(body, contentType);
     const result = await deps.intake.putConfig({ scope, name, body, contentType }, callerNode(c.get('caller')));
     if (!result.journaled) return c.json({ status: 'IGNORED' as const, reason: result.reason }, 200);

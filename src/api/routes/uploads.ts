@@ -1,8 +1,9 @@
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
+import { releaseStream } from '../../core/bytes.js';
 import { PayloadTooLargeError } from '../../core/errors.js';
 import { type AuthEnv, callerNode, requireRole, tokenResolver } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
-import { requestBody } from '../request-body.js';
+import { webRequestBodies } from '../request-body.js';
 import { AcceptedSchema, errors, IgnoredSchema, NewChangeSchema, queryInteger } from '../schemas.js';
 import { validationHook } from '../validation.js';
 
@@ -39,10 +40,10 @@ export function uploadRoutes(deps: ApiDeps) {
     if (query.size > deps.limits.maxUploadBytes) {
       throw new PayloadTooLargeError(`uploads are limited to ${deps.limits.maxUploadBytes} bytes`);
     }
-    const body = requestBody(c);
+    const body = (deps.requestBodies ?? webRequestBodies).body(c);
     const result = await deps.intake.uploadInOne({ action: 'upload', ...query }, body, callerNode(c.get('caller')));
     if (!result.journaled) {
-      body.destroy(); // not read: the connection closes after the answer
+      releaseStream(body); // not read: the connection closes after the answer
       c.header('connection', 'close');
       return c.json({ status: 'IGNORED' as const, reason: result.reason }, 200);
     }

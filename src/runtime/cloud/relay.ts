@@ -24,6 +24,7 @@ import { StampClock } from '../../core/stamp.js';
 import { Topology } from '../../core/topology.js';
 import { UploadExpiry } from '../../core/upload-expiry.js';
 import { convergenceParts } from '../convergence.js';
+import { nodeRequestBodies } from '../node-request-bodies.js';
 import { webDavPeers } from '../webdav-peers.js';
 import { S3ReplicaRecords } from './echo-records.js';
 import { S3EntryClaims } from './entry-claims.js';
@@ -215,6 +216,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
       burst: config.limits.nodeRequestBurst,
     }),
     listenUrl: options.listenUrl,
+    requestBodies: nodeRequestBodies,
     limits: {
       ...DEFAULT_LIMITS,
       maxUploadBytes: options.bodiesThroughRelay
