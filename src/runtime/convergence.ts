@@ -2,6 +2,8 @@ import { DavClient } from '../adapters/webdav/dav-client.js';
 import { WebDavJobWriter } from '../adapters/webdav/job-writer.js';
 import { WebDavTreeReader } from '../adapters/webdav/tree-reader.js';
 import type { RelayConfig } from '../config/load.js';
+import type { JournalEntry } from '../core/entry.js';
+import { FolderDeleteGuardPeer } from '../core/folder-delete-guard.js';
 import { JobAwarePeer, type JobGate } from '../core/jobs/job-peer.js';
 import type { Logger } from '../core/logger.js';
 import type { Peer } from '../core/peer.js';
@@ -10,7 +12,10 @@ import type { Peer } from '../core/peer.js';
 export interface ConvergenceParts {
   /** A reader for every peer and every source, by name (each with its own connection pool). */
   readers: Map<string, WebDavTreeReader>;
-  /** The replayers' peers, with job entries routed to a job writer for that peer. */
+  /**
+   * The replayers' peers, with job entries routed to a job writer for that peer, behind the delete guard's folder
+   * rule (a delete of a folder holding more than `deleteGuard.maxDeletes` entries on the peer is HELD).
+   */
   wrap(peers: ReadonlyMap<string, Peer>, gate: JobGate): Map<string, Peer>;
   close(): Promise<void>;
 }
@@ -43,7 +48,11 @@ export function convergenceParts(config: RelayConfig, logger: Logger): Convergen
             setModifiedTime: settings.setModifiedTime,
             logger,
           });
-          return [name, new JobAwarePeer(peer, writer, gate)];
+          const jobAware = new JobAwarePeer(peer, writer, gate);
+          const reader = readers.get(name)!;
+          const held = (entry: JournalEntry, reason: string) =>
+            entry.job ? gate.record(entry, { kind: 'held', reason }) : Promise.resolve();
+          return [name, new FolderDeleteGuardPeer(jobAware, reader, config.deleteGuard.maxDeletes, held)];
         }),
       ),
     close: async () => {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it, vi } from 'vitest';
 import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
-import { writeTree } from '../support/convergence.js';
+import { jobEnd, sourceConfig, startJob, writeTree } from '../support/convergence.js';
 import {
   ADMIN_TOKEN,
   auth,
@@ -38,10 +38,14 @@ async function cluster(files: Record<string, string>, maxDeletes: number, journa
   return { peer, ...(await relayFor(peer, maxDeletes, journal)) };
 }
 
-async function relayFor(peer: ApachePeer, maxDeletes: number, journal?: string) {
+async function relayFor(peer: ApachePeer, maxDeletes: number, journal?: string, source?: ApachePeer) {
   const clock = manualClock();
   const relay = await startTestRelay(
-    { peers: [peerConfig(peer, 'server2')], deleteGuard: { maxDeletes, windowSeconds: 60 } },
+    {
+      peers: [peerConfig(peer, 'server2')],
+      deleteGuard: { maxDeletes, windowSeconds: 60 },
+      ...(source ? { sources: [sourceConfig(source, 'primary')] } : {}),
+    },
     { now: clock.now, journal },
   );
   cleanups.push(() => relay.close());
@@ -194,6 +198,82 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'd
       'PENDING',
     );
     await vi.waitFor(() => expect(onPeer(peer, file(5))).toBe(false), { timeout: 30_000 });
+  });
+
+  it('a folder holding more than maxDeletes entries on the peer is HELD at replay, counted folder by folder', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 120; i++) files[`user_homes/flat/f${i}.txt`] = 'x';
+    for (let d = 0; d < 12; d++) for (let i = 0; i < 10; i++) files[`user_homes/deep/d${d}/f${i}.txt`] = 'y';
+    for (let i = 0; i < 30; i++) files[`user_homes/small/f${i}.txt`] = 'z';
+    const { peer, relay } = await cluster(files, 50);
+    const ids: Record<string, string> = {};
+    for (const name of ['flat', 'deep', 'small']) {
+      const answer = await post(relay, NODE_A_TOKEN, { action: 'delete', path: `/user_homes/${name}` });
+      expect(answer.body.status).toBe('PENDING'); // three deletes: far from the window's limit
+      ids[name] = answer.body.id;
+    }
+    await vi.waitFor(() => expect(onPeer(peer, 'user_homes/small')).toBe(false), { timeout: 30_000 });
+    await vi.waitFor(
+      async () => expect((await heldChanges(relay)).map((c) => c.id).sort()).toEqual([ids.deep, ids.flat].sort()),
+      {
+        timeout: 30_000,
+        interval: 50,
+      },
+    );
+    const flat = (await heldChanges(relay)).find((c) => c.id === ids.flat)!;
+    expect(flat.peers[0]!.lastError).toMatch(/\/user_homes\/flat holds more than 50 entries on server2/);
+    const requests = await peer.requests();
+    expect(requests.filter((r) => r.method === 'DELETE').map((r) => r.path)).toEqual(['/user_homes/small']);
+    // Depth 1 listings, stopped at 51: the deep folder and 4 of its 12 subfolders are listed, not the other 8.
+    const listings = requests.filter((r) => r.method === 'PROPFIND' && r.path.startsWith('/user_homes/deep/'));
+    expect(listings.map((r) => r.path)).toContain('/user_homes/deep/');
+    expect(new Set(listings.map((r) => r.path)).size).toBe(5);
+    const { body: peers } = await call<{ held: number }[]>(relay, 'GET', '/v1/peers');
+    expect(peers[0]!.held).toBe(2);
+
+    // Discard one: the peer keeps it. Release the other: deleted, without being counted again.
+    expect((await call(relay, 'DELETE', `/v1/changes/${ids.flat}`)).status).toBe(200);
+    expect((await call(relay, 'POST', `/v1/changes/${ids.deep}/retry`)).status).toBe(200);
+    await vi.waitFor(() => expect(onPeer(peer, 'user_homes/deep')).toBe(false), { timeout: 30_000 });
+    expect(onPeer(peer, 'user_homes/flat/f119.txt')).toBe(true);
+    expect(await heldChanges(relay)).toEqual([]);
+    const after = (await peer.requests()).slice(requests.length);
+    expect(after.filter((r) => r.method === 'PROPFIND' && r.path.startsWith('/user_homes/deep'))).toEqual([]);
+  });
+
+  it("a resync's removals go through the guard: the job holds the excess and ends once they are released", async () => {
+    const source = await startApache();
+    cleanups.push(() => source.close());
+    await writeTree(source, { 'user_homes/keep.txt': 'kept' });
+    const peer = await startApache();
+    cleanups.push(() => peer.close());
+    const extras: Record<string, string> = { 'user_homes/keep.txt': 'kept' };
+    for (let i = 0; i < 7; i++) extras[`user_homes/a${i}.txt`] = 'extra';
+    for (let i = 0; i < 60; i++) extras[`user_homes/0big/f${i}.txt`] = 'extra';
+    await writeTree(peer, extras);
+    const { relay } = await relayFor(peer, 5, undefined, source);
+
+    const job = await startJob(relay.url, 'resync', 'server2', { from: 'primary', path: '/user_homes', delete: true });
+    // Eight removals in one batch: 5 pass the window (0big, a0..a3), a4..a6 are HELD; 0big is HELD at replay.
+    await vi.waitFor(
+      async () => {
+        expect(await heldChanges(relay)).toHaveLength(4);
+        const { body } = await call<{ status: string; counts: { held: number; deleted: number } }>(
+          relay,
+          'GET',
+          `/v1/jobs/${job}`,
+        );
+        expect(body).toMatchObject({ status: 'RUNNING', counts: { held: 4, deleted: 4 } });
+      },
+      { timeout: 30_000, interval: 100 },
+    );
+    expect(onPeer(peer, 'user_homes/0big/f0.txt')).toBe(true);
+    expect(onPeer(peer, 'user_homes/a6.txt')).toBe(true);
+
+    expect(await call(relay, 'POST', '/v1/holds/release')).toEqual({ status: 200, body: { released: 4 } });
+    const done = await jobEnd(relay.url, job);
+    expect(done).toMatchObject({ status: 'DONE', counts: { held: 4, deleted: 8, failed: 0 } });
+    expect([...(await peer.tree()).keys()].filter((p) => p.startsWith('user_homes/'))).toEqual(['user_homes/keep.txt']);
   });
 
   it('refuses bad input to the holds API and answers 401/403 without the admin token', async () => {

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { DeleteGuard, deleteOrigin, MemoryDeleteWindows } from '../../src/core/delete-guard.js';
 import type { JournalEntry } from '../../src/core/entry.js';
 import { decodeEntry, encodeEntry } from '../../src/core/entry-xml.js';
+import { countEntries } from '../../src/core/folder-delete-guard.js';
+import type { TreeReader } from '../../src/core/jobs/tree.js';
 
 /** A clock the test moves by hand: the window slides only when the test says so. */
 function manualClock(start = Date.parse('2026-01-01T00:00:00Z')) {
@@ -92,5 +94,40 @@ describe('config.XML of a held entry', () => {
   it('refuses an unknown rule or release mark', () => {
     expect(() => decodeEntry(encodeEntry(base).replace('>window<', '>burst<'))).toThrow(/unknown hold/);
     expect(() => decodeEntry(encodeEntry({ ...base, released: true }).replace('>true<', '>yes<'))).toThrow(/released/);
+  });
+});
+
+describe('countEntries (the folder rule)', () => {
+  /** A tree of `fanOut` folders of `files` files each; records every folder listed. */
+  function tree(fanOut: number, files: number) {
+    const listed: string[] = [];
+    const reader: TreeReader = {
+      name: 'fake',
+      stat: async (path) => (path.startsWith('/big') ? { name: 'x', type: 'dir' as const } : undefined),
+      checksum: async () => '',
+      close: async () => {},
+      list: async (path) => {
+        listed.push(path);
+        if (path === '/big') return Array.from({ length: fanOut }, (_, i) => ({ name: `d${i}`, type: 'dir' as const }));
+        if (path.startsWith('/big/d')) {
+          return Array.from({ length: files }, (_, i) => ({ name: `f${i}`, type: 'file' as const, size: 1 }));
+        }
+        return undefined; // a file, or nothing there
+      },
+    };
+    return { reader, listed };
+  }
+
+  it('counts folder by folder and stops at the limit', async () => {
+    const { reader, listed } = tree(12, 10);
+    expect(await countEntries(reader, '/big', 51)).toBe(51);
+    // 12 folders, then 10 files per folder listed: the fourth folder reaches 51, the other eight are never listed.
+    expect(listed).toHaveLength(5);
+    expect(await countEntries(reader, '/big', 1000)).toBe(132);
+  });
+
+  it('counts 0 for a file or a missing path', async () => {
+    const { reader } = tree(1, 1);
+    expect(await countEntries(reader, '/a.txt', 51)).toBe(0);
   });
 });

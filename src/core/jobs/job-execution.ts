@@ -62,6 +62,8 @@ export function progressOf(result: JobWriteResult, entry: JournalEntry): Progres
     return { counts: { [key]: 1 }, bytes: result.bytes, finished: 1 };
   }
   if (result.kind === 'retry') return { counts: {}, bytes: 0, finished: 0 };
+  // Still in the journal (HELD): counted, not finished; its release or discard finishes it.
+  if (result.kind === 'held') return { counts: { held: 1 }, bytes: 0, finished: 0 };
   return { counts: { [result.kind]: 1 }, bytes: 0, finished: 1 };
 }
 

@@ -11,7 +11,9 @@ export type JobWriteResult =
   /** Refused or unreadable (the source or the peer said no): counted, and the entry leaves the journal. */
   | { kind: 'failed'; reason: string }
   /** The peer is down or refuses our credentials: the entry waits in the journal like any other. */
-  | { kind: 'retry'; outcome: Exclude<ReplayOutcome, { kind: 'applied' }> };
+  | { kind: 'retry'; outcome: Exclude<ReplayOutcome, { kind: 'applied' }> }
+  /** Not sent: the delete guard holds it (HELD) until an operator releases or discards it. */
+  | { kind: 'held'; reason: string };
 
 /** Carries out job entries against the peer (adapters/webdav/job-writer.ts). */
 export interface JobWriter {

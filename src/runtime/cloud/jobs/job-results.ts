@@ -3,7 +3,7 @@ import { type Progress, progressOf } from '../../../core/jobs/job-execution.js';
 import type { JobWriteResult } from '../../../core/jobs/job-peer.js';
 import type { S3Objects } from './s3-objects.js';
 
-const COUNTERS = ['copied', 'deleted', 'skipped', 'failed'] as const;
+const COUNTERS = ['copied', 'deleted', 'skipped', 'failed', 'held'] as const;
 
 /**
  * How the replay workers tell a job's slice what its entries came to: one empty object per finished entry,
@@ -37,7 +37,8 @@ export class JobResults {
       const name = counter as (typeof COUNTERS)[number];
       progress.counts[name] = (progress.counts[name] ?? 0) + 1;
       progress.bytes += Number(bytes) || 0;
-      progress.finished += 1;
+      // A held removal is still in the journal: its release or discard finishes it.
+      if (name !== 'held') progress.finished += 1;
       this.counted.add(key);
     }
     return progress;
