@@ -10,4 +10,11 @@ export function readyUntilSignal(detail: string, close: () => Promise<void>): vo
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // spawnTs keeps a pipe to our stdin: it closes when the parent goes away, however it died. Exit then, so that
+  // no relay or agent outlives the test run that started it.
+  if (process.env.VFS_RELAY_TEST_PARENT_PIPE === '1') {
+    process.stdin.on('end', () => process.exit(1));
+    process.stdin.on('error', () => process.exit(1));
+    process.stdin.resume();
+  }
 }

@@ -61,8 +61,10 @@ export async function spawnTs(
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.VFS_RELAY_CPU_PROF}`]
     : [];
   const child = spawn(process.execPath, [...profile, '--enable-source-maps', await bundle(script), ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // The child's stdin is a pipe from this process: when the test runner dies (killed, timed out), the pipe
+    // closes and the child exits (child-main.ts) instead of living on as an orphan that eats the machine's CPU.
+    env: { ...process.env, ...env, VFS_RELAY_TEST_PARENT_PIPE: '1' },
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
