@@ -14,7 +14,9 @@ const TOKEN = 'admin-token-0123456789';
 
 /** The packages (node_modules/<name>) a module list names; the test's bundle of the CLI is in node_modules/.cache. */
 function packagesIn(loaded: string[]): string[] {
-  const names = loaded.map((m) => /node_modules\/((?:@[^/]+\/)?[^/.][^/]*)\//.exec(m)?.[1]).filter((n) => n !== undefined);
+  const names = loaded
+    .map((m) => /node_modules\/((?:@[^/]+\/)?[^/.][^/]*)\//.exec(m)?.[1])
+    .filter((n) => n !== undefined);
   return [...new Set(names)].sort();
 }
 
