@@ -101,6 +101,18 @@ addRelayOptions(
   .option('--peer <name>', 'only this peer')
   .action(journalSkip);
 
+const holdsModule = () => import('./commands/holds.js');
+const holds = program.command('holds').description('changes the delete guard holds (HELD) until an operator acts');
+addRelayOptions(holds.command('ls').description('held changes, oldest first'))
+  .option('--node <name>', 'only the changes this node sent')
+  .action(lazy(() => holdsModule().then((m) => m.holdsList)));
+addRelayOptions(holds.command('release').description('release them: they replay as usual, not counted again'))
+  .option('--node <name>', 'only the changes this node sent')
+  .action(lazy(() => holdsModule().then((m) => m.holdsRelease)));
+addRelayOptions(holds.command('discard').description('discard them: dropped, the peers keep what they have'))
+  .option('--node <name>', 'only the changes this node sent')
+  .action(lazy(() => holdsModule().then((m) => m.holdsDiscard)));
+
 const jobsModule = () => import('./commands/jobs.js');
 const peer = program.command('peer').description('compare a peer with a source, and bring it to the same state');
 addJobOptions(addRelayOptions(peer.command('verify').argument('<name>', 'the peer')))
