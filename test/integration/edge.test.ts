@@ -1,0 +1,145 @@
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { startCloudServe } from '../../src/runtime/cloud/serve.js';
+import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
+import { freshBucket, type Moto, motoAvailable, motoS3Client, startMoto } from '../support/moto.js';
+import { waitFor } from '../support/node-client.js';
+import { ADMIN_TOKEN, auth, NODE_A_TOKEN } from '../support/relay.js';
+import { describeWithServer } from '../support/servers.js';
+
+/**
+ * The edge bundle (npm run build:edge → dist/edge/edge.js), imported as is and called through its
+ * `export default { fetch }`, on moto's S3 and SQS; then `vfs-relay serve` in cloud mode replays what it journaled
+ * to a real Apache. Here the bundle runs on Node; docs/edge.md says how to run it in workerd.
+ */
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
+
+type EdgeModule = { default: { fetch(request: Request, env: Record<string, unknown>): Promise<Response> } };
+
+let moto: Moto;
+let s3: S3Client;
+let sqs: SQSClient;
+let peer: ApachePeer;
+let edge: EdgeModule['default'];
+let env: Record<string, unknown>;
+let config: Record<string, unknown>;
+
+beforeAll(async () => {
+  if (!motoAvailable || !apacheAvailable) return;
+  execFileSync(process.execPath, ['--import', 'tsx', 'scripts/build-edge.ts'], { cwd: ROOT, stdio: 'pipe' });
+  [moto, peer] = await Promise.all([startMoto(), startApache()]);
+  s3 = motoS3Client(moto.endpoint);
+  sqs = new SQSClient({ region: 'us-east-1', endpoint: moto.endpoint, credentials });
+  const bucket = await freshBucket(s3);
+  const queue = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: `edge-${randomBytes(4).toString('hex')}.fifo`,
+      Attributes: { FifoQueue: 'true', VisibilityTimeout: '30' },
+    }),
+  );
+  config = {
+    journal: `s3://${bucket}/relay`,
+    queue: queue.QueueUrl,
+    peers: [peerConfig(peer, 'server2')],
+    vfs: [{ path: '/user_homes', replicate: true }],
+    auth: { adminToken: { env: 'ADMIN_TOKEN' }, nodeTokens: { 'node-a': { env: 'NODE_A_TOKEN' } } },
+  };
+  env = {
+    VFS_RELAY_CONFIG_JSON: JSON.stringify(config),
+    ADMIN_TOKEN,
+    NODE_A_TOKEN,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+    AWS_ENDPOINT_URL: moto.endpoint,
+  };
+  const bundle = pathToFileURL(`${ROOT}dist/edge/edge.js`).href;
+  edge = ((await import(bundle)) as EdgeModule).default;
+}, 120_000);
+
+afterAll(async () => {
+  s3?.destroy();
+  sqs?.destroy();
+  await peer?.close();
+  await moto?.close();
+});
+
+function call(path: string, init: RequestInit = {}): Promise<Response> {
+  return edge.fetch(new Request(`https://relay.example${path}`, init), env);
+}
+
+describeWithServer('moto_server and Apache httpd', motoAvailable && apacheAvailable, 'the edge bundle', () => {
+  it('serves the API from S3 + SQS, and serve in cloud mode replays what it journaled', async () => {
+    // Prepare: nothing but the bundle and its bindings.
+    const health = await call('/healthz');
+    expect(health.status).toBe(200);
+
+    // Auth: no token, a wrong token, a node token on an operator endpoint.
+    expect((await call('/v1/peers')).status).toBe(401);
+    expect((await call('/v1/peers', { headers: auth('not-a-token-0123456789') })).status).toBe(401);
+    expect((await call('/v1/peers', { headers: auth(NODE_A_TOKEN) })).status).toBe(403);
+
+    // Act: a makedir, and an upload through a presigned PUT + commit.
+    const json = { ...auth(NODE_A_TOKEN), 'content-type': 'application/json' };
+    const dir = await call('/v1/changes', {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ action: 'makedir', path: '/user_homes/edge' }),
+    });
+    expect(dir.status).toBe(202);
+    const body = randomBytes(100_000);
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    const created = await call('/v1/changes', {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ action: 'upload', path: '/user_homes/edge/a.bin', size: body.length, sha256 }),
+    });
+    expect(created.status).toBe(201);
+    const { id, upload } = (await created.json()) as {
+      id: string;
+      upload: { url: string; headers: Record<string, string> };
+    };
+    expect(upload.url.startsWith(moto.endpoint)).toBe(true);
+    const { 'content-length': _length, ...headers } = upload.headers;
+    const put = await fetch(upload.url, { method: 'PUT', headers, body });
+    expect(put.status).toBe(200);
+    const commit = await call(`/v1/changes/${id}/commit`, { method: 'POST', headers: auth(NODE_A_TOKEN) });
+    expect(commit.status).toBe(200);
+
+    // Assess: an operator endpoint sees both changes pending.
+    const peers = await call('/v1/peers', { headers: auth(ADMIN_TOKEN) });
+    expect(peers.status).toBe(200);
+    expect(((await peers.json()) as { name: string; pending: number }[])[0]).toMatchObject({
+      name: 'server2',
+      pending: 2,
+    });
+    const change = await call(`/v1/changes/${id}`, { headers: auth(ADMIN_TOKEN) });
+    expect(change.status).toBe(200);
+
+    // Replay: vfs-relay serve in cloud mode, on the same bucket and queue, brings them to Apache.
+    const relay = await startCloudServe(
+      parseConfig({ ...config, listen: { host: '127.0.0.1', port: 0 } }, env as NodeJS.ProcessEnv, 'test'),
+      {
+        logger: silentLogger,
+        s3: { endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials },
+        sqs: { endpoint: moto.endpoint, region: 'us-east-1', credentials },
+        poller: { waitTimeSeconds: 1 },
+      },
+    );
+    try {
+      await waitFor(async () => (await peer.tree()).has('user_homes/edge/a.bin'), 60_000);
+      const tree = await peer.tree();
+      expect(tree.get('user_homes/edge')).toBe('dir');
+      expect(tree.get('user_homes/edge/a.bin')).toBe(sha256);
+    } finally {
+      await relay.close();
+    }
+  }, 120_000);
+});
