@@ -1,4 +1,5 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { replaceFile } from '../adapters/durable-files/replace-file.js';
 import type { FileStat } from './file-index.js';
 
 /** `index.json` in the outbox folder: what the folder held when the agent last reported a change. */
@@ -23,8 +24,7 @@ export async function saveIndex(file: string, entries: readonly [string, FileSta
     s.mtimeMs,
     s.birthtimeMs ?? 0,
   ]);
-  await writeFile(`${file}.tmp`, JSON.stringify({ version: VERSION, rows }), { mode: 0o600 });
-  await rename(`${file}.tmp`, file);
+  await replaceFile(file, JSON.stringify({ version: VERSION, rows }), { sync: 'none', temporary: `${file}.tmp` });
 }
 
 /**

@@ -1,6 +1,7 @@
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDir } from './durable-files.js';
+import { GroupCommit } from '../adapters/durable-files/group-commit.js';
+import { replaceFile } from '../adapters/durable-files/replace-file.js';
 import { OutboxCorruptError } from './errors.js';
 import { acquireOutboxLock } from './outbox-lock.js';
 import type { LocalChange } from './rename-detector.js';
@@ -25,11 +26,6 @@ export const OUTBOX_LOG = 'outbox.log';
 export const OUTBOX_LOCK = 'agent.lock';
 const ACTIONS = new Set(['upload', 'makedir', 'delete', 'rename']);
 
-interface Write {
-  line: string;
-  done(error?: unknown): void;
-}
-
 /**
  * The agent's durable queue of detected changes, so that nothing is lost while the relay is unreachable or the
  * agent itself is down.
@@ -43,8 +39,9 @@ interface Write {
  */
 export class Outbox {
   private readonly pending: OutboxEntry[] = [];
-  private readonly writes: Write[] = [];
-  private flushing: Promise<void> | undefined;
+  /** Lines waiting for the next write; each round of `commit` writes and fsyncs all of them at once. */
+  private lines: string[] = [];
+  private readonly commit = new GroupCommit(() => this.flush());
   private waiters: (() => void)[] = [];
   private handle: Awaited<ReturnType<typeof open>> | undefined;
   private bytes = 0;
@@ -132,53 +129,40 @@ export class Outbox {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.flushing;
+    await this.commit.settled();
     await this.handle?.close();
     this.handle = undefined;
     await this.releaseLock();
   }
 
-  private write(line: string, onDurable?: () => void): Promise<void> {
-    if (this.closed) return Promise.reject(new Error('the outbox is closed'));
-    if (this.broken) return Promise.reject(this.broken);
-    return new Promise((resolve, reject) => {
-      this.writes.push({
-        line: `${line}\n`,
-        done: (error) => {
-          if (error) return reject(error);
-          onDurable?.();
-          resolve();
-        },
-      });
-      this.flushing ??= this.flush().finally(() => {
-        this.flushing = undefined;
-      });
-    });
+  private async write(line: string, onDurable?: () => void): Promise<void> {
+    if (this.closed) throw new Error('the outbox is closed');
+    if (this.broken) throw this.broken;
+    this.lines.push(`${line}\n`);
+    await this.commit.request();
+    onDurable?.();
   }
 
-  /** Group commit: whatever queued up while the previous fsync ran goes out in one write and one fsync. */
+  /** One round of the group commit: whatever queued up while the previous fsync ran, in one write and one fsync. */
   private async flush(): Promise<void> {
-    while (this.writes.length > 0) {
-      const batch = this.writes.splice(0);
+    const text = this.lines.join('');
+    this.lines = [];
+    if (text === '') return;
+    try {
+      if (this.broken) throw this.broken;
+      await this.handle!.write(text);
+      await this.handle!.datasync();
+      this.bytes += Buffer.byteLength(text);
+    } catch (error) {
+      // A half-written batch would leave a torn line in the middle of the log: stop writing altogether.
+      this.broken ??= error;
+      throw error;
+    }
+    if (this.bytes > this.compactBytes) {
       try {
-        if (this.broken) throw this.broken;
-        const text = batch.map((w) => w.line).join('');
-        await this.handle!.write(text);
-        await this.handle!.datasync();
-        this.bytes += Buffer.byteLength(text);
+        await this.compact();
       } catch (error) {
-        // A half-written batch would leave a torn line in the middle of the log: stop writing altogether.
         this.broken ??= error;
-        for (const w of batch) w.done(error);
-        continue;
-      }
-      for (const w of batch) w.done();
-      if (this.bytes > this.compactBytes) {
-        try {
-          await this.compact();
-        } catch (error) {
-          this.broken ??= error;
-        }
       }
     }
   }
@@ -186,20 +170,11 @@ export class Outbox {
   /** Rewrites the log with only the pending changes. Runs when no write is in progress. */
   private async compact(): Promise<void> {
     const file = join(this.dir, OUTBOX_LOG);
-    const temp = `${file}.tmp`;
     const lines = [JSON.stringify({ next: this.nextSeq }), ...this.pending.map((e) => JSON.stringify(e))];
     const text = `${lines.join('\n')}\n`;
     await this.handle?.close();
     this.handle = undefined;
-    const out = await open(temp, 'w', 0o600);
-    try {
-      await out.writeFile(text);
-      await out.sync();
-    } finally {
-      await out.close();
-    }
-    await rename(temp, file);
-    await fsyncDir(this.dir);
+    await replaceFile(file, text, { temporary: `${file}.tmp` }); // open() clears a leftover
     this.handle = await open(file, 'a');
     this.bytes = Buffer.byteLength(text);
   }

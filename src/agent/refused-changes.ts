@@ -1,5 +1,6 @@
-import { open, readFile, rename } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { replaceFile } from '../adapters/durable-files/replace-file.js';
 import { Outbox, type OutboxEntry } from './outbox.js';
 
 export const REFUSED_LOG = 'refused.jsonl';
@@ -85,7 +86,9 @@ export async function requeueRefused(
     if (chosen.length === 0) return [];
     for (const record of chosen) await outbox.append(record.change, record.user);
     const kept = records.filter((r) => !chosen.includes(r));
-    await replaceFile(join(dir, REFUSED_LOG), kept.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    await replaceFile(join(dir, REFUSED_LOG), kept.map((r) => `${JSON.stringify(r)}\n`).join(''), {
+      temporary: `${join(dir, REFUSED_LOG)}.tmp`,
+    });
     return chosen;
   } finally {
     await outbox.close();
@@ -128,24 +131,5 @@ async function readText(file: string): Promise<string> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
     throw error;
-  }
-}
-
-/** Writes `text` to `file` under a temporary name, fsyncs it and renames it into place, durably. */
-async function replaceFile(file: string, text: string): Promise<void> {
-  const temp = `${file}.tmp`;
-  const out = await open(temp, 'w', 0o600);
-  try {
-    await out.writeFile(text);
-    await out.sync();
-  } finally {
-    await out.close();
-  }
-  await rename(temp, file);
-  const folder = await open(join(file, '..'), 'r');
-  try {
-    await folder.sync();
-  } finally {
-    await folder.close();
   }
 }

@@ -1,7 +1,7 @@
 import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { fsyncPath } from '../adapters/durable-files/fsync.js';
 import type { Logger } from '../core/logger.js';
-import { fsyncDir } from './durable-files.js';
 import { OUTBOX_LOCK, OUTBOX_LOG } from './outbox.js';
 import { acquireOutboxLock } from './outbox-lock.js';
 
@@ -71,11 +71,11 @@ export async function moveLegacyState(from: string, to: string, options: StateMo
       step(`move ${name}`);
       await moveFile(join(from, name), join(to, name), move);
     }
-    await fsyncDir(to);
+    await fsyncPath(to);
     step(`move ${OUTBOX_LOG}`);
     await moveFile(join(from, OUTBOX_LOG), join(to, OUTBOX_LOG), move);
-    await fsyncDir(to);
-    await fsyncDir(from);
+    await fsyncPath(to);
+    await fsyncPath(from);
   } finally {
     await release();
   }
@@ -88,10 +88,10 @@ export async function moveLegacyState(from: string, to: string, options: StateMo
 async function finish(from: string, to: string, step: (name: string) => void): Promise<void> {
   step('remove old folder');
   await rm(from, { recursive: true, force: true });
-  await fsyncDir(dirname(from)).catch(() => {}); // a parent we may not open: the removal happened all the same
+  await fsyncPath(dirname(from)).catch(() => {}); // a parent we may not open: the removal happened all the same
   step('remove moving-from');
   await rm(join(to, MOVING_FROM), { force: true });
-  await fsyncDir(to);
+  await fsyncPath(to);
 }
 
 /** Renames `source` to `target`; across file systems, copies it (fsynced) under a temporary name and renames that. */
@@ -134,7 +134,7 @@ async function writeDurably(file: string, text: string): Promise<void> {
   } finally {
     await handle.close();
   }
-  await fsyncDir(dirname(file));
+  await fsyncPath(dirname(file));
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -6,6 +6,13 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const bundles = new Map<string, Promise<string>>();
+/**
+ * Modules the relay starts as worker threads: each bundle gets them beside it as `<name>.mjs`, where the code
+ * looks for them (see startModuleThread).
+ */
+const THREAD_MODULES = {
+  'janitor-thread': fileURLToPath(new URL('../../src/adapters/fs-journal/janitor-thread.ts', import.meta.url)),
+};
 let bundleDir: string | undefined;
 
 /**
@@ -23,7 +30,7 @@ export function bundle(script: string): Promise<string> {
     // code, and the AWS SDK, only when it runs), as in the built package.
     const outdir = join(bundleDir, `${basename(script, '.ts')}-${bundles.size}`);
     built = build({
-      entryPoints: [script],
+      entryPoints: { [basename(script, '.ts')]: script, ...THREAD_MODULES },
       outdir,
       outExtension: { '.js': '.mjs' },
       bundle: true,

@@ -14,8 +14,8 @@ vi.mock('../../src/adapters/fs-journal/syncfs.js', () => ({
     return true;
   },
 }));
-vi.mock('../../src/adapters/fs-journal/dir-sync.js', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../../src/adapters/fs-journal/dir-sync.js')>();
+vi.mock('../../src/adapters/durable-files/fsync.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../src/adapters/durable-files/fsync.js')>();
   return {
     ...real,
     fsyncPath: async (path: string) => {

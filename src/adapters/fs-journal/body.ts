@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ByteStream } from '../../core/bytes.js';
 import { PayloadTooLargeError } from '../../core/errors.js';
 import type { BodyDigest } from '../../core/journal.js';
+import { throughTemporaryName } from '../durable-files/replace-file.js';
 import { PRIVATE_FILE } from './modes.js';
 
 /**
@@ -15,7 +16,6 @@ import { PRIVATE_FILE } from './modes.js';
  * body already linked into other lanes is never overwritten in place.
  */
 export async function writeBodyFile(file: string, body: ByteStream, maxBytes: number): Promise<BodyDigest> {
-  const temp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   const hash = createHash('sha256');
   let size = 0;
   const meter = new Transform({
@@ -26,13 +26,9 @@ export async function writeBodyFile(file: string, body: ByteStream, maxBytes: nu
       done(null, chunk);
     },
   });
-  try {
-    await pipeline(body, meter, createWriteStream(temp, { flags: 'wx', mode: PRIVATE_FILE, highWaterMark: 1 << 20 }));
-    await rename(temp, file);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+  await throughTemporaryName(file, (temporary, flags) =>
+    pipeline(body, meter, createWriteStream(temporary, { flags, mode: PRIVATE_FILE, highWaterMark: 1 << 20 })),
+  );
   return { size, sha256: hash.digest('hex') };
 }
 

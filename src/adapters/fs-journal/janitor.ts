@@ -1,67 +1,8 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import type { FolderWrite, JanitorBatch, JanitorOp, JanitorReply } from './janitor-thread.js';
+import { startModuleThread } from './module-thread.js';
 
-/**
- * An entry folder to write: hard links, then files in order, written in place — no temporary name and rename:
- * every write here stands for a write-ahead-log record, which repairs a torn or empty file at the next start,
- * and two fewer metadata operations per file keep the log's fsyncs (one file-system journal) short.
- */
-export interface FolderWrite {
-  dir: string;
-  /** In order; the last one is what makes the entry visible (config.XML). */
-  files: { name: string; data: string | Uint8Array }[];
-  /** `name` in `dir` becomes a hard link to `target` (a body shared with another lane). Made before the files. */
-  links?: { name: string; target: string }[];
-}
-
-/**
- * Writes and removes entry folders on a thread of its own. Each file-system call sent through libuv's thread pool
- * costs the event loop tens of microseconds, and unlinks and creates wait on the file system's journal; here a
- * whole batch (everything asked for in one turn of the event loop) costs one message each way, and the waiting
- * happens off the main thread.
- *
- * Writes are not fsynced, nor atomic: the write-ahead log makes them durable and whole (see FsJournalStore). Removal: `files` first
- * (config.XML first makes the entry invisible at once: a folder without one is cleared at start-up), then the
- * folder; a folder that holds more (the leftovers of an interrupted write) is removed recursively.
- *
- * The worker's code is inline: no separate file to locate once the package is bundled.
- */
-const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const { linkSync, mkdirSync, rmdirSync, rmSync, unlinkSync, writeFileSync } = require('node:fs');
-const { join } = require('node:path');
-function ignoreMissing(error) { if (error.code !== 'ENOENT') throw error; }
-function remove(dir, files) {
-  for (const name of files) {
-    try { unlinkSync(join(dir, name)); } catch (error) { ignoreMissing(error); }
-  }
-  try { rmdirSync(dir); } catch (error) {
-    if (error.code === 'ENOTEMPTY') rmSync(dir, { recursive: true, force: true });
-    else ignoreMissing(error);
-  }
-}
-function write({ dir, files, links }) {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  for (const { name, target } of links || []) {
-    try { unlinkSync(join(dir, name)); } catch (error) { ignoreMissing(error); }
-    linkSync(target, join(dir, name));
-  }
-  for (const { name, data } of files) writeFileSync(join(dir, name), data, { mode: 0o600 });
-}
-parentPort.on('message', ({ batch, ops, files }) => {
-  const failures = [];
-  for (let i = 0; i < ops.length; i++) {
-    try {
-      if (ops[i].remove !== undefined) remove(ops[i].remove, files);
-      else write(ops[i]);
-    } catch (error) {
-      failures.push([i, String((error && error.message) || error)]);
-    }
-  }
-  parentPort.postMessage({ batch, failures });
-});
-`;
-
-type Op = { remove: string } | FolderWrite;
+export type { FolderWrite } from './janitor-thread.js';
 
 interface Waiting {
   resolve: () => void;
@@ -69,7 +10,7 @@ interface Waiting {
 }
 
 interface Queued {
-  op: Op;
+  op: JanitorOp;
   waiting: Waiting;
 }
 
@@ -83,11 +24,17 @@ export interface WriteOptions {
   holdMs?: number;
 }
 
-interface Reply {
-  batch: number;
-  failures: [number, string][];
-}
-
+/**
+ * Writes and removes entry folders on a thread of its own (janitor-thread.ts). Each file-system call sent through
+ * libuv's thread pool costs the event loop tens of microseconds, and unlinks and creates wait on the file system's
+ * journal; here a whole batch (everything asked for in one turn of the event loop) costs one message each way,
+ * and the waiting happens off the main thread.
+ *
+ * Writes are not fsynced, nor atomic: the write-ahead log makes them durable and whole (see FsJournalStore).
+ * Removal: `files` first (config.XML first makes the entry invisible at once: a folder without one is cleared at
+ * start-up), then the folder; a folder that holds more (the leftovers of an interrupted write) is removed
+ * recursively.
+ */
 export class FolderJanitor {
   private readonly worker: Worker;
   private queued: Queued[] = [];
@@ -103,9 +50,9 @@ export class FolderJanitor {
 
   /** `files`: the names to unlink first in every folder removed, in order. */
   constructor(private readonly files: readonly string[]) {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true });
+    this.worker = startModuleThread('janitor-thread', import.meta.url);
     this.worker.unref(); // an idle janitor never keeps the process alive
-    this.worker.on('message', ({ batch, failures }: Reply) => {
+    this.worker.on('message', ({ batch, failures }: JanitorReply) => {
       const waiting = this.sent.get(batch) ?? [];
       this.sent.delete(batch);
       const failed = new Map(failures);
@@ -171,7 +118,7 @@ export class FolderJanitor {
     await this.worker.terminate();
   }
 
-  private enqueue(op: Op): Promise<void> {
+  private enqueue(op: JanitorOp): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<void>((resolve, reject) => this.queue({ op, waiting: { resolve, reject } }));
   }
@@ -215,7 +162,7 @@ export class FolderJanitor {
     this.worker.ref(); // work in progress keeps the process alive
     const transfer: ArrayBuffer[] = [];
     const ops = queued.map(({ op }) => ('remove' in op ? op : forThread(op, transfer)));
-    this.worker.postMessage({ batch, ops, files: this.files }, transfer);
+    this.worker.postMessage({ batch, ops, files: this.files } satisfies JanitorBatch, transfer);
   }
 
   private settle(): void {

@@ -2,7 +2,8 @@ import { writevSync } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { fsyncPath } from './dir-sync.js';
+import { fsyncPath } from '../durable-files/fsync.js';
+import { GroupCommit } from '../durable-files/group-commit.js';
 import { PRIVATE_DIR, PRIVATE_FILE } from './modes.js';
 
 /** What the journal promised: entries written (with the body of small uploads), or entries purged. */
@@ -36,9 +37,8 @@ interface Segment {
   prior?: Promise<void>;
   /** The first journal write of this segment that failed: the segment is then kept for the next start-up. */
   failed?: unknown;
-  /** Group commit state: the fsync running, and the one callers arriving now will share. */
-  syncing: Promise<void> | null;
-  queued: Promise<void> | null;
+  /** The segment's fsyncs: callers that arrive during one share the next (see startSync). */
+  commit: GroupCommit;
 }
 
 /** Records up to this size are written without a thread-pool round trip (the page cache absorbs them). */
@@ -201,7 +201,7 @@ export class WriteAheadLog {
     const file = join(this.dir, `${String(seq).padStart(12, '0')}.wal`);
     const handle = await open(file, 'w', PRIVATE_FILE);
     await fsyncPath(this.dir);
-    return {
+    const segment: Segment = {
       seq,
       file,
       handle,
@@ -209,36 +209,23 @@ export class WriteAheadLog {
       records: [],
       pending: new Set(),
       writing: new Set(),
-      syncing: null,
-      queued: null,
+      commit: new GroupCommit(() => this.startSync(segment)),
     };
+    return segment;
   }
 
   /** Group commit: callers that arrive during an fsync of the segment share the next one. */
   private sync(segment: Segment): Promise<void> {
-    if (segment.queued) return segment.queued;
-    const running = segment.syncing;
-    if (!running) return this.startSync(segment);
-    segment.queued = running
-      .catch(() => undefined)
-      .then(() => {
-        segment.queued = null;
-        return this.startSync(segment);
-      });
-    return segment.queued;
+    return segment.commit.request();
   }
 
+  /** One fsync of the segment, after the previous segment's last one and the large writes still running. */
   private startSync(segment: Segment): Promise<void> {
-    const run = Promise.all([segment.prior, ...segment.writing])
+    return Promise.all([segment.prior, ...segment.writing])
       .then(() => segment.handle.sync())
       .catch((error: unknown) => {
         throw this.breakDown(error);
-      })
-      .finally(() => {
-        if (segment.syncing === run) segment.syncing = null;
       });
-    segment.syncing = run;
-    return run;
   }
 
   /**
