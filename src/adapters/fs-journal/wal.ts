@@ -250,9 +250,13 @@ function encodeRecordParts(record: WalRecord, body: Buffer | undefined): Buffer[
   const json = Buffer.from(JSON.stringify(record));
   const head = Buffer.allocUnsafe(HEADER_BYTES);
   head.writeUInt32LE(json.length, 0);
-  head.writeUInt32LE(body?.length ?? 0, 4);
-  head.writeUInt32LE(body ? crc32(body, crc32(json)) : crc32(json), 8);
-  return body && body.length > 0 ? [head, json, body] : [head, json];
+  const carried = body && body.length > 0 ? body : undefined;
+  head.writeUInt32LE(carried?.length ?? 0, 4);
+  // An empty body adds nothing to the checksum, and must not be handed to crc32: Node's crc32 answers 0, whatever
+  // the starting value, for an empty view of a zero-length ArrayBuffer (what `new Uint8Array(0)` is) — a record
+  // whose checksum then never matches ends the log there, losing every record after it.
+  head.writeUInt32LE(carried ? crc32(carried, crc32(json)) : crc32(json), 8);
+  return carried ? [head, json, carried] : [head, json];
 }
 
 /** writev until every byte is written (a regular file takes it all at once, but the call may stop short). */
