@@ -4,6 +4,7 @@ import { type Logger, silentLogger } from '../core/logger.js';
 import { resolvePlace } from './agent-config.js';
 import { birthTimesAreReal } from './birth-time.js';
 import { RelayClient } from './client.js';
+import { closeSignal } from './close-write.js';
 import { AgentConfigError } from './errors.js';
 import { sameIdentity } from './file-index.js';
 import { INDEX_FILE, loadIndex, saveIndex } from './index-file.js';
@@ -50,8 +51,14 @@ export interface AgentOptions {
   logger?: Logger;
   /** How long a removal waits for the addition that makes it a move. Default 300 ms. */
   renameWindowMs?: number;
-  /** How long a file must hold still before it is uploaded. Default 500 ms. */
+  /** How long a file must hold still before it is uploaded (without a close signal). Default 500 ms. */
   stabilityMs?: number;
+  /**
+   * Take a file as soon as the OS says it was closed after writing and no one holds it open (Linux inotify through
+   * the optional koffi module; see close-write.ts), instead of waiting `stabilityMs` for it to hold still. Where
+   * there is no such signal the wait applies. Default true.
+   */
+  closeSignal?: boolean;
   /** Per request timeout of the relay client. Default 30 s. */
   timeoutMs?: number;
   /** Retries of one request on network errors and 5xx. */
@@ -207,6 +214,21 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     );
   }
   const statAt = (rel: string) => statRelative(root, rel, birthTimes);
+  const signal =
+    options.closeSignal === false
+      ? undefined
+      : await closeSignal((error) => logger.warn('could not read file close events', { error }));
+  logger.info(
+    signal
+      ? 'files are sent once closed after writing (inotify), or after holding still where that is not known'
+      : 'files are sent once they held still (no close-after-write signal here)',
+    { stabilityMs },
+  );
+  const closes = signal && {
+    retain: (rel: string) => signal.retain(join(root, rel)),
+    release: (rel: string) => signal.release(join(root, rel)),
+    closedAfterWrite: (rel: string) => signal.closedAfterWrite(join(root, rel)),
+  };
   const client = new RelayClient({
     relay: options.relay,
     token: options.token,
@@ -266,6 +288,7 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
         await client.close();
       }
       await outbox.close();
+      signal?.close();
       logger.info('agent stopped', { queued: outbox.size });
     })();
     return closing;
@@ -298,6 +321,7 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     },
     renameWindowMs,
     stabilityMs,
+    closes,
     initialScan: options.initialScan ?? false,
     onListed: (stat) => {
       if (stat.kind === 'dir') scan.folders += 1;

@@ -1,5 +1,5 @@
 import { FileIndex, type FileStat, isSameOrBelow, sameContent, sameIdentity } from './file-index.js';
-import { StabilityTracker } from './stability.js';
+import { type FileCloses, StabilityTracker } from './stability.js';
 
 /** A change in the watched folder, in its terms: paths relative to the folder, `/`-separated. */
 export type LocalChange =
@@ -23,6 +23,8 @@ export interface DetectorOptions {
   /** How long a file must hold still before it is uploaded. */
   stabilityMs: number;
   pollMs?: number;
+  /** Where the OS tells when a file was closed after writing (see close-write.ts); else only the wait. */
+  closes?: FileCloses;
   /** Report what the initial listing finds (makedir, upload) instead of only remembering it. */
   initialScan?: boolean;
   /** Told about each file and folder of the initial listing (scan progress). */
@@ -67,6 +69,7 @@ export class RenameDetector {
       pollMs: options.pollMs ?? Math.max(10, Math.min(100, Math.floor(options.stabilityMs / 4))),
       onStable: (rel) => this.enqueue(() => this.settled(rel)),
       onError: (error) => this.fail(error),
+      closes: options.closes,
     });
   }
 

@@ -9,7 +9,19 @@ export interface StabilityOptions {
   pollMs: number;
   onStable(rel: string, stat: FileStat): void;
   onError(error: unknown): void;
+  /** Where the OS says when a file is closed after writing (see close-write.ts): then no wait is needed. */
+  closes?: FileCloses;
 }
+
+/** CloseSignal in the tracker's terms: paths relative to the watched folder. */
+export interface FileCloses {
+  retain(rel: string): void;
+  release(rel: string): void;
+  closedAfterWrite(rel: string): boolean;
+}
+
+/** With a close signal, a file being written is looked at this often (an lstat and a read that never blocks). */
+const CLOSE_POLL_MS = 20;
 
 interface Watch {
   last: FileStat | undefined;
@@ -18,9 +30,11 @@ interface Watch {
 }
 
 /**
- * Decides when a file is completely written. File systems report writes, not their end, so a file counts as
- * finished once its size, modification time and inode have held still for `stabilityMs`: a half-written file is
- * never uploaded. Further writes while a file is watched simply restart its wait.
+ * Decides when a file is completely written: once the OS says it was closed after writing and no one holds it open
+ * (where there is such a signal, see close-write.ts), or else once its size, modification time and inode have held
+ * still for `stabilityMs` — a half-written file is never uploaded. A file held open by a writer that pauses (a log)
+ * is still taken after `stabilityMs` of stillness, as without the signal. Further writes while a file is watched
+ * simply restart its wait.
  */
 export class StabilityTracker {
   private readonly watches = new Map<string, Watch>();
@@ -40,6 +54,7 @@ export class StabilityTracker {
     if (this.watches.has(rel)) return;
     const watch: Watch = { last: undefined, since: Date.now(), timer: undefined };
     this.watches.set(rel, watch);
+    this.options.closes?.retain(rel);
     this.schedule(rel, watch, 0);
   }
 
@@ -48,22 +63,29 @@ export class StabilityTracker {
     for (const [path, watch] of this.watches) {
       if (!isSameOrBelow(path, rel)) continue;
       clearTimeout(watch.timer);
-      this.watches.delete(path);
+      this.forget(path);
     }
   }
 
   /** Stops every watch and returns the paths that were still settling. */
   drain(): string[] {
     const paths = [...this.watches.keys()];
-    for (const watch of this.watches.values()) clearTimeout(watch.timer);
-    this.watches.clear();
+    for (const [path, watch] of this.watches) {
+      clearTimeout(watch.timer);
+      this.forget(path);
+    }
     return paths;
+  }
+
+  private forget(rel: string): void {
+    this.watches.delete(rel);
+    this.options.closes?.release(rel);
   }
 
   private schedule(rel: string, watch: Watch, delay: number): void {
     watch.timer = setTimeout(() => {
       this.sample(rel, watch).catch((error: unknown) => {
-        if (this.watches.get(rel) === watch) this.watches.delete(rel);
+        if (this.watches.get(rel) === watch) this.forget(rel);
         this.options.onError(error);
       });
     }, delay);
@@ -74,7 +96,12 @@ export class StabilityTracker {
     if (this.watches.get(rel) !== watch) return; // cancelled meanwhile
     if (now?.kind !== 'file') {
       // Gone (a delete or rename event follows) or replaced by a folder (an addDir event follows).
-      this.watches.delete(rel);
+      this.forget(rel);
+      return;
+    }
+    if (this.options.closes?.closedAfterWrite(rel)) {
+      this.forget(rel);
+      this.options.onStable(rel, now);
       return;
     }
     const unchanged =
@@ -86,12 +113,14 @@ export class StabilityTracker {
       watch.last = now;
       watch.since = Date.now();
     } else if (Date.now() - watch.since >= this.options.stabilityMs) {
-      this.watches.delete(rel);
+      this.forget(rel);
       this.options.onStable(rel, now);
       return;
     }
-    // Changed: sample again soon. Unchanged: one more sample when the wait would be over (a write meanwhile
-    // moves mtime, so that sample sees it), instead of one every pollMs: a burst of new files costs a few stats each.
+    // With a close signal: look again soon, for the close. Without, changed: sample again soon; unchanged: one
+    // more sample when the wait would be over (a write meanwhile moves mtime, so that sample sees it), instead of
+    // one every pollMs: a burst of new files costs a few stats each.
+    if (this.options.closes) return this.schedule(rel, watch, Math.min(CLOSE_POLL_MS, this.options.stabilityMs));
     const poll = Math.min(this.options.pollMs, this.options.stabilityMs);
     const rest = watch.since + this.options.stabilityMs - Date.now();
     this.schedule(rel, watch, unchanged ? Math.max(poll, rest) : poll);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
@@ -336,6 +336,32 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     expect(await requests(server, 'MOVE', '/burst/f00.bin')).toBe(1);
     expect(await requests(server, 'PUT', '/burst/renamed.bin')).toBe(0);
   }, 90_000);
+
+  // The guarantee the close signal must keep: a file is sent once, whole, however its writer paces itself (as long
+  // as it never stops for the whole stability wait, which is long here). With the signal, the file goes when it
+  // is closed; without it (the fallback), when it held still.
+  it.each([true, false])('never sends a file while it is being written (close signal: %s)', async (closeSignal) => {
+    const { server, relay, watch } = await rig();
+    const a = await agent(relay, watch, { closeSignal, stabilityMs: 5_000 });
+    const chunks = Array.from({ length: 16 }, () => randomBytes(256 * 1024));
+    const handle = await open(at(watch, 'upload.bin'), 'w');
+    for (const chunk of chunks) {
+      await handle.write(chunk);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await handle.close();
+    await writeFile(at(watch, 'small.txt'), 'closed at once');
+
+    await mirrored(server, watch);
+    await waitFor(
+      async () => a.status().queued === 0 && a.status().detecting === 0,
+      10_000,
+      () => JSON.stringify(a.status()),
+    );
+    expect(await requests(server, 'PUT', '/upload.bin')).toBe(1);
+    expect((await server.tree()).get(`${PREFIX}upload.bin`)).toBe(sha256(Buffer.concat(chunks)));
+    await replayedCleanly(relay);
+  });
 
   it('skips what would land below /.vfs-relay/ quietly: nothing sent for it, nothing set aside', async () => {
     const { server, relay, watch } = await rig();

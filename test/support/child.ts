@@ -54,6 +54,8 @@ export interface Child {
   /** Resolves with the exit code or signal. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stderr(): string;
+  /** The lines it printed after READY (kept whole: children print little there). */
+  stdout(): string;
 }
 
 /** Runs a TypeScript file in a child Node process and waits (bounded) for it to print `READY …`. */
@@ -81,6 +83,12 @@ export async function spawnTs(
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   const lines = createInterface({ input: child.stdout! });
+  let stdout = '';
+  let seenReady = false;
+  lines.on('line', (line) => {
+    if (seenReady) stdout += `${line}\n`;
+    else seenReady = line.startsWith('READY');
+  });
   const ready = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -97,5 +105,5 @@ export async function spawnTs(
       reject(new Error(`child ${script} exited (${code ?? signal}) before READY: ${stderr}`));
     });
   });
-  return { process: child, ready, exited, stderr: () => stderr };
+  return { process: child, ready, exited, stderr: () => stderr, stdout: () => stdout };
 }
