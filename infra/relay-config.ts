@@ -7,7 +7,8 @@ import type { RelaySettings } from './settings.js';
  * What the functions in functions/ read from their environment. Only names and references: never a secret value.
  *
  * - `VFS_RELAY_CONFIG_JSON`: the relay's JSON config (CONTRACT "Config file") without any secret: journal
- *   `s3://<bucket>/<prefix>`, queue URL, peers and sources (no password), vfs, replicationUser, autoPlay.
+ *   `s3://<bucket>/<prefix>`, queue URL, peers and sources (no password), vfs, replicationUser, autoPlay,
+ *   deleteGuard.
  * - `VFS_RELAY_SECRETS_ARN`: ARN of a Secrets Manager secret holding
  *   `{ "adminToken": "…", "nodeTokens": { "<node>": "…" }, "peerPasswords": { "<peer>": "…" } }`. At cold start a
  *   function reads it once and fills `auth.adminToken`, `auth.nodeTokens` and each `peers[i].password` and
@@ -44,5 +45,6 @@ export function relayConfigJson({ settings, journalBucket, doorbell }: RelayConf
     vfs: settings.vfs.map((location) => ({ path: location.path, replicate: location.replicate ?? true })),
     replicationUser: settings.replicationUser,
     autoPlay: settings.autoPlay,
+    deleteGuard: settings.deleteGuard,
   });
 }

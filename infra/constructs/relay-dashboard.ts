@@ -77,6 +77,9 @@ export class RelayDashboard extends Construct {
           ...labelled(METRIC.failedEntries, 'failed'),
           ...labelled(METRIC.blockedEntries, 'blocked'),
         ]),
+        graph('Held by the delete guard', perPeer(METRIC.heldChanges), {
+          leftAnnotations: [{ value: 1, label: 'alarm' }],
+        }),
       ],
     ];
   }

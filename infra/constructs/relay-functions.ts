@@ -45,7 +45,8 @@ export interface RelayFunctionsProps {
  * - api: journals changes (read, write, delete, abort multipart copies, list under the journal prefix; presigned
  *   PUTs are signed with its role), rings the doorbell, reads the secret (node/admin tokens, peer passwords for
  *   an operator's ping, which also writes the peer's state), looks up applied-replica records and counts the
- *   echoes it drops (`<prefix>/echo/`: HEAD is s3:GetObject, the count a conditional PUT).
+ *   echoes it drops (`<prefix>/echo/`: HEAD is s3:GetObject, the count a conditional PUT), keeps the delete
+ *   guard's windows (`<prefix>/delete-guard/`: conditional PUTs; an operator's release or discard deletes one).
  * - replay: consumes the doorbell (receive, delete, change visibility, queue attributes for the event source
  *   mapping), reads bodies, rewrites parked entries, purges applied ones, keeps peer state, wait lists and entry
  *   claims (`<prefix>/peers/`, `<prefix>/waiting/`, `<prefix>/claims/`; conditional PUTs need no extra action),

@@ -114,6 +114,17 @@ export class RelayObservability extends Construct {
         evaluationPeriods: 1,
         treatMissingData: cloudwatch.TreatMissingData.IGNORE,
       });
+      this.alarm(`Held${peer}`, `${peer}-held`, {
+        alarmDescription:
+          `The delete guard holds at least one delete for peer ${peer}: a burst of deletes from one node, or a ` +
+          'folder holding many entries. They wait for an operator. Runbook: docs/cloud.md, "Deletes held".',
+        metric: this.metrics.peer(METRIC.heldChanges, peer),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        // A gauge published by every ping, like the conflicts.
+        treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+      });
       this.alarm(`JobFailed${peer}`, `${peer}-job-failed`, {
         alarmDescription:
           `A verify or resync job of peer ${peer} ended FAILED (a source or the peer could not be read). ` +

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   autoPlay,
+  deleteGuard,
   name,
   peerSchema,
   pingIntervalSeconds,
@@ -63,6 +64,7 @@ export const deploymentSettingsSchema = z
       .optional()
       .describe('use this existing Secrets Manager secret instead of creating one (same JSON shape)'),
     autoPlay,
+    deleteGuard,
     alarms: z
       .object({
         offlinePings: integer(1, 100)

@@ -52,6 +52,8 @@ export const METRIC = {
   conflictEntries: spec('ConflictEntries', 'Count'),
   failedEntries: spec('FailedEntries', 'Count'),
   blockedEntries: spec('BlockedEntries', 'Count'),
+  /** Changes the delete guard holds (HELD) until an operator releases or discards them. */
+  heldChanges: spec('HeldChanges', 'Count'),
 
   /** 1 when the peer is ONLINE, 0 when OFFLINE or UNAUTHORIZED; dimensions service + peer. */
   peerOnline: spec('PeerOnline', 'None'),

@@ -135,7 +135,7 @@ const EMPTY_BACKLOG: LaneBacklog = emptyBacklog();
 
 /**
  * Backlog gauges per peer from `JournalView.backlog()`: entries and bytes waiting (PENDING + BLOCKED), the age of
- * the oldest of them (0 when none), and entries parked in CONFLICT, FAILED or BLOCKED.
+ * the oldest of them (0 when none), entries parked in CONFLICT, FAILED or BLOCKED, and those the delete guard HELD.
  */
 export class BacklogMetrics {
   constructor(private readonly metrics: Metrics = createMetrics()) {}
@@ -154,6 +154,7 @@ export class BacklogMetrics {
         [METRIC.conflictEntries, [b.conflicts]],
         [METRIC.failedEntries, [b.failed]],
         [METRIC.blockedEntries, [b.blocked]],
+        [METRIC.heldChanges, [b.held]],
       ]);
       emit(this.metrics, [DIMENSION.peer, peer], series);
     }

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { EntryRef, JournalEntry } from '../../src/core/entry.js';
 import { emptyCounts, type JobView } from '../../src/core/jobs/job.js';
 import type { JournalStore } from '../../src/core/journal.js';
-import { JournalView } from '../../src/core/journal-view.js';
+import { emptyBacklog, JournalView } from '../../src/core/journal-view.js';
 import { laneId } from '../../src/core/lane.js';
 import type { Peer, ReplayOutcome } from '../../src/core/peer.js';
 import { PeerHealth } from '../../src/core/peer-health.js';
@@ -252,6 +252,7 @@ describe('the replay path', () => {
       ConflictEntries: 1,
       FailedEntries: 1,
       BlockedEntries: 0,
+      HeldChanges: 0,
     });
     const backlog3 = emfFor('PendingEntries', 'peer', 'server3');
     expect(backlog3).toMatchObject({ PendingEntries: 1, PendingBytes: 1000, OldestPendingAge: 5, ConflictEntries: 0 });
@@ -263,6 +264,15 @@ describe('the replay path', () => {
     expect(emfFor('PeerOnline', 'peer', 'server3').PeerOnline).toBe(0);
     expect(emfFor('PeerOnline', 'peer', 'server4').PeerOnline).toBe(0);
     expect(unitOf(emfFor('PeerOnline', 'peer', 'server2'), 'PeerOnline')).toBe('None');
+  });
+
+  it('publishes HeldChanges per peer from the backlog (the delete guard alarm)', () => {
+    printed.length = 0;
+    new BacklogMetrics().publish(new Map([['server2', { ...emptyBacklog(), held: 3 }]]), { peers: ['server3'] });
+    const held = emfFor('HeldChanges', 'peer', 'server2');
+    expect(held.HeldChanges).toBe(3);
+    expect(unitOf(held, 'HeldChanges')).toBe('Count');
+    expect(emfFor('HeldChanges', 'peer', 'server3').HeldChanges).toBe(0);
   });
 
   it('splits more than 99 values of a metric over several EMF objects, each with the peer dimension', () => {

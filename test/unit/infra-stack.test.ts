@@ -413,6 +413,18 @@ describe('observability', () => {
     expect(sortDimensions(alarm('dr-site-job-failed').Dimensions)).toEqual(peerDimensions('dr-site'));
   });
 
+  it('alarms when the delete guard holds a delete for a peer', () => {
+    expect(alarm('server2-held')).toMatchObject({
+      MetricName: 'HeldChanges',
+      Statistic: 'Maximum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'ignore',
+    });
+    expect(alarm('server2-held').AlarmDescription).toContain('docs/cloud.md, "Deletes held"');
+    expect(sortDimensions(alarm('dr-site-held').Dimensions)).toEqual(peerDimensions('dr-site'));
+  });
+
   it('alarms when the dead-letter queue is not empty and on any function error', () => {
     expect(alarm('dead-letters')).toMatchObject({
       Namespace: 'AWS/SQS',
@@ -434,9 +446,9 @@ describe('observability', () => {
         Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalIdOf(stack.functions[name].function) } }],
       });
     }
-    // 5 per peer + dead letters + 3 functions, each to the topic on ALARM and OK.
+    // 6 per peer + dead letters + 3 functions, each to the topic on ALARM and OK.
     const alarms = ofType('AWS::CloudWatch::Alarm');
-    expect(alarms).toHaveLength(2 * 5 + 1 + 3);
+    expect(alarms).toHaveLength(2 * 6 + 1 + 3);
     const topic = logicalIdOf(stack.observability.topic);
     for (const [, a] of alarms) {
       expect(a.Properties.AlarmActions).toEqual([{ Ref: topic }]);
@@ -463,6 +475,7 @@ describe('observability', () => {
       'JobWritesDone',
       'JobBytesCopied',
       'JobsFailed',
+      'HeldChanges',
     ]) {
       expect(body).toContain(metric);
     }

@@ -9,11 +9,14 @@ import { createApp, type RelayApp } from '../../api/app.js';
 import { DEFAULT_LIMITS, relayUploadTarget } from '../../api/deps.js';
 import { RateLimiter } from '../../api/rate-limit.js';
 import type { RelayConfig } from '../../config/load.js';
+import { DeleteGuard } from '../../core/delete-guard.js';
 import type { Doorbell } from '../../core/doorbell.js';
 import { ReplicaEchoFilter } from '../../core/echo.js';
 import { echoRecordingPeers } from '../../core/echo-peer.js';
 import type { JournalEntry } from '../../core/entry.js';
+import { HeldChanges } from '../../core/held-changes.js';
 import { ChangeIntake, type IgnoredReason } from '../../core/intake.js';
+import { guardedRemovals } from '../../core/jobs/job-entries.js';
 import { JobScope } from '../../core/jobs/scope.js';
 import { JournalView } from '../../core/journal-view.js';
 import type { Logger } from '../../core/logger.js';
@@ -26,6 +29,7 @@ import { UploadExpiry } from '../../core/upload-expiry.js';
 import { convergenceParts } from '../convergence.js';
 import { nodeRequestBodies } from '../node-request-bodies.js';
 import { webDavPeers } from '../webdav-peers.js';
+import { S3DeleteWindows } from './delete-windows.js';
 import { S3ReplicaRecords } from './echo-records.js';
 import { S3EntryClaims } from './entry-claims.js';
 import { checkCloudConfig } from './env.js';
@@ -68,6 +72,8 @@ export interface CloudOptions {
   onUploadExpired?: (change: { id: string; node: string | undefined }) => void;
   /** The address `vfs-relay serve` listens on, for links without publicUrl (see ApiDeps.listenUrl). */
   listenUrl?: () => string | undefined;
+  /** The delete guard's clock, epoch ms (tests drive its window; default: the system clock). */
+  deleteGuardNow?: () => number;
 }
 
 /** Everything one cloud process needs; each Lambda function builds one per cold start and uses its part. */
@@ -90,6 +96,9 @@ export interface CloudRelay {
   sweeper: CloudSweeper;
   /** Verify and resync jobs: the API's, the replay workers' gate, and the slices the ping function runs. */
   jobs: CloudJobs;
+  /** What the delete guard holds (release, discard), and the guard with its windows in S3. */
+  held: HeldChanges;
+  deleteGuard: DeleteGuard;
   adminToken: string;
   close(): Promise<void>;
 }
@@ -161,6 +170,15 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     },
   };
   const clock = new StampClock();
+  // Any API process may take a node's next delete: the windows are shared, in S3 (see S3DeleteWindows).
+  const deleteGuard = new DeleteGuard(
+    config.deleteGuard,
+    new S3DeleteWindows(store.client, store.bucket, store.prefix),
+    options.deleteGuardNow,
+  );
+  // Operator rings are deliberate: each is a fresh re-drive, never deduplicated against an earlier ring.
+  const operatorDoorbell = doorbell.redriving(() => `op.${Date.now()}`);
+  const held = new HeldChanges({ store, doorbell: operatorDoorbell, guard: deleteGuard, logger });
   jobs = new CloudJobs({
     s3: new S3Objects(store.client, store.bucket, store.prefix),
     store,
@@ -169,6 +187,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     peers: config.peers.map((p) => p.name),
     scope: new JobScope(config.vfs),
     clock,
+    removals: guardedRemovals(deleteGuard),
     logger,
   });
   const intake = new ChangeIntake({
@@ -181,6 +200,8 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     onIgnored: options.onIgnored,
     maxUnfinishedUploads: config.limits.maxUnfinishedUploadsPerNode,
     touches: { record: (change) => jobs!.recordTouch(change) },
+    deleteGuard,
+    logger,
   });
   const expiry = new UploadExpiry({
     intake,
@@ -189,18 +210,14 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     onExpired: options.onUploadExpired,
   });
   const view = new JournalView(store);
-  // Operator rings are deliberate: each is a fresh re-drive, never deduplicated against an earlier ring.
-  const operator = new OperatorActions(
-    store,
-    doorbell.redriving(() => `op.${Date.now()}`),
-    (id) => intake.find(id),
-  );
+  const operator = new OperatorActions(store, operatorDoorbell, (id) => intake.find(id), held);
   const adminToken = config.auth.adminToken!;
   const presignedMaxBytes = options.presignedMaxBytes ?? MAX_PRESIGNED_UPLOAD_BYTES;
   const app = createApp({
     intake,
     view,
     operator,
+    held,
     monitor,
     jobs,
     peers: config.peers.map((p) => ({ name: p.name, url: p.url, node: p.node })),
@@ -250,6 +267,8 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     replayHandler: sqsReplayHandler((ref) => worker.replay(ref), logger),
     sweeper,
     jobs,
+    held,
+    deleteGuard,
     adminToken,
     close: async () => {
       await Promise.all([...peers.values()].map((p) => p.close()));
