@@ -49,6 +49,8 @@ beforeAll(async () => {
     queue: queue.QueueUrl,
     peers: [peerConfig(peer, 'server2')],
     vfs: [{ path: '/user_homes', replicate: true }],
+    // One delete per hour: the second is HELD (the guard's windows are in S3, as in cloud mode).
+    deleteGuard: { maxDeletes: 1, windowSeconds: 3600 },
     auth: { adminToken: { env: 'ADMIN_TOKEN' }, nodeTokens: { 'node-a': { env: 'NODE_A_TOKEN' } } },
   };
   env = {
@@ -144,6 +146,20 @@ async function journalThroughEdge(call: Call, folder: string): Promise<string> {
   expect(server2!.name).toBe('server2');
   expect(server2!.pending).toBeGreaterThanOrEqual(2);
   expect((await call(`/v1/changes/${id}`, { headers: auth(ADMIN_TOKEN) })).status).toBe(200);
+
+  // The delete guard: the node's second delete is HELD; discarding it re-arms the node (in S3) for the next run.
+  const deletes = [];
+  for (const name of ['gone-1', 'gone-2']) {
+    const res = await call('/v1/changes', {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ action: 'delete', path: `/user_homes/${folder}/${name}` }),
+    });
+    deletes.push(((await res.json()) as { status: string }).status);
+  }
+  expect(deletes).toEqual(['PENDING', 'HELD']);
+  const discard = await call('/v1/holds/discard?node=node-a', { method: 'POST', headers: auth(ADMIN_TOKEN) });
+  expect(await discard.json()).toEqual({ discarded: 1 });
   return sha256;
 }
 

@@ -7,6 +7,8 @@ import { DEFAULT_LIMITS } from '../../api/deps.js';
 import { RateLimiter } from '../../api/rate-limit.js';
 import { parseConfig, type RelayConfig } from '../../config/load.js';
 import { parseS3Url } from '../../config/locations.js';
+import { DeleteGuard } from '../../core/delete-guard.js';
+import { HeldChanges } from '../../core/held-changes.js';
 import { ChangeIntake } from '../../core/intake.js';
 import { JournalView } from '../../core/journal-view.js';
 import type { Logger } from '../../core/logger.js';
@@ -14,6 +16,7 @@ import { OperatorActions } from '../../core/operator.js';
 import type { PeerMonitor } from '../../core/peer.js';
 import { StampClock } from '../../core/stamp.js';
 import { Topology } from '../../core/topology.js';
+import { S3DeleteWindows } from '../cloud/delete-windows.js';
 import { CONFIG_ENV, checkCloudConfig } from '../cloud/env.js';
 import { S3PeerStateStore } from '../cloud/peer-state.js';
 
@@ -74,6 +77,11 @@ export function createEdgeRelay(env: EdgeEnv, logger: Logger = consoleLogger): E
     logger,
   });
   const clock = new StampClock();
+  // The delete guard's windows are the cloud's (S3, conditional writes): the edge, the api function and `serve`
+  // count one node's deletes together.
+  const deleteGuard = new DeleteGuard(config.deleteGuard, new S3DeleteWindows(s3, bucket, store.prefix));
+  const operatorDoorbell = doorbell.redriving(() => `op.${Date.now()}`);
+  const held = new HeldChanges({ store, doorbell: operatorDoorbell, guard: deleteGuard, logger });
   const intake = new ChangeIntake({
     store,
     doorbell,
@@ -81,6 +89,7 @@ export function createEdgeRelay(env: EdgeEnv, logger: Logger = consoleLogger): E
     topology: new Topology(config.vfs, config.peers),
     replicationUser: config.replicationUser,
     maxUnfinishedUploads: config.limits.maxUnfinishedUploadsPerNode,
+    deleteGuard,
     logger,
   });
   const peerStates = new S3PeerStateStore(s3, bucket, store.prefix);
@@ -92,11 +101,8 @@ export function createEdgeRelay(env: EdgeEnv, logger: Logger = consoleLogger): E
   const app = createApp({
     intake,
     view: new JournalView(store),
-    operator: new OperatorActions(
-      store,
-      doorbell.redriving(() => `op.${Date.now()}`),
-      (id) => intake.find(id),
-    ),
+    operator: new OperatorActions(store, operatorDoorbell, (id) => intake.find(id), held),
+    held,
     // A ping from here would need WebDAV over Node sockets: the ping function probes; this reports its findings.
     monitor: { state, ping: state },
     peers: config.peers.map((p) => ({ name: p.name, url: p.url, node: p.node })),
