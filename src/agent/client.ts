@@ -24,9 +24,12 @@ export interface UploadTarget {
 
 export type IgnoredReceipt = { status: 'IGNORED'; reason: string };
 export type PendingReceipt = { status: 'PENDING'; id: string };
+/** A delete the relay's delete guard journaled HELD: durable, waiting for an operator; nothing more to send. */
+export type HeldReceipt = { status: 'HELD'; id: string };
 export type ChangeReceipt =
   | { status: 'AWAITING_BODY'; id: string; upload: UploadTarget }
   | PendingReceipt
+  | HeldReceipt
   | IgnoredReceipt;
 export type UploadReceipt = PendingReceipt | IgnoredReceipt;
 
@@ -210,7 +213,8 @@ export class RelayClient {
     }
     for (let round = 1; ; round++) {
       const receipt = await this.submitChange(change, options);
-      if (receipt.status !== 'AWAITING_BODY') return receipt;
+      // Only deletes are ever HELD: an upload is AWAITING_BODY, PENDING or IGNORED.
+      if (receipt.status !== 'AWAITING_BODY') return receipt as UploadReceipt;
       try {
         await this.putBody(receipt.upload, change, body, options.signal);
         return await this.commit(receipt, change, body, options.signal);

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -5,6 +6,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
 import { chromiumAvailable, launchChromium } from '../support/browser.js';
+import { writeTree } from '../support/convergence.js';
 import { postChange, waitFor } from '../support/node-client.js';
 import { freePort } from '../support/ports.js';
 import { ADMIN_TOKEN, auth, NODE_A_TOKEN, startTestRelay, type TestRelay } from '../support/relay.js';
@@ -165,5 +167,51 @@ describeWithServer(missing.join(' and ') || 'none', missing.length === 0, 'web c
     expect(await page.evaluate('sessionStorage.length')).toBe(0);
     expect(problems).toEqual([]);
     await context.close();
+  }, 90_000);
+
+  it('shows the deletes the delete guard holds, with Release and Discard', async () => {
+    // Prepare: a relay that lets one delete per window through; the next two are HELD.
+    await writeTree(apache, { 'user_homes/g/a.txt': 'a', 'user_homes/g/b.txt': 'b', 'user_homes/g/c.txt': 'c' });
+    const now = new Date('2026-03-01T10:00:00Z');
+    const guarded = await startTestRelay(
+      { peers: [peerConfig(apache, 'apache')], deleteGuard: { maxDeletes: 1, windowSeconds: 60 } },
+      { now: () => now },
+    );
+    const context = await browser.newContext();
+    try {
+      const ids: string[] = [];
+      for (const name of ['a', 'b', 'c']) {
+        ids.push(await postChange(guarded.url, NODE_A_TOKEN, { action: 'delete', path: `/user_homes/g/${name}.txt` }));
+      }
+      await waitFor(async () => !existsSync(join(apache.root, 'user_homes/g/a.txt')), 20_000);
+      const page = await context.newPage();
+      page.on('dialog', (dialog) => void dialog.accept());
+      await page.goto(`${guarded.url}/`);
+      await page.fill('#token', ADMIN_TOKEN);
+      await page.click('#login button[type=submit]');
+
+      // Assess: the Held count, and each held delete with its reason and its two buttons.
+      const row = page.locator('#peers tr[data-peer="apache"]');
+      await row.waitFor();
+      const b = page.locator(`#stuck tr[data-change="${ids[1]}"][data-peer="apache"]`);
+      const c = page.locator(`#stuck tr[data-change="${ids[2]}"][data-peer="apache"]`);
+      await b.waitFor();
+      expect(await b.getAttribute('data-status')).toBe('HELD');
+      expect(await b.locator('.answer').textContent()).toMatch(/delete guard: node node-a sent more than 1/);
+      expect(await b.locator('button').allTextContents()).toEqual(['Release', 'Discard']);
+
+      // Act: release one, discard the other.
+      await b.getByRole('button', { name: 'Release' }).click();
+      await b.waitFor({ state: 'detached' });
+      await c.getByRole('button', { name: 'Discard' }).click();
+      await c.waitFor({ state: 'detached' });
+
+      // Assess: the released delete reached the peer, the discarded one never did.
+      await waitFor(async () => !existsSync(join(apache.root, 'user_homes/g/b.txt')), 20_000);
+      expect(existsSync(join(apache.root, 'user_homes/g/c.txt'))).toBe(true);
+    } finally {
+      await context.close();
+      await guarded.close();
+    }
   }, 90_000);
 });
