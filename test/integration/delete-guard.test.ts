@@ -104,6 +104,8 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'd
     expect(held[0]!.peers[0]!.lastError).toMatch(/node node-a sent more than 50 deletes within 60 s/);
     const { body: peers } = await call<{ name: string; held: number; pending: number }[]>(relay, 'GET', '/v1/peers');
     expect(peers).toEqual([expect.objectContaining({ name: 'server2', held: 30, pending: 0 })]);
+    const scrape = await fetch(`${relay.url}/metrics`, { headers: auth(ADMIN_TOKEN) });
+    expect(await scrape.text()).toMatch(/^vfs_relay_held\{peer="server2"\} 30$/m);
     const deletes = (await peer.requests()).filter((r) => r.method === 'DELETE').map((r) => r.path);
     expect(deletes.sort()).toEqual(Array.from({ length: 50 }, (_, i) => `/${file(i)}`));
     for (let i = 50; i < 80; i++) expect(onPeer(peer, file(i))).toBe(true);
@@ -138,7 +140,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'd
     // Nothing held any more: the node's window starts over, its next delete passes.
     const after = await post(relay, NODE_A_TOKEN, { action: 'delete', path: `/${file(60)}` });
     expect(after.body.status).toBe('PENDING');
-  });
+  }, 120_000);
 
   it('the window slides with the clock: 50 deletes, 61 s later 50 more, none held', async () => {
     const files = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`user_homes/s${i}.txt`, 'x']));
@@ -157,7 +159,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'd
     expect((await post(relay, NODE_A_TOKEN, { action: 'delete', path: '/user_homes/s0.txt' })).body.status).toBe(
       'HELD',
     );
-  });
+  }, 120_000);
 
   it('discard leaves the peer untouched; a restart keeps the node tripped until the last hold is gone', async () => {
     const files = Object.fromEntries(Array.from({ length: 6 }, (_, i) => [file(i), `file ${i}`]));
@@ -198,7 +200,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'd
       'PENDING',
     );
     await vi.waitFor(() => expect(onPeer(peer, file(5))).toBe(false), { timeout: 30_000 });
-  });
+  }, 120_000);
 
   it('a folder holding more than maxDeletes entries on the peer is HELD at replay, counted folder by folder', async () => {
     const files: Record<string, string> = {};
@@ -239,7 +241,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'd
     expect(await heldChanges(relay)).toEqual([]);
     const after = (await peer.requests()).slice(requests.length);
     expect(after.filter((r) => r.method === 'PROPFIND' && r.path.startsWith('/user_homes/deep'))).toEqual([]);
-  });
+  }, 120_000);
 
   it("a resync's removals go through the guard: the job holds the excess and ends once they are released", async () => {
     const source = await startApache();
@@ -274,7 +276,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'd
     const done = await jobEnd(relay.url, job);
     expect(done).toMatchObject({ status: 'DONE', counts: { held: 4, deleted: 8, failed: 0 } });
     expect([...(await peer.tree()).keys()].filter((p) => p.startsWith('user_homes/'))).toEqual(['user_homes/keep.txt']);
-  });
+  }, 120_000);
 
   it('refuses bad input to the holds API and answers 401/403 without the admin token', async () => {
     const { relay } = await cluster({}, 2);
