@@ -8,6 +8,7 @@ import { Pool } from 'undici';
 import { startApache } from '../support/apache.js';
 import { spawnTs } from '../support/child.js';
 import { tempDir } from '../support/tmp.js';
+import { mainThreadCpu, ownCpu, processCpu, processTreeCpu, recordPerf, threadCpu, threadDelta } from './proc-cpu.js';
 import { percentile, printTable, runPool, seeded } from './stats.js';
 
 const { values } = parseArgs({
@@ -61,6 +62,9 @@ async function benchRelay(files: File[], mode: Mode) {
   const child = await spawnTs(script, [tmp.dir, JSON.stringify(config)]);
   const pool = new Pool(child.ready, { connections: CONCURRENCY, pipelining: 1 });
   const auth = { authorization: `Bearer ${TOKEN}` };
+  const pid = child.process.pid!;
+  const before = { relay: processCpu(pid), main: mainThreadCpu(pid), threads: threadCpu(pid), client: ownCpu() };
+  const stopPerf = recordPerf(pid, `ingest-${mode}`);
   const started = performance.now();
   const latencies = await runPool(files, CONCURRENCY, async (file) => {
     if (mode === 'one-request') {
@@ -91,11 +95,18 @@ async function benchRelay(files: File[], mode: Mode) {
     await commit.body.dump();
   });
   const seconds = (performance.now() - started) / 1000;
+  await stopPerf();
+  const cpu = {
+    relay: processCpu(pid) - before.relay,
+    main: mainThreadCpu(pid) - before.main,
+    threads: threadDelta(before.threads, threadCpu(pid)),
+    client: ownCpu() - before.client,
+  };
   await pool.close();
   child.process.kill('SIGTERM');
   await child.exited;
   cleanups.push(() => tmp.remove());
-  return { seconds, latencies };
+  return { seconds, latencies, cpu };
 }
 
 async function benchApache(files: File[]) {
@@ -105,6 +116,8 @@ async function benchApache(files: File[]) {
   for (const dir of ['/user_homes/', ...Array.from({ length: FOLDERS }, (_, i) => `/user_homes/d${i}/`)]) {
     await (await pool.request({ method: 'MKCOL', path: dir, headers: auth })).body.dump();
   }
+  const apachePid = apache.daemonPid!;
+  const before = { apache: processTreeCpu(apachePid), client: ownCpu() };
   const started = performance.now();
   const latencies = await runPool(files, CONCURRENCY, async (file) => {
     const res = await pool.request({ method: 'PUT', path: file.path, headers: auth, body: file.body });
@@ -112,10 +125,11 @@ async function benchApache(files: File[]) {
     if (res.statusCode >= 300) throw new Error(`PUT ${res.statusCode}`);
   });
   const seconds = (performance.now() - started) / 1000;
+  const cpu = { apache: processTreeCpu(apachePid) - before.apache, client: ownCpu() - before.client };
   await pool.close();
   await apache.stop();
   cleanups.push(() => apache.close());
-  return { seconds, latencies };
+  return { seconds, latencies, cpu };
 }
 
 const files = makeFiles();
@@ -132,9 +146,23 @@ const row = (name: string, r: { seconds: number; latencies: number[] }): [string
   `${rate(r).toFixed(0).padStart(9)}   ${percentile(r.latencies, 50).toFixed(1).padStart(6)}   ${percentile(r.latencies, 99).toFixed(1).padStart(6)}   ${(rate(r) / rate(baseline)).toFixed(2)}×`,
 ];
 for (const cleanup of cleanups) await cleanup();
+const perChange = (seconds: number) => `${((1000 * seconds) / COUNT).toFixed(3)} ms`;
 printTable([
   ['', 'changes/s   p50 ms   p99 ms   vs baseline'],
   row('relay, POST /v1/uploads (1 request, fsynced)', oneRequest),
   row('relay, change + body + commit (3 requests, fsynced)', threeStep),
   row('Apache WebDAV PUT (baseline, no fsync)', baseline),
+  ['', ''],
+  ['CPU per change', 'relay main thread / relay all threads / client'],
+  [
+    'relay, 1 request',
+    `${perChange(oneRequest.cpu.main)} / ${perChange(oneRequest.cpu.relay)} / ${perChange(oneRequest.cpu.client)}`,
+  ],
+  [
+    'relay, 3 requests',
+    `${perChange(threeStep.cpu.main)} / ${perChange(threeStep.cpu.relay)} / ${perChange(threeStep.cpu.client)}`,
+  ],
+  ['Apache PUT (Apache / client)', `${perChange(baseline.cpu.apache)} / ${perChange(baseline.cpu.client)}`],
+  ['relay threads, 1 request (CPU s)', oneRequest.cpu.threads],
+  ['relay threads, 3 requests (CPU s)', threeStep.cpu.threads],
 ]);

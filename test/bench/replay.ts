@@ -17,6 +17,7 @@ import { type ApachePeer, peerConfig, startApache } from '../support/apache.js';
 import { type Child, spawnTs } from '../support/child.js';
 import { postChange } from '../support/node-client.js';
 import { tempDir } from '../support/tmp.js';
+import { mainThreadCpu, ownCpu, processCpu, processTreeCpu, recordPerf, threadCpu, threadDelta } from './proc-cpu.js';
 import { percentile, printTable, runPool, seeded } from './stats.js';
 
 const { values } = parseArgs({
@@ -37,7 +38,8 @@ const FOLDERS = 20;
 const BASE = '/user_homes/bench';
 const BASELINE = '/baseline';
 const BIG_PATH = '/user_homes/big/big.bin';
-const PENDING_POLL_MS = 20;
+// Polling `GET /v1/peers` costs the relay CPU too (it walks the backlog): often enough to time a drain of seconds.
+const PENDING_POLL_MS = 100;
 const RSS_POLL_MS = 50;
 const DRAIN_TIMEOUT_MS = 10 * 60_000;
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -170,11 +172,16 @@ async function benchDrain(apache: ApachePeer, files: File[], journal: string) {
   try {
     child = await startRelay(journal, apache);
     const relay = child.ready;
+    const pid = child.process.pid!;
+    const fillCpuBefore = { all: processCpu(pid), main: mainThreadCpu(pid) };
+    const stopFillPerf = recordPerf(pid, 'fill');
     const fillStarted = performance.now();
     const fillLatencies = await runPool(files, CONCURRENCY, async (file) => {
       await postChange(relay, NODE_TOKEN, { action: 'upload', path: file.path, body: file.body });
     });
     const fillSeconds = (performance.now() - fillStarted) / 1000;
+    await stopFillPerf();
+    const fillCpu = { all: processCpu(pid) - fillCpuBefore.all, main: mainThreadCpu(pid) - fillCpuBefore.main };
     const before = await waitBacklog(relay, files.length);
     process.stdout.write(
       `  journaled ${files.length} uploads in ${fillSeconds.toFixed(2)} s with the peer ${before.status}\n`,
@@ -183,12 +190,19 @@ async function benchDrain(apache: ApachePeer, files: File[], journal: string) {
     await apache.start();
     // The pinger (every second) may have found the peer first; then the drain began a little before `started`.
     const statusBeforePing = (await peerInfo(relay)).status;
-    const cpuBefore = cpuSeconds(child.process.pid!);
+    const apachePid = apache.daemonPid!;
+    const cpuBefore = { relay: processCpu(pid), main: mainThreadCpu(pid), threads: threadCpu(pid) };
+    const apacheBefore = processTreeCpu(apachePid);
+    const stopPerf = recordPerf(pid, 'drain');
     const started = performance.now();
     await ping(relay);
     await waitDrained(relay, child);
     const seconds = (performance.now() - started) / 1000;
-    const cpu = cpuSeconds(child.process.pid!) - cpuBefore;
+    await stopPerf();
+    const cpu = processCpu(pid) - cpuBefore.relay;
+    const mainCpu = mainThreadCpu(pid) - cpuBefore.main;
+    const threads = threadDelta(cpuBefore.threads, threadCpu(pid));
+    const apacheCpu = processTreeCpu(apachePid) - apacheBefore;
     process.stdout.write(`  drained in ${seconds.toFixed(2)} s (status just before the ping: ${statusBeforePing})\n`);
 
     // Verify: every file on Apache, with its sha256.
@@ -205,7 +219,7 @@ async function benchDrain(apache: ApachePeer, files: File[], journal: string) {
       );
     }
     process.stdout.write(`  verified ${files.length} files on Apache (sha256)\n`);
-    return { seconds, fillSeconds, fillLatencies, statusBeforePing, cpu };
+    return { seconds, fillSeconds, fillLatencies, fillCpu, statusBeforePing, cpu, mainCpu, threads, apacheCpu };
   } finally {
     await stopRelay(child);
   }
@@ -221,6 +235,9 @@ async function benchBaseline(apache: ApachePeer, files: File[]) {
       await res.body.dump();
       if (res.statusCode !== 201) throw new Error(`MKCOL ${dir}: ${res.statusCode}`);
     }
+    const apachePid = apache.daemonPid!;
+    const clientBefore = ownCpu();
+    const apacheBefore = processTreeCpu(apachePid);
     const started = performance.now();
     const latencies = await runPool(files, CONCURRENCY, async (file) => {
       const path = `${BASELINE}${file.path.slice(BASE.length)}`;
@@ -229,7 +246,12 @@ async function benchBaseline(apache: ApachePeer, files: File[]) {
       if (res.statusCode >= 300) throw new Error(`PUT ${path}: ${res.statusCode}`);
     });
     const seconds = (performance.now() - started) / 1000;
-    return { seconds, latencies };
+    return {
+      seconds,
+      latencies,
+      clientCpu: ownCpu() - clientBefore,
+      apacheCpu: processTreeCpu(apachePid) - apacheBefore,
+    };
   } finally {
     await pool.close();
   }
@@ -264,13 +286,6 @@ function memory(pid: number): { rssKiB: number; hwmKiB: number } {
     return Number(match[1]);
   };
   return { rssKiB: field('VmRSS'), hwmKiB: field('VmHWM') };
-}
-
-/** CPU time (user + system) a process has used so far, in seconds (/proc/<pid>/stat counts USER_HZ = 100 ticks). */
-function cpuSeconds(pid: number): number {
-  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Posts one upload the way a node does, its body streamed from `file` (never held in memory). */
@@ -346,12 +361,12 @@ async function benchBig(apache: ApachePeer, scratch: string, journal: string) {
         // the child exited: waitDrained reports it
       }
     }, RSS_POLL_MS);
-    const cpuBefore = cpuSeconds(pid);
+    const cpuBefore = processCpu(pid);
     const started = performance.now();
     await ping(relay);
     await waitDrained(relay, child);
     const seconds = (performance.now() - started) / 1000;
-    const cpu = cpuSeconds(pid) - cpuBefore;
+    const cpu = processCpu(pid) - cpuBefore;
     clearInterval(sampler);
     sampler = undefined;
     const end = memory(pid);
@@ -424,6 +439,7 @@ try {
   const bigBaselineSeconds = await benchBigBaseline(apache, big.file, big.size);
 
   const drainRate = COUNT / drain.seconds;
+  const perFile = (seconds: number) => `${((1000 * seconds) / COUNT).toFixed(3)} ms`;
   const baselineRate = COUNT / baseline.seconds;
   const bigMib = big.size / 2 ** 20;
   process.stdout.write('\n');
@@ -439,13 +455,17 @@ try {
     ],
     ['ratio drain / baseline', `${(drainRate / baselineRate).toFixed(2)}×`],
     [
-      'relay CPU during the drain',
-      `${drain.cpu.toFixed(2)} s (${((100 * drain.cpu) / drain.seconds).toFixed(0)}% of one core)`,
+      'CPU per file, drain',
+      `relay ${perFile(drain.cpu)} (main thread ${perFile(drain.mainCpu)}; ${((100 * drain.cpu) / drain.seconds).toFixed(0)}% of one core), Apache ${perFile(drain.apacheCpu)}`,
     ],
+    ['CPU per PUT, baseline', `client ${perFile(baseline.clientCpu)}, Apache ${perFile(baseline.apacheCpu)}`],
+    ['relay CPU / client CPU per file', `${(drain.cpu / baseline.clientCpu).toFixed(2)}×`],
+    ['relay threads during the drain (CPU s)', drain.threads],
     [
       'journal fill, peer down (3 requests)',
       `${(COUNT / drain.fillSeconds).toFixed(0).padStart(7)}   ${drain.fillSeconds.toFixed(2).padStart(7)}   ${percentile(drain.fillLatencies, 50).toFixed(1).padStart(6)}   ${percentile(drain.fillLatencies, 99).toFixed(1).padStart(6)}`,
     ],
+    ['CPU per upload, fill', `relay ${perFile(drain.fillCpu.all)} (main thread ${perFile(drain.fillCpu.main)})`],
     ['', ''],
     [
       `${bigMib} MiB upload: replay time`,

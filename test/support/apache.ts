@@ -74,6 +74,8 @@ export interface ApachePeer {
   /** Stops the server (no-op when stopped); resolves once its processes are gone and the port is closed. */
   stop(): Promise<void>;
   readonly running: boolean;
+  /** The daemon's parent process (its workers are its children), while it runs: for benchmarks' CPU figures. */
+  readonly daemonPid: number | undefined;
   /**
    * Every request logged so far, in the order Apache received them (waits briefly for the log to settle). Apache
    * writes a line when a request completes, from whichever worker thread served it, so the file order is not
@@ -187,6 +189,10 @@ class ApacheServer implements ApachePeer {
 
   get running(): boolean {
     return this.pid !== undefined;
+  }
+
+  get daemonPid(): number | undefined {
+    return this.pid;
   }
 
   async prepare(): Promise<void> {

@@ -69,6 +69,8 @@ export async function spawnTs(
   const profile = process.env.VFS_RELAY_CPU_PROF
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.VFS_RELAY_CPU_PROF}`]
     : [];
+  // VFS_RELAY_PERF=<dir>: the benchmarks record `perf` profiles of children; JavaScript frames need a symbol map.
+  if (process.env.VFS_RELAY_PERF) profile.push('--perf-basic-prof');
   const child = spawn(process.execPath, [...profile, '--enable-source-maps', await bundle(script), ...args], {
     // The child's stdin is a pipe from this process: when the test runner dies (killed, timed out), the pipe
     // closes and the child exits (child-main.ts) instead of living on as an orphan that eats the machine's CPU.
