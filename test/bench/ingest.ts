@@ -163,6 +163,11 @@ printTable([
     `${perChange(threeStep.cpu.main)} / ${perChange(threeStep.cpu.relay)} / ${perChange(threeStep.cpu.client)}`,
   ],
   ['Apache PUT (Apache / client)', `${perChange(baseline.cpu.apache)} / ${perChange(baseline.cpu.client)}`],
+  [
+    'relay (all threads) / client CPU',
+    `1 request ${(oneRequest.cpu.relay / oneRequest.cpu.client).toFixed(2)}×, 3 requests ${(threeStep.cpu.relay / threeStep.cpu.client).toFixed(2)}× ` +
+      '(the client did the same requests: a yardstick for how fast the machine ran them)',
+  ],
   ['relay threads, 1 request (CPU s)', oneRequest.cpu.threads],
   ['relay threads, 3 requests (CPU s)', threeStep.cpu.threads],
 ]);
