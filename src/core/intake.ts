@@ -88,6 +88,12 @@ export interface IntakeDeps {
   touches?: { record(change: { action: Action; path: string; target?: string }): Promise<void> };
   /** Counts each node's deletes; past its limit they are journaled HELD (CONTRACT "Delete guard"). */
   deleteGuard?: DeleteGuard;
+  /**
+   * Hex SHA-256 of a body in memory (default: Web Crypto, which every runtime has). On Node the runtime passes
+   * node:crypto's, which hashes in place on the calling thread: Web Crypto copies the bytes and makes a
+   * thread-pool round trip per call, more CPU than the hashing itself for a small upload.
+   */
+  sha256?: (bytes: Uint8Array) => string | Promise<string>;
   logger?: Logger;
 }
 
@@ -101,10 +107,12 @@ const UNFINISHED_RETRY_SECONDS = 5;
 export class ChangeIntake {
   private readonly perChange = new KeyedMutex();
   private readonly now: () => Date;
+  private readonly sha256: (bytes: Uint8Array) => string | Promise<string>;
   readonly ledger: UploadLedger;
 
   constructor(private readonly deps: IntakeDeps) {
     this.now = deps.now ?? (() => new Date());
+    this.sha256 = deps.sha256 ?? sha256Hex;
     this.ledger = deps.ledger ?? new UploadLedger();
   }
 
@@ -276,7 +284,7 @@ export class ChangeIntake {
     if (!Array.isArray(planned)) return planned;
     const size = planned[0]!.size ?? 0;
     const bytes = await receiveAtMost(body, size);
-    const digest = { size: bytes.length, sha256: await sha256Hex(bytes) };
+    const digest = { size: bytes.length, sha256: await this.sha256(bytes) };
     const refusal = verify(planned[0]!, digest);
     if (refusal) throw refusal;
     const entries = planned.map((e) => ({ ...e, status: 'PENDING' as const, sha256: digest.sha256 }));
@@ -314,7 +322,7 @@ export class ChangeIntake {
   /** Journals a configuration document (create or replace) for every peer. */
   async putConfig(doc: ConfigDocument, node: string | undefined): Promise<SubmitResult> {
     const path = configPath(doc.scope, doc.name);
-    const sha256 = await sha256Hex(doc.body);
+    const sha256 = await this.sha256(doc.body);
     if (await this.deps.echo?.isEcho({ action: 'config_put', path, sha256 }, node)) return this.ignored('ECHO', node);
     const targets = this.deps.topology.configTargets(node);
     if (targets.length === 0) return this.ignored('NO_PEERS', node);

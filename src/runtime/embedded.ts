@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { FsJobStore } from '../adapters/fs-jobs/store.js';
 import { FsJournalStore } from '../adapters/fs-journal/store.js';
 import { PinoLogger } from '../adapters/log/pino-logger.js';
+import { nodeSha256Hex } from '../adapters/node-digest.js';
 import { createApp, type RelayApp } from '../api/app.js';
 import { DEFAULT_LIMITS, relayUploadTarget } from '../api/deps.js';
 import { RateLimiter } from '../api/rate-limit.js';
@@ -137,6 +138,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     now: options.now,
     touches: { record: (change) => jobs!.recordTouch(change) },
     deleteGuard,
+    sha256: nodeSha256Hex,
     logger,
   });
   jobs = new JobRunner({
