@@ -11,16 +11,20 @@ export class PathMarks {
   private readonly below = new Map<string, number>();
 
   add(path: string): void {
+    this.addPrefixes(pathPrefixes(path));
+  }
+
+  /**
+   * `add` with the path given as its prefixes (see pathPrefixes). A caller that asks about the same paths again and
+   * again (the replayer, on every dispatch) keeps the list: strings that are not built anew keep their hash, so
+   * the map operations here cost no string work.
+   */
+  addPrefixes(prefixes: readonly string[]): void {
+    const path = prefixes[prefixes.length - 1]!;
     this.exact.set(path, (this.exact.get(path) ?? 0) + 1);
     this.below.set('/', (this.below.get('/') ?? 0) + 1);
     if (path === '/') return;
-    // Every ancestor and the path itself (`/a/b/c` → `/a`, `/a/b`, `/a/b/c`), without building a list: the
-    // replayer marks the paths of every entry it passes on each scan.
-    for (let cut = path.indexOf('/', 1); ; cut = path.indexOf('/', cut + 1)) {
-      const prefix = cut === -1 ? path : path.slice(0, cut);
-      this.below.set(prefix, (this.below.get(prefix) ?? 0) + 1);
-      if (cut === -1) return;
-    }
+    for (const prefix of prefixes) this.below.set(prefix, (this.below.get(prefix) ?? 0) + 1);
   }
 
   /** True when a marked path is `path` itself or lies below it. */
@@ -29,14 +33,27 @@ export class PathMarks {
   }
 
   overlaps(path: string): boolean {
+    return this.overlapsPrefixes(pathPrefixes(path));
+  }
+
+  /** `overlaps` with the path given as its prefixes (see addPrefixes). */
+  overlapsPrefixes(prefixes: readonly string[]): boolean {
+    const path = prefixes[prefixes.length - 1]!;
     if ((this.below.get(path) ?? 0) > 0) return true; // marked at or below path
     if (this.exact.has('/')) return true; // marked ancestor: the root
     if (path === '/') return false;
-    for (let cut = path.indexOf('/', 1); cut !== -1; cut = path.indexOf('/', cut + 1)) {
-      if (this.exact.has(path.slice(0, cut))) return true; // marked ancestor
-    }
+    for (let i = 0; i < prefixes.length - 1; i++) if (this.exact.has(prefixes[i]!)) return true; // marked ancestor
     return false; // the path itself was checked through `below`
   }
+}
+
+/** Every ancestor of a path below the root, then the path itself: `/a/b/c` → `/a`, `/a/b`, `/a/b/c`; `/` → `/`. */
+export function pathPrefixes(path: string): string[] {
+  if (path === '/') return ['/'];
+  const prefixes: string[] = [];
+  for (let cut = path.indexOf('/', 1); cut !== -1; cut = path.indexOf('/', cut + 1)) prefixes.push(path.slice(0, cut));
+  prefixes.push(path);
+  return prefixes;
 }
 
 /** Reference implementation for tests: the quadratic definition PathMarks must agree with. */

@@ -6,7 +6,7 @@ import { type JournalStore, SMALL_BODY_BYTES, type StoredBody } from './journal.
 import type { LaneId } from './lane.js';
 import { LaneIndex } from './lane-index.js';
 import type { Logger } from './logger.js';
-import { PathMarks } from './path-marks.js';
+import { PathMarks, pathPrefixes } from './path-marks.js';
 import type { Peer, ReplayOutcome } from './peer.js';
 import type { PeerHealth } from './peer-health.js';
 import { replayLogFields, settleAttempt, unexpectedOutcome } from './replay-outcome.js';
@@ -188,22 +188,22 @@ export class Replayer implements Doorbell {
     const ahead: JournalEntry[] = [];
     for (const entry of state.index.values()) {
       if (capacity <= 0 && lookahead <= 0) break;
-      const paths = touchedPaths(entry);
-      const waiting = state.inFlight.has(entry.id) || this.backingOff(entry);
-      if (entry.status === 'PENDING' && !waiting && !paths.some((p) => older.overlaps(p))) {
+      const { key, paths } = shapeOf(entry);
+      const waiting = state.inFlight.has(entry.id) || this.backingOff(key);
+      if (entry.status === 'PENDING' && !waiting && !paths.some((p) => older.overlapsPrefixes(p))) {
         if (capacity > 0) {
           ready.push(entry);
           capacity -= 1;
-        } else if (lookahead > 0 && this.wantsPrefetch(entry)) {
+        } else if (lookahead > 0 && this.wantsPrefetch(entry, key)) {
           ahead.push(entry);
           lookahead -= 1;
-        } else if (lookahead > 0 && !this.prefetched.has(refKey(entry))) {
+        } else if (lookahead > 0 && !this.prefetched.has(key)) {
           // A ready entry whose body is not read ahead (large, or a resync's copy) still counts against the
           // lookahead: without it, a lane of such entries was scanned to its end on every dispatch.
           lookahead -= 1;
         }
       }
-      for (const path of paths) older.add(path);
+      for (const prefixes of paths) older.addPrefixes(prefixes);
     }
     for (const entry of ready) this.dispatch(state, entry);
     for (const entry of ahead) this.prefetch(entry);
@@ -214,13 +214,13 @@ export class Replayer implements Doorbell {
    * overlaps the requests in flight instead of adding to them. Only small bodies (bounded memory); a body never
    * changes once published, so a copy read ahead stays right until its entry is purged or skipped.
    */
-  private wantsPrefetch(entry: JournalEntry): boolean {
+  private wantsPrefetch(entry: JournalEntry, key: string): boolean {
     // A resync's copy (`from`) has no body in the journal: it is read from its source at replay.
     return (
       isUploadLike(entry.action) &&
       entry.from === undefined &&
       (entry.size ?? 0) <= SMALL_BODY_BYTES &&
-      !this.prefetched.has(refKey(entry))
+      !this.prefetched.has(key)
     );
   }
 
@@ -349,8 +349,8 @@ export class Replayer implements Doorbell {
     this.backoff.set(key, { failures, until: Date.now() + delay, timer });
   }
 
-  private backingOff(entry: JournalEntry): boolean {
-    const waiting = this.backoff.get(refKey(entry));
+  private backingOff(key: string): boolean {
+    const waiting = this.backoff.get(key);
     return waiting !== undefined && waiting.until > Date.now();
   }
 
@@ -364,4 +364,26 @@ export class Replayer implements Doorbell {
 
 function refKey(ref: EntryRef): string {
   return `${ref.lane}/${ref.id}`;
+}
+
+/** What every dispatch asks of an entry: its key, and the prefixes of the paths it touches (see PathMarks). */
+interface EntryShape {
+  key: string;
+  paths: string[][];
+}
+
+/**
+ * Shapes by entry object: a dispatch walks the entries in flight and next in line, and each release of a peer's
+ * slot dispatches again, so the same few entries are asked about many times. An entry updated in the index is a
+ * new object and gets a new shape.
+ */
+const shapes = new WeakMap<JournalEntry, EntryShape>();
+
+function shapeOf(entry: JournalEntry): EntryShape {
+  let shape = shapes.get(entry);
+  if (!shape) {
+    shape = { key: refKey(entry), paths: touchedPaths(entry).map(pathPrefixes) };
+    shapes.set(entry, shape);
+  }
+  return shape;
 }

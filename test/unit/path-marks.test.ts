@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { overlapsAny, PathMarks } from '../../src/core/path-marks.js';
+import { overlapsAny, PathMarks, pathPrefixes } from '../../src/core/path-marks.js';
 import { seeded } from '../bench/stats.js';
 
 /** Paths from a tiny alphabet, so that ancestors, descendants, siblings and look-alike prefixes all occur. */
@@ -39,5 +39,11 @@ describe('PathMarks', () => {
         overlaps: overlapsAny(probe, marked),
       });
     }
+  });
+
+  it('lists a path\'s prefixes, root first, the path itself last', () => {
+    expect(pathPrefixes('/')).toEqual(['/']);
+    expect(pathPrefixes('/a')).toEqual(['/a']);
+    expect(pathPrefixes('/a/b c/d')).toEqual(['/a', '/a/b c', '/a/b c/d']);
   });
 });
