@@ -60,10 +60,13 @@ describeWithServer(
         }[];
         return peer!;
       };
+      // A killed relay's claims hold its entries until they expire: short-lived here (same clock as moto's), so that
+      // a kill in the middle of a batch costs seconds, not minutes (the default is 2 minutes plus 1 of clock slack).
+      const claims = JSON.stringify({ ttlMs: 5000, clockSlackMs: 1000 });
       const { changes, model } = mixedScript({ seed: 31, count: 40, base: '/user_homes/crash', maxBytes: 64 * 1024 });
 
       await server.stop();
-      let child = await spawnTs(CHILD, [config, moto.endpoint]);
+      let child = await spawnTs(CHILD, [config, moto.endpoint, claims]);
       for (const change of changes) await postChange(child.ready, NODE_A_TOKEN, change);
       child.process.kill('SIGKILL');
       await child.exited;
@@ -71,7 +74,7 @@ describeWithServer(
       await server.start();
       let kills = 0;
       for (let round = 0; round < 30 && kills < MIN_KILLS; round++) {
-        child = await spawnTs(CHILD, [config, moto.endpoint]);
+        child = await spawnTs(CHILD, [config, moto.endpoint, claims]);
         await new Promise((r) => setTimeout(r, 300 + Math.floor(Math.random() * 1200)));
         const before = await pending(child);
         child.process.kill('SIGKILL');
@@ -81,7 +84,7 @@ describeWithServer(
       }
       expect(kills).toBeGreaterThanOrEqual(MIN_KILLS);
 
-      child = await spawnTs(CHILD, [config, moto.endpoint]);
+      child = await spawnTs(CHILD, [config, moto.endpoint, claims]);
       await waitFor(
         async () => {
           const p = await pending(child);

@@ -110,7 +110,7 @@ describeWithServer('moto_server', motoAvailable, 'SQS FIFO doorbell against moto
     const queueUrl = await freshQueue();
     const doorbell = new SqsDoorbell({ client: sqs, queueUrl });
     const john1 = entry('/user_homes/john/1');
-    const john2 = entry('/user_homes/john/2');
+    const john2 = entry('/user_homes/john/1'); // a second change to the same path
     const mary = entry('/user_homes/mary/1');
     expect(messageGroupId(john1)).toBe(messageGroupId(john2));
     expect(messageGroupId(john1)).not.toBe(messageGroupId(mary));
@@ -147,10 +147,11 @@ describeWithServer('moto_server', motoAvailable, 'SQS FIFO doorbell against moto
     const flaky = entry('/user_homes/dora/flaky');
     const seen: string[] = [];
     let failures = 0;
-    const handler = sqsReplayHandler(async (ref) => {
+    const replay = async (ref: EntryRef) => {
       seen.push(ref.id);
       if (ref.id === flaky.id && failures++ === 0) throw new Error('S3 throttled');
-    }, silentLogger);
+    };
+    const handler = sqsReplayHandler({ batch: () => ({ replay, finish: async () => {} }) }, silentLogger);
     const poller = new SqsReplayPoller({
       client: sqs,
       queueUrl,

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { EntryRef, JournalEntry } from '../../src/core/entry.js';
 import type { JournalStore, ListOptions } from '../../src/core/journal.js';
 import { laneId } from '../../src/core/lane.js';
@@ -83,6 +83,8 @@ class MemoryWaitList implements WaitList {
 
 /** Claims shared by every worker given it, as S3 shares them between processes. */
 class MemoryClaims implements EntryClaims {
+  readonly keptMs = 60_000;
+  readonly orphanAfterMs = 240_000;
   readonly held = new Set<string>();
   /** The claims handed out, by key: a test can make one lost (as a failed renewal would). */
   readonly taken = new Map<string, { lose(): void }>();
@@ -92,14 +94,18 @@ class MemoryClaims implements EntryClaims {
     this.held.add(key);
     const controller = new AbortController();
     this.taken.set(key, { lose: () => controller.abort() });
+    let kept = false;
     return {
       get lost() {
         return controller.signal.aborted;
       },
       signal: controller.signal,
+      keep: () => {
+        kept = true;
+      },
       release: async () => {
-        // A lost claim is another process's (or expires): not deleted by this one.
-        if (!controller.signal.aborted) this.held.delete(key);
+        // A lost claim is another process's (or expires), a kept one marks a completed entry: neither is deleted.
+        if (!controller.signal.aborted && !kept) this.held.delete(key);
       },
     };
   }
@@ -328,7 +334,8 @@ describe('CloudReplayWorker', () => {
     finish();
     expect(await first).toBe('applied');
     expect(peer.applied).toEqual([a.id]);
-    expect(claims.held.size).toBe(0);
+    // The claim stays, marking the entry complete for any late delivery (the sweep deletes it much later).
+    expect(claims.held.size).toBe(1);
     expect(journal.entries.has(a.id)).toBe(false);
     expect(await otherProcess().replay(a)).toBe('gone');
   });
@@ -365,12 +372,79 @@ describe('CloudReplayWorker', () => {
     const { worker, journal, peer } = rig(claims, [a]);
     const take = claims.take.bind(claims);
     claims.take = async (ref) => {
-      journal.entries.delete(ref.id); // another process applied and purged it, then released its claim
+      // Another process applied and purged it meanwhile, keeping its claim.
+      expect(await otherProcessTakes(ref)).toBeDefined();
+      journal.entries.delete(ref.id);
+      return take(ref);
+    };
+    const otherProcessTakes = take;
+    expect(await worker.replay(a)).toBe('busy');
+    expect(peer.applied).toEqual([]);
+  });
+
+  it('reads the entry again when it took the claim longer after the listing than a completed claim is kept', async () => {
+    const a = entry({ action: 'upload', path: '/user_homes/k/a', size: 1 });
+    const claims = new MemoryClaims();
+    let now = 0;
+    const { journal, peer, health, waitList, redrive } = rig(claims, [a]);
+    const worker = new CloudReplayWorker({
+      store: journal.store,
+      peers: new Map([['server2', peer as Peer]]),
+      health,
+      waitList,
+      claims,
+      redrive,
+      logger: silentLogger,
+      monotonic: () => now,
+    });
+    const take = claims.take.bind(claims);
+    claims.take = async (ref) => {
+      // The process stalled for longer than a claim lives; meanwhile the entry was completed and its claim deleted.
+      now += claims.keptMs;
+      journal.entries.delete(ref.id);
       return take(ref);
     };
     expect(await worker.replay(a)).toBe('gone');
     expect(peer.applied).toEqual([]);
-    expect(claims.held.size).toBe(0);
+  });
+
+  it('replays the entries of a batch concurrently, with one listing; an overlapping one waits in the process', async () => {
+    const file = (name: string) => entry({ action: 'upload', path: `/user_homes/john/${name}`, size: 1 });
+    const a = file('a');
+    const b = file('b');
+    const again = entry({ action: 'delete', path: '/user_homes/john/a' });
+    const { worker, journal, peer, waitList } = setup(a, b, again);
+    let lists = 0;
+    const list = journal.list.bind(journal);
+    journal.list = (lane, options) => {
+      lists++;
+      return list(lane, options);
+    };
+    const releases: (() => void)[] = [];
+    const inFlight = new Set<string>();
+    let most = 0;
+    peer.apply = async (e) => {
+      inFlight.add(e.id);
+      most = Math.max(most, inFlight.size);
+      await new Promise<void>((resolve) => releases.push(resolve));
+      inFlight.delete(e.id);
+      peer.applied.push(e.id);
+      return { kind: 'applied' };
+    };
+    const batch = worker.batch();
+    const decisions = Promise.all([batch.replay(again), batch.replay(b), batch.replay(a)]);
+    await vi.waitFor(() => expect(inFlight.size).toBe(2)); // a and b at once; the delete of a waits for a
+    expect([...inFlight].sort()).toEqual([a.id, b.id].sort());
+    while (peer.applied.length < 3) {
+      releases.shift()?.();
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(await decisions).toEqual(['applied', 'applied', 'applied']);
+    await batch.finish();
+    expect(peer.applied.indexOf(again.id)).toBeGreaterThan(peer.applied.indexOf(a.id));
+    expect(most).toBe(2);
+    expect(waitList.waiting).toEqual([]); // waited in the process, not on a wait list
+    expect(lists).toBe(2); // one for the checks, one after the purges for the waiters
   });
 });
 

@@ -20,16 +20,21 @@ const at = (path: string, location = '/user_homes') => ({ lane, location, path }
 const ID = '20261127T055429693Z-000001-a1b2c3';
 
 describe('MessageGroupId', () => {
-  it('is decided by the first segment below the location', () => {
-    expect(groupKey(at('/user_homes/john/a/b.txt'))).toBe('john');
+  it('is decided by the path below the location (a rename: its source)', () => {
+    expect(groupKey(at('/user_homes/john/a/b.txt'))).toBe('john/a/b.txt');
     expect(groupKey(at('/user_homes/john'))).toBe('john');
     expect(groupKey(at('/user_homes'))).toBeUndefined();
-    expect(groupKey(at('/a/b', '/'))).toBe('a');
+    expect(groupKey(at('/a/b', '/'))).toBe('a/b');
     expect(groupKey({ lane, location: CONFIG_LOCATION, path: '/.vfs-relay/config/users/john.xml' })).toBe(
       'users/john.xml',
     );
-    expect(messageGroupId(at('/user_homes/john/a'))).toBe(messageGroupId(at('/user_homes/john/deep/er/b')));
+    expect(messageGroupId(at('/user_homes/john/a'))).toBe(messageGroupId(at('/user_homes/john/a')));
     expect(messageGroupId(at('/user_homes'))).toBe(`${lane}.root`);
+  });
+
+  it('spreads the files of one folder over the buckets', () => {
+    const groups = new Set(Array.from({ length: 200 }, (_, i) => messageGroupId(at(`/user_homes/john/f${i}`))));
+    expect(groups.size).toBe(16);
   });
 
   it('spreads folders over the buckets, stays within them, and is stable', () => {

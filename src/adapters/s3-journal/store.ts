@@ -1,6 +1,5 @@
 import {
   DeleteObjectCommand,
-  DeleteObjectsCommand,
   DeleteObjectTaggingCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -17,6 +16,7 @@ import { EntryCodecError, JournalStorageError, NotFoundError, StateConflictError
 import type { BodyDigest, CreateOptions, JournalStore, ListOptions } from '../../core/journal.js';
 import { isLaneId, type LaneId } from '../../core/lane.js';
 import { isStamp } from '../../core/stamp.js';
+import { BatchedDelete } from './batched-delete.js';
 import { copyObject, digestObject, readPinnedBody, type StoredDigest, uploadBody } from './body.js';
 import { ENTRY_FILE, JournalKeys, normalizePrefix, parseS3Url } from './keys.js';
 import { DEFAULT_UPLOAD_URL_SECONDS, type PresignedUpload, presignPut } from './presign.js';
@@ -83,6 +83,8 @@ export class S3JournalStore implements JournalStore {
   private readonly onWarning: (warning: S3JournalWarning) => void;
   private readonly concurrency: number;
   private readonly cacheSize: number;
+  private readonly deletes: BatchedDelete;
+  private readonly loading = new Map<string, Promise<JournalEntry | undefined>>();
 
   /** Without leading or trailing slashes; '' for the bucket's root. */
   readonly prefix: string;
@@ -98,6 +100,7 @@ export class S3JournalStore implements JournalStore {
     this.onWarning = options.onWarning ?? (() => {});
     this.concurrency = Math.max(1, options.concurrency ?? 16);
     this.cacheSize = Math.max(0, options.entryCacheSize ?? 100_000);
+    this.deletes = new BatchedDelete(client, bucket);
   }
 
   /**
@@ -195,37 +198,16 @@ export class S3JournalStore implements JournalStore {
 
   /**
    * Deletes config.XML first (the entry disappears at once, and a purge cut short can never leave a PENDING entry
-   * without its body), then every other object under the entry (its `upload`, anything stray).
+   * without its body), then the body. Each goes in a DeleteObjects request shared with the purges running at the
+   * same time (a replay worker purges many entries at once): two requests for a batch instead of three per entry.
    */
   async purge(ref: EntryRef): Promise<void> {
     if (!isRef(ref)) return;
     const configKey = this.keys.config(ref);
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: configKey }));
+    await this.deletes.delete(configKey);
     this.cache.delete(configKey);
     this.digests.delete(this.keys.body(ref));
-    const rest: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.keys.entry(ref), ContinuationToken: token }),
-      );
-      for (const object of page.Contents ?? []) if (object.Key) rest.push(object.Key);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    for (let at = 0; at < rest.length; at += 1000) {
-      const result = await this.client.send(
-        new DeleteObjectsCommand({
-          Bucket: this.bucket,
-          Delete: { Objects: rest.slice(at, at + 1000).map((Key) => ({ Key })), Quiet: true },
-        }),
-      );
-      const failed = result.Errors?.[0];
-      if (failed) {
-        throw new JournalStorageError(
-          `could not delete s3://${this.bucket}/${failed.Key}: ${failed.Code} ${failed.Message}`,
-        );
-      }
-    }
+    await this.deletes.delete(this.keys.body(ref));
   }
 
   /**
@@ -473,7 +455,14 @@ export class S3JournalStore implements JournalStore {
       this.cache.set(listed.key, cached);
       return cached.entry;
     }
-    return this.fetchConfig({ lane, id: listed.id }, listed.key);
+    // Listings running at once (a replay worker's batches) fetch each config.XML version once between them.
+    const loading = `${listed.key}@${listed.etag}`;
+    let fetching = this.loading.get(loading);
+    if (!fetching) {
+      fetching = this.fetchConfig({ lane, id: listed.id }, listed.key).finally(() => this.loading.delete(loading));
+      this.loading.set(loading, fetching);
+    }
+    return fetching.then((entry) => entry && { ...entry });
   }
 
   /** GETs and decodes a config.XML; undefined when missing or unreadable (reported once through onWarning). */

@@ -8,23 +8,25 @@ import { isSameOrBelow } from '../../core/paths.js';
  * # MessageGroupId: `<lane>.g<bucket>` — why order still holds
  *
  * SQS FIFO delivers the messages of one group in order and never hands out a group's next message while one is
- * in flight; different groups go to different Lambda invocations in parallel. One group per lane would replay
- * a whole lane serially. Instead a lane is spread over `groupsPerLane` buckets by the first path segment below
- * the VFS location (`/user_homes/john/...` → hash("john") mod N), and entries on the location itself
- * (`makedir /user_homes`) use the group `<lane>.root`. Configuration documents hash `scope/name`.
+ * in flight; different groups go to different Lambda invocations in parallel. A lane is spread over
+ * `groupsPerLane` buckets by the entry's own path below the VFS location (`/user_homes/john/a.txt` →
+ * hash("john/a.txt") mod N; a rename by its source), and entries on the location itself (`makedir /user_homes`)
+ * use the group `<lane>.root`. Configuration documents hash `scope/name`.
  *
  * The group is only a scheduling hint; the order guarantee comes from the journal, the source of truth:
  * before applying an entry, the replay worker lists the lane's older entries and applies it only when none of
  * them overlaps it (same path, ancestor or descendant, rename source or target) — the embedded replayer's rule,
- * with the same code (`PathMarks`, `overlaps`). Otherwise the entry stays PENDING, its message is acknowledged,
- * and the worker registers it on the blocker's wait list; whoever completes the blocker re-rings it. Hence:
+ * with the same code (`PathMarks`, `overlaps`). Otherwise the entry waits: for an older entry this process is
+ * replaying, in the process; for any other, its message is acknowledged and the worker registers it on the
+ * blocker's wait list, and whoever completes the blocker re-rings it. Hence:
  *
- * - Paths under one first segment share a group, so the usual overlaps (a file and its folder, a rename inside
- *   one home folder) arrive in order and never wait.
- * - Overlaps across groups — a rename from one folder to another, an entry on the location root — can arrive
- *   out of order; the journal check makes the newer one wait, so they are still applied oldest first.
- * - Two paths in different first segments never overlap unless one is the location root or a rename target,
- *   which is exactly the case the journal check covers; so unrelated folders replay in parallel, up to N per lane.
+ * - Changes to one path share a group, so the most common overlap (a file written, then written again, touched,
+ *   renamed or deleted) arrives in order and never waits.
+ * - Overlaps across paths — a file and its folder, a rename, an entry on the location root — may arrive in
+ *   different groups and out of order; the journal check makes the newer one wait, so they are still applied
+ *   oldest first. Nothing else can reorder two entries: a group decides only when a message is delivered.
+ * - Files of one folder spread over the N groups and replay in parallel (an older scheme grouped by the first
+ *   folder below the location, and a home folder of 400 files replayed one by one).
  * - A duplicate or late message is harmless: the same entry always maps to the same group (serialised by SQS),
  *   an entry already purged is acknowledged and skipped, and re-applying one is idempotent on the peer.
  */
@@ -38,15 +40,14 @@ const SQS_ID = /^[\x21-\x7e]+$/;
 
 export type GroupedEntry = Pick<JournalEntry, 'lane' | 'location' | 'path'>;
 
-/** What decides an entry's bucket: the first segment below the location; undefined on the location itself. */
+/** What decides an entry's bucket: its path below the location; undefined on the location itself. */
 export function groupKey(entry: GroupedEntry): string | undefined {
   if (entry.location === CONFIG_LOCATION) {
     const rel = entry.path.startsWith(`${CONFIG_ROOT}/`) ? entry.path.slice(CONFIG_ROOT.length + 1) : entry.path;
     return rel === '' ? undefined : rel;
   }
   if (!isSameOrBelow(entry.path, entry.location) || entry.path === entry.location) return undefined;
-  const rel = entry.path.slice(entry.location === '/' ? 1 : entry.location.length + 1);
-  return rel.split('/')[0];
+  return entry.path.slice(entry.location === '/' ? 1 : entry.location.length + 1);
 }
 
 export function messageGroupId(entry: GroupedEntry, groupsPerLane = DEFAULT_GROUPS_PER_LANE): string {

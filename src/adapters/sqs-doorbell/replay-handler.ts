@@ -1,4 +1,4 @@
-import { processPartialResponse, SqsFifoPartialProcessorAsync } from '@aws-lambda-powertools/batch';
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { EntryRef } from '../../core/entry.js';
 import type { Logger } from '../../core/logger.js';
@@ -6,14 +6,23 @@ import { decodeMessage, MalformedDoorbellMessageError } from './message.js';
 
 export type SqsReplayHandler = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
 
+/** The replays of one batch: they may share work (lane listings), and `finish` runs once all of them ended. */
+export interface ReplayBatch {
+  replay(ref: EntryRef): Promise<unknown>;
+  finish(): Promise<void>;
+}
+
 /**
- * Turns an SQS batch into calls of `replay(ref)`, one message after another (FIFO order), and reports the
- * messages that threw as batch item failures (`reportBatchItemFailures`): SQS redelivers them, and with
- * `skipGroupOnError` the rest of a failed message's group waits behind it while other groups go on.
- * A message that is not a doorbell message can never succeed: it is logged and acknowledged.
+ * Turns an SQS batch into calls of `replay(ref)`, all at once, and reports the messages that threw as batch item
+ * failures (`reportBatchItemFailures`): SQS redelivers them. The FIFO order of a group is not what orders
+ * replays — the journal check is (see groups.ts): the replay of an entry waits for the older entries it overlaps,
+ * whether they are in this batch or not, so entries that overlap nothing go to the peer concurrently. A failed
+ * message therefore does not hold back the rest of its group (no `skipGroupOnError`): whatever overlaps it waits
+ * in the journal anyway. A message that is not a doorbell message can never succeed: it is logged and
+ * acknowledged.
  */
-export function sqsReplayHandler(replay: (ref: EntryRef) => Promise<unknown>, logger: Logger): SqsReplayHandler {
-  const record = async (message: SQSRecord): Promise<void> => {
+export function sqsReplayHandler(replays: { batch(): ReplayBatch }, logger: Logger): SqsReplayHandler {
+  const record = async (batch: ReplayBatch, message: SQSRecord): Promise<void> => {
     let ref: EntryRef;
     try {
       ref = decodeMessage(message.body);
@@ -26,7 +35,7 @@ export function sqsReplayHandler(replay: (ref: EntryRef) => Promise<unknown>, lo
       return;
     }
     try {
-      await replay(ref);
+      await batch.replay(ref);
     } catch (error) {
       logger.error('replay failed; SQS delivers the message again', {
         messageId: message.messageId,
@@ -38,10 +47,21 @@ export function sqsReplayHandler(replay: (ref: EntryRef) => Promise<unknown>, lo
     }
   };
   // One processor per batch: a processor holds the state of the batch it is working on.
-  return (event, context) =>
-    processPartialResponse(event, record, new SqsFifoPartialProcessorAsync(), {
-      ...(context && { context }),
-      skipGroupOnError: true,
-      throwOnFullBatchFailure: false,
-    });
+  return async (event, context) => {
+    const batch = replays.batch();
+    try {
+      return await processPartialResponse(
+        event,
+        (message: SQSRecord) => record(batch, message),
+        new BatchProcessor(EventType.SQS),
+        {
+          ...(context && { context }),
+          processInParallel: true,
+          throwOnFullBatchFailure: false,
+        },
+      );
+    } finally {
+      await batch.finish();
+    }
+  };
 }

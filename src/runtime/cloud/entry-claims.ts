@@ -20,7 +20,13 @@ export interface EntryClaim {
   readonly lost: boolean;
   /** Aborted when the claim is lost: whatever is done under the claim stops. */
   readonly signal: AbortSignal;
+  /** Deletes the claim (while it is still ours): the entry may be taken again. Nothing after `keep`. */
   release(): Promise<void>;
+  /**
+   * The entry is complete (purged): stop renewing, and leave the claim where it is. Every delivery that tries to
+   * take it within `EntryClaims.keptMs` finds it taken and stands back; the sweep deletes it much later.
+   */
+  keep(): void;
 }
 
 /**
@@ -29,6 +35,14 @@ export interface EntryClaim {
  * a newer change to the same path applied in between would be overwritten by the older one.
  */
 export interface EntryClaims {
+  /**
+   * How long a claim left in place by `keep` surely still turns deliveries away (after that it may be taken over
+   * as the claim of a process that died): a delivery that saw its entry in the journal less than this long before
+   * it took the claim needs not read the entry again.
+   */
+  readonly keptMs: number;
+  /** How old a claim must be before `removeOrphans` may delete it, on top of the time the sweep listed from. */
+  readonly orphanAfterMs: number;
   /** The entry, taken for this process; undefined while another process holds a live claim on it. */
   take(ref: EntryRef): Promise<EntryClaim | undefined>;
   /**
@@ -40,17 +54,19 @@ export interface EntryClaims {
 
 export interface S3EntryClaimsOptions {
   /**
-   * A claim not renewed for this long belongs to a process that died (renewed every third of it while held).
-   * Default 16 minutes: longer than the replay function can run (15).
+   * A claim not renewed for this long belongs to a process that died (renewed every third of it while held), and
+   * may be taken over once it is this old plus `clockSlackMs` by S3's clock. Default 2 minutes: the entries of a
+   * process that was killed wait about 3 minutes.
    */
   ttlMs?: number;
+  /** How far S3's clock (Last-Modified) and ours may differ (default 60 s). */
+  clockSlackMs?: number;
   logger?: Logger;
   now?: () => number;
 }
 
-const DEFAULT_TTL_MS = 16 * 60_000;
-/** S3's clock (Last-Modified) and ours may differ by this much. */
-const CLOCK_SLACK_MS = 60_000;
+const DEFAULT_TTL_MS = 2 * 60_000;
+const DEFAULT_CLOCK_SLACK_MS = 60_000;
 /** Our own clock for the holder's deadline: immune to wall-clock steps. */
 const monotonic = () => performance.now();
 /** Rounds of "create, else look at the existing claim" before giving up on an entry that keeps changing hands. */
@@ -68,7 +84,16 @@ const TAKE_ROUNDS = 3;
 export class S3EntryClaims implements EntryClaims {
   private readonly root: string;
   private readonly ttlMs: number;
+  private readonly clockSlackMs: number;
   private readonly now: () => number;
+  /**
+   * A kept claim was last written at most a renewal (a third of the time to live) before its entry was purged, and
+   * is taken over no sooner than the time to live plus the clock slack after that write: half the time to live
+   * after the purge, it is still there.
+   */
+  readonly keptMs: number;
+  /** Well past the time a kept claim can matter (see keptMs), by either clock. */
+  readonly orphanAfterMs: number;
 
   constructor(
     private readonly client: S3Client,
@@ -78,6 +103,9 @@ export class S3EntryClaims implements EntryClaims {
   ) {
     this.root = `${prefix === '' ? '' : `${prefix}/`}claims/`;
     this.ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
+    this.clockSlackMs = options.clockSlackMs ?? DEFAULT_CLOCK_SLACK_MS;
+    this.keptMs = this.ttlMs / 2;
+    this.orphanAfterMs = 2 * this.ttlMs + this.clockSlackMs;
     this.now = options.now ?? Date.now;
   }
 
@@ -92,7 +120,7 @@ export class S3EntryClaims implements EntryClaims {
       if (!existing) continue; // released meanwhile: try to create it again
       // Ours after all: the PUT went through and only its answer was lost (the SDK's retry then found it there).
       if (existing.token === token) return this.held(key, token, existing.etag, attemptAt);
-      if (this.now() - existing.modified < this.ttlMs + CLOCK_SLACK_MS) return undefined; // a live holder
+      if (this.now() - existing.modified < this.ttlMs + this.clockSlackMs) return undefined; // a live holder
       const takeoverAt = monotonic();
       let etag = await this.put(key, token, { IfMatch: existing.etag });
       if (etag === undefined) {
@@ -190,15 +218,22 @@ export class S3EntryClaims implements EntryClaims {
       Math.max(1000, Math.floor(this.ttlMs / 3)),
     );
     timer.unref();
+    let kept = false;
     return {
       get lost() {
         return lost();
       },
       signal: controller.signal,
+      keep: () => {
+        kept = true;
+        clearInterval(timer);
+        clearTimeout(fence);
+      },
       release: async () => {
         clearInterval(timer);
         clearTimeout(fence);
         await renewing;
+        if (kept) return; // the entry is complete: the claim marks it so until the sweep deletes it
         if (takenOver) return; // someone else's now: theirs to delete (given up: still deleted if still ours)
         try {
           await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: current }));

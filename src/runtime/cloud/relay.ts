@@ -31,7 +31,7 @@ import { nodeRequestBodies } from '../node-request-bodies.js';
 import { webDavPeers } from '../webdav-peers.js';
 import { S3DeleteWindows } from './delete-windows.js';
 import { S3ReplicaRecords } from './echo-records.js';
-import { S3EntryClaims } from './entry-claims.js';
+import { S3EntryClaims, type S3EntryClaimsOptions } from './entry-claims.js';
 import { checkCloudConfig } from './env.js';
 import { CloudJobs } from './jobs/cloud-jobs.js';
 import { S3Objects } from './jobs/s3-objects.js';
@@ -70,6 +70,8 @@ export interface CloudOptions {
   onIgnored?: (reason: IgnoredReason, node: string | undefined) => void;
   /** Told about every upload the sweep drops because its body stopped moving (metrics). */
   onUploadExpired?: (change: { id: string; node: string | undefined }) => void;
+  /** Entry claims' time to live and clock slack (see S3EntryClaimsOptions; tests shorten them). */
+  claims?: Pick<S3EntryClaimsOptions, 'ttlMs' | 'clockSlackMs'>;
   /** The address `vfs-relay serve` listens on, for links without publicUrl (see ApiDeps.listenUrl). */
   listenUrl?: () => string | undefined;
   /** The delete guard's clock, epoch ms (tests drive its window; default: the system clock). */
@@ -138,7 +140,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     onlineCacheMs: options.onlineCacheMs,
   });
   const waitList = new S3WaitList(store.client, store.bucket, store.prefix);
-  const claims = new S3EntryClaims(store.client, store.bucket, store.prefix, { logger });
+  const claims = new S3EntryClaims(store.client, store.bucket, store.prefix, { logger, ...options.claims });
   const doorbell = new SqsDoorbell({
     client: sqs,
     queueUrl,
@@ -264,7 +266,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     view,
     app,
     worker,
-    replayHandler: sqsReplayHandler((ref) => worker.replay(ref), logger),
+    replayHandler: sqsReplayHandler(worker, logger),
     sweeper,
     jobs,
     held,

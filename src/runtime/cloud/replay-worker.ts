@@ -1,13 +1,15 @@
 import type { EntryRef, JournalEntry } from '../../core/entry.js';
 import { NotFoundError } from '../../core/errors.js';
 import type { JournalStore } from '../../core/journal.js';
+import { overlaps } from '../../core/journal-view.js';
 import { KeyedMutex } from '../../core/keyed-mutex.js';
 import type { Logger } from '../../core/logger.js';
 import type { Peer, PeerStatus, ReplayOutcome } from '../../core/peer.js';
 import { replayLogFields, settleAttempt, unexpectedOutcome } from '../../core/replay-outcome.js';
 import type { ReplayReport } from '../../core/replayer.js';
-import type { EntryClaims } from './entry-claims.js';
-import { firstBlocker, olderEntries } from './lane-order.js';
+import type { EntryClaim, EntryClaims } from './entry-claims.js';
+import { type LaneListing, LaneListings } from './lane-listings.js';
+import { firstBlocker } from './lane-order.js';
 import type { WaitList } from './wait-list.js';
 
 /** What one doorbell message came to. Every one of them acknowledges the message; only a throw retries it. */
@@ -63,40 +65,92 @@ export interface CloudReplayWorkerOptions {
   now?: () => Date;
   /** Attempts in a row that fail the same way while the peer otherwise works, before parking (default 5). */
   maxRepeats?: number;
+  /** A monotonic clock in milliseconds (default performance.now). */
+  monotonic?: () => number;
 }
 
 /** Registering on a blocker races with its completion; after this many rounds the sweep settles it. */
 const CHECK_ROUNDS = 3;
+/** Entries looked at per listing when deciding whose waiters to re-ring (more: each one's wait list is listed). */
+const RELEASE_PAGE = 500;
+
+/** The replays of one SQS batch (one Lambda invocation): see CloudReplayWorker.batch. */
+export interface ReplayBatch {
+  replay(ref: EntryRef): Promise<ReplayDecision>;
+  /** Re-rings whatever waited for the entries this batch completed; never throws (the sweep is the backstop). */
+  finish(): Promise<void>;
+}
+
+/** What the replays of one batch share. */
+interface BatchState {
+  /** When the batch arrived (monotonic): lane listings taken since then show its entries. */
+  since: number;
+  /** Entries this batch applied and purged: their waiters are re-rung at its end. */
+  completed: JournalEntry[];
+  /** Entries whose message came when they were gone: a crash between purge and release may have left waiters. */
+  gone: EntryRef[];
+}
 
 /**
- * Replays one entry per doorbell message, with the journal as the only state: read the entry, check the lane's
- * older entries for an overlap (the embedded replayer's rule), apply, record the outcome, purge, wake waiters.
- * Safe to run in any number of processes at once and for duplicate messages: what decides is the journal.
+ * Replays one entry per doorbell message, with the journal as the only state: check the lane's older entries for
+ * an overlap (the embedded replayer's rule), apply, record the outcome, purge, wake waiters. Safe to run in any
+ * number of processes at once and for duplicate messages: what decides is the journal.
+ *
+ * The entries of a batch replay concurrently and share one listing of their lane, taken after the batch arrived
+ * (LaneListings); an entry blocked by an older one that this process is replaying waits for it here, instead of
+ * registering on its wait list and being re-rung.
  */
 export class CloudReplayWorker {
   private readonly now: () => Date;
+  private readonly monotonic: () => number;
   /** Deliveries of the same entry in this process, one after another (see replay). */
   private readonly perEntry = new KeyedMutex();
+  /** The replays running in this process, by `lane/id`: what a newer overlapping entry may wait for here. */
+  private readonly running = new Map<string, Promise<unknown>>();
+  private readonly listings: LaneListings;
 
   constructor(private readonly options: CloudReplayWorkerOptions) {
     this.now = options.now ?? (() => new Date());
+    this.monotonic = options.monotonic ?? (() => performance.now());
+    this.listings = new LaneListings(options.store, this.monotonic);
   }
 
   /**
-   * One delivery of a doorbell message. Two deliveries of one entry can arrive at once (its own message and the
-   * re-drive by the entry it waited behind, in another message group): in one process they take turns, and across
-   * processes the entry's claim lets one of them apply it; either way the other finds it purged or busy.
+   * The replays of one batch. Two deliveries of one entry can arrive at once (its own message and a re-drive):
+   * in one process they take turns, and across processes the entry's claim lets one of them apply it; either way
+   * the other finds it purged or busy.
    */
-  replay(ref: EntryRef): Promise<ReplayDecision> {
-    return this.perEntry.run(`${ref.lane}/${ref.id}`, () => this.replayOnce(ref));
+  batch(): ReplayBatch {
+    const state: BatchState = { since: this.monotonic(), completed: [], gone: [] };
+    return {
+      replay: (ref) =>
+        this.perEntry.run(`${ref.lane}/${ref.id}`, () => {
+          const key = `${ref.lane}/${ref.id}`;
+          const replaying = this.replayOnce(ref, state);
+          this.running.set(key, replaying);
+          return replaying.finally(() => this.running.delete(key));
+        }),
+      finish: () => this.releaseWaiters(state),
+    };
   }
 
-  private async replayOnce(ref: EntryRef): Promise<ReplayDecision> {
-    const { store, logger } = this.options;
-    const entry = await store.read(ref);
+  /** One delivery of a doorbell message, as a batch of its own. */
+  async replay(ref: EntryRef): Promise<ReplayDecision> {
+    const batch = this.batch();
+    try {
+      return await batch.replay(ref);
+    } finally {
+      await batch.finish();
+    }
+  }
+
+  private async replayOnce(ref: EntryRef, batch: BatchState): Promise<ReplayDecision> {
+    const { logger } = this.options;
+    const listing = await this.listings.covering(ref, batch.since);
+    const entry = listing.find(ref.id);
     if (!entry) {
       // A crash between purge and release leaves waiters registered: the late or repeated message frees them.
-      await this.release(ref);
+      batch.gone.push(ref);
       logger.debug('doorbell for an entry no longer in the journal', { entryId: ref.id, lane: ref.lane });
       return 'gone';
     }
@@ -111,7 +165,7 @@ export class CloudReplayWorker {
       return 'unknown-peer';
     }
     if ((await this.options.health.status(entry.peer)) !== 'ONLINE') return 'peer-down';
-    const blocker = await this.blockerOf(entry);
+    const blocker = await this.blockerOf(entry, listing);
     if (blocker) {
       logger.debug('waits behind an older overlapping entry', {
         entryId: entry.id,
@@ -121,18 +175,17 @@ export class CloudReplayWorker {
       return 'deferred';
     }
     const { claims } = this.options;
-    if (!claims) return this.apply(peer, entry);
+    if (!claims) return this.apply(peer, entry, batch);
     const claim = await claims.take(entry);
     if (!claim) {
       logger.debug('another process is replaying this entry', { entryId: entry.id, lane: entry.lane });
       return 'busy';
     }
     try {
-      // Read again under the claim: a holder that finished just before purged it (purge comes before release).
-      const current = await store.read(entry);
+      const current = await this.underClaim(entry, listing, claims.keptMs);
       if (!current) return 'gone';
       if (current.status !== 'PENDING') return 'not-pending';
-      return await this.apply(peer, current, claim.signal);
+      return await this.apply(peer, current, batch, claim);
     } finally {
       await claim.release().catch((error: unknown) =>
         // Deliveries of this entry answer `busy` until the claim expires; the sweep deletes it once the entry is gone.
@@ -142,23 +195,47 @@ export class CloudReplayWorker {
   }
 
   /**
-   * The oldest older entry that overlaps `entry`, after registering `entry` as its waiter. Register, then look
-   * again: either the blocker's completion (purge, then take its waiters) sees the registration, or this second
-   * look sees the blocker gone — S3 is strongly consistent, so one of the two always happens.
+   * The entry as it is once claimed. A process that completed it keeps its claim (EntryClaims.keptMs), so a claim
+   * taken within that time of the listing was never held by a process that completed the entry after the listing:
+   * the listing is still right, and saves a GET. Later than that, the entry is read again.
    */
-  private async blockerOf(entry: JournalEntry): Promise<JournalEntry | undefined> {
-    let blocker: JournalEntry | undefined;
-    for (let round = 0; round < CHECK_ROUNDS; round++) {
-      blocker = firstBlocker(entry, await olderEntries(this.options.store, entry));
-      if (!blocker) return undefined;
-      await this.options.waitList.add({ lane: blocker.lane, id: blocker.id }, { lane: entry.lane, id: entry.id });
-      if (await this.options.store.read(blocker)) return blocker;
-    }
-    return blocker;
+  private async underClaim(
+    entry: JournalEntry,
+    listing: LaneListing,
+    keptMs: number,
+  ): Promise<JournalEntry | undefined> {
+    if (this.monotonic() - listing.startedAt < keptMs) return entry;
+    const current = await this.options.store.read(entry);
+    if (!current) this.listings.markGone(entry);
+    return current;
   }
 
-  private async apply(peer: Peer, entry: JournalEntry, claimed?: AbortSignal): Promise<ReplayDecision> {
+  /**
+   * The oldest older entry that overlaps `entry`, after registering `entry` as its waiter. Register, then look
+   * again: either the blocker's completion (purge, then a look at its waiters) sees the registration, or this
+   * second look sees the blocker gone — S3 is strongly consistent, so one of the two always happens. A blocker
+   * this process is replaying is waited for here instead.
+   */
+  private async blockerOf(entry: JournalEntry, listing: LaneListing): Promise<JournalEntry | undefined> {
+    for (let round = 0; ; ) {
+      const blocker = firstBlocker(entry, listing.olderThan(entry.id));
+      if (!blocker) return undefined;
+      const replaying = this.running.get(`${blocker.lane}/${blocker.id}`);
+      if (replaying) {
+        // Older than `entry`: whatever it waits for is older still, so these waits never form a cycle.
+        await replaying.catch(() => undefined);
+        continue;
+      }
+      await this.options.waitList.add({ lane: blocker.lane, id: blocker.id }, { lane: entry.lane, id: entry.id });
+      if (await this.options.store.read(blocker)) return blocker;
+      this.listings.markGone(blocker);
+      if (++round >= CHECK_ROUNDS) return blocker;
+    }
+  }
+
+  private async apply(peer: Peer, entry: JournalEntry, batch: BatchState, claim?: EntryClaim): Promise<ReplayDecision> {
     const { store, logger } = this.options;
+    const claimed = claim?.signal;
     const started = performance.now();
     const attempt = await peer
       .apply(entry, () => store.readBody(entry), claimed)
@@ -192,7 +269,10 @@ export class CloudReplayWorker {
     const fields = replayLogFields(entry, outcome, durationMs);
     if (outcome.kind === 'applied') {
       await store.purge(entry);
-      await this.release(entry);
+      this.listings.markGone(entry);
+      // Kept, not deleted: a late delivery of the entry finds it and stands back (see underClaim).
+      claim?.keep();
+      batch.completed.push(entry);
       logger.info('replayed', { ...fields, detail: outcome.detail });
       return 'applied';
     }
@@ -210,6 +290,31 @@ export class CloudReplayWorker {
       ...(parked.repeats !== undefined && { repeats: parked.repeats }),
     });
     return parked.status === 'PENDING' ? 'peer-failed' : 'parked';
+  }
+
+  /**
+   * Re-rings whatever waited for the entries the batch completed. Only a newer entry that overlaps a completed one
+   * can have waited for it, and such a waiter is still in the journal (PENDING) after the purge: one listing of
+   * the newer entries, taken after the purges, tells whose wait list to look at, instead of one look per entry.
+   */
+  private async releaseWaiters(batch: BatchState): Promise<void> {
+    const byLane = new Map<string, JournalEntry[]>();
+    for (const entry of batch.completed) byLane.set(entry.lane, [...(byLane.get(entry.lane) ?? []), entry]);
+    try {
+      for (const [lane, completed] of byLane) {
+        const oldest = completed.reduce((a, b) => (a.id < b.id ? a : b));
+        const newer = await this.options.store.list(lane, { after: oldest.id, limit: RELEASE_PAGE });
+        const seenAll = newer.length < RELEASE_PAGE;
+        for (const done of completed) {
+          if (!seenAll || newer.some((n) => n.id > done.id && overlaps(n, done))) await this.release(done);
+        }
+      }
+      for (const ref of batch.gone) await this.release(ref);
+    } catch (error) {
+      this.options.logger.warn('could not re-ring the entries waiting for completed ones; the sweep will', {
+        error,
+      });
+    }
   }
 
   /** Re-rings whatever waited for `blocker`; each waiter checks the journal again when its message arrives. */

@@ -24,6 +24,7 @@ export class SharedPeerHealth implements PeerMonitor {
   /** When this process last saw each peer apply a change (the replay policy's evidence that it works). */
   private readonly lastApplied = new Map<string, string>();
   private readonly probing = new Map<string, Promise<PeerState>>();
+  private readonly reading = new Map<string, Promise<PeerState>>();
   private readonly onlineCacheMs: number;
   private readonly now: () => Date;
 
@@ -43,7 +44,13 @@ export class SharedPeerHealth implements PeerMonitor {
   async status(peer: string): Promise<PeerStatus> {
     const cached = this.cache.get(peer);
     if (cached?.state.status === 'ONLINE' && Date.now() - cached.at < this.onlineCacheMs) return 'ONLINE';
-    return (await this.state(peer)).status;
+    // The replays of a batch ask at once: one read answers all of them.
+    let reading = this.reading.get(peer);
+    if (!reading) {
+      reading = this.state(peer).finally(() => this.reading.delete(peer));
+      this.reading.set(peer, reading);
+    }
+    return (await reading).status;
   }
 
   /** Whether this process saw the peer apply a change after `since` (ISO time; undefined: ever). */

@@ -125,12 +125,13 @@ export class CloudSweeper {
 
     const expiredUploads = await this.expireUploads(awaiting);
     const released = await this.releaseOrphans(present);
-    // Claims written before the lanes were listed: an entry created since cannot be mistaken for a gone one.
+    // Claims written before the lanes were listed (an entry created since cannot be mistaken for a gone one), and
+    // long enough before: a completed entry's claim is kept to turn late deliveries away (EntryClaims.keptMs).
     // Housekeeping: a failure here must not keep the sweep from re-driving.
     const orphanClaims = await (
       this.options.claims?.removeOrphans(
         (ref) => present.get(ref.lane)?.has(ref.id) ?? false,
-        new Date(listedFrom - CLAIM_CLOCK_SLACK_MS),
+        new Date(listedFrom - CLAIM_CLOCK_SLACK_MS - this.options.claims.orphanAfterMs),
       ) ?? Promise.resolve(0)
     ).catch((error: unknown) => {
       this.options.logger.warn('could not remove the claims of finished entries; the next sweep tries again', {
