@@ -1,6 +1,7 @@
-// npm run bench:ingest [-- --count N --concurrency C]
+// npm run bench:ingest [-- --count N --concurrency C --warmup W]
 // Posts N small uploads (1–64 KiB) to a relay on loopback with C keep-alive clients and prints acknowledged changes
-// per second and latency, next to the same files PUT straight to a local Apache WebDAV server in the same run.
+// per second and latency, next to the same files PUT straight to a local Apache WebDAV server in the same run. W more
+// uploads (default 1000) go first, unmeasured, so that relay and client are measured with their hot paths compiled.
 import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -15,9 +16,11 @@ const { values } = parseArgs({
   options: {
     count: { type: 'string', default: '5000' },
     concurrency: { type: 'string', default: '8' },
+    warmup: { type: 'string', default: '1000' },
   },
 });
 const COUNT = Number(values.count);
+const WARMUP = Number(values.warmup);
 const CONCURRENCY = Number(values.concurrency);
 const TOKEN = 'bench-node-token';
 const FOLDERS = 20;
@@ -28,14 +31,14 @@ interface File {
   sha256: string;
 }
 
-function makeFiles(): File[] {
+function makeFiles(count: number, name: string): File[] {
   const random = seeded(42);
   const pool = randomBytes(64 * 1024);
-  return Array.from({ length: COUNT }, (_, i) => {
+  return Array.from({ length: count }, (_, i) => {
     const size = 1024 + Math.floor(random() * 63 * 1024);
     const body = pool.subarray(0, size);
     return {
-      path: `/user_homes/d${i % FOLDERS}/f${i}.bin`,
+      path: `/user_homes/d${i % FOLDERS}/${name}${i}.bin`,
       body,
       sha256: createHash('sha256').update(body).digest('hex'),
     };
@@ -51,7 +54,7 @@ type Mode = 'three-step' | 'one-request';
  */
 const cleanups: (() => Promise<void>)[] = [];
 
-async function benchRelay(files: File[], mode: Mode) {
+async function benchRelay(files: File[], warmup: File[], mode: Mode) {
   const tmp = await tempDir();
   const config = {
     peers: [{ name: 'server2', url: 'http://127.0.0.1:9/' }], // down: this measures ingestion only
@@ -63,10 +66,7 @@ async function benchRelay(files: File[], mode: Mode) {
   const pool = new Pool(child.ready, { connections: CONCURRENCY, pipelining: 1 });
   const auth = { authorization: `Bearer ${TOKEN}` };
   const pid = child.process.pid!;
-  const before = { relay: processCpu(pid), main: mainThreadCpu(pid), threads: threadCpu(pid), client: ownCpu() };
-  const stopPerf = recordPerf(pid, `ingest-${mode}`);
-  const started = performance.now();
-  const latencies = await runPool(files, CONCURRENCY, async (file) => {
+  const send = async (file: File) => {
     if (mode === 'one-request') {
       const query = new URLSearchParams({ path: file.path, size: String(file.body.length), sha256: file.sha256 });
       const res = await pool.request({ method: 'POST', path: `/v1/uploads?${query}`, headers: auth, body: file.body });
@@ -93,7 +93,12 @@ async function benchRelay(files: File[], mode: Mode) {
     const commit = await pool.request({ method: 'POST', path: `/v1/changes/${id}/commit`, headers: auth });
     if (commit.statusCode !== 200) throw new Error(`commit ${commit.statusCode}: ${await commit.body.text()}`);
     await commit.body.dump();
-  });
+  };
+  await runPool(warmup, CONCURRENCY, send);
+  const before = { relay: processCpu(pid), main: mainThreadCpu(pid), threads: threadCpu(pid), client: ownCpu() };
+  const stopPerf = recordPerf(pid, `ingest-${mode}`);
+  const started = performance.now();
+  const latencies = await runPool(files, CONCURRENCY, send);
   const seconds = (performance.now() - started) / 1000;
   await stopPerf();
   const cpu = {
@@ -109,21 +114,23 @@ async function benchRelay(files: File[], mode: Mode) {
   return { seconds, latencies, cpu };
 }
 
-async function benchApache(files: File[]) {
+async function benchApache(files: File[], warmup: File[]) {
   const apache = await startApache();
   const pool = new Pool(new URL(apache.url).origin, { connections: CONCURRENCY, pipelining: 1 });
   const auth = { authorization: `Basic ${Buffer.from(`${apache.username}:${apache.password}`).toString('base64')}` };
   for (const dir of ['/user_homes/', ...Array.from({ length: FOLDERS }, (_, i) => `/user_homes/d${i}/`)]) {
     await (await pool.request({ method: 'MKCOL', path: dir, headers: auth })).body.dump();
   }
-  const apachePid = apache.daemonPid!;
-  const before = { apache: processTreeCpu(apachePid), client: ownCpu() };
-  const started = performance.now();
-  const latencies = await runPool(files, CONCURRENCY, async (file) => {
+  const put = async (file: File) => {
     const res = await pool.request({ method: 'PUT', path: file.path, headers: auth, body: file.body });
     await res.body.dump();
     if (res.statusCode >= 300) throw new Error(`PUT ${res.statusCode}`);
-  });
+  };
+  await runPool(warmup, CONCURRENCY, put);
+  const apachePid = apache.daemonPid!;
+  const before = { apache: processTreeCpu(apachePid), client: ownCpu() };
+  const started = performance.now();
+  const latencies = await runPool(files, CONCURRENCY, put);
   const seconds = (performance.now() - started) / 1000;
   const cpu = { apache: processTreeCpu(apachePid) - before.apache, client: ownCpu() - before.client };
   await pool.close();
@@ -132,14 +139,15 @@ async function benchApache(files: File[]) {
   return { seconds, latencies, cpu };
 }
 
-const files = makeFiles();
+const files = makeFiles(COUNT, 'f');
+const warmup = makeFiles(WARMUP, 'w');
 const bytes = files.reduce((n, f) => n + f.body.length, 0);
 process.stdout.write(
-  `ingest benchmark: ${COUNT} uploads (${(bytes / 2 ** 20).toFixed(1)} MiB), ${CONCURRENCY} keep-alive clients\n`,
+  `ingest benchmark: ${COUNT} uploads (${(bytes / 2 ** 20).toFixed(1)} MiB) after ${WARMUP} unmeasured, ${CONCURRENCY} keep-alive clients\n`,
 );
-const baseline = await benchApache(files);
-const oneRequest = await benchRelay(files, 'one-request');
-const threeStep = await benchRelay(files, 'three-step');
+const baseline = await benchApache(files, warmup);
+const oneRequest = await benchRelay(files, warmup, 'one-request');
+const threeStep = await benchRelay(files, warmup, 'three-step');
 const rate = (r: { seconds: number }) => COUNT / r.seconds;
 const row = (name: string, r: { seconds: number; latencies: number[] }): [string, string] => [
   name,

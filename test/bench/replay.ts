@@ -1,7 +1,8 @@
-// npm run bench:replay [-- --count N --concurrency C --big-mib M]
+// npm run bench:replay [-- --count N --concurrency C --big-mib M --warmup W]
 // Journals N small uploads (1–64 KiB, 20 folders) through a relay while its WebDAV peer (a local Apache) is down,
 // brings the peer back and measures how fast the backlog drains, next to the same files PUT straight to the same
-// Apache in the same run. Then journals one large upload (default 1 GiB, streamed from disk) and reports the relay's
+// Apache in the same run; W more files (default 1000) go through the relay and the baseline client first, unmeasured,
+// so that both are measured with their hot paths compiled (see docs/benchmarks.md). Then journals one large upload (default 1 GiB, streamed from disk) and reports the relay's
 // peak RSS and the time while it replays that body. C is used for the posters, the relay's replay concurrency and
 // the baseline's connections (default 8). Prints figures only; any failed verification throws.
 import { createHash, randomBytes } from 'node:crypto';
@@ -25,17 +26,21 @@ const { values } = parseArgs({
     count: { type: 'string', default: '2000' },
     concurrency: { type: 'string', default: '8' },
     'big-mib': { type: 'string', default: '1024' },
+    warmup: { type: 'string', default: '1000' },
   },
 });
 const COUNT = positiveInt('count', values.count);
 const CONCURRENCY = positiveInt('concurrency', values.concurrency);
 const BIG_MIB = positiveInt('big-mib', values['big-mib']);
+const WARMUP = values.warmup === '0' ? 0 : positiveInt('warmup', values.warmup);
 
 const NODE_TOKEN = 'bench-node-token';
 const ADMIN_TOKEN = 'bench-admin-token';
 const PEER = 'apache';
 const FOLDERS = 20;
 const BASE = '/user_homes/bench';
+/** Where the warm-up files go through the relay: outside BASE, which the verification counts. */
+const WARMUP_BASE = '/user_homes/warmup';
 const BASELINE = '/baseline';
 const BIG_PATH = '/user_homes/big/big.bin';
 // Polling `GET /v1/peers` costs the relay CPU too (it walks the backlog): often enough to time a drain of seconds.
@@ -83,12 +88,12 @@ function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-function makeFiles(): File[] {
-  const random = seeded(2000);
-  return Array.from({ length: COUNT }, (_, i) => {
+function makeFiles(count: number, base: string, name: string, seed: number): File[] {
+  const random = seeded(seed);
+  return Array.from({ length: count }, (_, i) => {
     const size = 1024 + Math.floor(random() * 63 * 1024);
     const body = randomBytes(size);
-    return { path: `${BASE}/d${i % FOLDERS}/f${i}.bin`, body, sha256: sha256(body) };
+    return { path: `${base}/d${i % FOLDERS}/${name}${i}.bin`, body, sha256: sha256(body) };
   });
 }
 
@@ -165,14 +170,37 @@ function basicAuth(apache: ApachePeer): string {
   return `Basic ${Buffer.from(`${apache.username}:${apache.password}`).toString('base64')}`;
 }
 
-/** Journals the files through the relay with the peer down, brings Apache back and times the drain. */
-async function benchDrain(apache: ApachePeer, files: File[], journal: string) {
+/** Journals `files` with the peer down, then brings Apache back and waits until the relay has sent them all. */
+async function fillAndDrain(relay: string, child: Child, apache: ApachePeer, files: File[]): Promise<void> {
+  await apache.stop();
+  await runPool(files, CONCURRENCY, async (file) => {
+    await postChange(relay, NODE_TOKEN, { action: 'upload', path: file.path, body: file.body });
+  });
+  await waitBacklog(relay, files.length);
+  await apache.start();
+  await ping(relay);
+  await waitDrained(relay, child);
+}
+
+/**
+ * Journals the files through the relay with the peer down, brings Apache back and times the drain. The warm-up
+ * files go the same way first, unmeasured.
+ */
+async function benchDrain(apache: ApachePeer, files: File[], warmup: File[], journal: string) {
   await apache.stop();
   let child: Child | undefined;
   try {
     child = await startRelay(journal, apache);
     const relay = child.ready;
     const pid = child.process.pid!;
+    if (warmup.length > 0) {
+      const warmed = performance.now();
+      await fillAndDrain(relay, child, apache, warmup);
+      await apache.stop();
+      process.stdout.write(
+        `  warm-up: ${warmup.length} uploads journaled and drained in ${((performance.now() - warmed) / 1000).toFixed(1)} s\n`,
+      );
+    }
     const fillCpuBefore = { all: processCpu(pid), main: mainThreadCpu(pid) };
     const stopFillPerf = recordPerf(pid, 'fill');
     const fillStarted = performance.now();
@@ -226,7 +254,7 @@ async function benchDrain(apache: ApachePeer, files: File[], journal: string) {
 }
 
 /** The same files PUT straight to Apache (fresh folder, folders made first), C keep-alive connections. */
-async function benchBaseline(apache: ApachePeer, files: File[]) {
+async function benchBaseline(apache: ApachePeer, files: File[], warmup: File[]) {
   const pool = new Pool(new URL(apache.url).origin, { connections: CONCURRENCY, pipelining: 1 });
   try {
     const auth = { authorization: basicAuth(apache) };
@@ -235,6 +263,13 @@ async function benchBaseline(apache: ApachePeer, files: File[]) {
       await res.body.dump();
       if (res.statusCode !== 201) throw new Error(`MKCOL ${dir}: ${res.statusCode}`);
     }
+    // Warm-up: the same kind of PUTs into the same folders, under other names.
+    await runPool(warmup, CONCURRENCY, async (file) => {
+      const path = `${BASELINE}${file.path.slice(WARMUP_BASE.length)}`;
+      const res = await pool.request({ method: 'PUT', path, headers: auth, body: file.body });
+      await res.body.dump();
+      if (res.statusCode >= 300) throw new Error(`PUT ${path}: ${res.statusCode}`);
+    });
     const apachePid = apache.daemonPid!;
     const clientBefore = ownCpu();
     const apacheBefore = processTreeCpu(apachePid);
@@ -418,10 +453,11 @@ function mib(kib: number): string {
 }
 
 const runStarted = performance.now();
-const files = makeFiles();
+const files = makeFiles(COUNT, BASE, 'f', 2000);
+const warmupFiles = makeFiles(WARMUP, WARMUP_BASE, 'w', 1000);
 const bytes = files.reduce((n, f) => n + f.body.length, 0);
 process.stdout.write(
-  `replay benchmark: ${COUNT} uploads (${(bytes / 2 ** 20).toFixed(1)} MiB) in ${FOLDERS} folders, ` +
+  `replay benchmark: ${COUNT} uploads (${(bytes / 2 ** 20).toFixed(1)} MiB) in ${FOLDERS} folders after ${WARMUP} unmeasured, ` +
     `concurrency ${CONCURRENCY}, large upload ${BIG_MIB} MiB\n`,
 );
 
@@ -430,9 +466,9 @@ const scratch = await tempDir('vfs-relay-bench-replay-');
 try {
   apache = await startApache();
   process.stdout.write('small files: journal with the peer down, then drain\n');
-  const drain = await benchDrain(apache, files, join(scratch.dir, 'journal-small'));
+  const drain = await benchDrain(apache, files, warmupFiles, join(scratch.dir, 'journal-small'));
   process.stdout.write('small files: baseline PUT straight to Apache\n');
-  const baseline = await benchBaseline(apache, files);
+  const baseline = await benchBaseline(apache, files, warmupFiles);
   process.stdout.write(`  ${COUNT} PUTs in ${baseline.seconds.toFixed(2)} s\n`);
   process.stdout.write(`large upload: ${BIG_MIB} MiB\n`);
   const big = await benchBig(apache, scratch.dir, join(scratch.dir, 'journal-big'));
