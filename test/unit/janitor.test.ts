@@ -68,6 +68,29 @@ describe('FolderJanitor', () => {
     await expect(janitor.remove(join(root, 'later'))).rejects.toThrow(/closed/);
   });
 
+  it('copies a body from a slice of another file, and fails a slice that runs past its end', async () => {
+    const root = await folder();
+    const janitor = new FolderJanitor(['config.XML', 'upload']);
+    closing.push(janitor);
+    const log = join(root, 'segment.wal');
+    const body = Buffer.alloc(300 * 1024).map((_, i) => i % 251); // more than the thread's copy buffer
+    await writeFile(log, Buffer.concat([Buffer.from('header'), body, Buffer.from('next record')]));
+    const dir = join(root, 'e');
+    await janitor.write({
+      dir,
+      files: [
+        { name: 'upload', from: { file: log, offset: 6, length: body.length } },
+        { name: 'config.XML', data: '<entry/>' },
+      ],
+    });
+    expect((await readFile(join(dir, 'upload'))).equals(body)).toBe(true);
+    const short = janitor.write({
+      dir: join(root, 'short'),
+      files: [{ name: 'upload', from: { file: log, offset: 6, length: body.length + 100 } }],
+    });
+    await expect(short).rejects.toThrow(/ends before byte/);
+  });
+
   describe('held writes', () => {
     const write = (dir: string) => ({
       dir,

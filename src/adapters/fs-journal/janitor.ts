@@ -190,11 +190,11 @@ export class FolderJanitor {
  * it away from them.
  */
 function forThread(op: FolderWrite, transfer: ArrayBuffer[]): FolderWrite {
-  const files = op.files.map(({ name, data }) => {
-    if (typeof data === 'string') return { name, data };
-    const copy = new Uint8Array(data);
+  const files = op.files.map((file) => {
+    if (!('data' in file) || typeof file.data === 'string') return file;
+    const copy = new Uint8Array(file.data);
     transfer.push(copy.buffer);
-    return { name, data: copy };
+    return { name: file.name, data: copy };
   });
   return { ...op, files };
 }

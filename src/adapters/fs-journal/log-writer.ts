@@ -11,7 +11,7 @@ import { FolderJanitor } from './janitor.js';
 import { BODY_FILE, ENTRY_FILE, entryKey, ignoreMissing, type JournalLayout } from './layout.js';
 import { PRIVATE_DIR, PRIVATE_FILE } from './modes.js';
 import { syncFileSystem } from './syncfs.js';
-import type { AppendMode, WalRecord, WriteAheadLog } from './wal.js';
+import type { AppendMode, LogSlice, WalRecord, WriteAheadLog } from './wal.js';
 
 /** A checkpoint touching at least this many paths syncs the whole file system at once instead of file by file. */
 const SYNCFS_PATHS = 64;
@@ -71,11 +71,14 @@ export class JournalLogWriter {
     this.checkpointTimer.unref();
   }
 
-  /** Appends a record to the log and runs the journal writes it stands for while the log is fsynced. */
+  /**
+   * Appends a record to the log and runs the journal writes it stands for while the log is fsynced (`writes` is
+   * told where the record's body lies in the log).
+   */
   async append(
     record: WalRecord,
     body: Buffer | undefined,
-    writes: () => Promise<void>,
+    writes: (bodyInLog: LogSlice | undefined) => Promise<void>,
     mode: AppendMode = 'durable',
   ): Promise<void> {
     if (!this.wal) throw new JournalStorageError('the journal is closed');
@@ -101,9 +104,11 @@ export class JournalLogWriter {
   /**
    * Writes the folders of a small upload's `put` record on the I/O thread: the body in the first lane, hard links
    * to it in the others, then each config.XML. `holdMs`: how long they may wait (a purge meanwhile cancels them,
-   * see FolderJanitor.write) — only for a folder no other lane links to.
+   * see FolderJanitor.write) — only for a folder no other lane links to. Given `bodyInLog`, the thread copies the
+   * body from the write-ahead log, which holds it until these writes are done: the main thread neither copies
+   * the bytes nor sends them (a fresh copy per body also page-faulted its way into memory).
    */
-  async writeFolders(record: PutRecord, body: Buffer, holdMs = 0): Promise<void> {
+  async writeFolders(record: PutRecord, body: Buffer, holdMs = 0, bodyInLog?: LogSlice): Promise<void> {
     const homeBody = join(this.layout.entryDir(record.entries[0]!), BODY_FILE);
     await Promise.all(
       record.entries.map((e, i) =>
@@ -112,7 +117,9 @@ export class JournalLogWriter {
             ? {
                 dir: this.layout.entryDir(e),
                 files: [
-                  { name: BODY_FILE, data: body },
+                  bodyInLog && bodyInLog.length === body.length
+                    ? { name: BODY_FILE, from: bodyInLog }
+                    : { name: BODY_FILE, data: body },
                   { name: ENTRY_FILE, data: e.xml },
                 ],
               }

@@ -233,7 +233,7 @@ export class FsJournalStore implements JournalStore {
     // Only a folder no other lane links to can be held back (see FolderJanitor.write).
     const holdMs = entries.length === 1 ? WRITE_HOLD_MS : 0;
     if (!this.unwritten.hasRoomFor(body.length)) {
-      await writer.append(record, body, () => writer.writeFolders(record, body)); // the janitor is behind
+      await writer.append(record, body, (inLog) => writer.writeFolders(record, body, 0, inLog)); // the janitor is behind
     } else {
       // Acknowledged once the log record is fsynced; the folders follow, and until then the body is served from
       // memory. The log keeps the record until the folders are written (a checkpoint waits for them).
@@ -242,8 +242,8 @@ export class FsJournalStore implements JournalStore {
         await writer.append(
           record,
           body,
-          () => {
-            const written = writer.writeFolders(record, body, holdMs);
+          (inLog) => {
+            const written = writer.writeFolders(record, body, holdMs, inLog);
             // On success the files take over. On failure the body stays in memory (counted against the limit)
             // so the entry still replays; the log keeps the record for the next start (see WriteAheadLog).
             held.written = written.then(

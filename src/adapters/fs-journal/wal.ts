@@ -23,6 +23,13 @@ export interface LoggedRecord {
 
 export type AppendMode = 'durable' | 'lazy' | 'background';
 
+/** Where a record's body lies in the log: the segment file and the byte range, valid until the segment is dropped. */
+export interface LogSlice {
+  file: string;
+  offset: number;
+  length: number;
+}
+
 interface Segment {
   seq: number;
   file: string;
@@ -90,7 +97,7 @@ export class WriteAheadLog {
   async append(
     record: WalRecord,
     body: Buffer | undefined,
-    whileDurable: () => Promise<void>,
+    whileDurable: (body: LogSlice | undefined) => Promise<void>,
     mode: AppendMode = 'durable',
   ): Promise<void> {
     if (this.closed) throw new Error('the write-ahead log is closed');
@@ -118,7 +125,12 @@ export class WriteAheadLog {
     } catch (error) {
       throw this.breakDown(error);
     }
-    const writes = whileDurable();
+    // The body is the record's last part; the segment stays until these writes are done (see checkpoint), so
+    // they may read it back from the log instead of being handed the bytes.
+    const bodyPart = parts.length === 3 ? parts[2]! : undefined;
+    const writes = whileDurable(
+      bodyPart && { file: segment.file, offset: position + length - bodyPart.length, length: bodyPart.length },
+    );
     const done: Promise<void> = writes.then(
       () => {
         segment.pending.delete(done);
