@@ -133,7 +133,8 @@ describe('vfs-relay command-line conventions', { timeout: 90_000 }, () => {
     const exited = new Promise<number | null>((resolve) => agent.once('exit', resolve));
     try {
       await waitFor(
-        async () => stderr.includes('scanned'),
+        // The folder is named "scanned" too: wait for the summary line itself, not for the name in a progress line.
+        async () => stderr.includes(`scanned ${watch}:`),
         30_000,
         () => stderr,
       );

@@ -41,7 +41,7 @@ describe('PathMarks', () => {
     }
   });
 
-  it('lists a path\'s prefixes, root first, the path itself last', () => {
+  it("lists a path's prefixes, root first, the path itself last", () => {
     expect(pathPrefixes('/')).toEqual(['/']);
     expect(pathPrefixes('/a')).toEqual(['/a']);
     expect(pathPrefixes('/a/b c/d')).toEqual(['/a', '/a/b c', '/a/b c/d']);

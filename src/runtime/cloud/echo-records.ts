@@ -14,7 +14,7 @@ const EXPIRES_AT = 'expires-at';
 /** Lookups of one report sent at once (a delete deep in a tree asks for each of its folders). */
 const LOOKUPS_AT_ONCE = 8;
 /** Rounds of read-increment-conditional-write before one count is given up (best effort). */
-const COUNT_ROUNDS = 5;
+const COUNT_ROUNDS = 10;
 
 export interface S3ReplicaRecordsOptions {
   logger?: Logger;
@@ -83,6 +83,8 @@ export class S3ReplicaRecords implements ReplicaRecords {
       for (let round = 0; round < COUNT_ROUNDS; round++) {
         const { count, etag } = await this.readCount(node);
         if (await this.writeCount(node, count + 1, etag)) return;
+        // S3 may refuse every writer of a round (409 for writes in flight together): step apart before the next.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * (round + 1)));
       }
       this.options.logger?.warn('echo count not updated: too many concurrent updates', { node });
     } catch (error) {
