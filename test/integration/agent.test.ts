@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
@@ -99,6 +100,40 @@ async function replayedCleanly(relay: TestRelay): Promise<void> {
     async () => JSON.stringify(await peerCounts(relay)),
   );
   expect(await peerCounts(relay)).toMatchObject({ conflicts: 0, failed: 0 });
+}
+
+/**
+ * Waits until `name` (written after whatever the test wants to rule out) is on the peer, the agent has nothing left
+ * to detect or send, and the relay nothing left to replay: every change the agent decided on before is on the peer
+ * by then. The causal replacement for "wait a while and see that nothing happened".
+ */
+async function settledAfter(server: ApachePeer, relay: TestRelay, handle: AgentHandle, name: string): Promise<void> {
+  await waitFor(async () => JSON.stringify(await peerTree(server)).includes(name), 20_000);
+  await waitFor(
+    async () => handle.status().detecting === 0 && handle.status().queued === 0,
+    20_000,
+    () => JSON.stringify(handle.status()),
+  );
+  await replayedCleanly(relay);
+}
+
+/** Listens on `port`, accepting and resetting every connection (a relay that is there but answers nothing). */
+async function resettingListener(port: number): Promise<{ readonly connections: number; close(): Promise<void> }> {
+  let connections = 0;
+  const server = createServer((socket) => {
+    connections++;
+    socket.resetAndDestroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return {
+    get connections() {
+      return connections;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 async function requests(server: ApachePeer, method: string, pathSuffix: string): Promise<number> {
@@ -211,7 +246,15 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
       5_000,
       () => JSON.stringify(a.status()),
     );
-    await new Promise((r) => setTimeout(r, 1_000)); // a few reconnect rounds against a closed port
+    // A few rounds of failed attempts: the port accepts and resets every connection, counting them.
+    const refusing = await resettingListener(port);
+    await waitFor(
+      async () => refusing.connections >= 3,
+      30_000,
+      () => `${refusing.connections} connections`,
+    );
+    await refusing.close();
+    expect(a.status()).toMatchObject({ refused: 0 });
     expect(a.status().queued).toBeGreaterThanOrEqual(8);
 
     const back = await startRelay(peers, { port, journal: relay.journal });
@@ -517,19 +560,20 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
       const errors: string[] = [];
       const logger = { ...silentLogger, error: (message: string) => void errors.push(message) };
       const second = await agent(relay, watch, { state: outbox, logger, watcher });
-      await new Promise((r) => setTimeout(r, 1_500)); // well past the rename window
-      expect(second.status()).toMatchObject({ queued: 0, detecting: 0 });
-      expect((await server.requests()).slice(before).filter((r) => r.method === 'DELETE')).toEqual([]);
+      await waitFor(async () => errors.length > 0, 10_000);
       expect(errors).toEqual([
         'the watched folder is empty or on another file system than before: not deleting what it held',
       ]);
-      // Something new appears, the agent is stopped and started again: still no deletes of what it held.
+      // Something new appears: once it is on the peer and nothing is left to send or replay, any delete the
+      // agent had decided on would have reached the peer first.
       await writeFile(at(watch, 'new.txt'), 'new');
-      await waitFor(async () => JSON.stringify(await peerTree(server)).includes('new.txt'), 10_000);
+      await settledAfter(server, relay, second, 'new.txt');
+      expect((await server.requests()).slice(before).filter((r) => r.method === 'DELETE')).toEqual([]);
+      // The agent is stopped and started again: still no deletes of what it held.
       await second.close();
       const third = await agent(relay, watch, { state: outbox, watcher });
-      await new Promise((r) => setTimeout(r, 1_500));
-      expect(third.status()).toMatchObject({ queued: 0, detecting: 0 });
+      await writeFile(at(watch, 'newer.txt'), 'newer');
+      await settledAfter(server, relay, third, 'newer.txt');
       expect((await server.requests()).slice(before).filter((r) => r.method === 'DELETE')).toEqual([]);
     },
     60_000,
@@ -559,9 +603,8 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
       state: outbox,
       logger: { ...silentLogger, error: (m) => void errors.push(m) },
     });
-    await waitFor(async () => (await server.requests()).slice(before).some((r) => r.method === 'DELETE'), 10_000);
-    await new Promise((r) => setTimeout(r, 1_000));
-    expect(second.status()).toMatchObject({ queued: 0, detecting: 0 });
+    await writeFile(at(watch, 'marker.txt'), 'sent after the start-up comparison');
+    await settledAfter(server, relay, second, 'marker.txt');
     const deletes = (await server.requests())
       .slice(before)
       .filter((r) => r.method === 'DELETE')

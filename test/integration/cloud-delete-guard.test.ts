@@ -178,7 +178,17 @@ describeWithServer(
       const config = await cloudConfig(50);
       const first = lambdaApi(config);
       const second = lambdaApi(config);
-      const send = (relay: CloudRelay, i: number) => remove(relay.app.request, NODE_B_TOKEN, `/user_homes/race/f${i}`);
+      // 70 writers of one S3 object at once: some may be told 429 DELETE_GUARD_BUSY, and retry as a node does.
+      const send = async (relay: CloudRelay, i: number): Promise<string> => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await remove(relay.app.request, NODE_B_TOKEN, `/user_homes/race/f${i}`);
+          } catch (error) {
+            if (attempt === 20 || !String(error).includes('429 {"error":{"code":"DELETE_GUARD_BUSY"')) throw error;
+            await new Promise((r) => setTimeout(r, 1_000)); // Retry-After: 1
+          }
+        }
+      };
       const statuses = await Promise.all(Array.from({ length: 70 }, (_, i) => send(i % 2 === 0 ? first : second, i)));
       expect(statuses.filter((s) => s === 'PENDING')).toHaveLength(50);
       expect(statuses.filter((s) => s === 'HELD')).toHaveLength(20);

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll } from 'vitest';
 import { freePort } from './ports.js';
@@ -11,6 +12,12 @@ import { freePort } from './ports.js';
  * plenty: every fixture gets a bucket of its own. moto keeps everything in memory, so stopping it cleans up.
  * The server stays in the test process' group (Ctrl-C reaches it) and is killed by its pid on close and on exit.
  * (A pyenv shim execs Python in place, so the pid is the server's own.)
+ *
+ * moto decides a conditional write (If-Match / If-None-Match) in two steps on a request thread, so two concurrent
+ * writers of one key can both win; S3 decides it atomically, and the relay's shared state in S3 relies on that. The
+ * server is therefore started through `moto-atomic.py` (moto's own server, conditional writes under one lock), with
+ * the Python beside `moto_server`; where that Python cannot import moto, plain `moto_server` runs and a warning says
+ * that tests of concurrent conditional writes may see moto's race (VFS_RELAY_TEST_PLAIN_MOTO=1 forces that, to compare).
  */
 
 const START_TIMEOUT_MS = 20_000;
@@ -32,6 +39,20 @@ function onPath(command: string): string | undefined {
 }
 
 const MOTO = onPath('moto_server');
+const ATOMIC_LAUNCHER = fileURLToPath(new URL('./moto-atomic.py', import.meta.url));
+/** The Python that runs moto_server (a pyenv shim or a venv keeps it beside the script), else the one on PATH. */
+const PYTHON = MOTO && [join(dirname(MOTO), 'python3'), onPath('python3')].find((p) => p && isExecutable(p));
+/** Cleared when the launcher cannot import moto: from then on plain moto_server is started. */
+let atomicConditionalWrites = PYTHON !== undefined && !process.env.VFS_RELAY_TEST_PLAIN_MOTO;
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** True when `moto_server` is on PATH (pip install 'moto[server]'). */
 export const motoAvailable: boolean = MOTO !== undefined;
@@ -75,13 +96,21 @@ export async function startMoto(): Promise<Moto> {
       return await launch(port);
     } catch (error) {
       lastError = error;
+      if (atomicConditionalWrites && /No module named|ModuleNotFoundError|ImportError/.test(String(error))) {
+        atomicConditionalWrites = false;
+        console.warn(
+          `moto: ${PYTHON} cannot import moto; starting plain moto_server, whose conditional writes are not atomic`,
+        );
+      }
     }
   }
   throw lastError;
 }
 
 async function launch(port: number): Promise<Moto> {
-  const child = spawn(MOTO!, ['-H', '127.0.0.1', '-p', String(port)], {
+  const args = ['-H', '127.0.0.1', '-p', String(port)];
+  const [command, argv] = atomicConditionalWrites ? [PYTHON!, [ATOMIC_LAUNCHER, ...args]] : [MOTO!, args];
+  const child = spawn(command, argv, {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, PYTHONUNBUFFERED: '1' },
   });

@@ -5,15 +5,18 @@ import { LimitExceededError } from '../../core/errors.js';
 
 /** Conditional writes one update tries before it gives up (each lost race means another process counted). */
 const MAX_ATTEMPTS = 25;
+/** Longest pause between two rounds (the pause is random below a ceiling that doubles each round up to this). */
+const MAX_BACKOFF_MS = 500;
 
 /**
  * The delete guard's windows in cloud mode: one small JSON object per origin, `<prefix>/delete-guard/<origin>.json`
  * beside the journal. Any API process (Lambda instance, `serve`) may take a node's next delete, so each update is
  * read → decide → write with `If-Match` the ETag read (`If-None-Match: *` for a new one); a write that lost the race
  * (412, or 409 while another write of the key is in flight) reads and decides again. A node's deletes are thus
- * counted exactly, at the cost of one GET and one PUT per delete; under heavy contention for one node an update
- * gives up after a bounded number of rounds with `429 DELETE_GUARD_BUSY` (Retry-After 1): the node retries, and
- * nothing is journaled meanwhile.
+ * counted exactly, at the cost of one GET and one PUT per delete (a tripped node's deletes change nothing: one GET).
+ * Writers that lost a round wait a random time below a ceiling that doubles each round (full jitter). Under heavy
+ * contention for one node an update gives up after a bounded number of rounds with `429 DELETE_GUARD_BUSY`
+ * (Retry-After 1): the node retries (the agent does), and nothing is journaled meanwhile.
  */
 export class S3DeleteWindows implements DeleteWindowStore {
   constructor(
@@ -31,10 +34,15 @@ export class S3DeleteWindows implements DeleteWindowStore {
   async update<T>(origin: string, step: (window: DeleteWindow) => { window: DeleteWindow; result: T }): Promise<T> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const { window, etag } = await this.readVersioned(origin);
+      const before = JSON.stringify(window); // taken first: `step` may update the window it is given in place
       const decided = step(window);
+      // Nothing to change (a tripped origin's deletes): the read was the decision; no write, no race to lose.
+      if (etag !== undefined && JSON.stringify(decided.window) === before) return decided.result;
       if (await this.write(origin, decided.window, etag)) return decided.result;
+      // Full jitter, growing per lost round: writers that keep colliding spread out instead of colliding again.
       // A web-standard timer: the edge API (no Node modules) may compose this store too.
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * Math.min(attempt, 5)));
+      const ceiling = Math.min(MAX_BACKOFF_MS, 10 * 2 ** attempt);
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
     }
     throw new LimitExceededError(
       'DELETE_GUARD_BUSY',
