@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chown, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { runAgent } from '../../src/agent/index.js';
+import { type AgentHandle, runAgent } from '../../src/agent/index.js';
 import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
 import { waitFor } from '../support/node-client.js';
 import { ADMIN_TOKEN, auth, NODE_A_TOKEN, NODE_B_TOKEN, startTestRelay } from '../support/relay.js';
@@ -31,6 +31,11 @@ async function makeFiles(root: string, side: string, count: number): Promise<voi
   }
 }
 
+async function listPeers(url: string) {
+  const res = await fetch(`${url}/v1/peers`, { headers: auth(ADMIN_TOKEN) });
+  return (await res.json()) as { name: string; echoesSuppressed: number; pending: number }[];
+}
+
 describeWithServer(
   'Apache httpd (apt-get install apache2)',
   apacheAvailable,
@@ -51,11 +56,12 @@ describeWithServer(
       const outboxes = await tempDir();
       cleanups.push(outboxes.remove);
       const timing = { renameWindowMs: 200, stabilityMs: 300 };
+      const agents: AgentHandle[] = [];
       for (const [token, root, name] of [
         [NODE_A_TOKEN, rootA, 'a'],
         [NODE_B_TOKEN, rootB, 'b'],
       ] as const) {
-        const agent = await runAgent({
+        const agent: AgentHandle = await runAgent({
           relay: relay.url,
           token,
           vfs: '/user_homes/',
@@ -64,6 +70,7 @@ describeWithServer(
           ...timing,
         });
         cleanups.push(() => agent.close());
+        agents.push(agent);
       }
 
       await Promise.all([makeFiles(rootA, 'a', 100), makeFiles(rootB, 'b', 100)]);
@@ -83,23 +90,36 @@ describeWithServer(
         async () => JSON.stringify((await relay.relay.view.listChanges({ limit: 20 })).items),
       );
       const settled = [(await putsTo(a)).length, (await putsTo(b)).length];
-      await new Promise((r) => setTimeout(r, 3000));
-      expect([(await putsTo(a)).length, (await putsTo(b)).length]).toEqual(settled);
+      // A barrier, not a pause: one more file each way. Once both have come back as echoes and been dropped, and
+      // neither agent nor the relay has anything left, any echo of the earlier files would have been sent before.
+      const echoes = async () => (await listPeers(relay.url)).reduce((sum, p) => sum + p.echoesSuppressed, 0);
+      const echoesBefore = await echoes();
+      await Promise.all([
+        writeFile(join(rootA, 'a-side', 'f0', 'marker.bin'), 'a'),
+        writeFile(join(rootB, 'b-side', 'f0', 'marker.bin'), 'b'),
+      ]);
+      await waitFor(
+        async () =>
+          (await a.tree()).has('user_homes/b-side/f0/marker.bin') &&
+          (await b.tree()).has('user_homes/a-side/f0/marker.bin') &&
+          (await echoes()) >= echoesBefore + 2 &&
+          agents.every((g) => g.status().detecting === 0 && g.status().queued === 0) &&
+          (await listPeers(relay.url)).every((p) => p.pending === 0),
+        30_000,
+        async () => JSON.stringify({ peers: await listPeers(relay.url), agents: agents.map((g) => g.status()) }),
+      );
+      expect([(await putsTo(a)).length, (await putsTo(b)).length]).toEqual([settled[0]! + 1, settled[1]! + 1]);
 
       // Each server received PUTs only for the other side's files, each exactly once: no echo went back.
       const toA = await putsTo(a);
       const toB = await putsTo(b);
       expect(toA.every((p) => p.startsWith('/user_homes/b-side/'))).toBe(true);
       expect(toB.every((p) => p.startsWith('/user_homes/a-side/'))).toBe(true);
-      expect(new Set(toA).size).toBe(100);
-      expect(toA).toHaveLength(100);
-      expect(new Set(toB).size).toBe(100);
-      expect(toB).toHaveLength(100);
-      const peers = (await (await fetch(`${relay.url}/v1/peers`, { headers: auth(ADMIN_TOKEN) })).json()) as {
-        name: string;
-        echoesSuppressed: number;
-        pending: number;
-      }[];
+      expect(new Set(toA).size).toBe(101); // 100 files and the marker
+      expect(toA).toHaveLength(101);
+      expect(new Set(toB).size).toBe(101);
+      expect(toB).toHaveLength(101);
+      const peers = await listPeers(relay.url);
       // Every replica came back once as an echo (the files and the folders created for them) and was dropped.
       for (const p of peers) {
         expect(p.pending).toBe(0);

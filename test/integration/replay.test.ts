@@ -158,7 +158,9 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'r
       if (autoPlay) {
         expect(await drained(t, 'server2', 10_000)).toMatchObject({ status: 'ONLINE', pending: 0 });
       } else {
-        await new Promise((r) => setTimeout(r, 1500));
+        // No pause: a sweep (what a tick does besides the ping) and whatever it started, then still nothing.
+        await t.relay.replayer.sweep();
+        await waitFor(async () => t.relay.replayer.inFlight === 0, 10_000);
         expect(await peer(t, 'server2')).toMatchObject({ status: 'OFFLINE', pending: 2 });
         const ping = await fetch(`${t.url}/v1/peers/server2/ping`, { method: 'POST', headers: auth(ADMIN_TOKEN) });
         expect(ping.status).toBe(200);
@@ -300,7 +302,10 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'r
       (await (await fetch(`${t.url}/v1/changes/${id}`, { headers: auth(ADMIN_TOKEN) })).json()) as { status: string };
     const deletes = async () =>
       (await server.requests()).filter((r) => r.method === 'DELETE' && r.path === '/user_homes/held/big.iso').length;
-    await new Promise((r) => setTimeout(r, 1_500)); // a ping tick and its sweep: still nothing
+    // What a ping tick does for an ONLINE peer, run here and waited for (no pause): a sweep of the journal, and
+    // whatever it started. Still nothing for the delete behind the upload.
+    await t.relay.replayer.sweep();
+    await waitFor(async () => t.relay.replayer.inFlight === 0, 10_000);
     expect(await deletes()).toBe(0);
     expect((await change(behind!)).status).toBe('BLOCKED'); // in the journal, waiting behind the upload
     expect((await change(waiting)).status).toBe('AWAITING_BODY');
