@@ -1,5 +1,7 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -16,7 +18,8 @@ import { describeWithServer } from '../support/servers.js';
 /**
  * The edge bundle (npm run build:edge → dist/edge/edge.js), imported as is and called through its
  * `export default { fetch }`, on moto's S3 and SQS; then `vfs-relay serve` in cloud mode replays what it journaled
- * to a real Apache. Here the bundle runs on Node; docs/edge.md says how to run it in workerd.
+ * to a real Apache. The same bundle runs on Node (called directly), in workerd (Miniflare), on Bun and on Deno (each
+ * serving it with its own HTTP server): one folder per runtime, all replayed by one `serve`.
  */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
@@ -102,6 +105,62 @@ async function inWorkerd(): Promise<{ call: Call; close: () => Promise<void> } |
   };
 }
 
+/**
+ * The bundle on Bun or Deno, served by the runtime's own HTTP server (test/support/edge-host.mjs). The runtime is
+ * looked for on PATH, then in `.tools/` (`npm run setup:edge-runtimes`, which `.ci/run` runs). Absent on a laptop:
+ * that part skips loudly; under CI=true it fails.
+ */
+async function onRuntime(name: 'bun' | 'deno'): Promise<{ call: Call; close: () => Promise<void> } | undefined> {
+  const binary = [
+    ...(process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, name)),
+    join(ROOT, '.tools', 'node_modules', '.bin', name),
+  ].find((candidate) => existsSync(candidate));
+  if (!binary) {
+    const message = `${name} is not installed (npm run setup:edge-runtimes)`;
+    if (process.env.CI === 'true') throw new Error(message);
+    console.warn(`\n*** SKIPPING the ${name} run: ${message} ***\n`);
+    return undefined;
+  }
+  const bundle = join(ROOT, 'dist', 'edge', 'edge.js');
+  const host = fileURLToPath(new URL('../support/edge-host.mjs', import.meta.url));
+  const args =
+    name === 'deno'
+      ? ['run', '--allow-net=127.0.0.1', '--allow-env=EDGE_ENV_JSON', `--allow-read=${bundle}`, host, bundle]
+      : [host, bundle];
+  const child = spawn(binary, args, {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/', EDGE_ENV_JSON: JSON.stringify(env) },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 60 s:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      const ready = /READY (\d+)/.exec(output);
+      if (ready) {
+        clearTimeout(timer);
+        resolve(Number(ready[1]));
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited during start-up:\n${output}`));
+    });
+  });
+  return {
+    call: (path, init = {}) => fetch(`http://127.0.0.1:${port}${path}`, init),
+    close: async () => {
+      child.stdin!.end();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
 /** A makedir and an upload (presigned PUT + commit) through the edge API; returns the body's SHA-256. */
 async function journalThroughEdge(call: Call, folder: string): Promise<string> {
   // Prepare: nothing but the bundle and its bindings.
@@ -164,16 +223,24 @@ async function journalThroughEdge(call: Call, folder: string): Promise<string> {
 }
 
 describeWithServer('moto_server and Apache httpd', motoAvailable && apacheAvailable, 'the edge bundle', () => {
-  it('serves the API from S3 + SQS on Node and in workerd; serve in cloud mode replays what it journaled', async () => {
+  it('serves the API from S3 + SQS on Node, workerd, Bun and Deno; serve in cloud mode replays what it journaled', async () => {
     const journaled = new Map([['node', await journalThroughEdge(onNode, 'node')]]);
-    const workerd = await inWorkerd();
-    if (workerd) {
+    for (const [runtime, start] of [
+      ['workerd', inWorkerd],
+      ['bun', () => onRuntime('bun')],
+      ['deno', () => onRuntime('deno')],
+    ] as const) {
+      const host = await start();
+      if (!host) continue;
       try {
-        journaled.set('workerd', await journalThroughEdge(workerd.call, 'workerd'));
+        journaled.set(runtime, await journalThroughEdge(host.call, runtime));
       } finally {
-        await workerd.close();
+        await host.close();
       }
     }
+
+    // Under CI every runtime must have run (a missing one fails above); on a laptop, the missing ones were named.
+    if (process.env.CI === 'true') expect([...journaled.keys()]).toEqual(['node', 'workerd', 'bun', 'deno']);
 
     // Replay: vfs-relay serve in cloud mode, on the same bucket and queue, brings them to Apache.
     const relay = await startCloudServe(
