@@ -56,6 +56,13 @@ export function toHex(bytes: Uint8Array): string {
   return hex;
 }
 
+/** Hexadecimal digits (an even number of them, checked by the caller) as base64: `btoa` is in every runtime. */
+export function hexToBase64(hex: string): string {
+  let binary = '';
+  for (let i = 0; i < hex.length; i += 2) binary += String.fromCharCode(Number.parseInt(hex.slice(i, i + 2), 16));
+  return btoa(binary);
+}
+
 /** Random bytes from the runtime's CSPRNG (Web Crypto). */
 export function randomBytes(size: number): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(size));

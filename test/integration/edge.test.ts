@@ -95,8 +95,7 @@ async function inWorkerd(): Promise<{ call: Call; close: () => Promise<void> } |
     modules: true,
     scriptPath: `${ROOT}dist/edge/edge.js`,
     compatibilityDate: '2026-04-01',
-    // The AWS SDK's browser build still reaches for Buffer on one path (see docs/edge.md).
-    compatibilityFlags: ['nodejs_compat'],
+    // No nodejs_compat: the bundle needs nothing of Node (the SDK's browser build, Web Crypto, fetch).
     bindings: env as Record<string, string>,
   });
   return {

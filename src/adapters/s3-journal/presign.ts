@@ -1,5 +1,6 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { hexToBase64 } from '../../core/bytes.js';
 
 /** Where and how a node sends an upload's body (the shape of `upload` in `POST /v1/changes`' answer). */
 export interface PresignedUpload {
@@ -50,7 +51,7 @@ export async function presignPut(
   let checksum: string | undefined;
   if (options.sha256 !== undefined) {
     if (!/^[0-9a-fA-F]{64}$/.test(options.sha256)) throw new Error('sha256 must be 64 hexadecimal digits');
-    checksum = Buffer.from(options.sha256, 'hex').toString('base64');
+    checksum = hexToBase64(options.sha256);
   }
   const command = new PutObjectCommand({
     Bucket: bucket,
