@@ -168,6 +168,7 @@ export const queryInteger = (max: number) =>
 export const ListQuery = z.object({
   status: z.enum(ENTRY_STATUSES).optional(),
   peer: z.string().optional(),
+  node: z.string().optional().openapi({ description: 'only the changes this node sent' }),
   limit: queryInteger(1000)
     .pipe(z.number().min(1, 'must be at least 1'))
     .default(100)

@@ -87,6 +87,7 @@ const journal = program.command('journal').description('operator view of the jou
 addRelayOptions(journal.command('ls').description('list changes'))
   .option('--status <status>', 'AWAITING_BODY, PENDING, CONFLICT, FAILED, HELD or BLOCKED')
   .option('--peer <name>', 'only this peer')
+  .option('--node <name>', 'only the changes this node sent')
   .option('--limit <n>', 'at most this many changes', '1000')
   .action(journalList);
 addRelayOptions(journal.command('show').argument('<id>').description('one change with each peer’s status')).action(

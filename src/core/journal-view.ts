@@ -58,6 +58,8 @@ export interface LaneBacklog {
 export interface ChangeFilter {
   status?: EntryStatus;
   peer?: string;
+  /** Only the changes this node sent (`''`: those sent with the admin token). */
+  node?: string;
   limit?: number;
   cursor?: string;
 }
@@ -129,6 +131,7 @@ export class JournalView {
       for (const entry of lane) {
         if (filter.cursor && entry.id <= filter.cursor) continue;
         if (filter.peer && entry.peer !== filter.peer) continue;
+        if (filter.node !== undefined && (entry.node ?? '') !== filter.node) continue;
         if (filter.status && entry.view !== filter.status) continue;
         const group = byId.get(entry.id);
         if (group) group.push(entry);

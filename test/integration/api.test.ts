@@ -312,6 +312,21 @@ describe('HTTP API', () => {
       items: { peers: { peer: string }[] }[];
     };
     expect(onlyServer3.items.every((c) => c.peers.every((p) => p.peer === 'server3'))).toBe(true);
+    const fromB = (await post('/v1/changes', { action: 'makedir', path: '/user_homes/by-b' }, NODE_B_TOKEN).then((r) =>
+      r.json(),
+    )) as { id: string };
+    const byNode = async (node: string) =>
+      (
+        (await (await request(`/v1/changes?node=${node}&limit=1000`, { headers: auth(ADMIN_TOKEN) })).json()) as {
+          items: { id: string; node?: string }[];
+        }
+      ).items;
+    const [a, b] = [await byNode('node-a'), await byNode('node-b')];
+    expect(a.map((c) => c.id)).toEqual(expect.arrayContaining(ids));
+    expect(a.every((c) => c.node === 'node-a')).toBe(true);
+    expect(b.map((c) => c.id)).toContain(fromB.id);
+    expect(b.every((c) => c.node === 'node-b')).toBe(true);
+    expect(await byNode('node-c')).toEqual([]);
     const awaiting = (await (
       await request('/v1/changes?status=AWAITING_BODY', { headers: auth(ADMIN_TOKEN) })
     ).json()) as {

@@ -83,7 +83,7 @@ export async function status(options: RelayOptions): Promise<void> {
 }
 
 export async function journalList(
-  options: RelayOptions & { status?: string; peer?: string; limit: string },
+  options: RelayOptions & { status?: string; peer?: string; node?: string; limit: string },
 ): Promise<void> {
   const api = client(options);
   const wanted = Number.parseInt(options.limit, 10);
@@ -93,6 +93,7 @@ export async function journalList(
     const query = new URLSearchParams({ limit: String(Math.min(1000, wanted - items.length)) });
     if (options.status) query.set('status', options.status);
     if (options.peer) query.set('peer', options.peer);
+    if (options.node) query.set('node', options.node);
     if (cursor) query.set('cursor', cursor);
     const page: Page = await api.get<Page>(`/v1/changes?${query}`);
     items.push(...page.items);
