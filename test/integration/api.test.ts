@@ -312,9 +312,9 @@ describe('HTTP API', () => {
       items: { peers: { peer: string }[] }[];
     };
     expect(onlyServer3.items.every((c) => c.peers.every((p) => p.peer === 'server3'))).toBe(true);
-    const fromB = (await post('/v1/changes', { action: 'makedir', path: '/user_homes/by-b' }, NODE_B_TOKEN).then((r) =>
-      r.json(),
-    )) as { id: string };
+    const fromB = (await (
+      await post('/v1/changes', { action: 'makedir', path: '/user_homes/by-b' }, NODE_B_TOKEN)
+    ).json()) as { id: string };
     const byNode = async (node: string) =>
       (
         (await (await request(`/v1/changes?node=${node}&limit=1000`, { headers: auth(ADMIN_TOKEN) })).json()) as {
