@@ -1,6 +1,6 @@
 import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OutboxLockedError } from '../../src/agent/errors.js';
 import { Outbox } from '../../src/agent/outbox.js';
 import {
@@ -10,6 +10,7 @@ import {
   readRefused,
   requeueRefused,
 } from '../../src/agent/refused-changes.js';
+import { agentRefused } from '../../src/cli/commands/agent-refused.js';
 import { tempDir } from '../support/tmp.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -54,6 +55,24 @@ describe('refused changes', () => {
     expect(reopened.count).toBe(2);
     await reopened.add(refused(11, 'c'));
     expect((await readRefused(dir)).records.map((r) => r.seq)).toEqual([5, 3, 11]);
+  });
+
+  it('`agent refused --json` names the state folder (and, as before, `outbox`) with its records', async () => {
+    const dir = await folder();
+    await (await RefusedChanges.open(dir)).add(refused(4, 'x'));
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      await agentRefused({ state: dir, json: true });
+    } finally {
+      spy.mockRestore();
+    }
+    const [listed] = JSON.parse(written.join('')) as { state: string; outbox: string; records: RefusedChange[] }[];
+    expect(listed).toMatchObject({ state: dir, outbox: dir, unreadable: 0 });
+    expect(listed!.records.map((r) => r.seq)).toEqual([4]);
   });
 
   it('re-queues set-aside changes at the end of the outbox and forgets them, the chosen ones only', async () => {

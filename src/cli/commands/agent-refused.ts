@@ -23,7 +23,9 @@ export async function agentRefused(options: RefusedCommandOptions): Promise<void
   const listed: { outbox: string; records: RefusedChange[]; unreadable: number }[] = [];
   for (const outbox of folders) listed.push({ outbox, ...(await readRefused(outbox)) });
   if (options.json) {
-    process.stdout.write(`${JSON.stringify(listed, null, 2)}\n`);
+    // `state` names the folder; `outbox`, its earlier name, stays for scripts written against it.
+    const json = listed.map(({ outbox, ...rest }) => ({ state: outbox, outbox, ...rest }));
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
     return;
   }
   const total = listed.reduce((n, l) => n + l.records.length, 0);
