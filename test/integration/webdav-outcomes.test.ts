@@ -94,6 +94,32 @@ describe('WebDAV peer outcome classification', () => {
     expect(puts[0]).toMatchObject({ url: '/user_homes/f.bin', length: '10', body: 10 });
   });
 
+  it('a MKCOL refused 403 (a concurrent MKCOL won: mkdir EEXIST) is settled by a check, and a failed check is retried, not parked', async () => {
+    // The folder exists after all: the check says so, the change applies.
+    const { peer: raced } = await peerAnswering((req, res) => {
+      if (req.method === 'MKCOL') return res.writeHead(403).end();
+      res.writeHead(207, { 'content-type': 'application/xml' });
+      res.end(
+        '<D:multistatus xmlns:D="DAV:"><D:response><D:propstat><D:prop><D:resourcetype><D:collection/>' +
+          '</D:resourcetype></D:prop></D:propstat></D:response></D:multistatus>',
+      );
+    });
+    expect(await raced.apply(makedir(), body(0))).toMatchObject({ kind: 'applied' });
+    // The check fails (the peer answered 503 to it): nothing is known, so the attempt counts as the peer being
+    // unavailable — never as a CONFLICT.
+    const { peer: flaky } = await peerAnswering((req, res) => res.writeHead(req.method === 'MKCOL' ? 403 : 503).end());
+    expect(await flaky.apply(makedir(), body(0))).toMatchObject({
+      kind: 'offline',
+      status: 503,
+      reason: 'PROPFIND /user_homes (after MKCOL: HTTP 403): HTTP 503',
+    });
+    // The check says there is no folder: the 403 stands.
+    const { peer: refused } = await peerAnswering((req, res) =>
+      res.writeHead(req.method === 'MKCOL' ? 403 : 404).end(),
+    );
+    expect(await refused.apply(makedir(), body(0))).toMatchObject({ kind: 'unauthorized', status: 403 });
+  });
+
   it('HTTP 401 and 403 mean the credentials are refused', async () => {
     for (const status of [401, 403]) {
       const { peer } = await peerAnswering((_req, res) => res.writeHead(status).end());

@@ -146,8 +146,16 @@ export class WebDavPeer implements Peer {
       const res = await this.send('MKCOL', this.urls.path(current, true), {}, undefined, signal);
       // 201 created; 405 Method Not Allowed = something already exists there (RFC 4918 §9.3.1).
       const present = res.status === 201 || res.status === 405;
-      if (!present && (res.status === 401 || !(await this.isCollection(current, signal)))) {
-        return classifyStatus(res.status, `MKCOL ${current}`, res.retryAfter);
+      if (!present) {
+        const refused = classifyStatus(res.status, `MKCOL ${current}`, res.retryAfter);
+        if (refused.kind === 'offline' || res.status === 401) return refused;
+        const probe = await this.collectionAt(current, signal);
+        // The check itself failed (a 5xx, 429, ...): nothing is known yet; the attempt is repeated, not parked.
+        if (typeof probe === 'number') {
+          const unknown = classifyStatus(probe, `PROPFIND ${current} (after MKCOL: HTTP ${res.status})`);
+          if (unknown.kind === 'offline') return unknown;
+        }
+        if (probe !== true) return refused;
       }
       this.remember(current);
     }
@@ -155,11 +163,12 @@ export class WebDavPeer implements Peer {
   }
 
   /**
-   * Whether a collection exists at `path` now. Asked after a failed MKCOL: when a concurrent MKCOL of the same
-   * folder wins the race (parallel uploads into one new folder), mod_dav_fs answers the loser 403 (mkdir EEXIST),
-   * which must not read as "bad credentials".
+   * Whether a collection exists at `path` now (true/false), or the status of a check that did not say (a 5xx,
+   * 429, ...). Asked after a failed MKCOL: when a concurrent MKCOL of the same folder wins the race (parallel
+   * uploads into one new folder), mod_dav_fs answers the loser 403 (mkdir EEXIST), which must not read as "bad
+   * credentials" — nor may a failed check turn that 403 into a CONFLICT.
    */
-  private async isCollection(path: string, signal: AbortSignal | undefined): Promise<boolean> {
+  private async collectionAt(path: string, signal: AbortSignal | undefined): Promise<boolean | number> {
     const res = await this.send(
       'PROPFIND',
       this.urls.path(path, true),
@@ -168,7 +177,8 @@ export class WebDavPeer implements Peer {
         '<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/></D:prop></D:propfind>',
       signal,
     );
-    return res.status === 207 && /<(?:[\w.-]+:)?collection\b/.test(res.text);
+    if (res.status === 207) return /<(?:[\w.-]+:)?collection\b/.test(res.text);
+    return res.status === 404 ? false : res.status;
   }
 
   private async remove(path: string, signal: AbortSignal | undefined): Promise<ReplayOutcome> {
