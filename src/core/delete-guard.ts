@@ -25,7 +25,8 @@ export interface DeleteWindow {
 export interface DeleteWindowStore {
   /**
    * Reads the origin's window, lets `step` decide, writes the result back atomically (a concurrent writer makes it
-   * read and decide again) and returns what `step` returned.
+   * read and decide again) and returns what `step` returned. `step` never modifies the window it is given, and
+   * returns that same object when nothing changes (a store may then skip the write).
    */
   update<T>(origin: string, step: (window: DeleteWindow) => { window: DeleteWindow; result: T }): Promise<T>;
   /** Forgets the origin's window and trip (an operator acted on its last held delete). */
@@ -80,7 +81,8 @@ export class DeleteGuard {
       const pass = Math.max(0, Math.min(count, maxDeletes - seen));
       const last = steps[steps.length - 1];
       if (pass > 0) {
-        if (last && last[0] === step) last[1] += pass;
+        // A new pair, never `last[1] += pass`: the window handed in stays as it was read.
+        if (last && last[0] === step) steps[steps.length - 1] = [step, last[1] + pass];
         else steps.push([step, pass]);
       }
       if (pass === count) return { window: { steps }, result: { pass } };

@@ -34,10 +34,9 @@ export class S3DeleteWindows implements DeleteWindowStore {
   async update<T>(origin: string, step: (window: DeleteWindow) => { window: DeleteWindow; result: T }): Promise<T> {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const { window, etag } = await this.readVersioned(origin);
-      const before = JSON.stringify(window); // taken first: `step` may update the window it is given in place
       const decided = step(window);
       // Nothing to change (a tripped origin's deletes): the read was the decision; no write, no race to lose.
-      if (etag !== undefined && JSON.stringify(decided.window) === before) return decided.result;
+      if (etag !== undefined && decided.window === window) return decided.result;
       if (await this.write(origin, decided.window, etag)) return decided.result;
       // Full jitter, growing per lost round: writers that keep colliding spread out instead of colliding again.
       // A web-standard timer: the edge API (no Node modules) may compose this store too.
