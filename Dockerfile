@@ -11,6 +11,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts/build-cli.ts ./scripts/build-cli.ts
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund --ignore-scripts
 
 # Runtime stage: the built package and its production dependencies, run as the image's unprivileged `node` user.
@@ -27,12 +28,12 @@ COPY LICENSE ./LICENSE
 # The default config listens on all interfaces and keeps the journal (and the generated admin token) on the volume.
 COPY packaging/docker/vfs-relay.config.json /etc/vfs-relay/config.json
 RUN mkdir -p /var/lib/vfs-relay && chown node:node /var/lib/vfs-relay \
-    && chmod 0755 /opt/vfs-relay/dist/cli/main.js && ln -s /opt/vfs-relay/dist/cli/main.js /usr/local/bin/vfs-relay
+    && chmod 0755 /opt/vfs-relay/dist/cli/vfs-relay.cjs && ln -s /opt/vfs-relay/dist/cli/vfs-relay.cjs /usr/local/bin/vfs-relay
 USER node
 VOLUME ["/var/lib/vfs-relay"]
 EXPOSE 8787
 # The image has no curl: Node's fetch asks the relay's own health endpoint.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8787/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node", "/opt/vfs-relay/dist/cli/main.js"]
+ENTRYPOINT ["node", "/opt/vfs-relay/dist/cli/vfs-relay.cjs"]
 CMD ["serve"]

@@ -137,13 +137,12 @@ addRelayOptions(jobs.command('cancel').argument('<id>').description('cancel a ru
   lazy(() => jobsModule().then((m) => m.jobsCancel)),
 );
 
-try {
-  await program.parseAsync(process.argv);
-} catch (error) {
+// No top-level await: the same module is also bundled as CommonJS (dist/cli/vfs-relay.cjs, scripts/build-cli.ts).
+program.parseAsync(process.argv).catch((error: unknown) => {
   // Commander has printed its message (or the help, or the version): 0 for those, 2 for a usage error.
   if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? EXIT.OK : EXIT.USAGE);
   const message =
     error instanceof CliError || error instanceof RelayError ? error.message : String((error as Error)?.stack ?? error);
   process.stderr.write(`vfs-relay: ${message.split('\n')[0]}\n`);
   process.exit(error instanceof CliError ? error.exitCode : EXIT.ERROR);
-}
+});

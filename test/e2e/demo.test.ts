@@ -226,6 +226,31 @@ describe('npm start (vfs-relay demo) and the package from a fresh checkout', () 
     expect(served.some((m) => m.includes('@aws-sdk/client-s3'))).toBe(true);
   }, 60_000);
 
+  it("the package's bin is one CommonJS file: light commands load nothing else, the others load their command", () => {
+    const { bin } = JSON.parse(readFileSync(join(checkout, 'package.json'), 'utf8')) as {
+      bin: { 'vfs-relay': string };
+    };
+    const cli = join(checkout, bin['vfs-relay']);
+    expect(cli.endsWith('.cjs')).toBe(true);
+    const version = JSON.parse(readFileSync(join(checkout, 'package.json'), 'utf8')).version as string;
+    expect(execFileSync(process.execPath, [cli, '--version'], { cwd: tmp.dir }).toString().trim()).toBe(version);
+
+    const relay = ['--relay', 'http://127.0.0.1:9', '--token', 'x'.repeat(20)];
+    for (const args of [['status', ...relay], ['journal', 'ls', ...relay], ['--version']]) {
+      const loaded = loadedBy([cli, ...args], tmp.dir);
+      expect(
+        loaded.some((m) => m.endsWith('/dist/cli/vfs-relay.cjs')),
+        args.join(' '),
+      ).toBe(true); // recorded
+      const fromPackage = loaded.filter((m) => m.includes(checkout) && !m.endsWith('/dist/cli/vfs-relay.cjs'));
+      expect(fromPackage, args.join(' ')).toEqual([]);
+    }
+    // A command's own modules load from dist/cli/commands/ when it runs (here: config check, on the defaults).
+    const check = loadedBy([cli, 'config', 'check'], tmp.dir);
+    expect(check.some((m) => m.includes('/dist/cli/commands/config.js'))).toBe(true);
+    expect(execFileSync(process.execPath, [cli, 'config', 'check'], { cwd: tmp.dir }).toString()).toContain('"listen"');
+  }, 60_000);
+
   it('ships source maps with their sources (dist/ only, no src/ in the package)', () => {
     const maps = execFileSync('find', ['dist', '-name', '*.js.map'], { cwd: checkout })
       .toString()

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -71,6 +71,8 @@ export async function spawnTs(
     : [];
   // VFS_RELAY_PERF=<dir>: the benchmarks record `perf` profiles of children; JavaScript frames need a symbol map.
   if (process.env.VFS_RELAY_PERF) profile.push('--perf-basic-prof');
+  // VFS_RELAY_NODE_FLAGS="--trace-gc …": more Node/V8 flags for every child (profiling a benchmark).
+  if (process.env.VFS_RELAY_NODE_FLAGS) profile.push(...process.env.VFS_RELAY_NODE_FLAGS.split(/\s+/).filter(Boolean));
   const child = spawn(process.execPath, [...profile, '--enable-source-maps', await bundle(script), ...args], {
     // The child's stdin is a pipe from this process: when the test runner dies (killed, timed out), the pipe
     // closes and the child exits (child-main.ts) instead of living on as an orphan that eats the machine's CPU.
@@ -88,6 +90,9 @@ export async function spawnTs(
   let stdout = '';
   let seenReady = false;
   lines.on('line', (line) => {
+    // VFS_RELAY_CHILD_STDOUT=<file>: every child's output is appended there too (e.g. what --trace-gc prints).
+    if (process.env.VFS_RELAY_CHILD_STDOUT)
+      appendFileSync(process.env.VFS_RELAY_CHILD_STDOUT, `${Date.now()} ${child.pid} ${line}\n`);
     if (seenReady) stdout += `${line}\n`;
     else seenReady = line.startsWith('READY');
   });

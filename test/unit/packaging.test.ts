@@ -83,6 +83,23 @@ describe('Dockerfile', () => {
       for (const source of parts.slice(0, -1)) expect(existsSync(join(ROOT, source)), copy).toBe(true);
     }
   });
+
+  it("runs the package's bin, and copies what the build needs", () => {
+    const { bin } = JSON.parse(read('package.json')) as { bin: Record<string, string> };
+    const entrypoint = last.find((line) => line.startsWith('ENTRYPOINT '));
+    expect(entrypoint).toContain(`/opt/vfs-relay/${bin['vfs-relay']}`);
+    expect(last.find((line) => line.includes('/usr/local/bin/vfs-relay'))).toContain(
+      `/opt/vfs-relay/${bin['vfs-relay']}`,
+    );
+    // The build runs scripts named by `npm run build`: each is copied into the build stage.
+    const { scripts } = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+    for (const script of scripts.build!.match(/scripts\/[\w.-]+/g) ?? []) {
+      expect(
+        instructions.some((line) => line.startsWith('COPY ') && line.includes(script)),
+        script,
+      ).toBe(true);
+    }
+  });
 });
 
 describe('systemd units', () => {
