@@ -227,12 +227,12 @@ describe('npm start (vfs-relay demo) and the package from a fresh checkout', () 
   }, 60_000);
 
   it("the package's bin is one CommonJS file: light commands load nothing else, the others load their command", () => {
-    const { bin } = JSON.parse(readFileSync(join(checkout, 'package.json'), 'utf8')) as {
+    const { bin, version } = JSON.parse(readFileSync(join(checkout, 'package.json'), 'utf8')) as {
       bin: { 'vfs-relay': string };
+      version: string;
     };
     const cli = join(checkout, bin['vfs-relay']);
     expect(cli.endsWith('.cjs')).toBe(true);
-    const version = JSON.parse(readFileSync(join(checkout, 'package.json'), 'utf8')).version as string;
     expect(execFileSync(process.execPath, [cli, '--version'], { cwd: tmp.dir }).toString().trim()).toBe(version);
 
     const relay = ['--relay', 'http://127.0.0.1:9', '--token', 'x'.repeat(20)];

@@ -85,14 +85,16 @@ describe('Dockerfile', () => {
   });
 
   it("runs the package's bin, and copies what the build needs", () => {
-    const { bin } = JSON.parse(read('package.json')) as { bin: Record<string, string> };
+    const { bin, scripts } = JSON.parse(read('package.json')) as {
+      bin: Record<string, string>;
+      scripts: Record<string, string>;
+    };
     const entrypoint = last.find((line) => line.startsWith('ENTRYPOINT '));
     expect(entrypoint).toContain(`/opt/vfs-relay/${bin['vfs-relay']}`);
     expect(last.find((line) => line.includes('/usr/local/bin/vfs-relay'))).toContain(
       `/opt/vfs-relay/${bin['vfs-relay']}`,
     );
     // The build runs scripts named by `npm run build`: each is copied into the build stage.
-    const { scripts } = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
     for (const script of scripts.build!.match(/scripts\/[\w.-]+/g) ?? []) {
       expect(
         instructions.some((line) => line.startsWith('COPY ') && line.includes(script)),
