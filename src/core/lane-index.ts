@@ -12,11 +12,12 @@ import type { JournalEntry } from './entry.js';
  * up half of it, which costs O(n) once per n/2 removals.
  */
 export class LaneIndex {
-  /** Sorted ids from `start` on; an id not in `byId` is a tombstone. */
+  /**
+   * Sorted ids from `start` on; an id not in `byId` is a tombstone. Every live id is at or after `start`, so the
+   * array holds `ids.length - byId.size` dead slots (stepped over or tombstones).
+   */
   private ids: string[] = [];
   private start = 0;
-  /** Tombstones at or after `start`. */
-  private dead = 0;
   private readonly byId = new Map<string, JournalEntry>();
 
   get size(): number {
@@ -31,22 +32,16 @@ export class LaneIndex {
     const id = entry.id;
     if (!this.byId.has(id)) {
       const at = this.insertionPoint(id);
-      if (this.ids[at] === id)
-        this.dead -= 1; // its tombstone comes back to life
-      else this.ids.splice(at, 0, id);
+      if (this.ids[at] !== id) this.ids.splice(at, 0, id); // else its tombstone comes back to life
     }
     this.byId.set(id, entry);
   }
 
   delete(id: string): void {
     if (!this.byId.delete(id)) return;
-    this.dead += 1;
     // Step over the tombstones at the front, so that the oldest live entry is always at `start`.
-    while (this.start < this.ids.length && !this.byId.has(this.ids[this.start]!)) {
-      this.start += 1;
-      this.dead -= 1;
-    }
-    const holes = this.start + this.dead;
+    while (this.start < this.ids.length && !this.byId.has(this.ids[this.start]!)) this.start += 1;
+    const holes = this.ids.length - this.byId.size;
     if (holes > 32 && holes * 2 > this.ids.length) this.compact();
   }
 
@@ -88,7 +83,6 @@ export class LaneIndex {
     }
     this.ids = live;
     this.start = 0;
-    this.dead = 0;
   }
 
   /** Where `id` is or would go, in [start, ids.length]. */
