@@ -94,18 +94,20 @@ function walkLane(
   entries: Iterable<JournalEntry>,
   visit: (entry: JournalEntry, view: EntryStatus, blockedBy: string | undefined) => void,
 ): void {
-  const stuck: { entry: JournalEntry; root: string }[] = [];
+  const stuck: { paths: string[]; root: string }[] = [];
   for (const entry of entries) {
     let view: EntryStatus = entry.status;
     let blockedBy: string | undefined;
     if (view === 'PENDING' && stuck.length > 0) {
-      const blocker = stuck.find((s) => overlaps(s.entry, entry));
+      const paths = touchedPaths(entry);
+      const blocker = stuck.find((s) => s.paths.some((p) => paths.some((q) => pathsOverlap(p, q))));
       if (blocker) {
         view = 'BLOCKED';
         blockedBy = blocker.root;
       }
     }
-    if (isStuck(view) || view === 'AWAITING_BODY') stuck.push({ entry, root: blockedBy ?? entry.id });
+    if (isStuck(view) || view === 'AWAITING_BODY')
+      stuck.push({ paths: touchedPaths(entry), root: blockedBy ?? entry.id });
     visit(entry, view, blockedBy);
   }
 }
@@ -153,18 +155,34 @@ export class JournalView {
     return toChangeView(entries);
   }
 
-  /** Backlog figures per peer name. */
+  /**
+   * Backlog figures per peer name. A lane that holds only PENDING entries is summed from the store's counts
+   * (O(1), where the store keeps them); a lane with anything else in it is walked, since what is BLOCKED depends on
+   * which paths overlap what is stuck.
+   */
   async backlog(): Promise<Map<string, LaneBacklog>> {
     const byPeer = new Map<string, LaneBacklog>();
+    const backlogOf = (peer: string) => {
+      let b = byPeer.get(peer);
+      if (!b) {
+        b = emptyBacklog();
+        byPeer.set(peer, b);
+      }
+      return b;
+    };
     for (const lane of await this.store.lanes()) {
-      walkLane(await this.store.list(lane), (entry, view) => {
-        let b = byPeer.get(entry.peer);
-        if (!b) {
-          b = emptyBacklog();
-          byPeer.set(entry.peer, b);
-        }
-        addToBacklog(b, entry, view);
-      });
+      const summary = this.store.summary?.(lane);
+      if (summary?.oldest && summary.notPending === 0) {
+        const b = backlogOf(summary.oldest.peer);
+        b.pending += summary.entries;
+        b.pendingBytes += summary.pendingBytes;
+        // The oldest entry in id order: ids are stamped from the clock that dates createdAt.
+        const at = summary.oldest.createdAt;
+        if (!b.oldestPendingAt || at < b.oldestPendingAt) b.oldestPendingAt = at;
+        continue;
+      }
+      const entries = this.store.scan?.(lane) ?? (await this.store.list(lane));
+      walkLane(entries, (entry, view) => addToBacklog(backlogOf(entry.peer), entry, view));
     }
     return byPeer;
   }

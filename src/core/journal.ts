@@ -1,6 +1,7 @@
 import type { ByteStream } from './bytes.js';
 import type { EntryRef, JournalEntry } from './entry.js';
 import type { LaneId } from './lane.js';
+import type { LaneSummary } from './lane-index.js';
 
 export interface BodyDigest {
   size: number;
@@ -42,6 +43,18 @@ export interface JournalStore {
   list(lane: LaneId, options?: ListOptions): Promise<JournalEntry[]>;
   /** Every lane that holds at least one entry. */
   lanes(): Promise<LaneId[]>;
+  /**
+   * Optional, for stores that index their entries in memory: a lane's counts without listing it, in O(1). The
+   * operator views take the backlog from it when a lane holds only PENDING entries (the common case), since
+   * metrics scrapes and `GET /v1/peers` ask for it often, on lanes of any length.
+   */
+  summary?(lane: LaneId): LaneSummary | undefined;
+  /**
+   * Optional, with `summary`: a lane's entries oldest first without copying them, for read-only walks (the
+   * backlog of a lane that holds something stuck). Do not keep or modify what it yields, or write to the journal
+   * while iterating.
+   */
+  scan?(lane: LaneId): Iterable<JournalEntry>;
   /** Removes the entry and its body. Purging a missing entry is not an error (replay is idempotent). */
   purge(ref: EntryRef): Promise<void>;
 

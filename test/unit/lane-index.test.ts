@@ -3,8 +3,8 @@ import type { JournalEntry } from '../../src/core/entry.js';
 import { LaneIndex } from '../../src/core/lane-index.js';
 import { seeded } from '../bench/stats.js';
 
-function entry(n: number, note = ''): JournalEntry {
-  return { id: `id-${String(n).padStart(6, '0')}`, path: `/f${n}${note}` } as JournalEntry;
+function entry(n: number, note = '', status: JournalEntry['status'] = 'PENDING'): JournalEntry {
+  return { id: `id-${String(n).padStart(6, '0')}`, path: `/f${n}${note}`, status, size: n * 10 } as JournalEntry;
 }
 
 /** The index against a plain sorted model, after every operation. */
@@ -14,6 +14,14 @@ function expectSameAs(index: LaneIndex, model: Map<string, JournalEntry>): void 
   expect(index.size).toBe(sorted.length);
   expect(index.last()).toBe(sorted[sorted.length - 1]);
   for (const id of sorted) expect(index.get(id)).toBe(model.get(id));
+  const entries = sorted.map((id) => model.get(id)!);
+  const pending = entries.filter((e) => e.status === 'PENDING');
+  expect(index.summary()).toEqual({
+    entries: entries.length,
+    notPending: entries.length - pending.length,
+    pendingBytes: pending.reduce((sum, e) => sum + (e.size ?? 0), 0),
+    ...(entries.length > 0 ? { oldest: entries[0] } : {}),
+  });
 }
 
 describe('LaneIndex', () => {
@@ -29,7 +37,8 @@ describe('LaneIndex', () => {
         index.set(e);
         model.set(e.id, e);
       } else if (r < 0.55) {
-        const e = entry(Math.floor(random() * (next + 1)), `~${step}`); // older, or an update of a live entry
+        // Older, or an update of a live entry (sometimes to another status: the summary's counts follow).
+        const e = entry(Math.floor(random() * (next + 1)), `~${step}`, random() < 0.3 ? 'CONFLICT' : 'PENDING');
         index.set(e);
         model.set(e.id, e);
       } else {

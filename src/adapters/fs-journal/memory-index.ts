@@ -1,7 +1,7 @@
 import type { EntryRef, JournalEntry } from '../../core/entry.js';
 import type { BodyDigest, ListOptions } from '../../core/journal.js';
 import type { LaneId } from '../../core/lane.js';
-import { LaneIndex } from '../../core/lane-index.js';
+import { LaneIndex, type LaneSummary } from '../../core/lane-index.js';
 import { entryKey } from './layout.js';
 
 /**
@@ -38,6 +38,15 @@ export class MemoryIndex {
     const index = this.byLane.get(lane);
     if (!index) return [];
     return index.slice(options.after, options.limit ?? Number.POSITIVE_INFINITY).map((e) => ({ ...e }));
+  }
+
+  summary(lane: LaneId): LaneSummary | undefined {
+    return this.byLane.get(lane)?.summary();
+  }
+
+  /** A lane's entries oldest first, not copied: read only. */
+  scan(lane: LaneId): Iterable<JournalEntry> {
+    return this.byLane.get(lane)?.values() ?? [];
   }
 
   lanes(): LaneId[] {

@@ -15,6 +15,7 @@ import {
   type StoredBody,
 } from '../../core/journal.js';
 import type { LaneId } from '../../core/lane.js';
+import type { LaneSummary } from '../../core/lane-index.js';
 import { fsyncPath } from '../durable-files/fsync.js';
 import { replaceFile } from '../durable-files/replace-file.js';
 import { asBuffer } from '../node-bytes.js';
@@ -140,6 +141,16 @@ export class FsJournalStore implements JournalStore {
 
   async lanes(): Promise<LaneId[]> {
     return this.index.lanes();
+  }
+
+  summary(lane: LaneId): LaneSummary | undefined {
+    const summary = this.index.summary(lane);
+    // A copy of the oldest entry: nothing outside the index holds one of its objects.
+    return summary?.oldest ? { ...summary, oldest: { ...summary.oldest } } : summary;
+  }
+
+  scan(lane: LaneId): Iterable<JournalEntry> {
+    return this.index.scan(lane);
   }
 
   async purge(ref: EntryRef): Promise<void> {
