@@ -79,20 +79,20 @@ export function isStuck(status: EntryStatus): boolean {
 export function deriveLane(entries: readonly JournalEntry[]): EntryView[] {
   const views: EntryView[] = [];
   walkLane(entries, (entry, view, blockedBy) => {
-    const v: EntryView = { ...entry, view };
-    if (blockedBy !== undefined) v.blockedBy = blockedBy;
-    views.push(v);
+    views.push(viewOf(entry, view, blockedBy));
+    return true;
   });
   return views;
 }
 
 /**
  * The walk behind deriveLane, without copying entries (backlog figures are asked for often, on long lanes):
- * `visit` gets each entry with its view status and, for BLOCKED, the stuck entry it waits behind.
+ * `visit` gets each entry with its view status and, for BLOCKED, the stuck entry it waits behind; it returns false
+ * to stop the walk there (an entry's view depends only on older entries).
  */
 function walkLane(
   entries: Iterable<JournalEntry>,
-  visit: (entry: JournalEntry, view: EntryStatus, blockedBy: string | undefined) => void,
+  visit: (entry: JournalEntry, view: EntryStatus, blockedBy: string | undefined) => boolean,
 ): void {
   const stuck: { paths: string[]; root: string }[] = [];
   for (const entry of entries) {
@@ -108,9 +108,18 @@ function walkLane(
     }
     if (isStuck(view) || view === 'AWAITING_BODY')
       stuck.push({ paths: touchedPaths(entry), root: blockedBy ?? entry.id });
-    visit(entry, view, blockedBy);
+    if (visit(entry, view, blockedBy) === false) return;
   }
 }
+
+function viewOf(entry: JournalEntry, view: EntryStatus, blockedBy: string | undefined): EntryView {
+  const v: EntryView = { ...entry, view };
+  if (blockedBy !== undefined) v.blockedBy = blockedBy;
+  return v;
+}
+
+/** Entries copied per `list` call when paging through a lane. */
+const PAGE = 256;
 
 export function overlaps(a: Pick<JournalEntry, 'path' | 'target'>, b: Pick<JournalEntry, 'path' | 'target'>): boolean {
   const bPaths = touchedPaths(b);
@@ -121,24 +130,53 @@ export function overlaps(a: Pick<JournalEntry, 'path' | 'target'>, b: Pick<Journ
 export class JournalView {
   constructor(private readonly store: JournalStore) {}
 
-  async snapshot(): Promise<EntryView[][]> {
-    const lanes = await this.store.lanes();
-    return Promise.all(lanes.map(async (lane) => deriveLane(await this.store.list(lane))));
-  }
-
+  /**
+   * A page of changes in id order. Each lane gives at most `limit + 1` matching entries (a change in the first
+   * `limit + 1` of the whole journal is among the first `limit + 1` of its lanes), so a page costs what it shows,
+   * not what the journal holds: a lane that holds only PENDING entries is read from the cursor on, a lane with
+   * something stuck in it is walked from its start (what is BLOCKED depends on older entries) only as far as the
+   * page needs. On a backlog of a million entries, one page used to copy and sort all of them (seconds, with the
+   * relay doing nothing else).
+   */
   async listChanges(filter: ChangeFilter): Promise<{ items: ChangeView[]; next: string | null }> {
     const limit = filter.limit ?? 100;
     const byId = new Map<string, EntryView[]>();
-    for (const lane of await this.snapshot()) {
-      for (const entry of lane) {
-        if (filter.cursor && entry.id <= filter.cursor) continue;
-        if (filter.peer && entry.peer !== filter.peer) continue;
-        if (filter.node !== undefined && (entry.node ?? '') !== filter.node) continue;
-        if (filter.status && entry.view !== filter.status) continue;
-        const group = byId.get(entry.id);
-        if (group) group.push(entry);
-        else byId.set(entry.id, [entry]);
+    const wanted = (entry: JournalEntry, view: EntryStatus) =>
+      !(filter.cursor && entry.id <= filter.cursor) &&
+      !(filter.peer && entry.peer !== filter.peer) &&
+      !(filter.node !== undefined && (entry.node ?? '') !== filter.node) &&
+      !(filter.status && view !== filter.status);
+    const add = (view: EntryView) => {
+      const group = byId.get(view.id);
+      if (group) group.push(view);
+      else byId.set(view.id, [view]);
+    };
+    for (const lane of await this.store.lanes()) {
+      let taken = 0;
+      const summary = this.store.summary?.(lane);
+      if (summary && summary.notPending === 0) {
+        if (!summary.oldest || (filter.status && filter.status !== 'PENDING')) continue;
+        if (filter.peer && summary.oldest.peer !== filter.peer) continue;
+        let after = filter.cursor;
+        while (taken <= limit) {
+          const page = await this.store.list(lane, { after, limit: PAGE });
+          for (const entry of page) {
+            if (taken > limit) break;
+            if (!wanted(entry, 'PENDING')) continue;
+            add({ ...entry, view: 'PENDING' });
+            taken += 1;
+          }
+          if (page.length < PAGE) break;
+          after = page[page.length - 1]!.id;
+        }
+        continue;
       }
+      walkLane(this.store.scan?.(lane) ?? (await this.store.list(lane)), (entry, view, blockedBy) => {
+        if (!wanted(entry, view)) return true;
+        add(viewOf(entry, view, blockedBy));
+        taken += 1;
+        return taken <= limit;
+      });
     }
     const ids = [...byId.keys()].sort();
     const page = ids.slice(0, limit);
@@ -148,8 +186,22 @@ export class JournalView {
     };
   }
 
+  /** One change as every lane holds it; each lane is walked (when something in it is stuck) only up to the change. */
   async getChange(id: string): Promise<ChangeView> {
-    const entries = (await this.snapshot()).flatMap((lane) => lane.filter((e) => e.id === id));
+    const entries: EntryView[] = [];
+    for (const lane of await this.store.lanes()) {
+      const entry = await this.store.read({ lane, id });
+      if (!entry) continue;
+      if (this.store.summary?.(lane)?.notPending === 0) {
+        entries.push({ ...entry, view: 'PENDING' });
+        continue;
+      }
+      walkLane(this.store.scan?.(lane) ?? (await this.store.list(lane)), (e, view, blockedBy) => {
+        if (e.id !== id) return e.id < id;
+        entries.push(viewOf(e, view, blockedBy));
+        return false;
+      });
+    }
     if (entries.length === 0)
       throw new NotFoundError('CHANGE_NOT_FOUND', `no change ${id} in the journal (replicated changes are purged)`);
     return toChangeView(entries);
@@ -182,7 +234,10 @@ export class JournalView {
         continue;
       }
       const entries = this.store.scan?.(lane) ?? (await this.store.list(lane));
-      walkLane(entries, (entry, view) => addToBacklog(backlogOf(entry.peer), entry, view));
+      walkLane(entries, (entry, view) => {
+        addToBacklog(backlogOf(entry.peer), entry, view);
+        return true;
+      });
     }
     return byPeer;
   }

@@ -1,0 +1,186 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryIndex } from '../../src/adapters/fs-journal/memory-index.js';
+import type { JournalEntry } from '../../src/core/entry.js';
+import type { JournalStore } from '../../src/core/journal.js';
+import { type ChangeFilter, deriveLane, type EntryView, JournalView } from '../../src/core/journal-view.js';
+import { seeded } from '../bench/stats.js';
+
+const LANES = [
+  { lane: '00000000000000a1', peer: 'server2' },
+  { lane: '00000000000000a2', peer: 'server2' },
+  { lane: '00000000000000b1', peer: 'server3' },
+];
+
+/** A store over a MemoryIndex: with the O(1) summary and the copy-free scan, or with `list` alone. */
+function storeOver(index: MemoryIndex, fast: boolean) {
+  const calls = { list: 0, scan: 0 };
+  const store = {
+    lanes: async () => index.lanes(),
+    list: async (lane: string, options?: object) => {
+      calls.list += 1;
+      return index.list(lane, options);
+    },
+    read: async (ref: { lane: string; id: string }) => {
+      const entry = index.get(ref);
+      return entry && { ...entry };
+    },
+    ...(fast
+      ? {
+          summary: (lane: string) => index.summary(lane),
+          scan: (lane: string) => {
+            calls.scan += 1;
+            return index.scan(lane);
+          },
+        }
+      : {}),
+  } as unknown as JournalStore;
+  return { view: new JournalView(store), calls };
+}
+
+function fill(index: MemoryIndex, random: () => number, stuckShare: number): void {
+  for (let n = 0; n < 600; n++) {
+    // One lane, or (a change for both peers) the same id in two lanes.
+    const targets = random() < 0.2 ? [LANES[0]!, LANES[2]!] : [LANES[Math.floor(random() * LANES.length)]!];
+    const path = `/user_homes/d${Math.floor(random() * 8)}/f${Math.floor(random() * 30)}.bin`; // some paths again
+    const node = random() < 0.5 ? 'node1' : undefined;
+    for (const { lane, peer } of targets) {
+      const r = random();
+      const status = r < stuckShare ? 'CONFLICT' : r < stuckShare * 1.5 ? 'AWAITING_BODY' : 'PENDING';
+      index.set({
+        id: `20261206T0000000${String(n).padStart(5, '0')}`,
+        lane,
+        peer,
+        location: '/user_homes',
+        action: 'upload',
+        path,
+        size: Math.floor(random() * 100_000),
+        createdAt: new Date(Date.UTC(2026, 11, 6) + n * 1000).toISOString(),
+        attempts: 0,
+        status,
+        ...(node ? { node } : {}),
+      } as JournalEntry);
+    }
+  }
+}
+
+describe('JournalView.backlog', () => {
+  it('gives the same figures from the store summary as from walking every lane, stuck entries or not', async () => {
+    for (const [seed, stuckShare] of [
+      [1, 0],
+      [2, 0.01],
+      [3, 0.1],
+    ] as const) {
+      const index = new MemoryIndex();
+      fill(index, seeded(seed), stuckShare);
+      // Purge some from the front and the middle, as a drain does.
+      for (const { lane } of LANES) for (const e of index.list(lane).filter((_, i) => i % 3 === 0)) index.delete(e);
+      const fast = storeOver(index, true);
+      const walked = storeOver(index, false);
+      const figures = await fast.view.backlog();
+      expect(figures).toEqual(await walked.view.backlog());
+      expect(walked.calls.list).toBe(LANES.length);
+      walked.calls.list = 0;
+      expect(fast.calls.list).toBe(0); // the scan, not a copy of the lane, where something is stuck
+      if (stuckShare === 0)
+        expect(fast.calls.scan).toBe(0); // only PENDING: the summary alone
+      else expect(fast.calls.scan).toBeGreaterThan(0);
+      const server2 = figures.get('server2')!;
+      expect(server2.pending).toBeGreaterThan(100);
+      if (stuckShare > 0.05) expect(server2.blocked + server2.conflicts).toBeGreaterThan(0);
+    }
+  });
+
+  it('counts status changes and purges without listing a lane that holds only PENDING entries', async () => {
+    const index = new MemoryIndex();
+    fill(index, seeded(9), 0);
+    const { view } = storeOver(index, true);
+    const before = (await view.backlog()).get('server3')!;
+    const [first, second] = index.list(LANES[2]!.lane);
+    index.delete(first!);
+    index.set({ ...second!, size: (second!.size ?? 0) + 5 });
+    const after = (await view.backlog()).get('server3')!;
+    expect(after.pending).toBe(before.pending - 1);
+    expect(after.pendingBytes).toBe(before.pendingBytes - (first!.size ?? 0) + 5);
+    expect(after.oldestPendingAt).toBe(second!.createdAt);
+    index.set({ ...second!, status: 'CONFLICT' });
+    const stuck = (await view.backlog()).get('server3')!;
+    expect(stuck).toMatchObject({ pending: before.pending - 2, conflicts: 1 });
+  });
+});
+
+/** What a page of changes was before it learnt to stop early: every lane derived, filtered, grouped and sorted. */
+async function referencePage(index: MemoryIndex, filter: ChangeFilter) {
+  const limit = filter.limit ?? 100;
+  const byId = new Map<string, EntryView[]>();
+  for (const lane of index.lanes()) {
+    for (const v of deriveLane(index.list(lane))) {
+      if (filter.cursor && v.id <= filter.cursor) continue;
+      if (filter.peer && v.peer !== filter.peer) continue;
+      if (filter.node !== undefined && (v.node ?? '') !== filter.node) continue;
+      if (filter.status && v.view !== filter.status) continue;
+      byId.set(v.id, [...(byId.get(v.id) ?? []), v]);
+    }
+  }
+  const ids = [...byId.keys()].sort();
+  return { ids: ids.slice(0, limit), next: ids.length > limit ? ids[limit - 1]! : null, byId };
+}
+
+describe('JournalView.listChanges and getChange', () => {
+  it('pages through the same changes, in the same order and with the same views, as deriving every lane', async () => {
+    const filters: ChangeFilter[] = [
+      {},
+      { status: 'PENDING' },
+      { status: 'BLOCKED' },
+      { status: 'CONFLICT' },
+      { peer: 'server3' },
+      { node: 'node1' },
+      { node: '' },
+      { peer: 'server2', status: 'PENDING', node: 'node1' },
+    ];
+    for (const [seed, stuckShare] of [
+      [4, 0],
+      [5, 0.03],
+    ] as const) {
+      const index = new MemoryIndex();
+      fill(index, seeded(seed), stuckShare);
+      for (const { lane } of LANES) for (const e of index.list(lane).filter((_, i) => i % 4 === 1)) index.delete(e);
+      for (const fast of [true, false]) {
+        const { view } = storeOver(index, fast);
+        for (const base of filters) {
+          let cursor: string | undefined;
+          let pages = 0;
+          for (;;) {
+            const filter = { ...base, limit: 37, ...(cursor ? { cursor } : {}) };
+            const got = await view.listChanges(filter);
+            const want = await referencePage(index, filter);
+            expect(got.items.map((c) => c.id)).toEqual(want.ids);
+            expect(got.next).toBe(want.next);
+            for (const change of got.items) {
+              const views = want.byId.get(change.id)!;
+              expect(change.peers.map((p) => [p.peer, p.status, p.blockedBy])).toEqual(
+                views.map((v) => [v.peer, v.view, v.blockedBy]),
+              );
+            }
+            pages += 1;
+            if (!got.next) break;
+            cursor = got.next;
+          }
+          expect(pages).toBeLessThan(40);
+        }
+        // One change: the same as its lanes show it in full.
+        const all = await referencePage(index, { limit: 10_000 });
+        for (const id of all.ids.filter((_, i) => i % 29 === 0)) {
+          const change = await view.getChange(id);
+          expect(change.peers.map((p) => [p.peer, p.status, p.blockedBy])).toEqual(
+            all.byId.get(id)!.map((v) => [v.peer, v.view, v.blockedBy]),
+          );
+        }
+        await expect(view.getChange('20261206T999999999999')).rejects.toMatchObject({ code: 'CHANGE_NOT_FOUND' });
+      }
+      if (stuckShare > 0) {
+        const blocked = await referencePage(index, { status: 'BLOCKED', limit: 10_000 });
+        expect(blocked.ids.length).toBeGreaterThan(0); // the filters above met BLOCKED entries
+      }
+    }
+  });
+});
