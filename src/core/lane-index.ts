@@ -9,6 +9,8 @@ export interface LaneSummary {
   pendingBytes: number;
   /** The oldest entry (first in id order). */
   oldest?: JournalEntry;
+  /** The newest id. */
+  newest?: string;
 }
 
 /**
@@ -106,6 +108,8 @@ export class LaneIndex {
     // `start` is always a live slot when the lane is not empty (delete steps over the tombstones at the front).
     const oldest = this.entries[this.start];
     if (oldest) summary.oldest = oldest;
+    const newest = this.last();
+    if (newest !== undefined) summary.newest = newest;
     return summary;
   }
 

@@ -20,7 +20,7 @@ function expectSameAs(index: LaneIndex, model: Map<string, JournalEntry>): void 
     entries: entries.length,
     notPending: entries.length - pending.length,
     pendingBytes: pending.reduce((sum, e) => sum + (e.size ?? 0), 0),
-    ...(entries.length > 0 ? { oldest: entries[0] } : {}),
+    ...(entries.length > 0 ? { oldest: entries[0], newest: sorted[sorted.length - 1] } : {}),
   });
 }
 
