@@ -26,6 +26,8 @@ export interface LaneTarget {
  */
 export class Topology {
   private readonly locations: VfsLocation[];
+  /** Lane ids by location and peer: a SHA-256 each, asked for on every change (the locations are the config's). */
+  private readonly laneIds = new Map<string, LaneId>();
 
   constructor(
     locations: readonly VfsLocation[],
@@ -59,7 +61,17 @@ export class Topology {
   targets(location: string, fromNode: string | undefined): LaneTarget[] {
     return this.peers
       .filter((peer) => !(fromNode && peer.node === fromNode))
-      .map((peer) => ({ lane: laneId(location, peer.name), peer: peer.name, location }));
+      .map((peer) => ({ lane: this.laneOf(location, peer.name), peer: peer.name, location }));
+  }
+
+  private laneOf(location: string, peer: string): LaneId {
+    const key = `${location}\n${peer}`;
+    let lane = this.laneIds.get(key);
+    if (lane === undefined) {
+      lane = laneId(location, peer);
+      this.laneIds.set(key, lane);
+    }
+    return lane;
   }
 
   configTargets(fromNode: string | undefined): LaneTarget[] {

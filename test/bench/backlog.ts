@@ -1,0 +1,113 @@
+// npm run bench:backlog [-- --count N]
+// What the operator's reads and the replayer's sweep cost on a long backlog: one lane of N PENDING entries (default
+// 100,000 and 1,000,000) in the file journal's in-memory index — the part these operations touch; none of them
+// reads the disk — read through the store methods the file journal has (lanes, list, read, summary, scan). Each is
+// timed on the main thread (ms per call, median of several) with nothing stuck, and again with a CONFLICT at the
+// front of the lane. While one of these runs, the relay does nothing else: ingest and replay wait.
+import { parseArgs } from 'node:util';
+import { MemoryIndex } from '../../src/adapters/fs-journal/memory-index.js';
+import type { EntryRef, JournalEntry } from '../../src/core/entry.js';
+import type { JournalStore, ListOptions } from '../../src/core/journal.js';
+import { JournalView } from '../../src/core/journal-view.js';
+import { silentLogger } from '../../src/core/logger.js';
+import type { PeerHealth } from '../../src/core/peer-health.js';
+import { Replayer } from '../../src/core/replayer.js';
+import { printTable } from './stats.js';
+
+const { values } = parseArgs({ options: { count: { type: 'string', multiple: true } } });
+const COUNTS = (values.count ?? ['100000', '1000000']).map(Number);
+const LANE = '00000000000000aa';
+
+function storeOver(index: MemoryIndex): JournalStore {
+  // As FsJournalStore answers them: copies out of the index, except the copy-free scan.
+  return {
+    lanes: async () => index.lanes(),
+    list: async (lane: string, options?: ListOptions) => index.list(lane, options),
+    read: async (ref: EntryRef) => {
+      const entry = index.get(ref);
+      return entry && { ...entry };
+    },
+    // Feature-tested, so that this file also measures versions from before these methods (the walk for all).
+    ...('summary' in index && {
+      summary: (lane: string) => index.summary(lane),
+      scan: (lane: string) => index.scan(lane),
+    }),
+  } as unknown as JournalStore;
+}
+
+function idOf(n: number): string {
+  return `20261206T000000${String(n).padStart(9, '0')}`;
+}
+
+function fill(count: number): MemoryIndex {
+  const index = new MemoryIndex();
+  const start = Date.UTC(2026, 11, 6);
+  for (let n = 0; n < count; n++) {
+    index.set({
+      id: idOf(n),
+      lane: LANE,
+      peer: 'server2',
+      location: '/user_homes',
+      action: 'upload',
+      path: `/user_homes/d${n % 20}/f${n}.bin`,
+      size: 1024 + (n % 65_536),
+      createdAt: new Date(start + n).toISOString(),
+      attempts: 0,
+      status: 'PENDING',
+    } as JournalEntry);
+  }
+  return index;
+}
+
+/** Median ms per call of `runs` calls, after one unmeasured. */
+async function time(runs: number, task: () => Promise<unknown>): Promise<string> {
+  await task();
+  const ms: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    await task();
+    ms.push(performance.now() - started);
+  }
+  ms.sort((a, b) => a - b);
+  return ms[Math.floor(ms.length / 2)]!.toFixed(3);
+}
+
+for (const count of COUNTS) {
+  const index = fill(count);
+  const store = storeOver(index);
+  const view = new JournalView(store);
+  const health = { onChange() {}, current: () => 'OFFLINE' } as unknown as PeerHealth; // nothing is sent
+  const replayer = new Replayer({ store, peers: new Map(), health, logger: silentLogger });
+  const runs = count > 200_000 ? 5 : 15;
+  const rows: [string, string][] = [];
+  const started = performance.now();
+  await replayer.sweep();
+  rows.push(['replayer sweep, first (start-up)', `${(performance.now() - started).toFixed(1)} ms`]);
+  for (const stuck of [false, true]) {
+    if (stuck) index.set({ ...index.get({ lane: LANE, id: idOf(0) })!, status: 'CONFLICT' });
+    const label = stuck ? 'CONFLICT at the front' : 'all PENDING';
+    rows.push([`backlog per peer (GET /v1/peers, metrics), ${label}`, `${await time(runs, () => view.backlog())} ms`]);
+    rows.push([
+      `GET /v1/changes?limit=100, ${label}`,
+      `${await time(runs, () => view.listChanges({ limit: 100 }))} ms`,
+    ]);
+    rows.push([
+      `GET /v1/changes/{newest id}, ${label}`,
+      `${await time(runs, () => view.getChange(idOf(count - 1)))} ms`,
+    ]);
+    rows.push([`replayer sweep (each ping tick), ${label}`, `${await time(runs, () => replayer.sweep())} ms`]);
+  }
+  // One entry added and one purged behind the replayer's back (a lost ring): the sweep compares the lane.
+  let n = count;
+  rows.push([
+    'replayer sweep after an entry came and one went unrung',
+    `${await time(runs, async () => {
+      index.set({ ...index.get({ lane: LANE, id: idOf(1) })!, id: idOf(n++) });
+      index.delete({ lane: LANE, id: idOf(n - count + 1) });
+      await replayer.sweep();
+    })} ms`,
+  ]);
+  process.stdout.write(`\n${count.toLocaleString('en')} entries in one lane (median of ${runs} calls)\n`);
+  printTable(rows);
+  await replayer.stop();
+}
