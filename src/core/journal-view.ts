@@ -151,7 +151,12 @@ export class JournalView {
       if (group) group.push(view);
       else byId.set(view.id, [view]);
     };
-    for (const lane of await this.store.lanes()) {
+    const lanes = await this.store.lanes();
+    // Stores without counts are listed whole, every lane at once (each listing is one moment of its lane).
+    const listed = this.store.summary
+      ? undefined
+      : new Map(await Promise.all(lanes.map(async (lane) => [lane, await this.store.list(lane)] as const)));
+    for (const lane of lanes) {
       let taken = 0;
       const summary = this.store.summary?.(lane);
       if (summary && summary.notPending === 0) {
@@ -171,7 +176,8 @@ export class JournalView {
         }
         continue;
       }
-      walkLane(this.store.scan?.(lane) ?? (await this.store.list(lane)), (entry, view, blockedBy) => {
+      const entries = listed?.get(lane) ?? this.store.scan?.(lane) ?? (await this.store.list(lane));
+      walkLane(entries, (entry, view, blockedBy) => {
         if (!wanted(entry, view)) return true;
         add(viewOf(entry, view, blockedBy));
         taken += 1;
@@ -186,21 +192,31 @@ export class JournalView {
     };
   }
 
-  /** One change as every lane holds it; each lane is walked (when something in it is stuck) only up to the change. */
+  /**
+   * One change as every lane holds it. A store that keeps its counts and scans without copying (the file journal)
+   * answers from memory, each lane walked (when something in it is stuck) only up to the change; any other store
+   * is listed lane by lane in parallel, one listing per lane, so that each lane is seen at one moment.
+   */
   async getChange(id: string): Promise<ChangeView> {
     const entries: EntryView[] = [];
-    for (const lane of await this.store.lanes()) {
-      const entry = await this.store.read({ lane, id });
-      if (!entry) continue;
-      if (this.store.summary?.(lane)?.notPending === 0) {
-        entries.push({ ...entry, view: 'PENDING' });
-        continue;
-      }
-      walkLane(this.store.scan?.(lane) ?? (await this.store.list(lane)), (e, view, blockedBy) => {
+    const find = (lane: Iterable<JournalEntry>) =>
+      walkLane(lane, (e, view, blockedBy) => {
         if (e.id !== id) return e.id < id;
         entries.push(viewOf(e, view, blockedBy));
         return false;
       });
+    const lanes = await this.store.lanes();
+    const { summary, scan } = this.store;
+    if (summary && scan) {
+      for (const lane of lanes) {
+        const entry = await this.store.read({ lane, id });
+        if (!entry) continue;
+        // From here on synchronous: the lane cannot change under the walk.
+        if (summary.call(this.store, lane)?.notPending === 0) entries.push({ ...entry, view: 'PENDING' });
+        else find(scan.call(this.store, lane));
+      }
+    } else {
+      for (const listed of await Promise.all(lanes.map((lane) => this.store.list(lane)))) find(listed);
     }
     if (entries.length === 0)
       throw new NotFoundError('CHANGE_NOT_FOUND', `no change ${id} in the journal (replicated changes are purged)`);
@@ -228,7 +244,8 @@ export class JournalView {
         const b = backlogOf(summary.oldest.peer);
         b.pending += summary.entries;
         b.pendingBytes += summary.pendingBytes;
-        // The oldest entry in id order: ids are stamped from the clock that dates createdAt.
+        // The oldest entry in id order. Ids come from the stamp clock (never backwards), createdAt from the wall
+        // clock: after the wall clock stepped back, the walk below (smallest createdAt) can answer a later time.
         const at = summary.oldest.createdAt;
         if (!b.oldestPendingAt || at < b.oldestPendingAt) b.oldestPendingAt = at;
         continue;

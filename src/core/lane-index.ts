@@ -11,6 +11,11 @@ export interface LaneSummary {
   oldest?: JournalEntry;
   /** The newest id. */
   newest?: string;
+  /**
+   * Sum (mod 2^32) of a hash of each entry's id, status, attempts, size and release: two copies of a lane that
+   * agree on it (and on the counts) hold the same entries in the same states, barring a collision.
+   */
+  checksum: number;
 }
 
 /**
@@ -41,6 +46,7 @@ export class LaneIndex {
   private readonly byId = new Map<string, JournalEntry>();
   private notPending = 0;
   private pendingBytes = 0;
+  private checksum = 0;
 
   get size(): number {
     return this.byId.size;
@@ -104,6 +110,7 @@ export class LaneIndex {
       entries: this.byId.size,
       notPending: this.notPending,
       pendingBytes: this.pendingBytes,
+      checksum: this.checksum,
     };
     // `start` is always a live slot when the lane is not empty (delete steps over the tombstones at the front).
     const oldest = this.entries[this.start];
@@ -124,6 +131,7 @@ export class LaneIndex {
   private count(entry: JournalEntry, sign: 1 | -1): void {
     if (entry.status === 'PENDING') this.pendingBytes += sign * (entry.size ?? 0);
     else this.notPending += sign;
+    this.checksum = (this.checksum + sign * fingerprint(entry)) >>> 0;
   }
 
   private compact(): void {
@@ -156,4 +164,18 @@ export class LaneIndex {
     }
     return lo;
   }
+}
+
+/** FNV-1a over what decides how an entry replays: its id, status, attempts, size and release. */
+function fingerprint(entry: JournalEntry): number {
+  let h = 0x811c9dc5;
+  const mix = (text: string) => {
+    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  };
+  mix(entry.id);
+  mix(entry.status);
+  h = Math.imul(h ^ entry.attempts, 0x01000193);
+  h = Math.imul(h ^ ((entry.size ?? -1) % 0x7fffffff), 0x01000193);
+  h = Math.imul(h ^ (entry.released ? 1 : 0), 0x01000193);
+  return h >>> 0;
 }

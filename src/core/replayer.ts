@@ -110,9 +110,10 @@ export class Replayer implements Doorbell {
    * Loads every entry of the journal that is not known yet (start-up, lost rings), forgets what the journal no
    * longer holds, and dispatches. It runs on every ping tick, so on a long backlog it must not cost the backlog: a
    * lane whose counts in the store match this copy's (entries, PENDING bytes, not-PENDING entries, oldest and
-   * newest id) is taken as known; any other is compared entry by entry in id order, reading the store's entries
-   * without copying them (`scan`), and only what differs is copied. Listing and re-setting a lane of a million
-   * entries took 2–3 s per tick, during which the relay did nothing else.
+   * newest id, and a checksum over every entry's id, status, attempts, size and release) is taken as known; any
+   * other is compared entry by entry in id order, reading the store's entries without copying them (`scan`), and
+   * only what differs is copied. Listing and re-setting a lane of a million entries took 2–3 s per tick, during
+   * which the relay did nothing else.
    */
   async sweep(): Promise<void> {
     const { store } = this.options;
@@ -120,21 +121,32 @@ export class Replayer implements Doorbell {
     for (const lane of lanes) {
       const summary = store.summary?.(lane);
       const known = this.lanes.get(lane);
-      if (summary && known && sameCounts(summary, known.index.summary(), known.index.last())) {
+      if (summary && known && sameCounts(summary, known.index.summary())) {
         this.schedule(known);
         continue;
       }
-      const scanned = store.scan?.(lane);
-      const entries = scanned ?? (await store.list(lane));
-      const first = summary?.oldest ?? (Array.isArray(entries) ? entries[0] : undefined);
-      if (!first) continue;
-      const state = this.laneState(lane, first.peer);
-      this.reconcile(state, entries, scanned !== undefined);
-      this.schedule(state);
+      await this.sweepLane(lane);
     }
-    // Lanes the journal no longer holds at all (every entry purged behind the replayer's back).
-    const present = new Set(lanes);
-    for (const state of this.lanes.values()) if (!present.has(state.lane)) this.reconcile(state, [], false);
+    // Lanes missing from the list: purged empty behind the replayer's back, or (rung meanwhile) new since.
+    const listed = new Set(lanes);
+    for (const state of [...this.lanes.values()]) if (!listed.has(state.lane)) await this.sweepLane(state.lane);
+  }
+
+  /** Compares one lane with the journal and dispatches. */
+  private async sweepLane(lane: LaneId): Promise<void> {
+    const { store } = this.options;
+    const listed = store.scan ? undefined : await store.list(lane);
+    // A scan is walked once: ask for a new one each time.
+    const entries = (): Iterable<JournalEntry> => listed ?? store.scan!(lane);
+    let first: JournalEntry | undefined;
+    for (const entry of entries()) {
+      first = entry;
+      break;
+    }
+    const state = first ? this.laneState(lane, first.peer) : this.lanes.get(lane);
+    if (!state) return;
+    this.reconcile(state, entries(), listed === undefined);
+    this.schedule(state);
   }
 
   /**
@@ -426,13 +438,14 @@ function shapeOf(entry: JournalEntry): EntryShape {
 }
 
 /** The store's counts for a lane against the replayer's copy of it. */
-function sameCounts(stored: LaneSummary, known: LaneSummary, knownNewest: string | undefined): boolean {
+function sameCounts(stored: LaneSummary, known: LaneSummary): boolean {
   return (
     stored.entries === known.entries &&
+    stored.checksum === known.checksum &&
     stored.notPending === known.notPending &&
     stored.pendingBytes === known.pendingBytes &&
     stored.oldest?.id === known.oldest?.id &&
-    stored.newest === knownNewest
+    stored.newest === known.newest
   );
 }
 

@@ -16,7 +16,10 @@ function expectSameAs(index: LaneIndex, model: Map<string, JournalEntry>): void 
   for (const id of sorted) expect(index.get(id)).toBe(model.get(id));
   const entries = sorted.map((id) => model.get(id)!);
   const pending = entries.filter((e) => e.status === 'PENDING');
+  const rebuilt = new LaneIndex(); // the checksum kept along the way against one summed afresh
+  for (const e of entries) rebuilt.set(e);
   expect(index.summary()).toEqual({
+    checksum: rebuilt.summary().checksum,
     entries: entries.length,
     notPending: entries.length - pending.length,
     pendingBytes: pending.reduce((sum, e) => sum + (e.size ?? 0), 0),

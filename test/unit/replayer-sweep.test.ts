@@ -92,3 +92,56 @@ it.each([
     await tmp.remove();
   }
 });
+
+it('a sweep sees changes that leave the counts as they were, and keeps a lane rung for while it ran', async () => {
+  const tmp = await tempDir();
+  const fs = await FsJournalStore.open(tmp.dir);
+  let release: (() => void) | undefined;
+  let slow = false;
+  // lanes() can take a while (a store doing I/O): a ring can land while a sweep waits on it.
+  const store = new Proxy(fs, {
+    get: (target, key) => {
+      if (key !== 'lanes') return Reflect.get(target, key);
+      return async () => {
+        const lanes = await target.lanes();
+        if (slow) await new Promise<void>((resolve) => (release = resolve));
+        return lanes;
+      };
+    },
+  });
+  const peer = new RecordingPeer();
+  const health = new PeerHealth(new Map([['server2', peer]]), silentLogger);
+  const replayer = new Replayer({ store, peers: new Map([['server2', peer]]), health, logger: silentLogger });
+  try {
+    health.record('server2', { kind: 'offline', reason: 'test: down' });
+    // Swapped states, unrung: the entry count, PENDING bytes and the count of others stay the same.
+    const failed = entry({ path: '/user_homes/was-failed', status: 'FAILED', attempts: 2 });
+    const pending = entry({ path: '/user_homes/was-pending', attempts: 2 });
+    await fs.create([failed, pending]);
+    await replayer.sweep();
+    await fs.update({ ...failed, status: 'PENDING' });
+    await fs.update({ ...pending, status: 'FAILED' });
+    await replayer.sweep();
+
+    // Another location's lane, rung while a sweep waits for the list of lanes it does not yet include.
+    slow = true;
+    const sweeping = replayer.sweep();
+    await waitFor(async () => release !== undefined, 5_000);
+    const config = entry({ lane: '00000000000000c0', location: 'config:', path: '/users/alice.xml' });
+    await fs.create([config]);
+    await replayer.ring([config]);
+    release!();
+    await sweeping;
+    slow = false;
+
+    await health.ping('server2');
+    await waitFor(async () => peer.applied.length === 2, 5_000);
+    await waitFor(async () => replayer.inFlight === 0, 5_000);
+    expect(peer.applied.sort()).toEqual(['/user_homes/was-failed', '/users/alice.xml']);
+  } finally {
+    await replayer.stop();
+    health.close();
+    await fs.close();
+    await tmp.remove();
+  }
+});
