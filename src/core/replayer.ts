@@ -77,6 +77,8 @@ export class Replayer implements Doorbell {
   private readonly warnedPeers = new Set<string>();
   /** Bodies read ahead, by lane/id: at most `concurrency` per peer, each at most SMALL_BODY_BYTES. */
   private readonly prefetched = new Map<string, Prefetched>();
+  /** How many of `prefetched` each peer has (asked on every dispatch). */
+  private readonly prefetchedPerPeer = new Map<string, number>();
   /** Entries waiting before their next attempt, by lane/id (in memory: a restart tries them at once). */
   private readonly backoff = new Map<string, Backoff>();
   private stopped = false;
@@ -274,22 +276,30 @@ export class Replayer implements Doorbell {
   }
 
   private prefetch(entry: JournalEntry): void {
+    const key = refKey(entry);
+    if (this.prefetched.has(key)) return;
     const body = this.options.store.readBody(entry).catch(() => undefined); // the dispatch reads it again
-    this.prefetched.set(refKey(entry), { peer: entry.peer, body });
+    this.prefetched.set(key, { peer: entry.peer, body });
+    this.prefetchedPerPeer.set(entry.peer, this.prefetchedFor(entry.peer) + 1);
   }
 
   private prefetchedFor(peer: string): number {
-    let n = 0;
-    for (const p of this.prefetched.values()) if (p.peer === peer) n += 1;
-    return n;
+    return this.prefetchedPerPeer.get(peer) ?? 0;
+  }
+
+  /** Takes a body read ahead out of the map (its peer's count follows); undefined when there is none. */
+  private takePrefetched(key: string): Prefetched | undefined {
+    const ahead = this.prefetched.get(key);
+    if (!ahead) return undefined;
+    this.prefetched.delete(key);
+    this.prefetchedPerPeer.set(ahead.peer, this.prefetchedFor(ahead.peer) - 1);
+    return ahead;
   }
 
   /** The body read ahead for `entry` (once), else a fresh read from the journal. */
   private async openBody(entry: JournalEntry): Promise<StoredBody> {
-    const key = refKey(entry);
-    const ahead = this.prefetched.get(key);
+    const ahead = this.takePrefetched(refKey(entry));
     if (ahead) {
-      this.prefetched.delete(key);
       const body = await ahead.body;
       if (body) return body;
     }
@@ -297,9 +307,8 @@ export class Replayer implements Doorbell {
   }
 
   private dropPrefetched(key: string): void {
-    const ahead = this.prefetched.get(key);
+    const ahead = this.takePrefetched(key);
     if (!ahead) return;
-    this.prefetched.delete(key);
     void ahead.body.then((body) => {
       if (body && !(body instanceof Uint8Array)) releaseStream(body);
     });

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { FsJournalStore } from '../../src/adapters/fs-journal/store.js';
 import type { JournalEntry } from '../../src/core/entry.js';
+import type { StoredBody } from '../../src/core/journal.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { Peer, ReplayOutcome } from '../../src/core/peer.js';
 import { PeerHealth } from '../../src/core/peer-health.js';
@@ -76,3 +78,68 @@ it.each([8, 3])(
     await tmp.remove();
   },
 );
+
+/** A SlowPeer that opens each body as a real peer does, and counts the bytes it got. */
+class ReadingPeer extends SlowPeer {
+  bytes = 0;
+  override async apply(e: JournalEntry, open?: () => Promise<StoredBody>): Promise<ReplayOutcome> {
+    const body = await open!();
+    if (body instanceof Uint8Array) this.bytes += body.length;
+    else for await (const chunk of body) this.bytes += (chunk as Uint8Array).length;
+    return super.apply(e);
+  }
+}
+
+it('reads at most `concurrency` bodies ahead per peer while its slots are busy, and sends each body read once', async () => {
+  const tmp = await tempDir();
+  const fs = await FsJournalStore.open(tmp.dir);
+  let reads = 0;
+  const store = new Proxy(fs, {
+    get: (target, key) =>
+      key === 'readBody'
+        ? (...args: Parameters<FsJournalStore['readBody']>) => {
+            reads += 1;
+            return target.readBody(...args);
+          }
+        : Reflect.get(target, key),
+  });
+  const peer = new ReadingPeer();
+  const health = new PeerHealth(new Map([['server2', peer]]), silentLogger);
+  const replayer = new Replayer({
+    store,
+    peers: new Map([['server2', peer]]),
+    health,
+    logger: silentLogger,
+    concurrency: 2,
+  });
+  try {
+    const body = Buffer.from('a small body');
+    const digest = { size: body.length, sha256: createHash('sha256').update(body).digest('hex') };
+    const uploads = Array.from({ length: 10 }, (_, i) =>
+      entry({ action: 'upload', path: `/user_homes/u${i}.txt`, size: body.length, sha256: digest.sha256 }),
+    );
+    for (const e of uploads) await fs.createWithBody!([e], body, digest);
+    await replayer.sweep();
+    await waitFor(async () => peer.inFlight === 2, 5_000);
+    await waitFor(async () => reads === 4, 5_000); // two being sent, two read ahead
+    // Another upload rung meanwhile: slots and lookahead are used up, nothing more is read.
+    const extra = entry({ action: 'upload', path: '/user_homes/extra.txt', size: body.length, sha256: digest.sha256 });
+    await fs.createWithBody!([extra], body, digest);
+    await replayer.ring([extra]);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(reads).toBe(4);
+    while ((await fs.list(uploads[0]!.lane)).length > 0) {
+      await waitFor(async () => peer.inFlight > 0 || (await fs.list(uploads[0]!.lane)).length === 0, 5_000);
+      peer.releaseAll();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(peer.order).toHaveLength(11);
+    expect(reads).toBe(11); // a body read ahead is the one sent: never read twice
+    expect(peer.bytes).toBe(11 * body.length);
+  } finally {
+    await replayer.stop();
+    health.close();
+    await fs.close();
+    await tmp.remove();
+  }
+});
