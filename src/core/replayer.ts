@@ -44,6 +44,8 @@ interface LaneState {
   peer: string;
   index: LaneIndex;
   inFlight: Set<string>;
+  /** Replays of this lane finished so far: a listing taken while one finished may still hold a purged entry. */
+  finished: number;
 }
 
 /** An entry that failed while its peer stayed ONLINE waits before it is tried again. */
@@ -137,6 +139,7 @@ export class Replayer implements Doorbell {
   /** Compares one lane with the journal and dispatches. */
   private async sweepLane(lane: LaneId): Promise<void> {
     const { store } = this.options;
+    const finishedBefore = this.lanes.get(lane)?.finished ?? 0;
     const listed = store.scan ? undefined : await store.list(lane);
     // A scan is walked once: ask for a new one each time.
     const entries = (): Iterable<JournalEntry> => listed ?? store.scan!(lane);
@@ -147,6 +150,12 @@ export class Replayer implements Doorbell {
     }
     const state = first ? this.laneState(lane, first.peer) : this.lanes.get(lane);
     if (!state) return;
+    // A replay that finished while the listing was on its way may have purged an entry the listing still holds:
+    // setting it again would send it twice (an old delete after a newer upload). The next sweep compares again.
+    if (listed && state.finished !== finishedBefore) {
+      this.schedule(state);
+      return;
+    }
     this.reconcile(state, entries(), listed === undefined);
     this.schedule(state);
   }
@@ -213,7 +222,7 @@ export class Replayer implements Doorbell {
   private laneState(lane: LaneId, peer: string): LaneState {
     let state = this.lanes.get(lane);
     if (!state) {
-      state = { lane, peer, index: new LaneIndex(), inFlight: new Set() };
+      state = { lane, peer, index: new LaneIndex(), inFlight: new Set(), finished: 0 };
       this.lanes.set(lane, state);
     }
     return state;
@@ -335,6 +344,7 @@ export class Replayer implements Doorbell {
       )
       .finally(() => {
         state.inFlight.delete(entry.id);
+        state.finished += 1;
         this.running.delete(task);
         // Releasing a still-held slot schedules every lane of the peer, this one included.
         if (slotHeld) releaseSlot();

@@ -145,3 +145,62 @@ it('a sweep sees changes that leave the counts as they were, and keeps a lane ru
     await tmp.remove();
   }
 });
+
+it('never sends twice an entry purged while a sweep waited for its listing (a store without scan)', async () => {
+  const tmp = await tempDir();
+  const fs = await FsJournalStore.open(tmp.dir);
+  let gate: Promise<void> | undefined;
+  let listed: (() => void) | undefined;
+  // A listing taken at once and delivered when the test says (as from S3: a LIST takes a while).
+  const store = new Proxy(fs, {
+    get: (target, key) => {
+      if (key === 'summary' || key === 'scan') return undefined;
+      if (key !== 'list') return Reflect.get(target, key);
+      return async (...args: Parameters<FsJournalStore['list']>) => {
+        const snapshot = await target.list(...args);
+        listed?.();
+        if (gate) await gate;
+        return snapshot;
+      };
+    },
+  });
+  const applied: string[] = [];
+  let hold: (() => void) | undefined;
+  const peer: Peer = {
+    name: 'server2',
+    probe: async () => ({ kind: 'applied' }),
+    apply: async (e) => {
+      await new Promise<void>((resolve) => (hold = resolve));
+      applied.push(`${e.action} ${e.path}`);
+      return { kind: 'applied' };
+    },
+    close: async () => {},
+  };
+  const health = new PeerHealth(new Map([['server2', peer]]), silentLogger);
+  const replayer = new Replayer({ store, peers: new Map([['server2', peer]]), health, logger: silentLogger });
+  try {
+    const del = entry({ action: 'delete', path: '/user_homes/a.txt' });
+    await fs.create([del]);
+    await replayer.ring([del]);
+    await waitFor(async () => hold !== undefined, 5_000); // being sent
+    let open: () => void = () => {};
+    gate = new Promise<void>((resolve) => (open = resolve));
+    const taken = new Promise<void>((resolve) => (listed = resolve));
+    const sweeping = replayer.sweep();
+    await taken; // the listing holds the delete
+    hold!();
+    await waitFor(async () => replayer.inFlight === 0 && (await fs.list(del.lane)).length === 0, 5_000);
+    open();
+    await sweeping;
+    expect(replayer.inFlight).toBe(0); // nothing dispatched again
+    gate = undefined;
+    await replayer.sweep(); // and the next tick agrees
+    expect(replayer.inFlight).toBe(0);
+    expect(applied).toEqual(['delete /user_homes/a.txt']);
+  } finally {
+    await replayer.stop();
+    health.close();
+    await fs.close();
+    await tmp.remove();
+  }
+});
