@@ -3,19 +3,26 @@
 // 100,000 and 1,000,000) in the file journal's in-memory index — the part these operations touch; none of them
 // reads the disk — read through the store methods the file journal has (lanes, list, read, summary, scan). Each is
 // timed on the main thread (ms per call, median of several) with nothing stuck, and again with a CONFLICT at the
-// front of the lane. While one of these runs, the relay does nothing else: ingest and replay wait.
+// front of the lane. While one of these runs, the relay does nothing else: ingest and replay wait. Last, how long
+// the file journal takes to open (start-up: every entry read back from disk) with `--on-disk N` entries (20,000).
 import { parseArgs } from 'node:util';
 import { MemoryIndex } from '../../src/adapters/fs-journal/memory-index.js';
+import { FsJournalStore } from '../../src/adapters/fs-journal/store.js';
 import type { EntryRef, JournalEntry } from '../../src/core/entry.js';
 import type { JournalStore, ListOptions } from '../../src/core/journal.js';
 import { JournalView } from '../../src/core/journal-view.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { PeerHealth } from '../../src/core/peer-health.js';
 import { Replayer } from '../../src/core/replayer.js';
+import { StampClock } from '../../src/core/stamp.js';
+import { tempDir } from '../support/tmp.js';
 import { printTable } from './stats.js';
 
-const { values } = parseArgs({ options: { count: { type: 'string', multiple: true } } });
+const { values } = parseArgs({
+  options: { count: { type: 'string', multiple: true }, 'on-disk': { type: 'string', default: '20000' } },
+});
 const COUNTS = (values.count ?? ['100000', '1000000']).map(Number);
+const ON_DISK = Number(values['on-disk']);
 const LANE = '00000000000000aa';
 
 function storeOver(index: MemoryIndex): JournalStore {
@@ -110,4 +117,39 @@ for (const count of COUNTS) {
   process.stdout.write(`\n${count.toLocaleString('en')} entries in one lane (median of ${runs} calls)\n`);
   printTable(rows);
   await replayer.stop();
+}
+
+if (ON_DISK > 0) {
+  const tmp = await tempDir();
+  const store = await FsJournalStore.open(tmp.dir);
+  const clock = new StampClock();
+  const created = performance.now();
+  for (let n = 0; n < ON_DISK; n += 500) {
+    const batch = Array.from({ length: Math.min(500, ON_DISK - n) }, (_, i) => ({
+      id: clock.next(),
+      lane: LANE,
+      peer: 'server2',
+      location: '/user_homes',
+      action: 'makedir' as const,
+      path: `/user_homes/d${(n + i) % 20}/f${n + i}`,
+      createdAt: new Date().toISOString(),
+      attempts: 0,
+      status: 'PENDING' as const,
+    }));
+    await store.create(batch);
+  }
+  await store.close();
+  const createdMs = performance.now() - created;
+  const opens: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const started = performance.now();
+    const again = await FsJournalStore.open(tmp.dir);
+    opens.push(((performance.now() - started) / 1000).toFixed(2));
+    await again.close();
+  }
+  process.stdout.write(
+    `\n${ON_DISK.toLocaleString('en')} entries on disk (created in ${(createdMs / 1000).toFixed(1)} s)\n`,
+  );
+  printTable([['opening the file journal (start-up), twice', `${opens.join(' s, ')} s`]]);
+  await tmp.remove();
 }
