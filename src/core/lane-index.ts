@@ -25,9 +25,9 @@ export interface LaneSummary {
  * A lane drains oldest first, and replays finish a little out of order (several in flight), so removals land at
  * or near the front of a long array. Splicing there moves the whole array: on a lane of 100,000 entries that was
  * ~0.1 ms per purged entry, on a million ~1 ms, twice per entry (the journal's index and the replayer's), and a
- * large backlog drained slower the larger it was. Removal instead leaves the id in place as a tombstone (it is no
- * longer in `byId`); tombstones at the front are stepped over at once, and the array is compacted when they make
- * up half of it, which costs O(n) once per n/2 removals.
+ * large backlog drained slower the larger it was. Removal instead leaves the id in place as a tombstone (its slot
+ * in `entries` emptied, the id gone from `byId`); tombstones at the front are stepped over at once, and the arrays
+ * are compacted when tombstones make up half of them, which costs O(n) once per n/2 removals.
  *
  * It also keeps a few counts (LaneSummary) as entries come and go, so that backlog figures — asked for by every
  * metrics scrape and `GET /v1/peers` — need not walk a lane of a million entries (about a second, during which the
