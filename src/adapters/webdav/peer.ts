@@ -1,4 +1,4 @@
-import { Pool } from 'undici';
+import { type Dispatcher, Pool } from 'undici';
 import { releaseStream } from '../../core/bytes.js';
 import type { JournalEntry } from '../../core/entry.js';
 import type { StoredBody } from '../../core/journal.js';
@@ -244,7 +244,7 @@ export class WebDavPeer implements Peer {
     return outcome;
   }
 
-  private async send(
+  private send(
     method: string,
     path: string,
     headers: Record<string, string> = {},
@@ -253,10 +253,11 @@ export class WebDavPeer implements Peer {
   ): Promise<DavResponse> {
     if (signal?.aborted) {
       if (body && typeof body !== 'string') discard(body);
-      throw abortedError();
+      return Promise.reject(abortedError());
     }
-    try {
-      const res = await this.pool.request({
+    return exchange(
+      this.pool,
+      {
         method,
         path,
         headers: this.authorization ? { ...headers, authorization: this.authorization } : headers,
@@ -264,14 +265,9 @@ export class WebDavPeer implements Peer {
           body === undefined || typeof body === 'string' || body instanceof Uint8Array
             ? (body ?? null)
             : asReadable(body),
-        signal,
-      });
-      // Read (bounded) so the connection returns to the pool; the text feeds conflict reasons.
-      const text = await readBounded(res.body, 2048);
-      return { status: res.statusCode, text, retryAfter: res.headers['retry-after'] };
-    } catch (error) {
-      throw signal?.aborted ? abortedError() : error;
-    }
+      },
+      signal,
+    );
   }
 
   private async guard(task: () => Promise<ReplayOutcome>): Promise<ReplayOutcome> {
@@ -301,17 +297,55 @@ function discard(body: StoredBody): void {
   if (!(body instanceof Uint8Array)) releaseStream(body);
 }
 
-async function readBounded(
-  body: AsyncIterable<Buffer> & { dump?: () => Promise<void> },
-  limit: number,
-): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    if (size < limit) chunks.push(chunk.subarray(0, limit - size));
-    size += chunk.length;
-  }
-  return Buffer.concat(chunks).toString('utf8');
+/** How much of an answer's body is kept (it feeds conflict reasons); the rest is read and dropped. */
+const KEPT_ANSWER_BYTES = 2048;
+
+/**
+ * One request through the pool, answered with its status, the start of its body and Retry-After. A dispatch
+ * handler instead of `pool.request`: no response stream, no async iteration over it, no async-hooks resource per
+ * request — the same connection handling for a fraction of the CPU (the replayer sends one of these per change).
+ * The whole answer is read, so the connection goes back to the pool.
+ */
+function exchange(
+  pool: Pool,
+  options: Dispatcher.DispatchOptions,
+  signal: AbortSignal | undefined,
+): Promise<DavResponse> {
+  return new Promise<DavResponse>((resolve, reject) => {
+    let status = 0;
+    let retryAfter: string | string[] | undefined;
+    const kept: Buffer[] = [];
+    let size = 0;
+    let abort: ((reason: Error) => void) | undefined;
+    const onAbort = () => abort?.(abortedError());
+    const done = () => signal?.removeEventListener('abort', onAbort);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    pool.dispatch(options, {
+      onRequestStart(controller) {
+        abort = (reason) => controller.abort(reason);
+        if (signal?.aborted) controller.abort(abortedError());
+      },
+      onResponseStart(_controller, statusCode, headers) {
+        status = statusCode;
+        retryAfter = headers['retry-after'];
+        kept.length = 0; // a 1xx answer came first
+        size = 0;
+      },
+      onResponseData(_controller, chunk) {
+        if (size < KEPT_ANSWER_BYTES) kept.push(chunk.subarray(0, KEPT_ANSWER_BYTES - size));
+        size += chunk.length;
+      },
+      onResponseEnd() {
+        done();
+        const text = kept.length === 0 ? '' : Buffer.concat(kept).toString('utf8');
+        resolve({ status, text, retryAfter });
+      },
+      onResponseError(_controller, error) {
+        done();
+        reject(signal?.aborted ? abortedError() : error);
+      },
+    });
+  });
 }
 
 /**
