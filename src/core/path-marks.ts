@@ -47,6 +47,30 @@ export class PathMarks {
   }
 }
 
+/**
+ * One string object per distinct value, for strings used as keys again and again (the replayer's path prefixes).
+ * A map compares two different string objects with the same characters character by character (a slice of a
+ * longer string is flattened first), but the same object by its address. Bounded: past `limit` values it starts
+ * over, which only costs the comparisons again.
+ */
+export class StringPool {
+  private readonly known = new Map<string, string>();
+
+  constructor(private readonly limit = 10_000) {}
+
+  get size(): number {
+    return this.known.size;
+  }
+
+  intern(value: string): string {
+    const known = this.known.get(value);
+    if (known !== undefined) return known;
+    if (this.known.size >= this.limit) this.known.clear();
+    this.known.set(value, value);
+    return value;
+  }
+}
+
 /** Every ancestor of a path below the root, then the path itself: `/a/b/c` → `/a`, `/a/b`, `/a/b/c`; `/` → `/`. */
 export function pathPrefixes(path: string): string[] {
   if (path === '/') return ['/'];

@@ -6,7 +6,7 @@ import { type JournalStore, SMALL_BODY_BYTES, type StoredBody } from './journal.
 import type { LaneId } from './lane.js';
 import { LaneIndex, type LaneSummary } from './lane-index.js';
 import type { Logger } from './logger.js';
-import { PathMarks, pathPrefixes } from './path-marks.js';
+import { PathMarks, pathPrefixes, StringPool } from './path-marks.js';
 import type { Peer, ReplayOutcome } from './peer.js';
 import type { PeerHealth } from './peer-health.js';
 import { replayLogFields, settleAttempt, unexpectedOutcome } from './replay-outcome.js';
@@ -285,7 +285,7 @@ export class Replayer implements Doorbell {
   }
 
   private prefetch(entry: JournalEntry): void {
-    const key = refKey(entry);
+    const { key } = shapeOf(entry);
     if (this.prefetched.has(key)) return;
     const body = this.options.store.readBody(entry).catch(() => undefined); // the dispatch reads it again
     this.prefetched.set(key, { peer: entry.peer, body });
@@ -307,7 +307,7 @@ export class Replayer implements Doorbell {
 
   /** The body read ahead for `entry` (once), else a fresh read from the journal. */
   private async openBody(entry: JournalEntry): Promise<StoredBody> {
-    const ahead = this.takePrefetched(refKey(entry));
+    const ahead = this.takePrefetched(shapeOf(entry).key);
     if (ahead) {
       const body = await ahead.body;
       if (body) return body;
@@ -359,7 +359,7 @@ export class Replayer implements Doorbell {
     const started = performance.now();
     const attempt = await peer.apply(entry, () => this.openBody(entry)).catch(unexpectedOutcome);
     const durationMs = performance.now() - started;
-    this.dropPrefetched(refKey(entry)); // unused when the attempt stopped before the body
+    this.dropPrefetched(shapeOf(entry).key); // unused when the attempt stopped before the body
     const settled = await settleAttempt(entry, attempt, {
       probe: () => health.probeStatus(entry.peer),
       appliedSince: (since) => health.appliedSince(entry.peer, since),
@@ -372,7 +372,7 @@ export class Replayer implements Doorbell {
     this.options.onReplay?.({ entry, outcome, durationMs });
     const fields = replayLogFields(entry, outcome, durationMs);
     if (outcome.kind === 'applied') {
-      this.clearBackoff(refKey(entry));
+      this.clearBackoff(shapeOf(entry).key);
       await store.purge(entry);
       state.index.delete(entry.id);
       logger.info('replayed', { ...fields, detail: outcome.detail });
@@ -447,10 +447,17 @@ interface EntryShape {
  */
 const shapes = new WeakMap<JournalEntry, EntryShape>();
 
+/** The prefixes of every entry's paths, interned: entries in one folder share their ancestors' strings. */
+const prefixStrings = new StringPool();
+
+function internedPrefixes(path: string): string[] {
+  return pathPrefixes(path).map((prefix) => prefixStrings.intern(prefix));
+}
+
 function shapeOf(entry: JournalEntry): EntryShape {
   let shape = shapes.get(entry);
   if (!shape) {
-    shape = { key: refKey(entry), paths: touchedPaths(entry).map(pathPrefixes) };
+    shape = { key: refKey(entry), paths: touchedPaths(entry).map(internedPrefixes) };
     shapes.set(entry, shape);
   }
   return shape;

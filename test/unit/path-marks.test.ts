@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { overlapsAny, PathMarks, pathPrefixes } from '../../src/core/path-marks.js';
+import { overlapsAny, PathMarks, pathPrefixes, StringPool } from '../../src/core/path-marks.js';
 import { seeded } from '../bench/stats.js';
 
 /** Paths from a tiny alphabet, so that ancestors, descendants, siblings and look-alike prefixes all occur. */
@@ -45,5 +45,18 @@ describe('PathMarks', () => {
     expect(pathPrefixes('/')).toEqual(['/']);
     expect(pathPrefixes('/a')).toEqual(['/a']);
     expect(pathPrefixes('/a/b c/d')).toEqual(['/a', '/a/b c', '/a/b c/d']);
+  });
+});
+
+describe('StringPool', () => {
+  it('hands back the value it was given and keeps at most its limit', () => {
+    const pool = new StringPool(3);
+    const long = '/user_homes/alice/reports/2026';
+    expect(pool.intern(long.slice(0, 17))).toBe('/user_homes/alice');
+    expect(pool.intern(`/user_homes/${'alice'}`)).toBe('/user_homes/alice');
+    expect(pool.size).toBe(1);
+    for (const name of ['a', 'b', 'c', 'd']) expect(pool.intern(`/${name}`)).toBe(`/${name}`);
+    expect(pool.size).toBeLessThanOrEqual(3);
+    expect(pool.intern('/user_homes/alice')).toBe('/user_homes/alice');
   });
 });
