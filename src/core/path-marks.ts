@@ -1,14 +1,24 @@
 import { pathsOverlap } from './paths.js';
 
+/** A prefix's flags in PathMarks: marked exactly, and something marked at or below it. */
+const EXACT = 1;
+const AT_OR_BELOW = 2;
+
 /**
  * A set of paths that answers "does this path overlap any of them?" (same path, ancestor or descendant) in time
- * proportional to the path's depth, not to the number of paths: the replayer asks it once per waiting entry.
+ * proportional to the path's depth, not to the number of paths: the replayer asks it once per waiting entry, on
+ * every dispatch. Marks are only ever added.
+ *
+ * One map holds flags per path and ancestor. When a prefix has AT_OR_BELOW, so have all of its ancestors (they
+ * are flagged together), which lets both operations stop early: marking a path whose folder is already flagged
+ * costs two map lookups, and a path whose top folder holds no marks is answered with one.
  */
 export class PathMarks {
-  /** Paths marked exactly. */
-  private readonly exact = new Map<string, number>();
-  /** For every ancestor (and the path itself) of a marked path: how many marked paths lie at or below it. */
-  private readonly below = new Map<string, number>();
+  private readonly flags = new Map<string, number>();
+  /** `/` itself is marked: everything overlaps. */
+  private rootMarked = false;
+  /** Something is marked (at or below `/`). */
+  private any = false;
 
   add(path: string): void {
     this.addPrefixes(pathPrefixes(path));
@@ -20,16 +30,27 @@ export class PathMarks {
    * the map operations here cost no string work.
    */
   addPrefixes(prefixes: readonly string[]): void {
-    const path = prefixes[prefixes.length - 1]!;
-    this.exact.set(path, (this.exact.get(path) ?? 0) + 1);
-    this.below.set('/', (this.below.get('/') ?? 0) + 1);
-    if (path === '/') return;
-    for (const prefix of prefixes) this.below.set(prefix, (this.below.get(prefix) ?? 0) + 1);
+    this.any = true;
+    const last = prefixes.length - 1;
+    const path = prefixes[last]!;
+    if (path === '/') {
+      this.rootMarked = true;
+      return;
+    }
+    this.flags.set(path, (this.flags.get(path) ?? 0) | EXACT | AT_OR_BELOW);
+    // Ancestors, deepest first, until one is flagged already (its own ancestors are then flagged too).
+    for (let i = last - 1; i >= 0; i--) {
+      const prefix = prefixes[i]!;
+      const flags = this.flags.get(prefix) ?? 0;
+      if (flags & AT_OR_BELOW) break;
+      this.flags.set(prefix, flags | AT_OR_BELOW);
+    }
   }
 
   /** True when a marked path is `path` itself or lies below it. */
   hasAtOrBelow(path: string): boolean {
-    return (this.below.get(path) ?? 0) > 0;
+    if (path === '/') return this.any;
+    return ((this.flags.get(path) ?? 0) & AT_OR_BELOW) !== 0;
   }
 
   overlaps(path: string): boolean {
@@ -38,12 +59,15 @@ export class PathMarks {
 
   /** `overlaps` with the path given as its prefixes (see addPrefixes). */
   overlapsPrefixes(prefixes: readonly string[]): boolean {
-    const path = prefixes[prefixes.length - 1]!;
-    if ((this.below.get(path) ?? 0) > 0) return true; // marked at or below path
-    if (this.exact.has('/')) return true; // marked ancestor: the root
-    if (path === '/') return false;
-    for (let i = 0; i < prefixes.length - 1; i++) if (this.exact.has(prefixes[i]!)) return true; // marked ancestor
-    return false; // the path itself was checked through `below`
+    if (this.rootMarked) return true; // a marked ancestor: the root
+    const last = prefixes.length - 1;
+    if (prefixes[last] === '/') return this.any;
+    for (let i = 0; i < last; i++) {
+      const flags = this.flags.get(prefixes[i]!) ?? 0;
+      if (flags & EXACT) return true; // a marked ancestor
+      if (!(flags & AT_OR_BELOW)) return false; // nothing marked below this ancestor, so none deeper either
+    }
+    return ((this.flags.get(prefixes[last]!) ?? 0) & AT_OR_BELOW) !== 0; // marked at or below the path
   }
 }
 
