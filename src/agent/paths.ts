@@ -19,6 +19,10 @@ export const DEFAULT_IGNORE: readonly string[] = [
   // Servers' own metadata, never content: Apache mod_dav_fs property stores, macOS folder settings.
   '.DAV',
   '.DS_Store',
+  // A PUT in flight on Apache mod_dav_fs: written as `.davfs.tmpXXXXXX` beside the target, then renamed onto it.
+  // Seen, it would be replicated as an upload of the temporary name plus a rename, and in an active-active pair
+  // a replica arriving this way would not look like the echo it is (the relay remembers the final name).
+  '.davfs.tmp*',
 ];
 
 /** The VFS base in normal form with a trailing slash (`/user_homes/john/`), or AgentConfigError. */

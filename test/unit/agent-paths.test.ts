@@ -100,10 +100,11 @@ describe('ignore patterns, as gitignore and rsync read them', () => {
       '.~lock.a#',
       'd/.DAV/props',
       '.DS_Store',
+      'd/.davfs.tmp3d5939',
     ]) {
       expect(matches(path), path).toBe(true);
     }
-    for (const path of ['report.pdf', 'a/parts/b.txt', 'template', 'd/DAV']) expect(matches(path), path).toBe(false);
+    for (const path of ['report.pdf', 'a/parts/b.txt', 'template', 'd/DAV', 'd/davfs.tmp1']) expect(matches(path), path).toBe(false);
   });
 });
 
