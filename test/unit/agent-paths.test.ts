@@ -104,7 +104,8 @@ describe('ignore patterns, as gitignore and rsync read them', () => {
     ]) {
       expect(matches(path), path).toBe(true);
     }
-    for (const path of ['report.pdf', 'a/parts/b.txt', 'template', 'd/DAV', 'd/davfs.tmp1']) expect(matches(path), path).toBe(false);
+    for (const path of ['report.pdf', 'a/parts/b.txt', 'template', 'd/DAV', 'd/davfs.tmp1'])
+      expect(matches(path), path).toBe(false);
   });
 });
 
