@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
 import { releaseStream } from '../../core/bytes.js';
 import type { JournalEntry } from '../../core/entry.js';
@@ -342,6 +343,9 @@ function exchange(
       },
       onResponseError(_controller, error) {
         done();
+        // undici closes a stream body it has started to write; one that never got a connection (refused, timed
+        // out, the pool closed while it waited) is left open, holding the journal's file or S3 connection.
+        if (options.body instanceof Readable && !options.body.destroyed) options.body.destroy();
         reject(signal?.aborted ? abortedError() : error);
       },
     });

@@ -1,0 +1,67 @@
+import { createServer } from 'node:net';
+import { Readable } from 'node:stream';
+import { afterEach, expect, it } from 'vitest';
+import { WebDavPeer } from '../../src/adapters/webdav/peer.js';
+import type { JournalEntry } from '../../src/core/entry.js';
+
+// A replayed body is a stream over the journal's file (or an S3 response): however a request fails, the stream
+// must be closed, or a peer that is down leaks one open file per retry.
+
+const peers: WebDavPeer[] = [];
+afterEach(async () => {
+  for (const peer of peers.splice(0)) await peer.close();
+});
+
+/** A loopback port nothing listens on (taken, then released). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function upload(path: string): JournalEntry {
+  return {
+    id: '20261206T000000000Z-000000-000000',
+    lane: '0123456789abcdef',
+    peer: 'down',
+    location: '/',
+    action: 'upload',
+    path,
+    size: 5,
+    createdAt: new Date().toISOString(),
+    status: 'PENDING',
+    attempts: 0,
+  };
+}
+
+it.each([
+  ['a stream', () => new Readable({ read() {} })], // never ends by itself: only a destroy closes it
+  [
+    'an async iterable',
+    () =>
+      Readable.from(
+        (async function* () {
+          yield Buffer.from('hello');
+        })(),
+      ),
+  ],
+])('closes the body (%s) of a PUT that never got a connection', async (_kind, make) => {
+  const peer = new WebDavPeer({ name: 'down', url: `http://127.0.0.1:${await closedPort()}/`, timeoutMs: 5_000 });
+  peers.push(peer);
+  const body = make();
+  // The file sits at the root, so the PUT is the first request (no MKCOL of a parent goes before it).
+  const outcome = await peer.apply(upload('/file.txt'), async () => body);
+  expect(outcome).toMatchObject({ kind: 'offline', code: 'ECONNREFUSED' });
+  expect(body.destroyed).toBe(true);
+});
+
+it('closes the body when a parent folder cannot be made first', async () => {
+  const peer = new WebDavPeer({ name: 'down', url: `http://127.0.0.1:${await closedPort()}/`, timeoutMs: 5_000 });
+  peers.push(peer);
+  const body = new Readable({ read() {} });
+  const outcome = await peer.apply(upload('/folder/file.txt'), async () => body);
+  expect(outcome).toMatchObject({ kind: 'offline', code: 'ECONNREFUSED' });
+  expect(body.destroyed).toBe(true);
+});
