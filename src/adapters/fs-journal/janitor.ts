@@ -83,8 +83,16 @@ export class FolderJanitor {
 
   /** Sends the held-back write of `dir` (all of them without `dir`) to the thread now. */
   release(dir?: string): void {
+    if (dir !== undefined) {
+      // One lookup: every write asks for its own folder first, while hundreds may be held (a 500 ms hold at
+      // ingest rates), so a walk of them here was a cost per write that grew with the ingest rate.
+      const held = this.held.get(dir);
+      if (!held) return;
+      this.held.delete(dir);
+      this.queue(held);
+      return;
+    }
     for (const [key, held] of this.held) {
-      if (dir !== undefined && key !== dir) continue;
       this.held.delete(key);
       this.queue(held);
     }
