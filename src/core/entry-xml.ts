@@ -1,4 +1,4 @@
-import { XMLBuilder, XMLParser } from 'fast-xml-parser';
+import { XMLParser } from 'fast-xml-parser';
 import { fromUtf8, utf8ByteLength } from './bytes.js';
 import {
   ACTIONS,
@@ -19,7 +19,7 @@ export const ENTRY_XML_VERSION = '1';
  * The order fields are written in config.XML. Every field of JournalEntry appears here; the README documents
  * each one. Text values are written verbatim (escaped), never trimmed, so names with spaces survive.
  */
-const FIELDS = [
+export const ENTRY_XML_FIELDS = [
   'id',
   'lane',
   'peer',
@@ -51,14 +51,6 @@ const FIELDS = [
   'bodyEtag',
 ] as const satisfies readonly (keyof JournalEntry)[];
 
-const builder = new XMLBuilder({
-  format: true,
-  indentBy: '  ',
-  ignoreAttributes: false,
-  processEntities: true,
-  suppressEmptyNode: false,
-});
-
 const parser = new XMLParser({
   ignoreAttributes: false,
   parseTagValue: false,
@@ -69,13 +61,35 @@ const parser = new XMLParser({
   htmlEntities: false,
 });
 
+/**
+ * Writes a config.XML: the declaration, `<change version="1">`, one indented element per field that has a value,
+ * in ENTRY_XML_FIELDS order, text escaped (`& < > ' "`). The same bytes as fast-xml-parser's XMLBuilder gives for
+ * `{ change: { '@_version': '1', ...fields } }` with `format: true, indentBy: '  '` (a test compares the two on
+ * random entries), written directly: every journaled change is encoded at least once on the ingest path, and the
+ * general builder was ~5 % of its main thread.
+ */
 export function encodeEntry(entry: JournalEntry): string {
-  const change: Record<string, string> = { '@_version': ENTRY_XML_VERSION };
-  for (const field of FIELDS) {
+  let xml = `<?xml version="1.0" encoding="UTF-8"?>\n<change version="${ENTRY_XML_VERSION}">\n`;
+  for (const field of ENTRY_XML_FIELDS) {
     const value = entry[field];
-    if (value !== undefined && value !== null && value !== false) change[field] = String(value);
+    if (value === undefined || value === null || value === false) continue;
+    xml += `  <${field}>${escapeText(String(value))}</${field}>\n`;
   }
-  return `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build({ change })}`;
+  return `${xml}</change>\n`;
+}
+
+const MARKUP = /[&<>'"]/g;
+const ESCAPED: Readonly<Record<string, string>> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  "'": '&apos;',
+  '"': '&quot;',
+};
+
+function escapeText(text: string): string {
+  MARKUP.lastIndex = 0;
+  return MARKUP.test(text) ? text.replace(MARKUP, (c) => ESCAPED[c]!) : text;
 }
 
 /** Decodes a config.XML. Refuses DOCTYPE/entity declarations, oversized text, unknown actions and statuses. */

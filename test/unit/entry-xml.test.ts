@@ -1,6 +1,7 @@
+import { XMLBuilder } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
 import type { JournalEntry } from '../../src/core/entry.js';
-import { decodeEntry, encodeEntry, MAX_ENTRY_XML_BYTES } from '../../src/core/entry-xml.js';
+import { decodeEntry, ENTRY_XML_FIELDS, encodeEntry, MAX_ENTRY_XML_BYTES } from '../../src/core/entry-xml.js';
 import { EntryCodecError } from '../../src/core/errors.js';
 
 const full: JournalEntry = {
@@ -28,6 +29,47 @@ const full: JournalEntry = {
 };
 
 describe('config.XML codec', () => {
+  it("writes the same bytes as fast-xml-parser's builder, for random entries with markup, blanks and unicode", () => {
+    // The encoder is hand-written for speed; the library's builder, configured as it was used before, is the oracle.
+    const builder = new XMLBuilder({
+      format: true,
+      indentBy: '  ',
+      ignoreAttributes: false,
+      processEntities: true,
+      suppressEmptyNode: false,
+    });
+    const viaLibrary = (entry: JournalEntry) => {
+      const change: Record<string, string> = { '@_version': '1' };
+      for (const [field, value] of Object.entries(entry)) {
+        if (value !== undefined && value !== null && value !== false) change[field] = String(value);
+      }
+      return `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build({ change })}`;
+    };
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    const alphabet = [...'aZ0 &<>\'";\n\t日#%/', '&amp;', ']]>'];
+    const text = () =>
+      Array.from({ length: Math.floor(random() * 8) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
+    const numbers = new Set(['size', 'attempts', 'lastStatus', 'repeats']);
+    for (let i = 0; i < 2_000; i++) {
+      // Every field, in the order the encoder writes them (the builder keeps the object's order): each one present
+      // or not, text with markup and blanks, a number, or `released` true or false (false is not written).
+      const entry: Record<string, unknown> = {};
+      for (const field of ENTRY_XML_FIELDS) {
+        const roll = random();
+        if (roll < 0.3 && !['id', 'action', 'path'].includes(field)) continue;
+        if (numbers.has(field)) entry[field] = Math.floor(roll * 1e6);
+        else if (field === 'released') entry[field] = roll < 0.65;
+        else entry[field] = text();
+      }
+      const ordered = entry as unknown as JournalEntry;
+      expect(encodeEntry(ordered), JSON.stringify(ordered)).toBe(viaLibrary(ordered));
+    }
+  });
+
   it('round-trips every field, keeping spaces and markup characters verbatim', () => {
     const xml = encodeEntry(full);
     expect(decodeEntry(xml)).toEqual(full);
