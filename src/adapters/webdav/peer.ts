@@ -318,8 +318,20 @@ function exchange(
     const kept: Buffer[] = [];
     let size = 0;
     let abort: ((reason: Error) => void) | undefined;
-    const onAbort = () => abort?.(abortedError());
+    // undici closes a stream body it has started to write; one that never got a connection (refused, timed out,
+    // the pool closed while it waited) is left open, holding the journal's file or S3 connection.
+    const releaseBody = () => {
+      if (options.body instanceof Readable && !options.body.destroyed) options.body.destroy();
+    };
     const done = () => signal?.removeEventListener('abort', onAbort);
+    const onAbort = () => {
+      if (abort) return abort(abortedError());
+      // Still queued behind busy connections: answer now, not when a connection frees. undici starts the request
+      // later and onRequestStart aborts it before anything is written (the promise has settled by then).
+      done();
+      releaseBody();
+      reject(abortedError());
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
     pool.dispatch(options, {
       onRequestStart(controller) {
@@ -343,9 +355,7 @@ function exchange(
       },
       onResponseError(_controller, error) {
         done();
-        // undici closes a stream body it has started to write; one that never got a connection (refused, timed
-        // out, the pool closed while it waited) is left open, holding the journal's file or S3 connection.
-        if (options.body instanceof Readable && !options.body.destroyed) options.body.destroy();
+        releaseBody();
         reject(signal?.aborted ? abortedError() : error);
       },
     });
