@@ -1,9 +1,9 @@
-import { createServer as createHttpServer, type ServerResponse } from 'node:http';
-import { createServer } from 'node:net';
+import { createServer, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { afterEach, expect, it } from 'vitest';
 import { WebDavPeer } from '../../src/adapters/webdav/peer.js';
 import type { JournalEntry } from '../../src/core/entry.js';
+import { freePort } from '../support/ports.js';
 
 // A replayed body is a stream over the journal's file (or an S3 response): however a request fails, the stream
 // must be closed, or a peer that is down leaks one open file per retry.
@@ -12,15 +12,6 @@ const peers: WebDavPeer[] = [];
 afterEach(async () => {
   for (const peer of peers.splice(0)) await peer.close();
 });
-
-/** A loopback port nothing listens on (taken, then released). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function upload(path: string): JournalEntry {
   return {
@@ -49,7 +40,7 @@ it.each([
       ),
   ],
 ])('closes the body (%s) of a PUT that never got a connection', async (_kind, make) => {
-  const peer = new WebDavPeer({ name: 'down', url: `http://127.0.0.1:${await closedPort()}/`, timeoutMs: 5_000 });
+  const peer = new WebDavPeer({ name: 'down', url: `http://127.0.0.1:${await freePort()}/`, timeoutMs: 5_000 });
   peers.push(peer);
   const body = make();
   // The file sits at the root, so the PUT is the first request (no MKCOL of a parent goes before it).
@@ -59,7 +50,7 @@ it.each([
 });
 
 it('closes the body when a parent folder cannot be made first', async () => {
-  const peer = new WebDavPeer({ name: 'down', url: `http://127.0.0.1:${await closedPort()}/`, timeoutMs: 5_000 });
+  const peer = new WebDavPeer({ name: 'down', url: `http://127.0.0.1:${await freePort()}/`, timeoutMs: 5_000 });
   peers.push(peer);
   const body = new Readable({ read() {} });
   const outcome = await peer.apply(upload('/folder/file.txt'), async () => body);
@@ -72,7 +63,7 @@ it('answers an abort at once while the request still waits for a busy connection
   const held: ServerResponse[] = [];
   let arrived!: () => void;
   const firstArrived = new Promise<void>((resolve) => (arrived = resolve));
-  const server = createHttpServer((req, res) => {
+  const server = createServer((req, res) => {
     req.resume();
     held.push(res);
     arrived();
