@@ -321,7 +321,7 @@ function exchange(
     // undici closes a stream body it has started to write; one that never got a connection (refused, timed out,
     // the pool closed while it waited) is left open, holding the journal's file or S3 connection.
     const releaseBody = () => {
-      if (options.body instanceof Readable && !options.body.destroyed) options.body.destroy();
+      if (options.body instanceof Readable) releaseStream(options.body);
     };
     const done = () => signal?.removeEventListener('abort', onAbort);
     const onAbort = () => {
