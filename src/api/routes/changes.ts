@@ -131,7 +131,7 @@ export function changeRoutes(deps: ApiDeps) {
     const result = await deps.intake.submit(change, callerNode(c.get('caller')));
     if (!result.journaled) return c.json({ status: 'IGNORED' as const, reason: result.reason }, 200);
     if (result.status !== 'AWAITING_BODY') return c.json({ id: result.id, status: result.status }, 202);
-    const key = await uploadKeys.keyFor(result.id);
+    const key = uploadKeys.keyFor(result.id);
     const relayUrl = `${apiBase(deps, c)}/v1/changes/${result.id}/body?key=${key}`;
     const upload = await deps.uploadTarget(result.entries[0]!, relayUrl);
     return c.json({ id: result.id, status: result.status, upload }, 201);
@@ -141,7 +141,7 @@ export function changeRoutes(deps: ApiDeps) {
     const { id } = c.req.valid('param');
     checkChangeId(id);
     // The key first: without it, a change id (sortable, partly predictable) says nothing about the change.
-    if (!(await uploadKeys.matches(id, c.req.valid('query').key))) throw uploadNotFound(id);
+    if (!uploadKeys.matches(id, c.req.valid('query').key)) throw uploadNotFound(id);
     const body = (deps.requestBodies ?? webRequestBodies).body(c);
     const digest = await deps.intake.writeBody(id, body, callerNode(c.get('caller')));
     return c.json({ id, size: digest.size, sha256: digest.sha256 }, 200);
