@@ -42,14 +42,25 @@ export function createApp(deps: ApiDeps) {
     c.json(errorBody('NOT_FOUND', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), 404),
   );
   app.onError((error, c) =>
-    toErrorResponse(error, c, bodies, (e) => {
-      const fields = { method: c.req.method, path: new URL(c.req.url).pathname, error: e };
-      // A client that drops mid-body (or was cut off idle) is the client's business: one warning, not an error.
-      if (bodies.clientGone(c)) deps.logger.warn('client went away mid-request', fields);
-      else deps.logger.error('request failed', fields);
-    }),
+    toErrorResponse(error, c, bodies, (e) =>
+      logRequestFailure(deps.logger, c.req.method, new URL(c.req.url).pathname, e, bodies.clientGone(c)),
+    ),
   );
   return app;
+}
+
+/** A request that failed in a way its answer does not explain (an answer of 500), as the log shows it. */
+export function logRequestFailure(
+  logger: ApiDeps['logger'],
+  method: string,
+  path: string,
+  error: unknown,
+  clientGone: boolean,
+): void {
+  const fields = { method, path, error };
+  // A client that drops mid-body (or was cut off idle) is the client's business: one warning, not an error.
+  if (clientGone) logger.warn('client went away mid-request', fields);
+  else logger.error('request failed', fields);
 }
 
 export type RelayApp = ReturnType<typeof createApp>;

@@ -43,13 +43,12 @@ export function requireRole(
   limiter?: RateLimiter,
 ) {
   return createMiddleware<AuthEnv>(async (c, next) => {
-    const header = c.req.header('authorization');
-    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    if (!match) {
+    const token = bearerToken(c.req.header('authorization'));
+    if (token === undefined) {
       c.header('WWW-Authenticate', 'Bearer');
       throw new ApiError(401, 'UNAUTHENTICATED', 'send "Authorization: Bearer <token>"');
     }
-    const caller = resolve(match[1]!);
+    const caller = resolve(token);
     if (!caller) {
       c.header('WWW-Authenticate', 'Bearer error="invalid_token"');
       throw new ApiError(401, 'UNAUTHENTICATED', 'the bearer token is not valid');
@@ -61,6 +60,11 @@ export function requireRole(
     c.set('caller', caller);
     await next();
   });
+}
+
+/** The token of an `Authorization: Bearer <token>` header; undefined for any other header, or none. */
+export function bearerToken(header: string | undefined): string | undefined {
+  return header ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
 }
 
 export function callerNode(caller: Caller): string | undefined {

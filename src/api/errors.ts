@@ -55,6 +55,13 @@ export function errorBody(code: string, message: string) {
   return { error: { code, message } };
 }
 
+/** A failure as its answer: status, JSON body, and the headers it adds (Retry-After). */
+export interface ErrorAnswer {
+  status: ContentfulStatusCode;
+  body: ReturnType<typeof errorBody>;
+  headers: Record<string, string>;
+}
+
 /** The one place where failures become responses: `{ "error": { "code", "message" } }`. */
 export function toErrorResponse(
   error: unknown,
@@ -64,24 +71,37 @@ export function toErrorResponse(
 ): Response {
   // A refused request whose body was not read: close rather than make the client wait for a drain.
   if (bodies.bodyUnread(c)) c.header('connection', 'close');
-  return respond(error, c, log);
+  const answer = errorAnswer(error, log);
+  for (const [name, value] of Object.entries(answer.headers)) c.header(name, value);
+  return c.json(answer.body, answer.status);
 }
 
-function respond(error: unknown, c: Context, log: (error: unknown) => void): Response {
-  if (error instanceof ApiError) return c.json(errorBody(error.code, error.message), error.status);
+/**
+ * What a failure answers, wherever it is written (the Hono app, or the Node server's own route for uploads:
+ * runtime/node-upload-route.ts). Unknown errors go to `log` and are never echoed.
+ */
+export function errorAnswer(error: unknown, log: (error: unknown) => void): ErrorAnswer {
+  if (error instanceof ApiError)
+    return { status: error.status, body: errorBody(error.code, error.message), headers: {} };
   if (error instanceof RelayError) {
-    if (error instanceof LimitExceededError)
-      c.header('retry-after', String(Math.max(1, Math.ceil(error.retryAfterSeconds))));
+    const headers: Record<string, string> =
+      error instanceof LimitExceededError
+        ? { 'retry-after': String(Math.max(1, Math.ceil(error.retryAfterSeconds))) }
+        : {};
     const status = STATUS_BY_ERROR.find(([type]) => error instanceof type)?.[1];
-    if (status) return c.json(errorBody(error.code, error.message), status);
+    if (status) return { status, body: errorBody(error.code, error.message), headers };
   }
   if (error instanceof HTTPException) {
     const status = error.status as ContentfulStatusCode;
     const malformedJson = status === 400 && /json/i.test(error.message);
     const code = malformedJson ? 'MALFORMED_JSON' : (CODE_BY_HTTP_STATUS[status] ?? 'HTTP_ERROR');
-    return c.json(errorBody(code, error.message || code), status);
+    return { status, body: errorBody(code, error.message || code), headers: {} };
   }
   log(error);
   // Never echo internal messages: they can carry file system paths or peer answers.
-  return c.json(errorBody('INTERNAL', 'the relay failed to handle this request; see its log'), 500);
+  return {
+    status: 500,
+    body: errorBody('INTERNAL', 'the relay failed to handle this request; see its log'),
+    headers: {},
+  };
 }

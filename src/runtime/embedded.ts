@@ -6,7 +6,7 @@ import { FsJournalStore } from '../adapters/fs-journal/store.js';
 import { PinoLogger } from '../adapters/log/pino-logger.js';
 import { nodeSha256Hex } from '../adapters/node-digest.js';
 import { createApp, type RelayApp } from '../api/app.js';
-import { DEFAULT_LIMITS, relayUploadTarget } from '../api/deps.js';
+import { type ApiDeps, DEFAULT_LIMITS, relayUploadTarget } from '../api/deps.js';
 import { RateLimiter } from '../api/rate-limit.js';
 import { ConfigError, type RelayConfig } from '../config/load.js';
 import { BODY_MEMORY_BYTES, ByteBudget } from '../core/byte-budget.js';
@@ -33,6 +33,7 @@ import { convergenceParts } from './convergence.js';
 import { type RunningServer, startHttpServer } from './http-server.js';
 import { warnWithoutPublicUrl } from './listen-check.js';
 import { nodeRequestBodies } from './node-request-bodies.js';
+import { nodeUploadRoute } from './node-upload-route.js';
 import { OperatorSurfaces } from './operator-surfaces.js';
 import { webDavPeers } from './webdav-peers.js';
 
@@ -162,7 +163,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
   const operator = new OperatorActions(store, doorbell, (id) => intake.find(id), held);
   const tokens = { adminToken, nodeTokens: config.auth.nodeTokens };
   let server: RunningServer | undefined;
-  const app = createApp({
+  const apiDeps: ApiDeps = {
     intake,
     view,
     operator,
@@ -182,13 +183,15 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     requestBodies: nodeRequestBodies,
     limits: { ...DEFAULT_LIMITS, maxUploadBytes: config.limits.maxUploadBytes },
     logger,
-  });
+  };
+  const app = createApp(apiDeps);
   // The web console, /metrics and /v1/stats/throughput (CONTRACT: operator surfaces).
   surfaces.mount(app, tokens);
 
   try {
     server = await startHttpServer({
       fetch: app.fetch,
+      routes: [nodeUploadRoute(apiDeps)],
       host: config.listen.host,
       port: config.listen.port,
       bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutSeconds * 1000,

@@ -4,9 +4,12 @@ import type { AddressInfo, Socket } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { escapeLogText } from '../core/log-escape.js';
 import { type Logger, silentLogger } from '../core/logger.js';
+import type { NodeRoute } from './node-upload-route.js';
 
 export interface HttpServerOptions {
   fetch: (request: Request) => Response | Promise<Response>;
+  /** Routes answered from Node's request before the web app sees it (see node-upload-route.ts). */
+  routes?: readonly NodeRoute[];
   host: string;
   port: number;
   /** Largest request head (request line + headers), in bytes. */
@@ -37,6 +40,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   });
   const logger = options.logger ?? silentLogger;
   const bodyIdleMs = options.bodyIdleTimeoutMs ?? 60_000;
+  const routes = options.routes ?? [];
   const server = createServer(
     {
       maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024,
@@ -49,6 +53,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     },
     (req, res) => {
       watchBodyIdle(req, bodyIdleMs, logger);
+      for (const route of routes) if (route(req, res)) return;
       return listener(req, res);
     },
   );

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { PassThrough, Readable } from 'node:stream';
 import type { Context } from 'hono';
 import { type RequestBodies, webRequestBodies } from '../api/request-body.js';
+import type { ByteStream } from '../core/bytes.js';
 
 /**
  * Request bodies as the Node server has them (@hono/node-server puts the request in `c.env.incoming`): the
@@ -14,13 +15,7 @@ export const nodeRequestBodies: RequestBodies = {
   body(c) {
     const incoming = nodeRequest(c);
     if (!incoming || c.req.raw.bodyUsed) return webRequestBodies.body(c);
-    const body = new PassThrough({ highWaterMark: 1 << 20 });
-    // Readers see errors through their own listeners; this one keeps an error on a body nobody reads yet (a
-    // client that gives up while its request waits its turn) from becoming an uncaught exception.
-    body.on('error', () => {});
-    incoming.on('error', (error) => body.destroy(error));
-    incoming.on('aborted', () => body.destroy(new Error('the client closed the connection mid-body')));
-    return incoming.pipe(body);
+    return requestBody(incoming);
   },
   localOrigin(c) {
     const socket = nodeRequest(c)?.socket;
@@ -37,6 +32,17 @@ export const nodeRequestBodies: RequestBodies = {
     return incoming ? !incoming.complete : webRequestBodies.bodyUnread(c);
   },
 };
+
+/** The body of a Node request as the relay reads it (see nodeRequestBodies). */
+export function requestBody(incoming: IncomingMessage): ByteStream {
+  const body = new PassThrough({ highWaterMark: 1 << 20 });
+  // Readers see errors through their own listeners; this one keeps an error on a body nobody reads yet (a client
+  // that gives up while its request waits its turn) from becoming an uncaught exception.
+  body.on('error', () => {});
+  incoming.on('error', (error) => body.destroy(error));
+  incoming.on('aborted', () => body.destroy(new Error('the client closed the connection mid-body')));
+  return incoming.pipe(body);
+}
 
 function nodeRequest(c: Context): IncomingMessage | undefined {
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;

@@ -7,7 +7,8 @@ import { webRequestBodies } from '../request-body.js';
 import { AcceptedSchema, errors, IgnoredSchema, NewChangeSchema, queryInteger } from '../schemas.js';
 import { validationHook } from '../validation.js';
 
-const UploadQuery = NewChangeSchema.pick({ path: true, sha256: true, modified: true, user: true }).extend({
+/** The query of `POST /v1/uploads` (also checked by the Node server's own route: runtime/node-upload-route.ts). */
+export const UploadQuery = NewChangeSchema.pick({ path: true, sha256: true, modified: true, user: true }).extend({
   size: queryInteger(Number.MAX_SAFE_INTEGER).openapi({ type: 'integer', description: 'the body length in bytes' }),
 });
 

@@ -6,7 +6,7 @@ import { SqsDoorbell } from '../../adapters/sqs-doorbell/doorbell.js';
 import { queueDepth, sqsClientFor } from '../../adapters/sqs-doorbell/queue.js';
 import { type SqsReplayHandler, sqsReplayHandler } from '../../adapters/sqs-doorbell/replay-handler.js';
 import { createApp, type RelayApp } from '../../api/app.js';
-import { DEFAULT_LIMITS, relayUploadTarget } from '../../api/deps.js';
+import { type ApiDeps, DEFAULT_LIMITS, relayUploadTarget } from '../../api/deps.js';
 import { RateLimiter } from '../../api/rate-limit.js';
 import type { RelayConfig } from '../../config/load.js';
 import { DeleteGuard } from '../../core/delete-guard.js';
@@ -28,6 +28,7 @@ import { Topology } from '../../core/topology.js';
 import { UploadExpiry } from '../../core/upload-expiry.js';
 import { convergenceParts } from '../convergence.js';
 import { nodeRequestBodies } from '../node-request-bodies.js';
+import { type NodeRoute, nodeUploadRoute } from '../node-upload-route.js';
 import { webDavPeers } from '../webdav-peers.js';
 import { S3DeleteWindows } from './delete-windows.js';
 import { S3ReplicaRecords } from './echo-records.js';
@@ -91,6 +92,8 @@ export interface CloudRelay {
   view: JournalView;
   /** The HTTP API (the api Lambda, or Node in `vfs-relay serve`). */
   app: RelayApp;
+  /** What a Node server answers before the app (`vfs-relay serve`; see node-upload-route.ts). */
+  nodeRoutes: readonly NodeRoute[];
   worker: CloudReplayWorker;
   /** The replay Lambda's handler: SQS batch in, batch item failures out. */
   replayHandler: SqsReplayHandler;
@@ -215,7 +218,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
   const operator = new OperatorActions(store, operatorDoorbell, (id) => intake.find(id), held);
   const adminToken = config.auth.adminToken!;
   const presignedMaxBytes = options.presignedMaxBytes ?? MAX_PRESIGNED_UPLOAD_BYTES;
-  const app = createApp({
+  const apiDeps: ApiDeps = {
     intake,
     view,
     operator,
@@ -243,7 +246,8 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
         : Math.min(config.limits.maxUploadBytes, presignedMaxBytes),
     },
     logger,
-  });
+  };
+  const app = createApp(apiDeps);
   const worker = new CloudReplayWorker({
     store,
     peers,
@@ -265,6 +269,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     intake,
     view,
     app,
+    nodeRoutes: [nodeUploadRoute(apiDeps)],
     worker,
     replayHandler: sqsReplayHandler(worker, logger),
     sweeper,

@@ -52,6 +52,7 @@ export async function startCloudServe(config: RelayConfig, options: CloudServeOp
     relay.clock.seed(await relay.store.newestId());
     server = await startHttpServer({
       fetch: relay.app.fetch,
+      routes: relay.nodeRoutes,
       host: config.listen.host,
       port: config.listen.port,
       bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutSeconds * 1000,

@@ -1,0 +1,120 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { getQueryParams } from 'hono/utils/url';
+import { logRequestFailure } from '../api/app.js';
+import { bearerToken, callerNode, tokenResolver } from '../api/auth.js';
+import type { ApiDeps } from '../api/deps.js';
+import { errorAnswer } from '../api/errors.js';
+import { UploadQuery } from '../api/routes/uploads.js';
+import { releaseStream } from '../core/bytes.js';
+import { requestBody } from './node-request-bodies.js';
+
+/** Answers the request and returns true, or returns false and leaves the request untouched for the web app. */
+export type NodeRoute = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+const UPLOADS = '/v1/uploads';
+/**
+ * Hosts and request targets that @hono/node-server hands to the app exactly as they came (no URL parsing): a lower
+ * case name or IPv4 address with an optional port of 4–5 digits up to 59999, and a query of unreserved characters,
+ * sub-delimiters and percent escapes. For these the query the app's validator reads is the one read here; anything
+ * else goes to the app.
+ */
+const PLAIN_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
+const PLAIN_QUERY = /^[A-Za-z0-9!$%&()*+,\-./:;=?@_~]*$/;
+
+/**
+ * `POST /v1/uploads`, the route every small file takes, answered straight from Node's request: no web Request, no
+ * Hono context, router or validator middleware (together ~0.05 ms of main-thread CPU per upload, about a tenth of
+ * what the relay spends on one; docs/benchmarks.md). It runs the steps of the app's route (api/routes/uploads.ts)
+ * with the same parts — the query schema, the token check and rate limit, the intake, the error answers and their
+ * log lines — and answers only a request that passed the checks every refusal comes from: a request the app would
+ * refuse before reading its body (no or bad token, a bad query, over the size limit, rate limited, an unusual URL
+ * or Host) is handed to the app untouched, and refused there exactly as before. test/integration/node-upload-route
+ * compares both answers request by request.
+ */
+export function nodeUploadRoute(deps: ApiDeps): NodeRoute {
+  const resolve = tokenResolver(deps.tokens);
+  return (req, res) => {
+    if (req.method !== 'POST') return false;
+    const url = req.url ?? '';
+    if (!url.startsWith(UPLOADS) || (url.length > UPLOADS.length && url.charCodeAt(UPLOADS.length) !== 63) /* ? */) {
+      return false;
+    }
+    const host = req.headers.host;
+    if (host === undefined || !PLAIN_HOST.test(host) || !PLAIN_QUERY.test(url.slice(UPLOADS.length))) return false;
+    // The query as the app's validator reads it: repeated names become arrays (refused by the schema).
+    const values: Record<string, string | string[]> = {};
+    for (const [name, all] of Object.entries(getQueryParams(`http://${host}${url}`) as Record<string, string[]>)) {
+      values[name] = all.length === 1 ? all[0]! : all;
+    }
+    const parsed = UploadQuery.safeParse(values);
+    if (!parsed.success || parsed.data.size > deps.limits.maxUploadBytes) return false;
+    const token = bearerToken(singleHeader(req, 'authorization'));
+    const caller = token === undefined ? undefined : resolve(token);
+    if (!caller) return false;
+    if (caller.role === 'node' && deps.rateLimiter) {
+      try {
+        deps.rateLimiter.take(caller.node);
+      } catch {
+        // Over the limit: nothing was taken; the app takes again, finds the bucket as empty and answers 429.
+        return false;
+      }
+    }
+    void upload(deps, req, res, parsed.data, callerNode(caller));
+    return true;
+  };
+}
+
+async function upload(
+  deps: ApiDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  query: ReturnType<typeof UploadQuery.parse>,
+  node: string | undefined,
+): Promise<void> {
+  const body = requestBody(req);
+  try {
+    const result = await deps.intake.uploadInOne({ action: 'upload', ...query }, body, node);
+    if (!result.journaled) {
+      releaseStream(body); // not read: the connection closes after the answer
+      json(res, 200, { status: 'IGNORED', reason: result.reason }, true);
+      return;
+    }
+    json(res, 201, { id: result.id, status: 'PENDING' }, false);
+  } catch (error) {
+    const clientGone = !req.complete && (req.destroyed || req.socket?.destroyed === true);
+    const answer = errorAnswer(error, (e) => logRequestFailure(deps.logger, 'POST', UPLOADS, e, clientGone));
+    // A refused request whose body was not read: close rather than make the client wait for a drain.
+    json(res, answer.status, answer.body, !req.complete, answer.headers);
+  }
+}
+
+function json(
+  res: ServerResponse,
+  status: number,
+  value: unknown,
+  close: boolean,
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent || res.destroyed) return;
+  const text = JSON.stringify(value);
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...(close ? { connection: 'close' } : {}),
+  });
+  res.end(text);
+}
+
+/** A header sent exactly once (undefined when missing or repeated: the app then reads the joined values). */
+function singleHeader(req: IncomingMessage, name: string): string | undefined {
+  const raw = req.rawHeaders;
+  let found: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i]!;
+    if (key.length !== name.length || key.toLowerCase() !== name) continue;
+    if (found !== undefined) return undefined;
+    found = raw[i + 1]!;
+  }
+  return found?.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '');
+}

@@ -1,0 +1,295 @@
+import { createHash } from 'node:crypto';
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningServer, startHttpServer } from '../../src/runtime/http-server.js';
+import { ADMIN_TOKEN, NODE_A_TOKEN, NODE_B_TOKEN, startTestRelay, type TestRelay } from '../support/relay.js';
+
+/**
+ * `POST /v1/uploads` is answered by the Node server's own route (runtime/node-upload-route.ts) before the Hono app
+ * sees it. Every request below goes to two servers in front of the same relay: the relay's own (with the route) and
+ * one serving only the app. Both must answer alike — status, JSON body (change ids aside), the headers a client acts
+ * on — and journal alike.
+ */
+
+const MAX_UPLOAD_BYTES = 4096;
+
+interface Spec {
+  method?: string;
+  /** Sent verbatim as the request target. */
+  target: string;
+  /** Raw header pairs, in order (repeats allowed); Host defaults to the server's address. */
+  headers?: [string, string][];
+  body?: Buffer | string;
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+let relay: TestRelay;
+let appOnly: RunningServer;
+
+function send(base: string, spec: Spec): Promise<Answer> {
+  const { hostname, port } = new URL(base);
+  const headers = spec.headers ?? [];
+  const raw: string[] = [];
+  if (!headers.some(([name]) => name.toLowerCase() === 'host')) raw.push('Host', `${hostname}:${port}`);
+  for (const [name, value] of headers) raw.push(name, value);
+  const body = spec.body === undefined ? undefined : Buffer.from(spec.body);
+  if (body && !headers.some(([name]) => /^(content-length|transfer-encoding)$/i.test(name))) {
+    raw.push('Content-Length', String(body.length));
+  }
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: hostname,
+        port: Number(port),
+        method: spec.method ?? 'POST',
+        path: spec.target,
+        headers: raw,
+        setHost: false,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString() }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** What a client acts on: status, body (a change id replaced by its shape), and the headers that matter. */
+function comparable(answer: Answer) {
+  const text = answer.text.replace(/"id":"\d{8}T\d{9}Z-\d{6}-[a-z0-9]{6}"/g, '"id":"<id>"');
+  return {
+    status: answer.status,
+    body: text,
+    contentType: answer.headers['content-type'],
+    contentLength: answer.headers['content-length'],
+    connection: answer.headers.connection,
+    retryAfter: answer.headers['retry-after'],
+    wwwAuthenticate: answer.headers['www-authenticate'],
+  };
+}
+
+async function both(spec: Spec) {
+  const viaRoute = await send(relay.url, spec);
+  const viaApp = await send(appOnly.url, spec);
+  expect(comparable(viaRoute), JSON.stringify(spec)).toEqual(comparable(viaApp));
+  return viaRoute;
+}
+
+const bearer = (token: string): [string, string] => ['Authorization', `Bearer ${token}`];
+const sha = (body: string) => createHash('sha256').update(body).digest('hex');
+let serial = 0;
+/** A fresh path each call, so that no two requests touch the same file. */
+const fresh = (name = 'f') => `/user_homes/parity/${name}-${serial++}.txt`;
+function uploadTarget(fields: Record<string, string>): string {
+  return `/v1/uploads?${new URLSearchParams(fields)}`;
+}
+
+beforeAll(async () => {
+  relay = await startTestRelay(
+    {
+      peers: [{ name: 'server2', url: 'http://127.0.0.1:9/' }],
+      limits: { maxUploadBytes: MAX_UPLOAD_BYTES },
+      replicationUser: 'replicator',
+    },
+    { replay: false },
+  );
+  appOnly = await startHttpServer({ fetch: relay.relay.app.fetch, host: '127.0.0.1', port: 0 });
+});
+
+afterAll(async () => {
+  await appOnly?.close();
+  await relay?.close();
+});
+
+describe('POST /v1/uploads: the Node route answers as the app does', () => {
+  it('journals an upload, with every optional field, and answers 201 PENDING', async () => {
+    const body = 'hello parity';
+    for (const token of [NODE_A_TOKEN, ADMIN_TOKEN]) {
+      const extras: Record<string, string>[] = [
+        {},
+        { sha256: sha(body), modified: '2026-12-06T20:37:07.123Z', user: 'john' },
+      ];
+      for (const extra of extras) {
+        const paths = [fresh(), fresh()];
+        const [viaRoute, viaApp] = [
+          await send(relay.url, {
+            target: uploadTarget({ path: paths[0]!, size: String(body.length), ...extra }),
+            headers: [bearer(token)],
+            body,
+          }),
+          await send(appOnly.url, {
+            target: uploadTarget({ path: paths[1]!, size: String(body.length), ...extra }),
+            headers: [bearer(token)],
+            body,
+          }),
+        ];
+        expect(comparable(viaRoute)).toEqual(comparable(viaApp));
+        expect(viaRoute.status).toBe(201);
+        for (const [answer, path] of [
+          [viaRoute, paths[0]!],
+          [viaApp, paths[1]!],
+        ] as const) {
+          const { id } = JSON.parse(answer.text) as { id: string };
+          const change = await relay.relay.view.getChange(id);
+          expect(change).toMatchObject({ id, action: 'upload', path, size: body.length });
+          expect(change?.node).toBe(token === ADMIN_TOKEN ? undefined : 'node-a');
+        }
+      }
+    }
+  });
+
+  it('answers what is not journaled alike (replication user, a path not replicated) and closes', async () => {
+    const body = 'x';
+    const ignored = await both({
+      target: uploadTarget({ path: fresh(), size: '1', user: 'replicator' }),
+      headers: [bearer(NODE_A_TOKEN)],
+      body,
+    });
+    expect(ignored.status).toBe(200);
+    expect(ignored.text).toContain('REPLICATION_USER');
+    expect(ignored.headers.connection).toBe('close');
+    const elsewhere = await both({
+      target: uploadTarget({ path: '/elsewhere/a.txt', size: '1' }),
+      headers: [bearer(NODE_A_TOKEN)],
+      body,
+    });
+    expect(elsewhere.text).toContain('NOT_REPLICATED');
+  });
+
+  it('refuses bodies that do not match the change alike, and journals nothing for them', async () => {
+    const before = (await relay.relay.view.listChanges({ limit: 1000 })).items.length;
+    const cases: Spec[] = [
+      { target: uploadTarget({ path: fresh(), size: '5' }), body: 'abc' },
+      { target: uploadTarget({ path: fresh(), size: '2' }), body: 'abcdef' },
+      { target: uploadTarget({ path: fresh(), size: '3', sha256: sha('xyz') }), body: 'abc' },
+      { target: uploadTarget({ path: '/user_homes/../etc/passwd', size: '3' }), body: 'abc' },
+      { target: uploadTarget({ path: 'relative.txt', size: '3' }), body: 'abc' },
+    ];
+    for (const spec of cases) {
+      const answer = await both({ ...spec, headers: [bearer(NODE_A_TOKEN)] });
+      expect(answer.status, spec.target).toBeGreaterThanOrEqual(400);
+      expect(JSON.parse(answer.text)).toMatchObject({ error: { code: expect.any(String) } });
+    }
+    expect((await relay.relay.view.listChanges({ limit: 1000 })).items.length).toBe(before);
+  });
+
+  it('leaves the refusals before the body to the app: tokens, queries, limits, URLs and hosts', async () => {
+    const path = '/user_homes/parity/never.txt';
+    const ok = uploadTarget({ path, size: '3' });
+    const cases: Spec[] = [
+      { target: ok },
+      { target: ok, headers: [bearer('wrong-token-0123456789')] },
+      { target: ok, headers: [['Authorization', `bearer ${NODE_A_TOKEN}`]] }, // scheme is case-insensitive: accepted
+      { target: ok, headers: [['Authorization', `Basic ${NODE_A_TOKEN}`]] },
+      { target: ok, headers: [bearer(NODE_A_TOKEN), bearer(NODE_A_TOKEN)] },
+      { target: ok, headers: [bearer(NODE_A_TOKEN), bearer('wrong-token-0123456789')] },
+      { target: '/v1/uploads', headers: [bearer(NODE_A_TOKEN)] },
+      { target: '/v1/uploads?', headers: [bearer(NODE_A_TOKEN)] },
+      { target: `/v1/uploads?path=${path}`, headers: [bearer(NODE_A_TOKEN)] },
+      { target: `${ok}&size=3`, headers: [bearer(NODE_A_TOKEN)] },
+      { target: `${ok}&color=red`, headers: [bearer(NODE_A_TOKEN)] },
+      { target: uploadTarget({ path, size: '03' }), headers: [bearer(NODE_A_TOKEN)] },
+      { target: uploadTarget({ path, size: '-1' }), headers: [bearer(NODE_A_TOKEN)] },
+      { target: uploadTarget({ path, size: '3', sha256: 'abc' }), headers: [bearer(NODE_A_TOKEN)] },
+      { target: uploadTarget({ path, size: '3', modified: 'yesterday' }), headers: [bearer(NODE_A_TOKEN)] },
+      { target: uploadTarget({ path, size: '3', user: 'a\u0001b' }), headers: [bearer(NODE_A_TOKEN)] },
+      { target: uploadTarget({ path: '', size: '3' }), headers: [bearer(NODE_A_TOKEN)] },
+      { target: uploadTarget({ path, size: String(MAX_UPLOAD_BYTES + 1) }), headers: [bearer(NODE_A_TOKEN)] },
+      { target: `/v1/uploads/?path=${path}&size=3`, headers: [bearer(NODE_A_TOKEN)] },
+      { target: `/v1/uploadsX?path=${path}&size=3`, headers: [bearer(NODE_A_TOKEN)] },
+      { target: `/V1/uploads?path=${path}&size=3`, headers: [bearer(NODE_A_TOKEN)] },
+      { target: `/v1/uploads?path=${path}&size=3`, method: 'PUT', headers: [bearer(NODE_A_TOKEN)] },
+      { target: `/v1/uploads?path=${path}&size=3`, method: 'GET', headers: [bearer(NODE_A_TOKEN)] },
+      { target: `/v1/uploads?path=${path}%zz&size=3`, headers: [bearer(NODE_A_TOKEN)] },
+      { target: `/v1/uploads?path=${path}#frag&size=3`, headers: [bearer(NODE_A_TOKEN)] },
+      { target: ok, headers: [['Host', 'EXAMPLE.org:8080'], bearer(NODE_A_TOKEN)] },
+      { target: ok, headers: [['Host', 'relay.example:99999'], bearer(NODE_A_TOKEN)] },
+      { target: ok, headers: [['Host', 'a b'], bearer(NODE_A_TOKEN)] },
+    ];
+    const seen = new Set<number>();
+    for (const spec of cases) {
+      const answer = await both({ body: 'abc', ...spec });
+      seen.add(answer.status);
+    }
+    // The cases reach the answers they are there for (not all refused the same way).
+    expect([...seen].sort()).toEqual(expect.arrayContaining([201, 400, 401, 404, 413]));
+  });
+
+  it('percent-encoded, plus-encoded and non-ASCII paths land on the same file', async () => {
+    for (const name of ['a b+c', 'ünïcödé', '100%', 'semi;colon,comma']) {
+      const path = `/user_homes/parity/${name}-${serial++}.txt`;
+      const encoded = encodeURIComponent(path);
+      const plus = new URLSearchParams({ path }).toString().slice('path='.length);
+      for (const [base, form] of [
+        [relay.url, encoded],
+        [appOnly.url, plus],
+      ] as const) {
+        const answer = await send(base, {
+          target: `/v1/uploads?path=${form}&size=1`,
+          headers: [bearer(NODE_A_TOKEN)],
+          body: 'z',
+        });
+        expect(answer.status, `${base} ${form}`).toBe(201);
+        const change = await relay.relay.view.getChange((JSON.parse(answer.text) as { id: string }).id);
+        expect(change?.path).toBe(path);
+      }
+    }
+  });
+});
+
+describe('POST /v1/uploads: rate limits', () => {
+  let limited: TestRelay;
+  let limitedApp: RunningServer;
+
+  beforeAll(async () => {
+    limited = await startTestRelay(
+      {
+        peers: [{ name: 'server2', url: 'http://127.0.0.1:9/' }],
+        // Two requests, then one per 1,000 s: the third is refused whatever the test machine's speed.
+        limits: { nodeRequestsPerSecond: 0.001, nodeRequestBurst: 2 },
+      },
+      { replay: false },
+    );
+    limitedApp = await startHttpServer({ fetch: limited.relay.app.fetch, host: '127.0.0.1', port: 0 });
+  });
+
+  afterAll(async () => {
+    await limitedApp?.close();
+    await limited?.close();
+  });
+
+  it('takes one request from the bucket, and refuses past it alike (429, Retry-After)', async () => {
+    const answers: Record<string, Answer[]> = { route: [], app: [] };
+    for (const [key, base, token] of [
+      ['route', limited.url, NODE_A_TOKEN],
+      ['app', limitedApp.url, NODE_B_TOKEN],
+    ] as const) {
+      for (let i = 0; i < 4; i++) {
+        answers[key]!.push(
+          await send(base, {
+            target: uploadTarget({ path: `/user_homes/limited/${key}-${i}.txt`, size: '1' }),
+            headers: [bearer(token)],
+            body: 'r',
+          }),
+        );
+      }
+    }
+    const statuses = (list: Answer[]) => list.map((a) => a.status);
+    expect(statuses(answers.route!)).toEqual([201, 201, 429, 429]);
+    expect(statuses(answers.app!)).toEqual([201, 201, 429, 429]);
+    for (let i = 0; i < 4; i++) expect(comparable(answers.route![i]!)).toEqual(comparable(answers.app![i]!));
+    expect(Number(answers.route![2]!.headers['retry-after'])).toBeGreaterThanOrEqual(999);
+  });
+});
