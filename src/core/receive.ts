@@ -7,6 +7,20 @@ import { PayloadTooLargeError } from './errors.js';
  * answer (see api/request-body.ts).
  */
 export async function receiveAtMost(body: ByteStream, limit: number): Promise<Uint8Array> {
+  const whole = body as ByteStream & Partial<WholeBody>;
+  return typeof whole.readAtMost === 'function' ? whole.readAtMost(limit) : receiveChunks(body, limit);
+}
+
+/**
+ * A body that can hand itself over whole, at less cost than chunk by chunk (the Node server's request bodies):
+ * same contract as receiveAtMost.
+ */
+export interface WholeBody {
+  readAtMost(limit: number): Promise<Uint8Array>;
+}
+
+/** receiveAtMost chunk by chunk, for any stream. */
+export async function receiveChunks(body: ByteStream, limit: number): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of body) {

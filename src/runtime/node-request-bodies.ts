@@ -3,6 +3,8 @@ import { PassThrough, Readable } from 'node:stream';
 import type { Context } from 'hono';
 import { type RequestBodies, webRequestBodies } from '../api/request-body.js';
 import type { ByteStream } from '../core/bytes.js';
+import { PayloadTooLargeError } from '../core/errors.js';
+import { receiveChunks } from '../core/receive.js';
 
 /**
  * Request bodies as the Node server has them (@hono/node-server puts the request in `c.env.incoming`): the
@@ -33,15 +35,85 @@ export const nodeRequestBodies: RequestBodies = {
   },
 };
 
-/** The body of a Node request as the relay reads it (see nodeRequestBodies). */
+/** The body of a Node request as the relay reads it (see nodeRequestBodies and NodeRequestBody). */
 export function requestBody(incoming: IncomingMessage): ByteStream {
-  const body = new PassThrough({ highWaterMark: 1 << 20 });
-  // Readers see errors through their own listeners; this one keeps an error on a body nobody reads yet (a client
-  // that gives up while its request waits its turn) from becoming an uncaught exception.
-  body.on('error', () => {});
-  incoming.on('error', (error) => body.destroy(error));
-  incoming.on('aborted', () => body.destroy(new Error('the client closed the connection mid-body')));
-  return incoming.pipe(body);
+  return new NodeRequestBody(incoming);
+}
+
+/**
+ * A request body read one of two ways. Whole, when it is small enough for memory (`readAtMost`, see
+ * core/receive.ts): straight from the request's 'data' events, about 0.04 ms of CPU per upload less than the other
+ * way, which is a PassThrough stream iterated chunk by chunk — taken by every reader that streams (large bodies to
+ * the journal). Either way, a reader that gives up leaves the socket open for the answer, and a client that goes
+ * away before anyone reads fails the reader that comes later (never an uncaught error).
+ */
+class NodeRequestBody implements AsyncIterable<Uint8Array> {
+  private piped: PassThrough | undefined;
+  private failure: Error | undefined;
+  private onFailure: ((error: Error) => void) | undefined;
+  private released = false;
+
+  constructor(private readonly incoming: IncomingMessage) {
+    incoming.on('error', (error) => this.fail(error));
+    incoming.on('aborted', () => this.fail(new Error('the client closed the connection mid-body')));
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    if (!this.piped) {
+      const body = new PassThrough({ highWaterMark: 1 << 20 });
+      // Readers see errors through their own listeners; this one keeps an error on a body nobody reads yet (a
+      // client that gives up while its request waits its turn) from becoming an uncaught exception.
+      body.on('error', () => {});
+      this.piped = body;
+      if (this.failure) body.destroy(this.failure);
+      else if (this.released) body.destroy();
+      else this.incoming.pipe(body);
+    }
+    return this.piped[Symbol.asyncIterator]();
+  }
+
+  /** The whole body, refused (PayloadTooLargeError) as soon as more than `limit` bytes arrive. */
+  readAtMost(limit: number): Promise<Uint8Array> {
+    if (this.piped || this.released) return receiveChunks(this, limit);
+    if (this.failure) return Promise.reject(this.failure);
+    const incoming = this.incoming;
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const finish = (error?: Error) => {
+        incoming.off('data', onData);
+        incoming.off('end', onEnd);
+        this.onFailure = undefined;
+        if (error) reject(error);
+        else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      };
+      const onData = (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= limit) {
+          chunks.push(chunk);
+          return;
+        }
+        incoming.pause(); // the rest stays unread: the answer closes the connection
+        finish(new PayloadTooLargeError(`the body is larger than ${limit} bytes`));
+      };
+      const onEnd = () => finish();
+      this.onFailure = finish;
+      incoming.on('data', onData);
+      incoming.on('end', onEnd);
+    });
+  }
+
+  /** Stops reading (releaseStream): the rest of the body stays unread. */
+  destroy(): void {
+    this.released = true;
+    this.piped?.destroy();
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    this.piped?.destroy(error);
+    this.onFailure?.(error);
+  }
 }
 
 function nodeRequest(c: Context): IncomingMessage | undefined {

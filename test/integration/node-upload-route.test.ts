@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer, startHttpServer } from '../../src/runtime/http-server.js';
+import { waitFor } from '../support/node-client.js';
 import { ADMIN_TOKEN, NODE_A_TOKEN, NODE_B_TOKEN, startTestRelay, type TestRelay } from '../support/relay.js';
 
 /**
@@ -291,5 +293,67 @@ describe('POST /v1/uploads: rate limits', () => {
     expect(statuses(answers.app!)).toEqual([201, 201, 429, 429]);
     for (let i = 0; i < 4; i++) expect(comparable(answers.route![i]!)).toEqual(comparable(answers.app![i]!));
     expect(Number(answers.route![2]!.headers['retry-after'])).toBeGreaterThanOrEqual(999);
+  });
+});
+
+describe('POST /v1/uploads: clients that stall or go away', () => {
+  let slow: TestRelay;
+  const lines: string[] = [];
+
+  beforeAll(async () => {
+    const { JsonLogger } = await import('../../src/adapters/log/json-logger.js');
+    slow = await startTestRelay(
+      { peers: [{ name: 'server2', url: 'http://127.0.0.1:9/' }], limits: { bodyIdleTimeoutSeconds: 0.2 } },
+      { replay: false, logger: new JsonLogger((line) => lines.push(line), 'info') },
+    );
+  });
+
+  afterAll(async () => {
+    await slow?.close();
+  });
+
+  /** Sends the head and the first `sent` bytes of a `size`-byte upload on a raw connection. */
+  async function partialUpload(path: string, size: number, sent: number) {
+    const { port } = new URL(slow.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(
+      `POST ${uploadTarget({ path, size: String(size) })} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
+        `Authorization: Bearer ${NODE_A_TOKEN}\r\nContent-Length: ${size}\r\n\r\n${'p'.repeat(sent)}`,
+    );
+    return { socket, closed };
+  }
+
+  const logged = () => lines.map((line) => JSON.parse(line) as { level: string; message: string });
+
+  it('cuts off a body that stops arriving, as warnings; nothing is journaled', async () => {
+    const { closed } = await partialUpload('/user_homes/stall/idle.bin', 4096, 100);
+    await closed; // the relay closes it: waits for that event, not for a time
+    await waitFor(async () => lines.some((l) => l.includes('client went away mid-request')), 10_000);
+    expect(logged()).toContainEqual(
+      expect.objectContaining({ level: 'warn', message: 'request body idle: closing the connection' }),
+    );
+    expect(logged().filter((l) => l.level === 'error')).toEqual([]);
+    expect((await slow.relay.view.listChanges({ limit: 10 })).items).toEqual([]);
+  });
+
+  it('takes a client that drops mid-body, at any moment, as a warning; nothing is journaled, the relay goes on', async () => {
+    lines.length = 0;
+    for (let i = 0; i < 20; i++) {
+      const { socket, closed } = await partialUpload(`/user_homes/stall/drop-${i}.bin`, 200_000, 1000 * i);
+      socket.destroy();
+      await closed;
+    }
+    await waitFor(async () => lines.filter((l) => l.includes('client went away mid-request')).length === 20, 10_000);
+    expect(logged().filter((l) => l.level === 'error')).toEqual([]);
+    expect((await slow.relay.view.listChanges({ limit: 10 })).items).toEqual([]);
+    const ok = await send(slow.url, {
+      target: uploadTarget({ path: '/user_homes/stall/after.bin', size: '2' }),
+      headers: [bearer(NODE_A_TOKEN)],
+      body: 'ok',
+    });
+    expect(ok.status).toBe(201);
   });
 });
