@@ -1,4 +1,4 @@
-// npm run bench:ingest [-- --count N --concurrency C --warmup W]
+// npm run bench:ingest [-- --count N --concurrency C --warmup W --flows apache,one-request,three-step]
 // Posts N small uploads (1–64 KiB) to a relay on loopback with C keep-alive clients and prints acknowledged changes
 // per second and latency, next to the same files PUT straight to a local Apache WebDAV server in the same run. W more
 // uploads (default 1000) go first, unmeasured, so that relay and client are measured with their hot paths compiled.
@@ -17,8 +17,14 @@ const { values } = parseArgs({
     count: { type: 'string', default: '5000' },
     concurrency: { type: 'string', default: '8' },
     warmup: { type: 'string', default: '1000' },
+    // Which phases run (comma-separated): fewer make quicker alternating runs of two versions.
+    flows: { type: 'string', default: 'apache,one-request,three-step' },
   },
 });
+const FLOWS = new Set(values.flows.split(','));
+for (const flow of FLOWS) {
+  if (!['apache', 'one-request', 'three-step'].includes(flow)) throw new Error(`unknown flow ${flow}`);
+}
 const COUNT = Number(values.count);
 const WARMUP = Number(values.warmup);
 const CONCURRENCY = Number(values.concurrency);
@@ -148,37 +154,44 @@ const bytes = files.reduce((n, f) => n + f.body.length, 0);
 process.stdout.write(
   `ingest benchmark: ${COUNT} uploads (${(bytes / 2 ** 20).toFixed(1)} MiB) after ${WARMUP} unmeasured, ${CONCURRENCY} keep-alive clients\n`,
 );
-const baseline = await benchApache(files, warmup);
-const oneRequest = await benchRelay(files, warmup, 'one-request');
-const threeStep = await benchRelay(files, warmup, 'three-step');
+const baseline = FLOWS.has('apache') ? await benchApache(files, warmup) : undefined;
+const oneRequest = FLOWS.has('one-request') ? await benchRelay(files, warmup, 'one-request') : undefined;
+const threeStep = FLOWS.has('three-step') ? await benchRelay(files, warmup, 'three-step') : undefined;
 const rate = (r: { seconds: number }) => COUNT / r.seconds;
 const row = (name: string, r: { seconds: number; latencies: number[] }): [string, string] => [
   name,
-  `${rate(r).toFixed(0).padStart(9)}   ${percentile(r.latencies, 50).toFixed(1).padStart(6)}   ${percentile(r.latencies, 99).toFixed(1).padStart(6)}   ${(rate(r) / rate(baseline)).toFixed(2)}×`,
+  `${rate(r).toFixed(0).padStart(9)}   ${percentile(r.latencies, 50).toFixed(1).padStart(6)}   ${percentile(r.latencies, 99).toFixed(1).padStart(6)}   ${baseline ? `${(rate(r) / rate(baseline)).toFixed(2)}×` : '-'}`,
 ];
 for (const cleanup of cleanups) await cleanup();
 const perChange = (seconds: number) => `${((1000 * seconds) / COUNT).toFixed(3)} ms`;
+type RelayRun = Awaited<ReturnType<typeof benchRelay>>;
+const flows: [string, string, RelayRun | undefined][] = [
+  ['1 request', 'relay, POST /v1/uploads (1 request, fsynced)', oneRequest],
+  ['3 requests', 'relay, change + body + commit (3 requests, fsynced)', threeStep],
+];
+const ran = flows.filter((f): f is [string, string, RelayRun] => f[2] !== undefined);
 printTable([
   ['', 'changes/s   p50 ms   p99 ms   vs baseline'],
-  row('relay, POST /v1/uploads (1 request, fsynced)', oneRequest),
-  row('relay, change + body + commit (3 requests, fsynced)', threeStep),
-  row('Apache WebDAV PUT (baseline, no fsync)', baseline),
+  ...ran.map(([, name, r]) => row(name, r)),
+  ...(baseline ? [row('Apache WebDAV PUT (baseline, no fsync)', baseline)] : []),
   ['', ''],
   ['CPU per change', 'relay main thread / relay all threads / client'],
-  [
-    'relay, 1 request',
-    `${perChange(oneRequest.cpu.main)} / ${perChange(oneRequest.cpu.relay)} / ${perChange(oneRequest.cpu.client)}`,
-  ],
-  [
-    'relay, 3 requests',
-    `${perChange(threeStep.cpu.main)} / ${perChange(threeStep.cpu.relay)} / ${perChange(threeStep.cpu.client)}`,
-  ],
-  ['Apache PUT (Apache / client)', `${perChange(baseline.cpu.apache)} / ${perChange(baseline.cpu.client)}`],
+  ...ran.map(([short, , r]): [string, string] => [
+    `relay, ${short}`,
+    `${perChange(r.cpu.main)} / ${perChange(r.cpu.relay)} / ${perChange(r.cpu.client)}`,
+  ]),
+  ...(baseline
+    ? [
+        ['Apache PUT (Apache / client)', `${perChange(baseline.cpu.apache)} / ${perChange(baseline.cpu.client)}`] as [
+          string,
+          string,
+        ],
+      ]
+    : []),
   [
     'relay (all threads) / client CPU',
-    `1 request ${(oneRequest.cpu.relay / oneRequest.cpu.client).toFixed(2)}×, 3 requests ${(threeStep.cpu.relay / threeStep.cpu.client).toFixed(2)}× ` +
+    `${ran.map(([short, , r]) => `${short} ${(r.cpu.relay / r.cpu.client).toFixed(2)}×`).join(', ')} ` +
       '(the client did the same requests: a yardstick for how fast the machine ran them)',
   ],
-  ['relay threads, 1 request (CPU s)', oneRequest.cpu.threads],
-  ['relay threads, 3 requests (CPU s)', threeStep.cpu.threads],
+  ...ran.map(([short, , r]): [string, string] => [`relay threads, ${short} (CPU s)`, r.cpu.threads]),
 ]);
