@@ -55,11 +55,13 @@ class NodeRequestBody implements AsyncIterable<Uint8Array> {
 
   constructor(private readonly incoming: IncomingMessage) {
     incoming.on('error', (error) => this.fail(error));
-    incoming.on('aborted', () => this.fail(new Error('the client closed the connection mid-body')));
+    incoming.on('aborted', () => this.fail(gone()));
+    this.noteGone();
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
     if (!this.piped) {
+      this.noteGone();
       const body = new PassThrough({ highWaterMark: 1 << 20 });
       // Readers see errors through their own listeners; this one keeps an error on a body nobody reads yet (a
       // client that gives up while its request waits its turn) from becoming an uncaught exception.
@@ -75,14 +77,20 @@ class NodeRequestBody implements AsyncIterable<Uint8Array> {
   /** The whole body, refused (PayloadTooLargeError) as soon as more than `limit` bytes arrive. */
   readAtMost(limit: number): Promise<Uint8Array> {
     if (this.piped || this.released) return receiveChunks(this, limit);
-    if (this.failure) return Promise.reject(this.failure);
     const incoming = this.incoming;
+    this.noteGone();
+    if (this.failure) return Promise.reject(this.failure);
+    if (incoming.readableEnded) return Promise.reject(new Error('the request body was read already'));
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
+      let settled = false;
       const finish = (error?: Error) => {
+        if (settled) return;
+        settled = true;
         incoming.off('data', onData);
         incoming.off('end', onEnd);
+        incoming.off('close', onClose);
         this.onFailure = undefined;
         if (error) reject(error);
         else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
@@ -97,9 +105,13 @@ class NodeRequestBody implements AsyncIterable<Uint8Array> {
         finish(new PayloadTooLargeError(`the body is larger than ${limit} bytes`));
       };
       const onEnd = () => finish();
+      // Closed before its end without an error event (destroyed by the server): the body will not come.
+      const onClose = () => finish(this.failure ?? gone());
       this.onFailure = finish;
       incoming.on('data', onData);
       incoming.on('end', onEnd);
+      incoming.on('close', onClose);
+      incoming.resume(); // a request paused before (a 'data' listener alone does not restart it)
     });
   }
 
@@ -109,11 +121,20 @@ class NodeRequestBody implements AsyncIterable<Uint8Array> {
     this.piped?.destroy();
   }
 
+  /** A request destroyed before its end, whose events nobody here heard: its body will not come. */
+  private noteGone(): void {
+    if (this.incoming.destroyed && !this.incoming.readableEnded) this.failure ??= this.incoming.errored ?? gone();
+  }
+
   private fail(error: Error): void {
     this.failure ??= error;
     this.piped?.destroy(error);
     this.onFailure?.(error);
   }
+}
+
+function gone(): Error {
+  return new Error('the client closed the connection mid-body');
 }
 
 function nodeRequest(c: Context): IncomingMessage | undefined {

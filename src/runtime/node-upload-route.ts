@@ -13,10 +13,12 @@ export type NodeRoute = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 const UPLOADS = '/v1/uploads';
 /**
- * Hosts and request targets that @hono/node-server hands to the app exactly as they came (no URL parsing): a lower
- * case name or IPv4 address with an optional port of 4–5 digits up to 59999, and a query of unreserved characters,
- * sub-delimiters and percent escapes. For these the query the app's validator reads is the one read here; anything
- * else goes to the app.
+ * Hosts and request targets whose query the app's validator reads exactly as it came: a lower case name or IPv4
+ * address with an optional port of 4–5 digits up to 59999, and a query of unreserved characters, sub-delimiters
+ * and percent escapes. @hono/node-server takes such a target as it is, or — with a percent escape or a dot
+ * segment — through the URL parser, which leaves such a query as it is but refuses some of these hosts (an
+ * IPv4-like name with a part over 255, a bad punycode label): the app then answers 400 MALFORMED_HTTP, and so the
+ * route checks the host the same way (see plainHost). Anything else goes to the app.
  */
 const PLAIN_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
 const PLAIN_QUERY = /^[A-Za-z0-9!$%&()*+,\-./:;=?@_~]*$/;
@@ -40,12 +42,11 @@ export function nodeUploadRoute(deps: ApiDeps): NodeRoute {
       return false;
     }
     const host = req.headers.host;
-    if (host === undefined || !PLAIN_HOST.test(host) || !PLAIN_QUERY.test(url.slice(UPLOADS.length))) return false;
-    // The query as the app's validator reads it: repeated names become arrays (refused by the schema).
-    const values: Record<string, string | string[]> = {};
-    for (const [name, all] of Object.entries(getQueryParams(`http://${host}${url}`) as Record<string, string[]>)) {
-      values[name] = all.length === 1 ? all[0]! : all;
-    }
+    if (host === undefined || !PLAIN_QUERY.test(url.slice(UPLOADS.length)) || !plainHost(host)) return false;
+    // The query as the app's validator reads it (hono/validator): repeated names become arrays (refused by the
+    // schema), and every name is an own key, `__proto__` too (refused as unknown).
+    const all = getQueryParams(`http://${host}${url}`) as Record<string, string[]>;
+    const values = Object.fromEntries(Object.entries(all).map(([name, v]) => [name, v.length === 1 ? v[0]! : v]));
     const parsed = UploadQuery.safeParse(values);
     if (!parsed.success || parsed.data.size > deps.limits.maxUploadBytes) return false;
     const token = bearerToken(singleHeader(req, 'authorization'));
@@ -108,6 +109,18 @@ function json(
     ...(close ? { connection: 'close' } : {}),
   });
   res.end(text);
+}
+
+/** Hosts the URL parser accepted lately (the few names a relay is reached by). */
+const parsedHosts = new Set<string>();
+
+/** A host the app takes as this route does: see PLAIN_HOST. */
+function plainHost(host: string): boolean {
+  if (parsedHosts.has(host)) return true;
+  if (!PLAIN_HOST.test(host) || !URL.canParse(`http://${host}/`)) return false;
+  if (parsedHosts.size >= 16) parsedHosts.clear();
+  parsedHosts.add(host);
+  return true;
 }
 
 /** A header sent exactly once (undefined when missing or repeated: the app then reads the joined values). */

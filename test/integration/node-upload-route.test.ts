@@ -219,6 +219,15 @@ describe('POST /v1/uploads: the Node route answers as the app does', () => {
       { target: ok, headers: [['Host', 'EXAMPLE.org:8080'], bearer(NODE_A_TOKEN)] },
       { target: ok, headers: [['Host', 'relay.example:99999'], bearer(NODE_A_TOKEN)] },
       { target: ok, headers: [['Host', 'a b'], bearer(NODE_A_TOKEN)] },
+      // Hosts the URL parser refuses, with targets @hono/node-server parses (a percent escape, a dot segment).
+      { target: ok, headers: [['Host', '999.1.1.1'], bearer(NODE_A_TOKEN)] },
+      { target: `${ok}&user=/.`, headers: [['Host', '1.2.3.256:8080'], bearer(NODE_A_TOKEN)] },
+      { target: ok, headers: [['Host', 'xn--a'], bearer(NODE_A_TOKEN)] },
+      { target: `/v1/uploads?path=${path}&size=3&user=/..`, headers: [['Host', '999.1.1.1'], bearer(NODE_A_TOKEN)] },
+      // Names the schema does not know, however they are spelled.
+      { target: `/v1/uploads?__proto__=x&path=${path}&size=3`, headers: [bearer(NODE_A_TOKEN)] },
+      { target: `/v1/uploads?constructor=x&path=${path}&size=3`, headers: [bearer(NODE_A_TOKEN)] },
+      { target: `/v1/uploads?path=${path}&size=3&toString=x`, headers: [bearer(NODE_A_TOKEN)] },
     ];
     const seen = new Set<number>();
     for (const spec of cases) {
