@@ -7,8 +7,8 @@ import { PayloadTooLargeError } from '../core/errors.js';
 import { receiveChunks } from '../core/receive.js';
 
 /**
- * Request bodies as the Node server has them (@hono/node-server puts the request in `c.env.incoming`): the
- * socket's own request stream, piped through a PassThrough so that a consumer that gives up (a refused body) never
+ * Request bodies as the Node server has them (@hono/node-server puts the request in `c.env.incoming`): read from
+ * the socket's own request stream (NodeRequestBody), so that a consumer that gives up (a refused body) never
  * destroys the socket before the answer is written. Going through `c.req.raw.body` instead would build a full web
  * Request and convert the bytes to a web stream, which costs more CPU than journaling a small upload. A context
  * without a Node request (`app.request` in tests) is read the web way.
@@ -27,13 +27,18 @@ export const nodeRequestBodies: RequestBodies = {
   },
   clientGone(c) {
     const incoming = nodeRequest(c);
-    return incoming !== undefined && !incoming.complete && (incoming.destroyed || incoming.socket?.destroyed === true);
+    return incoming !== undefined && clientGone(incoming);
   },
   bodyUnread(c) {
     const incoming = nodeRequest(c);
     return incoming ? !incoming.complete : webRequestBodies.bodyUnread(c);
   },
 };
+
+/** True when the client went away (or was cut off) before its request's body was complete. */
+export function clientGone(incoming: IncomingMessage): boolean {
+  return !incoming.complete && (incoming.destroyed || incoming.socket?.destroyed === true);
+}
 
 /** The body of a Node request as the relay reads it (see nodeRequestBodies and NodeRequestBody). */
 export function requestBody(incoming: IncomingMessage): ByteStream {

@@ -6,7 +6,7 @@ import type { ApiDeps } from '../api/deps.js';
 import { errorAnswer } from '../api/errors.js';
 import { UploadQuery } from '../api/routes/uploads.js';
 import { releaseStream } from '../core/bytes.js';
-import { requestBody } from './node-request-bodies.js';
+import { clientGone, requestBody } from './node-request-bodies.js';
 
 /** Answers the request and returns true, or returns false and leaves the request untouched for the web app. */
 export type NodeRoute = (req: IncomingMessage, res: ServerResponse) => boolean;
@@ -62,7 +62,7 @@ export function nodeUploadRoute(deps: ApiDeps): NodeRoute {
     }
     upload(deps, req, res, parsed.data, callerNode(caller)).catch((error: unknown) => {
       // Not an answer that failed (those are answered inside): the answer itself could not be written.
-      deps.logger.error('request failed', { method: 'POST', path: UPLOADS, error });
+      logRequestFailure(deps.logger, 'POST', UPLOADS, error, clientGone(req));
       res.destroy();
     });
     return true;
@@ -86,8 +86,7 @@ async function upload(
     }
     json(res, 201, { id: result.id, status: 'PENDING' }, false);
   } catch (error) {
-    const clientGone = !req.complete && (req.destroyed || req.socket?.destroyed === true);
-    const answer = errorAnswer(error, (e) => logRequestFailure(deps.logger, 'POST', UPLOADS, e, clientGone));
+    const answer = errorAnswer(error, (e) => logRequestFailure(deps.logger, 'POST', UPLOADS, e, clientGone(req)));
     // A refused request whose body was not read: close rather than make the client wait for a drain.
     json(res, answer.status, answer.body, !req.complete, answer.headers);
   }
