@@ -19,8 +19,9 @@ export interface DeleteWindow {
 }
 
 /**
- * Where windows live: in memory (embedded: one process takes every delete) or in S3 (cloud: any API process
- * may take a node's next delete, so the window is shared and written with conditional writes).
+ * Where windows live: in memory, kept in a file for the next start (embedded: one process takes every delete;
+ * runtime/delete-windows-file.ts), or in S3 (cloud: any API process may take a node's next delete, so the window is
+ * shared and written with conditional writes).
  */
 export interface DeleteWindowStore {
   /**
@@ -127,20 +128,38 @@ export function describeOrigin(origin: string): string {
 export class MemoryDeleteWindows implements DeleteWindowStore {
   private readonly windows = new Map<string, DeleteWindow>();
 
+  /**
+   * `initial`: windows kept from an earlier run (FileDeleteWindows). `onChange`: called after every change, to keep
+   * them (see snapshot).
+   */
+  constructor(
+    initial: Iterable<[string, DeleteWindow]> = [],
+    private readonly onChange?: () => void,
+  ) {
+    for (const [origin, window] of initial) this.windows.set(origin, window);
+  }
+
   async update<T>(origin: string, step: (window: DeleteWindow) => { window: DeleteWindow; result: T }): Promise<T> {
     // No await between the read and the write: concurrent updates of one origin cannot interleave.
+    const before = this.windows.get(origin);
     const { window, result } = step(this.copy(origin));
     if (window.steps.length === 0 && !window.tripped) this.windows.delete(origin);
     else this.windows.set(origin, window);
+    if (before !== undefined || this.windows.has(origin)) this.onChange?.();
     return result;
   }
 
   async clear(origin: string): Promise<void> {
-    this.windows.delete(origin);
+    if (this.windows.delete(origin)) this.onChange?.();
   }
 
   async read(origin: string): Promise<DeleteWindow> {
     return this.copy(origin);
+  }
+
+  /** Every window, copied (what a store that keeps them writes). */
+  snapshot(): [string, DeleteWindow][] {
+    return [...this.windows.keys()].map((origin) => [origin, this.copy(origin)]);
   }
 
   private copy(origin: string): DeleteWindow {

@@ -10,7 +10,7 @@ import { type ApiDeps, DEFAULT_LIMITS, relayUploadTarget } from '../api/deps.js'
 import { RateLimiter } from '../api/rate-limit.js';
 import { ConfigError, type RelayConfig } from '../config/load.js';
 import { BODY_MEMORY_BYTES, ByteBudget } from '../core/byte-budget.js';
-import { DeleteGuard, MemoryDeleteWindows } from '../core/delete-guard.js';
+import { DeleteGuard } from '../core/delete-guard.js';
 import type { Doorbell } from '../core/doorbell.js';
 import { MemoryReplicaRecords, ReplicaEchoFilter } from '../core/echo.js';
 import { echoRecordingPeers } from '../core/echo-peer.js';
@@ -30,6 +30,7 @@ import { StampClock } from '../core/stamp.js';
 import { Topology } from '../core/topology.js';
 import { UploadExpiry } from '../core/upload-expiry.js';
 import { convergenceParts } from './convergence.js';
+import { DELETE_WINDOWS_FILE, FileDeleteWindows } from './delete-windows-file.js';
 import { type RunningServer, startHttpServer } from './http-server.js';
 import { warnWithoutPublicUrl } from './listen-check.js';
 import { nodeRequestBodies } from './node-request-bodies.js';
@@ -120,9 +121,11 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
   });
   pinger = new Pinger(health, replayer, logger);
   const doorbell: Doorbell = options.doorbell ?? replayer;
-  // Windows in memory: one process takes every delete. A restart starts them empty, but an origin whose journal
-  // still holds deletes HELD by the window rule is tripped again before the API listens (docs/delete-guard.md).
-  const deleteGuard = new DeleteGuard(config.deleteGuard, new MemoryDeleteWindows(), () =>
+  // Windows in memory (one process takes every delete), kept in <journal>/delete-guard.json for the next start. An
+  // origin whose journal still holds deletes HELD by the window rule is tripped again before the API listens
+  // (docs/delete-guard.md).
+  const deleteWindows = await FileDeleteWindows.open(join(root, DELETE_WINDOWS_FILE), logger);
+  const deleteGuard = new DeleteGuard(config.deleteGuard, deleteWindows, () =>
     (options.now?.() ?? new Date()).getTime(),
   );
   const held = new HeldChanges({ store, doorbell, guard: deleteGuard, logger });
@@ -246,6 +249,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
         await replayer.stop();
         await Promise.all([...peers.values()].map((p) => p.close()));
         await convergence.close();
+        await deleteWindows.flush();
         await store.close();
         logger.info('relay stopped');
       })();

@@ -172,7 +172,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'd
       timeout: 30_000,
     });
 
-    // Restart on the same journal: the windows were in memory, the holds are in the journal.
+    // Restart on the same journal: the holds are in the journal, and trip the node again.
     const journal = relay.journal;
     await relay.relay.close();
     const again = await relayFor(peer, 2, journal);
@@ -200,6 +200,26 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'd
       'PENDING',
     );
     await vi.waitFor(() => expect(onPeer(peer, file(5))).toBe(false), { timeout: 30_000 });
+  }, 120_000);
+
+  it('a restart keeps the windows: deletes sent before it still count', async () => {
+    const files = Object.fromEntries(Array.from({ length: 4 }, (_, i) => [file(i), `file ${i}`]));
+    const { peer, relay } = await cluster(files, 3);
+    for (let i = 0; i < 2; i++) {
+      expect((await post(relay, NODE_A_TOKEN, { action: 'delete', path: `/${file(i)}` })).body.status).toBe('PENDING');
+    }
+    const journal = relay.journal;
+    await relay.relay.close();
+    const again = await relayFor(peer, 3, journal);
+    const statuses = [];
+    for (let i = 2; i < 4; i++) {
+      statuses.push((await post(again.relay, NODE_A_TOKEN, { action: 'delete', path: `/${file(i)}` })).body.status);
+    }
+    expect(statuses).toEqual(['PENDING', 'HELD']);
+    // Another node's window is its own.
+    expect((await post(again.relay, NODE_B_TOKEN, { action: 'delete', path: '/user_homes/b.txt' })).body.status).toBe(
+      'PENDING',
+    );
   }, 120_000);
 
   it('a folder holding more than maxDeletes entries on the peer is HELD at replay, counted folder by folder', async () => {
