@@ -141,11 +141,12 @@ export class MemoryDeleteWindows implements DeleteWindowStore {
 
   async update<T>(origin: string, step: (window: DeleteWindow) => { window: DeleteWindow; result: T }): Promise<T> {
     // No await between the read and the write: concurrent updates of one origin cannot interleave.
-    const before = this.windows.get(origin);
-    const { window, result } = step(this.copy(origin));
+    const current = this.copy(origin);
+    const { window, result } = step(current);
+    if (window === current) return result; // nothing changed (a tripped origin's next delete, say)
     if (window.steps.length === 0 && !window.tripped) this.windows.delete(origin);
     else this.windows.set(origin, window);
-    if (before !== undefined || this.windows.has(origin)) this.onChange?.();
+    this.onChange?.();
     return result;
   }
 
