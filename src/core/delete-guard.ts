@@ -55,15 +55,11 @@ const STEPS_PER_WINDOW = 60;
  * window starts over empty (see HeldChanges.rearm). The clock is injected: tests drive the window without sleeping.
  */
 export class DeleteGuard {
-  private readonly stepMs: number;
-
   constructor(
     readonly settings: DeleteGuardSettings,
     private readonly store: DeleteWindowStore,
     private readonly now: () => number = Date.now,
-  ) {
-    this.stepMs = Math.max(1000, Math.ceil((settings.windowSeconds * 1000) / STEPS_PER_WINDOW));
-  }
+  ) {}
 
   get enabled(): boolean {
     return this.settings.maxDeletes > 0;
@@ -73,11 +69,11 @@ export class DeleteGuard {
   async admit(origin: string, count = 1): Promise<DeleteVerdict> {
     if (!this.enabled || count <= 0) return { pass: count };
     const { maxDeletes, windowSeconds } = this.settings;
-    const step = Math.floor(this.now() / this.stepMs);
-    const oldest = step - Math.ceil((windowSeconds * 1000) / this.stepMs) + 1;
+    const now = this.now();
+    const step = currentStep(this.settings, now);
     return this.store.update<DeleteVerdict>(origin, (current) => {
       if (current.tripped) return { window: current, result: { pass: 0, reason: current.tripped.reason } };
-      const steps = current.steps.filter(([s]) => s >= oldest);
+      const steps = liveSteps(current.steps, this.settings, now);
       const seen = steps.reduce((sum, [, n]) => sum + n, 0);
       const pass = Math.max(0, Math.min(count, maxDeletes - seen));
       const last = steps[steps.length - 1];
@@ -90,7 +86,7 @@ export class DeleteGuard {
       const reason =
         `delete guard: ${describeOrigin(origin)} sent more than ${maxDeletes} deletes within ${windowSeconds} s; ` +
         'its deletes are held until an operator releases or discards them';
-      const tripped = { at: new Date(this.now()).toISOString(), reason };
+      const tripped = { at: new Date(now).toISOString(), reason };
       return { window: { steps, tripped }, result: { pass, reason, tripped: true } };
     });
   }
@@ -111,6 +107,25 @@ export class DeleteGuard {
   tripped(origin: string): Promise<boolean> {
     return this.store.read(origin).then((w) => w.tripped !== undefined);
   }
+}
+
+function stepMs(settings: DeleteGuardSettings): number {
+  return Math.max(1000, Math.ceil((settings.windowSeconds * 1000) / STEPS_PER_WINDOW));
+}
+
+function currentStep(settings: DeleteGuardSettings, nowMs: number): number {
+  return Math.floor(nowMs / stepMs(settings));
+}
+
+/**
+ * The steps of a window that still count at `nowMs`: older ones have left the window, and ones ahead of the clock
+ * never count — a clock set back, or steps counted under another `windowSeconds` (another step length) by an
+ * earlier run, must not hold deletes until the clock catches up with them.
+ */
+export function liveSteps(steps: [number, number][], settings: DeleteGuardSettings, nowMs: number): [number, number][] {
+  const step = currentStep(settings, nowMs);
+  const oldest = step - Math.ceil((settings.windowSeconds * 1000) / stepMs(settings)) + 1;
+  return steps.filter(([s]) => s >= oldest && s <= step);
 }
 
 /** The origin a delete is counted under: its resync job, else the node that sent it (`''`: the admin token). */

@@ -1,6 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { replaceFile } from '../adapters/durable-files/replace-file.js';
-import { type DeleteWindow, type DeleteWindowStore, MemoryDeleteWindows } from '../core/delete-guard.js';
+import {
+  type DeleteGuardSettings,
+  type DeleteWindow,
+  type DeleteWindowStore,
+  liveSteps,
+  MemoryDeleteWindows,
+} from '../core/delete-guard.js';
 import type { Logger } from '../core/logger.js';
 
 /** `<journal>/delete-guard.json`, beside `multi_journal/` (never inside it: the journal layout is a contract). */
@@ -19,20 +25,25 @@ export class FileDeleteWindows implements DeleteWindowStore {
   private readonly memory: MemoryDeleteWindows;
   private writing: Promise<void> | undefined;
   private dirty = false;
+  private failing = false;
 
   private constructor(
     private readonly file: string,
     initial: [string, DeleteWindow][],
-    private readonly logger: Logger,
+    private readonly options: WindowsFileOptions,
   ) {
     this.memory = new MemoryDeleteWindows(initial, () => this.changed());
   }
 
-  /** Reads the windows an earlier run kept; none (a first start), or an unreadable file (a warning): empty ones. */
-  static async open(file: string, logger: Logger): Promise<FileDeleteWindows> {
+  /**
+   * Reads the windows an earlier run kept, with only the steps that still count now (see liveSteps); none (a first
+   * start), or an unreadable file (a warning): empty ones.
+   */
+  static async open(file: string, options: WindowsFileOptions): Promise<FileDeleteWindows> {
+    const { logger } = options;
     let initial: [string, DeleteWindow][] = [];
     try {
-      initial = parseWindows(await readFile(file, 'utf8'));
+      initial = live(parseWindows(await readFile(file, 'utf8')), options);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
         logger.warn('delete guard: the windows file is unreadable; every window starts empty', {
@@ -41,7 +52,7 @@ export class FileDeleteWindows implements DeleteWindowStore {
         });
       }
     }
-    return new FileDeleteWindows(file, initial, logger);
+    return new FileDeleteWindows(file, initial, options);
   }
 
   update<T>(origin: string, step: (window: DeleteWindow) => { window: DeleteWindow; result: T }): Promise<T> {
@@ -70,20 +81,44 @@ export class FileDeleteWindows implements DeleteWindowStore {
     try {
       while (this.dirty) {
         this.dirty = false;
-        const windows = Object.fromEntries(this.memory.snapshot().map(([origin, w]) => [origin, { steps: w.steps }]));
+        // Only what still counts: windows of origins long quiet (finished jobs, say) are not carried on.
+        const windows = Object.fromEntries(live(this.memory.snapshot(), this.options));
         try {
-          await replaceFile(this.file, `${JSON.stringify({ version: VERSION, windows })}\n`);
-        } catch (error) {
-          this.logger.warn('delete guard: could not keep the windows on disk; they hold in memory', {
-            path: this.file,
-            error,
+          // A fixed temporary name: one writer at a time, and a leftover of a crash is overwritten by the next.
+          await replaceFile(this.file, `${JSON.stringify({ version: VERSION, windows })}\n`, {
+            temporary: `${this.file}.tmp`,
           });
+          this.failing = false;
+        } catch (error) {
+          // Once per run of failures, not once per delete.
+          if (!this.failing) {
+            this.options.logger.warn('delete guard: could not keep the windows on disk; they hold in memory', {
+              path: this.file,
+              error,
+            });
+          }
+          this.failing = true;
         }
       }
     } finally {
       this.writing = undefined;
     }
   }
+}
+
+export interface WindowsFileOptions {
+  /** The guard's settings and clock: which steps still count (see liveSteps). */
+  settings: DeleteGuardSettings;
+  now: () => number;
+  logger: Logger;
+}
+
+/** Windows with only the steps that count now; those left with none are dropped (a trip is never kept). */
+function live(windows: [string, DeleteWindow][], options: WindowsFileOptions): [string, DeleteWindow][] {
+  const now = options.now();
+  return windows
+    .map(([origin, w]): [string, DeleteWindow] => [origin, { steps: liveSteps(w.steps, options.settings, now) }])
+    .filter(([, w]) => w.steps.length > 0);
 }
 
 /** The windows of a file written by FileDeleteWindows; throws on anything else. */

@@ -124,10 +124,13 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
   // Windows in memory (one process takes every delete), kept in <journal>/delete-guard.json for the next start. An
   // origin whose journal still holds deletes HELD by the window rule is tripped again before the API listens
   // (docs/delete-guard.md).
-  const deleteWindows = await FileDeleteWindows.open(join(root, DELETE_WINDOWS_FILE), logger);
-  const deleteGuard = new DeleteGuard(config.deleteGuard, deleteWindows, () =>
-    (options.now?.() ?? new Date()).getTime(),
-  );
+  const guardClock = () => (options.now?.() ?? new Date()).getTime();
+  const deleteWindows = await FileDeleteWindows.open(join(root, DELETE_WINDOWS_FILE), {
+    settings: config.deleteGuard,
+    now: guardClock,
+    logger,
+  });
+  const deleteGuard = new DeleteGuard(config.deleteGuard, deleteWindows, guardClock);
   const held = new HeldChanges({ store, doorbell, guard: deleteGuard, logger });
   await held.restoreTrips();
   const intake = new ChangeIntake({
@@ -202,6 +205,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
       logger,
     });
   } catch (error) {
+    await deleteWindows.flush();
     await store.close();
     throw error;
   }

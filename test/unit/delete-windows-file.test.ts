@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { DeleteGuard } from '../../src/core/delete-guard.js';
@@ -6,6 +6,7 @@ import type { Logger } from '../../src/core/logger.js';
 import { FileDeleteWindows, parseWindows } from '../../src/runtime/delete-windows-file.js';
 import { tempDir } from '../support/tmp.js';
 
+const at = Date.parse('2026-12-06T10:00:00Z');
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
@@ -17,6 +18,10 @@ async function windowsFile(): Promise<string> {
   return join(tmp.dir, 'delete-guard.json');
 }
 
+function options(lines: string[] = [], now = () => at, windowSeconds = 60) {
+  return { settings: { maxDeletes: 3, windowSeconds }, now, logger: recordingLogger(lines) };
+}
+
 function recordingLogger(lines: string[]): Logger {
   const log = (message: string) => lines.push(message);
   const logger: Logger = { debug: log, info: log, warn: log, error: log, child: () => logger } as unknown as Logger;
@@ -24,17 +29,16 @@ function recordingLogger(lines: string[]): Logger {
 }
 
 const settings = { maxDeletes: 3, windowSeconds: 60 };
-const at = Date.parse('2026-12-06T10:00:00Z');
 
 it('keeps the windows for the next start: counts go on where they were, a trip is left to the journal', async () => {
   const file = await windowsFile();
-  const first = await FileDeleteWindows.open(file, recordingLogger([]));
+  const first = await FileDeleteWindows.open(file, options());
   const guard = new DeleteGuard(settings, first, () => at);
   expect(await guard.admit('node-a', 2)).toEqual({ pass: 2 });
   expect((await guard.admit('node-b', 5)).tripped).toBe(true);
   await first.flush();
 
-  const second = await FileDeleteWindows.open(file, recordingLogger([]));
+  const second = await FileDeleteWindows.open(file, options());
   const again = new DeleteGuard(settings, second, () => at + 1000);
   expect(await second.read('node-a')).toEqual({ steps: [[expect.any(Number), 2]] });
   // node-a had 2 of 3: one more passes, the next is held.
@@ -46,20 +50,20 @@ it('keeps the windows for the next start: counts go on where they were, a trip i
 
 it('forgets a window an operator cleared, and one whose steps all went', async () => {
   const file = await windowsFile();
-  const windows = await FileDeleteWindows.open(file, recordingLogger([]));
+  const windows = await FileDeleteWindows.open(file, options());
   const guard = new DeleteGuard(settings, windows, () => at);
   await guard.admit('node-a');
   await guard.admit('job:1');
   await guard.rearm('node-a');
   await windows.flush();
   expect(Object.keys(JSON.parse(await readFile(file, 'utf8')).windows)).toEqual(['job:1']);
-  const reopened = await FileDeleteWindows.open(file, recordingLogger([]));
+  const reopened = await FileDeleteWindows.open(file, options());
   expect(await reopened.read('node-a')).toEqual({ steps: [] });
 });
 
 it('writes the latest windows once a burst is over, one write at a time', async () => {
   const file = await windowsFile();
-  const windows = await FileDeleteWindows.open(file, recordingLogger([]));
+  const windows = await FileDeleteWindows.open(file, options());
   const guard = new DeleteGuard({ maxDeletes: 1000, windowSeconds: 60 }, windows, () => at);
   await Promise.all(Array.from({ length: 200 }, () => guard.admit('node-a')));
   await windows.flush();
@@ -72,11 +76,62 @@ it('starts empty, with a warning, from a file it cannot read', async () => {
     const file = await windowsFile();
     await writeFile(file, text);
     const lines: string[] = [];
-    const windows = await FileDeleteWindows.open(file, recordingLogger(lines));
+    const windows = await FileDeleteWindows.open(file, options(lines));
     expect(await windows.read('a'), text).toEqual({ steps: [] });
     expect(lines, text).toEqual(['delete guard: the windows file is unreadable; every window starts empty']);
   }
   const lines: string[] = [];
-  await FileDeleteWindows.open(await windowsFile(), recordingLogger(lines)); // none yet: a first start
+  await FileDeleteWindows.open(await windowsFile(), options(lines)); // none yet: a first start
   expect(lines).toEqual([]);
+});
+
+it('keeps only steps that still count: not those the window left, nor those ahead of the clock', async () => {
+  const file = await windowsFile();
+  const first = await FileDeleteWindows.open(file, options());
+  const guard = new DeleteGuard(settings, first, () => at);
+  await guard.admit('node-a', 3);
+  await guard.admit('job:7', 1);
+  await first.flush();
+
+  // The clock set back an hour: steps ahead of it hold nothing (before, they held deletes until it caught up).
+  const earlier = () => at - 3_600_000;
+  const back = await FileDeleteWindows.open(file, options([], earlier));
+  expect(await new DeleteGuard(settings, back, earlier).admit('node-a', 3)).toEqual({ pass: 3 });
+  await back.flush();
+
+  // Another window length with another step length (windows up to 60 s all count in 1 s steps): the old steps do
+  // not count.
+  for (const windowSeconds of [3600, 600]) {
+    const other = { maxDeletes: 3, windowSeconds };
+    const reopened = await FileDeleteWindows.open(
+      file,
+      options([], () => at, windowSeconds),
+    );
+    expect(await new DeleteGuard(other, reopened, () => at).admit('node-a', 3), String(windowSeconds)).toEqual({
+      pass: 3,
+    });
+    await reopened.flush();
+  }
+
+  // A day later nothing counts, and the file no longer carries the quiet origins.
+  const later = () => at + 86_400_000;
+  const dayLater = await FileDeleteWindows.open(file, options([], later));
+  expect(await dayLater.read('job:7')).toEqual({ steps: [] });
+  await new DeleteGuard(settings, dayLater, later).admit('node-b');
+  await dayLater.flush();
+  expect(Object.keys(JSON.parse(await readFile(file, 'utf8')).windows)).toEqual(['node-b']);
+});
+
+it('warns once while the file cannot be written, and keeps counting in memory', async () => {
+  const file = await windowsFile();
+  await mkdir(file); // a folder where the file should be
+  const lines: string[] = [];
+  const windows = await FileDeleteWindows.open(file, options(lines));
+  const guard = new DeleteGuard(settings, windows, () => at);
+  for (let i = 0; i < 3; i++) {
+    await guard.admit('node-a');
+    await windows.flush();
+  }
+  expect((await guard.admit('node-a')).tripped).toBe(true);
+  expect(lines.filter((l) => l.startsWith('delete guard: could not keep the windows'))).toHaveLength(1);
 });
