@@ -25,8 +25,13 @@ export async function receiveChunks(body: ByteStream, limit: number): Promise<Ui
   let size = 0;
   for await (const chunk of body) {
     size += chunk.length;
-    if (size > limit) throw new PayloadTooLargeError(`the body is larger than ${limit} bytes`);
+    if (size > limit) throw bodyTooLarge(limit);
     chunks.push(chunk);
   }
   return concatBytes(chunks, size);
+}
+
+/** The refusal of a body past `limit` bytes, however it was read. */
+export function bodyTooLarge(limit: number): PayloadTooLargeError {
+  return new PayloadTooLargeError(`the body is larger than ${limit} bytes`);
 }

@@ -2,9 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import { PassThrough, Readable } from 'node:stream';
 import type { Context } from 'hono';
 import { type RequestBodies, webRequestBodies } from '../api/request-body.js';
-import type { ByteStream } from '../core/bytes.js';
-import { PayloadTooLargeError } from '../core/errors.js';
-import { receiveChunks } from '../core/receive.js';
+import { type ByteStream, concatBytes } from '../core/bytes.js';
+import { bodyTooLarge, receiveChunks } from '../core/receive.js';
 
 /**
  * Request bodies as the Node server has them (@hono/node-server puts the request in `c.env.incoming`): read from
@@ -98,7 +97,7 @@ class NodeRequestBody implements AsyncIterable<Uint8Array> {
         incoming.off('close', onClose);
         this.onFailure = undefined;
         if (error) reject(error);
-        else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+        else resolve(concatBytes(chunks, size));
       };
       const onData = (chunk: Buffer) => {
         size += chunk.length;
@@ -107,7 +106,7 @@ class NodeRequestBody implements AsyncIterable<Uint8Array> {
           return;
         }
         incoming.pause(); // the rest stays unread: the answer closes the connection
-        finish(new PayloadTooLargeError(`the body is larger than ${limit} bytes`));
+        finish(bodyTooLarge(limit));
       };
       const onEnd = () => finish();
       // Closed before its end without an error event (destroyed by the server): the body will not come.
