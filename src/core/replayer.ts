@@ -46,6 +46,11 @@ interface LaneState {
   inFlight: Set<string>;
   /** Replays of this lane finished so far: a listing taken while one finished may still hold a purged entry. */
   finished: number;
+  /**
+   * Whether the lane's latest walk (schedule) passed over a PENDING entry only because an older unfinished entry
+   * overlaps it. Only then can a purge let something go that the walk before it did not (see dispatch).
+   */
+  heldBack: boolean;
 }
 
 /** An entry that failed while its peer stayed ONLINE waits before it is tried again. */
@@ -222,7 +227,7 @@ export class Replayer implements Doorbell {
   private laneState(lane: LaneId, peer: string): LaneState {
     let state = this.lanes.get(lane);
     if (!state) {
-      state = { lane, peer, index: new LaneIndex(), inFlight: new Set(), finished: 0 };
+      state = { lane, peer, index: new LaneIndex(), inFlight: new Set(), finished: 0, heldBack: false };
       this.lanes.set(lane, state);
     }
     return state;
@@ -246,11 +251,14 @@ export class Replayer implements Doorbell {
     const older = new PathMarks();
     const ready: JournalEntry[] = [];
     const ahead: JournalEntry[] = [];
+    let heldBack = false;
     for (const entry of state.index.values()) {
       if (capacity <= 0 && lookahead <= 0) break;
       const { key, paths } = shapeOf(entry);
       const waiting = state.inFlight.has(entry.id) || this.backingOff(key);
-      if (entry.status === 'PENDING' && !waiting && !paths.some((p) => older.overlapsPrefixes(p))) {
+      const sendable = entry.status === 'PENDING' && !waiting;
+      if (sendable && paths.some((p) => older.overlapsPrefixes(p))) heldBack = true;
+      else if (sendable) {
         if (capacity > 0) {
           ready.push(entry);
           capacity -= 1;
@@ -265,6 +273,7 @@ export class Replayer implements Doorbell {
       }
       for (const prefixes of paths) older.addPrefixes(prefixes);
     }
+    state.heldBack = heldBack;
     for (const entry of ready) this.dispatch(state, entry);
     for (const entry of ahead) this.prefetch(entry);
   }
@@ -338,22 +347,32 @@ export class Replayer implements Doorbell {
       this.active.set(state.peer, (this.active.get(state.peer) ?? 1) - 1);
       this.schedulePeer(state.peer);
     };
+    let purged = false;
     const task = this.replay(state, entry, releaseSlot)
-      .catch((error: unknown) =>
-        this.options.logger.error('replay bookkeeping failed', { entryId: entry.id, lane: entry.lane, error }),
+      .then(
+        (done) => {
+          purged = done;
+        },
+        (error: unknown) =>
+          this.options.logger.error('replay bookkeeping failed', { entryId: entry.id, lane: entry.lane, error }),
       )
       .finally(() => {
         state.inFlight.delete(entry.id);
         state.finished += 1;
         this.running.delete(task);
-        // Releasing a still-held slot schedules every lane of the peer, this one included.
+        // Releasing a still-held slot schedules every lane of the peer, this one included. A slot released before
+        // a purge walked the lane already, with this entry still holding its paths: walk again only if that walk,
+        // or a later one, held something back by overlap (this entry's paths may have been why). A walk that
+        // stopped early, before reaching such an entry, stopped because every slot of the peer was taken: each of
+        // those requests walks the lane again when it releases its slot, after this purge.
         if (slotHeld) releaseSlot();
-        else this.schedule(state);
+        else if (!purged || state.heldBack) this.schedule(state);
       });
     this.running.add(task);
   }
 
-  private async replay(state: LaneState, entry: JournalEntry, releaseSlot: () => void): Promise<void> {
+  /** Sends one entry and records the outcome; true once the entry is purged (applied). */
+  private async replay(state: LaneState, entry: JournalEntry, releaseSlot: () => void): Promise<boolean> {
     const { health, store, logger } = this.options;
     const peer = this.options.peers.get(entry.peer)!;
     const started = performance.now();
@@ -376,7 +395,7 @@ export class Replayer implements Doorbell {
       await store.purge(entry);
       state.index.delete(entry.id);
       logger.info('replayed', { ...fields, detail: outcome.detail });
-      return;
+      return true;
     }
     const parked = settled.entry!;
     try {
@@ -395,6 +414,7 @@ export class Replayer implements Doorbell {
       reason: parked.lastError,
       ...(parked.repeats !== undefined && { repeats: parked.repeats }),
     });
+    return false;
   }
 
   /**

@@ -3,10 +3,12 @@ import { expect, it } from 'vitest';
 import { FsJournalStore } from '../../src/adapters/fs-journal/store.js';
 import type { JournalEntry } from '../../src/core/entry.js';
 import type { StoredBody } from '../../src/core/journal.js';
+import { overlaps } from '../../src/core/journal-view.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { Peer, ReplayOutcome } from '../../src/core/peer.js';
 import { PeerHealth } from '../../src/core/peer-health.js';
 import { Replayer } from '../../src/core/replayer.js';
+import { seeded } from '../bench/stats.js';
 import { entry } from '../support/journal-conformance.js';
 import { waitFor } from '../support/node-client.js';
 import { tempDir } from '../support/tmp.js';
@@ -141,5 +143,105 @@ it('reads at most `concurrency` bodies ahead per peer while its slots are busy, 
     health.close();
     await fs.close();
     await tmp.remove();
+  }
+});
+
+/** A peer whose requests the test answers one at a time, in an order it picks. */
+class HeldPeer implements Peer {
+  readonly name = 'server2';
+  readonly held: { entry: JournalEntry; answer: () => void }[] = [];
+  readonly answered = new Set<string>();
+  /** Entries sent while an older entry overlapping them had not been answered yet. */
+  readonly overtakes: string[] = [];
+  private wake: (() => void) | undefined;
+  constructor(private readonly all: readonly JournalEntry[]) {}
+  /** Resolves once a request is held; fails after `timeoutMs` without one (a stalled lane). */
+  async someHeld(timeoutMs: number, what: string): Promise<void> {
+    if (this.held.length > 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.wake = resolve;
+        timer = setTimeout(() => reject(new Error(`no request within ${timeoutMs} ms: ${what}`)), timeoutMs);
+      });
+    } finally {
+      clearTimeout(timer);
+      this.wake = undefined;
+    }
+  }
+  async probe(): Promise<ReplayOutcome> {
+    return { kind: 'applied' };
+  }
+  async apply(e: JournalEntry): Promise<ReplayOutcome> {
+    for (const older of this.all) {
+      if (older.id < e.id && overlaps(older, e) && !this.answered.has(older.id)) this.overtakes.push(e.id);
+    }
+    await new Promise<void>((resolve) => {
+      this.held.push({ entry: e, answer: resolve });
+      this.wake?.();
+    });
+    this.answered.add(e.id);
+    return { kind: 'applied' };
+  }
+  async close(): Promise<void> {}
+}
+
+it('never stalls a lane, whatever order the peer answers in: what an answered entry held back goes next', async () => {
+  // Folders, files in them, renames across them: many entries hold others back, many do not.
+  const shapes: Partial<JournalEntry>[] = [
+    { action: 'makedir', path: '/user_homes/a' },
+    { action: 'makedir', path: '/user_homes/a/f1' },
+    { action: 'makedir', path: '/user_homes/a/f2' },
+    { action: 'makedir', path: '/user_homes/b' },
+    { action: 'delete', path: '/user_homes/b/f1' },
+    { action: 'rename', path: '/user_homes/a/f1', target: '/user_homes/b/f1' },
+    { action: 'makedir', path: '/user_homes/c/d/e' },
+    { action: 'delete', path: '/user_homes/c' },
+  ];
+  for (const [seed, concurrency] of [
+    [1, 1],
+    [2, 2],
+    [3, 3],
+    [4, 8],
+  ] as const) {
+    const random = seeded(seed);
+    const tmp = await tempDir();
+    const store = await FsJournalStore.open(tmp.dir);
+    const all = Array.from({ length: 120 }, (_, i) =>
+      // Every third entry on a path of its own: sendable beside the others.
+      entry(
+        i % 3 === 0 ? { action: 'makedir', path: `/user_homes/own${i}` } : shapes[Math.floor(random() * shapes.length)],
+      ),
+    );
+    await store.create(all);
+    const peer = new HeldPeer(all);
+    const health = new PeerHealth(new Map([['server2', peer]]), silentLogger);
+    const replayer = new Replayer({
+      store,
+      peers: new Map([['server2', peer]]),
+      health,
+      logger: silentLogger,
+      concurrency,
+    });
+    try {
+      await replayer.sweep(); // once: from here on only the replayer's own dispatches move the lane
+      let answered = 0;
+      while (answered < all.length) {
+        // A lane that stalls has nothing in flight and entries left: this wait then fails.
+        await peer.someHeld(5_000, `seed ${seed}: the lane stalled after ${answered} answers`);
+        const [next] = peer.held.splice(Math.floor(random() * peer.held.length), 1);
+        next!.answer();
+        answered += 1;
+      }
+      await waitFor(async () => replayer.inFlight === 0, 5_000);
+      expect(await store.list(all[0]!.lane), `seed ${seed}`).toEqual([]);
+      expect(peer.overtakes, `seed ${seed}`).toEqual([]);
+      expect(peer.answered.size).toBe(all.length);
+    } finally {
+      await replayer.stop();
+      health.close();
+      await store.close();
+      await tmp.remove();
+    }
   }
 });
