@@ -9,9 +9,12 @@ import { tempDir } from '../support/tmp.js';
 // What a checkpoint makes durable, observed through the two ways it has of doing so.
 const seen = vi.hoisted(() => ({ syncfs: 0, fsynced: [] as string[] }));
 vi.mock('../../src/adapters/fs-journal/syncfs.js', () => ({
-  syncFileSystem: async () => {
-    seen.syncfs += 1;
-    return true;
+  FileSystemSync: class {
+    async sync() {
+      seen.syncfs += 1;
+      return true;
+    }
+    close() {}
   },
 }));
 vi.mock('../../src/adapters/durable-files/fsync.js', async (importOriginal) => {

@@ -1,19 +1,106 @@
 import { platform } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { syncFileSystem } from '../../src/adapters/fs-journal/syncfs.js';
+import { FileSystemSync } from '../../src/adapters/fs-journal/syncfs.js';
+import { waitFor } from '../support/node-client.js';
 import { tempDir } from '../support/tmp.js';
 
-describe('syncFileSystem', () => {
-  it('syncs the file system of an existing folder on Linux, and says so', async () => {
+const linux = platform() === 'linux';
+
+function running(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('FileSystemSync', () => {
+  it('syncs the file system of an existing folder on Linux, and says so; one shell answers every call', async () => {
     const tmp = await tempDir();
+    const fileSystem = new FileSystemSync(tmp.dir);
     try {
-      expect(await syncFileSystem(tmp.dir)).toBe(platform() === 'linux');
+      expect(await fileSystem.sync()).toBe(linux);
+      if (!linux) return;
+      const pid = fileSystem.helperPid;
+      expect(running(pid)).toBe(true);
+      // Side by side: answered in order, by the same shell.
+      expect(await Promise.all([fileSystem.sync(), fileSystem.sync(), fileSystem.sync()])).toEqual([true, true, true]);
+      expect(fileSystem.helperPid).toBe(pid);
+      fileSystem.close();
+      await waitFor(async () => !running(pid), 5_000, () => `shell ${pid} still runs after close`);
     } finally {
+      fileSystem.close();
       await tmp.remove();
     }
   });
 
-  it('answers false (the caller falls back to fsyncs) for a path that does not exist', async () => {
-    expect(await syncFileSystem('/no/such/folder/for/vfs-relay')).toBe(false);
+  it('answers false (the caller falls back to fsyncs) for a path that does not exist, and keeps its shell', async () => {
+    const fileSystem = new FileSystemSync('/no/such/folder/for/vfs-relay');
+    try {
+      expect(await fileSystem.sync()).toBe(false);
+      if (linux) expect(running(fileSystem.helperPid)).toBe(true);
+    } finally {
+      fileSystem.close();
+    }
+  });
+
+  it.runIf(linux)('starts a new shell when its shell was killed, and answers the sync that was waiting false', async () => {
+    const tmp = await tempDir();
+    // A shell that reads the request and never answers, until it is killed.
+    const stuck = new FileSystemSync(tmp.dir, { script: 'read -r _; exec sleep 600' });
+    const fileSystem = new FileSystemSync(tmp.dir);
+    try {
+      const waiting = stuck.sync();
+      await waitFor(async () => running(stuck.helperPid), 5_000);
+      process.kill(stuck.helperPid!, 'SIGKILL');
+      expect(await waiting).toBe(false);
+
+      expect(await fileSystem.sync()).toBe(true);
+      const first = fileSystem.helperPid!;
+      process.kill(first, 'SIGKILL');
+      await waitFor(async () => fileSystem.helperPid === undefined, 5_000, () => 'the dead shell is still counted');
+      expect(await fileSystem.sync()).toBe(true);
+      expect(fileSystem.helperPid).not.toBe(first);
+    } finally {
+      stuck.close();
+      fileSystem.close();
+      await tmp.remove();
+    }
+  });
+
+  it.runIf(linux)('gives up on a sync that does not answer in time: false, and the shell is killed', async () => {
+    const tmp = await tempDir();
+    const fileSystem = new FileSystemSync(tmp.dir, { script: 'read -r _; exec sleep 600', timeoutMs: 100 });
+    try {
+      const answer = fileSystem.sync();
+      await waitFor(async () => running(fileSystem.helperPid), 5_000);
+      const pid = fileSystem.helperPid;
+      expect(await answer).toBe(false);
+      await waitFor(async () => !running(pid), 5_000, () => `shell ${pid} still runs`);
+    } finally {
+      fileSystem.close();
+      await tmp.remove();
+    }
+  });
+
+  it.runIf(linux)('does not keep the process alive while idle', async () => {
+    // A child process that syncs once and has nothing else to do must exit on its own.
+    const { execFileSync } = await import('node:child_process');
+    const tmp = await tempDir();
+    try {
+      const module = new URL('../../src/adapters/fs-journal/syncfs.ts', import.meta.url).pathname;
+      const code = `import { FileSystemSync } from ${JSON.stringify(module)};
+        const ok = await new FileSystemSync(${JSON.stringify(tmp.dir)}).sync();
+        console.log(ok ? 'synced' : 'failed');`;
+      const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+        timeout: 20_000,
+        encoding: 'utf8',
+      });
+      expect(out.trim()).toBe('synced');
+    } finally {
+      await tmp.remove();
+    }
   });
 });

@@ -10,7 +10,7 @@ import { DirectorySync } from './dir-sync.js';
 import { FolderJanitor } from './janitor.js';
 import { BODY_FILE, ENTRY_FILE, entryKey, ignoreMissing, type JournalLayout } from './layout.js';
 import { PRIVATE_DIR, PRIVATE_FILE } from './modes.js';
-import { syncFileSystem } from './syncfs.js';
+import { FileSystemSync } from './syncfs.js';
 import type { AppendMode, LogSlice, WalRecord, WriteAheadLog } from './wal.js';
 
 /** A checkpoint touching at least this many paths syncs the whole file system at once instead of file by file. */
@@ -40,6 +40,7 @@ export class JournalLogWriter {
   private readonly janitor = new FolderJanitor([ENTRY_FILE, BODY_FILE]);
   private readonly knownLaneDirs = new Set<string>();
   private checkpointTimer: NodeJS.Timeout | undefined;
+  private readonly fileSystem: FileSystemSync;
   /** Whether syncfs works here: unknown until first tried; false after it failed once. */
   private syncfs: boolean | undefined;
   private wal: WriteAheadLog | undefined;
@@ -49,6 +50,7 @@ export class JournalLogWriter {
     wal: WriteAheadLog,
   ) {
     this.wal = wal;
+    this.fileSystem = new FileSystemSync(layout.journal);
   }
 
   /** Checkpoints every `intervalMs`; a failure is reported once (not every time) through `onFailure`. */
@@ -168,7 +170,7 @@ export class JournalLogWriter {
   }
 
   /**
-   * Makes durable every file and folder the records touched: one syncfs when they are many (see syncFileSystem),
+   * Makes durable every file and folder the records touched: one syncfs when they are many (see FileSystemSync),
    * else one batch of parallel fsyncs. An entry both created and purged within the records needs nothing of its
    * own made durable, only its lane's folder (where its folder's name was, if it was ever written): with a peer
    * that keeps up, that is nearly every entry.
@@ -193,7 +195,7 @@ export class JournalLogWriter {
     dirs.add(this.layout.journal);
     // Purges touch only their lanes' folders; a burst of new entries touches thousands of paths.
     if (files.size + dirs.size >= SYNCFS_PATHS && this.syncfs !== false) {
-      const done = await syncFileSystem(this.layout.journal);
+      const done = await this.fileSystem.sync();
       this.syncfs = done;
       if (done) return;
     }
@@ -209,6 +211,7 @@ export class JournalLogWriter {
     try {
       await wal?.close((records) => this.makeDurable(records));
     } finally {
+      this.fileSystem.close();
       await this.janitor.close();
     }
   }
