@@ -29,7 +29,11 @@ describe('FileSystemSync', () => {
       expect(await Promise.all([fileSystem.sync(), fileSystem.sync(), fileSystem.sync()])).toEqual([true, true, true]);
       expect(fileSystem.helperPid).toBe(pid);
       fileSystem.close();
-      await waitFor(async () => !running(pid), 5_000, () => `shell ${pid} still runs after close`);
+      await waitFor(
+        async () => !running(pid),
+        5_000,
+        () => `shell ${pid} still runs after close`,
+      );
     } finally {
       fileSystem.close();
       await tmp.remove();
@@ -46,29 +50,36 @@ describe('FileSystemSync', () => {
     }
   });
 
-  it.runIf(linux)('starts a new shell when its shell was killed, and answers the sync that was waiting false', async () => {
-    const tmp = await tempDir();
-    // A shell that reads the request and never answers, until it is killed.
-    const stuck = new FileSystemSync(tmp.dir, { script: 'read -r _; exec sleep 600' });
-    const fileSystem = new FileSystemSync(tmp.dir);
-    try {
-      const waiting = stuck.sync();
-      await waitFor(async () => running(stuck.helperPid), 5_000);
-      process.kill(stuck.helperPid!, 'SIGKILL');
-      expect(await waiting).toBe(false);
+  it.runIf(linux)(
+    'starts a new shell when its shell was killed, and answers the sync that was waiting false',
+    async () => {
+      const tmp = await tempDir();
+      // A shell that reads the request and never answers, until it is killed.
+      const stuck = new FileSystemSync(tmp.dir, { script: 'read -r _; exec sleep 600' });
+      const fileSystem = new FileSystemSync(tmp.dir);
+      try {
+        const waiting = stuck.sync();
+        await waitFor(async () => running(stuck.helperPid), 5_000);
+        process.kill(stuck.helperPid!, 'SIGKILL');
+        expect(await waiting).toBe(false);
 
-      expect(await fileSystem.sync()).toBe(true);
-      const first = fileSystem.helperPid!;
-      process.kill(first, 'SIGKILL');
-      await waitFor(async () => fileSystem.helperPid === undefined, 5_000, () => 'the dead shell is still counted');
-      expect(await fileSystem.sync()).toBe(true);
-      expect(fileSystem.helperPid).not.toBe(first);
-    } finally {
-      stuck.close();
-      fileSystem.close();
-      await tmp.remove();
-    }
-  });
+        expect(await fileSystem.sync()).toBe(true);
+        const first = fileSystem.helperPid!;
+        process.kill(first, 'SIGKILL');
+        await waitFor(
+          async () => fileSystem.helperPid === undefined,
+          5_000,
+          () => 'the dead shell is still counted',
+        );
+        expect(await fileSystem.sync()).toBe(true);
+        expect(fileSystem.helperPid).not.toBe(first);
+      } finally {
+        stuck.close();
+        fileSystem.close();
+        await tmp.remove();
+      }
+    },
+  );
 
   it.runIf(linux)('gives up on a sync that does not answer in time: false, and the shell is killed', async () => {
     const tmp = await tempDir();
@@ -78,7 +89,11 @@ describe('FileSystemSync', () => {
       await waitFor(async () => running(fileSystem.helperPid), 5_000);
       const pid = fileSystem.helperPid;
       expect(await answer).toBe(false);
-      await waitFor(async () => !running(pid), 5_000, () => `shell ${pid} still runs`);
+      await waitFor(
+        async () => !running(pid),
+        5_000,
+        () => `shell ${pid} still runs`,
+      );
     } finally {
       fileSystem.close();
       await tmp.remove();
