@@ -1,8 +1,9 @@
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Difference, Job } from '../../core/jobs/job.js';
 import type { JobStore } from '../../core/jobs/job-store.js';
 import { isStamp } from '../../core/stamp.js';
+import { replaceFile } from '../durable-files/replace-file.js';
 
 export const JOBS_DIR = 'jobs';
 
@@ -56,15 +57,8 @@ export class FsJobStore implements JobStore {
   private async write(id: string, name: string, text: string): Promise<void> {
     const folder = join(this.dir, id);
     await mkdir(folder, { recursive: true });
-    const temporary = join(folder, `.${name}.tmp`);
-    const handle = await open(temporary, 'w');
-    try {
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, join(folder, name));
+    // One writer per file (a job's own chunk): a fixed temporary name, hidden from listings.
+    await replaceFile(join(folder, name), text, { sync: 'file', temporary: join(folder, `.${name}.tmp`) });
   }
 }
 
