@@ -1,6 +1,7 @@
 import { existsSync, watch } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FolderJanitor } from '../../src/adapters/fs-journal/janitor.js';
 import { tempDir } from '../support/tmp.js';
@@ -171,6 +172,44 @@ describe('FolderJanitor', () => {
       await janitor.close();
       await Promise.all(writes);
       for (const dir of [b, c]) expect(existsSync(join(dir, 'config.XML'))).toBe(true);
+    });
+
+    it('sends the writes that fell due close together to the thread in one message', async () => {
+      const root = await folder();
+      const janitor = new FolderJanitor(['config.XML', 'upload']);
+      closing.push(janitor);
+      const sent = vi.spyOn(Worker.prototype, 'postMessage');
+      // The janitor's clock and timers only: the thread's answers and setImmediate stay real.
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+      // A millisecond at a time, letting the janitor send whatever it queued (setImmediate) after each.
+      const advance = async (ms: number) => {
+        for (let i = 0; i < ms; i++) {
+          vi.advanceTimersByTime(1);
+          await new Promise((r) => setImmediate(r));
+        }
+      };
+      try {
+        const dirs = ['a', 'b', 'c', 'd'].map((n) => join(root, n));
+        const writes: Promise<void>[] = [];
+        for (const dir of dirs.slice(0, 3)) {
+          writes.push(janitor.write(write(dir), { holdMs: 500 }));
+          await advance(10); // due at 500, 510, 520 ms
+        }
+        writes.push(janitor.write(write(dirs[3]!), { holdMs: 500 })); // due at 530 ms
+        await advance(499 - 30);
+        expect(sent).not.toHaveBeenCalled(); // none due yet
+        await advance(30); // 529 ms: the first three are due, the fourth is not
+        await Promise.all(writes.slice(0, 3));
+        expect(sent).toHaveBeenCalledTimes(1);
+        expect(existsSync(dirs[3]!)).toBe(false);
+        await advance(60);
+        await writes[3];
+        expect(sent).toHaveBeenCalledTimes(2);
+        for (const dir of dirs) expect(existsSync(join(dir, 'config.XML'))).toBe(true);
+      } finally {
+        vi.useRealTimers();
+        sent.mockRestore();
+      }
     });
 
     it('keeps the order of two writes of one folder', async () => {

@@ -14,6 +14,12 @@ interface Queued {
   waiting: Waiting;
 }
 
+/**
+ * Held writes are sent up to this much after they are due, so that one timer and one message to the thread carry
+ * all the writes that fell due meanwhile (at 1,000 uploads/s, 25 of them) instead of one or two each.
+ */
+const HOLD_BATCH_MS = 25;
+
 export interface WriteOptions {
   /**
    * Keep the write back this long before it goes to the thread. A `remove` of the same folder meanwhile cancels
@@ -105,12 +111,13 @@ export class FolderJanitor {
    */
   write(folder: FolderWrite, options: WriteOptions = {}): Promise<void> {
     this.release(folder.dir); // writes of one folder keep their order
-    if (!options.holdMs || this.failure || this.closing) return this.enqueue(folder);
+    const { holdMs } = options;
+    if (!holdMs || this.failure || this.closing) return this.enqueue(folder);
     // Deadlines on the monotonic clock: a wall clock stepped back would hold every write that much longer.
-    const due = performance.now() + options.holdMs;
+    const due = performance.now() + holdMs;
     return new Promise<void>((resolve, reject) => {
       this.held.set(folder.dir, { op: folder, waiting: { resolve, reject }, due });
-      this.holdTimer ??= setTimeout(() => this.releaseDue(), options.holdMs);
+      this.holdTimer ??= setTimeout(() => this.releaseDue(), holdMs + HOLD_BATCH_MS);
     });
   }
 
@@ -143,13 +150,16 @@ export class FolderJanitor {
     }
   }
 
-  /** Sends the held writes that are due (the map is in the order they were held), and waits for the next one. */
+  /**
+   * Sends the held writes that are due (the map is in the order they were held), and waits for the next one and
+   * those falling due just after it (HOLD_BATCH_MS).
+   */
   private releaseDue(): void {
     this.holdTimer = undefined;
     const now = performance.now();
     for (const [dir, held] of this.held) {
       if (held.due > now) {
-        this.holdTimer = setTimeout(() => this.releaseDue(), held.due - now);
+        this.holdTimer = setTimeout(() => this.releaseDue(), held.due - now + HOLD_BATCH_MS);
         return;
       }
       this.held.delete(dir);
