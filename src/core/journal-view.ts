@@ -2,6 +2,7 @@ import type { EntryStatus, JournalEntry } from './entry.js';
 import { touchedPaths } from './entry.js';
 import { NotFoundError } from './errors.js';
 import type { JournalStore } from './journal.js';
+import { PathOwners } from './path-marks.js';
 import { pathsOverlap } from './paths.js';
 
 /** An entry as operators see it: the stored status, or BLOCKED when it waits behind a stuck or unfinished entry. */
@@ -94,20 +95,28 @@ function walkLane(
   entries: Iterable<JournalEntry>,
   visit: (entry: JournalEntry, view: EntryStatus, blockedBy: string | undefined) => boolean,
 ): void {
-  const stuck: { paths: string[]; root: string }[] = [];
+  // Each stuck entry's paths, owned by the entry it waits behind (itself, unless BLOCKED); an entry waits behind
+  // the oldest stuck entry that overlaps it.
+  const stuck = new PathOwners<{ index: number; root: string }>();
+  let count = 0;
   for (const entry of entries) {
     let view: EntryStatus = entry.status;
     let blockedBy: string | undefined;
-    if (view === 'PENDING' && stuck.length > 0) {
-      const paths = touchedPaths(entry);
-      const blocker = stuck.find((s) => s.paths.some((p) => paths.some((q) => pathsOverlap(p, q))));
+    if (view === 'PENDING' && stuck.size > 0) {
+      let blocker: { index: number; root: string } | undefined;
+      for (const path of touchedPaths(entry)) {
+        const found = stuck.first(path);
+        if (found && (!blocker || found.index < blocker.index)) blocker = found;
+      }
       if (blocker) {
         view = 'BLOCKED';
         blockedBy = blocker.root;
       }
     }
-    if (isStuck(view) || view === 'AWAITING_BODY')
-      stuck.push({ paths: touchedPaths(entry), root: blockedBy ?? entry.id });
+    if (isStuck(view) || view === 'AWAITING_BODY') {
+      const owner = { index: count++, root: blockedBy ?? entry.id };
+      for (const path of touchedPaths(entry)) stuck.add(path, owner);
+    }
     if (visit(entry, view, blockedBy) === false) return;
   }
 }

@@ -71,6 +71,78 @@ export class PathMarks {
   }
 }
 
+/** A path added to PathOwners: its owner, and its place in the order paths were added. */
+interface Owned<T> {
+  order: number;
+  owner: T;
+}
+
+/** Up to this many paths, PathOwners compares with each in turn (cheaper than its maps for a few). */
+const FEW_PATHS = 16;
+
+/**
+ * Paths with an owner each, answering "which path added first overlaps this one?" (same path, ancestor or
+ * descendant). The operator views ask it for every entry behind a stuck one, and a folder delete parked as CONFLICT
+ * can hold back a whole busy tree: with a list of stuck paths, a lane of 10,000 entries held back and 10,000 not
+ * took 7.5 s per view. Past a few paths, it answers from maps in time proportional to the path's depth. Paths are
+ * only ever added.
+ */
+export class PathOwners<T> {
+  private readonly few: { path: string; mark: Owned<T> }[] = [];
+  /** The first path added exactly there (once past FEW_PATHS). */
+  private readonly exact = new Map<string, Owned<T>>();
+  /** The first path added at or below there, `/` included (once past FEW_PATHS). */
+  private readonly atOrBelow = new Map<string, Owned<T>>();
+  private added = 0;
+
+  get size(): number {
+    return this.added;
+  }
+
+  add(path: string, owner: T): void {
+    const mark = { order: this.added++, owner };
+    if (this.added <= FEW_PATHS) {
+      this.few.push({ path, mark });
+      if (this.added === FEW_PATHS) for (const f of this.few) this.index(f.path, f.mark);
+      return;
+    }
+    this.index(path, mark);
+  }
+
+  /** The owner of the first-added path that overlaps `path`, if any. */
+  first(path: string): T | undefined {
+    if (this.added < FEW_PATHS) return this.few.find((f) => pathsOverlap(f.path, path))?.mark.owner;
+    let best = this.exact.get('/'); // the root is an ancestor of every path
+    const earlier = (mark: Owned<T> | undefined) => {
+      if (mark && (!best || mark.order < best.order)) best = mark;
+    };
+    if (path === '/') earlier(this.atOrBelow.get('/'));
+    else {
+      // Ancestors, shallowest first, until one has nothing added at or below it (nor has any deeper prefix).
+      for (let cut = path.indexOf('/', 1); ; cut = path.indexOf('/', cut + 1)) {
+        const prefix = cut === -1 ? path : path.slice(0, cut);
+        const below = this.atOrBelow.get(prefix);
+        if (!below) break;
+        earlier(this.exact.get(prefix)); // at an ancestor, or the path
+        if (cut === -1) earlier(below); // at or below the path
+        if (cut === -1) break;
+      }
+    }
+    return best?.owner;
+  }
+
+  private index(path: string, mark: Owned<T>): void {
+    if (!this.exact.has(path)) this.exact.set(path, mark);
+    const prefixes = pathPrefixes(path);
+    // Deepest first, until a prefix holds an earlier path below it: its ancestors then do too.
+    for (let i = prefixes.length - 1; i >= 0; i--) {
+      if (this.atOrBelow.has(prefixes[i]!)) return;
+      this.atOrBelow.set(prefixes[i]!, mark);
+    }
+    if (!this.atOrBelow.has('/')) this.atOrBelow.set('/', mark);
+  }
+}
+
 /**
  * One string object per distinct value, for strings used as keys again and again (the replayer's path prefixes).
  * A map compares two different string objects with the same characters character by character (a slice of a

@@ -2,8 +2,8 @@
 // What the operator's reads and the replayer's sweep cost on a long backlog: one lane of N PENDING entries (default
 // 100,000 and 1,000,000) in the file journal's in-memory index — the part these operations touch; none of them
 // reads the disk — read through the store methods the file journal has (lanes, list, read, summary, scan). Each is
-// timed on the main thread (ms per call, median of several) with nothing stuck, and again with a CONFLICT at the
-// front of the lane. While one of these runs, the relay does nothing else: ingest and replay wait. Last, how long
+// timed on the main thread (ms per call, median of several) with nothing stuck, again with a CONFLICT at the
+// front of the lane, and with a folder delete parked there that one entry in 20 waits behind. While one of these runs, the relay does nothing else: ingest and replay wait. Last, how long
 // the file journal takes to open (start-up: every entry read back from disk) with `--on-disk N` entries (20,000).
 import { parseArgs } from 'node:util';
 import { MemoryIndex } from '../../src/adapters/fs-journal/memory-index.js';
@@ -90,9 +90,16 @@ for (const count of COUNTS) {
   const started = performance.now();
   await replayer.sweep();
   rows.push(['replayer sweep, first (start-up)', `${(performance.now() - started).toFixed(1)} ms`]);
-  for (const stuck of [false, true]) {
-    if (stuck) index.set({ ...index.get({ lane: LANE, id: idOf(0) })!, status: 'CONFLICT' });
-    const label = stuck ? 'CONFLICT at the front' : 'all PENDING';
+  for (const stuck of ['none', 'file', 'folder'] as const) {
+    const front = index.get({ lane: LANE, id: idOf(0) })!;
+    if (stuck === 'file') index.set({ ...front, status: 'CONFLICT' });
+    // A folder delete parked at the front: the lane's files in that folder (one in 20) wait behind it.
+    if (stuck === 'folder') index.set({ ...front, action: 'delete', path: '/user_homes/d0', status: 'CONFLICT' });
+    const label = {
+      none: 'all PENDING',
+      file: 'CONFLICT at the front',
+      folder: 'a folder delete parked at the front, 5% behind it',
+    }[stuck];
     rows.push([`backlog per peer (GET /v1/peers, metrics), ${label}`, `${await time(runs, () => view.backlog())} ms`]);
     rows.push([
       `GET /v1/changes?limit=100, ${label}`,

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryIndex } from '../../src/adapters/fs-journal/memory-index.js';
-import type { JournalEntry } from '../../src/core/entry.js';
+import { type JournalEntry, touchedPaths } from '../../src/core/entry.js';
 import type { JournalStore } from '../../src/core/journal.js';
 import { type ChangeFilter, deriveLane, type EntryView, JournalView } from '../../src/core/journal-view.js';
+import { pathsOverlap } from '../../src/core/paths.js';
 import { seeded } from '../bench/stats.js';
 
 const LANES = [
@@ -182,5 +183,76 @@ describe('JournalView.listChanges and getChange', () => {
         expect(blocked.ids.length).toBeGreaterThan(0); // the filters above met BLOCKED entries
       }
     }
+  });
+});
+
+describe('deriveLane', () => {
+  /** The definition, quadratic: an entry waits behind the oldest stuck (or waiting) older entry it overlaps. */
+  function reference(entries: readonly JournalEntry[]): { view: string; blockedBy?: string }[] {
+    const stuck: { paths: string[]; root: string }[] = [];
+    return entries.map((entry) => {
+      const paths = touchedPaths(entry);
+      const blocker =
+        entry.status === 'PENDING'
+          ? stuck.find((s) => s.paths.some((p) => paths.some((q) => pathsOverlap(p, q))))
+          : undefined;
+      const view = blocker ? 'BLOCKED' : entry.status;
+      if (['CONFLICT', 'FAILED', 'HELD', 'BLOCKED', 'AWAITING_BODY'].includes(view)) {
+        stuck.push({ paths, root: blocker?.root ?? entry.id });
+      }
+      return blocker ? { view, blockedBy: blocker.root } : { view };
+    });
+  }
+
+  it('marks BLOCKED, and what each waits behind, as the definition does: folders, renames, deep trees', () => {
+    const random = seeded(11);
+    const names = ['a', 'b', 'a/b', 'a/b/c', 'ab', 'b/a', 'c d'];
+    const pick = () => `/user_homes/${names[Math.floor(random() * names.length)]}`;
+    for (let round = 0; round < 300; round++) {
+      // Short lanes and long ones, few stuck entries and many (more than PathOwners compares one by one).
+      const entries = Array.from({ length: 1 + Math.floor(random() * 120) }, (_, n): JournalEntry => {
+        const r = random();
+        const status = r < 0.08 ? 'CONFLICT' : r < 0.12 ? 'AWAITING_BODY' : r < 0.15 ? 'HELD' : 'PENDING';
+        const rename = random() < 0.2;
+        return {
+          id: `20261206T0000000${String(n).padStart(5, '0')}`,
+          lane: LANES[0]!.lane,
+          peer: 'server2',
+          location: '/user_homes',
+          action: rename ? 'rename' : random() < 0.3 ? 'delete' : 'upload',
+          path: random() < 0.05 ? '/user_homes' : pick(),
+          ...(rename ? { target: pick() } : {}),
+          createdAt: new Date(Date.UTC(2026, 11, 6) + n * 1000).toISOString(),
+          attempts: 0,
+          status,
+        } as JournalEntry;
+      });
+      const derived = deriveLane(entries).map((v) =>
+        v.blockedBy ? { view: v.view, blockedBy: v.blockedBy } : { view: v.view },
+      );
+      expect(derived, `round ${round}`).toEqual(reference(entries));
+    }
+  });
+
+  it('costs each entry its depth, not the number of stuck entries before it: 20,000 held back, 20,000 not', () => {
+    // With a list of stuck paths this lane took ~30 s (every free entry compared with every held one).
+    const entry = (n: number, path: string, status: JournalEntry['status'] = 'PENDING'): JournalEntry =>
+      ({
+        id: `20261206T00000${String(n).padStart(7, '0')}`,
+        lane: LANES[0]!.lane,
+        peer: 'server2',
+        location: '/user_homes',
+        action: 'upload',
+        path,
+        createdAt: new Date(Date.UTC(2026, 11, 6)).toISOString(),
+        attempts: 0,
+        status,
+      }) as JournalEntry;
+    const entries = [entry(0, '/user_homes/a', 'CONFLICT')];
+    for (let n = 1; n <= 20_000; n++) entries.push(entry(n, `/user_homes/a/f${n}`));
+    for (let n = 20_001; n <= 40_000; n++) entries.push(entry(n, `/user_homes/b/f${n}`));
+    const views = deriveLane(entries);
+    expect(views.filter((v) => v.view === 'BLOCKED' && v.blockedBy === entries[0]!.id)).toHaveLength(20_000);
+    expect(views.filter((v) => v.view === 'PENDING')).toHaveLength(20_000);
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { overlapsAny, PathMarks, pathPrefixes, StringPool } from '../../src/core/path-marks.js';
+import { overlapsAny, PathMarks, PathOwners, pathPrefixes, StringPool } from '../../src/core/path-marks.js';
+import { pathsOverlap } from '../../src/core/paths.js';
 import { seeded } from '../bench/stats.js';
 
 /** Paths from a tiny alphabet, so that ancestors, descendants, siblings and look-alike prefixes all occur. */
@@ -59,5 +60,24 @@ describe('StringPool', () => {
     for (const name of ['a', 'b', 'c', 'd']) expect(pool.intern(`/${name}`)).toBe(`/${name}`);
     expect(pool.size).toBeLessThanOrEqual(3);
     expect(pool.intern('/user_homes/alice')).toBe('/user_homes/alice');
+  });
+});
+
+describe('PathOwners', () => {
+  it('names the owner of the first-added overlapping path, as the quadratic definition does (5,000 random cases)', () => {
+    const random = seeded(7);
+    for (let i = 0; i < 5000; i++) {
+      // Few paths and many: PathOwners compares with each of a few, and looks many up in maps.
+      const added = Array.from({ length: Math.floor(random() * 40) }, () => randomPath(random));
+      const owners = new PathOwners<number>();
+      for (const [owner, path] of added.entries()) owners.add(path, owner);
+      const probe = randomPath(random);
+      const expected = added.findIndex((path) => pathsOverlap(path, probe));
+      expect({ added, probe, first: owners.first(probe) }).toEqual({
+        added,
+        probe,
+        first: expected === -1 ? undefined : expected,
+      });
+    }
   });
 });
