@@ -104,6 +104,17 @@ export class LaneIndex {
     }
   }
 
+  /** Entries after `after` (exclusive), oldest first, without copying; do not modify the index while iterating. */
+  *valuesAfter(after: string): IterableIterator<JournalEntry> {
+    let at = this.insertionPoint(after);
+    if (this.ids[at] === after) at += 1;
+    const { entries } = this;
+    for (; at < entries.length; at++) {
+      const entry = entries[at];
+      if (entry) yield entry;
+    }
+  }
+
   /** Counts kept as entries come and go: O(1), whatever the lane's length. */
   summary(): LaneSummary {
     const summary: LaneSummary = {

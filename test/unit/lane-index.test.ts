@@ -11,6 +11,11 @@ function entry(n: number, note = '', status: JournalEntry['status'] = 'PENDING')
 function expectSameAs(index: LaneIndex, model: Map<string, JournalEntry>): void {
   const sorted = [...model.keys()].sort();
   expect([...index.values()].map((e) => e.id)).toEqual(sorted);
+  // From after an id (present, removed, or never there): the same order, from the next one on.
+  for (const after of [sorted[0], sorted[Math.floor(sorted.length / 2)], 'id-000050x', 'id-', 'id-999999']) {
+    if (after === undefined) continue;
+    expect([...index.valuesAfter(after)].map((e) => e.id), after).toEqual(sorted.filter((id) => id > after));
+  }
   expect(index.size).toBe(sorted.length);
   expect(index.last()).toBe(sorted[sorted.length - 1]);
   for (const id of sorted) expect(index.get(id)).toBe(model.get(id));

@@ -245,3 +245,105 @@ it('never stalls a lane, whatever order the peer answers in: what an answered en
     }
   }
 });
+
+/** A peer that answers as the test says: applied, or refused (the entry is parked as CONFLICT). */
+class ParkingPeer implements Peer {
+  readonly name = 'server2';
+  readonly held: { entry: JournalEntry; answer: (outcome: ReplayOutcome) => void }[] = [];
+  /** Applied by this peer, or skipped by the operator: what a newer overlapping entry may follow. */
+  readonly done = new Set<string>();
+  readonly overtakes: string[] = [];
+  constructor(private readonly all: readonly JournalEntry[]) {}
+  async probe(): Promise<ReplayOutcome> {
+    return { kind: 'applied' };
+  }
+  async apply(e: JournalEntry): Promise<ReplayOutcome> {
+    for (const older of this.all) {
+      if (older.id < e.id && overlaps(older, e) && !this.done.has(older.id)) this.overtakes.push(e.id);
+    }
+    const outcome = await new Promise<ReplayOutcome>((answer) => this.held.push({ entry: e, answer }));
+    if (outcome.kind === 'applied') this.done.add(e.id);
+    return outcome;
+  }
+  async close(): Promise<void> {}
+}
+
+it('never stalls a lane with parked changes: what they hold back waits, the rest goes, and retry, skip or commit lets it go', async () => {
+  const shapes: Partial<JournalEntry>[] = [
+    { action: 'makedir', path: '/user_homes/a' },
+    { action: 'makedir', path: '/user_homes/a/f1' },
+    { action: 'delete', path: '/user_homes/a' },
+    { action: 'makedir', path: '/user_homes/b/f1' },
+    { action: 'rename', path: '/user_homes/a/f1', target: '/user_homes/b/f1' },
+    { action: 'makedir', path: '/user_homes/c/d/e' },
+    { action: 'delete', path: '/user_homes/c' },
+  ];
+  for (const [seed, concurrency] of [
+    [5, 1],
+    [6, 2],
+    [7, 3],
+    [8, 8],
+  ] as const) {
+    const random = seeded(seed);
+    const tmp = await tempDir();
+    const store = await FsJournalStore.open(tmp.dir);
+    const all = Array.from({ length: 150 }, (_, i) =>
+      entry({
+        ...(i % 4 === 0
+          ? { action: 'makedir', path: `/user_homes/own${i}` }
+          : shapes[Math.floor(random() * shapes.length)]),
+        // Some wait for a body (a three-step upload before its commit): what overlaps them waits too.
+        ...(random() < 0.08 ? { status: 'AWAITING_BODY' as const } : {}),
+      }),
+    );
+    await store.create(all);
+    const lane = all[0]!.lane;
+    const peer = new ParkingPeer(all);
+    const health = new PeerHealth(new Map([['server2', peer]]), silentLogger);
+    const replayer = new Replayer({
+      store,
+      peers: new Map([['server2', peer]]),
+      health,
+      logger: silentLogger,
+      concurrency,
+    });
+    const what = (steps: number) => `seed ${seed}, step ${steps}`;
+    try {
+      await replayer.sweep(); // once: from here on only dispatches, rings and answers move the lane
+      for (let steps = 0; ; steps++) {
+        expect(steps, what(steps)).toBeLessThan(5_000);
+        // Until the peer is asked something, or nothing is in flight (a purge or an update takes a few ticks).
+        for (const deadline = Date.now() + 5_000; peer.held.length === 0 && replayer.inFlight > 0; ) {
+          if (Date.now() > deadline) throw new Error(`${what(steps)}: a replay never finished`);
+          await new Promise((r) => setTimeout(r, 1));
+        }
+        if (peer.held.length > 0) {
+          const [next] = peer.held.splice(Math.floor(random() * peer.held.length), 1);
+          next!.answer(random() < 0.15 ? { kind: 'conflict', reason: 'refused by the test' } : { kind: 'applied' });
+          continue;
+        }
+        // Nothing in flight and nothing asked: every entry left must be waiting for an operator (or a body).
+        const left = await store.list(lane);
+        if (left.length === 0) break;
+        const waiting = left.filter((e) => e.status !== 'PENDING');
+        expect(waiting.length, `${what(steps)}: PENDING entries left with nothing in flight (a stall)`).toBeGreaterThan(
+          0,
+        );
+        const chosen = waiting[Math.floor(random() * waiting.length)]!;
+        if (chosen.status === 'AWAITING_BODY' || random() < 0.6) {
+          await store.update({ ...chosen, status: 'PENDING' }); // commit, or retry
+        } else {
+          await store.purge(chosen); // skip
+          peer.done.add(chosen.id);
+        }
+        await replayer.ring([chosen]);
+      }
+      expect(peer.overtakes, `seed ${seed}`).toEqual([]);
+    } finally {
+      await replayer.stop();
+      health.close();
+      await store.close();
+      await tmp.remove();
+    }
+  }
+});
