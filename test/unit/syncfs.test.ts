@@ -50,36 +50,57 @@ describe('FileSystemSync', () => {
     }
   });
 
+  it.runIf(linux)('asks a new shell once when its shell died before answering, and keeps working after', async () => {
+    const tmp = await tempDir();
+    // The first shell reads the request and dies without answering; the next one answers as the real one does.
+    const script = `if [ -e "$0/.first" ]; then while IFS= read -r _; do sync -f -- "$0"; echo $?; done; else : > "$0/.first"; read -r _; exit 1; fi`;
+    const fileSystem = new FileSystemSync(tmp.dir, { script });
+    try {
+      expect(await fileSystem.sync()).toBe(true);
+      const first = fileSystem.helperPid!;
+      process.kill(first, 'SIGKILL');
+      await waitFor(
+        async () => fileSystem.helperPid === undefined,
+        5_000,
+        () => 'the dead shell is still counted',
+      );
+      expect(await fileSystem.sync()).toBe(true);
+      expect(fileSystem.helperPid).not.toBe(first);
+    } finally {
+      fileSystem.close();
+      await tmp.remove();
+    }
+  });
+
   it.runIf(linux)(
-    'starts a new shell when its shell was killed, and answers the sync that was waiting false',
+    'outlives the signals sent to the relay (Ctrl-C, a service stop): only its input ends it',
     async () => {
       const tmp = await tempDir();
-      // A shell that reads the request and never answers, until it is killed.
-      const stuck = new FileSystemSync(tmp.dir, { script: 'read -r _; exec sleep 600' });
       const fileSystem = new FileSystemSync(tmp.dir);
       try {
-        const waiting = stuck.sync();
-        await waitFor(async () => running(stuck.helperPid), 5_000);
-        process.kill(stuck.helperPid!, 'SIGKILL');
-        expect(await waiting).toBe(false);
-
         expect(await fileSystem.sync()).toBe(true);
-        const first = fileSystem.helperPid!;
-        process.kill(first, 'SIGKILL');
-        await waitFor(
-          async () => fileSystem.helperPid === undefined,
-          5_000,
-          () => 'the dead shell is still counted',
-        );
+        const pid = fileSystem.helperPid!;
+        for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.kill(pid, signal);
         expect(await fileSystem.sync()).toBe(true);
-        expect(fileSystem.helperPid).not.toBe(first);
+        expect(fileSystem.helperPid).toBe(pid);
       } finally {
-        stuck.close();
         fileSystem.close();
         await tmp.remove();
       }
     },
   );
+
+  it.runIf(linux)('answers false after close, without starting a shell', async () => {
+    const tmp = await tempDir();
+    const fileSystem = new FileSystemSync(tmp.dir);
+    try {
+      fileSystem.close();
+      expect(await fileSystem.sync()).toBe(false);
+      expect(fileSystem.helperPid).toBeUndefined();
+    } finally {
+      await tmp.remove();
+    }
+  });
 
   it.runIf(linux)('gives up on a sync that does not answer in time: false, and the shell is killed', async () => {
     const tmp = await tempDir();
