@@ -277,7 +277,8 @@ export class Replayer implements Doorbell {
     const ready: JournalEntry[] = [];
     const ahead: JournalEntry[] = [];
     // The stuck front is stepped over (kept from earlier walks while it holds, and grown by what joined it since).
-    const front = (state.front = stuckFront(state.index, state.front));
+    state.front = stuckFront(state.index, state.front);
+    const { front } = state;
     const stuck = front?.marks;
     const older = new PathMarks();
     let heldBack = front?.heldBack ?? false;

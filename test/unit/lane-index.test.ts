@@ -14,7 +14,10 @@ function expectSameAs(index: LaneIndex, model: Map<string, JournalEntry>): void 
   // From after an id (present, removed, or never there): the same order, from the next one on.
   for (const after of [sorted[0], sorted[Math.floor(sorted.length / 2)], 'id-000050x', 'id-', 'id-999999']) {
     if (after === undefined) continue;
-    expect([...index.valuesAfter(after)].map((e) => e.id), after).toEqual(sorted.filter((id) => id > after));
+    expect(
+      [...index.valuesAfter(after)].map((e) => e.id),
+      after,
+    ).toEqual(sorted.filter((id) => id > after));
   }
   expect(index.size).toBe(sorted.length);
   expect(index.last()).toBe(sorted[sorted.length - 1]);
