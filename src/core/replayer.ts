@@ -487,9 +487,9 @@ function setEntry(state: LaneState, entry: JournalEntry): void {
   state.index.set(entry);
 }
 
-/** Removes an entry from the lane's copy (see setEntry). */
+/** Removes an entry from the lane's copy (see setEntry; removing one it does not hold changes nothing). */
 function deleteEntry(state: LaneState, id: string): void {
-  if (state.front && id <= state.front.lastId) state.front = undefined;
+  if (state.front && id <= state.front.lastId && state.index.get(id)) state.front = undefined;
   state.index.delete(id);
 }
 
