@@ -101,6 +101,18 @@ for (const count of COUNTS) {
       folder: 'a folder delete parked at the front, 5% behind it',
     }[stuck];
     rows.push([`backlog per peer (GET /v1/peers, metrics), ${label}`, `${await time(runs, () => view.backlog())} ms`]);
+    if (stuck !== 'none') {
+      // A new entry between two calls: the lane's figures cannot be kept, it is walked again.
+      let added = count;
+      rows.push([
+        `… after a new entry each time, ${label}`,
+        `${await time(runs, () => {
+          index.set({ ...front, id: idOf(added++), path: `/user_homes/new/f${added}.bin`, status: 'PENDING' });
+          return view.backlog();
+        })} ms`,
+      ]);
+      for (let n = count; n < added; n++) index.delete({ lane: LANE, id: idOf(n) });
+    }
     rows.push([
       `GET /v1/changes?limit=100, ${label}`,
       `${await time(runs, () => view.listChanges({ limit: 100 }))} ms`,

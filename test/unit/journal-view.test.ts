@@ -91,6 +91,25 @@ describe('JournalView.backlog', () => {
     }
   });
 
+  it('walks a lane with something stuck again only once its counts change', async () => {
+    const index = new MemoryIndex();
+    fill(index, seeded(4), 0.1);
+    const fast = storeOver(index, true);
+    const first = await fast.view.backlog();
+    const scans = fast.calls.scan;
+    expect(scans).toBeGreaterThan(0);
+    expect(await fast.view.backlog()).toEqual(first);
+    expect(fast.calls.scan).toBe(scans); // nothing changed: nothing walked
+    // A change in one lane: that lane is walked again, and the figures are those of a fresh view.
+    const lane = LANES[0]!.lane;
+    const conflict = index.list(lane).find((e) => e.status === 'CONFLICT')!;
+    index.set({ ...conflict, status: 'PENDING' });
+    const after = await fast.view.backlog();
+    expect(fast.calls.scan).toBe(scans + 1);
+    expect(after).toEqual(await storeOver(index, false).view.backlog());
+    expect(after.get('server2')!.conflicts).toBe(first.get('server2')!.conflicts - 1);
+  });
+
   it('counts status changes and purges without listing a lane that holds only PENDING entries', async () => {
     const index = new MemoryIndex();
     fill(index, seeded(9), 0);
