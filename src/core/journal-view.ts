@@ -269,8 +269,9 @@ export class JournalView {
         continue;
       }
       // The same counts (entries, their statuses, attempts, sizes, oldest and newest) as at the last walk: the same
-      // figures. Without a summary (stores that keep no counts) every call walks.
-      const counts = summary && countsKey(summary);
+      // figures. Only where the walk reads the lane at once (scan), so that the counts are those of what was walked;
+      // other stores (no counts, or a listing that awaits) walk every time.
+      const counts = summary && this.store.scan ? countsKey(summary) : undefined;
       const known = counts === undefined ? undefined : this.walked.get(lane);
       if (known && known.counts === counts) {
         addBacklog(backlogOf(known.peer), known.figures);

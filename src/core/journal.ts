@@ -37,7 +37,11 @@ export interface JournalStore {
   /** Writes new entries (config.XML only). All-or-nothing per entry; entries are independent. */
   create(entries: readonly JournalEntry[], options?: CreateOptions): Promise<void>;
   read(ref: EntryRef): Promise<JournalEntry | undefined>;
-  /** Rewrites an existing entry's config.XML atomically. */
+  /**
+   * Rewrites an existing entry's config.XML atomically. What an entry is — its id, lane, peer, action, path, target
+   * and createdAt — never changes: updates change its state (status, attempts, errors, release, digest). The
+   * replayer's sweep and the backlog figures compare lanes by counts that rely on this.
+   */
   update(entry: JournalEntry): Promise<void>;
   /** A lane's entries, oldest first. */
   list(lane: LaneId, options?: ListOptions): Promise<JournalEntry[]>;

@@ -107,7 +107,8 @@ for (const count of COUNTS) {
       rows.push([
         `… after a new entry each time, ${label}`,
         `${await time(runs, () => {
-          index.set({ ...front, id: idOf(added++), path: `/user_homes/new/f${added}.bin`, status: 'PENDING' });
+          const n = added++;
+          index.set({ ...front, id: idOf(n), path: `/user_homes/new/f${n}.bin`, status: 'PENDING' });
           return view.backlog();
         })} ms`,
       ]);

@@ -35,7 +35,7 @@ function storeOver(index: MemoryIndex, fast: boolean) {
         }
       : {}),
   } as unknown as JournalStore;
-  return { view: new JournalView(store), calls };
+  return { view: new JournalView(store), calls, store };
 }
 
 function fill(index: MemoryIndex, random: () => number, stuckShare: number): void {
@@ -108,6 +108,21 @@ describe('JournalView.backlog', () => {
     expect(fast.calls.scan).toBe(scans + 1);
     expect(after).toEqual(await storeOver(index, false).view.backlog());
     expect(after.get('server2')!.conflicts).toBe(first.get('server2')!.conflicts - 1);
+
+    // A store with counts but only an awaited listing: the lane may change while it is listed, so nothing is kept.
+    const { scan: _, ...listing } = fast.store as JournalStore & { scan: unknown };
+    const listed = new JournalView(listing as JournalStore);
+    const counting = listing as unknown as { list: (...args: unknown[]) => Promise<unknown> };
+    let lists = 0;
+    const list = counting.list;
+    counting.list = (...args) => {
+      lists += 1;
+      return list(...args);
+    };
+    await listed.backlog();
+    const once = lists;
+    await listed.backlog();
+    expect(lists).toBe(2 * once);
   });
 
   it('counts status changes and purges without listing a lane that holds only PENDING entries', async () => {
