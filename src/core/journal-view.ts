@@ -98,25 +98,16 @@ function walkLane(
 ): void {
   // Each stuck entry's paths, owned by the entry it waits behind (itself, unless BLOCKED); an entry waits behind
   // the oldest stuck entry that overlaps it.
-  const stuck = new PathOwners<{ index: number; root: string }>();
-  let count = 0;
+  const stuck = new PathOwners<string>();
   for (const entry of entries) {
     let view: EntryStatus = entry.status;
     let blockedBy: string | undefined;
     if (view === 'PENDING' && stuck.size > 0) {
-      let blocker: { index: number; root: string } | undefined;
-      for (const path of touchedPaths(entry)) {
-        const found = stuck.first(path);
-        if (found && (!blocker || found.index < blocker.index)) blocker = found;
-      }
-      if (blocker) {
-        view = 'BLOCKED';
-        blockedBy = blocker.root;
-      }
+      blockedBy = stuck.first(touchedPaths(entry));
+      if (blockedBy !== undefined) view = 'BLOCKED';
     }
     if (isStuck(view) || view === 'AWAITING_BODY') {
-      const owner = { index: count++, root: blockedBy ?? entry.id };
-      for (const path of touchedPaths(entry)) stuck.add(path, owner);
+      for (const path of touchedPaths(entry)) stuck.add(path, blockedBy ?? entry.id);
     }
     if (visit(entry, view, blockedBy) === false) return;
   }

@@ -109,23 +109,30 @@ export class PathOwners<T> {
     this.index(path, mark);
   }
 
-  /** The owner of the first-added path that overlaps `path`, if any. */
-  first(path: string): T | undefined {
-    if (this.added < FEW_PATHS) return this.few.find((f) => pathsOverlap(f.path, path))?.mark.owner;
+  /** The owner of the first-added path that overlaps any of `paths`, if any. */
+  first(paths: readonly string[]): T | undefined {
+    if (this.added < FEW_PATHS) {
+      return this.few.find((f) => paths.some((path) => pathsOverlap(f.path, path)))?.mark.owner;
+    }
     let best = this.exact.get('/'); // the root is an ancestor of every path
     const earlier = (mark: Owned<T> | undefined) => {
       if (mark && (!best || mark.order < best.order)) best = mark;
     };
-    if (path === '/') earlier(this.atOrBelow.get('/'));
-    else {
+    for (const path of paths) {
+      if (path === '/') {
+        earlier(this.atOrBelow.get('/'));
+        continue;
+      }
       // Ancestors, shallowest first, until one has nothing added at or below it (nor has any deeper prefix).
       for (let cut = path.indexOf('/', 1); ; cut = path.indexOf('/', cut + 1)) {
         const prefix = cut === -1 ? path : path.slice(0, cut);
         const below = this.atOrBelow.get(prefix);
         if (!below) break;
         earlier(this.exact.get(prefix)); // at an ancestor, or the path
-        if (cut === -1) earlier(below); // at or below the path
-        if (cut === -1) break;
+        if (cut === -1) {
+          earlier(below); // at or below the path
+          break;
+        }
       }
     }
     return best?.owner;

@@ -495,19 +495,19 @@ function deleteEntry(state: LaneState, id: string): void {
 
 /** The lane's stuck front (see StuckFront) — `known` and what joined it since — or none. */
 function stuckFront(index: LaneIndex, known: StuckFront | undefined): StuckFront | undefined {
-  const marks = known?.marks ?? new PathMarks();
-  let lastId = known?.lastId;
-  let heldBack = known?.heldBack ?? false;
-  for (const entry of lastId === undefined ? index.values() : index.valuesAfter(lastId)) {
+  // Grown in place; made (with its marks) only once an entry joins it: most walks find a sendable entry first.
+  let front = known;
+  for (const entry of front ? index.valuesAfter(front.lastId) : index.values()) {
     const { paths } = shapeOf(entry);
-    const overlaps = paths.some((p) => marks.overlapsPrefixes(p));
+    const marks = front?.marks;
+    const overlaps = marks !== undefined && paths.some((p) => marks.overlapsPrefixes(p));
     if (entry.status === 'PENDING' && !overlaps) break; // sendable, now or once what is in flight is done
-    if (entry.status === 'PENDING') heldBack = true;
-    for (const prefixes of paths) marks.addPrefixes(prefixes);
-    lastId = entry.id;
+    front ??= { lastId: entry.id, marks: new PathMarks(), heldBack: false };
+    if (entry.status === 'PENDING') front.heldBack = true;
+    for (const prefixes of paths) front.marks.addPrefixes(prefixes);
+    front.lastId = entry.id;
   }
-  if (lastId === undefined) return undefined;
-  return { lastId, marks, heldBack };
+  return front;
 }
 
 function refKey(ref: EntryRef): string {

@@ -73,7 +73,7 @@ describe('PathOwners', () => {
       for (const [owner, path] of added.entries()) owners.add(path, owner);
       const probe = randomPath(random);
       const expected = added.findIndex((path) => pathsOverlap(path, probe));
-      expect({ added, probe, first: owners.first(probe) }).toEqual({
+      expect({ added, probe, first: owners.first([probe]) }).toEqual({
         added,
         probe,
         first: expected === -1 ? undefined : expected,
