@@ -38,6 +38,29 @@ describe('FsJournalStore on disk', () => {
     await tmp.remove();
   });
 
+  it('removes the folder of a purged entry on the I/O thread, and waits for it only once that thread falls behind', async () => {
+    const tmp = await tempDir();
+    const onDisk = async (e: { lane: string; id: string }) =>
+      (await readdir(join(tmp.dir, JOURNAL_DIR, e.lane)).catch(() => [])).includes(e.id);
+    // Default: the purge is done once its record is logged; the folder is gone by the time the store is closed.
+    let store = await FsJournalStore.open(tmp.dir);
+    const first = entry({ path: '/user_homes/first.txt' });
+    await store.create([first]);
+    expect(await onDisk(first)).toBe(true);
+    await store.purge(first);
+    expect(await store.read(first)).toBeUndefined();
+    await store.close();
+    expect(await onDisk(first)).toBe(false);
+    // A thread that is behind (here: always) is waited for: the folder is gone when the purge is done.
+    store = await FsJournalStore.open(tmp.dir, () => {}, { maxFoldersBehind: 0 });
+    const second = entry({ path: '/user_homes/second.txt' });
+    await store.create([second]);
+    await store.purge(second);
+    expect(await onDisk(second)).toBe(false);
+    await store.close();
+    await tmp.remove();
+  });
+
   it('clears what a crash leaves behind: folders without or with an empty config.XML, temporary files, half purges', async () => {
     const tmp = await tempDir();
     const store = await FsJournalStore.open(tmp.dir);

@@ -111,6 +111,38 @@ describe('write-ahead log records', () => {
     await tmp.remove();
   });
 
+  it('answers a `logged` append before its writes are done, and drops its segment only after them', async () => {
+    const tmp = await tempDir();
+    const { wal } = await WriteAheadLog.open(tmp.dir);
+    let finish!: () => void;
+    const writing = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    await wal.append({ kind: 'purge', refs: [{ lane: 'l', id: 'i' }] }, undefined, () => writing, 'logged');
+    const segments = async () => (await readdir(tmp.dir)).filter((n) => n.endsWith('.wal'));
+    const [segment] = await segments();
+    let checkpointed = false;
+    const checkpoint = wal
+      .checkpoint(async () => {})
+      .then(() => {
+        checkpointed = true;
+      });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(checkpointed).toBe(false); // the checkpoint waits for the writes the record stands for
+    expect(await segments()).toContain(segment);
+    finish();
+    await checkpoint;
+    expect(await segments()).not.toContain(segment);
+    // A write that fails keeps the segment for the next start, as in every other mode.
+    await wal.append(put('<kept/>'), undefined, () => Promise.reject(new Error('EIO')), 'logged');
+    await expect(wal.checkpoint(async () => {})).rejects.toThrow(/EIO/);
+    await expect(wal.close(async () => {})).rejects.toThrow(/keeps everything/);
+    const { wal: reopened, leftover } = await WriteAheadLog.open(tmp.dir);
+    expect(leftover.map((l) => l.record.kind)).toEqual(['put']);
+    await reopened.close(async () => {});
+    await tmp.remove();
+  });
+
   it('keeps the failed segment and every later one once a journal write failed, for the next start', async () => {
     const tmp = await tempDir();
     const { wal } = await WriteAheadLog.open(tmp.dir);

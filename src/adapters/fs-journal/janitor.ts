@@ -49,6 +49,8 @@ export class FolderJanitor {
   private holdTimer: NodeJS.Timeout | undefined;
   private closing = false;
   private readonly sent = new Map<number, Waiting[]>();
+  /** Operations sent to the thread that it has not answered yet. */
+  private sentOps = 0;
   private nextBatch = 1;
   private flushScheduled = false;
   private failure: Error | undefined;
@@ -61,6 +63,7 @@ export class FolderJanitor {
     this.worker.on('message', ({ batch, failures }: JanitorReply) => {
       const waiting = this.sent.get(batch) ?? [];
       this.sent.delete(batch);
+      this.sentOps -= waiting.length;
       const failed = new Map(failures);
       waiting.forEach((w, i) => {
         const message = failed.get(i);
@@ -85,6 +88,11 @@ export class FolderJanitor {
       held.waiting.resolve();
     }
     return this.enqueue({ remove: dir });
+  }
+
+  /** Writes and removals asked for and not done yet, held-back writes aside. */
+  get behind(): number {
+    return this.queued.length + this.sentOps;
   }
 
   /** Sends the held-back write of `dir` (all of them without `dir`) to the thread now. */
@@ -177,6 +185,7 @@ export class FolderJanitor {
       batch,
       queued.map((q) => q.waiting),
     );
+    this.sentOps += queued.length;
     this.worker.ref(); // work in progress keeps the process alive
     const transfer: ArrayBuffer[] = [];
     const ops = queued.map(({ op }) => ('remove' in op ? op : forThread(op, transfer)));
@@ -193,6 +202,7 @@ export class FolderJanitor {
     this.failure ??= error;
     for (const waiting of this.sent.values()) for (const w of waiting) w.reject(error);
     this.sent.clear();
+    this.sentOps = 0;
     for (const q of [...this.queued, ...this.held.values()]) q.waiting.reject(error);
     this.queued = [];
     this.held.clear();

@@ -141,6 +141,11 @@ export class JournalLogWriter {
     return this.janitor.remove(dir);
   }
 
+  /** Folder writes and removals the I/O thread has not done yet (held-back writes aside). */
+  get foldersBehind(): number {
+    return this.janitor.behind;
+  }
+
   /** Sends a held-back folder write to the I/O thread now. */
   releaseFolder(dir: string): void {
     this.janitor.release(dir);

@@ -42,12 +42,18 @@ const CHECKPOINT_INTERVAL_MS = 1000;
  * (replayed to a peer that is up), they are never written at all.
  */
 const WRITE_HOLD_MS = 500;
+const MAX_FOLDERS_BEHIND = 1024;
 
 export interface FsJournalOptions {
   /** How often the write-ahead log is checkpointed while it holds records (default 1 s). */
   checkpointIntervalMs?: number;
   /** Memory for small bodies staged until their commit, shared with the API's one-request uploads (64 MiB). */
   bodyMemory?: ByteBudget;
+  /**
+   * How many folder writes and removals the I/O thread may have left to do before a purge waits for its own
+   * folder to go (default 1024): below it, a purge is done once its record is in the write-ahead log.
+   */
+  maxFoldersBehind?: number;
 }
 
 /**
@@ -72,6 +78,7 @@ export class FsJournalStore implements JournalStore {
   /** Set by open(); once closed, what writes the log refuses (JournalStorageError). */
   private writer!: JournalLogWriter;
   private releaseLock: (() => Promise<void>) | undefined;
+  private maxFoldersBehind = MAX_FOLDERS_BEHIND;
 
   private constructor(readonly root: string) {
     this.layout = new JournalLayout(root);
@@ -85,6 +92,7 @@ export class FsJournalStore implements JournalStore {
   ): Promise<FsJournalStore> {
     const store = new FsJournalStore(root);
     if (options.bodyMemory) store.staged.useBudget(options.bodyMemory);
+    store.maxFoldersBehind = options.maxFoldersBehind ?? MAX_FOLDERS_BEHIND;
     await makePrivate(root, store.layout.journal);
     store.releaseLock = await acquireJournalLock(join(root, 'relay.lock'));
     try {
@@ -165,11 +173,18 @@ export class FsJournalStore implements JournalStore {
     this.index.delete(ref);
     this.staged.drop(ref);
     this.unwritten.release(ref);
-    // Not waiting for the fsync: a purge lost in a crash replays an applied entry once more, which is harmless
-    // (replay is idempotent) because the log keeps purges in order: a later entry's purge never survives without
-    // this one.
+    // Waiting neither for the fsync nor, while the I/O thread keeps up, for the folder to go: a purge lost in a
+    // crash replays an applied entry once more, which is harmless (replay is idempotent) because the log keeps
+    // purges in order: a later entry's purge never survives without this one. The entry is gone from the index
+    // already, and a removal that fails keeps the log's segment for the next start, like any failed journal
+    // write. (Waiting for the thread's unlinks kept each replayed entry in flight longer, and every dispatch of
+    // its lane stepped over it.) A thread that falls behind is waited for: the replay goes no faster than the
+    // disk removes what it replayed.
     if (wasVolatile) await remove();
-    else await writer.append({ kind: 'purge', refs: [{ lane: ref.lane, id: ref.id }] }, undefined, remove, 'lazy');
+    else {
+      const mode = writer.foldersBehind < this.maxFoldersBehind ? 'logged' : 'lazy';
+      await writer.append({ kind: 'purge', refs: [{ lane: ref.lane, id: ref.id }] }, undefined, remove, mode);
+    }
   }
 
   async writeBody(ref: EntryRef, body: ByteStream, maxBytes: number): Promise<BodyDigest> {

@@ -21,7 +21,7 @@ export interface LoggedRecord {
   body?: Buffer;
 }
 
-export type AppendMode = 'durable' | 'lazy' | 'background';
+export type AppendMode = 'durable' | 'lazy' | 'background' | 'logged';
 
 /** Where a record's body lies in the log: the segment file and the byte range, valid until the segment is dropped. */
 export interface LogSlice {
@@ -92,7 +92,9 @@ export class WriteAheadLog {
    *   durable, and, the log being read back only up to its first torn record, never after a record appended
    *   later;
    * - `background`: the record is fsynced; the writes may still be running (the caller serves what they write
-   *   from memory meanwhile).
+   *   from memory meanwhile);
+   * - `logged`: the record is in the log (written, not fsynced) and the writes may still be running: durable
+   *   like `lazy`; a write that fails keeps the segment like any other (the next start re-applies the record).
    */
   async append(
     record: WalRecord,
@@ -141,6 +143,7 @@ export class WriteAheadLog {
       },
     );
     segment.pending.add(done);
+    if (mode === 'logged') return;
     if (mode === 'background') await this.sync(segment);
     else await Promise.all([mode === 'lazy' ? undefined : this.sync(segment), writes]);
   }
