@@ -41,7 +41,7 @@ describe('FsJournalStore on disk', () => {
   it('removes the folder of a purged entry on the I/O thread, and waits for it only once that thread falls behind', async () => {
     const tmp = await tempDir();
     const onDisk = async (e: { lane: string; id: string }) =>
-      (await readdir(join(tmp.dir, JOURNAL_DIR, e.lane)).catch(() => [])).includes(e.id);
+      (await readdir(join(tmp.dir, JOURNAL_DIR, e.lane)).catch((): string[] => [])).includes(e.id);
     // Default: the purge is done once its record is logged; the folder is gone by the time the store is closed.
     let store = await FsJournalStore.open(tmp.dir);
     const first = entry({ path: '/user_homes/first.txt' });
