@@ -19,10 +19,16 @@ export function readSmallFileSync(file: string, size: number): Buffer | undefine
     fd = openSync(file, constants.O_RDONLY);
   }
   try {
-    // One byte more than expected tells a body that grew from one that is exactly right.
+    // One byte more than expected tells a body that grew from one that is exactly right. A regular file answers
+    // fewer bytes than asked for only at its end, so a short read is the end: no second call to hear 0 bytes.
     const bytes = Buffer.allocUnsafe(size + 1);
     let got = 0;
-    for (let n = -1; n !== 0 && got <= size; got += n) n = readSync(fd, bytes, got, size + 1 - got, got);
+    for (;;) {
+      const wanted = size + 1 - got;
+      const n = readSync(fd, bytes, got, wanted, got);
+      got += n;
+      if (n === 0 || n < wanted || got > size) break;
+    }
     return got === size ? bytes.subarray(0, size) : undefined;
   } finally {
     closeSync(fd);
