@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { JournalLockedError } from '../../src/adapters/fs-journal/lock.js';
 import { FsJournalStore, JOURNAL_DIR } from '../../src/adapters/fs-journal/store.js';
 import { encodeEntry } from '../../src/core/entry-xml.js';
+import { SMALL_BODY_BYTES } from '../../src/core/journal.js';
 import { entry, journalStoreConformance } from '../support/journal-conformance.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -151,7 +152,7 @@ describe('FsJournalStore publish', () => {
     const twin = { ...home, lane: '00000000000000aa', peer: 'server3' };
     await store.create([home, twin], { durable: false });
     expect((await store.read(home))?.status).toBe('AWAITING_BODY');
-    expect(await readdir(store.entryDir(home))).toEqual([]);
+    await expect(readdir(store.entryDir(home))).rejects.toMatchObject({ code: 'ENOENT' }); // not even a folder
     const { Readable } = await import('node:stream');
     await store.writeBody(home, Readable.from([Buffer.from('abc')]), 3);
     await store.publish(
@@ -176,6 +177,32 @@ describe('FsJournalStore publish', () => {
     expect(await third.read(lone)).toBeUndefined();
     expect((await third.read(twin))?.status).toBe('PENDING');
     await third.close();
+    await tmp.remove();
+  });
+
+  it('makes the folder of an unpublished entry only once something of it goes to disk', async () => {
+    const tmp = await tempDir();
+    const store = await FsJournalStore.open(tmp.dir);
+    const { Readable } = await import('node:stream');
+    const large = entry({ action: 'upload', size: SMALL_BODY_BYTES + 1, status: 'AWAITING_BODY' });
+    const refused = entry({ action: 'upload', size: 3, status: 'AWAITING_BODY', path: '/user_homes/refused' });
+    const copy = entry({ path: '/user_homes/copy', status: 'PENDING' });
+    await store.create([large, refused, copy], { durable: false });
+    // A body too large for memory goes to its folder.
+    const bytes = Buffer.alloc(SMALL_BODY_BYTES + 1, 1);
+    await store.writeBody(large, Readable.from([bytes]), bytes.length);
+    expect(await readdir(store.entryDir(large))).toEqual(['upload']);
+    // A body refused before it went anywhere: nothing on disk to remove or sync.
+    await store.writeBody(refused, Readable.from([Buffer.from('abc')]), 3);
+    await store.discardBody(refused);
+    await expect(readdir(store.entryDir(refused))).rejects.toMatchObject({ code: 'ENOENT' });
+    // A status written for an entry that never had a folder (a resync's copy parked by the peer).
+    await store.update({ ...copy, status: 'CONFLICT', lastError: 'HTTP 412' });
+    expect(await readdir(store.entryDir(copy))).toEqual(['config.XML']);
+    await store.close();
+    const again = await FsJournalStore.open(tmp.dir);
+    expect((await again.read(copy))?.status).toBe('CONFLICT');
+    await again.close();
     await tmp.remove();
   });
 

@@ -135,6 +135,7 @@ export class FsJournalStore implements JournalStore {
     writer.releaseFolder(dir);
     await this.unwritten.get(entry)?.written; // the janitor's config.XML must not land after this one
     const wasVolatile = this.index.settle(entry);
+    if (wasVolatile) await this.makeFolder(entry);
     await replaceFile(this.layout.entryFile(entry), encodeEntry(entry), { sync: 'file', mode: PRIVATE_FILE });
     await Promise.all([
       writer.syncFolder(dir),
@@ -202,6 +203,7 @@ export class FsJournalStore implements JournalStore {
     }
     // The budget went to others meanwhile (keep it on disk instead), or it was too large to begin with.
     const source = received ? Readable.from([received.unstaged]) : body;
+    if (this.index.isVolatile(ref)) await this.makeFolder(ref);
     const digest = await writeBodyFile(file, source, maxBytes);
     this.index.setDigest(ref, digest);
     return digest;
@@ -301,7 +303,8 @@ export class FsJournalStore implements JournalStore {
     this.index.deleteDigest(ref);
     this.staged.drop(ref);
     await unlink(this.layout.bodyFile(ref)).catch(ignoreMissing);
-    await this.writer.syncFolder(this.layout.entryDir(ref));
+    // A volatile entry's folder is made only once something of it goes to disk: none, nothing to sync.
+    await this.writer.syncFolder(this.layout.entryDir(ref)).catch(ignoreMissing);
   }
 
   async readBody(ref: EntryRef): Promise<StoredBody> {
@@ -356,10 +359,21 @@ export class FsJournalStore implements JournalStore {
       const record = putRecord([entry]);
       await writer.append(record, undefined, () => writer.writePut(record));
     } else {
-      await mkdir(this.layout.entryDir(entry), { mode: PRIVATE_DIR });
-      // Nothing to write until it is published: a folder without config.XML is invisible, and cleared at start.
+      // Nothing to write until it is published, nor a folder to make: most never need one (a small body waits in
+      // memory for its commit, which journals it with the entries; a resync's copy is replayed from its source),
+      // and making it cost a thread-pool round trip per change. makeFolder makes it once something must go there.
       this.index.markVolatile(entry);
     }
     this.index.set(entry);
+  }
+
+  /**
+   * The folder of a volatile entry, made when its body goes to disk or its config.XML is first written (a
+   * folder without config.XML is invisible, and cleared at start).
+   */
+  private async makeFolder(ref: EntryRef): Promise<void> {
+    await mkdir(this.layout.entryDir(ref), { mode: PRIVATE_DIR }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
   }
 }
