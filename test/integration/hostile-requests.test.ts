@@ -249,13 +249,15 @@ async function entryFolders(id: string): Promise<string[]> {
 
 /**
  * For refused bodies: the entry is still there, still AWAITING_BODY, with no `upload` file (nor a temporary).
- * An upload is not written to disk as config.XML until its commit publishes it, so its folder is empty.
+ * An upload is not written to disk as config.XML until its commit publishes it, and its folder is made only when
+ * a body too large for memory goes there: no folder, or an empty one.
  */
 async function expectAwaitingWithoutBody(id: string): Promise<void> {
   const folders = await entryFolders(id);
-  expect(folders, `entry folders of ${id}`).toHaveLength(1);
-  const folder = join(testRelay.journal, folders[0]!);
-  expect(await readdir(folder), 'files in the entry folder').toEqual([]);
+  expect(folders.length, `entry folders of ${id}`).toBeLessThanOrEqual(1);
+  for (const folder of folders) {
+    expect(await readdir(join(testRelay.journal, folder)), 'files in the entry folder').toEqual([]);
+  }
   const res = await fetch(`${testRelay.url}/v1/changes/${id}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   expect(((await res.json()) as { status: string }).status).toBe('AWAITING_BODY');
 }
@@ -689,7 +691,7 @@ const cases: HostileCase[] = [
       await expectAwaitingWithoutBody(id);
       const [folder] = await entryFolders(id);
       const expected = { ...before };
-      delete expected[join(folder!, 'upload')];
+      if (folder) delete expected[join(folder, 'upload')]; // a body kept in memory left nothing on disk
       expect(await journalState()).toEqual(expected);
     },
   },
@@ -708,7 +710,7 @@ const cases: HostileCase[] = [
       await expectAwaitingWithoutBody(id);
       const [folder] = await entryFolders(id);
       const expected = { ...before };
-      delete expected[join(folder!, 'upload')];
+      if (folder) delete expected[join(folder, 'upload')]; // a body kept in memory left nothing on disk
       expect(await journalState()).toEqual(expected);
     },
   },
