@@ -55,10 +55,20 @@ export class StampClock {
   }
 }
 
+/** The compact form of the latest second stamped: every id in that second starts with it. */
+let stampedSecond = Number.NaN;
+let secondPrefix = '';
+
+/** `20261127T055429693Z-000000-a1b2c3`: the time, compact (one ISO conversion per second), sequence, random tail. */
 function format(ms: number, sequence: number): string {
-  const iso = new Date(ms).toISOString(); // 2026-11-27T05:54:29.693Z
-  const compact = iso.replace(/[-:.]/g, ''); // 20261127T055429693Z
-  return `${compact}-${String(sequence).padStart(6, '0')}-${randomTail()}`;
+  const second = Math.floor(ms / 1000);
+  if (second !== stampedSecond) {
+    const iso = new Date(second * 1000).toISOString(); // 2026-11-27T05:54:29.000Z
+    secondPrefix = iso.slice(0, -5).replace(/[-:]/g, ''); // 20261127T055429
+    stampedSecond = second;
+  }
+  const millis = ms - second * 1000;
+  return `${secondPrefix}${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z-${String(sequence).padStart(6, '0')}-${randomTail()}`;
 }
 
 /**

@@ -52,6 +52,23 @@ describe('StampClock', () => {
   });
 });
 
+describe('StampClock time field', () => {
+  it('is the ISO time without separators, for every millisecond of a second and across seconds', () => {
+    const start = Date.UTC(2026, 11, 31, 23, 59, 58, 0);
+    let now = start;
+    const clock = new StampClock(() => now);
+    // Every millisecond of 2.5 seconds with a new year among them, then a jump months ahead.
+    const times = [...Array.from({ length: 2500 }, (_, i) => start + i), Date.UTC(2027, 5, 1, 12, 0, 0, 7)];
+    for (const t of times) {
+      now = t;
+      const stamp = clock.next();
+      const expected = new Date(t).toISOString().replace(/[-:.]/g, '');
+      expect(stamp.slice(0, expected.length)).toBe(expected);
+      expect(stampTime(stamp).getTime()).toBe(t);
+    }
+  });
+});
+
 describe('laneId', () => {
   it('is a stable 16-hex-digit hash of location and peer', () => {
     const lane = laneId('/user_homes', 'server2');
