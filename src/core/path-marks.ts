@@ -3,11 +3,20 @@ import { pathsOverlap } from './paths.js';
 /** A prefix's flags in PathMarks: marked exactly, and something marked at or below it. */
 const EXACT = 1;
 const AT_OR_BELOW = 2;
+/** Undo-log keys of PathMarks' two booleans (no path is empty, or has a NUL). */
+const ROOT = '';
+const ANY = '\0';
+
+/** One change to PathMarks, undone by a rollback: what `key` was before (flags, or 0/1 for ROOT and ANY). */
+interface UndoStep {
+  key: string;
+  before: number;
+}
 
 /**
  * A set of paths that answers "does this path overlap any of them?" (same path, ancestor or descendant) in time
  * proportional to the path's depth, not to the number of paths: the replayer asks it once per waiting entry, on
- * every dispatch. Marks are only ever added.
+ * every dispatch. Marks are only ever added — and taken back, after a checkpoint, by rolling back to it.
  *
  * One map holds flags per path and ancestor. When a prefix has AT_OR_BELOW, so have all of its ancestors (they
  * are flagged together), which lets both operations stop early: marking a path whose folder is already flagged
@@ -19,6 +28,30 @@ export class PathMarks {
   private rootMarked = false;
   /** Something is marked (at or below `/`). */
   private any = false;
+  /**
+   * Kept from the first checkpoint on: what each change since replaced, to undo it. A prefix's flags before (its
+   * absence as 0: no flags), or the two booleans as ROOT / ANY.
+   */
+  private undo: UndoStep[] | undefined;
+
+  /** A point to roll back to (see rollback): marks added from now on can be taken back. */
+  checkpoint(): number {
+    this.undo ??= [];
+    return this.undo.length;
+  }
+
+  /** Takes back every mark added since `point` (a checkpoint()), later checkpoints with them. */
+  rollback(point: number): void {
+    const undo = this.undo;
+    if (!undo || point > undo.length) throw new Error(`no checkpoint ${point} to roll back to`);
+    while (undo.length > point) {
+      const step = undo.pop()!;
+      if (step.key === ROOT) this.rootMarked = step.before !== 0;
+      else if (step.key === ANY) this.any = step.before !== 0;
+      else if (step.before === 0) this.flags.delete(step.key);
+      else this.flags.set(step.key, step.before);
+    }
+  }
 
   add(path: string): void {
     this.addPrefixes(pathPrefixes(path));
@@ -30,19 +63,29 @@ export class PathMarks {
    * the map operations here cost no string work.
    */
   addPrefixes(prefixes: readonly string[]): void {
-    this.any = true;
+    const undo = this.undo;
+    if (!this.any) {
+      undo?.push({ key: ANY, before: 0 });
+      this.any = true;
+    }
     const last = prefixes.length - 1;
     const path = prefixes[last]!;
     if (path === '/') {
+      if (!this.rootMarked) undo?.push({ key: ROOT, before: 0 });
       this.rootMarked = true;
       return;
     }
-    this.flags.set(path, (this.flags.get(path) ?? 0) | EXACT | AT_OR_BELOW);
+    const before = this.flags.get(path) ?? 0;
+    if (before !== (EXACT | AT_OR_BELOW)) {
+      undo?.push({ key: path, before });
+      this.flags.set(path, EXACT | AT_OR_BELOW);
+    }
     // Ancestors, deepest first, until one is flagged already (its own ancestors are then flagged too).
     for (let i = last - 1; i >= 0; i--) {
       const prefix = prefixes[i]!;
       const flags = this.flags.get(prefix) ?? 0;
       if (flags & AT_OR_BELOW) break;
+      undo?.push({ key: prefix, before: flags });
       this.flags.set(prefix, flags | AT_OR_BELOW);
     }
   }

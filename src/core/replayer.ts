@@ -57,17 +57,33 @@ interface LaneState {
 
 /**
  * The lane's oldest entries, every one of them unsendable for a reason only a change to one of them can end: not
- * PENDING (parked, held, awaiting its body), or overlapping an older one of them. A folder delete parked as CONFLICT
- * with a busy tree below it puts thousands of entries there, and every dispatch walked them all again (10,000 of
- * them made each replayed file of the lane cost ~21 ms of CPU instead of ~0.1 ms); a walk now starts after them,
- * with their paths marked once. Any change to an entry up to `lastId` drops it (see setEntry, deleteEntry); entries
- * after it that join it later (more entries below the parked folder, once what was sendable before them went) are
- * added by the next walk.
+ * PENDING (parked, held, awaiting its body), PENDING but waiting (in flight, or backing off after a failure), or
+ * overlapping an older one of them. A folder delete parked as CONFLICT — or slow to answer, or failing while the peer
+ * is up — with a busy tree below it puts thousands of entries there, and every dispatch walked them all again
+ * (10,000 of them made each replayed file of the lane cost ~12–21 ms of CPU instead of ~0.1 ms); a walk now starts
+ * after them, with their paths marked once. Any change to an entry up to `lastId` drops it (see setEntry,
+ * deleteEntry), and so does the end of its wait (its replay finishing, its backoff running out); entries after it
+ * that join it later (more entries below the folder, once what was sendable before them went) are added by the next
+ * walk.
  */
 interface StuckFront {
   lastId: string;
   marks: PathMarks;
   /** Some PENDING entry in it is held back by overlap. */
+  heldBack: boolean;
+  /**
+   * Its waiting entries, oldest first, each with the front as it was just before it joined: when one stops
+   * waiting (or anything at or after it changes), the front is cut back to there instead of dropped, so the stuck
+   * entries before it are not walked again — an in-flight file behind a parked folder delete ends often.
+   */
+  waits: FrontCut[];
+}
+
+/** Where a stuck front can be cut back to: its state before the waiting entry `id` joined it. */
+interface FrontCut {
+  id: string;
+  point: number;
+  lastId: string;
   heldBack: boolean;
 }
 
@@ -277,7 +293,7 @@ export class Replayer implements Doorbell {
     const ready: JournalEntry[] = [];
     const ahead: JournalEntry[] = [];
     // The stuck front is stepped over (kept from earlier walks while it holds, and grown by what joined it since).
-    state.front = stuckFront(state.index, state.front);
+    state.front = stuckFront(state.index, state.front, (entry, key) => this.waiting(state, entry, key));
     const { front } = state;
     const stuck = front?.marks;
     const older = new PathMarks();
@@ -285,7 +301,7 @@ export class Replayer implements Doorbell {
     for (const entry of front ? state.index.valuesAfter(front.lastId) : state.index.values()) {
       if (capacity <= 0 && lookahead <= 0) break;
       const { key, paths } = shapeOf(entry);
-      const waiting = state.inFlight.has(entry.id) || this.backingOff(key);
+      const waiting = this.waiting(state, entry, key);
       const sendable = entry.status === 'PENDING' && !waiting;
       if (sendable && paths.some((p) => older.overlapsPrefixes(p) || stuck?.overlapsPrefixes(p) === true)) {
         heldBack = true;
@@ -389,6 +405,8 @@ export class Replayer implements Doorbell {
       )
       .finally(() => {
         state.inFlight.delete(entry.id);
+        // It no longer waits: the front is cut back to before it. (Purged or skipped, it was cut at its removal.)
+        if (state.index.get(entry.id)) dropFrontAt(state, entry.id);
         state.finished += 1;
         this.running.delete(task);
         // Releasing a still-held slot schedules every lane of the peer, this one included. A slot released before
@@ -462,10 +480,16 @@ export class Replayer implements Doorbell {
       // Timers may fire a little before `until` by the wall clock: the wait is over now, whatever it says.
       const waiting = this.backoff.get(key);
       if (waiting) waiting.until = 0;
+      dropFrontAt(state, entry.id); // sendable again: the front it waited in no longer holds
       this.schedule(state);
     }, delay);
     timer.unref();
     this.backoff.set(key, { failures, until: Date.now() + delay, timer });
+  }
+
+  /** An entry that is PENDING and still cannot be sent: in flight, or backing off after a failure. */
+  private waiting(state: LaneState, entry: JournalEntry, key: string): boolean {
+    return state.inFlight.has(entry.id) || this.backingOff(key);
   }
 
   private backingOff(key: string): boolean {
@@ -481,29 +505,68 @@ export class Replayer implements Doorbell {
   }
 }
 
-/** Sets an entry in the lane's copy; a change at or before the stuck front's last entry drops the front. */
+/**
+ * Cuts the lane's stuck front back to before `id` if it reaches it (something in it changed, or stopped waiting):
+ * to its state before the latest waiting entry at or before `id` joined it, or to nothing when there is none (a
+ * front that begins with a waiting entry has no cut for it). What the front holds before the cut never depends on
+ * what comes at or after `id`.
+ */
+function dropFrontAt(state: LaneState, id: string): void {
+  const front = state.front;
+  if (!front || id > front.lastId) return;
+  let k = front.waits.length - 1;
+  while (k >= 0 && front.waits[k]!.id > id) k--;
+  const cut = front.waits[k]; // none: the front began at or after `id`
+  if (!cut) {
+    state.front = undefined;
+    return;
+  }
+  front.marks.rollback(cut.point);
+  front.lastId = cut.lastId;
+  front.heldBack = cut.heldBack;
+  front.waits.length = k;
+}
+
+/** Sets an entry in the lane's copy; a change at or before the stuck front's last entry cuts the front back. */
 function setEntry(state: LaneState, entry: JournalEntry): void {
-  if (state.front && entry.id <= state.front.lastId) state.front = undefined;
+  dropFrontAt(state, entry.id);
   state.index.set(entry);
 }
 
 /** Removes an entry from the lane's copy (see setEntry; removing one it does not hold changes nothing). */
 function deleteEntry(state: LaneState, id: string): void {
-  if (state.front && id <= state.front.lastId && state.index.get(id)) state.front = undefined;
+  if (state.index.get(id)) dropFrontAt(state, id);
   state.index.delete(id);
 }
 
-/** The lane's stuck front (see StuckFront) — `known` and what joined it since — or none. */
-function stuckFront(index: LaneIndex, known: StuckFront | undefined): StuckFront | undefined {
+/**
+ * The lane's stuck front (see StuckFront) — `known` and what joined it since — or none. `waiting`: whether a PENDING
+ * entry cannot be sent yet (in flight, backing off), as the walk itself decides it.
+ */
+function stuckFront(
+  index: LaneIndex,
+  known: StuckFront | undefined,
+  waiting: (entry: JournalEntry, key: string) => boolean,
+): StuckFront | undefined {
   // Grown in place; made (with its marks) only once an entry joins it: most walks find a sendable entry first.
   let front = known;
   for (const entry of front ? index.valuesAfter(front.lastId) : index.values()) {
-    const { paths } = shapeOf(entry);
+    const { key, paths } = shapeOf(entry);
     const marks = front?.marks;
     const overlaps = marks !== undefined && paths.some((p) => marks.overlapsPrefixes(p));
-    if (entry.status === 'PENDING' && !overlaps) break; // sendable, now or once what is in flight is done
-    front ??= { lastId: entry.id, marks: new PathMarks(), heldBack: false };
-    if (entry.status === 'PENDING') front.heldBack = true;
+    const pending = entry.status === 'PENDING';
+    const waits = pending && waiting(entry, key);
+    if (pending && !overlaps && !waits) break; // sendable, now or once what is in flight is done
+    if (!front) front = { lastId: entry.id, marks: new PathMarks(), heldBack: false, waits: [] };
+    else if (waits) {
+      front.waits.push({
+        id: entry.id,
+        point: front.marks.checkpoint(),
+        lastId: front.lastId,
+        heldBack: front.heldBack,
+      });
+    }
+    if (pending && overlaps && !waits) front.heldBack = true; // as the walk counts it
     for (const prefixes of paths) front.marks.addPrefixes(prefixes);
     front.lastId = entry.id;
   }

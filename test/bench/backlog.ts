@@ -3,7 +3,9 @@
 // 100,000 and 1,000,000) in the file journal's in-memory index — the part these operations touch; none of them
 // reads the disk — read through the store methods the file journal has (lanes, list, read, summary, scan). Each is
 // timed on the main thread (ms per call, median of several) with nothing stuck, again with a CONFLICT at the
-// front of the lane, and with a folder delete parked there that one entry in 20 waits behind. While one of these runs, the relay does nothing else: ingest and replay wait. Last, how long
+// front of the lane, and with a folder delete parked there that one entry in 20 waits behind. While one of these runs, the relay does nothing else: ingest and replay wait. Then
+// what replaying the rest of a lane costs per file while a folder delete with 10,000 or 100,000 entries below it
+// waits at its front (parked, in flight, or backing off after a failure). Last, how long
 // the file journal takes to open (start-up: every entry read back from disk) with `--on-disk N` entries (20,000).
 import { parseArgs } from 'node:util';
 import { MemoryIndex } from '../../src/adapters/fs-journal/memory-index.js';
@@ -12,7 +14,8 @@ import type { EntryRef, JournalEntry } from '../../src/core/entry.js';
 import type { JournalStore, ListOptions } from '../../src/core/journal.js';
 import { JournalView } from '../../src/core/journal-view.js';
 import { silentLogger } from '../../src/core/logger.js';
-import type { PeerHealth } from '../../src/core/peer-health.js';
+import type { Peer, ReplayOutcome } from '../../src/core/peer.js';
+import { PeerHealth } from '../../src/core/peer-health.js';
 import { Replayer } from '../../src/core/replayer.js';
 import { StampClock } from '../../src/core/stamp.js';
 import { tempDir } from '../support/tmp.js';
@@ -137,6 +140,82 @@ for (const count of COUNTS) {
   process.stdout.write(`\n${count.toLocaleString('en')} entries in one lane (median of ${runs} calls)\n`);
   printTable(rows);
   await replayer.stop();
+}
+
+/**
+ * The replayer over the index (instant peer, nothing on disk): a lane whose oldest entry is a delete of a folder
+ * with `held` entries below it (they wait behind it), then 3,000 files elsewhere, replayed while that delete is
+ * parked, in flight (the peer holds it), or waiting to be tried again (the peer answered it 500 while applying
+ * the rest). Returns the CPU per replayed other file, in ms (main thread: nothing else runs here).
+ */
+async function replayBehind(front: 'none' | 'parked' | 'in flight' | 'backing off', held: number): Promise<string> {
+  const OTHERS = 3000;
+  const index = new MemoryIndex();
+  const entries: JournalEntry[] = [];
+  const base = { lane: LANE, peer: 'server2', location: '/user_homes', attempts: 0, status: 'PENDING' as const };
+  const at = (n: number) => new Date(Date.UTC(2026, 11, 6) + n).toISOString();
+  entries.push({ ...base, id: idOf(0), action: 'delete', path: '/user_homes/d0', createdAt: at(0) });
+  for (let n = 1; n <= held; n++) {
+    entries.push({ ...base, id: idOf(n), action: 'makedir', path: `/user_homes/d0/f${n}`, createdAt: at(n) });
+  }
+  for (let n = held + 1; n <= held + OTHERS; n++) {
+    const path = `/user_homes/d${1 + (n % 19)}/f${n}`;
+    entries.push({ ...base, id: idOf(n), action: 'makedir', path, createdAt: at(n) });
+  }
+  if (front === 'none') entries.splice(0, held + 1);
+  if (front === 'parked') entries[0] = { ...entries[0]!, status: 'CONFLICT' };
+  for (const e of entries) index.set(e);
+  const store = {
+    ...storeOver(index),
+    update: async (e: JournalEntry) => index.set(e),
+    purge: async (ref: EntryRef) => index.delete(ref),
+  } as unknown as JournalStore;
+  let applied = 0;
+  let answerDelete: () => void = () => {};
+  let done: () => void = () => {};
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  const peer: Peer = {
+    name: 'server2',
+    probe: async () => ({ kind: 'applied' }),
+    apply: async (e) => {
+      if (e.path === '/user_homes/d0') {
+        const refused: ReplayOutcome = { kind: 'offline', reason: 'HTTP 500', status: 500 };
+        if (front !== 'in flight') return refused;
+        return new Promise<ReplayOutcome>((resolve) => {
+          answerDelete = () => resolve(refused); // at the end
+        });
+      }
+      if (++applied === OTHERS) done();
+      return { kind: 'applied' };
+    },
+    close: async () => {},
+  };
+  const peers = new Map([['server2', peer]]);
+  const health = new PeerHealth(peers, silentLogger);
+  // A failed delete waits a minute before its next try: all of this bench happens while it waits.
+  const replayer = new Replayer({ store, peers, health, logger: silentLogger, retryBaseMs: 60_000, maxRepeats: 1000 });
+  const cpu = process.cpuUsage();
+  await replayer.sweep();
+  await finished;
+  const used = process.cpuUsage(cpu);
+  answerDelete();
+  await replayer.stop();
+  health.close();
+  return ((used.user + used.system) / 1000 / OTHERS).toFixed(3);
+}
+
+{
+  const rows: [string, string][] = [];
+  for (const held of [10_000, 100_000]) {
+    for (const front of ['parked', 'in flight', 'backing off'] as const) {
+      rows.push([`${front}, ${held.toLocaleString('en')} entries below it`, `${await replayBehind(front, held)} ms`]);
+    }
+  }
+  rows.push(['nothing at the front', `${await replayBehind('none', 0)} ms`]);
+  process.stdout.write('\nreplaying 3,000 other files of a lane behind a folder delete at its front: CPU per file\n');
+  printTable(rows);
 }
 
 if (ON_DISK > 0) {

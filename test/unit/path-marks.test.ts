@@ -43,6 +43,36 @@ describe('PathMarks', () => {
     }
   });
 
+  it('rolls back to a checkpoint exactly: as if only the marks before it had been added (2,000 random runs)', () => {
+    const random = seeded(11);
+    for (let run = 0; run < 2000; run++) {
+      const marks = new PathMarks();
+      const added: string[] = [];
+      const points: { point: number; count: number }[] = [];
+      for (let step = 0; step < 12; step++) {
+        const roll = random();
+        if (roll < 0.2) points.push({ point: marks.checkpoint(), count: added.length });
+        else if (roll < 0.35 && points.length > 0) {
+          // Back to a random earlier checkpoint; those after it are gone.
+          const k = Math.floor(random() * points.length);
+          marks.rollback(points[k]!.point);
+          added.length = points[k]!.count;
+          points.length = k;
+        } else {
+          const path = randomPath(random);
+          marks.add(path);
+          added.push(path);
+        }
+        for (let q = 0; q < 6; q++) {
+          const path = randomPath(random);
+          expect(marks.overlaps(path), `${JSON.stringify(added)} vs ${path}`).toBe(
+            added.some((m) => pathsOverlap(m, path)),
+          );
+        }
+      }
+    }
+  });
+
   it("lists a path's prefixes, root first, the path itself last", () => {
     expect(pathPrefixes('/')).toEqual(['/']);
     expect(pathPrefixes('/a')).toEqual(['/a']);

@@ -7,14 +7,19 @@ import { overlaps } from '../../src/core/journal-view.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { Peer, ReplayOutcome } from '../../src/core/peer.js';
 import { PeerHealth } from '../../src/core/peer-health.js';
-import { Replayer } from '../../src/core/replayer.js';
+import { Replayer, type ReplayerOptions } from '../../src/core/replayer.js';
 import { seeded } from '../bench/stats.js';
 import { entry } from '../support/journal-conformance.js';
 import { waitFor } from '../support/node-client.js';
 import { tempDir } from '../support/tmp.js';
 
 /** A replayer of `store` to `peer` (server2), with its peer health. */
-function replayerFor(store: JournalStore, peer: Peer, concurrency?: number) {
+function replayerFor(
+  store: JournalStore,
+  peer: Peer,
+  concurrency?: number,
+  retry: Pick<ReplayerOptions, 'retryBaseMs' | 'retryMaxMs'> = {},
+) {
   const health = new PeerHealth(new Map([['server2', peer]]), silentLogger);
   const replayer = new Replayer({
     store,
@@ -22,6 +27,7 @@ function replayerFor(store: JournalStore, peer: Peer, concurrency?: number) {
     health,
     logger: silentLogger,
     ...(concurrency === undefined ? {} : { concurrency }),
+    ...retry,
   });
   return { replayer, health };
 }
@@ -168,6 +174,11 @@ class AnsweringPeer implements Peer {
   async close(): Promise<void> {}
 }
 
+/** The replayer's backoffs (private): `until` is 0 once the timer has fired. */
+function backoffs(replayer: Replayer): Iterable<{ until: number }> {
+  return (replayer as unknown as { backoff: Map<string, { until: number }> }).backoff.values();
+}
+
 // Folders, files in them, renames across them, deletes of parents: many entries hold others back, many do not.
 const SHAPES: Partial<JournalEntry>[] = [
   { action: 'makedir', path: '/user_homes/a' },
@@ -187,7 +198,13 @@ it.each([
     awaiting: 0.08,
     what: 'with parked changes and bodies not yet committed: what they hold back waits, the rest goes, and retry, skip or commit lets it go',
   },
-])('never stalls a lane, $what', async ({ refused, awaiting }) => {
+  {
+    refused: 0.05,
+    failed: 0.15,
+    awaiting: 0.05,
+    what: 'with failures while the peer is up: the failed change backs off, what it holds back waits, and it goes again after its wait',
+  },
+])('never stalls a lane, $what', async ({ refused, awaiting, failed = 0 }) => {
   for (const [seed, concurrency] of [
     [1, 1],
     [2, 2],
@@ -210,7 +227,8 @@ it.each([
     await store.create(all);
     const lane = all[0]!.lane;
     const peer = new AnsweringPeer(all);
-    const { replayer, health } = replayerFor(store, peer, concurrency);
+    // Failed attempts wait 1–4 ms before the next: the backoff's timer, not the test, lets them go again.
+    const { replayer, health } = replayerFor(store, peer, concurrency, { retryBaseMs: 1, retryMaxMs: 4 });
     const what = (steps: number) => `seed ${seed}, step ${steps}`;
     try {
       await replayer.sweep(); // once: from here on only dispatches, rings and answers move the lane
@@ -221,11 +239,25 @@ it.each([
           if (Date.now() > deadline) throw new Error(`${what(steps)}: a replay never finished`);
           await new Promise((r) => setTimeout(r, 1));
         }
+        // An entry backing off is tried again when its timer fires: wait for those timers before calling it a stall.
+        for (const deadline = Date.now() + 5_000; peer.held.length === 0 && replayer.inFlight === 0; ) {
+          if (![...backoffs(replayer)].some((b) => b.until > 0)) break;
+          if (Date.now() > deadline) throw new Error(`${what(steps)}: a backoff timer never fired`);
+          await new Promise((r) => setTimeout(r, 1));
+        }
         if (peer.held.length > 0) {
           const [next] = peer.held.splice(Math.floor(random() * peer.held.length), 1);
-          next!.answer(random() < refused ? { kind: 'conflict', reason: 'refused by the test' } : { kind: 'applied' });
+          const roll = random();
+          next!.answer(
+            roll < refused
+              ? { kind: 'conflict', reason: 'refused by the test' }
+              : roll < refused + failed
+                ? { kind: 'offline', reason: 'HTTP 500 from the test', status: 500 }
+                : { kind: 'applied' },
+          );
           continue;
         }
+        if (replayer.inFlight > 0) continue; // sent again after its wait, on its way to the peer
         // Nothing in flight and nothing asked: every entry left must be waiting for an operator (or a body).
         const left = await store.list(lane);
         if (left.length === 0) break;
