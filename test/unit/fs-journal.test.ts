@@ -192,6 +192,8 @@ describe('FsJournalStore publish', () => {
     const bytes = Buffer.alloc(SMALL_BODY_BYTES + 1, 1);
     await store.writeBody(large, Readable.from([bytes]), bytes.length);
     expect(await readdir(store.entryDir(large))).toEqual(['upload']);
+    await store.purge(large); // dropped before its commit: the folder it got goes with it
+    await expect(readdir(store.entryDir(large))).rejects.toMatchObject({ code: 'ENOENT' });
     // A body refused before it went anywhere: nothing on disk to remove or sync.
     await store.writeBody(refused, Readable.from([Buffer.from('abc')]), 3);
     await store.discardBody(refused);
@@ -203,6 +205,26 @@ describe('FsJournalStore publish', () => {
     const again = await FsJournalStore.open(tmp.dir);
     expect((await again.read(copy))?.status).toBe('CONFLICT');
     await again.close();
+    await tmp.remove();
+  });
+
+  it('writes the status of an unpublished entry updated twice at once (a HELD resync copy released twice)', async () => {
+    const tmp = await tempDir();
+    const store = await FsJournalStore.open(tmp.dir);
+    for (let i = 0; i < 100; i++) {
+      const copy = entry({ path: `/user_homes/copy${i}`, status: 'HELD' });
+      await store.create([copy], { durable: false });
+      const results = await Promise.allSettled([
+        store.update({ ...copy, status: 'PENDING' }),
+        store.update({ ...copy, status: 'PENDING', released: true }),
+      ]);
+      expect(
+        results.filter((r) => r.status === 'rejected'),
+        `round ${i}`,
+      ).toEqual([]);
+      expect(await readdir(store.entryDir(copy))).toEqual(['config.XML']);
+    }
+    await store.close();
     await tmp.remove();
   });
 

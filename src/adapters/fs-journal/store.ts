@@ -20,7 +20,7 @@ import { fsyncPath } from '../durable-files/fsync.js';
 import { replaceFile } from '../durable-files/replace-file.js';
 import { asBuffer } from '../node-bytes.js';
 import { digestFile, writeBodyFile } from './body.js';
-import { ignoreMissing, JournalLayout, WAL_DIR } from './layout.js';
+import { entryKey, ignoreMissing, JournalLayout, WAL_DIR } from './layout.js';
 import { acquireJournalLock } from './lock.js';
 import { JournalLogWriter, putRecord } from './log-writer.js';
 import { MemoryIndex } from './memory-index.js';
@@ -79,6 +79,8 @@ export class FsJournalStore implements JournalStore {
   private writer!: JournalLogWriter;
   private releaseLock: (() => Promise<void>) | undefined;
   private maxFoldersBehind = MAX_FOLDERS_BEHIND;
+  /** Volatile entries whose folder was made (see makeFolder), by entryKey: only those have one to remove. */
+  private readonly volatileFolders = new Set<string>();
 
   private constructor(readonly root: string) {
     this.layout = new JournalLayout(root);
@@ -134,8 +136,10 @@ export class FsJournalStore implements JournalStore {
     const dir = this.layout.entryDir(entry);
     writer.releaseFolder(dir);
     await this.unwritten.get(entry)?.written; // the janitor's config.XML must not land after this one
-    const wasVolatile = this.index.settle(entry);
+    // The folder first: an update or a body arriving meanwhile takes the entry as settled, its folder made.
+    const wasVolatile = this.index.isVolatile(entry);
     if (wasVolatile) await this.makeFolder(entry);
+    this.settle(entry);
     await replaceFile(this.layout.entryFile(entry), encodeEntry(entry), { sync: 'file', mode: PRIVATE_FILE });
     await Promise.all([
       writer.syncFolder(dir),
@@ -170,7 +174,8 @@ export class FsJournalStore implements JournalStore {
     // cleared at start-up); the log record makes that survive a crash, so an entry that was applied and purged is
     // never replayed again over a newer change to the same path.
     const remove = () => writer.removeFolder(dir);
-    const wasVolatile = this.index.settle(ref);
+    const hadFolder = this.volatileFolders.has(entryKey(ref));
+    const wasVolatile = this.settle(ref);
     this.index.delete(ref);
     this.staged.drop(ref);
     this.unwritten.release(ref);
@@ -181,8 +186,9 @@ export class FsJournalStore implements JournalStore {
     // write. (Waiting for the thread's unlinks kept each replayed entry in flight longer, and every dispatch of
     // its lane stepped over it.) A thread that falls behind is waited for: the replay goes no faster than the
     // disk removes what it replayed.
-    if (wasVolatile) await remove();
-    else {
+    if (wasVolatile) {
+      if (hadFolder) await remove(); // else nothing of it was ever on disk
+    } else {
       const mode = writer.foldersBehind < this.maxFoldersBehind ? 'logged' : 'lazy';
       await writer.append({ kind: 'purge', refs: [{ lane: ref.lane, id: ref.id }] }, undefined, remove, mode);
     }
@@ -228,7 +234,7 @@ export class FsJournalStore implements JournalStore {
     if (staged) {
       await this.createWithBody(entries, staged.bytes, staged.digest);
       this.staged.drop(bodyFrom);
-      for (const entry of entries) this.index.settle(entry);
+      for (const entry of entries) this.settle(entry);
       return;
     }
     const writer = this.writer;
@@ -241,7 +247,7 @@ export class FsJournalStore implements JournalStore {
     const record = putRecord(entries, bodyFrom, size);
     await writer.append(record, body, () => writer.writePut(record, source));
     for (const entry of entries) {
-      this.index.settle(entry);
+      this.settle(entry);
       this.index.set(entry);
       if (digest) this.index.setDigest(entry, digest);
     }
@@ -372,8 +378,15 @@ export class FsJournalStore implements JournalStore {
    * folder without config.XML is invisible, and cleared at start).
    */
   private async makeFolder(ref: EntryRef): Promise<void> {
+    this.volatileFolders.add(entryKey(ref)); // before it exists: a purge meanwhile removes it
     await mkdir(this.layout.entryDir(ref), { mode: PRIVATE_DIR }).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'EEXIST') throw error;
     });
+  }
+
+  /** The entry is no longer volatile (published, updated, purged): true if it was. */
+  private settle(ref: EntryRef): boolean {
+    this.volatileFolders.delete(entryKey(ref));
+    return this.index.settle(ref);
   }
 }
