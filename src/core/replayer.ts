@@ -56,7 +56,7 @@ interface LaneState {
 }
 
 /**
- * The lane's oldest entries, every one of them unsendable for a reason only a change to one of them can end: not
+ * The lane's oldest entries, every one of them unsendable until one of them changes or stops waiting: not
  * PENDING (parked, held, awaiting its body), PENDING but waiting (in flight, or backing off after a failure), or
  * overlapping an older one of them. A folder delete parked as CONFLICT — or slow to answer, or failing while the peer
  * is up — with a busy tree below it puts thousands of entries there, and every dispatch walked them all again

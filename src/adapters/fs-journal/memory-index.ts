@@ -7,8 +7,8 @@ import { entryKey } from './layout.js';
 /**
  * Every entry's metadata in memory (one process owns a journal folder), so that listing and status queries never
  * touch the disk: entries by lane in id order, the digests of their bodies, and which entries are volatile
- * (created with `durable: false`: nothing on disk until published or updated, see FsJournalStore.makeFolder). Entries go in and out as
- * copies: a caller's object never changes what the index holds.
+ * (created with `durable: false`: nothing on disk until published or updated, see FsJournalStore.makeFolder).
+ * Entries go in and out as copies: a caller's object never changes what the index holds.
  */
 export class MemoryIndex {
   private readonly byLane = new Map<LaneId, LaneIndex>();

@@ -42,6 +42,7 @@ const CHECKPOINT_INTERVAL_MS = 1000;
  * (replayed to a peer that is up), they are never written at all.
  */
 const WRITE_HOLD_MS = 500;
+/** See FsJournalOptions.maxFoldersBehind. */
 const MAX_FOLDERS_BEHIND = 1024;
 
 export interface FsJournalOptions {
