@@ -51,7 +51,7 @@ interface LaneState {
    * overlaps it. Only then can a purge let something go that the walk before it did not (see dispatch).
    */
   heldBack: boolean;
-  /** The oldest entries of the lane that cannot be sent until one of them changes (see StuckFront). */
+  /** The oldest entries of the lane that cannot be sent until one of them changes or stops waiting (see StuckFront). */
   front: StuckFront | undefined;
 }
 
@@ -61,10 +61,10 @@ interface LaneState {
  * overlapping an older one of them. A folder delete parked as CONFLICT — or slow to answer, or failing while the peer
  * is up — with a busy tree below it puts thousands of entries there, and every dispatch walked them all again
  * (10,000 of them made each replayed file of the lane cost ~12–21 ms of CPU instead of ~0.1 ms); a walk now starts
- * after them, with their paths marked once. Any change to an entry up to `lastId` drops it (see setEntry,
- * deleteEntry), and so does the end of its wait (its replay finishing, its backoff running out); entries after it
- * that join it later (more entries below the folder, once what was sendable before them went) are added by the next
- * walk.
+ * after them, with their paths marked once. Any change to an entry up to `lastId`, or the end of an entry's wait
+ * (its replay finishing, its backoff running out), cuts it back to before that entry (see dropFrontAt); entries
+ * after it that join it later (more entries below the folder, once what was sendable before them went) are added
+ * by the next walk.
  */
 interface StuckFront {
   lastId: string;
