@@ -540,8 +540,8 @@ function deleteEntry(state: LaneState, id: string): void {
 }
 
 /**
- * The lane's stuck front (see StuckFront) — `known` and what joined it since — or none. `waiting`: whether a PENDING
- * entry cannot be sent yet (in flight, backing off), as the walk itself decides it.
+ * The lane's stuck front (see StuckFront) — `known` and what joined it since — or none. `waiting`: whether a
+ * PENDING entry cannot be sent yet (in flight, backing off), as the walk itself decides it.
  */
 function stuckFront(
   index: LaneIndex,
