@@ -8,6 +8,7 @@ import { nodeSha256Hex } from '../adapters/node-digest.js';
 import { createApp, type RelayApp } from '../api/app.js';
 import { type ApiDeps, DEFAULT_LIMITS, relayUploadTarget } from '../api/deps.js';
 import { RateLimiter } from '../api/rate-limit.js';
+import { UploadKeys } from '../api/upload-keys.js';
 import { ConfigError, type RelayConfig } from '../config/load.js';
 import { BODY_MEMORY_BYTES, ByteBudget } from '../core/byte-budget.js';
 import { DeleteGuard } from '../core/delete-guard.js';
@@ -33,6 +34,7 @@ import { convergenceParts } from './convergence.js';
 import { DELETE_WINDOWS_FILE, FileDeleteWindows } from './delete-windows-file.js';
 import { type RunningServer, startHttpServer } from './http-server.js';
 import { warnWithoutPublicUrl } from './listen-check.js';
+import { nodeChangeRoutes } from './node-change-routes.js';
 import { nodeRequestBodies } from './node-request-bodies.js';
 import { nodeUploadRoute } from './node-upload-route.js';
 import { OperatorSurfaces } from './operator-surfaces.js';
@@ -181,6 +183,8 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     tokens,
     uploadTarget: relayUploadTarget,
     publicUrl: config.publicUrl,
+    // One set of upload keys for the app and the Node server's own routes (node-change-routes.ts).
+    uploadKeys: new UploadKeys(adminToken),
     rateLimiter: new RateLimiter({
       perSecond: config.limits.nodeRequestsPerSecond,
       burst: config.limits.nodeRequestBurst,
@@ -197,7 +201,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
   try {
     server = await startHttpServer({
       fetch: app.fetch,
-      routes: [nodeUploadRoute(apiDeps)],
+      routes: [nodeUploadRoute(apiDeps), nodeChangeRoutes(apiDeps)],
       host: config.listen.host,
       port: config.listen.port,
       bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutSeconds * 1000,

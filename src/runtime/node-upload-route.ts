@@ -21,7 +21,7 @@ const UPLOADS = '/v1/uploads';
  * route checks the host the same way (see plainHost). Anything else goes to the app.
  */
 const PLAIN_HOST = /^[a-z0-9._-]+(?::(?:[1-5]\d{3,4}|[6-9]\d{3}))?$/;
-const PLAIN_QUERY = /^[A-Za-z0-9!$%&()*+,\-./:;=?@_~]*$/;
+export const PLAIN_QUERY = /^[A-Za-z0-9!$%&()*+,\-./:;=?@_~]*$/;
 
 /**
  * `POST /v1/uploads`, the route every small file takes, answered straight from Node's request: no web Request, no
@@ -92,7 +92,7 @@ async function upload(
   }
 }
 
-function json(
+export function json(
   res: ServerResponse,
   status: number,
   value: unknown,
@@ -114,7 +114,7 @@ function json(
 const parsedHosts = new Set<string>();
 
 /** A host the app takes as this route does: see PLAIN_HOST. */
-function plainHost(host: string): boolean {
+export function plainHost(host: string): boolean {
   if (parsedHosts.has(host)) return true;
   if (!PLAIN_HOST.test(host) || !URL.canParse(`http://${host}/`)) return false;
   if (parsedHosts.size >= 16) parsedHosts.clear();
@@ -123,7 +123,7 @@ function plainHost(host: string): boolean {
 }
 
 /** A header sent exactly once (undefined when missing or repeated: the app then reads the joined values). */
-function singleHeader(req: IncomingMessage, name: string): string | undefined {
+export function singleHeader(req: IncomingMessage, name: string): string | undefined {
   const raw = req.rawHeaders;
   let found: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {

@@ -9,7 +9,16 @@ import { Pool } from 'undici';
 import { startApache } from '../support/apache.js';
 import { spawnTs } from '../support/child.js';
 import { tempDir } from '../support/tmp.js';
-import { mainThreadCpu, ownCpu, processCpu, processTreeCpu, recordPerf, threadCpu, threadDelta } from './proc-cpu.js';
+import {
+  mainThreadCpu,
+  markChildOutput,
+  ownCpu,
+  processCpu,
+  processTreeCpu,
+  recordPerf,
+  threadCpu,
+  threadDelta,
+} from './proc-cpu.js';
 import { percentile, printTable, runPool, seeded } from './stats.js';
 
 const { values } = parseArgs({
@@ -106,9 +115,11 @@ async function benchRelay(files: File[], warmup: File[], mode: Mode) {
   await runPool(warmup, CONCURRENCY, send);
   const before = { relay: processCpu(pid), main: mainThreadCpu(pid), threads: threadCpu(pid), client: ownCpu() };
   const stopPerf = recordPerf(pid, `ingest-${mode}`);
+  markChildOutput(`measured ${mode}: start`);
   const started = performance.now();
   const latencies = await runPool(files, CONCURRENCY, send);
   const seconds = (performance.now() - started) / 1000;
+  markChildOutput(`measured ${mode}: end`);
   await stopPerf();
   const cpu = {
     relay: processCpu(pid) - before.relay,

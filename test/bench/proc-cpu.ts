@@ -1,7 +1,7 @@
 // CPU time from Linux's /proc, for the benchmarks' per-change figures (user + system, in seconds; USER_HZ = 100,
 // so 10 ms resolution: figures are taken over whole phases of thousands of requests).
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 
 const TICKS_PER_SECOND = 100;
 
@@ -112,4 +112,16 @@ export function recordPerf(pid: number, name: string): () => Promise<void> {
     perf.kill('SIGINT');
     await exited;
   };
+}
+
+/**
+ * With VFS_RELAY_CHILD_STDOUT set, marks a phase in that file, so that what V8 printed can be placed in it; the
+ * monotonic clock in microseconds is the one CPU profiles' timestamps (VFS_RELAY_CPU_PROF) count on.
+ */
+export function markChildOutput(what: string) {
+  if (process.env.VFS_RELAY_CHILD_STDOUT)
+    appendFileSync(
+      process.env.VFS_RELAY_CHILD_STDOUT,
+      `${Date.now()} bench ==== ${what} (monotonic ${process.hrtime.bigint() / 1000n} µs)\n`,
+    );
 }

@@ -18,7 +18,16 @@ import { type ApachePeer, peerConfig, startApache } from '../support/apache.js';
 import { type Child, spawnTs } from '../support/child.js';
 import { postChange } from '../support/node-client.js';
 import { tempDir } from '../support/tmp.js';
-import { mainThreadCpu, ownCpu, processCpu, processTreeCpu, recordPerf, threadCpu, threadDelta } from './proc-cpu.js';
+import {
+  mainThreadCpu,
+  markChildOutput,
+  ownCpu,
+  processCpu,
+  processTreeCpu,
+  recordPerf,
+  threadCpu,
+  threadDelta,
+} from './proc-cpu.js';
 import { percentile, printTable, runPool, seeded } from './stats.js';
 
 const { values } = parseArgs({
@@ -222,10 +231,12 @@ async function benchDrain(apache: ApachePeer, files: File[], warmup: File[], jou
     const cpuBefore = { relay: processCpu(pid), main: mainThreadCpu(pid), threads: threadCpu(pid) };
     const apacheBefore = processTreeCpu(apachePid);
     const stopPerf = recordPerf(pid, 'drain');
+    markChildOutput('measured drain: start');
     const started = performance.now();
     await ping(relay);
     await waitDrained(relay, child);
     const seconds = (performance.now() - started) / 1000;
+    markChildOutput('measured drain: end');
     await stopPerf();
     const cpu = processCpu(pid) - cpuBefore.relay;
     const mainCpu = mainThreadCpu(pid) - cpuBefore.main;

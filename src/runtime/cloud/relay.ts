@@ -8,6 +8,7 @@ import { type SqsReplayHandler, sqsReplayHandler } from '../../adapters/sqs-door
 import { createApp, type RelayApp } from '../../api/app.js';
 import { type ApiDeps, DEFAULT_LIMITS, relayUploadTarget } from '../../api/deps.js';
 import { RateLimiter } from '../../api/rate-limit.js';
+import { UploadKeys } from '../../api/upload-keys.js';
 import type { RelayConfig } from '../../config/load.js';
 import { DeleteGuard } from '../../core/delete-guard.js';
 import type { Doorbell } from '../../core/doorbell.js';
@@ -27,6 +28,7 @@ import { StampClock } from '../../core/stamp.js';
 import { Topology } from '../../core/topology.js';
 import { UploadExpiry } from '../../core/upload-expiry.js';
 import { convergenceParts } from '../convergence.js';
+import { nodeChangeRoutes } from '../node-change-routes.js';
 import { nodeRequestBodies } from '../node-request-bodies.js';
 import { type NodeRoute, nodeUploadRoute } from '../node-upload-route.js';
 import { webDavPeers } from '../webdav-peers.js';
@@ -233,6 +235,8 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     uploadTarget: (entry, relayUrl) =>
       (entry.size ?? 0) > presignedMaxBytes ? relayUploadTarget(entry, relayUrl) : store.uploadTarget(entry),
     publicUrl: config.publicUrl,
+    // One set of upload keys for the app and the Node server's own routes (node-change-routes.ts).
+    uploadKeys: new UploadKeys(adminToken),
     rateLimiter: new RateLimiter({
       perSecond: config.limits.nodeRequestsPerSecond,
       burst: config.limits.nodeRequestBurst,
@@ -269,7 +273,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     intake,
     view,
     app,
-    nodeRoutes: [nodeUploadRoute(apiDeps)],
+    nodeRoutes: [nodeUploadRoute(apiDeps), nodeChangeRoutes(apiDeps)],
     worker,
     replayHandler: sqsReplayHandler(worker, logger),
     sweeper,

@@ -1,0 +1,108 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { logRequestFailure } from '../api/app.js';
+import { bearerToken, type Caller, callerNode, tokenResolver } from '../api/auth.js';
+import type { ApiDeps } from '../api/deps.js';
+import { errorAnswer } from '../api/errors.js';
+import { uploadNotFound } from '../core/intake.js';
+import { isStamp } from '../core/stamp.js';
+import { clientGone, requestBody } from './node-request-bodies.js';
+import { json, type NodeRoute, plainHost, singleHeader } from './node-upload-route.js';
+
+const PREFIX = '/v1/changes/';
+/** `{id}/body?key=…` with a key as the relay makes them (22 base64url characters), or `{id}/commit`. */
+const BODY = /^([0-9A-Za-z-]{33})\/body\?key=([A-Za-z0-9_-]{22})$/;
+const COMMIT = /^([0-9A-Za-z-]{33})\/commit$/;
+
+/**
+ * `PUT /v1/changes/{id}/body?key=…` and `POST /v1/changes/{id}/commit`, the two later requests of the three-request
+ * upload (the relay's own upload URL), answered straight from Node's request as `POST /v1/uploads` is
+ * (node-upload-route.ts): no web Request, no Hono context, router, middleware or validators. They run the steps of
+ * the app's routes (api/routes/changes.ts) with the same parts — the token check and rate limit, the upload key,
+ * the intake, the error answers and their log lines — and take only a request in the plainest form: the exact
+ * path, a change id in its documented form, for the body exactly one `key` and for the commit no query (a body it
+ * ignores, as the app does), a plain Host, one Authorization header with a known token within its rate limit.
+ * Anything else goes to the app untouched and is answered there as before; test/integration/node-change-routes
+ * compares both answers.
+ *
+ * `deps.uploadKeys` must be the app's own (a relay without an admin token makes random ones): without it, the body
+ * route leaves every request to the app.
+ */
+export function nodeChangeRoutes(deps: ApiDeps): NodeRoute {
+  const resolve = tokenResolver(deps.tokens);
+  const keys = deps.uploadKeys;
+
+  /** The caller of a request the route may take (one rate-limit token taken), or undefined: the app's request. */
+  function caller(req: IncomingMessage): Caller | undefined {
+    const host = req.headers.host;
+    if (host === undefined || !plainHost(host)) return undefined;
+    const token = bearerToken(singleHeader(req, 'authorization'));
+    const found = token === undefined ? undefined : resolve(token);
+    if (!found) return undefined;
+    if (found.role === 'node' && deps.rateLimiter) {
+      try {
+        deps.rateLimiter.take(found.node);
+      } catch {
+        return undefined; // nothing was taken: the app takes again, finds the bucket as empty and answers 429
+      }
+    }
+    return found;
+  }
+
+  return (req, res) => {
+    const url = req.url ?? '';
+    if (!url.startsWith(PREFIX)) return false;
+    const rest = url.slice(PREFIX.length);
+    if (req.method === 'PUT') {
+      const match = keys && BODY.exec(rest);
+      if (!match || !isStamp(match[1]!)) return false;
+      const who = caller(req);
+      if (!who) return false;
+      answer(deps, req, res, 'PUT', url, async () => {
+        const id = match[1]!;
+        // The key first, as the app does: without it, a change id says nothing about the change.
+        if (!keys!.matches(id, match[2])) throw uploadNotFound(id);
+        const digest = await deps.intake.writeBody(id, requestBody(req), callerNode(who));
+        return { status: 200, value: { id, size: digest.size, sha256: digest.sha256 } };
+      });
+      return true;
+    }
+    if (req.method === 'POST') {
+      const match = COMMIT.exec(rest);
+      if (!match || !isStamp(match[1]!)) return false;
+      const who = caller(req);
+      if (!who) return false;
+      answer(deps, req, res, 'POST', url, async () => {
+        const id = match[1]!;
+        await deps.intake.commit(id, callerNode(who));
+        return { status: 200, value: { id, status: 'PENDING' } };
+      });
+      return true;
+    }
+    return false;
+  };
+}
+
+function answer(
+  deps: ApiDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  method: string,
+  url: string,
+  run: () => Promise<{ status: number; value: unknown }>,
+): void {
+  const path = url.split('?', 1)[0]!;
+  run()
+    .then(
+      ({ status, value }) => json(res, status, value, false),
+      (error: unknown) => {
+        const failed = errorAnswer(error, (e) => logRequestFailure(deps.logger, method, path, e, clientGone(req)));
+        // A refused request whose body was not read: close rather than make the client wait for a drain.
+        json(res, failed.status, failed.body, !req.complete, failed.headers);
+      },
+    )
+    .catch((error: unknown) => {
+      // Not an answer that failed (those are answered above): the answer itself could not be written.
+      logRequestFailure(deps.logger, method, path, error, clientGone(req));
+      res.destroy();
+    });
+}
