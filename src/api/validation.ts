@@ -10,9 +10,13 @@ interface Issue {
 // biome-ignore lint/suspicious/noExplicitAny: the hook is shared by routes of every shape
 export const validationHook: Hook<any, any, any, any> = (result) => {
   if (result.success) return;
-  const issues = (result.error as { issues: Issue[] }).issues;
+  throw invalidInput((result.error as { issues: Issue[] }).issues);
+};
+
+/** The refusal of input a schema failed with these issues (validationHook's, for code that validates itself). */
+export function invalidInput(issues: readonly Issue[]): ApiError {
   const first = issues[0];
   const field = first?.path.map(String).join('.') || 'body';
   const code = field === 'path' || field === 'target' ? 'BAD_PATH' : 'BAD_REQUEST';
-  throw new ApiError(400, code, `${field}: ${first?.message ?? 'invalid'}`);
-};
+  return new ApiError(400, code, `${field}: ${first?.message ?? 'invalid'}`);
+}

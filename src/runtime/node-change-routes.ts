@@ -1,14 +1,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HTTPException } from 'hono/http-exception';
 import { logRequestFailure } from '../api/app.js';
 import { bearerToken, type Caller, callerNode, tokenResolver } from '../api/auth.js';
 import type { ApiDeps } from '../api/deps.js';
 import { errorAnswer } from '../api/errors.js';
+import { serverBase, submitChange } from '../api/routes/changes.js';
+import { NewChangeSchema } from '../api/schemas.js';
+import { invalidInput } from '../api/validation.js';
 import { uploadNotFound } from '../core/intake.js';
+import { receiveAtMost } from '../core/receive.js';
 import { isStamp } from '../core/stamp.js';
-import { clientGone, requestBody } from './node-request-bodies.js';
+import { clientGone, localOrigin, requestBody } from './node-request-bodies.js';
 import { json, type NodeRoute, plainHost, singleHeader } from './node-upload-route.js';
 
+const CHANGES = '/v1/changes';
 const PREFIX = '/v1/changes/';
+const decoder = new TextDecoder(); // as a web Request's json() decodes: UTF-8, a leading BOM dropped
 /** `{id}/body?key=…` with a key as the relay makes them (22 base64url characters), or `{id}/commit`. */
 const BODY = /^([0-9A-Za-z-]{33})\/body\?key=([A-Za-z0-9_-]{22})$/;
 const COMMIT = /^([0-9A-Za-z-]{33})\/commit$/;
@@ -48,8 +55,39 @@ export function nodeChangeRoutes(deps: ApiDeps): NodeRoute {
     return found;
   }
 
+  /**
+   * `POST /v1/changes` with a JSON body of a declared length within the limit. The body is read here; from then on
+   * every refusal is this route's, made as the app makes it (malformed JSON, the schema's first issue).
+   */
+  function submit(req: IncomingMessage, res: ServerResponse): boolean {
+    if (!keys || (deps.publicUrl === undefined && deps.listenUrl?.() === undefined)) return false;
+    const type = singleHeader(req, 'content-type');
+    if (type === undefined || type.split(';', 1)[0]!.trim().toLowerCase() !== 'application/json') return false;
+    const length = singleHeader(req, 'content-length');
+    if (length === undefined || !/^\d{1,9}$/.test(length) || Number(length) > deps.limits.maxJsonBytes) return false;
+    if (req.headers['transfer-encoding'] !== undefined) return false;
+    const who = caller(req);
+    if (!who) return false;
+    answer(deps, req, res, 'POST', CHANGES, async () => {
+      let value: unknown;
+      try {
+        value = JSON.parse(decoder.decode(await receiveAtMost(requestBody(req), deps.limits.maxJsonBytes)));
+      } catch {
+        throw new HTTPException(400, { message: 'Malformed JSON in request body' }); // hono's validator's words
+      }
+      const parsed = await NewChangeSchema.safeParseAsync(value);
+      if (!parsed.success) throw invalidInput(parsed.error.issues);
+      // Defined: see the first line of submit.
+      const base = () => serverBase(deps, () => localOrigin(req))!;
+      const { status, body } = await submitChange(deps, keys, parsed.data, who, base);
+      return { status, value: body };
+    });
+    return true;
+  }
+
   return (req, res) => {
     const url = req.url ?? '';
+    if (url === CHANGES) return req.method === 'POST' && submit(req, res);
     if (!url.startsWith(PREFIX)) return false;
     const rest = url.slice(PREFIX.length);
     if (req.method === 'PUT') {

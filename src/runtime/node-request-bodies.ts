@@ -19,10 +19,8 @@ export const nodeRequestBodies: RequestBodies = {
     return requestBody(incoming);
   },
   localOrigin(c) {
-    const socket = nodeRequest(c)?.socket;
-    if (!socket?.localAddress || !socket.localPort) return undefined;
-    const host = socket.localAddress.includes(':') ? `[${socket.localAddress}]` : socket.localAddress;
-    return `http://${host}:${socket.localPort}`;
+    const incoming = nodeRequest(c);
+    return incoming && localOrigin(incoming);
   },
   clientGone(c) {
     const incoming = nodeRequest(c);
@@ -33,6 +31,14 @@ export const nodeRequestBodies: RequestBodies = {
     return incoming ? !incoming.complete : webRequestBodies.bodyUnread(c);
   },
 };
+
+/** The origin this request's connection reached (the relay's address and port), if the socket still knows it. */
+export function localOrigin(incoming: IncomingMessage): string | undefined {
+  const socket = incoming.socket;
+  if (!socket?.localAddress || !socket.localPort) return undefined;
+  const host = socket.localAddress.includes(':') ? `[${socket.localAddress}]` : socket.localAddress;
+  return `http://${host}:${socket.localPort}`;
+}
 
 /** True when the client went away (or was cut off) before its request's body was complete. */
 export function clientGone(incoming: IncomingMessage): boolean {

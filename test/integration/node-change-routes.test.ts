@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiDeps } from '../../src/api/deps.js';
+import { type ApiDeps, DEFAULT_LIMITS, relayUploadTarget } from '../../src/api/deps.js';
 import { UploadKeys } from '../../src/api/upload-keys.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { type RunningServer, startHttpServer } from '../../src/runtime/http-server.js';
@@ -15,6 +15,8 @@ import { ADMIN_TOKEN, NODE_A_TOKEN, NODE_B_TOKEN, startTestRelay, type TestRelay
  * only the app. Each side works on a change of its own, made alike; both must answer alike — status, JSON body
  * (change ids aside), the headers a client acts on — and leave their change alike.
  */
+
+const MAX_UPLOAD_BYTES = 1 << 20;
 
 interface Spec {
   method: string;
@@ -66,7 +68,9 @@ function send(base: string, spec: Spec): Promise<Answer> {
 function comparable(answer: Answer) {
   return {
     status: answer.status,
-    body: answer.text.replace(/\d{8}T\d{9}Z-\d{6}-[0-9a-f]{6}/gi, '<id>'),
+    body: answer.text
+      .replace(/\d{8}T\d{9}Z-\d{6}-[0-9a-f]{6}/gi, '<id>')
+      .replace(/key=[A-Za-z0-9_-]{22}/g, 'key=<key>'),
     contentType: answer.headers['content-type'],
     contentLength: answer.headers['content-length'],
     connection: answer.headers.connection,
@@ -144,12 +148,23 @@ const commit =
   });
 
 beforeAll(async () => {
-  relay = await startTestRelay({ peers: [{ name: 'server2', url: 'http://127.0.0.1:9/' }] }, { replay: false });
+  relay = await startTestRelay(
+    {
+      peers: [{ name: 'server2', url: 'http://127.0.0.1:9/' }],
+      limits: { maxUploadBytes: MAX_UPLOAD_BYTES },
+      replicationUser: 'replicator',
+    },
+    { replay: false },
+  );
   const deps = {
     intake: relay.relay.intake,
     tokens: relay.config.auth,
     // Derived from the admin token exactly as the app's own are.
     uploadKeys: new UploadKeys(relay.relay.adminToken),
+    // Links as the relay's own server makes them.
+    listenUrl: () => relay.url,
+    uploadTarget: relayUploadTarget,
+    limits: { ...DEFAULT_LIMITS, maxUploadBytes: MAX_UPLOAD_BYTES },
     logger: silentLogger,
   } as unknown as ApiDeps;
   withRoutes = await startHttpServer({
@@ -335,5 +350,186 @@ describe('PUT body and commit: rate limits', () => {
     expect(statuses(answers.app!)).toEqual([404, 404, 429, 429]);
     for (let i = 0; i < 4; i++) expect(comparable(answers.routes![i]!)).toEqual(comparable(answers.app![i]!));
     expect(Number(answers.routes![2]!.headers['retry-after'])).toBeGreaterThanOrEqual(999);
+  });
+});
+
+describe('POST /v1/changes: the Node route answers as the app does', () => {
+  const json = (value: unknown) => JSON.stringify(value);
+  const post = (
+    body: string,
+    token = NODE_A_TOKEN,
+    headers: [string, string][] = [['Content-Type', 'application/json']],
+  ) => ({ method: 'POST', target: '/v1/changes', headers: [bearer(token), ...headers], body }) satisfies Spec;
+
+  /** Sends `spec(path)` to each side with a path of its own; compares answers, journal state and who answered. */
+  async function bothSubmit(spec: (path: string) => Spec, taken: boolean) {
+    const paths = [`/user_homes/submit/r-${serial}.txt`, `/user_homes/submit/a-${serial++}.txt`];
+    const before = leftToApp.length;
+    const viaRoutes = await send(withRoutes.url, spec(paths[0]!));
+    const viaApp = await send(appOnly.url, spec(paths[1]!));
+    const described = JSON.stringify(spec(paths[0]!));
+    expect(comparable(viaRoutes), described).toEqual(comparable(viaApp));
+    expect(leftToApp.length - before, `${described} left to the app`).toBe(taken ? 0 : 1);
+    const ids = [viaRoutes, viaApp].map((a) => /"id":"([^"]+)"/.exec(a.text)?.[1]);
+    if (ids[0] !== undefined) {
+      expect(await changeState(ids[0]), described).toEqual(await changeState(ids[1]!));
+      const [mine, theirs] = await Promise.all(ids.map((id) => relay.relay.view.getChange(id!)));
+      expect(mine!.path.startsWith(paths[0]!)).toBe(true);
+      const same = (change: unknown, path: string) =>
+        JSON.parse(JSON.stringify({ ...(change as object), id: 0, createdAt: 0 }).replaceAll(path, '<path>'));
+      expect(same(mine, paths[0]!)).toEqual(same(theirs, paths[1]!));
+    }
+    return viaRoutes;
+  }
+
+  it('journals every action, with every optional field, for a node and for the admin token', async () => {
+    const body = 'abc';
+    const seen = new Set<number>();
+    for (const token of [NODE_A_TOKEN, ADMIN_TOKEN]) {
+      const changes: ((path: string) => unknown)[] = [
+        (path) => ({ action: 'upload', path, size: body.length }),
+        (path) => ({
+          action: 'upload',
+          path,
+          size: 3,
+          sha256: sha(body),
+          modified: '2026-12-07T01:02:03.004Z',
+          user: 'jo',
+        }),
+        (path) => ({ action: 'upload', path, size: 0 }),
+        (path) => ({ action: 'makedir', path }),
+        (path) => ({ action: 'delete', path, user: 'jo' }),
+        (path) => ({ action: 'rename', path, target: `${path}.renamed` }),
+        (path) => ({ action: 'mdtm', path, modified: '2026-12-07T01:02:03+02:00' }),
+      ];
+      for (const change of changes) {
+        const answer = await bothSubmit((path) => post(json(change(path)), token), true);
+        seen.add(answer.status);
+        expect(answer.status).toBeLessThan(300);
+      }
+    }
+    expect([...seen].sort()).toEqual([201, 202]);
+    // And the upload URL the route made takes the body (through the route too).
+    const made = await send(
+      withRoutes.url,
+      post(json({ action: 'upload', path: '/user_homes/submit/url.txt', size: 3 })),
+    );
+    const { id, upload } = JSON.parse(made.text) as { id: string; upload: { url: string } };
+    expect(upload.url.startsWith(`${relay.url}/v1/changes/${id}/body?key=`)).toBe(true);
+    const url = new URL(upload.url);
+    expect((await send(withRoutes.url, putBody(body)({ id, target: `${url.pathname}${url.search}` }))).status).toBe(
+      200,
+    );
+  });
+
+  it('answers what is not journaled alike (replication user, a path not replicated)', async () => {
+    const ignored = await bothSubmit((path) => post(json({ action: 'delete', path, user: 'replicator' })), true);
+    expect(ignored.status).toBe(200);
+    expect(ignored.text).toContain('REPLICATION_USER');
+    const elsewhere = await bothSubmit(() => post(json({ action: 'makedir', path: '/elsewhere/dir' })), true);
+    expect(elsewhere.text).toContain('NOT_REPLICATED');
+  });
+
+  it('refuses bodies the schema or the parser refuses alike, and journals nothing for them', async () => {
+    const before = (await relay.relay.view.listChanges({ limit: 1000 })).items.length;
+    const bodies: ((path: string) => string)[] = [
+      () => '{"action":"upload",',
+      () => '',
+      () => 'null',
+      () => '[]',
+      () => '"upload"',
+      (path) => json({ action: 'upload', path, size: MAX_UPLOAD_BYTES + 1 }),
+      (path) => json({ action: 'upload', path, size: -1 }),
+      (path) => json({ action: 'upload', path, size: 1.5 }),
+      (path) => json({ action: 'copy', path }),
+      (path) => json({ action: 'upload', path, size: 1, color: 'red' }),
+      (path) => json({ action: 'upload', path, size: 1, sha256: 'abc' }),
+      (path) => json({ action: 'mdtm', path, modified: 'yesterday' }),
+      (path) => json({ action: 'delete', path, user: 'a\u0001b' }),
+      (path) => json({ action: 'rename', path }),
+      (path) => json({ action: 'upload', path }),
+      () => json({ action: 'delete', path: '/user_homes/../etc/passwd' }),
+      () => json({ action: 'delete', path: 'relative.txt' }),
+      () => json({ action: 'delete', path: '' }),
+      () => json({ action: 'delete' }),
+      () => json({ path: '/user_homes/x' }),
+    ];
+    const seen = new Set<number>();
+    for (const body of bodies) {
+      const answer = await bothSubmit((path) => post(body(path)), true);
+      expect(answer.status, body('/p')).toBeGreaterThanOrEqual(400);
+      expect(JSON.parse(answer.text)).toMatchObject({ error: { code: expect.any(String) } });
+      seen.add(answer.status);
+    }
+    expect([...seen].sort()).toEqual(expect.arrayContaining([400, 413]));
+    expect((await relay.relay.view.listChanges({ limit: 1000 })).items.length).toBe(before);
+  });
+
+  it('reads the body as a web Request does: UTF-8, a leading BOM dropped, a charset parameter ignored', async () => {
+    const change = (path: string) => json({ action: 'makedir', path: `${path}-ünï` });
+    const cases: [string, (path: string) => Spec][] = [
+      ['a BOM', (path) => post(`\ufeff${change(path)}`)],
+      ['a charset', (path) => post(change(path), NODE_A_TOKEN, [['Content-Type', 'application/json; charset=latin1']])],
+      ['upper case', (path) => post(change(path), NODE_A_TOKEN, [['Content-Type', 'Application/JSON']])],
+      [
+        'bytes that are not UTF-8',
+        (path) => ({
+          ...post(''),
+          body: Buffer.concat([Buffer.from(change(path).slice(0, -2)), Buffer.from([0xff, 0x22, 0x7d])]),
+        }),
+      ],
+    ];
+    for (const [what, spec] of cases) {
+      const answer = await bothSubmit(spec, true);
+      expect(answer.status, what).toBeLessThan(500);
+    }
+  });
+
+  it('leaves the rest to the app: tokens, media types, lengths, URLs, hosts', async () => {
+    const ok = (path: string) => json({ action: 'makedir', path });
+    const cases: [string, (path: string) => Spec][] = [
+      ['no token', (path) => ({ ...post(ok(path)), headers: [['Content-Type', 'application/json']] })],
+      ['an unknown token', (path) => post(ok(path), 'wrong-token-0123456789')],
+      ['no media type', (path) => post(ok(path), NODE_A_TOKEN, [])],
+      ['text/plain', (path) => post(ok(path), NODE_A_TOKEN, [['Content-Type', 'text/plain']])],
+      [
+        'a JSON suffix type',
+        (path) => post(ok(path), NODE_A_TOKEN, [['Content-Type', 'application/merge-patch+json']]),
+      ],
+      [
+        'two media types',
+        (path) =>
+          post(ok(path), NODE_A_TOKEN, [
+            ['Content-Type', 'application/json'],
+            ['Content-Type', 'application/json'],
+          ]),
+      ],
+      [
+        'a chunked body',
+        (path) =>
+          post(ok(path), NODE_A_TOKEN, [
+            ['Content-Type', 'application/json'],
+            ['Transfer-Encoding', 'chunked'],
+          ]),
+      ],
+      [
+        'a body over the limit',
+        (path) => post(json({ action: 'makedir', path, user: 'u'.repeat(DEFAULT_LIMITS.maxJsonBytes) })),
+      ],
+      ['a query', (path) => ({ ...post(ok(path)), target: '/v1/changes?x=1' })],
+      ['a trailing slash', (path) => ({ ...post(ok(path)), target: '/v1/changes/' })],
+      ['PUT', (path) => ({ ...post(ok(path)), method: 'PUT' })],
+      [
+        'a host the URL parser refuses',
+        (path) =>
+          post(ok(path), NODE_A_TOKEN, [
+            ['Content-Type', 'application/json'],
+            ['Host', '999.1.1.1'],
+          ]),
+      ],
+    ];
+    const seen = new Set<number>();
+    for (const [, spec] of cases) seen.add((await bothSubmit(spec, false)).status);
+    expect([...seen].sort()).toEqual(expect.arrayContaining([202, 401, 403, 404, 413, 415]));
   });
 });

@@ -2,7 +2,7 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { PayloadTooLargeError } from '../../core/errors.js';
 import { checkChangeId, uploadNotFound } from '../../core/intake.js';
-import { type AuthEnv, callerNode, requireRole, tokenResolver } from '../auth.js';
+import { type AuthEnv, type Caller, callerNode, requireRole, tokenResolver } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { limitBody } from '../limits.js';
 import { webRequestBodies } from '../request-body.js';
@@ -124,17 +124,10 @@ export function changeRoutes(deps: ApiDeps) {
   app.use('/:id', operator);
 
   app.openapi(submit, async (c) => {
-    const change = c.req.valid('json');
-    if (change.action === 'upload' && (change.size ?? 0) > deps.limits.maxUploadBytes) {
-      throw new PayloadTooLargeError(`uploads are limited to ${deps.limits.maxUploadBytes} bytes`);
-    }
-    const result = await deps.intake.submit(change, callerNode(c.get('caller')));
-    if (!result.journaled) return c.json({ status: 'IGNORED' as const, reason: result.reason }, 200);
-    if (result.status !== 'AWAITING_BODY') return c.json({ id: result.id, status: result.status }, 202);
-    const key = uploadKeys.keyFor(result.id);
-    const relayUrl = `${apiBase(deps, c)}/v1/changes/${result.id}/body?key=${key}`;
-    const upload = await deps.uploadTarget(result.entries[0]!, relayUrl);
-    return c.json({ id: result.id, status: result.status, upload }, 201);
+    const answer = await submitChange(deps, uploadKeys, c.req.valid('json'), c.get('caller'), () => apiBase(deps, c));
+    if (answer.status === 200) return c.json(answer.body, 200);
+    if (answer.status === 202) return c.json(answer.body, 202);
+    return c.json(answer.body, 201);
   });
 
   app.openapi(putBody, async (c) => {
@@ -180,14 +173,46 @@ export function changeRoutes(deps: ApiDeps) {
 }
 
 /**
+ * `POST /v1/changes` once its body is valid: journals the change and says what comes next (also the Node server's
+ * own route: runtime/node-change-routes.ts). `base`: the base of the upload URL (apiBase), asked for only when one
+ * is made.
+ */
+export async function submitChange(
+  deps: Pick<ApiDeps, 'intake' | 'limits' | 'uploadTarget'>,
+  uploadKeys: UploadKeys,
+  change: z.infer<typeof NewChangeSchema>,
+  caller: Caller,
+  base: () => string,
+) {
+  if (change.action === 'upload' && (change.size ?? 0) > deps.limits.maxUploadBytes) {
+    throw new PayloadTooLargeError(`uploads are limited to ${deps.limits.maxUploadBytes} bytes`);
+  }
+  const result = await deps.intake.submit(change, callerNode(caller));
+  if (!result.journaled) return { status: 200, body: { status: 'IGNORED' as const, reason: result.reason } } as const;
+  if (result.status !== 'AWAITING_BODY')
+    return { status: 202, body: { id: result.id, status: result.status } } as const;
+  const key = uploadKeys.keyFor(result.id);
+  const relayUrl = `${base()}/v1/changes/${result.id}/body?key=${key}`;
+  const upload = await deps.uploadTarget(result.entries[0]!, relayUrl);
+  return { status: 201, body: { id: result.id, status: result.status, upload } } as const;
+}
+
+/**
  * The base of links in answers: publicUrl, else the address the relay listens on (for a wildcard address, the one
  * this connection reached), never the client's Host header; the request's origin only where no server of ours
  * listens (Lambda behind API Gateway).
  */
 export function apiBase(deps: Pick<ApiDeps, 'publicUrl' | 'listenUrl' | 'requestBodies'>, c: Context): string {
   const origin = () => (deps.requestBodies ?? webRequestBodies).localOrigin(c);
-  const base = deps.publicUrl ?? listenBase(deps.listenUrl?.(), origin) ?? new URL(c.req.url).origin;
-  return base.replace(/\/+$/, '');
+  return serverBase(deps, origin) ?? new URL(c.req.url).origin;
+}
+
+/** apiBase where a server of ours listens (or publicUrl is set); undefined elsewhere. */
+export function serverBase(
+  deps: Pick<ApiDeps, 'publicUrl' | 'listenUrl'>,
+  localOrigin: () => string | undefined,
+): string | undefined {
+  return (deps.publicUrl ?? listenBase(deps.listenUrl?.(), localOrigin))?.replace(/\/+$/, '');
 }
 
 function listenBase(listenUrl: string | undefined, localOrigin: () => string | undefined): string | undefined {
