@@ -41,7 +41,9 @@ function send(base: string, spec: Spec): Promise<Answer> {
   const { hostname, port } = new URL(base);
   const headers = spec.headers ?? [];
   const raw: string[] = [];
-  if (!headers.some(([name]) => name.toLowerCase() === 'host')) raw.push('Host', `${hostname}:${port}`);
+  // One Host for every server: the routes take only ports up to 59999 in it (see PLAIN_HOST), and a test server's
+  // port is any; nothing in the answers depends on it (links use the address the relay listens on).
+  if (!headers.some(([name]) => name.toLowerCase() === 'host')) raw.push('Host', `${hostname}:8787`);
   for (const [name, value] of headers) raw.push(name, value);
   const body = spec.body === undefined ? undefined : Buffer.from(spec.body);
   if (body && !headers.some(([name]) => /^(content-length|transfer-encoding)$/i.test(name))) {
@@ -279,10 +281,17 @@ describe('PUT body and commit: the Node routes answer as the app does', () => {
       ['a short key', (u) => ({ ...putBody(body)(u), target: u.target.slice(0, -1) })],
       ['two keys', (u) => ({ ...putBody(body)(u), target: `${u.target}&key=${'C'.repeat(22)}` })],
       ['another query name', (u) => ({ ...putBody(body)(u), target: `${u.target}&color=red` })],
-      ['an id not in its form', (u) => ({ ...putBody(body)(u), target: u.target.replace(u.id, u.id.toUpperCase()) })],
       [
+        'an id not in its form',
+        (u) => ({ ...putBody(body)(u), target: u.target.replace(u.id, u.id.replace('T', 't')) }),
+      ],
+      [
+        // The same id, its last character escaped: the app decodes it, the route leaves it to the app.
         'an id with an escape',
-        (u) => ({ ...putBody(body)(u), target: u.target.replace(u.id, `${u.id.slice(0, -1)}%61`) }),
+        (u) => ({
+          ...putBody(body)(u),
+          target: u.target.replace(u.id, `${u.id.slice(0, -1)}%${u.id.charCodeAt(32).toString(16)}`),
+        }),
       ],
       ['a trailing slash', (u) => ({ ...putBody(body)(u), target: u.target.replace('/body?', '/body/?') })],
       ['POST to the body', (u) => ({ ...putBody(body)(u), method: 'POST' })],
