@@ -15,6 +15,11 @@ import { json, type NodeRoute, plainHost, singleHeader } from './node-upload-rou
 
 const CHANGES = '/v1/changes';
 const PREFIX = '/v1/changes/';
+/**
+ * The media types the app's route lets through to its JSON validator (@hono/zod-openapi's check of the whole
+ * header; anything else is 415 there), of which the route takes `application/json` itself.
+ */
+const JSON_TYPE = /^application\/([a-z-.]+\+)?json(;\s*[a-zA-Z0-9-]+=([^;]+))*$/i;
 const decoder = new TextDecoder(); // as a web Request's json() decodes: UTF-8, a leading BOM dropped
 /** `{id}/body?key=…` with a key as the relay makes them (22 base64url characters), or `{id}/commit`. */
 const BODY = /^([0-9A-Za-z-]{33})\/body\?key=([A-Za-z0-9_-]{22})$/;
@@ -62,7 +67,9 @@ export function nodeChangeRoutes(deps: ApiDeps): NodeRoute {
   function submit(req: IncomingMessage, res: ServerResponse): boolean {
     if (!keys || (deps.publicUrl === undefined && deps.listenUrl?.() === undefined)) return false;
     const type = singleHeader(req, 'content-type');
-    if (type === undefined || type.split(';', 1)[0]!.trim().toLowerCase() !== 'application/json') return false;
+    if (type === undefined || !JSON_TYPE.test(type) || type.split(';', 1)[0]!.toLowerCase() !== 'application/json') {
+      return false;
+    }
     const length = singleHeader(req, 'content-length');
     if (length === undefined || !/^\d{1,9}$/.test(length) || Number(length) > deps.limits.maxJsonBytes) return false;
     if (req.headers['transfer-encoding'] !== undefined) return false;

@@ -505,6 +505,17 @@ describe('POST /v1/changes: the Node route answers as the app does', () => {
         'a JSON suffix type',
         (path) => post(ok(path), NODE_A_TOKEN, [['Content-Type', 'application/merge-patch+json']]),
       ],
+      // Media types the app refuses (415) before its JSON validator: its check reads the whole header.
+      ...[
+        'application/json;',
+        'application/json ; charset=utf-8',
+        'application/json; charset=utf-8;',
+        'application/json; charset =utf-8',
+        'application/json\u00a0',
+      ].map((type): [string, (path: string) => Spec] => [
+        type,
+        (path) => post(ok(path), NODE_A_TOKEN, [['Content-Type', type]]),
+      ]),
       [
         'two media types',
         (path) =>
