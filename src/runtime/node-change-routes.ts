@@ -26,15 +26,17 @@ const BODY = /^([0-9A-Za-z-]{33})\/body\?key=([A-Za-z0-9_-]{22})$/;
 const COMMIT = /^([0-9A-Za-z-]{33})\/commit$/;
 
 /**
- * `PUT /v1/changes/{id}/body?key=…` and `POST /v1/changes/{id}/commit`, the two later requests of the three-request
- * upload (the relay's own upload URL), answered straight from Node's request as `POST /v1/uploads` is
- * (node-upload-route.ts): no web Request, no Hono context, router, middleware or validators. They run the steps of
- * the app's routes (api/routes/changes.ts) with the same parts — the token check and rate limit, the upload key,
- * the intake, the error answers and their log lines — and take only a request in the plainest form: the exact
- * path, a change id in its documented form, for the body exactly one `key` and for the commit no query (a body it
- * ignores, as the app does), a plain Host, one Authorization header with a known token within its rate limit.
- * Anything else goes to the app untouched and is answered there as before; test/integration/node-change-routes
- * compares both answers.
+ * `POST /v1/changes`, `PUT /v1/changes/{id}/body?key=…` and `POST /v1/changes/{id}/commit`, the three requests of
+ * the three-request upload (the body to the relay's own upload URL), answered straight from Node's request as
+ * `POST /v1/uploads` is (node-upload-route.ts): no web Request, no Hono context, router, middleware or validators.
+ * They run the steps of the app's routes (api/routes/changes.ts) with the same parts — the token check and rate
+ * limit, the upload key, the schema, the intake, the error answers and their log lines — and take only a request
+ * in the plainest form: the exact path, a change id in its documented form, for the change a JSON body of declared
+ * length within the limit, for the body exactly one `key`, for the commit no query (a body it ignores, as the app
+ * does), a plain Host, one Authorization header with a known token within its rate limit. Anything else goes to
+ * the app untouched and is answered there as before; test/integration/node-change-routes compares both answers.
+ * One difference is left: after answering a commit whose (ignored) body is still arriving, the connection stays
+ * open while Node discards the rest, where the app's server closes it after 500 ms.
  *
  * `deps.uploadKeys` must be the app's own (a relay without an admin token makes random ones): without it, the body
  * route leaves every request to the app.
