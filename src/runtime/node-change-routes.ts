@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HTTPException } from 'hono/http-exception';
 import { logRequestFailure } from '../api/app.js';
-import { bearerToken, type Caller, callerNode, tokenResolver } from '../api/auth.js';
+import { type Caller, callerNode, tokenResolver } from '../api/auth.js';
 import type { ApiDeps } from '../api/deps.js';
 import { errorAnswer } from '../api/errors.js';
 import { serverBase, submitChange } from '../api/routes/changes.js';
@@ -11,7 +11,7 @@ import { uploadNotFound } from '../core/intake.js';
 import { receiveAtMost } from '../core/receive.js';
 import { isStamp } from '../core/stamp.js';
 import { clientGone, localOrigin, requestBody } from './node-request-bodies.js';
-import { json, type NodeRoute, plainHost, singleHeader } from './node-upload-route.js';
+import { json, type NodeRoute, plainHost, singleHeader, takeCaller } from './node-upload-route.js';
 
 const CHANGES = '/v1/changes';
 const PREFIX = '/v1/changes/';
@@ -45,21 +45,11 @@ export function nodeChangeRoutes(deps: ApiDeps): NodeRoute {
   const resolve = tokenResolver(deps.tokens);
   const keys = deps.uploadKeys;
 
-  /** The caller of a request the route may take (one rate-limit token taken), or undefined: the app's request. */
+  /** The caller of a request with a plain Host the route may take (see takeCaller), or undefined: the app's. */
   function caller(req: IncomingMessage): Caller | undefined {
     const host = req.headers.host;
     if (host === undefined || !plainHost(host)) return undefined;
-    const token = bearerToken(singleHeader(req, 'authorization'));
-    const found = token === undefined ? undefined : resolve(token);
-    if (!found) return undefined;
-    if (found.role === 'node' && deps.rateLimiter) {
-      try {
-        deps.rateLimiter.take(found.node);
-      } catch {
-        return undefined; // nothing was taken: the app takes again, finds the bucket as empty and answers 429
-      }
-    }
-    return found;
+    return takeCaller(req, resolve, deps.rateLimiter);
   }
 
   /**

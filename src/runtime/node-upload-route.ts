@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getQueryParams } from 'hono/utils/url';
 import { logRequestFailure } from '../api/app.js';
-import { bearerToken, callerNode, tokenResolver } from '../api/auth.js';
+import { bearerToken, type Caller, callerNode, tokenResolver } from '../api/auth.js';
 import type { ApiDeps } from '../api/deps.js';
 import { errorAnswer } from '../api/errors.js';
+import type { RateLimiter } from '../api/rate-limit.js';
 import { UploadQuery } from '../api/routes/uploads.js';
 import { releaseStream } from '../core/bytes.js';
 import { clientGone, requestBody } from './node-request-bodies.js';
@@ -49,17 +50,8 @@ export function nodeUploadRoute(deps: ApiDeps): NodeRoute {
     const values = Object.fromEntries(Object.entries(all).map(([name, v]) => [name, v.length === 1 ? v[0]! : v]));
     const parsed = UploadQuery.safeParse(values);
     if (!parsed.success || parsed.data.size > deps.limits.maxUploadBytes) return false;
-    const token = bearerToken(singleHeader(req, 'authorization'));
-    const caller = token === undefined ? undefined : resolve(token);
+    const caller = takeCaller(req, resolve, deps.rateLimiter);
     if (!caller) return false;
-    if (caller.role === 'node' && deps.rateLimiter) {
-      try {
-        deps.rateLimiter.take(caller.node);
-      } catch {
-        // Over the limit: nothing was taken; the app takes again, finds the bucket as empty and answers 429.
-        return false;
-      }
-    }
     upload(deps, req, res, parsed.data, callerNode(caller)).catch((error: unknown) => {
       // Not an answer that failed (those are answered inside): the answer itself could not be written.
       logRequestFailure(deps.logger, 'POST', UPLOADS, error, clientGone(req));
@@ -108,6 +100,29 @@ export function json(
     ...(close ? { connection: 'close' } : {}),
   });
   res.end(text);
+}
+
+/**
+ * The caller of a request a Node route may take: one Authorization header with a known token, and for a node's
+ * token one request taken from its rate limit. Undefined: the app's request (nothing was taken; past the limit, the
+ * app takes again, finds the bucket as empty and answers 429).
+ */
+export function takeCaller(
+  req: IncomingMessage,
+  resolve: (token: string) => Caller | undefined,
+  limiter: RateLimiter | undefined,
+): Caller | undefined {
+  const token = bearerToken(singleHeader(req, 'authorization'));
+  const caller = token === undefined ? undefined : resolve(token);
+  if (!caller) return undefined;
+  if (caller.role === 'node' && limiter) {
+    try {
+      limiter.take(caller.node);
+    } catch {
+      return undefined;
+    }
+  }
+  return caller;
 }
 
 /** Hosts the URL parser accepted lately (the few names a relay is reached by). */
