@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiDeps, DEFAULT_LIMITS, relayUploadTarget } from '../../src/api/deps.js';
 import { UploadKeys } from '../../src/api/upload-keys.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { type RunningServer, startHttpServer } from '../../src/runtime/http-server.js';
 import { nodeChangeRoutes } from '../../src/runtime/node-change-routes.js';
+import { type RawAnswer, type RawSpec, sendRaw } from '../support/raw-request.js';
 import { ADMIN_TOKEN, NODE_A_TOKEN, NODE_B_TOKEN, startTestRelay, type TestRelay } from '../support/relay.js';
 
 /**
@@ -18,18 +18,8 @@ import { ADMIN_TOKEN, NODE_A_TOKEN, NODE_B_TOKEN, startTestRelay, type TestRelay
 
 const MAX_UPLOAD_BYTES = 1 << 20;
 
-interface Spec {
-  method: string;
-  target: string;
-  headers?: [string, string][];
-  body?: Buffer | string;
-}
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-}
+type Spec = RawSpec & { method: string };
+type Answer = RawAnswer;
 
 let relay: TestRelay;
 let withRoutes: RunningServer;
@@ -37,33 +27,12 @@ let appOnly: RunningServer;
 /** Requests the routes left to the app (their methods). */
 const leftToApp: string[] = [];
 
+/**
+ * One Host for every server: the routes take only ports up to 59999 in it (see PLAIN_HOST), and a test server's
+ * port is any; nothing in the answers depends on it (links use the address the relay listens on).
+ */
 function send(base: string, spec: Spec): Promise<Answer> {
-  const { hostname, port } = new URL(base);
-  const headers = spec.headers ?? [];
-  const raw: string[] = [];
-  // One Host for every server: the routes take only ports up to 59999 in it (see PLAIN_HOST), and a test server's
-  // port is any; nothing in the answers depends on it (links use the address the relay listens on).
-  if (!headers.some(([name]) => name.toLowerCase() === 'host')) raw.push('Host', `${hostname}:8787`);
-  for (const [name, value] of headers) raw.push(name, value);
-  const body = spec.body === undefined ? undefined : Buffer.from(spec.body);
-  if (body && !headers.some(([name]) => /^(content-length|transfer-encoding)$/i.test(name))) {
-    raw.push('Content-Length', String(body.length));
-  }
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: hostname, port: Number(port), method: spec.method, path: spec.target, headers: raw, setHost: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString() }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+  return sendRaw(base, spec, { host: `${new URL(base).hostname}:8787` });
 }
 
 /** What a client acts on: status, body (change ids replaced by their shape), and the headers that matter. */

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { request } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer, startHttpServer } from '../../src/runtime/http-server.js';
 import { waitFor } from '../support/node-client.js';
+import { type RawAnswer, type RawSpec, sendRaw } from '../support/raw-request.js';
 import { ADMIN_TOKEN, NODE_A_TOKEN, NODE_B_TOKEN, startTestRelay, type TestRelay } from '../support/relay.js';
 
 /**
@@ -15,57 +15,14 @@ import { ADMIN_TOKEN, NODE_A_TOKEN, NODE_B_TOKEN, startTestRelay, type TestRelay
 
 const MAX_UPLOAD_BYTES = 4096;
 
-interface Spec {
-  method?: string;
-  /** Sent verbatim as the request target. */
-  target: string;
-  /** Raw header pairs, in order (repeats allowed); Host defaults to the server's address. */
-  headers?: [string, string][];
-  body?: Buffer | string;
-}
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-}
+type Spec = RawSpec;
+type Answer = RawAnswer;
 
 let relay: TestRelay;
 let appOnly: RunningServer;
 
 function send(base: string, spec: Spec): Promise<Answer> {
-  const { hostname, port } = new URL(base);
-  const headers = spec.headers ?? [];
-  const raw: string[] = [];
-  if (!headers.some(([name]) => name.toLowerCase() === 'host')) raw.push('Host', `${hostname}:${port}`);
-  for (const [name, value] of headers) raw.push(name, value);
-  const body = spec.body === undefined ? undefined : Buffer.from(spec.body);
-  if (body && !headers.some(([name]) => /^(content-length|transfer-encoding)$/i.test(name))) {
-    raw.push('Content-Length', String(body.length));
-  }
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: hostname,
-        port: Number(port),
-        method: spec.method ?? 'POST',
-        path: spec.target,
-        headers: raw,
-        setHost: false,
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString() }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+  return sendRaw(base, spec, { agent: false });
 }
 
 /** What a client acts on: status, body (a change id replaced by its shape), and the headers that matter. */

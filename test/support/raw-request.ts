@@ -1,0 +1,60 @@
+import { request } from 'node:http';
+
+/** A request sent exactly as written, for tests that compare two servers' answers header by header. */
+export interface RawSpec {
+  method?: string;
+  /** Sent verbatim as the request target. */
+  target: string;
+  /** Raw header pairs, in order (repeats allowed); Host defaults to `host` (below), else the server's address. */
+  headers?: [string, string][];
+  body?: Buffer | string;
+}
+
+export interface RawAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+/**
+ * Sends `spec` to the server at `base` (method default POST), adding Host and Content-Length unless given.
+ * `agent: false`: a connection of its own (closed after the answer); `host`: the default Host header.
+ */
+export function sendRaw(
+  base: string,
+  spec: RawSpec,
+  options: { agent?: false; host?: string } = {},
+): Promise<RawAnswer> {
+  const { hostname, port } = new URL(base);
+  const headers = spec.headers ?? [];
+  const raw: string[] = [];
+  if (!headers.some(([name]) => name.toLowerCase() === 'host')) raw.push('Host', options.host ?? `${hostname}:${port}`);
+  for (const [name, value] of headers) raw.push(name, value);
+  const body = spec.body === undefined ? undefined : Buffer.from(spec.body);
+  if (body && !headers.some(([name]) => /^(content-length|transfer-encoding)$/i.test(name))) {
+    raw.push('Content-Length', String(body.length));
+  }
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: hostname,
+        port: Number(port),
+        method: spec.method ?? 'POST',
+        path: spec.target,
+        headers: raw,
+        setHost: false,
+        ...(options.agent === false ? { agent: false } : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString() }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
