@@ -5,7 +5,7 @@ import { UploadKeys } from '../../src/api/upload-keys.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { type RunningServer, startHttpServer } from '../../src/runtime/http-server.js';
 import { nodeChangeRoutes } from '../../src/runtime/node-change-routes.js';
-import { type RawAnswer, type RawSpec, sendRaw } from '../support/raw-request.js';
+import { type RawAnswer, type RawSpec, sendRaw, startRateLimitedPair } from '../support/raw-request.js';
 import { ADMIN_TOKEN, NODE_A_TOKEN, NODE_B_TOKEN, startTestRelay, type TestRelay } from '../support/relay.js';
 
 /**
@@ -280,22 +280,14 @@ describe('PUT body and commit: the Node routes answer as the app does', () => {
 describe('PUT body and commit: rate limits', () => {
   let limited: TestRelay;
   let limitedApp: RunningServer;
+  let close: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    limited = await startTestRelay(
-      {
-        peers: [{ name: 'server2', url: 'http://127.0.0.1:9/' }],
-        // Two requests, then one per 1,000 s: the third is refused whatever the test machine's speed.
-        limits: { nodeRequestsPerSecond: 0.001, nodeRequestBurst: 2 },
-      },
-      { replay: false },
-    );
-    limitedApp = await startHttpServer({ fetch: limited.relay.app.fetch, host: '127.0.0.1', port: 0 });
+    ({ relay: limited, appOnly: limitedApp, close } = await startRateLimitedPair());
   });
 
   afterAll(async () => {
-    await limitedApp?.close();
-    await limited?.close();
+    await close?.();
   });
 
   it('takes one request from the bucket, and refuses past it alike (429, Retry-After)', async () => {

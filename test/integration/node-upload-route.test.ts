@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer, startHttpServer } from '../../src/runtime/http-server.js';
 import { waitFor } from '../support/node-client.js';
-import { type RawAnswer, type RawSpec, sendRaw } from '../support/raw-request.js';
+import { type RawAnswer, type RawSpec, sendRaw, startRateLimitedPair } from '../support/raw-request.js';
 import { ADMIN_TOKEN, NODE_A_TOKEN, NODE_B_TOKEN, startTestRelay, type TestRelay } from '../support/relay.js';
 
 /**
@@ -220,22 +220,14 @@ describe('POST /v1/uploads: the Node route answers as the app does', () => {
 describe('POST /v1/uploads: rate limits', () => {
   let limited: TestRelay;
   let limitedApp: RunningServer;
+  let close: (() => Promise<void>) | undefined;
 
   beforeAll(async () => {
-    limited = await startTestRelay(
-      {
-        peers: [{ name: 'server2', url: 'http://127.0.0.1:9/' }],
-        // Two requests, then one per 1,000 s: the third is refused whatever the test machine's speed.
-        limits: { nodeRequestsPerSecond: 0.001, nodeRequestBurst: 2 },
-      },
-      { replay: false },
-    );
-    limitedApp = await startHttpServer({ fetch: limited.relay.app.fetch, host: '127.0.0.1', port: 0 });
+    ({ relay: limited, appOnly: limitedApp, close } = await startRateLimitedPair());
   });
 
   afterAll(async () => {
-    await limitedApp?.close();
-    await limited?.close();
+    await close?.();
   });
 
   it('takes one request from the bucket, and refuses past it alike (429, Retry-After)', async () => {

@@ -1,4 +1,6 @@
 import { request } from 'node:http';
+import { type RunningServer, startHttpServer } from '../../src/runtime/http-server.js';
+import { startTestRelay, type TestRelay } from './relay.js';
 
 /** A request sent exactly as written, for tests that compare two servers' answers header by header. */
 export interface RawSpec {
@@ -57,4 +59,32 @@ export function sendRaw(
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/**
+ * A relay whose nodes may send two requests and then one per 1,000 s (the third is refused whatever the test
+ * machine's speed), served twice: by its own server (`relay.url`, with the Node routes) and by `appOnly`, a server
+ * of the app alone — for comparing how both refuse past the limit.
+ */
+export async function startRateLimitedPair(): Promise<{
+  relay: TestRelay;
+  appOnly: RunningServer;
+  close(): Promise<void>;
+}> {
+  const relay = await startTestRelay(
+    {
+      peers: [{ name: 'server2', url: 'http://127.0.0.1:9/' }],
+      limits: { nodeRequestsPerSecond: 0.001, nodeRequestBurst: 2 },
+    },
+    { replay: false },
+  );
+  const appOnly = await startHttpServer({ fetch: relay.relay.app.fetch, host: '127.0.0.1', port: 0 });
+  return {
+    relay,
+    appOnly,
+    close: async () => {
+      await appOnly.close();
+      await relay.close();
+    },
+  };
 }
