@@ -1,17 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HTTPException } from 'hono/http-exception';
-import { logRequestFailure } from '../api/app.js';
 import { type Caller, callerNode, tokenResolver } from '../api/auth.js';
 import type { ApiDeps } from '../api/deps.js';
-import { errorAnswer } from '../api/errors.js';
 import { serverBase, submitChange } from '../api/routes/changes.js';
 import { NewChangeSchema } from '../api/schemas.js';
 import { invalidInput } from '../api/validation.js';
 import { uploadNotFound } from '../core/intake.js';
 import { receiveAtMost } from '../core/receive.js';
 import { isStamp } from '../core/stamp.js';
-import { clientGone, localOrigin, requestBody } from './node-request-bodies.js';
-import { json, type NodeRoute, plainHost, singleHeader, takeCaller } from './node-upload-route.js';
+import { localOrigin, requestBody } from './node-request-bodies.js';
+import { answer, type NodeRoute, plainHost, singleHeader, takeCaller } from './node-upload-route.js';
 
 const CHANGES = '/v1/changes';
 const PREFIX = '/v1/changes/';
@@ -117,29 +115,4 @@ export function nodeChangeRoutes(deps: ApiDeps): NodeRoute {
     }
     return false;
   };
-}
-
-function answer(
-  deps: ApiDeps,
-  req: IncomingMessage,
-  res: ServerResponse,
-  method: string,
-  url: string,
-  run: () => Promise<{ status: number; value: unknown }>,
-): void {
-  const path = url.split('?', 1)[0]!;
-  run()
-    .then(
-      ({ status, value }) => json(res, status, value, false),
-      (error: unknown) => {
-        const failed = errorAnswer(error, (e) => logRequestFailure(deps.logger, method, path, e, clientGone(req)));
-        // A refused request whose body was not read: close rather than make the client wait for a drain.
-        json(res, failed.status, failed.body, !req.complete, failed.headers);
-      },
-    )
-    .catch((error: unknown) => {
-      // Not an answer that failed (those are answered above): the answer itself could not be written.
-      logRequestFailure(deps.logger, method, path, error, clientGone(req));
-      res.destroy();
-    });
 }

@@ -52,11 +52,7 @@ export function nodeUploadRoute(deps: ApiDeps): NodeRoute {
     if (!parsed.success || parsed.data.size > deps.limits.maxUploadBytes) return false;
     const caller = takeCaller(req, resolve, deps.rateLimiter);
     if (!caller) return false;
-    upload(deps, req, res, parsed.data, callerNode(caller)).catch((error: unknown) => {
-      // Not an answer that failed (those are answered inside): the answer itself could not be written.
-      logRequestFailure(deps.logger, 'POST', UPLOADS, error, clientGone(req));
-      res.destroy();
-    });
+    answer(deps, req, res, 'POST', UPLOADS, () => upload(deps, req, parsed.data, callerNode(caller)));
     return true;
   };
 }
@@ -64,24 +60,52 @@ export function nodeUploadRoute(deps: ApiDeps): NodeRoute {
 async function upload(
   deps: ApiDeps,
   req: IncomingMessage,
-  res: ServerResponse,
   query: ReturnType<typeof UploadQuery.parse>,
   node: string | undefined,
-): Promise<void> {
+): Promise<Answer> {
   const body = requestBody(req);
-  try {
-    const result = await deps.intake.uploadInOne({ action: 'upload', ...query }, body, node);
-    if (!result.journaled) {
-      releaseStream(body); // not read: the connection closes after the answer
-      json(res, 200, { status: 'IGNORED', reason: result.reason }, true);
-      return;
-    }
-    json(res, 201, { id: result.id, status: 'PENDING' }, false);
-  } catch (error) {
-    const answer = errorAnswer(error, (e) => logRequestFailure(deps.logger, 'POST', UPLOADS, e, clientGone(req)));
-    // A refused request whose body was not read: close rather than make the client wait for a drain.
-    json(res, answer.status, answer.body, !req.complete, answer.headers);
+  const result = await deps.intake.uploadInOne({ action: 'upload', ...query }, body, node);
+  if (!result.journaled) {
+    releaseStream(body); // not read: the connection closes after the answer
+    return { status: 200, value: { status: 'IGNORED', reason: result.reason }, close: true };
   }
+  return { status: 201, value: { id: result.id, status: 'PENDING' } };
+}
+
+/** What a Node route answers: JSON `value` with `status`; `close`: the connection closes after it. */
+export interface Answer {
+  status: number;
+  value: unknown;
+  close?: boolean;
+}
+
+/**
+ * Answers a request a Node route took with what `run` gives, or, when it throws, with the app's error answer and
+ * log line for that error (errorAnswer). `url`: the request's (its path goes into log lines, never the query).
+ */
+export function answer(
+  deps: ApiDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  method: string,
+  url: string,
+  run: () => Promise<Answer>,
+): void {
+  const path = url.split('?', 1)[0]!;
+  run()
+    .then(
+      ({ status, value, close }) => json(res, status, value, close === true),
+      (error: unknown) => {
+        const failed = errorAnswer(error, (e) => logRequestFailure(deps.logger, method, path, e, clientGone(req)));
+        // A refused request whose body was not read: close rather than make the client wait for a drain.
+        json(res, failed.status, failed.body, !req.complete, failed.headers);
+      },
+    )
+    .catch((error: unknown) => {
+      // Not an answer that failed (those are answered above): the answer itself could not be written.
+      logRequestFailure(deps.logger, method, path, error, clientGone(req));
+      res.destroy();
+    });
 }
 
 export function json(
