@@ -1,10 +1,12 @@
-// npm run bench:replay [-- --count N --concurrency C --big-mib M --warmup W]
+// npm run bench:replay [-- --count N --concurrency C --big-mib M --warmup W --warmup-rounds R]
 // Journals N small uploads (1–64 KiB, 20 folders) through a relay while its WebDAV peer (a local Apache) is down,
 // brings the peer back and measures how fast the backlog drains, next to the same files PUT straight to the same
-// Apache in the same run; W more files (default 1000) go through the relay and the baseline client first, unmeasured,
-// so that both are measured with their hot paths compiled (see docs/benchmarks.md). Then journals one large upload (default 1 GiB, streamed from disk) and reports the relay's
-// peak RSS and the time while it replays that body. C is used for the posters, the relay's replay concurrency and
-// the baseline's connections (default 8). Prints figures only; any failed verification throws.
+// Apache in the same run. W more files (default 1000) go through the relay and the baseline client first,
+// unmeasured, so that both are measured with their hot paths compiled (see docs/benchmarks.md); the relay takes
+// them through R outages of the peer (default 1; 2 measures a relay that has seen an outage end before). Then
+// journals one large upload (default 1 GiB, streamed from disk) and reports the relay's peak RSS and the time
+// while it replays that body. C is used for the posters, the relay's replay concurrency and the baseline's
+// connections (default 8). Prints figures only; any failed verification throws.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -36,12 +38,14 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     'big-mib': { type: 'string', default: '1024' },
     warmup: { type: 'string', default: '1000' },
+    'warmup-rounds': { type: 'string', default: '1' },
   },
 });
 const COUNT = positiveInt('count', values.count);
 const CONCURRENCY = positiveInt('concurrency', values.concurrency);
 const BIG_MIB = positiveInt('big-mib', values['big-mib']);
 const WARMUP = values.warmup === '0' ? 0 : positiveInt('warmup', values.warmup);
+const WARMUP_ROUNDS = positiveInt('warmup-rounds', values['warmup-rounds']);
 
 const NODE_TOKEN = 'bench-node-token';
 const ADMIN_TOKEN = 'bench-admin-token';
@@ -202,12 +206,16 @@ async function benchDrain(apache: ApachePeer, files: File[], warmup: File[], jou
     child = await startRelay(journal, apache);
     const relay = child.ready;
     const pid = child.process.pid!;
-    if (warmup.length > 0) {
+    for (let round = 0; round < (warmup.length > 0 ? WARMUP_ROUNDS : 0); round++) {
       const warmed = performance.now();
-      await fillAndDrain(relay, child, apache, warmup);
+      // Each round journals the warm-up files again (fresh names), as a new outage would.
+      const files =
+        round === 0 ? warmup : warmup.map((f) => ({ ...f, path: f.path.replace(/\.bin$/, `-r${round}.bin`) }));
+      await fillAndDrain(relay, child, apache, files);
       await apache.stop();
       process.stdout.write(
-        `  warm-up: ${warmup.length} uploads journaled and drained in ${((performance.now() - warmed) / 1000).toFixed(1)} s\n`,
+        `  warm-up ${round + 1}/${WARMUP_ROUNDS}: ${warmup.length} uploads journaled and drained in ` +
+          `${((performance.now() - warmed) / 1000).toFixed(1)} s\n`,
       );
     }
     const fillCpuBefore = { all: processCpu(pid), main: mainThreadCpu(pid) };
@@ -468,7 +476,8 @@ const files = makeFiles(COUNT, BASE, 'f', 2000);
 const warmupFiles = makeFiles(WARMUP, WARMUP_BASE, 'w', 1000);
 const bytes = files.reduce((n, f) => n + f.body.length, 0);
 process.stdout.write(
-  `replay benchmark: ${COUNT} uploads (${(bytes / 2 ** 20).toFixed(1)} MiB) in ${FOLDERS} folders after ${WARMUP} unmeasured, ` +
+  `replay benchmark: ${COUNT} uploads (${(bytes / 2 ** 20).toFixed(1)} MiB) in ${FOLDERS} folders after ${WARMUP} unmeasured ` +
+    `(× ${WARMUP_ROUNDS} outage${WARMUP_ROUNDS > 1 ? 's' : ''}), ` +
     `concurrency ${CONCURRENCY}, large upload ${BIG_MIB} MiB\n`,
 );
 
