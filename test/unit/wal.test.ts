@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
@@ -70,80 +69,6 @@ describe('write-ahead log records', () => {
     expect(wal.dirty).toBe(false);
     await wal.close(async () => {});
     expect(await readdir(tmp.dir)).toEqual([]);
-    await tmp.remove();
-  });
-
-  it('writes the records that wait for one fsync with one writev, in order, before their journal writes', async () => {
-    const tmp = await tempDir();
-    const { wal } = await WriteAheadLog.open(tmp.dir);
-    const proto = (await fileHandlePrototype(tmp.dir)) as unknown as {
-      sync: () => Promise<void>;
-      writev: () => Promise<unknown>;
-    };
-    const writev = vi.spyOn(proto, 'writev');
-    const sync = vi.spyOn(proto, 'sync');
-    const inLog: string[] = [];
-    try {
-      const appends = Array.from({ length: 40 }, (_, i) => {
-        const body = Buffer.alloc(100 + i, i);
-        return wal.append(
-          put(`<n${i}/>`),
-          body,
-          async (slice) => {
-            // The body is in the log by the time the journal writes run (they may read it back from there).
-            const bytes = readFileSync(slice!.file).subarray(slice!.offset, slice!.offset + slice!.length);
-            if (bytes.equals(body)) inLog.push(`n${i}`);
-          },
-          i % 2 === 0 ? 'durable' : 'background',
-        );
-      });
-      // A `logged` record appended among them is written at once, at its own place in the file.
-      appends.push(wal.append({ kind: 'purge', refs: [{ lane: 'l', id: 'p' }] }, undefined, async () => {}, 'logged'));
-      for (let i = 40; i < 50; i++) appends.push(wal.append(put(`<n${i}/>`), undefined, async () => {}));
-      await Promise.all(appends);
-      // Two runs of records around the `logged` one, in one or two groups: a handful of writevs, not 50.
-      expect(writev.mock.calls.length).toBeGreaterThanOrEqual(2);
-      expect(writev.mock.calls.length).toBeLessThanOrEqual(4);
-      expect(sync.mock.calls.length).toBeLessThanOrEqual(3);
-    } finally {
-      writev.mockRestore();
-      sync.mockRestore();
-    }
-    const [segment] = (await readdir(tmp.dir)).filter((n) => n.endsWith('.wal'));
-    const records = decodeSegment(await readFile(join(tmp.dir, segment!))).map(({ record }) =>
-      record.kind === 'put' ? record.entries[0]!.xml : 'purge',
-    );
-    const names = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `<n${from + i}/>`);
-    expect(records).toEqual([...names(0, 40), 'purge', ...names(40, 50)]);
-    await wal.checkpoint(async () => {}); // waits for the journal writes of the background appends too
-    expect(inLog).toHaveLength(40);
-    await wal.close(async () => {});
-    await tmp.remove();
-  });
-
-  it('fails every append that waits for a log write that failed, and stops acknowledging (fail-stop)', async () => {
-    const tmp = await tempDir();
-    const { wal } = await WriteAheadLog.open(tmp.dir);
-    await wal.append(put('<before/>'), undefined, async () => {});
-    const proto = (await fileHandlePrototype(tmp.dir)) as unknown as { writev: () => Promise<unknown> };
-    const writev = vi.spyOn(proto, 'writev').mockRejectedValue(new Error('EIO: i/o error, writev'));
-    let ran = 0;
-    try {
-      const results = await Promise.allSettled(
-        Array.from({ length: 5 }, (_, i) =>
-          wal.append(put(`<lost${i}/>`), Buffer.from('x'), async () => {
-            ran++;
-          }),
-        ),
-      );
-      expect(results.map((r) => r.status)).toEqual(Array(5).fill('rejected'));
-      expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/EIO.*no change is accepted/);
-    } finally {
-      writev.mockRestore();
-    }
-    expect(ran).toBe(0); // nothing written to the journal for records the log does not hold
-    await expect(wal.append(put('<later/>'), undefined, async () => {})).rejects.toThrow(/no change is accepted/);
-    await expect(wal.close(async () => {})).rejects.toThrow(/keeps everything|failed/);
     await tmp.remove();
   });
 

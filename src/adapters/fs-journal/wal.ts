@@ -38,10 +38,8 @@ interface Segment {
   records: WalRecord[];
   /** Appends whose journal files are still being written (a checkpoint must wait for them). */
   pending: Set<Promise<void>>;
-  /** Log writes of this segment still running (records over SYNC_WRITE_BYTES, and flushed runs of `queued`). */
+  /** Log writes of this segment still running (records over SYNC_WRITE_BYTES). */
   writing: Set<Promise<void>>;
-  /** Small records that wait for an fsync, not written yet: the next fsync writes them first (see startSync). */
-  queued: QueuedRun[];
   /** The last fsync of the previous segment: this one's fsyncs wait for it. */
   prior?: Promise<void>;
   /** The first journal write of this segment that failed: the segment is then kept for the next start-up. */
@@ -50,19 +48,7 @@ interface Segment {
   commit: GroupCommit;
 }
 
-/** Consecutive records of a segment, written by one thread-pool `writev` when the next fsync starts. */
-interface QueuedRun {
-  position: number;
-  end: number;
-  parts: Buffer[];
-  written: Promise<void>;
-  settle: (error?: unknown) => void;
-}
-
-/**
- * Records up to this size are written without a round trip of their own to the thread pool: a purge at once,
- * synchronously (the page cache absorbs it); a record that waits for an fsync with the others of its group.
- */
+/** Records up to this size are written without a thread-pool round trip (the page cache absorbs them). */
 const SYNC_WRITE_BYTES = 64 * 1024;
 const HEADER_BYTES = 12; // u32 header length, u32 body length, u32 crc32 of both
 
@@ -124,23 +110,6 @@ export class WriteAheadLog {
     const position = segment.size;
     segment.size += length;
     segment.records.push(record);
-    const bodyPart = parts.length === 3 ? parts[2]! : undefined;
-    const slice = bodyPart && {
-      file: segment.file,
-      offset: position + length - bodyPart.length,
-      length: bodyPart.length,
-    };
-    if (length <= SYNC_WRITE_BYTES && (mode === 'durable' || mode === 'background')) {
-      // A record that waits for an fsync anyway is written by it: the records that arrive meanwhile go in one
-      // thread-pool writev just before the fsync (group commit), not one synchronous writev each on this thread.
-      const written = this.enqueue(segment, parts, position, length);
-      const durable = this.sync(segment);
-      const writes = written.then(() => whileDurable(slice));
-      this.track(segment, writes);
-      if (mode === 'background') await durable;
-      else await Promise.all([durable, writes]);
-      return;
-    }
     try {
       // A page-cache write of a small record costs less than a thread-pool round trip: synchronous up to
       // SYNC_WRITE_BYTES. A larger one is awaited by every fsync of the segment that starts meanwhile (see
@@ -160,8 +129,20 @@ export class WriteAheadLog {
     }
     // The body is the record's last part; the segment stays until these writes are done (see checkpoint), so
     // they may read it back from the log instead of being handed the bytes.
-    const writes = whileDurable(slice);
-    this.track(segment, writes);
+    const bodyPart = parts.length === 3 ? parts[2]! : undefined;
+    const writes = whileDurable(
+      bodyPart && { file: segment.file, offset: position + length - bodyPart.length, length: bodyPart.length },
+    );
+    const done: Promise<void> = writes.then(
+      () => {
+        segment.pending.delete(done);
+      },
+      (error: unknown) => {
+        segment.failed ??= error;
+        segment.pending.delete(done);
+      },
+    );
+    segment.pending.add(done);
     if (mode === 'logged') return;
     if (mode === 'background') await this.sync(segment);
     else await Promise.all([mode === 'lazy' ? undefined : this.sync(segment), writes]);
@@ -243,59 +224,9 @@ export class WriteAheadLog {
       records: [],
       pending: new Set(),
       writing: new Set(),
-      queued: [],
       commit: new GroupCommit(() => this.startSync(segment)),
     };
     return segment;
-  }
-
-  /** Keeps the segment until the journal writes of one of its records are done (see checkpoint). */
-  private track(segment: Segment, writes: Promise<void>): void {
-    const done: Promise<void> = writes.then(
-      () => {
-        segment.pending.delete(done);
-      },
-      (error: unknown) => {
-        segment.failed ??= error;
-        segment.pending.delete(done);
-      },
-    );
-    segment.pending.add(done);
-  }
-
-  /** Adds a record to the segment's queue of unwritten records; resolves once the fsync that writes it has. */
-  private enqueue(segment: Segment, parts: Buffer[], position: number, length: number): Promise<void> {
-    const last = segment.queued[segment.queued.length - 1];
-    if (last && last.end === position) {
-      last.parts.push(...parts);
-      last.end += length;
-      return last.written;
-    }
-    let settle!: (error?: unknown) => void;
-    const written = new Promise<void>((resolve, reject) => {
-      settle = (error) => (error === undefined ? resolve() : reject(error));
-    });
-    segment.queued.push({ position, end: position + length, parts: [...parts], written, settle });
-    return written;
-  }
-
-  /** Writes the queued records of the segment, each run of consecutive ones with one writev. */
-  private flushQueued(segment: Segment): Promise<void>[] {
-    const runs = segment.queued;
-    if (runs.length === 0) return [];
-    segment.queued = [];
-    return runs.map((run) => {
-      const write = segment.handle.writev(run.parts, run.position).then(
-        () => run.settle(),
-        (error: unknown) => {
-          const broken = this.breakDown(error);
-          run.settle(broken);
-          throw broken;
-        },
-      );
-      segment.writing.add(write);
-      return write.finally(() => segment.writing.delete(write));
-    });
   }
 
   /** Group commit: callers that arrive during an fsync of the segment share the next one. */
@@ -305,8 +236,7 @@ export class WriteAheadLog {
 
   /** One fsync of the segment, after the previous segment's last one and the large writes still running. */
   private startSync(segment: Segment): Promise<void> {
-    const flushed = this.flushQueued(segment);
-    return Promise.all([segment.prior, ...segment.writing, ...flushed])
+    return Promise.all([segment.prior, ...segment.writing])
       .then(() => segment.handle.sync())
       .catch((error: unknown) => {
         throw this.breakDown(error);
