@@ -1,9 +1,10 @@
-import { existsSync, watch } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, watch } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FolderJanitor } from '../../src/adapters/fs-journal/janitor.js';
+import { IO_THREAD_NAME } from '../../src/adapters/fs-journal/janitor-thread.js';
 import { tempDir } from '../support/tmp.js';
 
 describe('FolderJanitor', () => {
@@ -38,6 +39,21 @@ describe('FolderJanitor', () => {
     await Promise.all(removals);
     expect(janitor.behind).toBe(0);
     for (const dir of dirs) expect(existsSync(dir)).toBe(false);
+  });
+
+  it.runIf(process.platform === 'linux')('names its thread, so that top -H and ps -L show it', async () => {
+    const janitor = new FolderJanitor(['config.XML', 'upload']);
+    closing.push(janitor);
+    await janitor.remove(join(await folder(), 'never-there')); // the thread is up and has run a batch
+    const names = readdirSync('/proc/self/task').map((tid) => {
+      try {
+        return readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+      } catch {
+        return ''; // a thread that ended meanwhile
+      }
+    });
+    expect(names).toContain(IO_THREAD_NAME);
+    expect(IO_THREAD_NAME.length).toBeLessThanOrEqual(15); // the kernel's limit
   });
 
   it('removes the leftovers of an interrupted write with the folder', async () => {

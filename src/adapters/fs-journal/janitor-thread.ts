@@ -147,4 +147,15 @@ export function runBatch({ batch, ops, files }: JanitorBatch): JanitorReply {
   return { batch, failures };
 }
 
-parentPort?.on('message', (message: JanitorBatch) => parentPort!.postMessage(runBatch(message)));
+/** The thread's name in `top -H`, `ps -L`, perf and /proc (at most 15 bytes). */
+export const IO_THREAD_NAME = 'vfs-relay-io';
+
+if (parentPort) {
+  // Linux lets a thread rename itself through /proc; elsewhere (or with /proc hidden) it keeps its name.
+  try {
+    writeFileSync('/proc/thread-self/comm', IO_THREAD_NAME);
+  } catch {
+    // not Linux, or no /proc: only the name is lost
+  }
+  parentPort.on('message', (message: JanitorBatch) => parentPort!.postMessage(runBatch(message)));
+}
