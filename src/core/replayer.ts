@@ -593,14 +593,23 @@ const shapes = new WeakMap<JournalEntry, EntryShape>();
 /** The prefixes of every entry's paths, interned: entries in one folder share their ancestors' strings. */
 const prefixStrings = new StringPool();
 
+/**
+ * Interned in place, and the lists below built with loops, not `map`: `map`'s result is a packed array when the
+ * builtin runs, a holey one once TurboFan inlines it into an optimized caller, and lists of both kinds reaching
+ * the dispatch's optimized code deoptimized it ("wrong map") whenever the mix changed (when a drain starts).
+ */
 function internedPrefixes(path: string): string[] {
-  return pathPrefixes(path).map((prefix) => prefixStrings.intern(prefix));
+  const prefixes = pathPrefixes(path);
+  for (let i = 0; i < prefixes.length; i++) prefixes[i] = prefixStrings.intern(prefixes[i]!);
+  return prefixes;
 }
 
 function shapeOf(entry: JournalEntry): EntryShape {
   let shape = shapes.get(entry);
   if (!shape) {
-    shape = { key: refKey(entry), paths: touchedPaths(entry).map(internedPrefixes) };
+    const paths: string[][] = [];
+    for (const path of touchedPaths(entry)) paths.push(internedPrefixes(path));
+    shape = { key: refKey(entry), paths };
     shapes.set(entry, shape);
   }
   return shape;
