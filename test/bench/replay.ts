@@ -477,7 +477,7 @@ const warmupFiles = makeFiles(WARMUP, WARMUP_BASE, 'w', 1000);
 const bytes = files.reduce((n, f) => n + f.body.length, 0);
 process.stdout.write(
   `replay benchmark: ${COUNT} uploads (${(bytes / 2 ** 20).toFixed(1)} MiB) in ${FOLDERS} folders after ${WARMUP} unmeasured ` +
-    `(× ${WARMUP_ROUNDS} outage${WARMUP_ROUNDS > 1 ? 's' : ''}), ` +
+    `(${WARMUP > 0 ? WARMUP_ROUNDS : 0} outage${WARMUP > 0 && WARMUP_ROUNDS === 1 ? '' : 's'}), ` +
     `concurrency ${CONCURRENCY}, large upload ${BIG_MIB} MiB\n`,
 );
 

@@ -3,8 +3,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { IO_THREAD_NAME } from '../../src/adapters/fs-journal/io-thread-name.js';
 import { FolderJanitor } from '../../src/adapters/fs-journal/janitor.js';
-import { IO_THREAD_NAME } from '../../src/adapters/fs-journal/janitor-thread.js';
 import { tempDir } from '../support/tmp.js';
 
 describe('FolderJanitor', () => {

@@ -14,6 +14,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort } from 'node:worker_threads';
+import { IO_THREAD_NAME } from './io-thread-name.js';
 
 /**
  * An entry folder to write: hard links, then files in order, written in place — no temporary name and rename:
@@ -146,9 +147,6 @@ export function runBatch({ batch, ops, files }: JanitorBatch): JanitorReply {
   }
   return { batch, failures };
 }
-
-/** The thread's name in `top -H`, `ps -L`, perf and /proc (at most 15 bytes). */
-export const IO_THREAD_NAME = 'vfs-relay-io';
 
 if (parentPort) {
   // Linux lets a thread rename itself through /proc; elsewhere (or with /proc hidden) it keeps its name.
