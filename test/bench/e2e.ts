@@ -20,6 +20,7 @@ import { spawnTs } from '../support/child.js';
 import { waitFor } from '../support/node-client.js';
 import { NODE_A_TOKEN } from '../support/relay.js';
 import { tempDir } from '../support/tmp.js';
+import { scratchDisk } from './scratch-disk.js';
 import { percentile, printTable, runPool, seeded } from './stats.js';
 
 const { values } = parseArgs({
@@ -121,7 +122,8 @@ try {
   process.stdout.write(
     `e2e benchmark: agent, relay, Apache in 3 processes; watcher ${values.watcher ?? 'default'}, ` +
       `${values['wait-only'] ? 'no close signal' : 'close signal where available'}, ` +
-      `stability wait ${values['stability-ms'] ?? 'default'}, modified times ${values['modified-time'] ? 'sent' : 'not sent'}\n`,
+      `stability wait ${values['stability-ms'] ?? 'default'}, modified times ${values['modified-time'] ? 'sent' : 'not sent'}\n` +
+      scratchDisk(),
   );
   printTable([
     [`baseline: ${COUNT} PUTs straight to Apache (${CONNECTIONS} connections)`, `${baselineRate.toFixed(0)} PUT/s`],

@@ -19,6 +19,7 @@ import {
   threadCpu,
   threadDelta,
 } from './proc-cpu.js';
+import { scratchDisk } from './scratch-disk.js';
 import { percentile, printTable, runPool, seeded } from './stats.js';
 
 const { values } = parseArgs({
@@ -163,7 +164,8 @@ const files = makeFiles(COUNT, 'f');
 const warmup = makeFiles(WARMUP, 'w');
 const bytes = files.reduce((n, f) => n + f.body.length, 0);
 process.stdout.write(
-  `ingest benchmark: ${COUNT} uploads (${(bytes / 2 ** 20).toFixed(1)} MiB) after ${WARMUP} unmeasured, ${CONCURRENCY} keep-alive clients\n`,
+  `ingest benchmark: ${COUNT} uploads (${(bytes / 2 ** 20).toFixed(1)} MiB) after ${WARMUP} unmeasured, ${CONCURRENCY} keep-alive clients\n` +
+    scratchDisk(),
 );
 const baseline = FLOWS.has('apache') ? await benchApache(files, warmup) : undefined;
 const oneRequest = FLOWS.has('one-request') ? await benchRelay(files, warmup, 'one-request') : undefined;

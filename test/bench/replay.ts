@@ -30,6 +30,7 @@ import {
   threadCpu,
   threadDelta,
 } from './proc-cpu.js';
+import { scratchDisk } from './scratch-disk.js';
 import { percentile, printTable, runPool, seeded } from './stats.js';
 
 const { values } = parseArgs({
@@ -478,7 +479,7 @@ const bytes = files.reduce((n, f) => n + f.body.length, 0);
 process.stdout.write(
   `replay benchmark: ${COUNT} uploads (${(bytes / 2 ** 20).toFixed(1)} MiB) in ${FOLDERS} folders after ${WARMUP} unmeasured ` +
     `(${WARMUP > 0 ? WARMUP_ROUNDS : 0} outage${WARMUP > 0 && WARMUP_ROUNDS === 1 ? '' : 's'}), ` +
-    `concurrency ${CONCURRENCY}, large upload ${BIG_MIB} MiB\n`,
+    `concurrency ${CONCURRENCY}, large upload ${BIG_MIB} MiB\n${scratchDisk()}`,
 );
 
 let apache: ApachePeer | undefined;
