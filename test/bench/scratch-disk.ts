@@ -36,14 +36,14 @@ function hasJournal(device: string): boolean {
     // not a path we can resolve: its own name
   }
   if (!existsSync('/proc/fs/jbd2')) return false;
-  return readdirSync('/proc/fs/jbd2').some((entry) => entry === `${name}-8` || entry.startsWith(`${name}-`));
+  return readdirSync('/proc/fs/jbd2').some((entry) => entry.startsWith(`${name}-`));
 }
 
 /**
  * One line on the benchmarks' scratch file system, e.g. `scratch folders: ext4 at / (/dev/vda): no file-system
  * journal, online discard — …`; undefined where /proc/mounts cannot be read.
  */
-export function scratchDiskLine(dir = tmpdir()): string | undefined {
+function scratchDiskLine(dir = tmpdir()): string | undefined {
   let text: string;
   try {
     text = readFileSync('/proc/mounts', 'utf8');
