@@ -5,7 +5,14 @@ import { UploadKeys } from '../../src/api/upload-keys.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { type RunningServer, startHttpServer } from '../../src/runtime/http-server.js';
 import { nodeChangeRoutes } from '../../src/runtime/node-change-routes.js';
-import { type RawAnswer, type RawSpec, sendRaw, startRateLimitedPair } from '../support/raw-request.js';
+import {
+  comparable,
+  expectLimitedAlike,
+  type RawAnswer,
+  type RawSpec,
+  sendRaw,
+  startRateLimitedPair,
+} from '../support/raw-request.js';
 import { ADMIN_TOKEN, NODE_A_TOKEN, NODE_B_TOKEN, startTestRelay, type TestRelay } from '../support/relay.js';
 
 /**
@@ -33,21 +40,6 @@ const leftToApp: string[] = [];
  */
 function send(base: string, spec: Spec): Promise<Answer> {
   return sendRaw(base, spec, { host: `${new URL(base).hostname}:8787` });
-}
-
-/** What a client acts on: status, body (change ids replaced by their shape), and the headers that matter. */
-function comparable(answer: Answer) {
-  return {
-    status: answer.status,
-    body: answer.text
-      .replace(/\d{8}T\d{9}Z-\d{6}-[0-9a-f]{6}/gi, '<id>')
-      .replace(/key=[A-Za-z0-9_-]{22}/g, 'key=<key>'),
-    contentType: answer.headers['content-type'],
-    contentLength: answer.headers['content-length'],
-    connection: answer.headers.connection,
-    retryAfter: answer.headers['retry-after'],
-    wwwAuthenticate: answer.headers['www-authenticate'],
-  };
 }
 
 const bearer = (token: string): [string, string] => ['Authorization', `Bearer ${token}`];
@@ -314,12 +306,8 @@ describe('PUT body and commit: rate limits', () => {
         await send(base, { method: 'POST', target: `/v1/changes/${id}/commit`, headers: [bearer(token)] }),
       );
     }
-    const statuses = (list: Answer[]) => list.map((a) => a.status);
     // The admin's upload is not the node's: 404 for the first two, then the bucket is empty.
-    expect(statuses(answers.routes!)).toEqual([404, 404, 429, 429]);
-    expect(statuses(answers.app!)).toEqual([404, 404, 429, 429]);
-    for (let i = 0; i < 4; i++) expect(comparable(answers.routes![i]!)).toEqual(comparable(answers.app![i]!));
-    expect(Number(answers.routes![2]!.headers['retry-after'])).toBeGreaterThanOrEqual(999);
+    expectLimitedAlike(answers.routes!, answers.app!, [404, 404, 429, 429]);
   });
 });
 

@@ -3,7 +3,14 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer, startHttpServer } from '../../src/runtime/http-server.js';
 import { waitFor } from '../support/node-client.js';
-import { type RawAnswer, type RawSpec, sendRaw, startRateLimitedPair } from '../support/raw-request.js';
+import {
+  comparable,
+  expectLimitedAlike,
+  type RawAnswer,
+  type RawSpec,
+  sendRaw,
+  startRateLimitedPair,
+} from '../support/raw-request.js';
 import { ADMIN_TOKEN, NODE_A_TOKEN, NODE_B_TOKEN, startTestRelay, type TestRelay } from '../support/relay.js';
 
 /**
@@ -23,20 +30,6 @@ let appOnly: RunningServer;
 
 function send(base: string, spec: Spec): Promise<Answer> {
   return sendRaw(base, spec, { agent: false });
-}
-
-/** What a client acts on: status, body (a change id replaced by its shape), and the headers that matter. */
-function comparable(answer: Answer) {
-  const text = answer.text.replace(/"id":"\d{8}T\d{9}Z-\d{6}-[a-z0-9]{6}"/g, '"id":"<id>"');
-  return {
-    status: answer.status,
-    body: text,
-    contentType: answer.headers['content-type'],
-    contentLength: answer.headers['content-length'],
-    connection: answer.headers.connection,
-    retryAfter: answer.headers['retry-after'],
-    wwwAuthenticate: answer.headers['www-authenticate'],
-  };
 }
 
 async function both(spec: Spec) {
@@ -246,11 +239,7 @@ describe('POST /v1/uploads: rate limits', () => {
         );
       }
     }
-    const statuses = (list: Answer[]) => list.map((a) => a.status);
-    expect(statuses(answers.route!)).toEqual([201, 201, 429, 429]);
-    expect(statuses(answers.app!)).toEqual([201, 201, 429, 429]);
-    for (let i = 0; i < 4; i++) expect(comparable(answers.route![i]!)).toEqual(comparable(answers.app![i]!));
-    expect(Number(answers.route![2]!.headers['retry-after'])).toBeGreaterThanOrEqual(999);
+    expectLimitedAlike(answers.route!, answers.app!, [201, 201, 429, 429]);
   });
 });
 

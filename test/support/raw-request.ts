@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { expect } from 'vitest';
 import { type RunningServer, startHttpServer } from '../../src/runtime/http-server.js';
 import { startTestRelay, type TestRelay } from './relay.js';
 
@@ -59,6 +60,35 @@ export function sendRaw(
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/**
+ * What a client acts on: status, body (change ids and upload keys replaced by their shape, as each side makes its
+ * own), and the headers that matter.
+ */
+export function comparable(answer: RawAnswer) {
+  return {
+    status: answer.status,
+    body: answer.text
+      .replace(/\d{8}T\d{9}Z-\d{6}-[0-9a-f]{6}/gi, '<id>')
+      .replace(/key=[A-Za-z0-9_-]{22}/g, 'key=<key>'),
+    contentType: answer.headers['content-type'],
+    contentLength: answer.headers['content-length'],
+    connection: answer.headers.connection,
+    retryAfter: answer.headers['retry-after'],
+    wwwAuthenticate: answer.headers['www-authenticate'],
+  };
+}
+
+/**
+ * The same requests sent to a rate-limited pair (startRateLimitedPair): both sides answered with `statuses`, alike
+ * answer by answer, and the first refusal (429) asks the client to wait the bucket's refill (1,000 s).
+ */
+export function expectLimitedAlike(routes: RawAnswer[], app: RawAnswer[], statuses: number[]): void {
+  expect(routes.map((a) => a.status)).toEqual(statuses);
+  expect(app.map((a) => a.status)).toEqual(statuses);
+  for (let i = 0; i < statuses.length; i++) expect(comparable(routes[i]!)).toEqual(comparable(app[i]!));
+  expect(Number(routes[statuses.indexOf(429)]!.headers['retry-after'])).toBeGreaterThanOrEqual(999);
 }
 
 /**
