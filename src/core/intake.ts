@@ -493,6 +493,11 @@ export function configPath(scope: ConfigScope, name: string): string {
   return normalizePath(`${CONFIG_ROOT}/${scope}/${name}`, 'name');
 }
 
+/** `value` without its undefined properties (a loop: once per entry of every change, on ingest's path). */
 function dropUndefined<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+  const kept: Record<string, unknown> = {};
+  for (const key in value) {
+    if (value[key] !== undefined) kept[key] = value[key];
+  }
+  return kept as T;
 }

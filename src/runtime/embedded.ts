@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { FsJobStore } from '../adapters/fs-jobs/store.js';
 import { FsJournalStore } from '../adapters/fs-journal/store.js';
 import { PinoLogger } from '../adapters/log/pino-logger.js';
-import { nodeSha256Hex } from '../adapters/node-digest.js';
+import { nodeSha256Hex, nodeSha256OfText } from '../adapters/node-digest.js';
 import { createApp, type RelayApp } from '../api/app.js';
 import { type ApiDeps, DEFAULT_LIMITS, relayUploadTarget } from '../api/deps.js';
 import { RateLimiter } from '../api/rate-limit.js';
@@ -169,7 +169,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
   });
   const view = new JournalView(store);
   const operator = new OperatorActions(store, doorbell, (id) => intake.find(id), held);
-  const tokens = { adminToken, nodeTokens: config.auth.nodeTokens };
+  const tokens = { adminToken, nodeTokens: config.auth.nodeTokens, digest: nodeSha256OfText };
   let server: RunningServer | undefined;
   const apiDeps: ApiDeps = {
     intake,

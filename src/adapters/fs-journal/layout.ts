@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import type { EntryRef } from '../../core/entry.js';
 
 export const JOURNAL_DIR = 'multi_journal';
@@ -7,7 +7,11 @@ export const WAL_DIR = 'wal';
 export const ENTRY_FILE = 'config.XML';
 export const BODY_FILE = 'upload';
 
-/** Where things are under a journal root: `<root>/multi_journal/<lane>/<id>/{config.XML,upload}`. */
+/**
+ * Where things are under a journal root: `<root>/multi_journal/<lane>/<id>/{config.XML,upload}`. Lanes and ids are
+ * single path segments (a hex hash, a stamp), so the paths below are joined with the separator, not `path.join`:
+ * they are built several times for every change, and join's normalising was ~1.5 % of ingest's main thread.
+ */
 export class JournalLayout {
   readonly journal: string;
 
@@ -16,19 +20,19 @@ export class JournalLayout {
   }
 
   laneDir(lane: string): string {
-    return join(this.journal, lane);
+    return this.journal + sep + lane;
   }
 
   entryDir(ref: EntryRef | { lane: string; id: string }): string {
-    return join(this.journal, ref.lane, ref.id);
+    return this.journal + sep + ref.lane + sep + ref.id;
   }
 
   entryFile(ref: EntryRef | { lane: string; id: string }): string {
-    return join(this.journal, ref.lane, ref.id, ENTRY_FILE);
+    return this.entryDir(ref) + sep + ENTRY_FILE;
   }
 
   bodyFile(ref: EntryRef | { lane: string; id: string }): string {
-    return join(this.journal, ref.lane, ref.id, BODY_FILE);
+    return this.entryDir(ref) + sep + BODY_FILE;
   }
 }
 

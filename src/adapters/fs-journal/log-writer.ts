@@ -111,7 +111,7 @@ export class JournalLogWriter {
    * the bytes nor sends them (a fresh copy per body also page-faulted its way into memory).
    */
   async writeFolders(record: PutRecord, body: Buffer, holdMs = 0, bodyInLog?: LogSlice): Promise<void> {
-    const homeBody = join(this.layout.entryDir(record.entries[0]!), BODY_FILE);
+    const homeBody = this.layout.bodyFile(record.entries[0]!);
     await Promise.all(
       record.entries.map((e, i) =>
         this.janitor.write(

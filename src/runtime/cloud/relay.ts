@@ -1,6 +1,7 @@
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import type { SQSClient, SQSClientConfig } from '@aws-sdk/client-sqs';
 import { PinoLogger } from '../../adapters/log/pino-logger.js';
+import { nodeSha256OfText } from '../../adapters/node-digest.js';
 import { S3JournalStore } from '../../adapters/s3-journal/store.js';
 import { SqsDoorbell } from '../../adapters/sqs-doorbell/doorbell.js';
 import { queueDepth, sqsClientFor } from '../../adapters/sqs-doorbell/queue.js';
@@ -229,7 +230,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     jobs,
     peers: config.peers.map((p) => ({ name: p.name, url: p.url, node: p.node })),
     echoes: () => echo.counts(),
-    tokens: { adminToken, nodeTokens: config.auth.nodeTokens },
+    tokens: { adminToken, nodeTokens: config.auth.nodeTokens, digest: nodeSha256OfText },
     // Bodies go straight to S3 (presigned PUT): never through Lambda's 6 MB payload limit. Larger than one PUT
     // allows: through `vfs-relay serve`, which streams them to S3 in parts (lib-storage), when it is the API.
     uploadTarget: (entry, relayUrl) =>
