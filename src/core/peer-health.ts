@@ -14,8 +14,11 @@ export const MAX_RETRY_AFTER_MS = 3600_000;
 export class PeerHealth implements PeerMonitor {
   private readonly states = new Map<string, PeerState>();
   private readonly listeners: ((peer: string, state: PeerState) => void)[] = [];
-  /** When each peer last applied a change (evidence that it works, for the replay policy's attempt cap). */
-  private readonly lastApplied = new Map<string, string>();
+  /**
+   * When each peer last applied a change (evidence that it works, for the replay policy's attempt cap), in ms since
+   * the epoch: set for every replayed change, so kept as the clock's number rather than formatted each time.
+   */
+  private readonly lastApplied = new Map<string, number>();
   private readonly probing = new Map<string, Promise<PeerState>>();
   private readonly resumeTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private closed = false;
@@ -49,7 +52,7 @@ export class PeerHealth implements PeerMonitor {
   /** Whether the peer applied a change after `since` (ISO time; undefined: ever, since this process started). */
   appliedSince(peer: string, since: string | undefined): boolean {
     const last = this.lastApplied.get(peer);
-    return last !== undefined && (since === undefined || last > since);
+    return last !== undefined && (since === undefined || last > Date.parse(since));
   }
 
   /** Probes the peer now and records the answer. Callers at the same time share one probe. */
@@ -79,8 +82,12 @@ export class PeerHealth implements PeerMonitor {
   /** Folds a replay outcome or probe result into the peer's status. Conflicts say nothing about health. */
   record(name: string, outcome: ReplayOutcome, probed = false): void {
     const previous = this.states.get(name) ?? { status: 'ONLINE' };
-    const at = this.now().toISOString();
-    if (outcome.kind === 'applied' && !probed) this.lastApplied.set(name, at);
+    const time = this.now();
+    if (outcome.kind === 'applied' && !probed) this.lastApplied.set(name, time.getTime());
+    // What nearly every replay reports: an ONLINE peer with nothing to wait for or to clear answered again.
+    // nextPeerState would return a copy equal to the state it has (every replayed file used to pay for that).
+    if (!probed && unchangedOnline(previous, outcome)) return;
+    const at = time.toISOString();
     const next = nextPeerState(previous, outcome, probed, at);
     this.states.set(name, next);
     if (next.retryAt !== previous.retryAt) this.scheduleResume(name, next.retryAt);
@@ -125,6 +132,16 @@ export class PeerHealth implements PeerMonitor {
     (timer as { unref?: () => void }).unref?.();
     this.resumeTimers.set(name, timer);
   }
+}
+
+/** True when `outcome`, not from a probe, leaves `previous` as it is (see nextPeerState). */
+function unchangedOnline(previous: PeerState, outcome: ReplayOutcome): boolean {
+  return (
+    previous.status === 'ONLINE' &&
+    previous.retryAt === undefined &&
+    previous.lastError === undefined &&
+    statusOf(outcome) === 'ONLINE'
+  );
 }
 
 /** The status a replay outcome or probe says the peer has. Conflicts say nothing bad about its health. */
