@@ -57,14 +57,18 @@ const burst = Array.from({ length: COUNT }, (_, i) => ({
 
 const baselineRate = await putBaseline(apache);
 
-const relay = await spawnTs(fileURLToPath(new URL('../support/crash-child.ts', import.meta.url)), [
-  join(tmp.dir, 'journal'),
-  JSON.stringify({
-    peers: [{ ...peerConfig(apache, 'apache'), setModifiedTime: values['modified-time'] }],
-    vfs: [{ path: '/user_homes', replicate: true }],
-    auth: { adminToken: 'bench-admin-token-0123456789', nodeTokens: { node: NODE_A_TOKEN } },
-  }),
-]);
+const relay = await spawnTs(
+  fileURLToPath(new URL('../support/crash-child.ts', import.meta.url)),
+  [
+    join(tmp.dir, 'journal'),
+    JSON.stringify({
+      peers: [{ ...peerConfig(apache, 'apache'), setModifiedTime: values['modified-time'] }],
+      vfs: [{ path: '/user_homes', replicate: true }],
+      auth: { adminToken: 'bench-admin-token-0123456789', nodeTokens: { node: NODE_A_TOKEN } },
+    }),
+  ],
+  { VFS_RELAY_CHILD_LOG: join(tmp.dir, 'relay.log') },
+); // the relay logs as `serve` does (JSON lines at info)
 const agent = await spawnTs(fileURLToPath(new URL('../support/agent-child.ts', import.meta.url)), [
   JSON.stringify({
     relay: relay.ready,

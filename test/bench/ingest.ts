@@ -3,6 +3,7 @@
 // per second and latency, next to the same files PUT straight to a local Apache WebDAV server in the same run. W more
 // uploads (default 1000) go first, unmeasured, so that relay and client are measured with their hot paths compiled.
 import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
@@ -81,7 +82,10 @@ async function benchRelay(files: File[], warmup: File[], mode: Mode) {
     limits: { nodeRequestsPerSecond: 1_000_000, nodeRequestBurst: 10_000_000 },
   };
   const script = fileURLToPath(new URL('../support/crash-child.ts', import.meta.url));
-  const child = await spawnTs(script, [tmp.dir, JSON.stringify(config)]);
+  // The relay logs as `serve` does (JSON lines at info) into a file beside its journal.
+  const child = await spawnTs(script, [join(tmp.dir, 'journal'), JSON.stringify(config)], {
+    VFS_RELAY_CHILD_LOG: join(tmp.dir, 'relay.log'),
+  });
   const pool = new Pool(child.ready, { connections: CONCURRENCY, pipelining: 1 });
   const auth = { authorization: `Bearer ${TOKEN}` };
   const pid = child.process.pid!;

@@ -119,7 +119,8 @@ function startRelay(journal: string, apache: ApachePeer): Promise<Child> {
     auth: { adminToken: ADMIN_TOKEN, nodeTokens: { bench: NODE_TOKEN } },
     replay: { concurrency: CONCURRENCY },
   };
-  return spawnTs(CHILD_SCRIPT, [journal, JSON.stringify(config)]);
+  // The relay logs as `serve` does (a JSON line per replayed file at info), into a file beside its journal.
+  return spawnTs(CHILD_SCRIPT, [journal, JSON.stringify(config)], { VFS_RELAY_CHILD_LOG: `${journal}.log` });
 }
 
 async function stopRelay(child: Child | undefined): Promise<void> {
