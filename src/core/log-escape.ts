@@ -4,6 +4,7 @@
  * text or reorder what an operator reads in a terminal or a log viewer.
  */
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|\p{Cf}/gu;
+const NOT_PRINTABLE_ASCII = /[^\u0020-\u007e]/;
 /** For text that carries its own controls (a coloured terminal line): only what reorders or hides text. */
 const INVISIBLE = /[\u2028\u2029]|\p{Cf}/gu;
 
@@ -12,6 +13,8 @@ const INVISIBLE = /[\u2028\u2029]|\p{Cf}/gu;
  * `controls: false` leaves C0/C1 controls alone (ANSI colours, the line's own newline).
  */
 export function escapeLogText(text: string, options: { controls?: boolean } = {}): string {
+  // Printable ASCII holds none of them: most log lines are that, and this test costs a fraction of the Unicode one.
+  if (!NOT_PRINTABLE_ASCII.test(text)) return text;
   return text.replace(options.controls === false ? INVISIBLE : UNSAFE, (char) => {
     let out = '';
     for (let i = 0; i < char.length; i++) out += `\\u${char.charCodeAt(i).toString(16).padStart(4, '0')}`;

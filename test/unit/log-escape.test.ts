@@ -11,6 +11,15 @@ describe('log escaping', () => {
     expect(escapeLogText('plain ünïcødé 日本語')).toBe('plain ünïcødé 日本語');
   });
 
+  it('escapes each unsafe character of the first 256 even in otherwise plain text, and nothing else', () => {
+    for (let code = 0; code < 256; code++) {
+      const char = String.fromCharCode(code);
+      const unsafe = code < 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0xad; // 0xad: soft hyphen (Cf)
+      const escaped = `\\u${code.toString(16).padStart(4, '0')}`;
+      expect(escapeLogText(`plain ${char} text`)).toBe(`plain ${unsafe ? escaped : char} text`);
+    }
+  });
+
   it('keeps JSON log lines free of raw unsafe characters, and still decodable to what was logged', () => {
     const lines: string[] = [];
     const logger = new JsonLogger((line) => lines.push(line), 'debug');

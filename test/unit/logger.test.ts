@@ -1,6 +1,7 @@
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { JsonLogger } from '../../src/adapters/log/json-logger.js';
-import { PinoLogger } from '../../src/adapters/log/pino-logger.js';
+import { PinoLogger, REDACTED_PATHS, redactFields } from '../../src/adapters/log/pino-logger.js';
 
 function capture(options: ConstructorParameters<typeof PinoLogger>[0] = {}) {
   const lines: string[] = [];
@@ -55,6 +56,58 @@ describe('the relay logger (pino)', () => {
     });
     expect(lines.join('')).not.toMatch(/top-secret/);
     expect(JSON.parse(lines[0]!)).toMatchObject({ password: '***', peer: { name: 'server2', password: '***' } });
+  });
+
+  it("redacts exactly what pino's own redact option did with the same paths, and copies only what it changes", () => {
+    const lines: string[] = [];
+    const reference = pino(
+      {
+        messageKey: 'message',
+        base: { service: 'vfs-relay' },
+        timestamp: false,
+        formatters: { level: (label) => ({ level: label }) },
+        redact: { paths: REDACTED_PATHS, censor: '***' },
+      },
+      { write: (line: string) => void lines.push(line) },
+    );
+    const headers = { authorization: 'Bearer s1', accept: '*/*' };
+    const corpus: Record<string, unknown>[] = [
+      { entryId: 'e1', peer: 'p', path: '/a', httpStatus: 201 },
+      { password: 's2', token: 's3', adminToken: 's4', nodeTokens: { a: 's5' }, authorization: 's6', ok: 1 },
+      { peer: { name: 'p', password: 's7', url: 'https://x/' }, config: { nodeTokens: { a: 's8' }, limits: {} } },
+      { headers, request: { headers, method: 'PUT' }, deep: { a: { password: 'kept: deeper than the paths' } } },
+      { request: { headers: { accept: '*/*' } }, list: [{ password: 'kept: in an array' }], nothing: null },
+      { peer: { password: undefined, name: 'p' }, headers: { authorization: undefined }, n: 0, s: '', b: false },
+      { token: undefined, TOKEN: 'kept: keys are case-sensitive', Password: 'kept too' },
+    ];
+    for (const fields of corpus) {
+      const before = JSON.stringify(fields);
+      lines.length = 0;
+      reference.info(fields, 'm');
+      const expected = JSON.parse(lines[0]!);
+      lines.length = 0;
+      pino(
+        {
+          messageKey: 'message',
+          base: { service: 'vfs-relay' },
+          timestamp: false,
+          formatters: { level: (label) => ({ level: label }), log: redactFields },
+        },
+        { write: (line: string) => void lines.push(line) },
+      ).info(fields, 'm');
+      expect(JSON.parse(lines[0]!)).toEqual(expected);
+      expect(JSON.stringify(fields)).toBe(before); // the caller's objects are untouched
+    }
+    expect(headers.authorization).toBe('Bearer s1');
+    const plain = { entryId: 'e1', peer: { name: 'p' } };
+    expect(redactFields(plain)).toBe(plain); // nothing to redact: no copy
+  });
+
+  it('redacts a secret carried by an error', () => {
+    const { logger, lines } = capture();
+    logger.error('peer refused', { error: Object.assign(new Error('refused'), { password: 'top-secret-6' }) });
+    expect(lines.join('')).not.toMatch(/top-secret/);
+    expect(JSON.parse(lines[0]!).error).toMatchObject({ message: 'refused', password: '***' });
   });
 
   it('keeps a field named like a key of the line as field_<key>', () => {

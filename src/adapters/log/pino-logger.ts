@@ -30,13 +30,18 @@ export interface LoggerOptions {
  */
 const RESERVED = new Set(['level', 'time', 'message', 'service']);
 
-/** SECRET_KEYS at the top and one level down, and in headers: pino rewrites them before the line is written. */
+/**
+ * Where secrets are redacted, in pino's path syntax: SECRET_KEYS at the top and one level down, and in headers.
+ * `redactFields` below applies exactly these (pino's own `redact` option with them cost ~9 µs per line, three
+ * times the rest of the line: the relay writes a line for every replayed file).
+ */
 export const REDACTED_PATHS = [
   ...SECRET_KEYS,
   ...SECRET_KEYS.map((key) => `*.${key}`),
   'headers.authorization',
   '*.headers.authorization',
 ];
+const SECRET = new Set<string>(SECRET_KEYS);
 
 /**
  * The one logger of every Node process (serve in both modes, demo, agent), on pino: JSON lines
@@ -59,8 +64,7 @@ export class PinoLogger implements Logger {
         messageKey: 'message',
         base: options.base ?? { service: 'vfs-relay' },
         timestamp: pino.stdTimeFunctions.isoTime,
-        formatters: { level: (label) => ({ level: label }), log: withErrors },
-        redact: { paths: REDACTED_PATHS, censor: REDACTED },
+        formatters: { level: (label) => ({ level: label }), log: (fields) => redactFields(withErrors(fields)) },
       },
       // pino leaves format characters (bidi overrides, zero-width), DEL, C1 controls and U+2028/9 raw in its JSON;
       // a request may carry them. Escaped here, the line still decodes to what was logged.
@@ -117,6 +121,46 @@ function withErrors(fields: Record<string, unknown>): Record<string, unknown> {
     }
   }
   return out ?? fields;
+}
+
+/**
+ * `fields` with the values at REDACTED_PATHS written as REDACTED. Copies only the objects it changes: the caller's
+ * are never touched, and a line without secrets (nearly all of them) costs a walk over its keys and no copy.
+ */
+export function redactFields(fields: Record<string, unknown>): Record<string, unknown> {
+  let out: Record<string, unknown> | undefined;
+  for (const key of Object.keys(fields)) {
+    const value = fields[key];
+    // An undefined value at the top stays undefined (left out of the line), as pino's redaction leaves it.
+    const next = SECRET.has(key) && value !== undefined ? REDACTED : isObject(value) ? redactChild(value) : value;
+    if (next !== value) {
+      out ??= { ...fields };
+      out[key] = next;
+    }
+  }
+  return out ?? fields;
+}
+
+/** One level down: SECRET_KEYS, and `headers.authorization` below it. */
+function redactChild(value: Record<string, unknown>): Record<string, unknown> {
+  let out: Record<string, unknown> | undefined;
+  for (const key of Object.keys(value)) {
+    const item = value[key];
+    let next = item;
+    if (SECRET.has(key)) next = REDACTED;
+    else if (key === 'headers' && isObject(item) && Object.hasOwn(item, 'authorization')) {
+      next = { ...item, authorization: REDACTED };
+    }
+    if (next !== item) {
+      out ??= { ...value };
+      out[key] = next;
+    }
+  }
+  return out ?? value;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
 }
 
 export function serializeError(error: Error): Record<string, unknown> {
