@@ -74,6 +74,25 @@ describe('FolderJanitor', () => {
     }
   });
 
+  it('sends a removal its caller waits for at the end of the turn, with those waiting for the timer', async () => {
+    const root = await folder();
+    const janitor = new FolderJanitor(['config.XML', 'upload']);
+    closing.push(janitor);
+    const dirs = await Promise.all(['a', 'b'].map((n) => entryFolder(root, n)));
+    const sent = vi.spyOn(Worker.prototype, 'postMessage');
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const lazy = janitor.remove(dirs[0]!);
+      await janitor.remove(dirs[1]!, { awaited: true }); // no timer advanced
+      await lazy;
+      expect(sent).toHaveBeenCalledTimes(1);
+      for (const dir of dirs) expect(existsSync(dir)).toBe(false);
+    } finally {
+      vi.useRealTimers();
+      sent.mockRestore();
+    }
+  });
+
   it('sends 64 removals at once without waiting for the timer', async () => {
     const root = await folder();
     const janitor = new FolderJanitor(['config.XML', 'upload']);

@@ -103,6 +103,18 @@ describe('the relay logger (pino)', () => {
     expect(redactFields(plain)).toBe(plain); // nothing to redact: no copy
   });
 
+  it("redacts secrets in the fields every line carries (the logger's base)", () => {
+    const { logger, lines } = capture({
+      base: { service: 'x', password: 'top-secret-7', peer: { token: 'top-secret-8' } },
+    });
+    logger.info('one');
+    logger.warn('two', { token: 'top-secret-9' });
+    expect(lines).toHaveLength(2);
+    expect(lines.join('')).not.toMatch(/top-secret/);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ service: 'x', password: '***', peer: { token: '***' } });
+    expect(JSON.parse(lines[1]!)).toMatchObject({ password: '***', token: '***' });
+  });
+
   it('redacts a secret carried by an error', () => {
     const { logger, lines } = capture();
     logger.error('peer refused', { error: Object.assign(new Error('refused'), { password: 'top-secret-6' }) });

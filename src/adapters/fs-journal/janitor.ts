@@ -21,11 +21,11 @@ interface Queued {
 const HOLD_BATCH_MS = 25;
 
 /**
- * Removals alone go to the thread up to this much after they are asked for, or once REMOVE_BATCH_OPS of them wait:
- * nobody waits for them while the thread keeps up (a purge is done once its log record is written), and every
- * message wakes the thread, and its answer the event loop. A drain asked for one removal per turn of the event loop,
- * so it sent one message per replayed file: ~12 % of the main thread's CPU in the drain (postMessage), on the
- * virtual machines we measured.
+ * Removals alone go to the thread up to this much after they are asked for, or once REMOVE_BATCH_OPS of them wait
+ * (or one that its caller waits for): nobody waits for a purge's removal while the thread keeps up (a purge is
+ * done once its log record is written), and every message wakes the thread, and its answer the event loop. A drain
+ * asked for one removal per turn of the event loop, so it sent one message per replayed file: ~12 % of the main
+ * thread's CPU in the drain (postMessage), on the virtual machines we measured.
  */
 const REMOVE_BATCH_MS = 10;
 const REMOVE_BATCH_OPS = 64;
@@ -91,15 +91,16 @@ export class FolderJanitor {
   /**
    * Resolves once `dir` and the files in it are gone (removing a missing folder is not an error). A write of
    * `dir` still held back is dropped instead of done (its caller hears it succeeded: what it wrote is gone either
-   * way); the removal still runs, for whatever else may be there.
+   * way); the removal still runs, for whatever else may be there. `awaited`: the caller waits for it, so it goes
+   * at the end of this turn of the event loop, not within REMOVE_BATCH_MS.
    */
-  remove(dir: string): Promise<void> {
+  remove(dir: string, options: { awaited?: boolean } = {}): Promise<void> {
     const held = this.held.get(dir);
     if (held) {
       this.held.delete(dir);
       held.waiting.resolve();
     }
-    return this.enqueue({ remove: dir });
+    return this.enqueue({ remove: dir }, options.awaited);
   }
 
   /** Writes and removals asked for and not done yet, held-back writes aside. */
@@ -153,23 +154,23 @@ export class FolderJanitor {
     await this.worker.terminate();
   }
 
-  private enqueue(op: JanitorOp): Promise<void> {
+  private enqueue(op: JanitorOp, awaited = false): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    return new Promise<void>((resolve, reject) => this.queue({ op, waiting: { resolve, reject } }));
+    return new Promise<void>((resolve, reject) => this.queue({ op, waiting: { resolve, reject } }, awaited));
   }
 
-  private queue(item: Queued): void {
+  private queue(item: Queued, awaited = false): void {
     if (this.failure) {
       item.waiting.reject(this.failure);
       return;
     }
     this.queued.push(item);
     if (this.flushScheduled) return;
-    if ('remove' in item.op && this.queued.length < REMOVE_BATCH_OPS && !this.closing) {
+    if ('remove' in item.op && !awaited && this.queued.length < REMOVE_BATCH_OPS && !this.closing) {
       this.removeTimer ??= setTimeout(() => this.flush(), REMOVE_BATCH_MS);
       return;
     }
-    // A write, or enough removals: at the end of this turn of the event loop.
+    // A write, a removal someone waits for, or enough removals: at the end of this turn of the event loop.
     this.flushScheduled = true;
     setImmediate(() => this.flush());
   }

@@ -136,9 +136,9 @@ export class JournalLogWriter {
     );
   }
 
-  /** Removes an entry's folder on the I/O thread (config.XML first). */
-  removeFolder(dir: string): Promise<void> {
-    return this.janitor.remove(dir);
+  /** Removes an entry's folder on the I/O thread (config.XML first); `awaited`: see FolderJanitor.remove. */
+  removeFolder(dir: string, awaited = false): Promise<void> {
+    return this.janitor.remove(dir, { awaited });
   }
 
   /** Folder writes and removals the I/O thread has not done yet (held-back writes aside). */

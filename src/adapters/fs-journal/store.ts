@@ -174,7 +174,6 @@ export class FsJournalStore implements JournalStore {
     // The janitor removes config.XML first, which makes the entry invisible at once (a folder without one is
     // cleared at start-up); the log record makes that survive a crash, so an entry that was applied and purged is
     // never replayed again over a newer change to the same path.
-    const remove = () => writer.removeFolder(dir);
     const hadFolder = this.volatileFolders.has(entryKey(ref));
     const wasVolatile = this.settle(ref);
     this.index.delete(ref);
@@ -188,9 +187,11 @@ export class FsJournalStore implements JournalStore {
     // its lane stepped over it.) A thread that falls behind is waited for: the replay goes no faster than the
     // disk removes what it replayed.
     if (wasVolatile) {
-      if (hadFolder) await remove(); // else nothing of it was ever on disk
+      if (hadFolder) await writer.removeFolder(dir, true); // else nothing of it was ever on disk
     } else {
       const mode = writer.foldersBehind < this.maxFoldersBehind ? 'logged' : 'lazy';
+      // Only a lazy purge waits for its folder to go: then the thread is sent it at once.
+      const remove = () => writer.removeFolder(dir, mode === 'lazy');
       await writer.append({ kind: 'purge', refs: [{ lane: ref.lane, id: ref.id }] }, undefined, remove, mode);
     }
   }

@@ -50,7 +50,8 @@ const SECRET = new Set<string>(SECRET_KEYS);
  * terminal (or with `VFS_RELAY_LOG_FORMAT=pretty`) each line is written in a readable form instead.
  */
 export class PinoLogger implements Logger {
-  readonly pino: pino.Logger;
+  /** Private: pino applies no bindings formatter to a child's bindings, so a child would escape redactFields. */
+  private readonly pino: pino.Logger;
 
   constructor(options: LoggerOptions = {}) {
     const sink = typeof options.sink === 'function' ? { write: options.sink } : (options.sink ?? process.stdout);
@@ -64,7 +65,12 @@ export class PinoLogger implements Logger {
         messageKey: 'message',
         base: options.base ?? { service: 'vfs-relay' },
         timestamp: pino.stdTimeFunctions.isoTime,
-        formatters: { level: (label) => ({ level: label }), log: (fields) => redactFields(withErrors(fields)) },
+        formatters: {
+          level: (label) => ({ level: label }),
+          // The line's fields, and the fields every line carries (`base`): pino's redact option covered both.
+          log: (fields) => redactFields(withErrors(fields)),
+          bindings: redactFields,
+        },
       },
       // pino leaves format characters (bidi overrides, zero-width), DEL, C1 controls and U+2028/9 raw in its JSON;
       // a request may carry them. Escaped here, the line still decodes to what was logged.
