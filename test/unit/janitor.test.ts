@@ -11,6 +11,8 @@ describe('FolderJanitor', () => {
   const closing: FolderJanitor[] = [];
   const temps: { remove: () => Promise<void> }[] = [];
   afterEach(async () => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
     await Promise.all(closing.splice(0).map((j) => j.close()));
     await Promise.all(temps.splice(0).map((t) => t.remove()));
   });
@@ -28,6 +30,17 @@ describe('FolderJanitor', () => {
     return dir;
   }
 
+  /** A janitor, entry folders named `names`, its messages watched and its timers faked (setImmediate stays real). */
+  async function batching(names: string[]) {
+    const root = await folder();
+    const janitor = new FolderJanitor(['config.XML', 'upload']);
+    closing.push(janitor);
+    const dirs = await Promise.all(names.map((n) => entryFolder(root, n)));
+    const sent = vi.spyOn(Worker.prototype, 'postMessage');
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    return { root, janitor, dirs, sent };
+  }
+
   it('removes many folders asked for at once, and a missing folder is not an error', async () => {
     const root = await folder();
     const janitor = new FolderJanitor(['config.XML', 'upload']);
@@ -42,69 +55,41 @@ describe('FolderJanitor', () => {
   });
 
   it('sends removals asked for in separate turns within 10 ms in one message, and sooner with a write', async () => {
-    const root = await folder();
-    const janitor = new FolderJanitor(['config.XML', 'upload']);
-    closing.push(janitor);
-    const dirs = await Promise.all(['a', 'b', 'c', 'd'].map((n) => entryFolder(root, n)));
-    const sent = vi.spyOn(Worker.prototype, 'postMessage');
-    // The janitor's timers only: the thread's answers and setImmediate stay real.
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const { root, janitor, dirs, sent } = await batching(['a', 'b', 'c', 'd']);
     const turn = () => new Promise((r) => setImmediate(r));
-    try {
-      const first = [janitor.remove(dirs[0]!)];
-      await turn();
-      vi.advanceTimersByTime(5);
-      first.push(janitor.remove(dirs[1]!));
-      await turn();
-      expect(sent).not.toHaveBeenCalled(); // a drain's purges come one per turn: they wait for company
-      vi.advanceTimersByTime(5); // 10 ms after the first
-      await Promise.all(first);
-      expect(sent).toHaveBeenCalledTimes(1);
-      expect(sent.mock.calls[0]![0]).toMatchObject({ ops: [{ remove: dirs[0] }, { remove: dirs[1] }] });
-      // A write does not wait: it takes the removal queued before it along, at the end of the turn.
-      const removed = janitor.remove(dirs[2]!);
-      const written = janitor.write({ dir: join(root, 'new'), files: [{ name: 'config.XML', data: 'x' }] });
-      await Promise.all([removed, written]);
-      expect(sent).toHaveBeenCalledTimes(2);
-      for (const dir of dirs.slice(0, 3)) expect(existsSync(dir)).toBe(false);
-      expect(existsSync(dirs[3]!)).toBe(true);
-    } finally {
-      vi.useRealTimers();
-      sent.mockRestore();
-    }
+    const first = [janitor.remove(dirs[0]!)];
+    await turn();
+    vi.advanceTimersByTime(5);
+    first.push(janitor.remove(dirs[1]!));
+    await turn();
+    expect(sent).not.toHaveBeenCalled(); // a drain's purges come one per turn: they wait for company
+    vi.advanceTimersByTime(5); // 10 ms after the first
+    await Promise.all(first);
+    expect(sent).toHaveBeenCalledTimes(1);
+    expect(sent.mock.calls[0]![0]).toMatchObject({ ops: [{ remove: dirs[0] }, { remove: dirs[1] }] });
+    // A write does not wait: it takes the removal queued before it along, at the end of the turn.
+    const removed = janitor.remove(dirs[2]!);
+    const written = janitor.write({ dir: join(root, 'new'), files: [{ name: 'config.XML', data: 'x' }] });
+    await Promise.all([removed, written]);
+    expect(sent).toHaveBeenCalledTimes(2);
+    for (const dir of dirs.slice(0, 3)) expect(existsSync(dir)).toBe(false);
+    expect(existsSync(dirs[3]!)).toBe(true);
   });
 
   it('sends a removal its caller waits for at the end of the turn, with those waiting for the timer', async () => {
-    const root = await folder();
-    const janitor = new FolderJanitor(['config.XML', 'upload']);
-    closing.push(janitor);
-    const dirs = await Promise.all(['a', 'b'].map((n) => entryFolder(root, n)));
-    const sent = vi.spyOn(Worker.prototype, 'postMessage');
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
-      const lazy = janitor.remove(dirs[0]!);
-      await janitor.remove(dirs[1]!, { awaited: true }); // no timer advanced
-      await lazy;
-      expect(sent).toHaveBeenCalledTimes(1);
-      for (const dir of dirs) expect(existsSync(dir)).toBe(false);
-    } finally {
-      vi.useRealTimers();
-      sent.mockRestore();
-    }
+    const { janitor, dirs, sent } = await batching(['a', 'b']);
+    const lazy = janitor.remove(dirs[0]!);
+    await janitor.remove(dirs[1]!, { awaited: true }); // no timer advanced
+    await lazy;
+    expect(sent).toHaveBeenCalledTimes(1);
+    for (const dir of dirs) expect(existsSync(dir)).toBe(false);
   });
 
   it('sends 64 removals at once without waiting for the timer', async () => {
-    const root = await folder();
-    const janitor = new FolderJanitor(['config.XML', 'upload']);
-    closing.push(janitor);
-    const dirs = await Promise.all(Array.from({ length: 64 }, (_, i) => entryFolder(root, `e${i}`)));
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    try {
-      await Promise.all(dirs.map((d) => janitor.remove(d))); // no timer advanced: the 64th sends them
-      for (const dir of dirs) expect(existsSync(dir)).toBe(false);
-    } finally {
-      vi.useRealTimers();
-    }
+    const { janitor, dirs, sent } = await batching(Array.from({ length: 64 }, (_, i) => `e${i}`));
+    await Promise.all(dirs.map((d) => janitor.remove(d))); // no timer advanced: the 64th sends them
+    expect(sent).toHaveBeenCalledTimes(1);
+    for (const dir of dirs) expect(existsSync(dir)).toBe(false);
   });
 
   it.runIf(process.platform === 'linux')('names its thread, so that top -H and ps -L show it', async () => {
