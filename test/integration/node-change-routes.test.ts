@@ -11,7 +11,7 @@ import {
   type RawAnswer,
   type RawSpec,
   sendRaw,
-  startRateLimitedPair,
+  useRateLimitedPair,
 } from '../support/raw-request.js';
 import { ADMIN_TOKEN, NODE_A_TOKEN, NODE_B_TOKEN, startTestRelay, type TestRelay } from '../support/relay.js';
 
@@ -270,19 +270,10 @@ describe('PUT body and commit: the Node routes answer as the app does', () => {
 });
 
 describe('PUT body and commit: rate limits', () => {
-  let limited: TestRelay;
-  let limitedApp: RunningServer;
-  let close: (() => Promise<void>) | undefined;
-
-  beforeAll(async () => {
-    ({ relay: limited, appOnly: limitedApp, close } = await startRateLimitedPair());
-  });
-
-  afterAll(async () => {
-    await close?.();
-  });
+  const pair = useRateLimitedPair();
 
   it('takes one request from the bucket, and refuses past it alike (429, Retry-After)', async () => {
+    const { relay: limited, appOnly: limitedApp } = pair();
     const answers: Record<string, Answer[]> = { routes: [], app: [] };
     for (const [key, base, token] of [
       ['routes', limited.url, NODE_A_TOKEN],

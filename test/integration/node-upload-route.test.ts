@@ -9,7 +9,7 @@ import {
   type RawAnswer,
   type RawSpec,
   sendRaw,
-  startRateLimitedPair,
+  useRateLimitedPair,
 } from '../support/raw-request.js';
 import { ADMIN_TOKEN, NODE_A_TOKEN, NODE_B_TOKEN, startTestRelay, type TestRelay } from '../support/relay.js';
 
@@ -211,19 +211,10 @@ describe('POST /v1/uploads: the Node route answers as the app does', () => {
 });
 
 describe('POST /v1/uploads: rate limits', () => {
-  let limited: TestRelay;
-  let limitedApp: RunningServer;
-  let close: (() => Promise<void>) | undefined;
-
-  beforeAll(async () => {
-    ({ relay: limited, appOnly: limitedApp, close } = await startRateLimitedPair());
-  });
-
-  afterAll(async () => {
-    await close?.();
-  });
+  const pair = useRateLimitedPair();
 
   it('takes one request from the bucket, and refuses past it alike (429, Retry-After)', async () => {
+    const { relay: limited, appOnly: limitedApp } = pair();
     const answers: Record<string, Answer[]> = { route: [], app: [] };
     for (const [key, base, token] of [
       ['route', limited.url, NODE_A_TOKEN],

@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { type RunningServer, startHttpServer } from '../../src/runtime/http-server.js';
 import { startTestRelay, type TestRelay } from './relay.js';
 
@@ -116,5 +116,23 @@ export async function startRateLimitedPair(): Promise<{
       await appOnly.close();
       await relay.close();
     },
+  };
+}
+
+/**
+ * startRateLimitedPair for the enclosing describe block: started before its tests and closed after them. Call it in
+ * the block; the returned function gives the pair inside a test.
+ */
+export function useRateLimitedPair(): () => { relay: TestRelay; appOnly: RunningServer } {
+  let pair: Awaited<ReturnType<typeof startRateLimitedPair>> | undefined;
+  beforeAll(async () => {
+    pair = await startRateLimitedPair();
+  });
+  afterAll(async () => {
+    await pair?.close();
+  });
+  return () => {
+    if (!pair) throw new Error('the rate-limited pair is not started (call useRateLimitedPair in a describe block)');
+    return pair;
   };
 }
