@@ -118,6 +118,9 @@ function startRelay(journal: string, apache: ApachePeer): Promise<Child> {
     vfs: [{ path: '/user_homes' }],
     auth: { adminToken: ADMIN_TOKEN, nodeTokens: { bench: NODE_TOKEN } },
     replay: { concurrency: CONCURRENCY },
+    // Far above what the posters send: the default (2,000 requests/s, burst 4,000) refused the fill of a long run
+    // with 429 once the relay was warm (three requests per upload).
+    limits: { nodeRequestsPerSecond: 1_000_000, nodeRequestBurst: 10_000_000 },
   };
   // The relay logs as `serve` does (a JSON line per replayed file at info), into a file beside its journal.
   return spawnTs(CHILD_SCRIPT, [journal, JSON.stringify(config)], { VFS_RELAY_CHILD_LOG: `${journal}.log` });
