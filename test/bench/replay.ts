@@ -1,14 +1,24 @@
 // npm run bench:replay [-- --count N --concurrency C --big-mib M --warmup W --warmup-rounds R]
 // Journals N small uploads (1–64 KiB, 20 folders) through a relay while its WebDAV peer (a local Apache) is down,
 // brings the peer back and measures how fast the backlog drains, next to the same files PUT straight to the same
-// Apache in the same run. W more files (default 1000) go through the relay and the baseline client first,
-// unmeasured, so that both are measured with their hot paths compiled (see docs/benchmarks.md); the relay takes
-// them through R outages of the peer (default 1; 2 measures a relay that has seen an outage end before). Then
-// journals one large upload (default 1 GiB, streamed from disk) and reports the relay's peak RSS and the time
-// while it replays that body. C is used for the posters, the relay's replay concurrency and the baseline's
-// connections (default 8). Prints figures only; any failed verification throws.
+// Apache in the same run, and beside a "floor": the same PUTs from a client that reads each body from a journal-like
+// entry on disk and removes the entry afterwards, as any relay keeping the contract's layout must. W more files
+// (default 1000) go through the relay and the baseline clients first, unmeasured, so that both are measured with
+// their hot paths compiled (see docs/benchmarks.md); the relay takes them through R outages of the peer (default 1;
+// 2 measures a relay that has seen an outage end before). Then journals one large upload (default 1 GiB, streamed
+// from disk) and reports the relay's peak RSS and the time while it replays that body. C is used for the posters,
+// the relay's replay concurrency and the baseline's connections (default 8). Prints figures only; any failed
+// verification throws.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  mkdirSync,
+  readFileSync,
+  rmdirSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -56,6 +66,7 @@ const BASE = '/user_homes/bench';
 /** Where the warm-up files go through the relay: outside BASE, which the verification counts. */
 const WARMUP_BASE = '/user_homes/warmup';
 const BASELINE = '/baseline';
+const FLOOR = '/floor';
 const BIG_PATH = '/user_homes/big/big.bin';
 // Polling `GET /v1/peers` costs the relay CPU too (it walks the backlog): often enough to time a drain of seconds.
 const PENDING_POLL_MS = 100;
@@ -277,33 +288,59 @@ async function benchDrain(apache: ApachePeer, files: File[], warmup: File[], jou
   }
 }
 
-/** The same files PUT straight to Apache (fresh folder, folders made first), C keep-alive connections. */
-async function benchBaseline(apache: ApachePeer, files: File[], warmup: File[]) {
+/**
+ * The same files PUT straight to Apache (fresh folder, folders made first), C keep-alive connections. With
+ * `journal`, the floor of any relay that keeps the contract's layout: each body is first written (unmeasured) as a
+ * journal entry would be (`<journal>/<n>/config.XML` + `upload`), then, measured, read from there, PUT, and the
+ * entry's two files and folder removed after the 2xx. No log, no index, no ordering: what is left of a drain.
+ */
+async function benchBaseline(apache: ApachePeer, files: File[], warmup: File[], root: string, journal?: string) {
   const pool = new Pool(new URL(apache.url).origin, { connections: CONCURRENCY, pipelining: 1 });
+  let entries = 0;
+  /** A journal-like entry for `file` (unmeasured); returns its folder. */
+  const write = (file: File): string => {
+    const dir = join(journal!, String(entries++));
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'config.XML'), `<entry><path>${file.path}</path><size>${file.body.length}</size></entry>`);
+    writeFileSync(join(dir, 'upload'), file.body);
+    return dir;
+  };
+  const put = async (file: File, base: string, dir: string | undefined) => {
+    const path = `${root}${file.path.slice(base.length)}`;
+    const body = dir === undefined ? file.body : readFileSync(join(dir, 'upload'));
+    const res = await pool.request({ method: 'PUT', path, headers: auth, body });
+    await res.body.dump();
+    if (res.statusCode >= 300) throw new Error(`PUT ${path}: ${res.statusCode}`);
+    if (dir === undefined) return;
+    unlinkSync(join(dir, 'config.XML'));
+    unlinkSync(join(dir, 'upload'));
+    rmdirSync(dir);
+  };
+  const auth = { authorization: basicAuth(apache) };
   try {
-    const auth = { authorization: basicAuth(apache) };
-    for (const dir of [`${BASELINE}/`, ...Array.from({ length: FOLDERS }, (_, i) => `${BASELINE}/d${i}/`)]) {
+    if (journal) mkdirSync(journal, { recursive: true });
+    for (const dir of [`${root}/`, ...Array.from({ length: FOLDERS }, (_, i) => `${root}/d${i}/`)]) {
       const res = await pool.request({ method: 'MKCOL', path: dir, headers: auth });
       await res.body.dump();
       if (res.statusCode !== 201) throw new Error(`MKCOL ${dir}: ${res.statusCode}`);
     }
     // Warm-up: the same kind of PUTs into the same folders, under other names.
-    await runPool(warmup, CONCURRENCY, async (file) => {
-      const path = `${BASELINE}${file.path.slice(WARMUP_BASE.length)}`;
-      const res = await pool.request({ method: 'PUT', path, headers: auth, body: file.body });
-      await res.body.dump();
-      if (res.statusCode >= 300) throw new Error(`PUT ${path}: ${res.statusCode}`);
-    });
+    const warmupDirs = warmup.map((file) => (journal ? write(file) : undefined));
+    await runPool(
+      warmup.map((file, i) => ({ file, dir: warmupDirs[i] })),
+      CONCURRENCY,
+      ({ file, dir }) => put(file, WARMUP_BASE, dir),
+    );
+    const dirs = files.map((file) => (journal ? write(file) : undefined));
     const apachePid = apache.daemonPid!;
     const clientBefore = ownCpu();
     const apacheBefore = processTreeCpu(apachePid);
     const started = performance.now();
-    const latencies = await runPool(files, CONCURRENCY, async (file) => {
-      const path = `${BASELINE}${file.path.slice(BASE.length)}`;
-      const res = await pool.request({ method: 'PUT', path, headers: auth, body: file.body });
-      await res.body.dump();
-      if (res.statusCode >= 300) throw new Error(`PUT ${path}: ${res.statusCode}`);
-    });
+    const latencies = await runPool(
+      files.map((file, i) => ({ file, dir: dirs[i] })),
+      CONCURRENCY,
+      ({ file, dir }) => put(file, BASE, dir),
+    );
     const seconds = (performance.now() - started) / 1000;
     return {
       seconds,
@@ -316,7 +353,6 @@ async function benchBaseline(apache: ApachePeer, files: File[], warmup: File[]) 
   }
 }
 
-/** Writes `mib` MiB of random bytes to `file` as a stream of 1 MiB chunks; returns its sha256. */
 async function makeBigFile(file: string, mib: number): Promise<{ size: number; sha256: string }> {
   const hash = createHash('sha256');
   async function* chunks() {
@@ -493,8 +529,11 @@ try {
   process.stdout.write('small files: journal with the peer down, then drain\n');
   const drain = await benchDrain(apache, files, warmupFiles, join(scratch.dir, 'journal-small'));
   process.stdout.write('small files: baseline PUT straight to Apache\n');
-  const baseline = await benchBaseline(apache, files, warmupFiles);
+  const baseline = await benchBaseline(apache, files, warmupFiles, BASELINE);
   process.stdout.write(`  ${COUNT} PUTs in ${baseline.seconds.toFixed(2)} s\n`);
+  process.stdout.write('small files: floor (each body read from a journal-like entry, PUT, entry removed)\n');
+  const floor = await benchBaseline(apache, files, warmupFiles, FLOOR, join(scratch.dir, 'floor'));
+  process.stdout.write(`  ${COUNT} PUTs in ${floor.seconds.toFixed(2)} s\n`);
   process.stdout.write(`large upload: ${BIG_MIB} MiB\n`);
   const big = await benchBig(apache, scratch.dir, join(scratch.dir, 'journal-big'));
   const bigBaselineSeconds = await benchBigBaseline(apache, big.file, big.size);
@@ -521,6 +560,14 @@ try {
     ],
     ['CPU per PUT, baseline', `client ${perFile(baseline.clientCpu)}, Apache ${perFile(baseline.apacheCpu)}`],
     ['relay CPU / client CPU per file', `${(drain.cpu / baseline.clientCpu).toFixed(2)}×`],
+    [
+      'floor: read + PUT + remove entry',
+      `${(COUNT / floor.seconds).toFixed(0)} files/s; CPU per file client ${perFile(floor.clientCpu)}, Apache ${perFile(floor.apacheCpu)}`,
+    ],
+    [
+      'floor CPU / client CPU; relay / floor',
+      `${(floor.clientCpu / baseline.clientCpu).toFixed(2)}×; ${(drain.cpu / floor.clientCpu).toFixed(2)}×`,
+    ],
     ['relay threads during the drain (CPU s)', drain.threads],
     [
       'journal fill, peer down (3 requests)',
