@@ -1,7 +1,14 @@
 import { XMLBuilder } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
 import type { JournalEntry } from '../../src/core/entry.js';
-import { decodeEntry, ENTRY_XML_FIELDS, encodeEntry, MAX_ENTRY_XML_BYTES } from '../../src/core/entry-xml.js';
+import {
+  canonicalFields,
+  decodeEntry,
+  ENTRY_XML_FIELDS,
+  encodeEntry,
+  MAX_ENTRY_XML_BYTES,
+  parseFields,
+} from '../../src/core/entry-xml.js';
 import { EntryCodecError } from '../../src/core/errors.js';
 
 const full: JournalEntry = {
@@ -68,6 +75,102 @@ describe('config.XML codec', () => {
       const ordered = entry as unknown as JournalEntry;
       expect(encodeEntry(ordered), JSON.stringify(ordered)).toBe(viaLibrary(ordered));
     }
+  });
+
+  it('reads the documents it writes without the general parser, and agrees with it on every document it reads', () => {
+    // canonicalFields reads only what encodeEntry writes; whatever it reads, fast-xml-parser (the oracle) must read
+    // to the same fields. Random entries, then the same documents with random edits: characters XML treats
+    // specially, control characters, carriage returns, lone surrogates, entities, reordered or repeated elements.
+    let seed = 11; // mulberry32
+    const random = () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+    const alphabet = [...'aZ0 &<>\'";\n\t日#%/=?!-]', '&amp;', '&lt;', ']]>', '\ud800', '\ufffe', '\u2028', '😀'];
+    // What the fast path leaves to the parser: carriage returns, control characters, empty text.
+    const oddities = ['\r', '\r\n', '\u0000', '\u0007', '\u007f', '\u001b'];
+    const text = () =>
+      random() < 0.01
+        ? ''
+        : Array.from({ length: 1 + Math.floor(random() * 8) }, () =>
+            random() < 0.003 ? pick(oddities) : pick(alphabet),
+          ).join('');
+    const edits = [
+      ...alphabet,
+      ...oddities,
+      ...['<', '</', '>', '&', ';', '&#65;', '&nbsp;', '&amp', '<!-- x -->', '<![CDATA[x]]>', '  <user>x</user>\n'],
+      ...['<x/>', 'version="2"', ' ', '\n'],
+    ];
+    const numbers = new Set(['size', 'attempts', 'lastStatus', 'repeats']);
+    let read = 0;
+    let readEdited = 0;
+    let canonical = 0;
+    for (let i = 0; i < 3_000; i++) {
+      const entry: Record<string, unknown> = {};
+      for (const field of ENTRY_XML_FIELDS) {
+        const roll = random();
+        if (roll < 0.3 && !['id', 'action', 'path'].includes(field)) continue;
+        if (numbers.has(field)) entry[field] = Math.floor(roll * 1e6);
+        else if (field === 'released') entry[field] = roll < 0.65;
+        else entry[field] = text();
+      }
+      let xml = encodeEntry(entry as unknown as JournalEntry);
+      if (i % 2 === 1) {
+        for (let n = 1 + Math.floor(random() * 3); n > 0; n--) {
+          const at = Math.floor(random() * xml.length);
+          const cut = random() < 0.5 ? 0 : 1 + Math.floor(random() * 4);
+          xml = xml.slice(0, at) + (random() < 0.8 ? pick(edits) : '') + xml.slice(at + cut);
+        }
+      } else {
+        canonical += 1;
+      }
+      const fast = canonicalFields(xml);
+      let general: Record<string, unknown> | undefined;
+      try {
+        general = parseFields(xml);
+      } catch {
+        general = undefined;
+      }
+      if (fast === undefined) {
+        // Unedited documents are read by the fast path unless their text holds what it leaves to the parser.
+        if (i % 2 === 0) expect(xml, 'an unedited document').toMatch(/\r|[\u0000-\u0008\u000b-\u001f\u007f]|>(<\/)/);
+        continue;
+      }
+      read += 1;
+      if (i % 2 === 1) readEdited += 1;
+      expect(general, xml).toBeDefined();
+      // `#text`: the indentation between the elements, which the parser keeps (trimValues off) and toEntry ignores.
+      const { '@_version': version, '#text': _indentation, ...fields } = general!;
+      expect(version).toBe('1');
+      expect(fields, JSON.stringify(xml)).toEqual(fast);
+    }
+    // Most unedited documents, and some edited ones (an edit inside a text that keeps it canonical), took the fast
+    // path: the comparison above ran on them.
+    expect(read).toBeGreaterThan(canonical / 2);
+    expect(readEdited).toBeGreaterThan(0);
+  });
+
+  it('leaves reordered, repeated and hand-formatted elements to the general parser', () => {
+    const xml = encodeEntry(full);
+    expect(canonicalFields(xml)).toBeDefined();
+    const idLine = `  <id>${full.id}</id>\n`;
+    const laneLine = `  <lane>${full.lane}</lane>\n`;
+    const reordered = xml.replace(idLine + laneLine, laneLine + idLine);
+    expect(reordered).not.toBe(xml);
+    expect(canonicalFields(reordered)).toBeUndefined();
+    expect(decodeEntry(reordered)).toEqual(full);
+    const repeated = xml.replace('  <user>john</user>\n', '  <user>john</user>\n  <user>jane</user>\n');
+    expect(canonicalFields(repeated)).toBeUndefined();
+    expect(() => decodeEntry(repeated)).toThrow(/<user> must be text/);
+    const crlf = xml.replaceAll('\n', '\r\n');
+    expect(canonicalFields(crlf)).toBeUndefined();
+    expect(decodeEntry(crlf)).toEqual(full);
+    const tabs = xml.replaceAll('\n  <', '\n\t<');
+    expect(canonicalFields(tabs)).toBeUndefined();
+    expect(decodeEntry(tabs)).toEqual(full);
   });
 
   it('round-trips every field, keeping spaces and markup characters verbatim', () => {
