@@ -5,17 +5,8 @@ export function percentile(sortedMs: number[], p: number): number {
   return sortedMs[Math.max(0, index)]!;
 }
 
-/** Mulberry32: deterministic sizes so that every run measures the same files. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic sizes, so that every run measures the same files. */
+export { seeded } from '../support/seeded.js';
 
 export function printTable(rows: [string, string][]): void {
   const width = Math.max(...rows.map(([k]) => k.length));

@@ -10,6 +10,7 @@ import {
   parseFields,
 } from '../../src/core/entry-xml.js';
 import { EntryCodecError } from '../../src/core/errors.js';
+import { seeded } from '../support/seeded.js';
 
 const full: JournalEntry = {
   id: '20261127T055429693Z-000000-9f2c1a',
@@ -52,11 +53,7 @@ describe('config.XML codec', () => {
       }
       return `<?xml version="1.0" encoding="UTF-8"?>\n${builder.build({ change })}`;
     };
-    let seed = 7;
-    const random = () => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed / 2147483648;
-    };
+    const random = seeded(7);
     const alphabet = [...'aZ0 &<>\'";\n\t日#%/', '&amp;', ']]>'];
     const text = () =>
       Array.from({ length: Math.floor(random() * 8) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
@@ -81,13 +78,7 @@ describe('config.XML codec', () => {
     // canonicalFields reads only what encodeEntry writes; whatever it reads, fast-xml-parser (the oracle) must read
     // to the same fields. Random entries, then the same documents with random edits: characters XML treats
     // specially, control characters, carriage returns, lone surrogates, entities, reordered or repeated elements.
-    let seed = 11; // mulberry32
-    const random = () => {
-      seed = (seed + 0x6d2b79f5) | 0;
-      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    const random = seeded(11);
     const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
     const alphabet = [...'aZ0 &<>\'";\n\t日#%/=?!-]', '&amp;', '&lt;', ']]>', '\ud800', '\ufffe', '\u2028', '😀'];
     // What the fast path leaves to the parser: carriage returns, control characters, empty text.
