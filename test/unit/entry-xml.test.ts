@@ -159,6 +159,12 @@ describe('config.XML codec', () => {
     const crlf = xml.replaceAll('\n', '\r\n');
     expect(canonicalFields(crlf)).toBeUndefined();
     expect(decodeEntry(crlf)).toEqual(full);
+    // Text the encoder would have escaped, or that is only blanks, is read as the parser reads it.
+    for (const user of ['x>y', 'a]]>b', `q"'q`, ' ', '\n\n', '\t', '\ufeff']) {
+      const edited = xml.replace('<user>john</user>', `<user>${user}</user>`);
+      expect(canonicalFields(edited)?.user, JSON.stringify(user)).toBe(user);
+      expect(parseFields(edited).user).toBe(user);
+    }
     const tabs = xml.replaceAll('\n  <', '\n\t<');
     expect(canonicalFields(tabs)).toBeUndefined();
     expect(decodeEntry(tabs)).toEqual(full);
