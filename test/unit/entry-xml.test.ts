@@ -36,6 +36,24 @@ const full: JournalEntry = {
   bodyEtag: '"9e107d9d372bb6826bd81d3542a419d6"',
 };
 
+const NUMBERS = new Set(['size', 'attempts', 'lastStatus', 'repeats']);
+
+/**
+ * Every field, in the order the encoder writes them: each one present or not (id, action and path always), text
+ * from `text`, a number, or `released` true or false (false is not written).
+ */
+function randomEntry(random: () => number, text: () => string): JournalEntry {
+  const entry: Record<string, unknown> = {};
+  for (const field of ENTRY_XML_FIELDS) {
+    const roll = random();
+    if (roll < 0.3 && !['id', 'action', 'path'].includes(field)) continue;
+    if (NUMBERS.has(field)) entry[field] = Math.floor(roll * 1e6);
+    else if (field === 'released') entry[field] = roll < 0.65;
+    else entry[field] = text();
+  }
+  return entry as unknown as JournalEntry;
+}
+
 describe('config.XML codec', () => {
   it("writes the same bytes as fast-xml-parser's builder, for random entries with markup, blanks and unicode", () => {
     // The encoder is hand-written for speed; the library's builder, configured as it was used before, is the oracle.
@@ -57,19 +75,9 @@ describe('config.XML codec', () => {
     const alphabet = [...'aZ0 &<>\'";\n\t日#%/', '&amp;', ']]>'];
     const text = () =>
       Array.from({ length: Math.floor(random() * 8) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
-    const numbers = new Set(['size', 'attempts', 'lastStatus', 'repeats']);
     for (let i = 0; i < 2_000; i++) {
-      // Every field, in the order the encoder writes them (the builder keeps the object's order): each one present
-      // or not, text with markup and blanks, a number, or `released` true or false (false is not written).
-      const entry: Record<string, unknown> = {};
-      for (const field of ENTRY_XML_FIELDS) {
-        const roll = random();
-        if (roll < 0.3 && !['id', 'action', 'path'].includes(field)) continue;
-        if (numbers.has(field)) entry[field] = Math.floor(roll * 1e6);
-        else if (field === 'released') entry[field] = roll < 0.65;
-        else entry[field] = text();
-      }
-      const ordered = entry as unknown as JournalEntry;
+      // The builder keeps the object's order, which is the encoder's (randomEntry).
+      const ordered = randomEntry(random, text);
       expect(encodeEntry(ordered), JSON.stringify(ordered)).toBe(viaLibrary(ordered));
     }
   });
@@ -95,20 +103,11 @@ describe('config.XML codec', () => {
       ...['<', '</', '>', '&', ';', '&#65;', '&nbsp;', '&amp', '<!-- x -->', '<![CDATA[x]]>', '  <user>x</user>\n'],
       ...['<x/>', 'version="2"', ' ', '\n'],
     ];
-    const numbers = new Set(['size', 'attempts', 'lastStatus', 'repeats']);
     let read = 0;
     let readEdited = 0;
     let canonical = 0;
     for (let i = 0; i < 3_000; i++) {
-      const entry: Record<string, unknown> = {};
-      for (const field of ENTRY_XML_FIELDS) {
-        const roll = random();
-        if (roll < 0.3 && !['id', 'action', 'path'].includes(field)) continue;
-        if (numbers.has(field)) entry[field] = Math.floor(roll * 1e6);
-        else if (field === 'released') entry[field] = roll < 0.65;
-        else entry[field] = text();
-      }
-      let xml = encodeEntry(entry as unknown as JournalEntry);
+      let xml = encodeEntry(randomEntry(random, text));
       if (i % 2 === 1) {
         for (let n = 1 + Math.floor(random() * 3); n > 0; n--) {
           const at = Math.floor(random() * xml.length);
