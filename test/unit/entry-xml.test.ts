@@ -164,6 +164,10 @@ describe('config.XML codec', () => {
       expect(canonicalFields(edited)?.user, JSON.stringify(user)).toBe(user);
       expect(parseFields(edited).user).toBe(user);
     }
+    // A carriage return in a text is a line end XML rewrites: the parser's to read.
+    const cr = xml.replace('<user>john</user>', '<user>jo\rhn</user>');
+    expect(canonicalFields(cr)).toBeUndefined();
+    expect(decodeEntry(cr).user).toBe('jo\nhn');
     const tabs = xml.replaceAll('\n  <', '\n\t<');
     expect(canonicalFields(tabs)).toBeUndefined();
     expect(decodeEntry(tabs)).toEqual(full);
