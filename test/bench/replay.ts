@@ -26,6 +26,8 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import { Pool, request } from 'undici';
+import type { JournalEntry } from '../../src/core/entry.js';
+import { encodeEntry } from '../../src/core/entry-xml.js';
 import { type ApachePeer, peerConfig, startApache } from '../support/apache.js';
 import { type Child, spawnTs } from '../support/child.js';
 import { postChange } from '../support/node-client.js';
@@ -296,12 +298,26 @@ async function benchDrain(apache: ApachePeer, files: File[], warmup: File[], jou
  */
 async function benchBaseline(apache: ApachePeer, files: File[], warmup: File[], root: string, journal?: string) {
   const pool = new Pool(new URL(apache.url).origin, { connections: CONCURRENCY, pipelining: 1 });
+  const auth = { authorization: basicAuth(apache) };
   let entries = 0;
   /** A journal-like entry for `file` (unmeasured); returns its folder. */
   const write = (file: File): string => {
-    const dir = join(journal!, String(entries++));
+    const id = String(entries++);
+    const dir = join(journal!, id);
     mkdirSync(dir);
-    writeFileSync(join(dir, 'config.XML'), `<entry><path>${file.path}</path><size>${file.body.length}</size></entry>`);
+    const entry: JournalEntry = {
+      id,
+      lane: 'floor',
+      peer: PEER,
+      location: '/user_homes',
+      action: 'upload',
+      path: file.path,
+      size: file.body.length,
+      createdAt: new Date().toISOString(),
+      status: 'PENDING',
+      attempts: 0,
+    };
+    writeFileSync(join(dir, 'config.XML'), encodeEntry(entry));
     writeFileSync(join(dir, 'upload'), file.body);
     return dir;
   };
@@ -316,7 +332,6 @@ async function benchBaseline(apache: ApachePeer, files: File[], warmup: File[], 
     unlinkSync(join(dir, 'upload'));
     rmdirSync(dir);
   };
-  const auth = { authorization: basicAuth(apache) };
   try {
     if (journal) mkdirSync(journal, { recursive: true });
     for (const dir of [`${root}/`, ...Array.from({ length: FOLDERS }, (_, i) => `${root}/d${i}/`)]) {
@@ -353,6 +368,7 @@ async function benchBaseline(apache: ApachePeer, files: File[], warmup: File[], 
   }
 }
 
+/** Writes `mib` MiB of random bytes to `file` as a stream of 1 MiB chunks; returns its sha256. */
 async function makeBigFile(file: string, mib: number): Promise<{ size: number; sha256: string }> {
   const hash = createHash('sha256');
   async function* chunks() {
