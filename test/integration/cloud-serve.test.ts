@@ -4,7 +4,7 @@ import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { messageGroupId } from '../../src/adapters/sqs-doorbell/groups.js';
 import { parseConfig } from '../../src/config/load.js';
-import { silentLogger } from '../../src/core/logger.js';
+import { type LogFields, type Logger, silentLogger } from '../../src/core/logger.js';
 import { createCloudRelay } from '../../src/runtime/cloud/relay.js';
 import { type CloudServe, type CloudServeOptions, startCloudServe } from '../../src/runtime/cloud/serve.js';
 import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
@@ -44,7 +44,19 @@ async function apache(): Promise<ApachePeer> {
 }
 
 /** The whole cloud system in this process: API on Node, queue poller, sweep timer; S3 + SQS on moto. */
+/** What each relay of these tests logged (the last 2,000 lines), for assertion messages. */
+const relayLogs = new WeakMap<CloudServe, string[]>();
+
+function recordingLogger(lines: string[]): Logger {
+  const record = (level: string) => (message: string, fields?: LogFields) => {
+    lines.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`);
+    if (lines.length > 2_000) lines.shift();
+  };
+  return { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') };
+}
+
 async function cloudRelay(peer: ApachePeer, extra: Partial<CloudServeOptions> = {}): Promise<CloudServe> {
+  const lines: string[] = [];
   const bucket = await freshBucket(s3);
   const queue = await sqs.send(
     new CreateQueueCommand({
@@ -65,13 +77,14 @@ async function cloudRelay(peer: ApachePeer, extra: Partial<CloudServeOptions> = 
     'test',
   );
   const relay = await startCloudServe(config, {
-    logger: silentLogger,
+    logger: recordingLogger(lines),
     s3: { endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials },
     sqs: { endpoint: moto.endpoint, region: 'us-east-1', credentials },
     poller: { waitTimeSeconds: 1 },
     ...extra,
   });
   cleanups.push(() => relay.close());
+  relayLogs.set(relay, lines);
   return relay;
 }
 
@@ -270,7 +283,8 @@ describeWithServer(
         headers: auth(ADMIN_TOKEN),
       });
       // Seen once in CI: 404 here. The answer's code and the peer's figures say which way it went next time.
-      expect(retry.status, `${await retry.text()} ${JSON.stringify(await peerView(relay))}`).toBe(200);
+      const logged = relayLogs.get(relay)!.filter((line) => line.includes(rename));
+      expect(retry.status, [await retry.text(), JSON.stringify(await peerView(relay)), ...logged].join('\n')).toBe(200);
       await drained(relay, 60_000);
       const tree = await server.tree();
       expect(tree.get('user_homes/john/found/inside.txt')).toBe(createHash('sha256').update(inside).digest('hex'));
