@@ -256,6 +256,26 @@ describe('CloudReplayWorker', () => {
     expect(await worker.replay(inside)).toBe('deferred');
   });
 
+  it('does not replay an entry it parked again for a second delivery whose listing predates the park', async () => {
+    // Its own message and a sweep's re-drive in one batch share a listing taken before the first delivery parked
+    // it. Had the second replayed from that listing, an operator's fix of the peer in between would have applied
+    // the change behind the operator's back (their retry then answered 404).
+    const rename = entry({ action: 'rename', path: '/user_homes/a/ghost', target: '/user_homes/a/found' });
+    const { worker, journal, peer } = setup(rename);
+    peer.answer = { kind: 'conflict', reason: 'MOVE: rename source missing (HTTP 404)' };
+    const batch = worker.batch();
+    expect(await batch.replay(rename)).toBe('parked');
+    peer.answer = { kind: 'applied' };
+    expect(await batch.replay(rename)).toBe('not-pending');
+    await batch.finish();
+    expect(peer.applied).toEqual([]);
+    expect(journal.entries.get(rename.id)).toMatchObject({ status: 'CONFLICT', attempts: 1 });
+    // A delivery after the park (an operator's retry rings one) lists the lane again, and goes by what it finds.
+    await journal.store.update({ ...journal.entries.get(rename.id)!, status: 'PENDING' });
+    expect(await worker.replay(rename)).toBe('applied');
+    expect(peer.applied).toEqual([rename.id]);
+  });
+
   it('parks a change the peer answers 403 for when a probe passes, and the peer stays ONLINE (shared policy)', async () => {
     const refused = entry({ action: 'makedir', path: '/user_homes/x/.htaccess' });
     const fine = entry({ action: 'makedir', path: '/user_homes/y' });

@@ -14,6 +14,8 @@ export class LaneListing {
     readonly complete: boolean,
     /** Entries this process has seen leave the journal (purged here, or read missing): shared by the lane. */
     private readonly gone: ReadonlySet<string>,
+    /** Entries this process rewrote (parked, or a failed attempt recorded), and when: shared by the lane. */
+    private readonly rewritten: ReadonlyMap<string, Rewrite> = new Map(),
   ) {
     this.byId = new Map(entries.map((e) => [e.id, e]));
   }
@@ -23,9 +25,15 @@ export class LaneListing {
     return this.complete || (this.entries.length > 0 && this.entries[this.entries.length - 1]!.id >= id);
   }
 
-  /** The entry as listed; undefined when it was not in the journal then, or has left it since. */
+  /**
+   * The entry as listed, or as this process rewrote it after the listing started; undefined when it was not in
+   * the journal then, or has left it since.
+   */
   find(id: string): JournalEntry | undefined {
-    return this.gone.has(id) ? undefined : this.byId.get(id);
+    if (this.gone.has(id)) return undefined;
+    const listed = this.byId.get(id);
+    const rewrite = listed && this.rewritten.get(id);
+    return rewrite && rewrite.at >= this.startedAt ? rewrite.entry : listed;
   }
 
   /** The entries older than `id` still in the journal as far as this process knows, oldest first. */
@@ -37,6 +45,12 @@ export class LaneListing {
     }
     return older;
   }
+}
+
+/** An entry as this process last wrote it, and when (monotonic ms). */
+interface Rewrite {
+  entry: JournalEntry;
+  at: number;
 }
 
 /** Entries per page: a page of ListObjectsV2 (1,000 keys) holds about 500 entries (config.XML and upload). */
@@ -57,6 +71,7 @@ const MAX_GONE = 100_000;
 export class LaneListings {
   private readonly latest = new Map<LaneId, Promise<LaneListing>>();
   private readonly gone = new Map<LaneId, Set<string>>();
+  private readonly rewritten = new Map<LaneId, Map<string, Rewrite>>();
 
   constructor(
     private readonly store: JournalStore,
@@ -91,13 +106,23 @@ export class LaneListings {
     gone.add(ref.id);
   }
 
+  /**
+   * This process rewrote the entry (parked it, or recorded a failed attempt): a listing started before then shows
+   * it as written, so that a second delivery sharing that listing neither replays a parked entry again nor writes
+   * over the attempt just recorded. A listing started later shows what the journal holds (an operator's retry).
+   */
+  markRewritten(entry: JournalEntry): void {
+    const rewritten = this.rewrittenIn(entry.lane);
+    if (rewritten.size >= MAX_GONE) rewritten.clear();
+    rewritten.set(entry.id, { entry, at: this.monotonic() });
+  }
+
   private goneIn(lane: LaneId): Set<string> {
-    let gone = this.gone.get(lane);
-    if (!gone) {
-      gone = new Set();
-      this.gone.set(lane, gone);
-    }
-    return gone;
+    return ofLane(this.gone, lane, () => new Set());
+  }
+
+  private rewrittenIn(lane: LaneId): Map<string, Rewrite> {
+    return ofLane(this.rewritten, lane, () => new Map());
   }
 
   /** The lane from its oldest entry up to the page that holds `ref` (or to its end). */
@@ -105,12 +130,24 @@ export class LaneListings {
     const startedAt = this.monotonic();
     const entries: JournalEntry[] = [];
     let after: string | undefined;
+    const listing = (complete: boolean) =>
+      new LaneListing(startedAt, entries, complete, this.goneIn(ref.lane), this.rewrittenIn(ref.lane));
     for (;;) {
       const page = await this.store.list(ref.lane, { after, limit: PAGE });
       entries.push(...page);
-      if (page.length < PAGE) return new LaneListing(startedAt, entries, true, this.goneIn(ref.lane));
+      if (page.length < PAGE) return listing(true);
       after = page[page.length - 1]!.id;
-      if (after >= ref.id) return new LaneListing(startedAt, entries, false, this.goneIn(ref.lane));
+      if (after >= ref.id) return listing(false);
     }
   }
+}
+
+/** The lane's value in `byLane`, made on first use. */
+function ofLane<T>(byLane: Map<LaneId, T>, lane: LaneId, make: () => T): T {
+  let value = byLane.get(lane);
+  if (value === undefined) {
+    value = make();
+    byLane.set(lane, value);
+  }
+  return value;
 }

@@ -279,8 +279,10 @@ export class CloudReplayWorker {
     const parked = settled.entry!;
     try {
       await store.update(parked);
+      this.listings.markRewritten(parked);
     } catch (error) {
       if (!(error instanceof NotFoundError)) throw error; // skipped by an operator meanwhile
+      this.listings.markGone(parked);
     }
     const log = parked.status === 'PENDING' ? logger.info : logger.warn;
     log.call(logger, 'replay did not apply', {
