@@ -43,7 +43,6 @@ async function apache(): Promise<ApachePeer> {
   return server;
 }
 
-/** The whole cloud system in this process: API on Node, queue poller, sweep timer; S3 + SQS on moto. */
 /** What each relay of these tests logged (the last 2,000 lines), for assertion messages. */
 const relayLogs = new WeakMap<CloudServe, string[]>();
 
@@ -55,6 +54,7 @@ function recordingLogger(lines: string[]): Logger {
   return { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') };
 }
 
+/** The whole cloud system in this process: API on Node, queue poller, sweep timer; S3 + SQS on moto. */
 async function cloudRelay(peer: ApachePeer, extra: Partial<CloudServeOptions> = {}): Promise<CloudServe> {
   const lines: string[] = [];
   const bucket = await freshBucket(s3);

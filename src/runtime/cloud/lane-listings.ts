@@ -15,7 +15,7 @@ export class LaneListing {
     /** Entries this process has seen leave the journal (purged here, or read missing): shared by the lane. */
     private readonly gone: ReadonlySet<string>,
     /** Entries this process rewrote (parked, or a failed attempt recorded), and when: shared by the lane. */
-    private readonly rewritten: ReadonlyMap<string, Rewrite> = new Map(),
+    private readonly rewritten: ReadonlyMap<string, Rewrite>,
   ) {
     this.byId = new Map(entries.map((e) => [e.id, e]));
   }
@@ -57,6 +57,11 @@ interface Rewrite {
 const PAGE = 500;
 /** Gone ids remembered per lane; forgetting them is safe (an entry may wait longer, never go too early). */
 const MAX_GONE = 100_000;
+/**
+ * Rewritten entries remembered per lane (each a whole entry); forgetting one only matters to a listing started
+ * before its rewrite and still in use, which may then try a parked entry once more.
+ */
+const MAX_REWRITTEN = 10_000;
 
 /**
  * The lane listings of one process, shared by the replays of a batch: the journal check of each entry needs the
@@ -113,7 +118,7 @@ export class LaneListings {
    */
   markRewritten(entry: JournalEntry): void {
     const rewritten = this.rewrittenIn(entry.lane);
-    if (rewritten.size >= MAX_GONE) rewritten.clear();
+    if (rewritten.size >= MAX_REWRITTEN) rewritten.clear();
     rewritten.set(entry.id, { entry, at: this.monotonic() });
   }
 
