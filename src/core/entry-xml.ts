@@ -148,15 +148,16 @@ export function canonicalFields(text: string): Record<string, string> | undefine
     const order = FIELD_ORDER.get(name);
     if (order === undefined || order <= last) return undefined;
     last = order;
+    // The epilogue's `<` bounds the search; a field's closing tag never reaches into it.
     const valueEnd = text.indexOf('<', nameEnd + 1);
     const closing = `</${name}>\n`;
-    if (valueEnd < 0 || valueEnd > end || !text.startsWith(closing, valueEnd)) return undefined;
+    if (!text.startsWith(closing, valueEnd)) return undefined;
     const value = unescapeCanonical(text.slice(nameEnd + 1, valueEnd));
     if (value === undefined) return undefined;
     fields[name] = value;
     at = valueEnd + closing.length;
   }
-  return at === end ? fields : undefined;
+  return fields;
 }
 
 /** Control characters other than tab and line feed (and carriage return, which XML rewrites). */

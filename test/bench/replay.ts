@@ -321,6 +321,8 @@ async function benchBaseline(apache: ApachePeer, files: File[], warmup: File[], 
     writeFileSync(join(dir, 'upload'), file.body);
     return dir;
   };
+  /** Each file with its journal-like entry (written now), or without one for the in-memory baseline. */
+  const withEntries = (list: File[]) => list.map((file) => ({ file, dir: journal ? write(file) : undefined }));
   const put = async (file: File, base: string, dir: string | undefined) => {
     const path = `${root}${file.path.slice(base.length)}`;
     const body = dir === undefined ? file.body : readFileSync(join(dir, 'upload'));
@@ -340,22 +342,13 @@ async function benchBaseline(apache: ApachePeer, files: File[], warmup: File[], 
       if (res.statusCode !== 201) throw new Error(`MKCOL ${dir}: ${res.statusCode}`);
     }
     // Warm-up: the same kind of PUTs into the same folders, under other names.
-    const warmupDirs = warmup.map((file) => (journal ? write(file) : undefined));
-    await runPool(
-      warmup.map((file, i) => ({ file, dir: warmupDirs[i] })),
-      CONCURRENCY,
-      ({ file, dir }) => put(file, WARMUP_BASE, dir),
-    );
-    const dirs = files.map((file) => (journal ? write(file) : undefined));
+    await runPool(withEntries(warmup), CONCURRENCY, ({ file, dir }) => put(file, WARMUP_BASE, dir));
+    const measured = withEntries(files); // written before the clock starts
     const apachePid = apache.daemonPid!;
     const clientBefore = ownCpu();
     const apacheBefore = processTreeCpu(apachePid);
     const started = performance.now();
-    const latencies = await runPool(
-      files.map((file, i) => ({ file, dir: dirs[i] })),
-      CONCURRENCY,
-      ({ file, dir }) => put(file, BASE, dir),
-    );
+    const latencies = await runPool(measured, CONCURRENCY, ({ file, dir }) => put(file, BASE, dir));
     const seconds = (performance.now() - started) / 1000;
     return {
       seconds,

@@ -282,7 +282,7 @@ describeWithServer(
         method: 'POST',
         headers: auth(ADMIN_TOKEN),
       });
-      // Seen once in CI: 404 here. The answer's code and the peer's figures say which way it went next time.
+      // Seen once in CI: 404 here. The answer, the peer's figures and the relay's lines about the rename tell why.
       const logged = relayLogs.get(relay)!.filter((line) => line.includes(rename));
       expect(retry.status, [await retry.text(), JSON.stringify(await peerView(relay)), ...logged].join('\n')).toBe(200);
       await drained(relay, 60_000);
