@@ -147,6 +147,40 @@ describeWithServer('moto_server', motoAvailable, 'S3EntryClaims against moto_ser
     expect(await keys(bucket)).toEqual([]);
   });
 
+  it('a holder that rewrote the entry leaves a note: the next taker gets it at once, told to read the entry again', async () => {
+    const bucket = await freshBucket(s3.client);
+    const logged: string[] = [];
+    const logger: Logger = { ...silentLogger, warn: (message) => void logged.push(message) };
+    const [parker, second, third] = Array.from({ length: 3 }, () => new S3EntryClaims(s3.client, bucket, 'relay'));
+    const first = await parker!.take(ref('e1'));
+    expect(first?.rewritten).toBe(false);
+    await first!.release({ entryRewritten: true }); // parked it, say
+    const key = `relay/claims/${LANE}/e1`;
+    expect(await keys(bucket)).toEqual([key]);
+    const note = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    expect(JSON.parse(await note.Body!.transformToString())).toMatchObject({ released: true });
+
+    // Not a live holder: taken over at once (no time to live to wait for), and not reported as a dead process.
+    const taker = new S3EntryClaims(s3.client, bucket, 'relay', { logger });
+    const next = await taker.take(ref('e1'));
+    expect(next?.rewritten).toBe(true);
+    expect(logged).toEqual([]);
+    // Held again: nobody else takes it meanwhile.
+    expect(await second!.take(ref('e1'))).toBeUndefined();
+    // Released with the note passed on, the next taker is told as well; a plain release then deletes the claim.
+    await next!.release({ entryRewritten: true });
+    const after = await third!.take(ref('e1'));
+    expect(after?.rewritten).toBe(true);
+    await after!.release();
+    expect(await keys(bucket)).toEqual([]);
+    const fresh = await second!.take(ref('e1'));
+    expect(fresh?.rewritten).toBe(false);
+    // A completed entry's kept claim is no note: it turns deliveries away.
+    fresh!.keep();
+    await fresh!.release({ entryRewritten: true });
+    expect(await third!.take(ref('e1'))).toBeUndefined();
+  });
+
   it('deletes only the claims of gone entries written before the given time', async () => {
     const bucket = await freshBucket(s3.client);
     const claims = new S3EntryClaims(s3.client, bucket, 'relay');

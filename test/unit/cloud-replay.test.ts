@@ -88,10 +88,13 @@ class MemoryClaims implements EntryClaims {
   readonly held = new Set<string>();
   /** The claims handed out, by key: a test can make one lost (as a failed renewal would). */
   readonly taken = new Map<string, { lose(): void }>();
+  /** Notes left by holders that rewrote their entry: the next taker is told to read it again. */
+  readonly notes = new Set<string>();
   async take(ref: EntryRef): Promise<EntryClaim | undefined> {
     const key = `${ref.lane}/${ref.id}`;
     if (this.held.has(key)) return undefined;
     this.held.add(key);
+    const rewritten = this.notes.delete(key);
     const controller = new AbortController();
     this.taken.set(key, { lose: () => controller.abort() });
     let kept = false;
@@ -100,12 +103,15 @@ class MemoryClaims implements EntryClaims {
         return controller.signal.aborted;
       },
       signal: controller.signal,
+      rewritten,
       keep: () => {
         kept = true;
       },
-      release: async () => {
+      release: async (options = {}) => {
         // A lost claim is another process's (or expires), a kept one marks a completed entry: neither is deleted.
-        if (!controller.signal.aborted && !kept) this.held.delete(key);
+        if (controller.signal.aborted || kept) return;
+        this.held.delete(key);
+        if (options.entryRewritten) this.notes.add(key);
       },
     };
   }
@@ -400,6 +406,39 @@ describe('CloudReplayWorker', () => {
     const otherProcessTakes = take;
     expect(await worker.replay(a)).toBe('busy');
     expect(peer.applied).toEqual([]);
+  });
+
+  it('reads the entry again when another process parked it after this one listed the lane', async () => {
+    // Two deliveries of a rename in two processes: the second listed the lane while it was PENDING, then the first
+    // took the claim, was refused and parked it. The peer was fixed before the second took the claim: replaying
+    // from its listing would apply the change behind the operator's back (their retry then answered 404).
+    const claims = new MemoryClaims();
+    const rename = entry({ action: 'rename', path: '/user_homes/a/ghost', target: '/user_homes/a/found' });
+    const { worker, journal, peer, otherProcess } = rig(claims, [rename]);
+    const take = claims.take.bind(claims);
+    let parkedFirst: Promise<unknown> | undefined;
+    claims.take = async (ref) => {
+      if (!parkedFirst) {
+        claims.take = take; // only the second process's take waits for the first process
+        peer.answer = { kind: 'conflict', reason: 'MOVE: rename source missing (HTTP 404)' };
+        parkedFirst = otherProcess().replay(rename);
+        expect(await parkedFirst).toBe('parked');
+        peer.answer = { kind: 'applied' };
+      }
+      return take(ref);
+    };
+    expect(await worker.replay(rename)).toBe('not-pending');
+    expect(peer.applied).toEqual([]);
+    expect(journal.entries.get(rename.id)).toMatchObject({ status: 'CONFLICT', attempts: 1 });
+    // The note stays for whoever takes the entry next (a third process may hold an equally old listing), and is
+    // free at once: an operator's retry replays the entry, which completes it (its claim is kept).
+    expect([...claims.notes]).toEqual([`${rename.lane}/${rename.id}`]);
+    expect(claims.held.size).toBe(0);
+    await journal.store.update({ ...journal.entries.get(rename.id)!, status: 'PENDING' });
+    expect(await otherProcess().replay(rename)).toBe('applied');
+    expect(peer.applied).toEqual([rename.id]);
+    expect(claims.notes.size).toBe(0);
+    expect([...claims.held]).toEqual([`${rename.lane}/${rename.id}`]);
   });
 
   it('reads the entry again when it took the claim longer after the listing than a completed claim is kept', async () => {

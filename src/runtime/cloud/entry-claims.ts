@@ -20,8 +20,17 @@ export interface EntryClaim {
   readonly lost: boolean;
   /** Aborted when the claim is lost: whatever is done under the claim stops. */
   readonly signal: AbortSignal;
-  /** Deletes the claim (while it is still ours): the entry may be taken again. Nothing after `keep`. */
-  release(): Promise<void>;
+  /**
+   * Taken from a holder that rewrote the entry (see `release`), or taken over from one that stopped: the entry may
+   * have changed after any listing this process took before it held the claim, so it must be read again.
+   */
+  readonly rewritten: boolean;
+  /**
+   * Frees the claim (while it is still ours): the entry may be taken again. Nothing after `keep`. With
+   * `entryRewritten` (the holder parked the entry or recorded a failed attempt), a note takes the claim's place
+   * instead of nothing: the next taker gets it at once, marked `rewritten`.
+   */
+  release(options?: { entryRewritten?: boolean }): Promise<void>;
   /**
    * The entry is complete (purged): stop renewing, and leave the claim where it is. Every delivery that tries to
    * take it within `EntryClaims.keptMs` finds it taken and stands back; the sweep deletes it much later.
@@ -77,9 +86,11 @@ const TAKE_ROUNDS = 3;
  * exactly one of two concurrent creators succeed. A claim older than `ttlMs` (S3's Last-Modified) is taken over
  * with `If-Match` on its ETag, so two processes finding the same stale claim cannot both win. A holder renews
  * its claim while it works (a multi-gigabyte body may take minutes) and deletes it when done, again with
- * `If-Match`: a claim taken over meanwhile is not its own any more. Each take writes a token of its own into the
- * claim, so a conditional write refused only because the SDK retried it after it had gone through (a lost
- * answer) is recognised as ours.
+ * `If-Match`: a claim taken over meanwhile is not its own any more. A holder that rewrote the entry overwrites its
+ * claim with a note (`released: true`) instead: whoever takes the entry next takes the note over at once and knows
+ * to read the entry again, whatever its listing showed. Each take writes a token of its own into the claim, so a
+ * conditional write refused only because the SDK retried it after it had gone through (a lost answer) is
+ * recognised as ours.
  */
 export class S3EntryClaims implements EntryClaims {
   private readonly root: string;
@@ -115,12 +126,13 @@ export class S3EntryClaims implements EntryClaims {
     for (let round = 0; round < TAKE_ROUNDS; round++) {
       const attemptAt = monotonic();
       const created = await this.put(key, token, { IfNoneMatch: '*' });
-      if (created !== undefined) return this.held(key, token, created, attemptAt);
+      if (created !== undefined) return this.held(key, token, created, attemptAt, false);
       const existing = await this.look(key);
       if (!existing) continue; // released meanwhile: try to create it again
       // Ours after all: the PUT went through and only its answer was lost (the SDK's retry then found it there).
-      if (existing.token === token) return this.held(key, token, existing.etag, attemptAt);
-      if (this.now() - existing.modified < this.ttlMs + this.clockSlackMs) return undefined; // a live holder
+      if (existing.token === token) return this.held(key, token, existing.etag, attemptAt, false);
+      // A released holder's note is free at once; a holder's claim once it is stale.
+      if (!existing.released && this.now() - existing.modified < this.ttlMs + this.clockSlackMs) return undefined;
       const takeoverAt = monotonic();
       let etag = await this.put(key, token, { IfMatch: existing.etag });
       if (etag === undefined) {
@@ -128,12 +140,14 @@ export class S3EntryClaims implements EntryClaims {
         if (now?.token === token) etag = now.etag;
       }
       if (etag !== undefined) {
-        this.options.logger?.warn('took over the claim of a process that stopped while replaying an entry', {
-          lane: ref.lane,
-          entryId: ref.id,
-          claimedAt: new Date(existing.modified).toISOString(),
-        });
-        return this.held(key, token, etag, takeoverAt);
+        if (!existing.released) {
+          this.options.logger?.warn('took over the claim of a process that stopped while replaying an entry', {
+            lane: ref.lane,
+            entryId: ref.id,
+            claimedAt: new Date(existing.modified).toISOString(),
+          });
+        }
+        return this.held(key, token, etag, takeoverAt, true);
       }
     }
     return undefined;
@@ -170,7 +184,7 @@ export class S3EntryClaims implements EntryClaims {
   }
 
   /** A claim this process holds: renewed while held, deleted on release (only while it is still ours). */
-  private held(key: string, token: string, etag: string, writtenAt: number): EntryClaim {
+  private held(key: string, token: string, etag: string, writtenAt: number, rewritten: boolean): EntryClaim {
     let current = etag;
     let takenOver = false;
     let renewing: Promise<void> = Promise.resolve();
@@ -224,17 +238,24 @@ export class S3EntryClaims implements EntryClaims {
         return lost();
       },
       signal: controller.signal,
+      rewritten,
       keep: () => {
         kept = true;
         clearInterval(timer);
         clearTimeout(fence);
       },
-      release: async () => {
+      release: async (options = {}) => {
         clearInterval(timer);
         clearTimeout(fence);
         await renewing;
         if (kept) return; // the entry is complete: the claim marks it so until the sweep deletes it
         if (takenOver) return; // someone else's now: theirs to delete (given up: still deleted if still ours)
+        if (options.entryRewritten) {
+          // Refused (taken over meanwhile, or an SDK retry of a write that went through): the next taker reads the
+          // entry again either way.
+          await this.put(key, token, { IfMatch: current }, true);
+          return;
+        }
         try {
           await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: current }));
         } catch (error) {
@@ -244,18 +265,23 @@ export class S3EntryClaims implements EntryClaims {
     };
   }
 
-  /** A conditional PUT of the claim; its new ETag, or undefined when the condition failed. */
+  /**
+   * A conditional PUT of the claim (or, `released`, of the note a holder that rewrote the entry leaves); its new
+   * ETag, or undefined when the condition failed.
+   */
   private async put(
     key: string,
     token: string,
     condition: { IfNoneMatch: string } | { IfMatch: string },
+    released = false,
   ): Promise<string | undefined> {
     try {
+      const at = new Date(this.now()).toISOString();
       const out = await this.client.send(
         new PutObjectCommand({
           Bucket: this.bucket,
           Key: key,
-          Body: JSON.stringify({ token, at: new Date(this.now()).toISOString() }),
+          Body: JSON.stringify(released ? { token, at, released } : { token, at }),
           ContentType: 'application/json',
           ...condition,
         }),
@@ -267,19 +293,26 @@ export class S3EntryClaims implements EntryClaims {
     }
   }
 
-  /** The claim as it is now: its ETag, when it was last written, and the token of the take that wrote it. */
-  private async look(key: string): Promise<{ etag: string; modified: number; token?: string } | undefined> {
+  /**
+   * The claim as it is now: its ETag, when it was last written, the token of the take that wrote it, and whether it
+   * is a released holder's note.
+   */
+  private async look(
+    key: string,
+  ): Promise<{ etag: string; modified: number; token?: string; released: boolean } | undefined> {
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
       const text = (await out.Body?.transformToString()) ?? '';
       let token: string | undefined;
+      let released = false;
       try {
-        const parsed = JSON.parse(text) as { token?: unknown };
+        const parsed = JSON.parse(text) as { token?: unknown; released?: unknown };
         if (typeof parsed.token === 'string') token = parsed.token;
+        released = parsed.released === true;
       } catch {
         // not a claim this code wrote: nobody's token
       }
-      return { etag: out.ETag ?? '', modified: out.LastModified?.getTime() ?? 0, token };
+      return { etag: out.ETag ?? '', modified: out.LastModified?.getTime() ?? 0, token, released };
     } catch (error) {
       if (isMissingObject(error)) return undefined;
       throw error;

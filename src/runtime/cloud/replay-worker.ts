@@ -181,13 +181,21 @@ export class CloudReplayWorker {
       logger.debug('another process is replaying this entry', { entryId: entry.id, lane: entry.lane });
       return 'busy';
     }
+    // Whether the entry was rewritten since a listing might have shown it: by this delivery (parked, or a failed
+    // attempt recorded; when unsure, as if it had) or before it took the claim (the note stays for the next taker).
+    let rewritten = claim.rewritten;
     try {
-      const current = await this.underClaim(entry, listing, claims.keptMs);
+      const current = await this.underClaim(entry, listing, claims.keptMs, claim.rewritten);
       if (!current) return 'gone';
       if (current.status !== 'PENDING') return 'not-pending';
-      return await this.apply(peer, current, batch, claim);
+      rewritten = true;
+      const decision = await this.apply(peer, current, batch, claim);
+      rewritten = claim.rewritten || decision === 'parked' || decision === 'peer-failed';
+      return decision;
     } finally {
-      await claim.release().catch((error: unknown) =>
+      // A rewritten entry's claim leaves a note: a delivery in another process whose listing predates the rewrite
+      // takes the note and reads the entry again, instead of replaying what it listed (a CONFLICT, say).
+      await claim.release({ entryRewritten: rewritten }).catch((error: unknown) =>
         // Deliveries of this entry answer `busy` until the claim expires; the sweep deletes it once the entry is gone.
         logger.warn('could not release the claim on an entry', { entryId: entry.id, lane: entry.lane, error }),
       );
@@ -196,15 +204,17 @@ export class CloudReplayWorker {
 
   /**
    * The entry as it is once claimed. A process that completed it keeps its claim (EntryClaims.keptMs), so a claim
-   * taken within that time of the listing was never held by a process that completed the entry after the listing:
-   * the listing is still right, and saves a GET. Later than that, the entry is read again.
+   * taken within that time of the listing was never held by a process that completed the entry after the listing;
+   * one that rewrote it left a note, and the claim says so (`rewritten`). Otherwise the listing is still right, and
+   * saves a GET. Later than that, or after a rewrite, the entry is read again.
    */
   private async underClaim(
     entry: JournalEntry,
     listing: LaneListing,
     keptMs: number,
+    rewritten: boolean,
   ): Promise<JournalEntry | undefined> {
-    if (this.monotonic() - listing.startedAt < keptMs) return entry;
+    if (!rewritten && this.monotonic() - listing.startedAt < keptMs) return entry;
     const current = await this.options.store.read(entry);
     if (!current) this.listings.markGone(entry);
     return current;
