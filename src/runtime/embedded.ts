@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FsJobStore } from '../adapters/fs-jobs/store.js';
+import type { LoadProgress } from '../adapters/fs-journal/recovery.js';
 import { FsJournalStore } from '../adapters/fs-journal/store.js';
 import { PinoLogger } from '../adapters/log/pino-logger.js';
 import { nodeSha256Hex, nodeSha256OfText } from '../adapters/node-digest.js';
@@ -38,6 +39,7 @@ import { nodeChangeRoutes } from './node-change-routes.js';
 import { nodeRequestBodies } from './node-request-bodies.js';
 import { nodeUploadRoute } from './node-upload-route.js';
 import { OperatorSurfaces } from './operator-surfaces.js';
+import { startingAnswer } from './starting.js';
 import { webDavPeers } from './webdav-peers.js';
 
 export interface EmbeddedRelay {
@@ -69,9 +71,16 @@ export interface EmbeddedOptions {
   onReplay?: (report: ReplayReport) => void;
   /** The clock of change times, upload expiry and the delete guard's window (tests drive it; default: the system clock). */
   now?: () => Date;
+  /** How start-up reports its progress through the journal (default: a log line every 100,000 entries). */
+  loadProgress?: LoadProgress;
 }
 
-/** Builds and starts the whole embedded relay: filesystem journal, API on Node, peers. */
+/**
+ * Builds and starts the whole embedded relay: filesystem journal, API on Node, peers. It listens first, with a
+ * stand-in that answers `/healthz` and asks everything else to come back (503 STARTING), while it loads the
+ * journal (seconds per 100,000 entries): a health check sees a live process, nodes retry, and a port already
+ * taken stops it before the load rather than after.
+ */
 export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedOptions = {}): Promise<EmbeddedRelay> {
   const logger = options.logger ?? new PinoLogger();
   if (config.journal.startsWith('s3://')) {
@@ -79,10 +88,48 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
       'config journal: an s3:// journal runs in cloud mode (vfs-relay serve picks it when "queue" is set)',
     );
   }
+  const server = await startHttpServer({
+    fetch: startingAnswer,
+    host: config.listen.host,
+    port: config.listen.port,
+    bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutSeconds * 1000,
+    maxConnections: config.limits.maxConnections,
+    logger,
+  });
+  const started = performance.now();
+  logger.info('relay loading its journal', { url: server.url, journal: resolve(config.journal) });
+  try {
+    const relay = await openRelay(config, options, logger, server);
+    logger.info('relay listening', {
+      url: server.url,
+      journal: resolve(config.journal),
+      peers: config.peers.map((p) => p.name),
+      config: config.source,
+      startSeconds: Math.round(performance.now() - started) / 1000,
+    });
+    return relay;
+  } catch (error) {
+    await server.close(0);
+    throw error;
+  }
+}
+
+/** The journal, the replayer and the API behind `server`, which serves the API from the moment everything is open. */
+async function openRelay(
+  config: RelayConfig,
+  options: EmbeddedOptions,
+  logger: Logger,
+  server: RunningServer,
+): Promise<EmbeddedRelay> {
   const root = resolve(config.journal);
   // One memory budget for every request body held whole: staged small bodies and one-request uploads alike.
   const bodyMemory = new ByteBudget(BODY_MEMORY_BYTES);
-  const store = await FsJournalStore.open(root, (w) => logger.warn(w.message, { path: w.path }), { bodyMemory });
+  const store = await FsJournalStore.open(root, (w) => logger.warn(w.message, { path: w.path }), {
+    bodyMemory,
+    onLoadProgress: options.loadProgress ?? {
+      report: (entries) => logger.info('relay loading its journal', { entries }),
+    },
+  });
   const adminToken =
     config.auth.adminToken ??
     (await generatedAdminToken(root, logger).catch(async (error: unknown) => {
@@ -170,7 +217,6 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
   const view = new JournalView(store);
   const operator = new OperatorActions(store, doorbell, (id) => intake.find(id), held);
   const tokens = { adminToken, nodeTokens: config.auth.nodeTokens, digest: nodeSha256OfText };
-  let server: RunningServer | undefined;
   const apiDeps: ApiDeps = {
     intake,
     view,
@@ -189,7 +235,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
       perSecond: config.limits.nodeRequestsPerSecond,
       burst: config.limits.nodeRequestBurst,
     }),
-    listenUrl: () => server?.url,
+    listenUrl: () => server.url,
     requestBodies: nodeRequestBodies,
     limits: { ...DEFAULT_LIMITS, maxUploadBytes: config.limits.maxUploadBytes },
     logger,
@@ -198,21 +244,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
   // The web console, /metrics and /v1/stats/throughput (CONTRACT: operator surfaces).
   surfaces.mount(app, tokens);
 
-  try {
-    server = await startHttpServer({
-      fetch: app.fetch,
-      routes: [nodeUploadRoute(apiDeps), nodeChangeRoutes(apiDeps)],
-      host: config.listen.host,
-      port: config.listen.port,
-      bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutSeconds * 1000,
-      maxConnections: config.limits.maxConnections,
-      logger,
-    });
-  } catch (error) {
-    await deleteWindows.flush();
-    await store.close();
-    throw error;
-  }
+  server.serve({ fetch: app.fetch, routes: [nodeUploadRoute(apiDeps), nodeChangeRoutes(apiDeps)] });
   if (doorbell === replayer) {
     // Everything PENDING in the journal resumes: the in-process doorbell is rebuilt from the journal.
     await replayer.sweep();
@@ -227,12 +259,6 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
   );
   expiryTimer.unref();
   warnWithoutPublicUrl(config, running.url, logger);
-  logger.info('relay listening', {
-    url: running.url,
-    journal: root,
-    peers: config.peers.map((p) => p.name),
-    config: config.source,
-  });
 
   let closing: Promise<void> | undefined;
   return {

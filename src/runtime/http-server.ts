@@ -25,6 +25,11 @@ export interface HttpServerOptions {
 export interface RunningServer {
   server: Server;
   url: string;
+  /**
+   * Serves `next` from now on (requests already being answered finish as they began): a relay listens with a
+   * stand-in while it loads its journal, then switches to its API.
+   */
+  serve(next: Pick<HttpServerOptions, 'fetch' | 'routes'>): void;
   /** Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes every connection. */
   close(graceMs?: number): Promise<void>;
 }
@@ -34,13 +39,15 @@ export interface RunningServer {
  * same JSON error shape as everything else instead of Node's bare status line.
  */
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningServer> {
-  const listener = getRequestListener(options.fetch, {
-    // Requests the adapter cannot turn into a web Request (bad Host, backslash in the path, ...).
-    errorHandler: () => jsonError(400, 'MALFORMED_HTTP', 'the request is not valid HTTP/1.1'),
-  });
+  const listenerOf = (fetch: HttpServerOptions['fetch']) =>
+    getRequestListener(fetch, {
+      // Requests the adapter cannot turn into a web Request (bad Host, backslash in the path, ...).
+      errorHandler: () => jsonError(400, 'MALFORMED_HTTP', 'the request is not valid HTTP/1.1'),
+    });
+  let listener = listenerOf(options.fetch);
   const logger = options.logger ?? silentLogger;
   const bodyIdleMs = options.bodyIdleTimeoutMs ?? 60_000;
-  const routes = options.routes ?? [];
+  let routes = options.routes ?? [];
   const server = createServer(
     {
       maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024,
@@ -96,6 +103,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   return {
     server,
     url: `http://${host}:${address.port}`,
+    serve: (next) => {
+      listener = listenerOf(next.fetch);
+      routes = next.routes ?? [];
+    },
     close: (graceMs = 10_000) => closeGracefully(server, graceMs),
   };
 }

@@ -29,6 +29,8 @@ export interface TestRelayOptions {
   logger?: Logger;
   /** The relay's clock for change times and upload expiry (default: the system clock). */
   now?: EmbeddedOptions['now'];
+  /** How start-up reports its progress through the journal (a test can hold it there). */
+  loadProgress?: EmbeddedOptions['loadProgress'];
 }
 
 export async function startTestRelay(
@@ -53,6 +55,7 @@ export async function startTestRelay(
     doorbell: options.replay === false ? silentDoorbell : undefined,
     onReplay: options.onReplay,
     now: options.now,
+    loadProgress: options.loadProgress,
   });
   return {
     relay,

@@ -61,12 +61,30 @@ export async function redo(
   await makeDurable(leftover.map((l) => l.record));
 }
 
-/** Start-up, second step: reads every entry into `load` and clears what a crash can leave behind. */
+/** How often start-up reports how many entries it has read (FsJournalOptions.onLoadProgress). */
+export interface LoadProgress {
+  /** Every this many entries (default 100,000). */
+  every?: number;
+  /** Awaited: start-up goes on when it returns. */
+  report(entries: number): void | Promise<void>;
+}
+
+/** Entries read between two turns of the event loop: the loop is free to answer requests about every ~30 ms. */
+const YIELD_EVERY = 1024;
+
+/**
+ * Start-up, second step: reads every entry into `load` and clears what a crash can leave behind. Reading is
+ * synchronous (see recoverEntry); every YIELD_EVERY entries it lets the event loop run, so that a server listening
+ * meanwhile (`/healthz`) answers.
+ */
 export async function loadJournal(
   layout: JournalLayout,
   load: (lane: LaneId, index: LaneIndex) => void,
   onWarning: (w: FsJournalWarning) => void,
+  progress?: LoadProgress,
 ): Promise<void> {
+  let entries = 0;
+  const every = progress?.every ?? 100_000;
   for (const lane of await readdir(layout.journal)) {
     const laneDir = layout.laneDir(lane);
     if (!isLaneId(lane)) {
@@ -88,6 +106,9 @@ export async function loadJournal(
     for (const name of stamps) {
       const entry = await recoverEntry(join(laneDir, name), onWarning);
       if (entry) index.set(entry);
+      entries += 1;
+      if (entries % YIELD_EVERY === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      if (progress && entries % every === 0) await progress.report(entries);
     }
   }
 }

@@ -25,7 +25,7 @@ import { acquireJournalLock } from './lock.js';
 import { JournalLogWriter, putRecord } from './log-writer.js';
 import { MemoryIndex } from './memory-index.js';
 import { makePrivate, PRIVATE_DIR, PRIVATE_FILE } from './modes.js';
-import { type FsJournalWarning, loadJournal, redo } from './recovery.js';
+import { type FsJournalWarning, type LoadProgress, loadJournal, redo } from './recovery.js';
 import { readSmallFileSync } from './small-file.js';
 import { StagedBodies } from './staged-bodies.js';
 import { UnwrittenBodies } from './unwritten-bodies.js';
@@ -55,6 +55,8 @@ export interface FsJournalOptions {
    * folder to go (default 1024): below it, a purge is done once its record is in the write-ahead log.
    */
   maxFoldersBehind?: number;
+  /** Told how many entries start-up has read so far, now and then (a journal of millions takes a while). */
+  onLoadProgress?: LoadProgress;
 }
 
 /**
@@ -111,6 +113,7 @@ export class FsJournalStore implements JournalStore {
           store.index.load(lane, index);
         },
         onWarning,
+        options.onLoadProgress,
       );
       writer.startCheckpoints(options.checkpointIntervalMs ?? CHECKPOINT_INTERVAL_MS, (message) =>
         onWarning({ message, path: join(root, WAL_DIR) }),

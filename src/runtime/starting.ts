@@ -1,0 +1,25 @@
+/**
+ * What the embedded relay answers while it loads its journal, before its API is up: `GET /healthz` says the process
+ * is alive and starting; everything else is asked to come back (`503 STARTING`, `Retry-After: 1`), which the agent
+ * and well-behaved clients retry as they would a busy server. Nothing is read or written meanwhile.
+ */
+export function startingAnswer(request: Request): Response {
+  const { pathname } = new URL(request.url);
+  if (pathname === '/healthz' && (request.method === 'GET' || request.method === 'HEAD')) {
+    return json(200, { status: 'ok', starting: true }, request.method === 'HEAD');
+  }
+  return json(
+    503,
+    { error: { code: 'STARTING', message: 'the relay is loading its journal; retry in a moment' } },
+    request.method === 'HEAD',
+    // Closed: a body sent with the request (an upload, say) is not read, and the retry opens a fresh connection.
+    { 'retry-after': '1', connection: 'close' },
+  );
+}
+
+function json(status: number, body: unknown, headOnly: boolean, headers: Record<string, string> = {}): Response {
+  return new Response(headOnly ? null : JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
+  });
+}
