@@ -56,6 +56,8 @@ describeWithServer('moto_server', motoAvailable, 'S3EntryClaims against moto_ser
     const rescuer = new S3EntryClaims(s3.client, bucket, 'relay', { ttlMs: 60_000, now: later, logger });
     const rescued = await rescuer.take(ref('e1'));
     expect(rescued).toBeDefined();
+    // The dead holder may have rewritten the entry before it died: the rescuer reads it again.
+    expect(rescued!.rewritten).toBe(true);
     expect(await live.take(ref('e1'))).toBeUndefined();
     expect(logged).toEqual(['took over the claim of a process that stopped while replaying an entry']);
     const body = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: `relay/claims/${LANE}/e1` }));
@@ -179,6 +181,39 @@ describeWithServer('moto_server', motoAvailable, 'S3EntryClaims against moto_ser
     fresh!.keep();
     await fresh!.release({ entryRewritten: true });
     expect(await third!.take(ref('e1'))).toBeUndefined();
+  });
+
+  it('leaves its note even when a renewal went through but its answer was lost', async () => {
+    const bucket = await freshBucket(s3.client);
+    // The first renewal (a PUT with If-Match) reaches S3, then fails: the holder never hears the claim's new ETag.
+    let renewed!: () => void;
+    const renewal = new Promise<void>((resolve) => (renewed = resolve));
+    let failed = false;
+    const lossy = new Proxy(s3.client, {
+      get(target, prop, receiver) {
+        if (prop !== 'send') return Reflect.get(target, prop, receiver);
+        return async (command: { input: { IfMatch?: string; Body?: string } }) => {
+          const out = await target.send(command as never);
+          const isRenewal =
+            command instanceof PutObjectCommand && command.input.IfMatch && !command.input.Body?.includes('released');
+          if (isRenewal && !failed) {
+            failed = true;
+            renewed();
+            throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+          }
+          return out;
+        };
+      },
+    });
+    const holder = await new S3EntryClaims(lossy, bucket, 'relay', { ttlMs: 3_000 }).take(ref('e1'));
+    expect(holder).toBeDefined();
+    await renewal; // renewed every second: wait for it, however long the machine takes
+    await holder!.release({ entryRewritten: true });
+    const note = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: `relay/claims/${LANE}/e1` }));
+    expect(JSON.parse(await note.Body!.transformToString())).toMatchObject({ released: true });
+    const next = await new S3EntryClaims(s3.client, bucket, 'relay').take(ref('e1'));
+    expect(next?.rewritten).toBe(true);
+    await next!.release();
   });
 
   it('deletes only the claims of gone entries written before the given time', async () => {

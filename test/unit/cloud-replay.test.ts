@@ -441,6 +441,79 @@ describe('CloudReplayWorker', () => {
     expect([...claims.held]).toEqual([`${rename.lane}/${rename.id}`]);
   });
 
+  it('leaves a note for a failed attempt it recorded, and for a rewrite that failed half-way', async () => {
+    const claims = new MemoryClaims();
+    const a = entry({ action: 'upload', path: '/user_homes/k/a', size: 1 });
+    const b = entry({ action: 'upload', path: '/user_homes/k/b', size: 1 });
+    const { worker, journal, peer } = rig(claims, [a, b]);
+    // A 500 while the peer otherwise works: the attempt is recorded, the entry stays PENDING for a retry.
+    peer.answers.set(a.path, { kind: 'offline', reason: 'PUT: HTTP 500', status: 500 });
+    expect(await worker.replay(a)).toBe('peer-failed');
+    expect(journal.entries.get(a.id)).toMatchObject({ status: 'PENDING', repeats: 1 });
+    expect([...claims.notes]).toEqual([`${a.lane}/${a.id}`]);
+    // The write of the park fails (S3 answered 500, say): whether config.XML changed is unknown, so a note.
+    peer.answers.set(b.path, { kind: 'conflict', reason: 'PUT: HTTP 409', status: 409 });
+    const update = journal.update.bind(journal);
+    journal.update = async (e) => {
+      if (e.id === b.id) throw Object.assign(new Error('InternalError'), { $metadata: { httpStatusCode: 500 } });
+      return update(e);
+    };
+    await expect(worker.replay(b)).rejects.toThrow('InternalError');
+    expect([...claims.notes].sort()).toEqual([`${a.lane}/${a.id}`, `${b.lane}/${b.id}`].sort());
+    expect(claims.held.size).toBe(0);
+  });
+
+  it("rings a parked entry again when an operator's retry came while it held the claim", async () => {
+    // The retry's own delivery found the claim taken and stood back (`busy`); without a second look after the
+    // release, the entry would wait for the sweep.
+    const claims = new MemoryClaims();
+    const rename = entry({ action: 'rename', path: '/user_homes/a/ghost', target: '/user_homes/a/found' });
+    const { worker, journal, peer, rung, otherProcess } = rig(claims, [rename]);
+    peer.answer = { kind: 'conflict', reason: 'MOVE: rename source missing (HTTP 404)' };
+    const take = claims.take.bind(claims);
+    claims.take = async (ref) => {
+      const claim = await take(ref);
+      if (!claim) return claim;
+      const release = claim.release.bind(claim);
+      return Object.assign(claim, {
+        release: async (options?: { entryRewritten?: boolean }) => {
+          claims.take = take;
+          // Parked; before the holder lets go, the operator fixes the peer and retries.
+          expect(journal.entries.get(rename.id)).toMatchObject({ status: 'CONFLICT' });
+          peer.answer = { kind: 'applied' };
+          await journal.store.update({ ...journal.entries.get(rename.id)!, status: 'PENDING' });
+          expect(await otherProcess().replay(rename)).toBe('busy');
+          return release(options);
+        },
+      });
+    };
+    expect(await worker.replay(rename)).toBe('parked');
+    expect(rung).toEqual([{ ids: [rename.id], cause: expect.stringMatching(/^recheck\./) }]);
+    // The ring's delivery replays it.
+    expect(await otherProcess().replay(rename)).toBe('applied');
+    expect(peer.applied).toEqual([rename.id]);
+    // A park nobody retried is looked at once more and left alone.
+    const other = entry({ action: 'makedir', path: '/user_homes/b/x' });
+    journal.entries.set(other.id, other);
+    peer.answer = { kind: 'conflict', reason: 'MKCOL: HTTP 409', status: 409 };
+    expect(await worker.replay(other)).toBe('parked');
+    expect(rung).toHaveLength(1);
+  });
+
+  it('writes no park when the claim was lost while the outcome was settled', async () => {
+    const claims = new MemoryClaims();
+    const refused = entry({ action: 'makedir', path: '/user_homes/x/.htaccess' });
+    const { worker, journal, peer } = rig(claims, [refused]);
+    // A 403 is settled with a probe of the peer; the claim is lost meanwhile (its renewals failed for too long).
+    peer.answer = { kind: 'unauthorized', reason: 'MKCOL: HTTP 403', status: 403 };
+    peer.probe = async () => {
+      claims.taken.get(`${refused.lane}/${refused.id}`)!.lose();
+      return { kind: 'applied' };
+    };
+    expect(await worker.replay(refused)).toBe('busy');
+    expect(journal.entries.get(refused.id)).toEqual(refused);
+  });
+
   it('reads the entry again when it took the claim longer after the listing than a completed claim is kept', async () => {
     const a = entry({ action: 'upload', path: '/user_homes/k/a', size: 1 });
     const claims = new MemoryClaims();

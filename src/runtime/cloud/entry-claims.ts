@@ -251,9 +251,11 @@ export class S3EntryClaims implements EntryClaims {
         if (kept) return; // the entry is complete: the claim marks it so until the sweep deletes it
         if (takenOver) return; // someone else's now: theirs to delete (given up: still deleted if still ours)
         if (options.entryRewritten) {
-          // Refused (taken over meanwhile, or an SDK retry of a write that went through): the next taker reads the
-          // entry again either way.
-          await this.put(key, token, { IfMatch: current }, true);
+          if ((await this.put(key, token, { IfMatch: current }, true)) !== undefined) return;
+          // Refused: an SDK retry of the note that went through, a renewal whose answer was lost (the claim has an
+          // ETag we never heard of), or another process's claim now. Only the second needs the note again.
+          const now = await this.look(key);
+          if (now?.token === token && !now.released) await this.put(key, token, { IfMatch: now.etag }, true);
           return;
         }
         try {

@@ -184,13 +184,19 @@ export class CloudReplayWorker {
     // Whether the entry was rewritten since a listing might have shown it: by this delivery (parked, or a failed
     // attempt recorded; when unsure, as if it had) or before it took the claim (the note stays for the next taker).
     let rewritten = claim.rewritten;
+    // Left for an operator (parked by this delivery, or found so under the claim).
+    let leftParked = false;
     try {
       const current = await this.underClaim(entry, listing, claims.keptMs, claim.rewritten);
       if (!current) return 'gone';
-      if (current.status !== 'PENDING') return 'not-pending';
+      if (current.status !== 'PENDING') {
+        leftParked = true;
+        return 'not-pending';
+      }
       rewritten = true;
       const decision = await this.apply(peer, current, batch, claim);
       rewritten = claim.rewritten || decision === 'parked' || decision === 'peer-failed';
+      leftParked = decision === 'parked';
       return decision;
     } finally {
       // A rewritten entry's claim leaves a note: a delivery in another process whose listing predates the rewrite
@@ -199,6 +205,27 @@ export class CloudReplayWorker {
         // Deliveries of this entry answer `busy` until the claim expires; the sweep deletes it once the entry is gone.
         logger.warn('could not release the claim on an entry', { entryId: entry.id, lane: entry.lane, error }),
       );
+      if (leftParked) await this.recheck(entry);
+    }
+  }
+
+  /**
+   * An operator's retry of an entry this delivery held while leaving it parked rang a delivery that found the claim
+   * taken (`busy`) and stood back: nobody would replay the entry until the sweep. Read it once more after the
+   * release, and ring it again if it is PENDING now.
+   */
+  private async recheck(ref: EntryRef): Promise<void> {
+    try {
+      const now = await this.options.store.read(ref);
+      if (now?.status !== 'PENDING') return;
+      this.listings.markRewritten(now);
+      await this.options.redrive([ref], `recheck.${Date.now()}`);
+    } catch (error) {
+      this.options.logger.warn('could not look at a parked entry again; the sweep will', {
+        entryId: ref.id,
+        lane: ref.lane,
+        error,
+      });
     }
   }
 
@@ -275,6 +302,17 @@ export class CloudReplayWorker {
     });
     if (settled.health) await health.record(entry.peer, settled.health);
     const { outcome } = settled;
+    if (claimed?.aborted) {
+      // Lost while the outcome was settled (a probe can take a while): the entry is another process's now, and
+      // neither a purge nor a park of it is this delivery's to write.
+      logger.warn('replay stopped: the claim on this entry was lost', {
+        entryId: entry.id,
+        lane: entry.lane,
+        peer: entry.peer,
+        outcome: outcome.kind,
+      });
+      return 'busy';
+    }
     this.options.onReplay?.({ entry, outcome, durationMs });
     const fields = replayLogFields(entry, outcome, durationMs);
     if (outcome.kind === 'applied') {
