@@ -3,7 +3,7 @@ import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FsJobStore } from '../adapters/fs-jobs/store.js';
 import type { LoadProgress } from '../adapters/fs-journal/recovery.js';
-import { FsJournalStore } from '../adapters/fs-journal/store.js';
+import { FsJournalStore, type JournalLock } from '../adapters/fs-journal/store.js';
 import { PinoLogger } from '../adapters/log/pino-logger.js';
 import { nodeSha256Hex, nodeSha256OfText } from '../adapters/node-digest.js';
 import { createApp, type RelayApp } from '../api/app.js';
@@ -88,18 +88,29 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
       'config journal: an s3:// journal runs in cloud mode (vfs-relay serve picks it when "queue" is set)',
     );
   }
-  const server = await startHttpServer({
-    fetch: startingAnswer,
-    host: config.listen.host,
-    port: config.listen.port,
-    bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutSeconds * 1000,
-    maxConnections: config.limits.maxConnections,
-    logger,
-  });
-  const started = performance.now();
-  logger.info('relay loading its journal', { url: server.url, journal: resolve(config.journal) });
+  const root = resolve(config.journal);
+  // The lock first: a second relay on this journal is told who holds it (JOURNAL_LOCKED), not that the port is taken.
+  const lock = await FsJournalStore.lock(root);
+  let server: RunningServer;
   try {
-    const relay = await openRelay(config, options, logger, server);
+    server = await startHttpServer({
+      fetch: startingAnswer,
+      host: config.listen.host,
+      port: config.listen.port,
+      bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutSeconds * 1000,
+      maxConnections: config.limits.maxConnections,
+      logger,
+    });
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+  const started = performance.now();
+  logger.info('relay loading its journal', { url: server.url, journal: root });
+  // What is open so far, closed in reverse if start-up fails half-way (the lock goes with the store).
+  const opened: (() => unknown)[] = [() => server.close(0)];
+  try {
+    const relay = await openRelay(config, options, logger, { server, lock, opened });
     logger.info('relay listening', {
       url: server.url,
       journal: resolve(config.journal),
@@ -109,33 +120,38 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     });
     return relay;
   } catch (error) {
-    await server.close(0);
+    for (const close of opened.reverse()) {
+      await Promise.resolve()
+        .then(close)
+        .catch((cause: unknown) => logger.warn('could not close a part of the relay that failed to start', { cause }));
+    }
     throw error;
   }
 }
 
-/** The journal, the replayer and the API behind `server`, which serves the API from the moment everything is open. */
+/**
+ * The journal, the replayer and the API behind `server`, which serves the API from the moment everything is open.
+ * Each part that needs closing is added to `opened` as it opens.
+ */
 async function openRelay(
   config: RelayConfig,
   options: EmbeddedOptions,
   logger: Logger,
-  server: RunningServer,
+  { server, lock, opened }: { server: RunningServer; lock: JournalLock; opened: (() => unknown)[] },
 ): Promise<EmbeddedRelay> {
   const root = resolve(config.journal);
   // One memory budget for every request body held whole: staged small bodies and one-request uploads alike.
   const bodyMemory = new ByteBudget(BODY_MEMORY_BYTES);
+  // A failed open releases the lock itself.
   const store = await FsJournalStore.open(root, (w) => logger.warn(w.message, { path: w.path }), {
     bodyMemory,
+    lock,
     onLoadProgress: options.loadProgress ?? {
       report: (entries) => logger.info('relay loading its journal', { entries }),
     },
   });
-  const adminToken =
-    config.auth.adminToken ??
-    (await generatedAdminToken(root, logger).catch(async (error: unknown) => {
-      await store.close();
-      throw error;
-    }));
+  opened.push(() => store.close());
+  const adminToken = config.auth.adminToken ?? (await generatedAdminToken(root, logger));
   const clock = new StampClock();
   clock.seed(await store.newestId());
 
@@ -152,7 +168,9 @@ async function openRelay(
   // The replayer asks the jobs about job entries; the jobs need the replayer as their doorbell. Job entries never
   // reach the echo recorder: one the job skips must not be taken for a replica.
   const gate: JobGate = { refuse: (entry) => jobs!.refuse(entry), record: (entry, r) => jobs!.record(entry, r) };
+  opened.push(() => convergence.close());
   const peers = convergence.wrap(echoRecordingPeers(webDavPeers(config, logger), nodeOfPeer, echo), gate);
+  opened.push(() => Promise.all([...peers.values()].map((p) => p.close())));
   const health = new PeerHealth(peers, logger);
   const topology = new Topology(config.vfs, config.peers);
   let pinger: Pinger | undefined;
@@ -169,6 +187,8 @@ async function openRelay(
     onEntryForDownPeer: config.autoPlay ? (peer) => void pinger?.ping(peer) : undefined,
   });
   pinger = new Pinger(health, replayer, logger);
+  opened.push(() => replayer.stop());
+  opened.push(() => pinger?.stop());
   const doorbell: Doorbell = options.doorbell ?? replayer;
   // Windows in memory (one process takes every delete), kept in <journal>/delete-guard.json for the next start. An
   // origin whose journal still holds deletes HELD by the window rule is tripped again before the API listens
@@ -179,6 +199,7 @@ async function openRelay(
     now: guardClock,
     logger,
   });
+  opened.push(() => deleteWindows.flush());
   const deleteGuard = new DeleteGuard(config.deleteGuard, deleteWindows, guardClock);
   const held = new HeldChanges({ store, doorbell, guard: deleteGuard, logger });
   await held.restoreTrips();
@@ -208,6 +229,7 @@ async function openRelay(
     removals: guardedRemovals(deleteGuard),
     logger,
   });
+  opened.push(() => jobs!.close());
   const expiry = new UploadExpiry({
     intake,
     idleSeconds: config.limits.uploadIdleExpirySeconds,

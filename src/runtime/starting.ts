@@ -12,8 +12,9 @@ export function startingAnswer(request: Request): Response {
     503,
     { error: { code: 'STARTING', message: 'the relay is loading its journal; retry in a moment' } },
     request.method === 'HEAD',
-    // Closed: a body sent with the request (an upload, say) is not read, and the retry opens a fresh connection.
-    { 'retry-after': '1', connection: 'close' },
+    // Not `Connection: close`: closing with the body of an upload still arriving resets the connection, and the
+    // client sees that instead of this answer. The Node adapter reads and drops what is left of the body (bounded).
+    { 'retry-after': '1' },
   );
 }
 

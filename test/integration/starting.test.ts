@@ -1,3 +1,5 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FsJournalStore } from '../../src/adapters/fs-journal/store.js';
 import { type Logger, silentLogger } from '../../src/core/logger.js';
@@ -65,13 +67,16 @@ describe('start-up with a journal to load', () => {
       expect(await change.json()).toEqual({
         error: { code: 'STARTING', message: 'the relay is loading its journal; retry in a moment' },
       });
-      // The Node server's own routes (one-request uploads) wait too: the stand-in answers everything.
-      const upload = await fetch(`${url}/v1/uploads?path=/user_homes/f&size=2`, {
+      // The Node server's own routes (one-request uploads) wait too: the stand-in answers everything, and a client
+      // still sending a body gets the answer, not a reset connection.
+      const size = 4 * 1024 * 1024;
+      const upload = await fetch(`${url}/v1/uploads?path=/user_homes/f&size=${size}`, {
         method: 'POST',
         headers: auth(NODE_A_TOKEN),
-        body: 'hi',
+        body: Buffer.alloc(size, 1),
       });
       expect(upload.status).toBe(503);
+      expect(upload.headers.get('retry-after')).toBe('1');
       expect((await fetch(`${url}/v1/peers`, { headers: auth(ADMIN_TOKEN) })).status).toBe(503);
     } finally {
       release();
@@ -118,6 +123,44 @@ describe('start-up with a journal to load', () => {
       expect(ranAt).toBeLessThan(2_100);
     } finally {
       await store.close();
+      await tmp.remove();
+    }
+  });
+
+  it('a second relay on the same journal is told who holds it, before it listens', async () => {
+    const first = await startTestRelay({}, { replay: false });
+    try {
+      const port = Number(new URL(first.url).port);
+      await expect(
+        startTestRelay({ listen: { host: '127.0.0.1', port } }, { journal: first.journal, replay: false }),
+      ).rejects.toMatchObject({ code: 'JOURNAL_LOCKED' });
+      // The first is untouched.
+      expect((await fetch(`${first.url}/healthz`)).status).toBe(200);
+    } finally {
+      await first.close();
+    }
+  });
+
+  it('closes what it opened when start-up fails after the load: the port and the journal are free', async () => {
+    const { tmp } = await journalWith(1);
+    // A job record nobody can read: the job runner's start, after the API took over, fails.
+    await mkdir(join(tmp.dir, 'jobs', '20261207T000000000Z-000000-abcdef'), { recursive: true });
+    await writeFile(join(tmp.dir, 'jobs', '20261207T000000000Z-000000-abcdef', 'job.json'), '{ torn');
+    const urls: string[] = [];
+    const logger: Logger = {
+      ...silentLogger,
+      info: (message, fields) => {
+        if (message === 'relay loading its journal' && typeof fields?.url === 'string') urls.push(fields.url);
+      },
+    };
+    try {
+      await expect(startTestRelay({}, { journal: tmp.dir, replay: false, logger })).rejects.toThrow();
+      expect(urls).toHaveLength(1);
+      await expect(fetch(`${urls[0]}/healthz`)).rejects.toThrow(); // nothing listens there any more
+      const store = await FsJournalStore.open(tmp.dir); // the lock was released
+      expect(await store.newestId()).toBeDefined();
+      await store.close();
+    } finally {
       await tmp.remove();
     }
   });

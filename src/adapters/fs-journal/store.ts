@@ -57,6 +57,13 @@ export interface FsJournalOptions {
   maxFoldersBehind?: number;
   /** Told how many entries start-up has read so far, now and then (a journal of millions takes a while). */
   onLoadProgress?: LoadProgress;
+  /** The journal's lock, taken beforehand with `FsJournalStore.lock` (released by `close`, or if opening fails). */
+  lock?: JournalLock;
+}
+
+/** The journal folder's lock, held by this process (FsJournalStore.lock). */
+export interface JournalLock {
+  release(): Promise<void>;
 }
 
 /**
@@ -89,7 +96,20 @@ export class FsJournalStore implements JournalStore {
     this.layout = new JournalLayout(root);
   }
 
-  /** Opens (creating if needed) the journal under `root`, takes its lock and recovers from any crash. */
+  /**
+   * Takes the lock of the journal under `root` (creating the folder if needed) ahead of `open`: the embedded relay
+   * takes it, then listens, then loads, so that a second relay on the journal names the holder (JOURNAL_LOCKED).
+   */
+  static async lock(root: string): Promise<JournalLock> {
+    await makePrivate(root, new JournalLayout(root).journal);
+    const release = await acquireJournalLock(join(root, 'relay.lock'));
+    return { release };
+  }
+
+  /**
+   * Opens (creating if needed) the journal under `root`, takes its lock (unless given it) and recovers from any
+   * crash.
+   */
   static async open(
     root: string,
     onWarning: (w: FsJournalWarning) => void = () => {},
@@ -98,8 +118,12 @@ export class FsJournalStore implements JournalStore {
     const store = new FsJournalStore(root);
     if (options.bodyMemory) store.staged.useBudget(options.bodyMemory);
     store.maxFoldersBehind = options.maxFoldersBehind ?? MAX_FOLDERS_BEHIND;
-    await makePrivate(root, store.layout.journal);
-    store.releaseLock = await acquireJournalLock(join(root, 'relay.lock'));
+    if (options.lock) {
+      store.releaseLock = () => options.lock!.release();
+    } else {
+      await makePrivate(root, store.layout.journal);
+      store.releaseLock = await acquireJournalLock(join(root, 'relay.lock'));
+    }
     try {
       const { wal, leftover, leftoverFiles } = await WriteAheadLog.open(join(root, WAL_DIR));
       const writer = new JournalLogWriter(store.layout, wal);
