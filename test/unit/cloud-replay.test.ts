@@ -638,7 +638,7 @@ describe('CloudSweeper', () => {
     const report = await s.run();
     expect(rung).toHaveLength(1);
     expect(rung[0]!.ids).toEqual([a.id, c.id]);
-    expect(rung[0]!.cause).toMatch(/^sweep\.\d+$/);
+    expect(rung[0]!.cause).toMatch(/^idle\.\d+$/);
     expect(report.peers[0]).toMatchObject({
       peer: 'server2',
       pending: 3,
@@ -711,14 +711,46 @@ describe('CloudSweeper', () => {
     expect(report.peers[0]!.status).toBe('ONLINE');
   });
 
+  it('while nothing is in flight, rings each ready entry with a cause of its own every minute', async () => {
+    // The first ring found the entry busy (a dead process's claim); SQS would drop a second ring with the same
+    // cause for five minutes.
+    const a = entry({ action: 'makedir', path: '/user_homes/a' });
+    let now = Date.now();
+    const { s, rung } = sweeper(
+      new MemoryJournal(a),
+      { visible: 0, inFlight: 0, delayed: 0 },
+      { now: () => new Date(now) },
+    );
+    await s.run();
+    now += 60_000;
+    await s.run();
+    expect(rung.map((r) => r.ids)).toEqual([[a.id], [a.id]]);
+    expect(new Set(rung.map((r) => r.cause)).size).toBe(2);
+  });
+
   it('releases the waiters of a blocker that is gone', async () => {
     const waiter = entry({ action: 'makedir', path: '/user_homes/w' });
     const { s, rung, waitList } = sweeper(new MemoryJournal(waiter), { visible: 1, inFlight: 0, delayed: 0 });
-    await waitList.add({ lane: LANE, id: clock.next() }, waiter);
+    const blocker = new StampClock(() => Date.now() - 10 * 60_000).next(); // skipped or purged long ago
+    await waitList.add({ lane: LANE, id: blocker }, waiter);
     const report = await s.run();
     expect(report.released).toBe(1);
-    expect(rung.map((r) => r.ids)).toEqual([[waiter.id]]);
+    // Not `after.<blocker>`: that is the blocker's own release, which SQS would drop as a duplicate of this ring.
+    expect(rung).toEqual([{ ids: [waiter.id], cause: `orphan.${blocker}` }]);
     expect(waitList.waiting).toEqual([]);
+  });
+
+  it('leaves the waiters of a blocker created after it listed the lanes for the blocker to release', async () => {
+    // The sweep listed the lane; then B and W (overlapping, newer) were created, W registered on B. B is not in
+    // the sweep's listing but very much in the journal: its completion rings W.
+    const waiter = entry({ action: 'makedir', path: '/user_homes/w' });
+    const { s, rung, waitList } = sweeper(new MemoryJournal(waiter), { visible: 1, inFlight: 0, delayed: 0 });
+    const blocker = new StampClock(() => Date.now() + 1_000).next();
+    await waitList.add({ lane: LANE, id: blocker }, waiter);
+    const report = await s.run();
+    expect(report.released).toBe(0);
+    expect(rung).toEqual([]);
+    expect(waitList.waiting).toHaveLength(1);
   });
 
   it('deletes the claims of entries no longer in the journal, and keeps the others', async () => {

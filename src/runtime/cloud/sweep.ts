@@ -4,6 +4,7 @@ import { deriveLane, type LaneBacklog, emptyBacklog as nothingWaiting } from '..
 import type { LaneId } from '../../core/lane.js';
 import type { Logger } from '../../core/logger.js';
 import type { PeerState } from '../../core/peer.js';
+import { isStamp, stampTime } from '../../core/stamp.js';
 import type { EntryClaims } from './entry-claims.js';
 import { readyEntries } from './lane-order.js';
 import type { SharedPeerHealth } from './shared-health.js';
@@ -115,7 +116,12 @@ export class CloudSweeper {
       const cameOnline = state.since !== undefined && now - Date.parse(state.since) < this.onlineDriveMs();
       for (const entry of ready) {
         if (cameOnline) candidates.push({ entry, cause: `online.${compact(state.since!)}` });
-        else if (idle || now - lastAnnounced(entry) >= this.redriveAfterMs) {
+        else if (idle) {
+          // Nothing in flight: a cause of its own each minute, so that an entry whose last ring found it busy (a
+          // claim left by a process that died) is rung again as soon as the claim is free, not five minutes later
+          // when SQS forgets the first ring.
+          candidates.push({ entry, cause: `idle.${Math.floor(now / 60_000)}` });
+        } else if (now - lastAnnounced(entry) >= this.redriveAfterMs) {
           candidates.push({ entry, cause: `sweep.${bucket}` });
         } else if (retryDue(entry, now, this.redriveAfterMs)) {
           candidates.push({ entry, cause: `retry.${entry.attempts}` });
@@ -124,7 +130,7 @@ export class CloudSweeper {
     }
 
     const expiredUploads = await this.expireUploads(awaiting);
-    const released = await this.releaseOrphans(present);
+    const released = await this.releaseOrphans(present, listedFrom);
     // Claims written before the lanes were listed (an entry created since cannot be mistaken for a gone one), and
     // long enough before: a completed entry's claim is kept to turn late deliveries away (EntryClaims.keptMs).
     // Housekeeping: a failure here must not keep the sweep from re-driving.
@@ -195,14 +201,23 @@ export class CloudSweeper {
     });
   }
 
-  /** Waiters whose blocker is no longer in the journal (a skip, a crash before the release): ring them. */
-  private async releaseOrphans(present: Map<LaneId, Set<string>>): Promise<number> {
-    const orphans = (await this.options.waitList.all()).filter((w) => !present.get(w.blocker.lane)?.has(w.blocker.id));
+  /**
+   * Waiters whose blocker is no longer in the journal (a skip, a crash before the release): ring them. A blocker
+   * stamped after the lanes were listed (less the clock slack between processes) may have been created since, and
+   * is left to the next sweep: taking it for gone would ring its waiter early and drop a registration its own
+   * completion still needs. The ring's cause is its own: `after.<blocker>` is what the blocker's completion rings
+   * with, and SQS would drop that as a duplicate of this one for five minutes.
+   */
+  private async releaseOrphans(present: Map<LaneId, Set<string>>, listedFrom: number): Promise<number> {
+    const listedBefore = (id: string) => !isStamp(id) || stampTime(id).getTime() < listedFrom - CLAIM_CLOCK_SLACK_MS;
+    const orphans = (await this.options.waitList.all()).filter(
+      (w) => !present.get(w.blocker.lane)?.has(w.blocker.id) && listedBefore(w.blocker.id),
+    );
     if (orphans.length === 0) return 0;
     for (const [blocker, waiting] of groupBy(orphans, (w) => w.blocker.id)) {
       await this.options.redrive(
         waiting.map((w) => w.waiter),
-        `after.${blocker}`,
+        `orphan.${blocker}`,
       );
     }
     await this.options.waitList.remove(orphans);
