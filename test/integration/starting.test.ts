@@ -154,7 +154,9 @@ describe('start-up with a journal to load', () => {
       },
     };
     try {
-      await expect(startTestRelay({}, { journal: tmp.dir, replay: false, logger })).rejects.toThrow();
+      await expect(startTestRelay({}, { journal: tmp.dir, replay: false, logger })).rejects.toThrow(
+        /job\.json is not a job record .*: repair or remove that job's folder/,
+      );
       expect(urls).toHaveLength(1);
       await expect(fetch(`${urls[0]}/healthz`)).rejects.toThrow(); // nothing listens there any more
       const store = await FsJournalStore.open(tmp.dir); // the lock was released

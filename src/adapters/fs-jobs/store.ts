@@ -25,8 +25,15 @@ export class FsJobStore implements JobStore {
 
   async read(id: string): Promise<Job | undefined> {
     if (!isStamp(id)) return undefined;
-    const text = await readFile(join(this.dir, id, 'job.json'), 'utf8').catch(missing);
-    return text === undefined ? undefined : (JSON.parse(text) as Job);
+    const file = join(this.dir, id, 'job.json');
+    const text = await readFile(file, 'utf8').catch(missing);
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text) as Job;
+    } catch (error) {
+      // Written atomically, so never torn by a crash: edited by hand, or the disk failed. Say which file.
+      throw new Error(`${file} is not a job record (${(error as Error).message}): repair or remove that job's folder`);
+    }
   }
 
   async ids(): Promise<string[]> {
