@@ -16,18 +16,22 @@ export type BodyLocation = { kind: 'at'; path: string } | { kind: 'deleted' } | 
  */
 export function locateBody(path: string, later: Iterable<LocalChange>): BodyLocation {
   let here = path;
+  // Moved at least once, even if back to `path` since: the queued renames need this upload on the peer.
+  let moved = false;
   for (const change of later) {
     switch (change.action) {
       case 'delete':
         if (isSameOrBelow(here, change.path)) return { kind: 'deleted' };
         break;
       case 'rename':
-        if (isSameOrBelow(here, change.path)) here = change.target + here.slice(change.path.length);
-        else if (isSameOrBelow(here, change.target)) return { kind: 'deleted' }; // something was moved over it
+        if (isSameOrBelow(here, change.path)) {
+          here = change.target + here.slice(change.path.length);
+          moved = true;
+        } else if (isSameOrBelow(here, change.target)) return { kind: 'deleted' }; // something was moved over it
         break;
       case 'upload':
         // Only while unmoved: after a rename, this upload must still exist on the peer for the rename to move.
-        if (change.path === here && here === path) return { kind: 'superseded' };
+        if (change.path === here && !moved) return { kind: 'superseded' };
         break;
       case 'makedir':
         break;

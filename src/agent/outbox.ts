@@ -41,6 +41,12 @@ export class Outbox {
   private readonly pending: OutboxEntry[] = [];
   /** Lines waiting for the next write; each round of `commit` writes and fsyncs all of them at once. */
   private lines: string[] = [];
+  /** What those lines do to `pending`, applied once they are durable (and before any compaction). */
+  private effects: Effect[] = [];
+  /** Acks being written: a second ack of the same change adds nothing. */
+  private readonly acking = new Set<number>();
+  /** The log is rewritten once it is larger than this: `compactBytes`, or twice what the last rewrite left. */
+  private compactAt: number;
   private readonly commit = new GroupCommit(() => this.flush());
   private waiters: (() => void)[] = [];
   private handle: Awaited<ReturnType<typeof open>> | undefined;
@@ -53,7 +59,9 @@ export class Outbox {
     private nextSeq: number,
     private readonly compactBytes: number,
     private readonly releaseLock: () => Promise<void>,
-  ) {}
+  ) {
+    this.compactAt = compactBytes;
+  }
 
   /** Opens (creating if needed) the outbox in `dir`, takes its lock and loads what is still pending. */
   static async open(dir: string, options: OutboxOptions = {}): Promise<Outbox> {
@@ -87,19 +95,22 @@ export class Outbox {
   /** Adds a change; resolves once it is durable (and only then is it pending). */
   async append(change: LocalChange, user?: string): Promise<OutboxEntry> {
     const entry: OutboxEntry = { seq: this.nextSeq++, at: new Date().toISOString(), change, ...(user ? { user } : {}) };
-    await this.write(JSON.stringify(entry), () => {
-      this.pending.push(entry);
-      for (const wake of this.waiters.splice(0)) wake();
-    });
+    await this.write(JSON.stringify(entry), { add: entry });
     return entry;
   }
 
-  /** The relay has the change: it is no longer pending (durably so once this resolves). */
+  /**
+   * The relay has the change: it leaves the pending ones once its ack is durable, when this resolves. Until then
+   * it is still pending, so that no newer change to its paths goes out before a crash could bring it back.
+   */
   async ack(seq: number): Promise<void> {
-    const at = this.pending.findIndex((e) => e.seq === seq);
-    if (at === -1) return;
-    this.pending.splice(at, 1);
-    await this.write(JSON.stringify({ ack: seq }));
+    if (this.acking.has(seq) || !this.pending.some((e) => e.seq === seq)) return;
+    this.acking.add(seq);
+    try {
+      await this.write(JSON.stringify({ ack: seq }), { ack: seq });
+    } finally {
+      this.acking.delete(seq);
+    }
   }
 
   /** Resolves as soon as at least one change is pending. */
@@ -135,18 +146,24 @@ export class Outbox {
     await this.releaseLock();
   }
 
-  private async write(line: string, onDurable?: () => void): Promise<void> {
+  private async write(line: string, effect: Effect): Promise<void> {
     if (this.closed) throw new Error('the outbox is closed');
     if (this.broken) throw this.broken;
     this.lines.push(`${line}\n`);
+    this.effects.push(effect);
     await this.commit.request();
-    onDurable?.();
   }
 
-  /** One round of the group commit: whatever queued up while the previous fsync ran, in one write and one fsync. */
+  /**
+   * One round of the group commit: whatever queued up while the previous fsync ran, in one write and one fsync.
+   * Once durable, the batch's changes become pending and its acks leave, before a compaction rewrites the log
+   * from `pending`: the rewrite holds what the batch added and none of what it acknowledged.
+   */
   private async flush(): Promise<void> {
     const text = this.lines.join('');
+    const effects = this.effects;
     this.lines = [];
+    this.effects = [];
     if (text === '') return;
     try {
       if (this.broken) throw this.broken;
@@ -158,7 +175,18 @@ export class Outbox {
       this.broken ??= error;
       throw error;
     }
-    if (this.bytes > this.compactBytes) {
+    let added = false;
+    for (const effect of effects) {
+      if ('add' in effect) {
+        this.pending.push(effect.add); // seqs grow with every append: the list stays in order
+        added = true;
+      } else {
+        const at = this.pending.findIndex((e) => e.seq === effect.ack);
+        if (at !== -1) this.pending.splice(at, 1);
+      }
+    }
+    if (added) for (const wake of this.waiters.splice(0)) wake();
+    if (this.bytes > this.compactAt) {
       try {
         await this.compact();
       } catch (error) {
@@ -177,8 +205,13 @@ export class Outbox {
     await replaceFile(file, text, { temporary: `${file}.tmp` }); // open() clears a leftover
     this.handle = await open(file, 'a');
     this.bytes = Buffer.byteLength(text);
+    // A long backlog is not rewritten after every batch: only once as much again has been written since.
+    this.compactAt = Math.max(this.compactBytes, 2 * this.bytes);
   }
 }
+
+/** What a line of the log does to the pending changes once it is durable. */
+type Effect = { add: OutboxEntry } | { ack: number };
 
 async function readLog(file: string): Promise<string> {
   try {

@@ -29,5 +29,13 @@ describe('locateBody', () => {
         { action: 'upload', path: 'y' },
       ]),
     ).toEqual({ kind: 'at', path: 'y' });
+    // Moved away and back: the queued renames still need this upload on the peer to move.
+    expect(
+      locateBody('x', [
+        { action: 'rename', path: 'x', target: 'y' },
+        { action: 'rename', path: 'y', target: 'x' },
+        { action: 'upload', path: 'x' },
+      ]),
+    ).toEqual({ kind: 'at', path: 'x' });
   });
 });

@@ -102,6 +102,36 @@ describe('outbox', () => {
     expect((await reopened.append(upload('z'))).seq).toBe(101);
   });
 
+  it('keeps, when a batch makes it compact, the changes that batch added and drops the ones it acknowledged', async () => {
+    const dir = await folder();
+    // Compacts after every batch: the log is over 200 bytes after any write.
+    const outbox = await open(dir, 200);
+    const first = await Promise.all(Array.from({ length: 20 }, (_, i) => outbox.append(upload(`a-${i}`))));
+    // Acks and appends in the same batches as the compactions they cause.
+    await Promise.all([
+      ...first.filter((_, i) => i % 2 === 0).map((e) => outbox.ack(e.seq)),
+      ...Array.from({ length: 20 }, (_, i) => outbox.append(upload(`b-${i}`))),
+    ]);
+    const expected = [
+      ...Array.from({ length: 10 }, (_, i) => upload(`a-${2 * i + 1}`)),
+      ...Array.from({ length: 20 }, (_, i) => upload(`b-${i}`)),
+    ];
+    expect(changesOf(outbox)).toEqual(expected);
+    await outbox.close();
+    expect(changesOf(await open(dir))).toEqual(expected);
+  });
+
+  it('keeps a change pending until its ack is durable', async () => {
+    const dir = await folder();
+    const outbox = await open(dir);
+    const entry = await outbox.append(upload('a'));
+    const acking = outbox.ack(entry.seq);
+    // Not yet on disk: a newer change to the same path must still see it ahead of itself.
+    expect(changesOf(outbox)).toEqual([upload('a')]);
+    await acking;
+    expect(changesOf(outbox)).toEqual([]);
+  });
+
   it('belongs to one agent at a time', async () => {
     const dir = await folder();
     await open(dir);
