@@ -266,13 +266,14 @@ async function openRelay(
   // The web console, /metrics and /v1/stats/throughput (CONTRACT: operator surfaces).
   surfaces.mount(app, tokens);
 
+  // Jobs a restart interrupted are resumed or failed before the API can start new ones.
+  await jobs.start();
   server.serve({ fetch: app.fetch, routes: [nodeUploadRoute(apiDeps), nodeChangeRoutes(apiDeps)] });
   if (doorbell === replayer) {
     // Everything PENDING in the journal resumes: the in-process doorbell is rebuilt from the journal.
     await replayer.sweep();
     pinger.start(config.peers.map((p) => ({ peer: p.name, intervalSeconds: p.pingIntervalSeconds })));
   }
-  await jobs.start();
   const running = server;
   // Every unfinished upload lives in this process (a restart forgets them): the ledger lists them all.
   const expiryTimer = setInterval(

@@ -60,6 +60,8 @@ interface Running {
  */
 export class JobRunner implements JobGate, JobService {
   private readonly running = new Map<string, Running>();
+  /** Resyncs being saved before they run: live changes are recorded for them already (see create). */
+  private readonly saving = new Map<string, { path: string; touches: TouchSet }>();
   private readonly now: () => Date;
 
   constructor(private readonly deps: JobRunnerDeps) {
@@ -69,6 +71,8 @@ export class JobRunner implements JobGate, JobService {
   /** At start-up: resume what can be resumed, fail the rest. */
   async start(): Promise<void> {
     for (const id of await this.deps.jobs.ids()) {
+      // Created since this process started (its API may take requests already): not one a restart interrupted.
+      if (this.running.has(id) || this.saving.has(id)) continue;
       const job = await this.deps.jobs.read(id);
       if (job?.status !== 'RUNNING') continue;
       if (writes(job)) {
@@ -85,8 +89,15 @@ export class JobRunner implements JobGate, JobService {
     if (writes(job) && [...this.running.values()].some((r) => r.execution.job.peer === peer && r.touches)) {
       throw new StateConflictError('JOB_RUNNING', `a resync of ${peer} is already running: wait for it or cancel it`);
     }
-    await this.deps.jobs.save(job);
-    this.launch(job);
+    // A resync's touches start with the job, not once it is saved: a live change during the save counts too.
+    const touches = writes(job) ? new TouchSet() : undefined;
+    if (touches) this.saving.set(job.id, { path: job.path, touches });
+    try {
+      await this.deps.jobs.save(job);
+    } finally {
+      this.saving.delete(job.id);
+    }
+    this.launch(job, touches);
     await this.prune();
     return jobView(job);
   }
@@ -132,10 +143,13 @@ export class JobRunner implements JobGate, JobService {
 
   /** The intake tells every running resync about a live change before it is journaled. */
   async recordTouch(change: { action: Action; path: string; target?: string }): Promise<void> {
-    for (const running of this.running.values()) {
-      if (!running.touches) continue;
+    const resyncs = [
+      ...[...this.running.values()].flatMap((r) => (r.touches ? [{ path: r.execution.job.path, touches: r.touches }] : [])),
+      ...this.saving.values(),
+    ];
+    for (const { path, touches } of resyncs) {
       for (const touch of touchesOf(change)) {
-        if (pathsOverlap(touch.path, running.execution.job.path)) running.touches.add(touch);
+        if (pathsOverlap(touch.path, path)) touches.add(touch);
       }
     }
   }
@@ -179,8 +193,7 @@ export class JobRunner implements JobGate, JobService {
     });
   }
 
-  private launch(job: Job): void {
-    const touches = writes(job) ? new TouchSet() : undefined;
+  private launch(job: Job, touches = writes(job) ? new TouchSet() : undefined): void {
     let wake = () => {};
     const running: Running = {
       execution: undefined as unknown as JobExecution,
