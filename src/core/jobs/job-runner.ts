@@ -144,7 +144,9 @@ export class JobRunner implements JobGate, JobService {
   /** The intake tells every running resync about a live change before it is journaled. */
   async recordTouch(change: { action: Action; path: string; target?: string }): Promise<void> {
     const resyncs = [
-      ...[...this.running.values()].flatMap((r) => (r.touches ? [{ path: r.execution.job.path, touches: r.touches }] : [])),
+      ...[...this.running.values()].flatMap((r) =>
+        r.touches ? [{ path: r.execution.job.path, touches: r.touches }] : [],
+      ),
       ...this.saving.values(),
     ];
     for (const { path, touches } of resyncs) {
