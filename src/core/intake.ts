@@ -118,7 +118,6 @@ export class ChangeIntake {
 
   async submit(change: NewChange, node: string | undefined): Promise<SubmitResult> {
     const planned = await this.plan(change, node);
-    await this.touch(change, planned);
     if (!Array.isArray(planned)) return planned;
     const entries = await this.guardDelete(planned);
     const status = entries[0]!.status as 'AWAITING_BODY' | 'PENDING' | 'HELD';
@@ -173,6 +172,10 @@ export class ChangeIntake {
     }
     if (await this.deps.echo?.isEcho(checked, node)) return this.ignored('ECHO', node);
     const targets = this.deps.topology.targets(location!, node);
+    // Running resyncs hear of the change before it gets its id: a job's write stamped after this change must find
+    // the touch when it is replayed (in cloud mode recording it is an S3 write, which can take a while). A change
+    // made on the only peer's own server (NO_PEERS) is a touch too.
+    await this.deps.touches?.record(checked);
     if (targets.length === 0) return this.ignored('NO_PEERS', node);
     const status = checked.action === 'upload' ? 'AWAITING_BODY' : 'PENDING';
     return this.buildEntries(targets, { ...checked, status, node });
@@ -280,7 +283,6 @@ export class ChangeIntake {
    */
   private async uploadSmall(change: NewChange, body: ByteStream, node: string | undefined): Promise<SubmitResult> {
     const planned = await this.plan(change, node);
-    await this.touch(change, planned);
     if (!Array.isArray(planned)) return planned;
     const size = planned[0]!.size ?? 0;
     const bytes = await receiveAtMost(body, size);
@@ -355,13 +357,6 @@ export class ChangeIntake {
     await this.deps.store.create(entries);
     await this.deps.doorbell.ring(entries);
     return { journaled: true, id: entries[0]!.id, status: 'PENDING', entries };
-  }
-
-  /** Reports a change to running jobs: journaled, or made on the only peer's own server (NO_PEERS). */
-  private async touch(change: NewChange, planned: JournalEntry[] | SubmitResult): Promise<void> {
-    if (!this.deps.touches) return;
-    if (Array.isArray(planned)) await this.deps.touches.record(planned[0]!);
-    else if (!planned.journaled && planned.reason === 'NO_PEERS') await this.deps.touches.record(checkChange(change));
   }
 
   private ignored(reason: IgnoredReason, node: string | undefined): SubmitResult {

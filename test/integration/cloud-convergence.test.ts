@@ -4,7 +4,9 @@ import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/core/logger.js';
+import { CONFIG_ENV } from '../../src/runtime/cloud/env.js';
 import { type CloudServe, startCloudServe } from '../../src/runtime/cloud/serve.js';
+import { createEdgeRelay } from '../../src/runtime/edge/relay.js';
 import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
 import { allDifferences, jobEnd, makeFolder, startJob, writeTree } from '../support/convergence.js';
 import { HoldingProxy } from '../support/holding-proxy.js';
@@ -49,7 +51,7 @@ async function apache(): Promise<ApachePeer> {
 async function cloud(
   peer: ApachePeer,
   source: { url: string; username: string; password: string },
-): Promise<{ relay: CloudServe; bucket: string }> {
+): Promise<{ relay: CloudServe; bucket: string; raw: Record<string, unknown> }> {
   const bucket = await freshBucket(s3);
   const queue = await sqs.send(
     new CreateQueueCommand({
@@ -57,19 +59,16 @@ async function cloud(
       Attributes: { FifoQueue: 'true', VisibilityTimeout: '30' },
     }),
   );
-  const config = parseConfig(
-    {
-      listen: { host: '127.0.0.1', port: 0 },
-      journal: `s3://${bucket}/relay`,
-      queue: queue.QueueUrl,
-      peers: [peerConfig(peer, 'server2')],
-      sources: [{ name: 'primary', ...source }],
-      vfs: [{ path: '/user_homes', replicate: true }],
-      auth: { adminToken: ADMIN_TOKEN, nodeTokens: { 'node-a': NODE_A_TOKEN } },
-    },
-    {},
-    'test',
-  );
+  const raw = {
+    listen: { host: '127.0.0.1', port: 0 },
+    journal: `s3://${bucket}/relay`,
+    queue: queue.QueueUrl,
+    peers: [peerConfig(peer, 'server2')],
+    sources: [{ name: 'primary', ...source }],
+    vfs: [{ path: '/user_homes', replicate: true }],
+    auth: { adminToken: ADMIN_TOKEN, nodeTokens: { 'node-a': NODE_A_TOKEN } },
+  };
+  const config = parseConfig(raw, {}, 'test');
   const relay = await startCloudServe(config, {
     logger: silentLogger,
     s3: { endpoint: moto.endpoint, region: 'us-east-1', forcePathStyle: true, credentials },
@@ -77,7 +76,7 @@ async function cloud(
     poller: { waitTimeSeconds: 1 },
   });
   cleanups.push(() => relay.close());
-  return { relay, bucket };
+  return { relay, bucket, raw };
 }
 
 async function keys(bucket: string, prefix: string): Promise<string[]> {
@@ -145,6 +144,55 @@ describeWithServer(
       expect(job).toMatchObject({ status: 'DONE', counts: { skipped: 1, copied: 1 } });
       const tree = await peer.tree();
       expect(tree.get('user_homes/p.txt')).toBe(sha('live'));
+      expect(tree.get('user_homes/q.txt')).toBe(sha('q'));
+    }, 180_000);
+
+    it('a live delete taken by the edge API reaches a running resync: the job does not copy the file back', async () => {
+      const source = await apache();
+      const peer = await apache();
+      await writeTree(source, { 'user_homes/p.txt': 'deleted on the primary meanwhile', 'user_homes/q.txt': 'q' });
+      await makeFolder(peer, 'user_homes');
+      const proxy = new HoldingProxy(source.port);
+      await proxy.start();
+      cleanups.push(() => proxy.close());
+      const { relay, raw } = await cloud(peer, {
+        url: proxy.url,
+        username: source.username,
+        password: source.password,
+      });
+      // The same journal and queue through the edge build of the API (workerd, Deno, Bun run the same code).
+      const edge = createEdgeRelay(
+        {
+          [CONFIG_ENV]: JSON.stringify(raw),
+          AWS_ENDPOINT_URL: moto.endpoint,
+          AWS_REGION: 'us-east-1',
+          AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+        },
+        silentLogger,
+      );
+      const held = proxy.hold((r) => r.method === 'PROPFIND' && r.path === '/user_homes/');
+      const id = await startJob(relay.url, 'resync', 'server2', body);
+      await held.arrived; // armed: every API records live changes; the walk waits for the listing
+
+      const answer = await edge.app.fetch(
+        new Request('http://edge.test/v1/changes', {
+          method: 'POST',
+          headers: { ...auth(NODE_A_TOKEN), 'content-type': 'application/json' },
+          body: JSON.stringify({ action: 'delete', path: '/user_homes/p.txt' }),
+        }),
+      );
+      expect(answer.status).toBe(202);
+      await waitFor(async () => {
+        const page = await fetch(`${relay.url}/v1/changes`, { headers: auth(ADMIN_TOKEN) });
+        return ((await page.json()) as { items: unknown[] }).items.length === 0; // replayed (404: done)
+      }, 30_000);
+      held.release();
+
+      const job = await jobEnd(relay.url, id, 90_000);
+      expect(job).toMatchObject({ status: 'DONE', counts: { skipped: 1, copied: 1 } });
+      const tree = await peer.tree();
+      expect(tree.has('user_homes/p.txt')).toBe(false);
       expect(tree.get('user_homes/q.txt')).toBe(sha('q'));
     }, 180_000);
 

@@ -18,6 +18,8 @@ import { StampClock } from '../../core/stamp.js';
 import { Topology } from '../../core/topology.js';
 import { S3DeleteWindows } from '../cloud/delete-windows.js';
 import { CONFIG_ENV, checkCloudConfig } from '../cloud/env.js';
+import { S3Objects } from '../cloud/jobs/s3-objects.js';
+import { CloudTouchRecorder } from '../cloud/jobs/touch-recorder.js';
 import { S3PeerStateStore } from '../cloud/peer-state.js';
 
 /** A presigned PUT carries the body in one request: S3 takes at most 5 GiB that way. */
@@ -82,6 +84,8 @@ export function createEdgeRelay(env: EdgeEnv, logger: Logger = consoleLogger): E
   const deleteGuard = new DeleteGuard(config.deleteGuard, new S3DeleteWindows(s3, bucket, store.prefix));
   const operatorDoorbell = doorbell.redriving(() => `op.${Date.now()}`);
   const held = new HeldChanges({ store, doorbell: operatorDoorbell, guard: deleteGuard, logger });
+  // Resyncs run elsewhere (the ping function, `serve`), but live changes taken here must reach them too.
+  const touches = new CloudTouchRecorder(new S3Objects(s3, bucket, store.prefix), clock);
   const intake = new ChangeIntake({
     store,
     doorbell,
@@ -89,6 +93,7 @@ export function createEdgeRelay(env: EdgeEnv, logger: Logger = consoleLogger): E
     topology: new Topology(config.vfs, config.peers),
     replicationUser: config.replicationUser,
     maxUnfinishedUploads: config.limits.maxUnfinishedUploadsPerNode,
+    touches,
     deleteGuard,
     logger,
   });

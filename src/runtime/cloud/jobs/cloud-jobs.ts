@@ -19,6 +19,7 @@ import { JobResults } from './job-results.js';
 import { S3JobStore } from './s3-job-store.js';
 import type { S3Objects } from './s3-objects.js';
 import { MARGIN_MS, TouchLogReader, TouchLogWriter } from './touch-log.js';
+import { CloudTouchRecorder } from './touch-recorder.js';
 
 export interface CloudJobsOptions {
   s3: S3Objects;
@@ -69,7 +70,7 @@ export class CloudJobs implements JobService, JobGate {
   private readonly now: () => Date;
   private readonly readers = new Map<string, TouchLogReader>();
   private readonly jobCache = new Map<string, { running: boolean; since: number; at: number }>();
-  private writing: { value: boolean; at: number } | undefined;
+  private readonly recorder: CloudTouchRecorder;
   private current: JobExecution | undefined;
   private stopped = false;
 
@@ -77,6 +78,7 @@ export class CloudJobs implements JobService, JobGate {
     this.jobs = new S3JobStore(options.s3);
     this.results = new JobResults(options.s3, (id) => this.jobs.jobPrefix(id));
     this.touchLog = new TouchLogWriter(options.s3, options.clock);
+    this.recorder = new CloudTouchRecorder(options.s3, options.clock, options.recorderCacheMs);
     this.lease = new JobLease(options.s3);
     this.now = options.now ?? (() => new Date());
   }
@@ -103,7 +105,7 @@ export class CloudJobs implements JobService, JobGate {
     }
     await this.jobs.save(job);
     await this.jobs.markRunning(job.id, jobWrites(job));
-    this.writing = undefined;
+    this.recorder.forget();
     return jobView(job);
   }
 
@@ -138,8 +140,7 @@ export class CloudJobs implements JobService, JobGate {
 
   /** The intake reports a live change before journaling it: recorded while any writing resync runs. */
   async recordTouch(change: { action: Action; path: string; target?: string }): Promise<void> {
-    if (!(await this.writingJobRunning())) return;
-    await this.touchLog.record(touchesOf(change));
+    await this.recorder.record(change);
   }
 
   // --- the replay workers ---
@@ -271,7 +272,7 @@ export class CloudJobs implements JobService, JobGate {
   /** A job that ended: no longer listed as running, and its unreplayed writes dropped unless it is DONE. */
   private async ended(job: Job): Promise<void> {
     await this.jobs.unmarkRunning(job.id);
-    this.writing = undefined;
+    this.recorder.forget();
     if (job.status === 'DONE') return;
     for (const entry of await this.entriesOf(job.id)) await this.options.store.purge(entry);
   }
@@ -296,14 +297,6 @@ export class CloudJobs implements JobService, JobGate {
     await this.touchLog.removeBefore(before).catch((error: unknown) => {
       this.options.logger.warn('could not remove old touches; the next slice tries again', { error });
     });
-  }
-
-  private async writingJobRunning(): Promise<boolean> {
-    const now = Date.now();
-    if (this.writing && now - this.writing.at < (this.options.recorderCacheMs ?? 2000)) return this.writing.value;
-    const value = (await this.jobs.runningJobs()).some((r) => r.writes);
-    this.writing = { value, at: now };
-    return value;
   }
 
   private async jobState(id: string): Promise<{ running: boolean; since: number }> {
