@@ -25,6 +25,7 @@ it('tells running resyncs of a change before the change gets its id, journaled o
     doorbell: silentDoorbell,
     clock: new WatchedClock(),
     topology: new Topology([{ path: '/user_homes', replicate: true }], [{ name: 'server-b', node: 'node-b' }]),
+    replicationUser: 'replication',
     touches: {
       record: async (change) => {
         touched.push({ path: change.path, stampsBefore: stamps.length });
