@@ -22,6 +22,11 @@ export class FolderDeleteGuardPeer implements Peer {
     private readonly maxDeletes: number,
     /** Told about every delete it holds (a resync job counts its held removals). */
     private readonly onHeld?: (entry: JournalEntry, reason: string) => Promise<void>,
+    /**
+     * True for a job's delete that its job will not send (the job stopped, or a live change touched the path):
+     * neither counted nor held, it goes to the inner peer, which answers for the job.
+     */
+    private readonly notSent?: (entry: JournalEntry) => Promise<boolean>,
   ) {
     this.name = inner.name;
   }
@@ -34,6 +39,8 @@ export class FolderDeleteGuardPeer implements Peer {
     if (this.maxDeletes <= 0 || entry.action !== 'delete' || entry.released) {
       return this.inner.apply(entry, openBody, signal);
     }
+    // Held, it would hold the live change that made the job stand back behind it until an operator acted.
+    if (entry.job && (await this.notSent?.(entry))) return this.inner.apply(entry, openBody, signal);
     let count: number;
     try {
       count = await countEntries(this.reader, entry.path, this.maxDeletes + 1, signal);

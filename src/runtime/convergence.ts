@@ -52,7 +52,8 @@ export function convergenceParts(config: RelayConfig, logger: Logger): Convergen
           const reader = readers.get(name)!;
           const held = (entry: JournalEntry, reason: string) =>
             entry.job ? gate.record(entry, { kind: 'held', reason }) : Promise.resolve();
-          return [name, new FolderDeleteGuardPeer(jobAware, reader, config.deleteGuard.maxDeletes, held)];
+          const notSent = async (entry: JournalEntry) => (await gate.refuse(entry)) !== undefined;
+          return [name, new FolderDeleteGuardPeer(jobAware, reader, config.deleteGuard.maxDeletes, held, notSent)];
         }),
       ),
     close: async () => {
