@@ -36,7 +36,14 @@ class MemoryJobs implements JobStore {
   async ids() {
     return [...this.jobs.keys()].sort().reverse();
   }
-  async writeDifferences(_id: string, _index: number, _items: readonly Difference[]) {}
+  /** Set: the next differences write fails (a full disk, say). */
+  failDifferences = false;
+  async writeDifferences(_id: string, _index: number, _items: readonly Difference[]) {
+    if (this.failDifferences) {
+      this.failDifferences = false;
+      throw new Error('ENOSPC: no space left on device');
+    }
+  }
   async readDifferences() {
     return [];
   }
@@ -132,6 +139,24 @@ describe('JobRunner', () => {
       expect(outcome).toBe('finished');
       expect(journal.entries).toEqual([]);
       expect((await r.get(view.id)).status).toBe('DONE');
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('ends FAILED, with the reason, a job that stopped unexpectedly (its differences could not be written)', async () => {
+    const jobs = new MemoryJobs();
+    jobs.failDifferences = true;
+    const journal = new MemoryJournal();
+    const r = runner(jobs, journal, tree('primary', [file('p.txt', 3, '"s"')]), tree('server2', []));
+    try {
+      const view = await r.create('verify', 'server2', { from: 'primary', path: '/loc' });
+      await vi.waitFor(async () => expect((await r.get(view.id)).status).not.toBe('RUNNING'), { timeout: 20_000 });
+      expect(await r.get(view.id)).toMatchObject({
+        status: 'FAILED',
+        error: 'the job stopped unexpectedly: ENOSPC: no space left on device',
+      });
+      expect((await jobs.read(view.id))?.status).toBe('FAILED');
     } finally {
       await r.close();
     }

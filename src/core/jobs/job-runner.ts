@@ -245,7 +245,16 @@ export class JobRunner implements JobGate, JobService {
       if (end === 'paused' && running.stopping === 'cancel') await execution.finish('CANCELLED', null);
       return end;
     } catch (error) {
-      this.deps.logger.error('job stopped unexpectedly', { jobId: execution.job.id, error });
+      const { job } = execution;
+      this.deps.logger.error('job stopped unexpectedly', { jobId: job.id, error });
+      // Not left RUNNING with nothing running it: FAILED with the reason, its unreplayed writes dropped.
+      const reason = `the job stopped unexpectedly: ${error instanceof Error ? error.message : String(error)}`;
+      try {
+        await this.end(job, 'FAILED', reason);
+        if (writes(job)) await this.dropEntries(job.id);
+      } catch (cause) {
+        this.deps.logger.error('could not record the job as FAILED; the next start does', { jobId: job.id, cause });
+      }
       return 'paused';
     }
   }
