@@ -22,6 +22,14 @@ export function stampTime(stamp: string): Date {
 }
 
 /**
+ * A string that sorts before every stamp of time `ms` or later, and after every earlier one: the `after` bound for
+ * listing what was stamped since a time.
+ */
+export function stampFloor(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:.]/g, ''); // 20261127T055429693Z: every stamp of it sorts after
+}
+
+/**
  * Issues strictly increasing stamps. Never goes backwards, even if the wall clock does (NTP step) or a
  * restarted process meets stamps it wrote earlier: seed it with the newest stamp found in the journal.
  */

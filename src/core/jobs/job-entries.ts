@@ -1,6 +1,8 @@
 import { type DeleteGuard, deleteOrigin } from '../delete-guard.js';
 import type { JournalEntry } from '../entry.js';
+import type { JournalStore } from '../journal.js';
 import { laneId } from '../lane.js';
+import { stampFloor, stampTime } from '../stamp.js';
 import type { Job, PlannedWrite } from './job.js';
 import type { JobScope } from './scope.js';
 
@@ -39,6 +41,25 @@ export function jobEntry(
   if (write.op !== 'delete' && write.ifNoneMatch) entry.ifNoneMatch = write.ifNoneMatch;
   if (write.op !== 'makedir' && write.ifMatch) entry.ifMatch = write.ifMatch;
   return entry;
+}
+
+/**
+ * How much earlier than its job an entry of the job may be stamped: in cloud mode the job's slices run in other
+ * processes than the one that stamped the job, each with its own clock (NTP-synchronised).
+ */
+const JOB_CLOCK_SKEW_MS = 10 * 60_000;
+
+/**
+ * A job's entries still in the journal. Only what was stamped since the job started (less the clock skew) is read,
+ * not the whole journal: a backlog of a million older entries costs nothing here.
+ */
+export async function entriesOfJob(store: JournalStore, id: string): Promise<JournalEntry[]> {
+  const after = stampFloor(stampTime(id).getTime() - JOB_CLOCK_SKEW_MS);
+  const found: JournalEntry[] = [];
+  for (const lane of await store.lanes()) {
+    for (const entry of await store.list(lane, { after })) if (entry.job === id) found.push(entry);
+  }
+  return found;
 }
 
 /**

@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import { pathsOverlap } from '../paths.js';
 import { isStamp } from '../stamp.js';
 import { type Difference, type Job, type JobKind, type JobView, jobView } from './job.js';
-import { admitAllRemovals, type RemovalGate } from './job-entries.js';
+import { admitAllRemovals, entriesOfJob, type RemovalGate } from './job-entries.js';
 import { type ExecutionEnd, JobExecution, type JobExecutionDeps, progressOf } from './job-execution.js';
 import type { JobGate, JobWriteResult } from './job-peer.js';
 import { type JobRequest, planJob, jobWrites as writes } from './job-plan.js';
@@ -277,12 +277,8 @@ export class JobRunner implements JobGate, JobService {
     return (await this.entriesOf(id)).length;
   }
 
-  private async entriesOf(id: string): Promise<JournalEntry[]> {
-    const found: JournalEntry[] = [];
-    for (const lane of await this.deps.store.lanes()) {
-      for (const entry of await this.deps.store.list(lane)) if (entry.job === id) found.push(entry);
-    }
-    return found;
+  private entriesOf(id: string): Promise<JournalEntry[]> {
+    return entriesOfJob(this.deps.store, id);
   }
 
   /** Removes a stopped job's entries that have not replayed (the replay would drop them anyway). */

@@ -1,7 +1,7 @@
 import type { Action, JournalEntry } from '../../../core/entry.js';
 import { MalformedRequestError, NotFoundError, StateConflictError } from '../../../core/errors.js';
 import { type Difference, type Job, type JobKind, type JobView, jobView } from '../../../core/jobs/job.js';
-import { admitAllRemovals, type RemovalGate } from '../../../core/jobs/job-entries.js';
+import { admitAllRemovals, entriesOfJob, type RemovalGate } from '../../../core/jobs/job-entries.js';
 import { type ExecutionEnd, JobExecution, type JobExecutionDeps } from '../../../core/jobs/job-execution.js';
 import type { JobGate, JobWriteResult } from '../../../core/jobs/job-peer.js';
 import { type JobRequest, jobWrites, planJob } from '../../../core/jobs/job-plan.js';
@@ -277,12 +277,8 @@ export class CloudJobs implements JobService, JobGate {
     for (const entry of await this.entriesOf(job.id)) await this.options.store.purge(entry);
   }
 
-  private async entriesOf(id: string): Promise<JournalEntry[]> {
-    const found: JournalEntry[] = [];
-    for (const lane of await this.options.store.lanes()) {
-      for (const entry of await this.options.store.list(lane)) if (entry.job === id) found.push(entry);
-    }
-    return found;
+  private entriesOf(id: string): Promise<JournalEntry[]> {
+    return entriesOfJob(this.options.store, id);
   }
 
   /** Touches older than every running job's start (less the margin) are never read again. */
