@@ -145,6 +145,8 @@ function undiciTransport(agent: Agent): Transport {
  * that was never committed is gone (404); a presigned URL may have expired before its body went (403).
  */
 const UPLOAD_ROUNDS = 3;
+/** How long giving up an upload may take before the upload is left to expire instead. */
+const ABANDON_TIMEOUT_MS = 5_000;
 /** Bodies up to this size go in one request (`POST /v1/uploads`); larger ones take the three-step flow. */
 const SINGLE_REQUEST_MAX_BYTES = 4 * 1024 * 1024;
 const MAX_ERROR_TEXT = 300;
@@ -222,10 +224,22 @@ export class RelayClient {
         // 404: the relay restarted and dropped the uncommitted change; 403 from the bucket: the presigned URL
         // expired. A new change starts from scratch, with a fresh URL.
         const gone = error instanceof RelayRefusedError && error.status === 404;
+        // Otherwise the change is still there, waiting for a body that is not coming: until it expired (an hour)
+        // it would hold back every later change to its path, this upload's next attempt included.
+        if (!gone) await this.abandon(receipt.id);
         if ((gone || error instanceof UploadUrlRefusedError) && round < UPLOAD_ROUNDS) continue;
         throw error;
       }
     }
+  }
+
+  /**
+   * `POST /v1/changes/{id}/abandon`, once and briefly, whatever happens: a relay that does not answer lets the
+   * upload expire instead; 404 (gone, or a relay without the route) and 409 (committed after all) need nothing.
+   */
+  private async abandon(id: string): Promise<void> {
+    const path = `v1/changes/${encodeURIComponent(id)}/abandon`;
+    await this.json('POST', path, {}, AbortSignal.timeout(ABANDON_TIMEOUT_MS)).catch(() => undefined);
   }
 
   /** `PUT /v1/config/{scope}/{name}`: a configuration document, XML or JSON, at most 1 MiB. */

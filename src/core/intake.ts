@@ -245,6 +245,23 @@ export class ChangeIntake {
   }
 
   /**
+   * The node gives up an upload it has not committed (`POST /v1/changes/{id}/abandon`): its entries leave the
+   * journal at once, and the changes to its paths that waited behind it go on, instead of waiting for the upload to
+   * expire. Only the node that created it (or the admin token) may; a committed upload is 409 ALREADY_COMMITTED.
+   * A body still being received finishes first (the change's lock).
+   */
+  async abandon(id: string, node: string | undefined): Promise<JournalEntry[]> {
+    checkChangeId(id);
+    return this.perChange.run(id, async () => {
+      const entries = await this.findAwaiting(id, node);
+      const awaiting = entries.filter((e) => e.status === 'AWAITING_BODY');
+      await dropEntries(this.deps.store, this.deps.doorbell, awaiting);
+      this.ledger.closed(id);
+      return awaiting;
+    });
+  }
+
+  /**
    * The single-request upload: change, body and commit at once (`POST /v1/uploads`). Nothing stays in the journal
    * if the body is refused, cut off, or does not match the declared size or checksum.
    */

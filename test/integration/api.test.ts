@@ -76,6 +76,7 @@ describe('HTTP API', () => {
         'GET /v1/changes',
         'PUT /v1/changes/{id}/body',
         'POST /v1/changes/{id}/commit',
+        'POST /v1/changes/{id}/abandon',
         'GET /v1/changes/{id}',
         'POST /v1/changes/{id}/retry',
         'DELETE /v1/changes/{id}',
@@ -231,6 +232,48 @@ describe('HTTP API', () => {
     expect(res.status).toBe(status);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe(code);
     expect(await treeSnapshot(t.journal)).toEqual(before);
+  });
+
+  it('lets a node give up an upload it has not committed: gone at once, and what waited behind it goes on', async () => {
+    const path = '/user_homes/abandoned/file.bin';
+    const first = (await (await post('/v1/changes', { action: 'upload', path, size: 10 })).json()) as { id: string };
+    const behind = (await (await post('/v1/changes', { action: 'delete', path })).json()) as { id: string };
+    const show = async (id: string) => request(`/v1/changes/${id}`, { headers: auth(ADMIN_TOKEN) });
+    const statusOf = async (id: string) =>
+      ((await (await show(id)).json()) as { peers: { status: string }[] }).peers.map((p) => p.status);
+    expect(await statusOf(behind.id)).toEqual(['BLOCKED', 'BLOCKED']);
+
+    const abandon = (id: string, token: string) =>
+      request(`/v1/changes/${id}/abandon`, { method: 'POST', headers: auth(token) });
+    // Another node gets exactly what an unknown id gets; the change is untouched.
+    const other = await abandon(first.id, NODE_B_TOKEN);
+    expect(other.status).toBe(404);
+    expect(((await other.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
+    expect((await show(first.id)).status).toBe(200);
+
+    const gone = await abandon(first.id, NODE_A_TOKEN);
+    expect(gone.status).toBe(200);
+    expect(await gone.json()).toEqual({ id: first.id, abandoned: true });
+    expect((await show(first.id)).status).toBe(404);
+    expect(await statusOf(behind.id)).toEqual(['PENDING', 'PENDING']);
+    // Its body and commit now answer as for a change the relay dropped: the node starts over.
+    expect(
+      (await request(`/v1/changes/${first.id}/commit`, { method: 'POST', headers: auth(NODE_A_TOKEN) })).status,
+    ).toBe(404);
+    expect((await abandon(first.id, NODE_A_TOKEN)).status).toBe(404);
+
+    // A committed upload cannot be given up.
+    const done = (await (
+      await post('/v1/changes', { action: 'upload', path: '/user_homes/abandoned/e', size: 0 })
+    ).json()) as {
+      id: string;
+      upload: { url: string };
+    };
+    await request(done.upload.url, { method: 'PUT', headers: auth(NODE_A_TOKEN) });
+    await request(`/v1/changes/${done.id}/commit`, { method: 'POST', headers: auth(NODE_A_TOKEN) });
+    const late = await abandon(done.id, NODE_A_TOKEN);
+    expect(late.status).toBe(409);
+    expect(((await late.json()) as { error: { code: string } }).error.code).toBe('ALREADY_COMMITTED');
   });
 
   it('takes an empty upload (size 0)', async () => {

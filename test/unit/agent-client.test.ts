@@ -274,6 +274,7 @@ describe('RelayClient', () => {
     const { fetch, seen } = scripted(
       accepted('https://bucket.s3.test/presigned?sig=1'),
       expired(),
+      json(200, { id: 'c1', abandoned: true }),
       accepted('https://bucket.s3.test/presigned?sig=2', 'c2'),
       new Response('', { status: 200 }),
       json(200, { id: 'c2', status: 'PENDING' }),
@@ -285,6 +286,8 @@ describe('RelayClient', () => {
     expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual([
       'POST http://relay.test:8787/v1/changes',
       'PUT https://bucket.s3.test/presigned?sig=1',
+      // The first change would wait for its body for an hour, holding back what comes after it: given up.
+      'POST http://relay.test:8787/v1/changes/c1/abandon',
       'POST http://relay.test:8787/v1/changes',
       'PUT https://bucket.s3.test/presigned?sig=2',
       'POST http://relay.test:8787/v1/changes/c2/commit',
@@ -293,7 +296,12 @@ describe('RelayClient', () => {
 
   it('reports a bucket that refuses every fresh URL as UploadUrlRefusedError, not as a refusal of the change or token', async () => {
     const { fetch } = scripted(
-      ...[1, 2, 3].flatMap((n) => [accepted(`https://bucket.s3.test/presigned?sig=${n}`, `c${n}`), expired()]),
+      ...[1, 2, 3].flatMap((n) => [
+        accepted(`https://bucket.s3.test/presigned?sig=${n}`, `c${n}`),
+        expired(),
+        // An older relay without the route: nothing more to do.
+        refused(404, 'NOT_FOUND'),
+      ]),
     );
     const error = await client(fetch)
       .uploadFile(change, () => Readable.from([Buffer.from('hello')]))
@@ -303,12 +311,20 @@ describe('RelayClient', () => {
   });
 
   it('takes a 403 on a body PUT to the relay itself for what it is: the token', async () => {
-    const { fetch, seen } = scripted(accepted('http://relay.test:8787/v1/changes/c1/body'), refused(403, 'FORBIDDEN'));
+    const { fetch, seen } = scripted(
+      accepted('http://relay.test:8787/v1/changes/c1/body'),
+      refused(403, 'FORBIDDEN'),
+      networkError(), // the abandon finds the relay gone: the change is left to expire
+    );
     await expect(client(fetch).uploadFile(change, () => Readable.from([Buffer.from('hello')]))).rejects.toMatchObject({
       status: 403,
       isAuthorization: true,
     });
-    expect(seen).toHaveLength(2);
+    expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual([
+      'POST http://relay.test:8787/v1/changes',
+      'PUT http://relay.test:8787/v1/changes/c1/body',
+      'POST http://relay.test:8787/v1/changes/c1/abandon',
+    ]);
   });
 
   it('passes an IGNORED answer through without sending a body', async () => {

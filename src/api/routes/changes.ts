@@ -66,6 +66,19 @@ const commit = createRoute({
   responses: { 200: json(AcceptedSchema, 'Committed (PENDING)'), ...errors },
 });
 
+const abandon = createRoute({
+  method: 'post',
+  path: '/{id}/abandon',
+  tags: ['node'],
+  summary: 'Give up an upload not committed yet: it leaves the journal, and what waited behind it goes on',
+  security: [{ bearer: [] }],
+  request: { params: ChangeIdParams },
+  responses: {
+    200: json(z.object({ id: z.string(), abandoned: z.literal(true) }), 'Dropped from the journal'),
+    ...errors,
+  },
+});
+
 const list = createRoute({
   method: 'get',
   path: '/',
@@ -120,6 +133,7 @@ export function changeRoutes(deps: ApiDeps) {
   app.post('/', limitBody(deps.limits.maxJsonBytes));
   app.use('/:id/body', node);
   app.use('/:id/commit', node);
+  app.use('/:id/abandon', node);
   app.use('/:id/retry', operator);
   app.use('/:id', operator);
 
@@ -144,6 +158,12 @@ export function changeRoutes(deps: ApiDeps) {
     const { id } = c.req.valid('param');
     await deps.intake.commit(id, callerNode(c.get('caller')));
     return c.json({ id, status: 'PENDING' as const }, 200);
+  });
+
+  app.openapi(abandon, async (c) => {
+    const { id } = c.req.valid('param');
+    await deps.intake.abandon(id, callerNode(c.get('caller')));
+    return c.json({ id, abandoned: true as const }, 200);
   });
 
   app.openapi(list, async (c) => {
