@@ -22,6 +22,8 @@ export interface RefusedChange extends OutboxEntry {
  */
 export class RefusedChanges {
   private readonly seqs: Set<number>;
+  /** The paths of the uploads set aside: the peer never got those versions. */
+  readonly uploadPaths: ReadonlySet<string>;
   private writing: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -31,6 +33,7 @@ export class RefusedChanges {
     private tornTail: boolean,
   ) {
     this.seqs = new Set(records.map((r) => r.seq));
+    this.uploadPaths = new Set(records.filter((r) => r.change.action === 'upload').map((r) => r.change.path));
   }
 
   /** Reads what the outbox folder `dir` already set aside. */

@@ -87,6 +87,9 @@ export class Sender {
     // Every worker waits on this signal (appends, backoff, requests): more than Node's default of 10 listeners.
     setMaxListeners(64, this.controller.signal);
     this.clock = options.clock ?? systemClock;
+    // Uploads set aside in earlier runs too: a rename from such a path (the fix of a refused name) must not be
+    // sent as a MOVE of a file the peer never got.
+    for (const path of options.refused.uploadPaths) this.absent.add(path);
     this.documents = options.documents
       ? new DocumentDelivery(options.root, options.client, options.logger, this.controller.signal)
       : undefined;

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { BodySource, ChangeRequest, RelayClient, UploadRequest } from '../../src/agent/client.js';
 import { RelayRefusedError, RelayUnavailableError, UploadUrlRefusedError } from '../../src/agent/errors.js';
 import { Outbox } from '../../src/agent/outbox.js';
-import { RefusedChanges } from '../../src/agent/refused-changes.js';
+import { REFUSED_LOG, RefusedChanges } from '../../src/agent/refused-changes.js';
 import type { LocalChange } from '../../src/agent/rename-detector.js';
 import type { RetryClock } from '../../src/agent/retry.js';
 import { Sender } from '../../src/agent/sender.js';
@@ -75,12 +75,13 @@ function memoryLogger(): Logger & { lines: string[] } {
 }
 
 /** concurrency 1: these tests pin the exact global order; the parallel sender is tested on its own below. */
-async function rig(concurrency = 1) {
+async function rig(concurrency = 1, earlierRun?: (stateDir: string) => Promise<void>) {
   const tmp = await tempDir('vfs-relay-sender-');
   cleanups.push(tmp.remove);
   const root = join(tmp.dir, 'watched');
   await mkdir(root);
   const outbox = await Outbox.open(join(tmp.dir, 'outbox'));
+  await earlierRun?.(outbox.dir);
   cleanups.push(() => outbox.close());
   const client = new FakeClient();
   const clock = fakeClock();
@@ -327,6 +328,27 @@ describe('sender', () => {
     client.fail = (call) =>
       call.includes('bad:name') ? new RelayRefusedError(400, 'BAD_PATH', 'no colons here') : undefined;
     await run({ action: 'upload', path: 'bad:name' }, { action: 'rename', path: 'bad:name', target: 'ok.txt' });
+    expect(client.calls).toEqual(['upload /base/ok.txt = data']);
+  });
+
+  it('remembers across a restart that an upload was set aside: its rename is still a delete and an upload', async () => {
+    // The earlier run set aside the upload of a name the relay refuses; the user then renamed the file.
+    const refusedUpload = {
+      seq: 1,
+      at: new Date().toISOString(),
+      change: { action: 'upload', path: 'bad:name' },
+      refusedAt: new Date().toISOString(),
+      status: 400,
+      code: 'BAD_PATH',
+      message: 'no colons here',
+    };
+    const { client, run, file } = await rig(1, (dir) =>
+      writeFile(join(dir, REFUSED_LOG), `${JSON.stringify(refusedUpload)}\n`),
+    );
+    await writeFile(file('ok.txt'), 'data');
+    client.fail = (call) =>
+      call.includes('bad:name') ? new RelayRefusedError(400, 'BAD_PATH', 'no colons here') : undefined;
+    await run({ action: 'rename', path: 'bad:name', target: 'ok.txt' });
     expect(client.calls).toEqual(['upload /base/ok.txt = data']);
   });
 
