@@ -19,7 +19,9 @@ export function createApp(deps: ApiDeps) {
   const app = new OpenAPIHono();
   const bodies = deps.requestBodies ?? webRequestBodies;
 
+  // /healthz: ready to take changes; /livez: the process answers (also while the embedded relay starts).
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/livez', (c) => c.json({ status: 'alive' }));
   app.route('/v1/changes', changeRoutes(deps));
   app.route('/v1/config', configDocRoutes(deps));
   app.route('/v1/uploads', uploadRoutes(deps));

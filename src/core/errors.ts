@@ -87,6 +87,11 @@ export class EntryCodecError extends RelayError {
   readonly code = 'BAD_ENTRY';
 }
 
+/** A job's record on disk cannot be read (edited by hand, or the disk failed): the message names the file. */
+export class JobRecordError extends RelayError {
+  readonly code = 'JOB_RECORD_UNREADABLE';
+}
+
 /** Journal storage failed in a way the caller cannot fix by changing the request. */
 export class JournalStorageError extends RelayError {
   readonly code = 'JOURNAL_UNAVAILABLE';

@@ -50,6 +50,8 @@ export class FolderDeleteGuardPeer implements Peer {
       throw error;
     }
     if (count <= this.maxDeletes) return this.inner.apply(entry, openBody, signal);
+    // Counting can take a while: a live change may have touched the path meanwhile.
+    if (entry.job && (await this.notSent?.(entry))) return this.inner.apply(entry, openBody, signal);
     const reason =
       `delete guard: ${entry.path} holds more than ${this.maxDeletes} entries on ${this.name}; ` +
       'release it to delete them all, or discard it';

@@ -257,6 +257,7 @@ export class ChangeIntake {
       const awaiting = entries.filter((e) => e.status === 'AWAITING_BODY');
       await dropEntries(this.deps.store, this.deps.doorbell, awaiting);
       this.ledger.closed(id);
+      this.deps.logger?.info('upload abandoned by its node', { changeId: id, node, path: entries[0]!.path });
       return awaiting;
     });
   }

@@ -77,7 +77,7 @@ export interface EmbeddedOptions {
 
 /**
  * Builds and starts the whole embedded relay: filesystem journal, API on Node, peers. It listens first, with a
- * stand-in that answers `/healthz` and asks everything else to come back (503 STARTING), while it loads the
+ * stand-in that answers `/livez` and asks everything else to come back (503 STARTING), while it loads the
  * journal (seconds per 100,000 entries): a health check sees a live process, nodes retry, and a port already
  * taken stops it before the load rather than after.
  */
@@ -120,7 +120,8 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
     });
     return relay;
   } catch (error) {
-    for (const close of opened.reverse()) {
+    // The listener first (no request reaches a closing journal), then the rest in the reverse of their opening.
+    for (const close of [opened[0]!, ...opened.slice(1).reverse()]) {
       await Promise.resolve()
         .then(close)
         .catch((cause: unknown) => logger.warn('could not close a part of the relay that failed to start', { cause }));

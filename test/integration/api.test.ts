@@ -57,10 +57,11 @@ describe('HTTP API', () => {
   });
   afterAll(() => t.close());
 
-  it('answers /healthz without a token', async () => {
+  it('answers /healthz and /livez without a token', async () => {
     const res = await request('/healthz');
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ status: 'ok' });
+    expect(await (await request('/livez')).json()).toEqual({ status: 'alive' });
   });
 
   it('describes every endpoint in /openapi.json', async () => {

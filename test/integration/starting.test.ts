@@ -18,7 +18,7 @@ async function journalWith(count: number) {
 }
 
 describe('start-up with a journal to load', () => {
-  it('answers /healthz and asks everything else to come back (503 STARTING) until the journal is loaded', async () => {
+  it('answers /livez, and 503 STARTING to everything else (/healthz included) until the journal is loaded', async () => {
     const { tmp } = await journalWith(3);
     let reached!: () => void;
     const atSecondEntry = new Promise<void>((resolve) => (reached = resolve));
@@ -53,9 +53,17 @@ describe('start-up with a journal to load', () => {
       expect(urls).toHaveLength(1);
       const url = urls[0]!;
 
+      // Alive (a liveness check passes), not ready: /healthz keeps meaning that the API takes changes.
+      const live = await fetch(`${url}/livez`);
+      expect(live.status).toBe(200);
+      expect(await live.json()).toEqual({ status: 'alive' });
       const health = await fetch(`${url}/healthz`);
-      expect(health.status).toBe(200);
-      expect(await health.json()).toEqual({ status: 'ok', starting: true });
+      expect(health.status).toBe(503);
+      expect(health.headers.get('retry-after')).toBe('1');
+      expect(await health.json()).toEqual({
+        status: 'starting',
+        error: { code: 'STARTING', message: 'the relay is loading its journal; retry in a moment' },
+      });
 
       const change = await fetch(`${url}/v1/changes`, {
         method: 'POST',
@@ -85,7 +93,9 @@ describe('start-up with a journal to load', () => {
     try {
       expect(relay.url).toBe(urls[0]);
       const health = await fetch(`${relay.url}/healthz`);
+      expect(health.status).toBe(200);
       expect(await health.json()).toEqual({ status: 'ok' });
+      expect(await (await fetch(`${relay.url}/livez`)).json()).toEqual({ status: 'alive' });
       // Nothing was journaled while starting; the three entries are all there, and changes are taken again.
       const listed = await fetch(`${relay.url}/v1/changes?limit=10`, { headers: auth(ADMIN_TOKEN) });
       const { items } = (await listed.json()) as { items: { path: string }[] };
@@ -154,9 +164,9 @@ describe('start-up with a journal to load', () => {
       },
     };
     try {
-      await expect(startTestRelay({}, { journal: tmp.dir, replay: false, logger })).rejects.toThrow(
-        /job\.json is not a job record .*: repair or remove that job's folder/,
-      );
+      const failed = startTestRelay({}, { journal: tmp.dir, replay: false, logger });
+      await expect(failed).rejects.toThrow(/job\.json is not a job record .*: repair or remove that job's folder/);
+      await expect(failed).rejects.toMatchObject({ code: 'JOB_RECORD_UNREADABLE' });
       expect(urls).toHaveLength(1);
       await expect(fetch(`${urls[0]}/healthz`)).rejects.toThrow(); // nothing listens there any more
       const store = await FsJournalStore.open(tmp.dir); // the lock was released

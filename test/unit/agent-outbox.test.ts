@@ -104,17 +104,19 @@ describe('outbox', () => {
 
   it('keeps, when a batch makes it compact, the changes that batch added and drops the ones it acknowledged', async () => {
     const dir = await folder();
-    // Compacts after every batch: the log is over 200 bytes after any write.
     const outbox = await open(dir, 200);
-    const first = await Promise.all(Array.from({ length: 20 }, (_, i) => outbox.append(upload(`a-${i}`))));
-    // Acks and appends in the same batches as the compactions they cause.
+    const name = (prefix: string, i: number) => `${prefix}-${i}-${'x'.repeat(200)}`;
+    const first = await Promise.all(Array.from({ length: 20 }, (_, i) => outbox.append(upload(name('a', i)))));
+    // Acks and appends together, more than the log holds after the last rewrite: a batch of them rewrites it.
     await Promise.all([
       ...first.filter((_, i) => i % 2 === 0).map((e) => outbox.ack(e.seq)),
-      ...Array.from({ length: 20 }, (_, i) => outbox.append(upload(`b-${i}`))),
+      ...Array.from({ length: 40 }, (_, i) => outbox.append(upload(name('b', i)))),
     ]);
+    // The rewrite happened in this second part (its first line carries the next seq after all 60 appends).
+    expect((await readFile(join(dir, OUTBOX_LOG), 'utf8')).split('\n')[0]).toBe('{"next":61}');
     const expected = [
-      ...Array.from({ length: 10 }, (_, i) => upload(`a-${2 * i + 1}`)),
-      ...Array.from({ length: 20 }, (_, i) => upload(`b-${i}`)),
+      ...Array.from({ length: 10 }, (_, i) => upload(name('a', 2 * i + 1))),
+      ...Array.from({ length: 40 }, (_, i) => upload(name('b', i))),
     ];
     expect(changesOf(outbox)).toEqual(expected);
     await outbox.close();

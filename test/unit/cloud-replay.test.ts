@@ -671,6 +671,16 @@ describe('CloudSweeper', () => {
     expect(rung).toEqual([{ ids: [once.id], cause: 'retry.1' }]); // `thrice` waits 4 minutes, `down` for a ping
   });
 
+  it('while nothing is in flight, still lets a change the peer failed wait out its backoff', async () => {
+    const ago = (minutes: number) => new Date(Date.now() - minutes * 60_000).toISOString();
+    const once = entry({ action: 'makedir', path: '/user_homes/a', repeats: 1, attempts: 1, lastAttemptAt: ago(1.5) });
+    const thrice = entry({ action: 'makedir', path: '/user_homes/b', repeats: 3, attempts: 3, lastAttemptAt: ago(3) });
+    const fresh = entry({ action: 'makedir', path: '/user_homes/c' });
+    const { s, rung } = sweeper(new MemoryJournal(once, thrice, fresh), { visible: 0, inFlight: 0, delayed: 0 });
+    await s.run();
+    expect(rung).toEqual([{ ids: [once.id, fresh.id], cause: expect.stringMatching(/^idle\.\d+$/) }]);
+  });
+
   it('pings a peer that is down, and drives its whole backlog once it is back', async () => {
     const a = entry({ action: 'makedir', path: '/user_homes/a' });
     const { s, rung, health, peer } = sweeper(new MemoryJournal(a), { visible: 3, inFlight: 0, delayed: 0 });

@@ -92,6 +92,17 @@ describe('FolderDeleteGuardPeer', () => {
     expect(applied).toEqual([e.id]);
     expect(held).toEqual([]);
     expect(big.counted.listings).toBe(0);
+    // A live change that touches the folder while it is being counted: not held either.
+    let asked = 0;
+    const touchedMeanwhile = new FolderDeleteGuardPeer(
+      peer,
+      big.tree,
+      10,
+      async (x) => void held.push(x.id),
+      async () => ++asked > 1,
+    );
+    expect(await touchedMeanwhile.apply(e, async () => undefined as never)).toMatchObject({ kind: 'applied' });
+    expect(held).toEqual([]);
     // A job delete its job will send is counted and held like any other.
     const sending = new FolderDeleteGuardPeer(
       peer,

@@ -162,6 +162,26 @@ describe('JobRunner', () => {
     }
   });
 
+  it('refuses a second resync of a peer while the first is still being saved', async () => {
+    const jobs = new MemoryJobs();
+    const journal = new MemoryJournal();
+    const release = signal();
+    const saving = signal();
+    jobs.hold = { saving, release: release.promise };
+    const r = runner(jobs, journal, tree('primary', []), tree('server2', []));
+    try {
+      const first = r.create('resync', 'server2', { from: 'primary', path: '/loc' });
+      await saving.promise;
+      await expect(r.create('resync', 'server2', { from: 'primary', path: '/loc' })).rejects.toMatchObject({
+        code: 'JOB_RUNNING',
+      });
+      release.resolve();
+      await first;
+    } finally {
+      await r.close();
+    }
+  });
+
   it('leaves alone, at start-up, a job created since this process started', async () => {
     // The API may take requests before the runner's start() (embedded start-up serves it only after, but the
     // runner must not rely on that): a job it runs is not one a restart interrupted.

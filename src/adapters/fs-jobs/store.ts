@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { JobRecordError } from '../../core/errors.js';
 import type { Difference, Job } from '../../core/jobs/job.js';
 import type { JobStore } from '../../core/jobs/job-store.js';
 import { isStamp } from '../../core/stamp.js';
@@ -32,7 +33,9 @@ export class FsJobStore implements JobStore {
       return JSON.parse(text) as Job;
     } catch (error) {
       // Written atomically, so never torn by a crash: edited by hand, or the disk failed. Say which file.
-      throw new Error(`${file} is not a job record (${(error as Error).message}): repair or remove that job's folder`);
+      throw new JobRecordError(
+        `${file} is not a job record (${(error as Error).message}): repair or remove that job's folder`,
+      );
     }
   }
 

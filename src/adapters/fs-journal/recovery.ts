@@ -75,7 +75,7 @@ const YIELD_EVERY = 1024;
 /**
  * Start-up, second step: reads every entry into `load` and clears what a crash can leave behind. Reading is
  * synchronous (see recoverEntry); every YIELD_EVERY entries it lets the event loop run, so that a server listening
- * meanwhile (`/healthz`) answers.
+ * meanwhile (`/livez`) answers.
  */
 export async function loadJournal(
   layout: JournalLayout,

@@ -61,7 +61,7 @@ interface Running {
 export class JobRunner implements JobGate, JobService {
   private readonly running = new Map<string, Running>();
   /** Resyncs being saved before they run: live changes are recorded for them already (see create). */
-  private readonly saving = new Map<string, { path: string; touches: TouchSet }>();
+  private readonly saving = new Map<string, { peer: string; path: string; touches: TouchSet }>();
   private readonly now: () => Date;
 
   constructor(private readonly deps: JobRunnerDeps) {
@@ -86,12 +86,13 @@ export class JobRunner implements JobGate, JobService {
 
   async create(kind: JobKind, peer: string, request: JobRequest): Promise<JobView> {
     const job = this.plan(kind, peer, request);
-    if (writes(job) && [...this.running.values()].some((r) => r.execution.job.peer === peer && r.touches)) {
+    const resyncing = [...this.running.values()].some((r) => r.execution.job.peer === peer && r.touches);
+    if (writes(job) && (resyncing || [...this.saving.values()].some((s) => s.peer === peer))) {
       throw new StateConflictError('JOB_RUNNING', `a resync of ${peer} is already running: wait for it or cancel it`);
     }
     // A resync's touches start with the job, not once it is saved: a live change during the save counts too.
     const touches = writes(job) ? new TouchSet() : undefined;
-    if (touches) this.saving.set(job.id, { path: job.path, touches });
+    if (touches) this.saving.set(job.id, { peer, path: job.path, touches });
     try {
       await this.deps.jobs.save(job);
     } finally {
@@ -246,6 +247,7 @@ export class JobRunner implements JobGate, JobService {
       return end;
     } catch (error) {
       const { job } = execution;
+      running.stopping ??= 'close'; // its writes are dropped from now on, not sent while they are being purged
       this.deps.logger.error('job stopped unexpectedly', { jobId: job.id, error });
       // Not left RUNNING with nothing running it: FAILED with the reason, its unreplayed writes dropped.
       const reason = `the job stopped unexpectedly: ${error instanceof Error ? error.message : String(error)}`;

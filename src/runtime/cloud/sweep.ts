@@ -119,8 +119,10 @@ export class CloudSweeper {
         else if (idle) {
           // Nothing in flight: a cause of its own each minute, so that an entry whose last ring found it busy (a
           // claim left by a process that died) is rung again as soon as the claim is free, not five minutes later
-          // when SQS forgets the first ring.
-          candidates.push({ entry, cause: `idle.${Math.floor(now / 60_000)}` });
+          // when SQS forgets the first ring. A change the peer failed waits out its backoff (1, 2, 4 … minutes).
+          if (!entry.repeats || retryDue(entry, now, this.redriveAfterMs)) {
+            candidates.push({ entry, cause: `idle.${Math.floor(now / 60_000)}` });
+          }
         } else if (now - lastAnnounced(entry) >= this.redriveAfterMs) {
           candidates.push({ entry, cause: `sweep.${bucket}` });
         } else if (retryDue(entry, now, this.redriveAfterMs)) {
