@@ -208,9 +208,10 @@ export class RelayClient {
       try {
         return await this.uploadInOne(change, body, options.signal);
       } catch (error) {
-        // An older relay (no such route) or one that takes bodies elsewhere (cloud: presigned S3 URLs).
+        // An older relay (no such route) or one that takes bodies elsewhere (cloud: presigned S3 URLs): three steps
+        // from now on. 413 (a proxy in front allowing smaller requests, say): three steps for this upload only.
         if (!(error instanceof RelayRefusedError && [404, 405, 413, 415].includes(error.status))) throw error;
-        this.singleRequest = false;
+        if (error.status !== 413) this.singleRequest = false;
       }
     }
     for (let round = 1; ; round++) {

@@ -152,14 +152,17 @@ export class Sender {
 
   /** Sends one change until it is done (acknowledged in the outbox); false when stopping. */
   private async send(entry: OutboxEntry): Promise<boolean> {
+    // Local failures in a row (a file that cannot be read): rounds the relay was unreachable do not count.
+    let local = 0;
     for (let failures = 0; ; ) {
-      const outcome = await this.attempt(entry, failures + 1);
+      const outcome = await this.attempt(entry, failures + 1, local + 1);
       if (outcome === 'stopped') return false;
       if (outcome === 'done') {
         await this.options.outbox.ack(entry.seq); // an outbox that cannot be written is fatal: let it propagate
         return true;
       }
       failures += 1;
+      local = outcome.local ? local + 1 : 0;
       const delay = retryDelay(failures, this.options.reconnect, outcome.retryAfterMs, this.clock.random);
       try {
         await this.clock.sleep(delay, this.signal);
@@ -197,7 +200,8 @@ export class Sender {
   private async attempt(
     entry: OutboxEntry,
     attempt: number,
-  ): Promise<'done' | 'stopped' | { retryAfterMs: number | undefined }> {
+    localAttempt: number,
+  ): Promise<'done' | 'stopped' | { retryAfterMs: number | undefined; local: boolean }> {
     try {
       await this.deliver(entry);
       this.sent += 1;
@@ -210,14 +214,14 @@ export class Sender {
         error instanceof RelayRefusedError ||
         error instanceof UploadUrlRefusedError
       );
-      if (isDefiniteRefusal(error) || (local && attempt >= MAX_LOCAL_FAILURES)) {
+      if (isDefiniteRefusal(error) || (local && localAttempt >= MAX_LOCAL_FAILURES)) {
         this.reachable();
         // An outbox folder that cannot be written is fatal, as for the outbox itself: the change must not be acked.
         await this.setAside(entry, error as Error);
         return 'done';
       }
       this.reportFailure(entry, error, attempt);
-      return { retryAfterMs: error instanceof RelayUnavailableError ? error.retryAfterMs : undefined };
+      return { retryAfterMs: error instanceof RelayUnavailableError ? error.retryAfterMs : undefined, local };
     }
   }
 

@@ -197,6 +197,27 @@ describe('RelayClient', () => {
     ]);
   });
 
+  it('takes three steps for an upload a proxy refused as too large in one request, and one request again after', async () => {
+    const { fetch, seen } = scripted(
+      refused(413, 'PAYLOAD_TOO_LARGE'),
+      accepted('http://relay.test:8787/v1/changes/c1/body', 'c1'),
+      json(200, { id: 'c1', size: 5, sha256: change.sha256 }),
+      json(200, { id: 'c1', status: 'PENDING' }),
+      json(201, { id: 'c2', status: 'PENDING' }),
+    );
+    const relay = client(fetch, 'http://relay.test:8787', true);
+    const body = () => Readable.from([Buffer.from('hello')]);
+    expect(await relay.uploadFile(change, body)).toEqual({ id: 'c1', status: 'PENDING' });
+    expect(await relay.uploadFile(change, body)).toEqual({ id: 'c2', status: 'PENDING' });
+    expect(seen.map((s) => `${s.method} ${new URL(s.url).pathname}`)).toEqual([
+      'POST /v1/uploads',
+      'POST /v1/changes',
+      'PUT /v1/changes/c1/body',
+      'POST /v1/changes/c1/commit',
+      'POST /v1/uploads',
+    ]);
+  });
+
   it('uploads: change, streamed body with the token to the relay itself, commit', async () => {
     const { fetch, seen } = scripted(
       accepted('http://relay.test:8787/v1/changes/c1/body'),

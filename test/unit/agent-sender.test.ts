@@ -195,6 +195,23 @@ describe('sender', () => {
     ]);
   });
 
+  it('sets aside a change only after 5 local failures in a row, not counting rounds the relay was unreachable', async () => {
+    const { client, run, outbox } = await rig();
+    let round = 0;
+    const local = () => Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+    client.fail = (call) => {
+      if (!call.startsWith('makedir')) return undefined;
+      round += 1;
+      // Four rounds of outage, then four local failures, then it works: never five local ones in a row.
+      if (round <= 4) return new RelayUnavailableError('down', 1);
+      if (round <= 8) return local();
+      return undefined;
+    };
+    await run({ action: 'makedir', path: 'd' });
+    expect(client.calls).toEqual(['makedir /base/d']);
+    expect((await RefusedChanges.open(outbox.dir)).count).toBe(0);
+  });
+
   it('keeps a change first in line while the relay is unreachable, refuses the token or redirects', async () => {
     const { client, run, file } = await rig();
     await writeFile(file('x'), 'X');
