@@ -13,13 +13,16 @@ import { touchesOf } from '../../../core/jobs/touch-set.js';
 import type { TreeReader } from '../../../core/jobs/tree.js';
 import type { JournalStore } from '../../../core/journal.js';
 import type { Logger } from '../../../core/logger.js';
-import { isStamp, type StampClock } from '../../../core/stamp.js';
+import { isStamp, type StampClock, stampTime } from '../../../core/stamp.js';
 import { JobLease } from './job-lease.js';
 import { JobResults } from './job-results.js';
 import { S3JobStore } from './s3-job-store.js';
 import type { S3Objects } from './s3-objects.js';
 import { MARGIN_MS, TouchLogReader, TouchLogWriter } from './touch-log.js';
 import { CloudTouchRecorder } from './touch-recorder.js';
+
+/** A running marker without its job record this long after the job's stamp: its creation died half-way. */
+const ORPHAN_MARKER_MS = 5 * 60_000;
 
 export interface CloudJobsOptions {
   s3: S3Objects;
@@ -103,8 +106,10 @@ export class CloudJobs implements JobService, JobGate {
         }
       }
     }
-    await this.jobs.save(job);
+    // The marker first: a crash between the two writes leaves a marker without a job, which a slice removes once it
+    // is old (see slice), never a RUNNING job that no slice runs.
     await this.jobs.markRunning(job.id, jobWrites(job));
+    await this.jobs.save(job);
     this.recorder.forget();
     return jobView(job);
   }
@@ -198,7 +203,12 @@ export class CloudJobs implements JobService, JobGate {
 
   private async slice(id: string, deadline: number): Promise<{ view: JobView; ended: boolean } | undefined> {
     const job = await this.jobs.read(id);
-    if (job?.status !== 'RUNNING') {
+    if (!job) {
+      // Its record is being written (the marker goes first), or the process creating it died in between.
+      if (this.now().getTime() - stampTime(id).getTime() > ORPHAN_MARKER_MS) await this.jobs.unmarkRunning(id);
+      return undefined;
+    }
+    if (job.status !== 'RUNNING') {
       await this.jobs.unmarkRunning(id);
       return undefined;
     }

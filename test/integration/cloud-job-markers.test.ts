@@ -1,0 +1,40 @@
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { expect, it } from 'vitest';
+import { JobScope } from '../../src/core/jobs/scope.js';
+import type { JournalStore } from '../../src/core/journal.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { StampClock } from '../../src/core/stamp.js';
+import { CloudJobs } from '../../src/runtime/cloud/jobs/cloud-jobs.js';
+import { S3JobStore } from '../../src/runtime/cloud/jobs/s3-job-store.js';
+import { S3Objects } from '../../src/runtime/cloud/jobs/s3-objects.js';
+import { freshBucket, motoAvailable, useMotoS3 } from '../support/moto.js';
+import { describeWithServer } from '../support/servers.js';
+
+describeWithServer('moto_server', motoAvailable, 'cloud jobs: running markers against moto_server', () => {
+  const s3 = useMotoS3();
+
+  it('drops a running marker whose job record never came (its creation died), and keeps a young one', async () => {
+    const bucket = await freshBucket(s3.client);
+    const objects = new S3Objects(s3.client, bucket, 'relay');
+    const store = new S3JobStore(objects);
+    // A job is created marker first, then its record: a process that died in between left only the marker.
+    const orphan = new StampClock(() => Date.now() - 10 * 60_000).next();
+    const young = new StampClock().next(); // its record is being written right now
+    await store.markRunning(orphan, true);
+    await store.markRunning(young, false);
+    const jobs = new CloudJobs({
+      s3: objects,
+      store: {} as JournalStore, // no job runs here: the slices only look at the markers
+      ring: async () => {},
+      readers: new Map(),
+      peers: ['server2'],
+      scope: new JobScope([{ path: '/user_homes', replicate: true }]),
+      clock: new StampClock(),
+      logger: silentLogger,
+    });
+    const report = await jobs.runSlices(Date.now() + 60_000);
+    expect(report.jobs).toEqual([]);
+    const page = await s3.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'relay/jobs-running/' }));
+    expect((page.Contents ?? []).map((o) => o.Key)).toEqual([`relay/jobs-running/${young}.r`]);
+  });
+});
