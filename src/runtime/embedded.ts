@@ -33,7 +33,7 @@ import { Topology } from '../core/topology.js';
 import { UploadExpiry } from '../core/upload-expiry.js';
 import { convergenceParts } from './convergence.js';
 import { DELETE_WINDOWS_FILE, FileDeleteWindows } from './delete-windows-file.js';
-import { type RunningServer, startHttpServer } from './http-server.js';
+import { listenOptions, type RunningServer, startHttpServer } from './http-server.js';
 import { warnWithoutPublicUrl } from './listen-check.js';
 import { nodeChangeRoutes } from './node-change-routes.js';
 import { nodeRequestBodies } from './node-request-bodies.js';
@@ -93,14 +93,7 @@ export async function startEmbeddedRelay(config: RelayConfig, options: EmbeddedO
   const lock = await FsJournalStore.lock(root);
   let server: RunningServer;
   try {
-    server = await startHttpServer({
-      fetch: startingAnswer,
-      host: config.listen.host,
-      port: config.listen.port,
-      bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutSeconds * 1000,
-      maxConnections: config.limits.maxConnections,
-      logger,
-    });
+    server = await startHttpServer({ fetch: startingAnswer, ...listenOptions(config, logger) });
   } catch (error) {
     await lock.release();
     throw error;

@@ -22,6 +22,23 @@ export interface HttpServerOptions {
   logger?: Logger;
 }
 
+/** The listener's settings from the relay's configuration (`listen`, `limits`). */
+export function listenOptions(
+  config: {
+    listen: { host: string; port: number };
+    limits: { bodyIdleTimeoutSeconds: number; maxConnections: number };
+  },
+  logger: Logger,
+): Omit<HttpServerOptions, 'fetch' | 'routes'> {
+  return {
+    host: config.listen.host,
+    port: config.listen.port,
+    bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutSeconds * 1000,
+    maxConnections: config.limits.maxConnections,
+    logger,
+  };
+}
+
 export interface RunningServer {
   server: Server;
   url: string;

@@ -2,7 +2,7 @@ import { PinoLogger } from '../../adapters/log/pino-logger.js';
 import { type SqsPollerOptions, SqsReplayPoller } from '../../adapters/sqs-doorbell/poller.js';
 import type { RelayConfig } from '../../config/load.js';
 import type { Logger } from '../../core/logger.js';
-import { type RunningServer, startHttpServer } from '../http-server.js';
+import { listenOptions, type RunningServer, startHttpServer } from '../http-server.js';
 import { warnWithoutPublicUrl } from '../listen-check.js';
 import { OperatorSurfaces } from '../operator-surfaces.js';
 import type { CloudJobs } from './jobs/cloud-jobs.js';
@@ -53,11 +53,7 @@ export async function startCloudServe(config: RelayConfig, options: CloudServeOp
     server = await startHttpServer({
       fetch: relay.app.fetch,
       routes: relay.nodeRoutes,
-      host: config.listen.host,
-      port: config.listen.port,
-      bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutSeconds * 1000,
-      maxConnections: config.limits.maxConnections,
-      logger,
+      ...listenOptions(config, logger),
     });
   } catch (error) {
     await relay.close();
