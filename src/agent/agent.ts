@@ -8,6 +8,7 @@ import { closeSignal } from './close-write.js';
 import { AgentConfigError } from './errors.js';
 import { sameIdentity } from './file-index.js';
 import { INDEX_FILE, loadIndex, saveIndex } from './index-file.js';
+import { OpenUploads } from './open-uploads.js';
 import { Outbox } from './outbox.js';
 import { RefusedChanges } from './refused-changes.js';
 import { RenameDetector } from './rename-detector.js';
@@ -238,6 +239,7 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
   const sender = new Sender({
     outbox,
     refused,
+    uploads: await OpenUploads.open(outbox.dir),
     client,
     root,
     vfs,

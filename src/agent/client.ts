@@ -41,6 +41,12 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/** Told when the relay opens a three-step upload and when it is closed (committed, given up, gone). */
+export interface UploadTracker {
+  opened(id: string): Promise<void>;
+  closed(id: string): Promise<void>;
+}
+
 export interface RelayClientOptions {
   /** Base URL of the relay API, e.g. `http://127.0.0.1:8787`. */
   relay: string;
@@ -203,7 +209,11 @@ export class RelayClient {
    * own authorisation, and the token must not leak to it). A commit answered `409 ALREADY_COMMITTED` is a
    * success: an earlier attempt got through and only its answer was lost.
    */
-  async uploadFile(change: UploadRequest, body: BodySource, options: CallOptions = {}): Promise<UploadReceipt> {
+  async uploadFile(
+    change: UploadRequest,
+    body: BodySource,
+    options: CallOptions & { uploads?: UploadTracker } = {},
+  ): Promise<UploadReceipt> {
     if (this.singleRequest && change.size <= SINGLE_REQUEST_MAX_BYTES) {
       try {
         return await this.uploadInOne(change, body, options.signal);
@@ -219,15 +229,18 @@ export class RelayClient {
       // Only deletes are ever HELD: an upload is AWAITING_BODY, PENDING or IGNORED.
       if (receipt.status !== 'AWAITING_BODY') return receipt as UploadReceipt;
       try {
+        await options.uploads?.opened(receipt.id);
         await this.putBody(receipt.upload, change, body, options.signal);
-        return await this.commit(receipt, change, body, options.signal);
+        const committed = await this.commit(receipt, change, body, options.signal);
+        await options.uploads?.closed(receipt.id);
+        return committed;
       } catch (error) {
         // 404: the relay restarted and dropped the uncommitted change; 403 from the bucket: the presigned URL
         // expired. A new change starts from scratch, with a fresh URL.
         const gone = error instanceof RelayRefusedError && error.status === 404;
         // Otherwise the change is still there, waiting for a body that is not coming: until it expired (an hour)
         // it would hold back every later change to its path, this upload's next attempt included.
-        if (!gone) await this.abandon(receipt.id);
+        if (gone || (await this.abandonUpload(receipt.id))) await options.uploads?.closed(receipt.id);
         if ((gone || error instanceof UploadUrlRefusedError) && round < UPLOAD_ROUNDS) continue;
         throw error;
       }
@@ -235,12 +248,18 @@ export class RelayClient {
   }
 
   /**
-   * `POST /v1/changes/{id}/abandon`, once and briefly, whatever happens: a relay that does not answer lets the
-   * upload expire instead; 404 (gone, or a relay without the route) and 409 (committed after all) need nothing.
+   * `POST /v1/changes/{id}/abandon`, once and briefly. True once the relay answered: given up, or nothing to give
+   * up (404: gone, or a relay without the route; 409: committed after all). False when it did not answer: the
+   * upload then expires on the relay, or is given up at the agent's next start.
    */
-  private async abandon(id: string): Promise<void> {
+  async abandonUpload(id: string): Promise<boolean> {
     const path = `v1/changes/${encodeURIComponent(id)}/abandon`;
-    await this.json('POST', path, {}, AbortSignal.timeout(ABANDON_TIMEOUT_MS)).catch(() => undefined);
+    try {
+      await this.json('POST', path, {}, AbortSignal.timeout(ABANDON_TIMEOUT_MS));
+      return true;
+    } catch (error) {
+      return error instanceof RelayRefusedError && (error.status === 404 || error.status === 409);
+    }
   }
 
   /** `PUT /v1/config/{scope}/{name}`: a configuration document, XML or JSON, at most 1 MiB. */

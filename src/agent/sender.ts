@@ -8,6 +8,7 @@ import type { ChangeRequest, RelayClient } from './client.js';
 import { DocumentDelivery } from './document-sender.js';
 import { BodyChangedError, RelayRefusedError, RelayUnavailableError, UploadUrlRefusedError } from './errors.js';
 import { isSameOrBelow } from './file-index.js';
+import type { OpenUploads } from './open-uploads.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 import { vfsPath } from './paths.js';
 import { isDefiniteRefusal } from './refusals.js';
@@ -35,6 +36,8 @@ export interface SenderOptions {
   concurrency?: number;
   /** Time for the waits between rounds (tests inject one). */
   clock?: RetryClock;
+  /** The three-step uploads in progress, kept so that the next start gives up those this run leaves open. */
+  uploads?: OpenUploads;
 }
 
 /** Local failures (an unreadable file, say) tolerated before a change is set aside. */
@@ -124,6 +127,7 @@ export class Sender {
    * cannot be sent now (relay unreachable) stays in flight and is tried again with backoff.
    */
   private async run(): Promise<void> {
+    await this.abandonLeftOpen();
     const inFlight = new Set<number>();
     const concurrency = this.options.concurrency ?? 8;
     await Promise.all(Array.from({ length: concurrency }, () => this.work(inFlight)));
@@ -336,7 +340,7 @@ export class Sender {
         await this.options.client.uploadFile(
           { action: 'upload', path: this.vfs(path), size, sha256, modified, user },
           () => body.stream(),
-          { signal: this.signal },
+          { signal: this.signal, uploads: this.options.uploads },
         );
         return true;
       } catch (error) {
@@ -348,6 +352,22 @@ export class Sender {
     }
     this.options.logger.info('file keeps changing; its next change will send it', { path });
     return true;
+  }
+
+  /**
+   * Uploads an earlier run left open on the relay (stopped or killed in the middle): given up before anything is
+   * sent, so that sending them again is not held back behind them. One that cannot be given up now (the relay does
+   * not answer) stays listed for the next start; the relay lets it expire meanwhile.
+   */
+  private async abandonLeftOpen(): Promise<void> {
+    const { uploads } = this.options;
+    for (const id of uploads?.left ?? []) {
+      if (this.signal.aborted) return;
+      if (await this.options.client.abandonUpload(id)) {
+        await uploads!.closed(id);
+        this.options.logger.info('gave up an upload an earlier run left open', { changeId: id });
+      }
+    }
   }
 
   private async submit(change: ChangeRequest): Promise<void> {

@@ -218,6 +218,33 @@ describe('RelayClient', () => {
     ]);
   });
 
+  it('tells its tracker when the relay opens a three-step upload and when it is closed', async () => {
+    const events: string[] = [];
+    const uploads = {
+      opened: async (id: string) => void events.push(`opened ${id}`),
+      closed: async (id: string) => void events.push(`closed ${id}`),
+    };
+    const { fetch } = scripted(
+      accepted('http://relay.test:8787/v1/changes/c1/body', 'c1'),
+      json(200, { id: 'c1', size: 5, sha256: change.sha256 }),
+      json(200, { id: 'c1', status: 'PENDING' }),
+      // The next one: its body is refused for good; given up, closed.
+      accepted('http://relay.test:8787/v1/changes/c2/body', 'c2'),
+      refused(403, 'FORBIDDEN'),
+      json(200, { id: 'c2', abandoned: true }),
+      // And one the relay cannot be told about: it stays open for the agent's next start.
+      accepted('http://relay.test:8787/v1/changes/c3/body', 'c3'),
+      refused(403, 'FORBIDDEN'),
+      networkError(),
+    );
+    const relay = client(fetch);
+    const body = () => Readable.from([Buffer.from('hello')]);
+    await relay.uploadFile(change, body, { uploads });
+    await expect(relay.uploadFile(change, body, { uploads })).rejects.toMatchObject({ status: 403 });
+    await expect(relay.uploadFile(change, body, { uploads })).rejects.toMatchObject({ status: 403 });
+    expect(events).toEqual(['opened c1', 'closed c1', 'opened c2', 'closed c2', 'opened c3']);
+  });
+
   it('uploads: change, streamed body with the token to the relay itself, commit', async () => {
     const { fetch, seen } = scripted(
       accepted('http://relay.test:8787/v1/changes/c1/body'),

@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BodySource, ChangeRequest, RelayClient, UploadRequest } from '../../src/agent/client.js';
 import { RelayRefusedError, RelayUnavailableError, UploadUrlRefusedError } from '../../src/agent/errors.js';
+import { OPEN_UPLOADS_FILE, OpenUploads } from '../../src/agent/open-uploads.js';
 import { Outbox } from '../../src/agent/outbox.js';
 import { REFUSED_LOG, RefusedChanges } from '../../src/agent/refused-changes.js';
 import type { LocalChange } from '../../src/agent/rename-detector.js';
@@ -210,6 +211,51 @@ describe('sender', () => {
     await run({ action: 'makedir', path: 'd' });
     expect(client.calls).toEqual(['makedir /base/d']);
     expect((await RefusedChanges.open(outbox.dir)).count).toBe(0);
+  });
+
+  it('gives up, before sending anything, the uploads an earlier run left open; keeps those it cannot', async () => {
+    const tmp = await tempDir('vfs-relay-open-');
+    cleanups.push(tmp.remove);
+    await writeFile(join(tmp.dir, OPEN_UPLOADS_FILE), `${JSON.stringify(['c-gone', 'c-unanswered'])}\n`);
+    const uploads = await OpenUploads.open(tmp.dir);
+    expect(uploads.left).toEqual(['c-gone', 'c-unanswered']);
+    const outbox = await Outbox.open(join(tmp.dir, 'outbox'));
+    cleanups.push(() => outbox.close());
+    const asked: string[] = [];
+    const client = new FakeClient();
+    const sent: string[] = [];
+    Object.assign(client, {
+      abandonUpload: async (id: string) => {
+        asked.push(id);
+        return id === 'c-gone';
+      },
+    });
+    const sender = new Sender({
+      outbox,
+      refused: await RefusedChanges.open(outbox.dir),
+      uploads,
+      client: client as unknown as RelayClient,
+      root: tmp.dir,
+      vfs: '/base/',
+      logger: memoryLogger(),
+      reconnect: { baseDelayMs: 5, maxDelayMs: 20 },
+      goneGraceMs: 200,
+      clock: fakeClock(),
+    });
+    client.fail = (call) => {
+      sent.push(`${call} after ${asked.length} abandons`);
+      return undefined;
+    };
+    await outbox.append({ action: 'makedir', path: 'd' });
+    sender.start((error) => {
+      throw error;
+    });
+    cleanups.push(() => sender.stop());
+    await waitFor(async () => outbox.size === 0, 5_000);
+    expect(sent).toEqual(['makedir /base/d after 2 abandons']);
+    // The one the relay did not answer for stays listed for the next start.
+    expect(JSON.parse(await readFile(join(tmp.dir, OPEN_UPLOADS_FILE), 'utf8'))).toEqual(['c-unanswered']);
+    expect((await OpenUploads.open(tmp.dir)).left).toEqual(['c-unanswered']);
   });
 
   it('keeps a change first in line while the relay is unreachable, refuses the token or redirects', async () => {
