@@ -1,3 +1,4 @@
+import type { ByteBudget } from '../core/byte-budget.js';
 import type { JournalEntry } from '../core/entry.js';
 import type { HeldChanges } from '../core/held-changes.js';
 import type { ChangeIntake } from '../core/intake.js';
@@ -62,6 +63,11 @@ export interface ApiDeps {
   logger: Logger;
   /** How the server hands over request bodies; default: the web Request's (runtime/node-request-bodies.ts on Node). */
   requestBodies?: RequestBodies;
+  /**
+   * Memory for request bodies held whole, shared with the intake's (small uploads): configuration documents reserve
+   * from it before they are read. Absent: not bounded here (a Lambda takes one request at a time).
+   */
+  bodyMemory?: ByteBudget;
 }
 
 export const DEFAULT_LIMITS: ApiLimits = {

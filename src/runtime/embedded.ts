@@ -253,6 +253,7 @@ async function openRelay(
     }),
     listenUrl: () => server.url,
     requestBodies: nodeRequestBodies,
+    bodyMemory,
     limits: { ...DEFAULT_LIMITS, maxUploadBytes: config.limits.maxUploadBytes },
     logger,
   };

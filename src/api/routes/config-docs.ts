@@ -1,4 +1,5 @@
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
+import { LimitExceededError } from '../../core/errors.js';
 import { type AuthEnv, callerNode, requireRole, tokenResolver } from '../auth.js';
 import { checkConfigDocument } from '../config-document.js';
 import type { ApiDeps } from '../deps.js';
@@ -45,6 +46,34 @@ const remove = createRoute({
   },
 });
 
+/**
+ * Reads a document whole, its size reserved first from the memory all bodies held whole share: many documents sent
+ * slowly at once cannot hold more than that (429 BODY_MEMORY_FULL, retry shortly). The reservation is the declared
+ * length, or the most a document may be; it is given back once the document is read (or the read fails).
+ */
+async function readWithin(
+  deps: ApiDeps,
+  declared: string | undefined,
+  read: () => Promise<ArrayBuffer>,
+): Promise<Uint8Array> {
+  const length = declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : Number.NaN;
+  const reserved = Number.isSafeInteger(length)
+    ? Math.min(length, deps.limits.maxConfigBytes)
+    : deps.limits.maxConfigBytes;
+  if (deps.bodyMemory && !deps.bodyMemory.tryReserve(reserved)) {
+    throw new LimitExceededError(
+      'BODY_MEMORY_FULL',
+      'the relay holds as many request bodies in memory as it may; send the document again shortly',
+      1,
+    );
+  }
+  try {
+    return new Uint8Array(await read());
+  } finally {
+    deps.bodyMemory?.release(reserved);
+  }
+}
+
 export function configDocRoutes(deps: ApiDeps) {
   const app = new OpenAPIHono<AuthEnv>({ defaultHook: validationHook });
   app.use('*', requireRole(tokenResolver(deps.tokens), 'node', deps.rateLimiter));
@@ -53,7 +82,7 @@ export function configDocRoutes(deps: ApiDeps) {
   app.openapi(put, async (c) => {
     const { scope, name } = c.req.valid('param');
     const contentType = documentType(c.req.header('content-type'));
-    const body = new Uint8Array(await c.req.arrayBuffer());
+    const body = await readWithin(deps, c.req.header('content-length'), () => c.req.arrayBuffer());
     checkConfigDocument(body, contentType);
     const result = await deps.intake.putConfig({ scope, name, body, contentType }, callerNode(c.get('caller')));
     if (!result.journaled) return c.json({ status: 'IGNORED' as const, reason: result.reason }, 200);

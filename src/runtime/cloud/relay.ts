@@ -11,6 +11,7 @@ import { type ApiDeps, DEFAULT_LIMITS, relayUploadTarget } from '../../api/deps.
 import { RateLimiter } from '../../api/rate-limit.js';
 import { UploadKeys } from '../../api/upload-keys.js';
 import type { RelayConfig } from '../../config/load.js';
+import { BODY_MEMORY_BYTES, ByteBudget } from '../../core/byte-budget.js';
 import { DeleteGuard } from '../../core/delete-guard.js';
 import type { Doorbell } from '../../core/doorbell.js';
 import { ReplicaEchoFilter } from '../../core/echo.js';
@@ -244,6 +245,8 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     }),
     listenUrl: options.listenUrl,
     requestBodies: nodeRequestBodies,
+    // Configuration documents read whole, many at once under `vfs-relay serve`.
+    bodyMemory: new ByteBudget(BODY_MEMORY_BYTES),
     limits: {
       ...DEFAULT_LIMITS,
       maxUploadBytes: options.bodiesThroughRelay
