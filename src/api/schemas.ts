@@ -34,7 +34,8 @@ const user = z
   .string()
   .min(1)
   .max(256)
-  .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters');
+  // The paths' rule (C0, DEL, C1), and the line and paragraph separators a log line would break at.
+  .regex(/^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$/, 'must not contain control characters');
 
 export const NewChangeSchema = z
   .object({

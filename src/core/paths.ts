@@ -26,6 +26,8 @@ export function normalizePath(raw: unknown, field = 'path'): string {
   if (!raw.startsWith('/')) throw new BadPathError(`${field} must be absolute (start with "/")`);
   if (CONTROL.test(raw)) throw new BadPathError(`${field} contains NUL or control characters`);
   if (LONE_SURROGATE.test(raw)) throw new BadPathError(`${field} is not valid Unicode`);
+  // Not characters of XML 1.0: config.XML could not hold the name as well-formed XML.
+  if (/[\ufffe\uffff]/.test(raw)) throw new BadPathError(`${field} contains U+FFFE or U+FFFF (not characters)`);
   if (FORMAT_CHARACTER.test(raw)) {
     throw new BadPathError(`${field} contains Unicode format characters (bidi controls, zero-width characters)`);
   }

@@ -405,6 +405,7 @@ const cases: HostileCase[] = [
       ['right-to-left override (bidi)', '/user_homes/invoice\u202etxt.exe'],
       ['zero-width space', '/user_homes/ad\u200bmin'],
       ['byte order mark inside a name', '/user_homes/\ufeffa'],
+      ['U+FFFE (not an XML character)', '/user_homes/a\ufffeb'],
       ['percent-encoded bidi override', '/user_homes/a%E2%80%AEb'],
     ] as const
   ).map(
@@ -794,6 +795,19 @@ const cases: HostileCase[] = [
         headers: { 'content-type': 'application/octet-stream' },
         body: 'x'.repeat(12),
       },
+      status: 400,
+      code: 'BAD_REQUEST',
+    }),
+  ),
+  ...(
+    [
+      ['a C1 control character', 'a\u0085b'],
+      ['a line separator', 'a\u2028b'],
+    ] as const
+  ).map(
+    ([what, user]): HostileCase => ({
+      name: `user name with ${what}`,
+      request: change({ action: 'makedir', path: '/user_homes/x', user }),
       status: 400,
       code: 'BAD_REQUEST',
     }),
