@@ -223,6 +223,7 @@ export class ChangeIntake {
 
   /** Body complete: verify size and checksum, give every lane its copy, mark PENDING, ring. `node` as for writeBody. */
   async commit(id: string, node: string | undefined): Promise<JournalEntry[]> {
+    this.refuseOthersEarly(id, node);
     return this.perChange.run(id, async () => {
       const entries = await this.findAwaiting(id, node);
       const home = entries[0]!;
@@ -252,6 +253,7 @@ export class ChangeIntake {
    */
   async abandon(id: string, node: string | undefined): Promise<JournalEntry[]> {
     checkChangeId(id);
+    this.refuseOthersEarly(id, node);
     return this.perChange.run(id, async () => {
       const entries = await this.findAwaiting(id, node);
       const awaiting = entries.filter((e) => e.status === 'AWAITING_BODY');
@@ -388,6 +390,15 @@ export class ChangeIntake {
     const lanes = new Set([...this.deps.topology.allLanes().map((t) => t.lane), ...(await this.deps.store.lanes())]);
     const found = await Promise.all([...lanes].sort().map((lane) => this.deps.store.read({ lane, id })));
     return found.filter((e): e is JournalEntry => e !== undefined);
+  }
+
+  /**
+   * Another node's upload this process opened answers 404 at once, as an unknown id does: waiting for the change's
+   * lock first (held while its body arrives) would tell the caller the id exists. The check under the lock
+   * (findAwaiting) still decides for uploads this process did not open.
+   */
+  private refuseOthersEarly(id: string, node: string | undefined): void {
+    if (node !== undefined && this.ledger.openedForAnother(id, node)) throw uploadNotFound(id);
   }
 
   /**

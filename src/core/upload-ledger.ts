@@ -11,6 +11,12 @@ export class UploadLedger {
     this.uploads.set(id, { node, activeAt: at, receiving: 0 });
   }
 
+  /** True when this process opened the upload for someone other than `node` (a node token's caller). */
+  openedForAnother(id: string, node: string): boolean {
+    const upload = this.uploads.get(id);
+    return upload !== undefined && upload.node !== node;
+  }
+
   /** A body starts arriving: the upload counts as active until the returned function is called (at its end). */
   receiving(id: string, at: number): (at: number) => void {
     const upload = this.uploads.get(id);

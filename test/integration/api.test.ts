@@ -235,6 +235,49 @@ describe('HTTP API', () => {
     expect(await treeSnapshot(t.journal)).toEqual(before);
   });
 
+  it("answers another node's commit or abandon of an upload whose body is arriving at once, as for an unknown id", async () => {
+    const size = 10;
+    const created = (await (
+      await post('/v1/changes', { action: 'upload', path: '/user_homes/streaming/file.bin', size })
+    ).json()) as { id: string; upload: { url: string } };
+    // Node A's body arrives slowly: the change's lock is held while the relay reads it.
+    let reading!: () => void;
+    const started = new Promise<void>((resolve) => (reading = resolve));
+    let finish!: () => void;
+    const rest = new Promise<void>((resolve) => (finish = resolve));
+    const body = new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          reading();
+          await rest;
+          controller.enqueue(new Uint8Array(size));
+          controller.close();
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    const put = request(created.upload.url, {
+      method: 'PUT',
+      headers: auth(NODE_A_TOKEN, { 'content-length': String(size) }),
+      body,
+      duplex: 'half',
+    } as RequestInit);
+    await started;
+    // Node B's requests do not wait for that lock: a wait would tell B that the id exists.
+    for (const action of ['commit', 'abandon']) {
+      const answer = await request(`/v1/changes/${created.id}/${action}`, {
+        method: 'POST',
+        headers: auth(NODE_B_TOKEN),
+      });
+      expect(answer.status).toBe(404);
+      expect(((await answer.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
+    }
+    finish();
+    expect((await put).status).toBe(200);
+    const commit = await request(`/v1/changes/${created.id}/commit`, { method: 'POST', headers: auth(NODE_A_TOKEN) });
+    expect(commit.status).toBe(200);
+  });
+
   it('lets a node give up an upload it has not committed: gone at once, and what waited behind it goes on', async () => {
     const path = '/user_homes/abandoned/file.bin';
     const first = (await (await post('/v1/changes', { action: 'upload', path, size: 10 })).json()) as { id: string };
