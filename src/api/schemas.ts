@@ -1,6 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { CONFIG_SCOPES, ENTRY_STATUSES, FILE_ACTIONS } from '../core/entry.js';
 import { PEER_STATUSES } from '../core/peer.js';
+import { isStamp } from '../core/stamp.js';
 
 export const ErrorSchema = z
   .object({
@@ -174,7 +175,8 @@ export const ListQuery = z.object({
     .pipe(z.number().min(1, 'must be at least 1'))
     .default(100)
     .openapi({ type: 'integer', minimum: 1, maximum: 1000 }),
-  cursor: z.string().optional(),
+  // A change id: the `next` of the page before. Anything else would quietly answer an empty page.
+  cursor: z.string().refine(isStamp, 'must be the `next` of an earlier page (a change id)').optional(),
 });
 
 export const ConfigParams = z.object({

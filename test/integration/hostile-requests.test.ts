@@ -820,6 +820,12 @@ const cases: HostileCase[] = [
   },
   { name: 'list with limit=abc', request: operator('GET', '/v1/changes?limit=abc'), status: 400, code: 'BAD_REQUEST' },
   {
+    name: 'list with a cursor no page gave out',
+    request: operator('GET', '/v1/changes?cursor=garbage'),
+    status: 400,
+    code: 'BAD_REQUEST',
+  },
+  {
     name: 'list with an unknown status',
     request: operator('GET', '/v1/changes?status=DONE'),
     status: 400,
