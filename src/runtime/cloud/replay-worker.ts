@@ -285,13 +285,7 @@ export class CloudReplayWorker {
     if (claimed?.aborted) {
       // The claim was lost meanwhile: the entry is another process's now. Its outcome (say, the dropped request
       // read as "offline") says nothing about the peer or the entry, so nothing is recorded.
-      logger.warn('replay stopped: the claim on this entry was lost', {
-        entryId: entry.id,
-        lane: entry.lane,
-        peer: entry.peer,
-        durationMs: Math.round(durationMs),
-      });
-      return 'busy';
+      return this.claimLost(entry, { durationMs: Math.round(durationMs) });
     }
     const { health } = this.options;
     const settled = await settleAttempt(entry, attempt, {
@@ -305,13 +299,7 @@ export class CloudReplayWorker {
     if (claimed?.aborted) {
       // Lost while the outcome was settled (a probe can take a while): the entry is another process's now, and
       // neither a purge nor a park of it is this delivery's to write.
-      logger.warn('replay stopped: the claim on this entry was lost', {
-        entryId: entry.id,
-        lane: entry.lane,
-        peer: entry.peer,
-        outcome: outcome.kind,
-      });
-      return 'busy';
+      return this.claimLost(entry, { outcome: outcome.kind });
     }
     this.options.onReplay?.({ entry, outcome, durationMs });
     const fields = replayLogFields(entry, outcome, durationMs);
@@ -340,6 +328,17 @@ export class CloudReplayWorker {
       ...(parked.repeats !== undefined && { repeats: parked.repeats }),
     });
     return parked.status === 'PENDING' ? 'peer-failed' : 'parked';
+  }
+
+  /** A replay that stops because its claim was lost: said once, nothing else recorded. */
+  private claimLost(entry: JournalEntry, fields: Record<string, unknown>): ReplayDecision {
+    this.options.logger.warn('replay stopped: the claim on this entry was lost', {
+      entryId: entry.id,
+      lane: entry.lane,
+      peer: entry.peer,
+      ...fields,
+    });
+    return 'busy';
   }
 
   /**

@@ -9,7 +9,6 @@ import type { JobPage } from '../../../core/jobs/job-runner.js';
 import type { JobService } from '../../../core/jobs/job-service.js';
 import { readDifferencePage } from '../../../core/jobs/job-store.js';
 import type { JobScope } from '../../../core/jobs/scope.js';
-import { touchesOf } from '../../../core/jobs/touch-set.js';
 import type { TreeReader } from '../../../core/jobs/tree.js';
 import type { JournalStore } from '../../../core/journal.js';
 import type { Logger } from '../../../core/logger.js';
