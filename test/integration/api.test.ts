@@ -6,6 +6,7 @@ import { FsJournalStore, JOURNAL_DIR } from '../../src/adapters/fs-journal/store
 import { PinoLogger } from '../../src/adapters/log/pino-logger.js';
 import { SMALL_BODY_BYTES } from '../../src/core/journal.js';
 import { CONFIG_LOCATION, laneId } from '../../src/core/lane.js';
+import { heldBody } from '../support/held-body.js';
 import { waitFor } from '../support/node-client.js';
 import {
   ADMIN_TOKEN,
@@ -241,28 +242,14 @@ describe('HTTP API', () => {
       await post('/v1/changes', { action: 'upload', path: '/user_homes/streaming/file.bin', size })
     ).json()) as { id: string; upload: { url: string } };
     // Node A's body arrives slowly: the change's lock is held while the relay reads it.
-    let reading!: () => void;
-    const started = new Promise<void>((resolve) => (reading = resolve));
-    let finish!: () => void;
-    const rest = new Promise<void>((resolve) => (finish = resolve));
-    const body = new ReadableStream<Uint8Array>(
-      {
-        async pull(controller) {
-          reading();
-          await rest;
-          controller.enqueue(new Uint8Array(size));
-          controller.close();
-        },
-      },
-      { highWaterMark: 0 },
-    );
+    const { body, reading, finish } = heldBody(new Uint8Array(size));
     const put = request(created.upload.url, {
       method: 'PUT',
       headers: auth(NODE_A_TOKEN, { 'content-length': String(size) }),
       body,
       duplex: 'half',
     } as RequestInit);
-    await started;
+    await reading;
     // Node B's requests do not wait for that lock: a wait would tell B that the id exists.
     for (const action of ['commit', 'abandon']) {
       const answer = await request(`/v1/changes/${created.id}/${action}`, {

@@ -3,6 +3,7 @@ import { createApp } from '../../src/api/app.js';
 import { type ApiDeps, DEFAULT_LIMITS } from '../../src/api/deps.js';
 import { ByteBudget } from '../../src/core/byte-budget.js';
 import { silentLogger } from '../../src/core/logger.js';
+import { heldBody } from '../support/held-body.js';
 
 const NODE_TOKEN = 'node-token-0123456789abcdef';
 const MiB = 1024 * 1024;
@@ -37,23 +38,9 @@ it('reserves a configuration document from the shared body memory before reading
     } as RequestInit);
 
   // A document sent slowly: the route has reserved its size once it starts reading.
-  let reading!: () => void;
-  const started = new Promise<void>((resolve) => (reading = resolve));
-  let finish!: () => void;
-  const rest = new Promise<void>((resolve) => (finish = resolve));
-  const slow = new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        reading(); // called once the route reads (no buffering ahead: highWaterMark 0)
-        await rest;
-        controller.enqueue(document);
-        controller.close();
-      },
-    },
-    { highWaterMark: 0 },
-  );
+  const { body: slow, reading, finish } = heldBody(document);
   const first = put(slow);
-  await started;
+  await reading;
   expect(bodyMemory.inUse).toBe(document.length);
 
   const refused = await put(document);
