@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import { type Caller, callerNode, tokenResolver } from '../api/auth.js';
 import type { ApiDeps } from '../api/deps.js';
 import { serverBase, submitChange } from '../api/routes/changes.js';
+import { decodeJsonText } from '../api/limits.js';
 import { NewChangeSchema } from '../api/schemas.js';
 import { invalidInput } from '../api/validation.js';
 import { uploadNotFound } from '../core/intake.js';
@@ -18,7 +19,6 @@ const PREFIX = '/v1/changes/';
  * header; anything else is 415 there), of which the route takes `application/json` itself.
  */
 const JSON_TYPE = /^application\/([a-z-.]+\+)?json(;\s*[a-zA-Z0-9-]+=([^;]+))*$/i;
-const decoder = new TextDecoder(); // as a web Request's json() decodes: UTF-8, a leading BOM dropped
 /** `{id}/body?key=…` with a key as the relay makes them (22 base64url characters), or `{id}/commit`. */
 const BODY = /^([0-9A-Za-z-]{33})\/body\?key=([A-Za-z0-9_-]{22})$/;
 const COMMIT = /^([0-9A-Za-z-]{33})\/commit$/;
@@ -66,9 +66,10 @@ export function nodeChangeRoutes(deps: ApiDeps): NodeRoute {
     const who = caller(req);
     if (!who) return false;
     answer(deps, req, res, 'POST', CHANGES, async () => {
+      const text = decodeJsonText(await receiveAtMost(requestBody(req), deps.limits.maxJsonBytes));
       let value: unknown;
       try {
-        value = JSON.parse(decoder.decode(await receiveAtMost(requestBody(req), deps.limits.maxJsonBytes)));
+        value = JSON.parse(text);
       } catch {
         throw new HTTPException(400, { message: 'Malformed JSON in request body' }); // hono's validator's words
       }

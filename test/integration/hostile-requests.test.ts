@@ -305,6 +305,11 @@ const LONG_PATH = `/user_homes/${'abcdefgh/'.repeat(455)}x`; // 4108 bytes, ever
 const LONG_SEGMENT = `/user_homes/${'n'.repeat(256)}`;
 const deepNesting = `${'['.repeat(5000)}${']'.repeat(5000)}`;
 const BAD_SHA = '0'.repeat(64);
+const notUtf8Change = Buffer.concat([
+  Buffer.from('{"action":"makedir","path":"/user_homes/'),
+  Buffer.from([0x80, 0xff]),
+  Buffer.from('"}'),
+]);
 
 const cases: HostileCase[] = [
   // --- Malformed JSON ----------------------------------------------------------------------------------------
@@ -321,6 +326,29 @@ const cases: HostileCase[] = [
     code: 'MALFORMED_JSON',
   },
   { name: 'empty JSON body', request: changeText(''), status: 400, code: 'MALFORMED_JSON' },
+  // Bytes that are not UTF-8 (a lone continuation byte inside the path): refused, never decoded to U+FFFD.
+  {
+    name: 'JSON that is not valid UTF-8 (the Node route)',
+    request: { ...changeText(''), body: notUtf8Change },
+    status: 400,
+    code: 'MALFORMED_JSON',
+  },
+  {
+    name: 'JSON that is not valid UTF-8 (the app: a +json media type)',
+    request: { ...changeText(''), headers: { 'content-type': 'application/merge-patch+json' }, body: notUtf8Change },
+    status: 400,
+    code: 'MALFORMED_JSON',
+  },
+  {
+    name: 'job request that is not valid UTF-8',
+    request: {
+      ...operator('POST', '/v1/peers/server2/verify'),
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.from([...Buffer.from('{"path":"/a'), 0xc3, 0x28, ...Buffer.from('"}')]),
+    },
+    status: 400,
+    code: 'MALFORMED_JSON',
+  },
   { name: 'JSON that is an array', request: changeText('[]'), status: 400, code: 'BAD_REQUEST' },
   { name: 'JSON that is a number', request: changeText('42'), status: 400, code: 'BAD_REQUEST' },
   { name: 'JSON that is null', request: changeText('null'), status: 400, code: 'BAD_REQUEST' },

@@ -4,7 +4,7 @@ import { PayloadTooLargeError } from '../../core/errors.js';
 import { checkChangeId, uploadNotFound } from '../../core/intake.js';
 import { type AuthEnv, type Caller, callerNode, requireRole, tokenResolver } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
-import { limitBody } from '../limits.js';
+import { limitBody, strictJsonText } from '../limits.js';
 import { webRequestBodies } from '../request-body.js';
 import {
   AcceptedSchema,
@@ -131,6 +131,7 @@ export function changeRoutes(deps: ApiDeps) {
 
   app.use('/', async (c, next) => (c.req.method === 'POST' ? node(c, next) : operator(c, next)));
   app.post('/', limitBody(deps.limits.maxJsonBytes));
+  app.post('/', strictJsonText());
   app.use('/:id/body', node);
   app.use('/:id/commit', node);
   app.use('/:id/abandon', node);

@@ -15,7 +15,7 @@ import {
   ResyncRequestSchema,
   VerifyRequestSchema,
 } from '../job-schemas.js';
-import { limitBody } from '../limits.js';
+import { limitBody, strictJsonText } from '../limits.js';
 import { errors, PeerParams } from '../schemas.js';
 import { validationHook } from '../validation.js';
 
@@ -120,6 +120,7 @@ export function peerJobRoutes(deps: ApiDeps) {
   const app = new OpenAPIHono<AuthEnv>({ defaultHook: validationHook });
   app.use('*', requireRole(tokenResolver(deps.tokens), 'operator'));
   app.post('*', limitBody(deps.limits.maxJsonBytes));
+  app.post('*', strictJsonText());
 
   const start = async (kind: JobKind, name: string, body: z.infer<typeof ResyncRequestSchema>) => {
     const job = await service(deps).create(kind, name, body);
