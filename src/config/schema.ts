@@ -103,6 +103,7 @@ export function sourceNameProblems(config: {
 /** What bounds one node (docs/security.md): defaults generous for a well-behaved node, tight for a runaway one. */
 const NODE_LIMIT_DEFAULTS = {
   uploadIdleExpirySeconds: 3600,
+  uploadMaxLifetimeSeconds: 86_400,
   maxUnfinishedUploadsPerNode: 100,
   nodeRequestsPerSecond: 2000,
   nodeRequestBurst: 4000,
@@ -118,6 +119,15 @@ const nodeLimits = z.object({
     .default(NODE_LIMIT_DEFAULTS.uploadIdleExpirySeconds)
     .describe(
       'an upload whose body has not moved for this long (a body arriving counts) is dropped, logged and counted',
+    ),
+  uploadMaxLifetimeSeconds: z
+    .number()
+    .min(0.1)
+    .max(2_592_000)
+    .default(NODE_LIMIT_DEFAULTS.uploadMaxLifetimeSeconds)
+    .describe(
+      'an upload not committed this long after it was opened is dropped even while its body arrives (the body is ' +
+        'cut off): the longest one upload can hold back later changes to its paths',
     ),
   maxUnfinishedUploadsPerNode: z
     .number()

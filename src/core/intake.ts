@@ -212,9 +212,10 @@ export class ChangeIntake {
     return this.perChange.run(id, async () => {
       const entries = await this.findAwaiting(id, node);
       const home = entries[0]!;
-      const received = this.ledger.receiving(id, this.now().getTime());
+      const cut = new AbortController();
+      const received = this.ledger.receiving(id, this.now().getTime(), () => cut.abort());
       try {
-        return await this.deps.store.writeBody(home, body, home.size ?? 0);
+        return await this.deps.store.writeBody(home, untilAborted(body, cut.signal, id), home.size ?? 0);
       } finally {
         received(this.now().getTime());
       }
@@ -317,14 +318,22 @@ export class ChangeIntake {
 
   /**
    * Drops an upload whose body has not moved for `idleMs` (no body arriving now, none since it was opened or its
-   * last body ended) and wakes what waited behind it. Checked again under the change's lock, so a body or commit
-   * that got there first wins. Returns the dropped entries (none: still active, committed, or gone).
+   * last body ended), or that was opened `lifetimeMs` ago or longer whatever its body does (a body arriving then
+   * is cut off: 404 NOT_FOUND, as for any upload that is gone), and wakes what waited behind it. Checked again
+   * under the change's lock, so a body or commit that got there first wins. Returns the dropped entries (none:
+   * still active, committed, or gone).
    */
-  async expireUpload(id: string, idleMs: number): Promise<JournalEntry[]> {
-    // Cheap answers first, and never wait for the lock a body being received holds.
-    const knownActive = this.ledger.activeAt(id);
-    if (this.ledger.isReceiving(id)) return [];
-    if (knownActive !== undefined && this.now().getTime() - knownActive < idleMs) return [];
+  async expireUpload(id: string, idleMs: number, lifetimeMs = Number.POSITIVE_INFINITY): Promise<JournalEntry[]> {
+    // Cheap answers first, and never wait for the lock a body being received holds (unless it is cut off).
+    const tooOld = (createdAt: number) => this.now().getTime() - createdAt >= lifetimeMs;
+    const openedAt = this.ledger.openedAt(id);
+    if (openedAt !== undefined && tooOld(openedAt)) {
+      this.ledger.cutOff(id); // the body's request fails, and with it goes the change's lock
+    } else {
+      const knownActive = this.ledger.activeAt(id);
+      if (this.ledger.isReceiving(id)) return [];
+      if (knownActive !== undefined && this.now().getTime() - knownActive < idleMs) return [];
+    }
     return this.perChange.run(id, async () => {
       const entries = await this.find(id);
       const awaiting = entries.filter((e) => e.status === 'AWAITING_BODY');
@@ -332,9 +341,12 @@ export class ChangeIntake {
         this.ledger.closed(id);
         return [];
       }
-      if (this.ledger.isReceiving(id)) return [];
-      const activeAt = Math.max(Date.parse(awaiting[0]!.createdAt), this.ledger.activeAt(id) ?? 0);
-      if (this.now().getTime() - activeAt < idleMs) return [];
+      const createdAt = Date.parse(awaiting[0]!.createdAt);
+      if (!tooOld(createdAt)) {
+        if (this.ledger.isReceiving(id)) return [];
+        const activeAt = Math.max(createdAt, this.ledger.activeAt(id) ?? 0);
+        if (this.now().getTime() - activeAt < idleMs) return [];
+      }
       await dropEntries(this.deps.store, this.deps.doorbell, awaiting);
       this.ledger.closed(id);
       return awaiting;
@@ -492,6 +504,36 @@ export function checkChangeId(id: string): void {
 }
 
 /** The one answer for an unknown id, a purged change and another node's change alike. */
+/**
+ * The body as it arrives, until `signal` aborts (the upload outlived its lifetime): then it fails with 404
+ * NOT_FOUND at once, without waiting for the client's next byte, and lets go of the source.
+ */
+async function* untilAborted(body: ByteStream, signal: AbortSignal, id: string): AsyncGenerator<Uint8Array> {
+  const source = body[Symbol.asyncIterator]();
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(uploadNotFound(id));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  aborted.catch(() => {}); // observed below, or never needed
+  let done = false;
+  try {
+    while (true) {
+      if (signal.aborted) throw uploadNotFound(id);
+      const next = await Promise.race([source.next(), aborted]);
+      if (next.done) {
+        done = true;
+        return;
+      }
+      yield next.value;
+    }
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    // A source left half read is let go of (a Node stream is destroyed); its pending read is not waited for.
+    if (!done) void source.return?.()?.catch(() => {});
+  }
+}
+
 export function uploadNotFound(id: string): NotFoundError {
   return new NotFoundError('NOT_FOUND', `no change ${id} is waiting for a body or commit from this caller`);
 }

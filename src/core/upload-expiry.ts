@@ -5,6 +5,11 @@ export interface UploadExpiryOptions {
   intake: ChangeIntake;
   /** An upload whose body has not moved for this long is dropped (config `limits.uploadIdleExpirySeconds`). */
   idleSeconds: number;
+  /**
+   * An upload opened this long ago is dropped even while its body arrives (config
+   * `limits.uploadMaxLifetimeSeconds`): bounds how long one upload can hold back the changes to its paths.
+   */
+  lifetimeSeconds?: number;
   logger: Logger;
   /** Told about each upload dropped (metrics). */
   onExpired?: (change: { id: string; node: string | undefined }) => void;
@@ -26,25 +31,34 @@ export class UploadExpiry {
   async expire(ids: Iterable<string>): Promise<number> {
     let dropped = 0;
     for (const id of new Set(ids)) {
-      const entries = await this.options.intake.expireUpload(id, this.options.idleSeconds * 1000).catch((error) => {
-        this.options.logger.error('could not expire an idle upload; the next sweep tries again', {
-          entryId: id,
-          error,
+      const entries = await this.options.intake
+        .expireUpload(id, this.options.idleSeconds * 1000, this.lifetimeMs())
+        .catch((error) => {
+          this.options.logger.error('could not expire an idle upload; the next sweep tries again', {
+            entryId: id,
+            error,
+          });
+          return [];
         });
-        return [];
-      });
       const home = entries[0];
       if (!home) continue;
       dropped += 1;
       this.expired += 1;
-      this.options.logger.warn('upload expired: no body activity', {
-        entryId: id,
-        path: home.path,
-        node: home.node,
-        createdAt: home.createdAt,
-        idleSeconds: this.options.idleSeconds,
-        peers: entries.map((e) => e.peer),
-      });
+      const fields = { entryId: id, path: home.path, node: home.node, createdAt: home.createdAt };
+      const peers = entries.map((e) => e.peer);
+      if (this.now() - Date.parse(home.createdAt) >= this.lifetimeMs()) {
+        this.options.logger.warn('upload expired: older than its lifetime', {
+          ...fields,
+          lifetimeSeconds: this.options.lifetimeSeconds,
+          peers,
+        });
+      } else {
+        this.options.logger.warn('upload expired: no body activity', {
+          ...fields,
+          idleSeconds: this.options.idleSeconds,
+          peers,
+        });
+      }
       this.options.onExpired?.({ id, node: home.node });
     }
     return dropped;
@@ -55,10 +69,19 @@ export class UploadExpiry {
    * longer than the idle time ago are checked. Younger ones cannot be idle yet and cost no request.
    */
   expireFound(entries: Iterable<{ id: string; createdAt: string }>): Promise<number> {
-    const now = (this.options.now ?? Date.now)();
+    const now = this.now();
+    const youngest = Math.min(this.options.idleSeconds * 1000);
     const old: string[] = [];
-    for (const e of entries) if (now - Date.parse(e.createdAt) >= this.options.idleSeconds * 1000) old.push(e.id);
+    for (const e of entries) if (now - Date.parse(e.createdAt) >= youngest) old.push(e.id);
     return this.expire(old);
+  }
+
+  private lifetimeMs(): number {
+    return (this.options.lifetimeSeconds ?? Number.POSITIVE_INFINITY) * 1000;
+  }
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
   }
 
   /** Every upload this process opened and still lists (embedded: all of them; a restart forgets unfinished ones). */

@@ -62,7 +62,10 @@ export const METRIC = {
   changesIgnored: spec('ChangesIgnored', 'Count'),
   /** A node's report recognised as the echo of a replica this relay applied; dimensions service + node. */
   echoesSuppressed: spec('EchoesSuppressed', 'Count'),
-  /** Uploads dropped because their body stopped moving (`limits.uploadIdleExpirySeconds`); dimensions service + node. */
+  /**
+   * Uploads dropped because their body stopped moving (`limits.uploadIdleExpirySeconds`) or they outlived
+   * `limits.uploadMaxLifetimeSeconds`; dimensions service + node.
+   */
   uploadsExpired: spec('UploadsExpired', 'Count'),
 
   // Verify and resync jobs, dimensions service + peer, published by the ping after it ran the jobs' slices

@@ -76,7 +76,7 @@ export class PrometheusExporter {
     this.lastPing = gauge('vfs_relay_peer_last_ping_timestamp_seconds', 'When the peer was last probed (Unix time)');
     this.uploadsExpired = new Counter({
       name: 'vfs_relay_uploads_expired_total',
-      help: 'Uploads this process dropped because their body stopped moving (limits.uploadIdleExpirySeconds), by node',
+      help: 'Uploads this process dropped because their body stopped moving (limits.uploadIdleExpirySeconds) or they outlived limits.uploadMaxLifetimeSeconds, by node',
       labelNames: ['node'],
       registers,
     });

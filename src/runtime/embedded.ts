@@ -227,6 +227,8 @@ async function openRelay(
   const expiry = new UploadExpiry({
     intake,
     idleSeconds: config.limits.uploadIdleExpirySeconds,
+    lifetimeSeconds: config.limits.uploadMaxLifetimeSeconds,
+    now: guardClock,
     logger,
     onExpired: (change) => surfaces.uploadExpired(change),
   });
@@ -273,7 +275,13 @@ async function openRelay(
   // Every unfinished upload lives in this process (a restart forgets them): the ledger lists them all.
   const expiryTimer = setInterval(
     () => void expiry.expireKnown(),
-    Math.min(60_000, Math.max(100, (config.limits.uploadIdleExpirySeconds * 1000) / 4)),
+    Math.min(
+      60_000,
+      Math.max(
+        100,
+        (Math.min(config.limits.uploadIdleExpirySeconds, config.limits.uploadMaxLifetimeSeconds) * 1000) / 4,
+      ),
+    ),
   );
   expiryTimer.unref();
   warnWithoutPublicUrl(config, running.url, logger);

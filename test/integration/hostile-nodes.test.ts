@@ -270,6 +270,61 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'h
       expect((await commit(t, id)).status).toBe(404);
     });
 
+    it("bounds an upload's life: a body kept trickling is cut off and the upload dropped", async () => {
+      // A node that keeps its body "active" (a byte now and then, or PUT again and again) would otherwise hold back
+      // every later change to the path, other nodes' included, until an operator skipped it.
+      let now = Date.parse('2026-12-01T10:00:00Z');
+      const lines: string[] = [];
+      const { JsonLogger } = await import('../../src/adapters/log/json-logger.js');
+      const t = await relay(
+        { limits: { uploadMaxLifetimeSeconds: 6 * 3600 } },
+        { now: () => new Date(now), logger: new JsonLogger((l) => lines.push(l), 'info') },
+      );
+      const body = 'x'.repeat(1000);
+      const held = await openUpload(t, '/user_homes/held/file.bin', body);
+      const behind = await change(t, { action: 'makedir', path: '/user_homes/held/sub' }, NODE_B_TOKEN);
+      expect(behind.status).toBe(202);
+      const { connect } = await import('node:net');
+      const target = new URL(held.url);
+      const socket = connect(Number(target.port), target.hostname);
+      socket.on('error', () => {});
+      const answered = new Promise<string>((resolve) => {
+        let text = '';
+        socket.on('data', (d) => {
+          text += d.toString();
+        });
+        socket.once('close', () => resolve(text));
+      });
+      socket.write(
+        `PUT ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\n` +
+          `Authorization: Bearer ${NODE_A_TOKEN}\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`,
+      );
+      await waitFor(async () => t.relay.intake.ledger.isReceiving(held.id), 10_000);
+      now += 6 * 3600_000 - 1000; // its body still arriving, just short of the lifetime
+      expect(await t.relay.expiry.expireKnown()).toBe(0);
+      expect(t.relay.intake.ledger.isReceiving(held.id)).toBe(true);
+      now += 1000;
+      expect(await t.relay.expiry.expireKnown()).toBe(1);
+      // The body's request is answered 404 (the upload is gone) without waiting for the client's next byte.
+      expect(await answered).toMatch(/^HTTP\/1\.1 404/);
+      expect((await call(t, `/v1/changes/${held.id}`, { token: ADMIN_TOKEN })).status).toBe(404);
+      const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(logged).toContainEqual(
+        expect.objectContaining({ message: 'upload expired: older than its lifetime', entryId: held.id }),
+      );
+      await waitFor(async () => (await apache.tree()).has('user_homes/held/sub'), 20_000);
+      expect((await putBody(t, held.url, body)).status).toBe(404);
+
+      // A body that ended a moment ago (PUT again before the idle expiry) does not keep an old upload either.
+      const again = await openUpload(t, '/user_homes/held/again.bin', 'again');
+      now += 6 * 3600_000 - 1000;
+      expect((await putBody(t, again.url, 'again')).status).toBe(200);
+      expect(await t.relay.expiry.expireKnown()).toBe(0);
+      now += 1000;
+      expect(await t.relay.expiry.expireKnown()).toBe(1);
+      expect((await commit(t, again.id)).status).toBe(404);
+    });
+
     it('expires on its own timer', async () => {
       const t = await relay({ limits: { uploadIdleExpirySeconds: 0.3 } });
       const idle = await openUpload(t, '/user_homes/timer/idle.txt', 'idle');

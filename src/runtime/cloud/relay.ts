@@ -215,6 +215,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
   const expiry = new UploadExpiry({
     intake,
     idleSeconds: config.limits.uploadIdleExpirySeconds,
+    lifetimeSeconds: config.limits.uploadMaxLifetimeSeconds,
     logger,
     onExpired: options.onUploadExpired,
   });
