@@ -109,6 +109,7 @@ const NODE_LIMIT_DEFAULTS = {
   nodeRequestBurst: 4000,
   bodyIdleTimeoutSeconds: 60,
   maxConnections: 1024,
+  headersTimeoutSeconds: 20,
 };
 
 const nodeLimits = z.object({
@@ -161,7 +162,27 @@ const nodeLimits = z.object({
     .min(1)
     .max(1_000_000)
     .default(NODE_LIMIT_DEFAULTS.maxConnections)
-    .describe('connections the server holds at once; more are closed as they arrive'),
+    .describe(
+      'connections the server holds at once; more are closed as they arrive (16 more are kept for clients on the ' +
+        "relay's own machine when it listens on an address others reach)",
+    ),
+  maxConnectionsPerAddress: z
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000)
+    .optional()
+    .describe(
+      'connections one client address (an IPv6 client: its /64) holds at once; more from it are closed as they ' +
+        'arrive. Default: a quarter of `maxConnections` when the relay listens on an address others reach, no cap ' +
+        'when it listens on loopback (every client is local). Behind a proxy on another host, raise it',
+    ),
+  headersTimeoutSeconds: z
+    .number()
+    .min(1)
+    .max(600)
+    .default(NODE_LIMIT_DEFAULTS.headersTimeoutSeconds)
+    .describe('a client that has not sent a whole request head this long after connecting is cut off'),
 });
 
 /** Peer names identify lanes, metrics and CLI arguments: two peers of one name would share them. */

@@ -18,6 +18,20 @@ export interface HttpServerOptions {
   bodyIdleTimeoutMs?: number;
   /** Connections held at once; more are closed as they arrive (default 1024). */
   maxConnections?: number;
+  /**
+   * Connections one client address holds at once (an IPv6 client: its /64), within maxConnections; more from it are
+   * closed as they arrive. Default: maxConnections / 4 (at least 1) when the server listens on an address others
+   * reach; none on a loopback address, where every client is local (an agent, or a proxy in front of the relay).
+   */
+  maxConnectionsPerAddress?: number;
+  /** A client that has not sent a whole request head this long after connecting (or after its last request) is cut off. */
+  headersTimeoutMs?: number;
+  /**
+   * Clients that may take the RESERVED_CONNECTIONS kept beyond maxConnections (an operator on the relay's own
+   * machine while its connections are taken). Default: loopback clients, when the server listens on an address
+   * others reach (on a loopback address every client is local, and nothing is kept).
+   */
+  reserved?: (address: string) => boolean;
   /** Warnings: bodies cut off, connections refused (never an error line per client). */
   logger?: Logger;
 }
@@ -26,7 +40,12 @@ export interface HttpServerOptions {
 export function listenOptions(
   config: {
     listen: { host: string; port: number };
-    limits: { bodyIdleTimeoutSeconds: number; maxConnections: number };
+    limits: {
+      bodyIdleTimeoutSeconds: number;
+      maxConnections: number;
+      maxConnectionsPerAddress?: number | undefined;
+      headersTimeoutSeconds: number;
+    };
   },
   logger: Logger,
 ): Omit<HttpServerOptions, 'fetch' | 'routes'> {
@@ -35,6 +54,10 @@ export function listenOptions(
     port: config.listen.port,
     bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutSeconds * 1000,
     maxConnections: config.limits.maxConnections,
+    ...(config.limits.maxConnectionsPerAddress !== undefined && {
+      maxConnectionsPerAddress: config.limits.maxConnectionsPerAddress,
+    }),
+    headersTimeoutMs: config.limits.headersTimeoutSeconds * 1000,
     logger,
   };
 }
@@ -65,12 +88,15 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const logger = options.logger ?? silentLogger;
   const bodyIdleMs = options.bodyIdleTimeoutMs ?? 60_000;
   let routes = options.routes ?? [];
+  const headersTimeoutMs = options.headersTimeoutMs ?? 20_000;
   const server = createServer(
     {
       maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024,
       // Upload bodies can take hours; idle sockets are bounded by headersTimeout and keepAliveTimeout instead.
       requestTimeout: 0,
-      headersTimeout: 60_000,
+      headersTimeout: headersTimeoutMs,
+      // How often Node looks for heads that are late (its default, 30 s, would let them stay up to that much longer).
+      connectionsCheckingInterval: Math.max(250, Math.min(5_000, headersTimeoutMs / 4)),
       keepAliveTimeout: 65_000,
       // A missing Host is refused by the adapter's error handler, with our JSON error shape.
       requireHostHeader: false,
@@ -81,19 +107,19 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       return listener(req, res);
     },
   );
-  server.maxConnections = options.maxConnections ?? 1024;
-  let lastDropWarning = 0;
-  let dropped = 0;
-  server.on('drop', () => {
-    dropped += 1;
-    const now = Date.now();
-    if (now - lastDropWarning < 10_000) return; // one line per 10 s, whatever the flood
-    lastDropWarning = now;
-    logger.warn('connection refused: the relay holds its maximum of connections', {
-      maxConnections: server.maxConnections,
-      refusedSoFar: dropped,
-    });
+  const maxConnections = options.maxConnections ?? 1024;
+  const local = isLoopback(options.host);
+  const gate = new ConnectionGate({
+    maxConnections,
+    perAddress:
+      options.maxConnectionsPerAddress ?? (local ? maxConnections : Math.max(1, Math.floor(maxConnections / 4))),
+    reserved: options.reserved ?? (local ? () => false : isLoopback),
+    logger,
   });
+  // Node refuses what is beyond even the reserve before a socket is made; the gate decides the rest.
+  server.maxConnections = maxConnections + RESERVED_CONNECTIONS;
+  server.on('drop', () => gate.refused('total'));
+  server.on('connection', (socket: Socket) => gate.admit(socket));
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
       socket.destroy();
@@ -102,7 +128,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     const [status, reason, code, message] =
       error.code === 'HPE_HEADER_OVERFLOW'
         ? [431, 'Request Header Fields Too Large', 'HEADERS_TOO_LARGE', 'the request headers are too large']
-        : [400, 'Bad Request', 'MALFORMED_HTTP', 'the request is not valid HTTP/1.1'];
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'Request Timeout', 'REQUEST_TIMEOUT', 'the request head did not arrive in time']
+          : [400, 'Bad Request', 'MALFORMED_HTTP', 'the request is not valid HTTP/1.1'];
     const body = JSON.stringify({ error: { code, message } });
     socket.end(
       `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -126,6 +154,96 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     },
     close: (graceMs = 10_000) => closeGracefully(server, graceMs),
   };
+}
+
+/** Connections kept beyond maxConnections for clients `reserved` admits (an operator on the relay's machine). */
+export const RESERVED_CONNECTIONS = 16;
+
+/**
+ * Who may hold a connection: at most maxConnections in all (RESERVED_CONNECTIONS more for reserved clients), and
+ * at most perAddress from one client address, so that one client (with or without a token: nothing is read yet)
+ * cannot take every connection and lock out the nodes and the operator. Refused connections are closed at once,
+ * before a byte is read; a warning line per 10 s tells how many.
+ */
+class ConnectionGate {
+  private open = 0;
+  private readonly byAddress = new Map<string, number>();
+  private lastWarning = 0;
+  private readonly refusedSoFar = { total: 0, address: 0 };
+
+  constructor(
+    private readonly options: {
+      maxConnections: number;
+      perAddress: number;
+      reserved: (address: string) => boolean;
+      logger: Logger;
+    },
+  ) {}
+
+  admit(socket: Socket): void {
+    const address = socket.remoteAddress ?? '';
+    const key = addressKey(address);
+    const held = this.byAddress.get(key) ?? 0;
+    if (held >= this.options.perAddress) return this.refuse(socket, 'address', key);
+    if (this.open >= this.options.maxConnections && !this.options.reserved(address)) {
+      return this.refuse(socket, 'total', key);
+    }
+    this.open += 1;
+    this.byAddress.set(key, held + 1);
+    socket.once('close', () => {
+      this.open -= 1;
+      const left = (this.byAddress.get(key) ?? 1) - 1;
+      if (left > 0) this.byAddress.set(key, left);
+      else this.byAddress.delete(key);
+    });
+  }
+
+  refused(why: 'total' | 'address', address?: string): void {
+    this.refusedSoFar[why] += 1;
+    const now = Date.now();
+    if (now - this.lastWarning < 10_000) return; // one line per 10 s, whatever the flood
+    this.lastWarning = now;
+    if (why === 'total') {
+      this.options.logger.warn('connection refused: the relay holds its maximum of connections', {
+        maxConnections: this.options.maxConnections,
+        refusedSoFar: this.refusedSoFar.total,
+      });
+    } else {
+      this.options.logger.warn('connection refused: this client address holds its maximum of connections', {
+        address,
+        maxConnectionsPerAddress: this.options.perAddress,
+        refusedSoFar: this.refusedSoFar.address,
+      });
+    }
+  }
+
+  private refuse(socket: Socket, why: 'total' | 'address', key: string): void {
+    socket.destroy();
+    this.refused(why, key);
+  }
+}
+
+/** The client an address counts for: an IPv4 address (mapped ones too) as it is, an IPv6 address by its /64. */
+export function addressKey(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  if (!address.includes(':')) return address;
+  const [head = '', tail = ''] = address.toLowerCase().split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === '' ? [] : tail.split(':');
+  const groups = address.includes('::')
+    ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
+}
+
+/** 127.0.0.0/8, ::1 and their IPv4-mapped forms; `localhost` as a listen host. */
+export function isLoopback(address: string): boolean {
+  const plain = address.replace(/^::ffff:/i, '');
+  return plain === 'localhost' || plain === '::1' || /^127\.\d+\.\d+\.\d+$/.test(plain);
 }
 
 function jsonError(status: number, code: string, message: string): Response {
