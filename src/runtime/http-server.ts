@@ -184,9 +184,13 @@ class ConnectionGate {
     const address = socket.remoteAddress ?? '';
     const key = addressKey(address);
     const held = this.byAddress.get(key) ?? 0;
-    if (held >= this.options.perAddress) return this.refuse(socket, 'address', key);
+    if (held >= this.options.perAddress) {
+      this.refuse(socket, 'address', key);
+      return;
+    }
     if (this.open >= this.options.maxConnections && !this.options.reserved(address)) {
-      return this.refuse(socket, 'total', key);
+      this.refuse(socket, 'total', key);
+      return;
     }
     this.open += 1;
     this.byAddress.set(key, held + 1);

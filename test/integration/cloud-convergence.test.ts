@@ -51,6 +51,7 @@ async function apache(): Promise<ApachePeer> {
 async function cloud(
   peer: ApachePeer,
   source: { url: string; username: string; password: string },
+  extra: Record<string, unknown> = {},
 ): Promise<{ relay: CloudServe; bucket: string; raw: Record<string, unknown> }> {
   const bucket = await freshBucket(s3);
   const queue = await sqs.send(
@@ -67,6 +68,7 @@ async function cloud(
     sources: [{ name: 'primary', ...source }],
     vfs: [{ path: '/user_homes', replicate: true }],
     auth: { adminToken: ADMIN_TOKEN, nodeTokens: { 'node-a': NODE_A_TOKEN } },
+    ...extra,
   };
   const config = parseConfig(raw, {}, 'test');
   const relay = await startCloudServe(config, {
@@ -195,6 +197,30 @@ describeWithServer(
       expect(tree.has('user_homes/p.txt')).toBe(false);
       expect(tree.get('user_homes/q.txt')).toBe(sha('q'));
     }, 180_000);
+
+    it("a live change into a folder a resync's removal is HELD for goes on: the job leaves the removal out", async () => {
+      const source = await apache();
+      const peer = await apache();
+      await writeTree(source, { 'user_homes/keep.txt': 'kept' });
+      const extras: Record<string, string> = { 'user_homes/keep.txt': 'kept' };
+      for (let i = 0; i < 8; i++) extras[`user_homes/0big/f${i}.txt`] = 'extra';
+      await writeTree(peer, extras);
+      const from = { url: source.url, username: source.username, password: source.password };
+      const { relay } = await cloud(peer, from, { deleteGuard: { maxDeletes: 5, windowSeconds: 60 } });
+      const id = await startJob(relay.url, 'resync', 'server2', { ...body, delete: true });
+      const held = async () => {
+        const res = await fetch(`${relay.url}/v1/changes?status=HELD`, { headers: auth(ADMIN_TOKEN) });
+        return ((await res.json()) as { items: { path: string }[] }).items.map((c) => c.path);
+      };
+      await waitFor(async () => (await held()).includes('/user_homes/0big'), 90_000); // the folder rule, at replay
+      await postChange(relay.url, NODE_A_TOKEN, { action: 'makedir', path: '/user_homes/0big/new' });
+      // No operator: the slice finds the removal touched and puts it back; the job skips it, the makedir follows.
+      await waitFor(async () => (await peer.tree()).has('user_homes/0big/new'), 120_000);
+      expect(await held()).toEqual([]);
+      const done = await jobEnd(relay.url, id, 120_000);
+      expect(done).toMatchObject({ status: 'DONE', counts: { held: 1, skipped: 1, failed: 0 } });
+      expect((await peer.tree()).has('user_homes/0big/f0.txt')).toBe(true);
+    }, 300_000);
 
     it('cancel ends a running job CANCELLED', async () => {
       const source = await apache();

@@ -298,6 +298,50 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'd
     expect([...(await peer.tree()).keys()].filter((p) => p.startsWith('user_homes/'))).toEqual(['user_homes/keep.txt']);
   }, 120_000);
 
+  it("a live change to a path a resync's removal is HELD for goes on: the job leaves that removal out", async () => {
+    const source = await startApache();
+    cleanups.push(() => source.close());
+    await writeTree(source, { 'user_homes/keep.txt': 'kept' });
+    const peer = await startApache();
+    cleanups.push(() => peer.close());
+    const extras: Record<string, string> = { 'user_homes/keep.txt': 'kept' };
+    for (let i = 0; i < 7; i++) extras[`user_homes/a${i}.txt`] = 'extra';
+    for (let i = 0; i < 60; i++) extras[`user_homes/0big/f${i}.txt`] = 'extra';
+    await writeTree(peer, extras);
+    const { relay } = await relayFor(peer, 5, undefined, source);
+
+    const job = await startJob(relay.url, 'resync', 'server2', { from: 'primary', path: '/user_homes', delete: true });
+    // As above: a4..a6 HELD by the window when written, 0big HELD by the folder rule at replay.
+    await vi.waitFor(async () => expect(await heldChanges(relay)).toHaveLength(4), { timeout: 30_000, interval: 100 });
+
+    // The node writes into the folder the job wanted gone, and uploads a6 again: the source has them now.
+    const live = [
+      await post(relay, NODE_A_TOKEN, { action: 'makedir', path: '/user_homes/0big/new' }),
+      await post(relay, NODE_A_TOKEN, { action: 'makedir', path: '/user_homes/a6.txt.d' }),
+      await post(relay, NODE_A_TOKEN, { action: 'delete', path: '/user_homes/a6.txt' }),
+    ];
+    expect(live.map((l) => l.status)).toEqual([202, 202, 202]);
+    // Replayed without an operator: the job's removals of 0big and a6 are left out, the others stay HELD.
+    await vi.waitFor(() => expect(onPeer(peer, 'user_homes/0big/new')).toBe(true), { timeout: 30_000 });
+    await vi.waitFor(() => expect(onPeer(peer, 'user_homes/a6.txt')).toBe(false), { timeout: 30_000 });
+    expect(onPeer(peer, 'user_homes/a6.txt.d')).toBe(true);
+    expect(onPeer(peer, 'user_homes/0big/f0.txt')).toBe(true);
+    await vi.waitFor(
+      async () =>
+        expect((await heldChanges(relay)).map((c) => c.path).sort()).toEqual([
+          '/user_homes/a4.txt',
+          '/user_homes/a5.txt',
+        ]),
+      { timeout: 30_000, interval: 100 },
+    );
+
+    expect(await call(relay, 'POST', '/v1/holds/release')).toEqual({ status: 200, body: { released: 2 } });
+    const done = await jobEnd(relay.url, job);
+    expect(done).toMatchObject({ status: 'DONE', counts: { deleted: 6, failed: 0 } });
+    expect(onPeer(peer, 'user_homes/a5.txt')).toBe(false);
+    expect(onPeer(peer, 'user_homes/0big/f0.txt')).toBe(true); // the live change made it the source's again
+  }, 120_000);
+
   it('refuses bad input to the holds API and answers 401/403 without the admin token', async () => {
     const { relay } = await cluster({}, 2);
     const bad = await call<{ error: { code: string } }>(relay, 'POST', '/v1/holds/release?node=..%2Fx');

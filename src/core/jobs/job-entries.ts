@@ -44,6 +44,32 @@ export function jobEntry(
 }
 
 /**
+ * A job's removals the delete guard HELD whose path a live change touched since (`touched`) go back to PENDING,
+ * not released: the job will not send them any more (at replay it answers for them, skipped), and held they would
+ * hold back that live change, journaled after them, until an operator acted. Entries no longer HELD (an operator
+ * acted, or the replay has not written the hold yet) are left alone. Returns those put back.
+ */
+export async function redriveTouchedHolds(
+  store: JournalStore,
+  ring: (entries: readonly JournalEntry[]) => Promise<void>,
+  candidates: readonly JournalEntry[],
+  touched: (path: string) => boolean,
+): Promise<JournalEntry[]> {
+  const redriven: JournalEntry[] = [];
+  for (const entry of candidates) {
+    if (entry.status !== 'HELD' || !entry.job || !touched(entry.path)) continue;
+    const current = await store.read(entry);
+    if (current?.status !== 'HELD') continue;
+    const { hold: _hold, ...rest } = current;
+    const pending = { ...rest, status: 'PENDING' as const };
+    await store.update(pending);
+    redriven.push(pending);
+  }
+  if (redriven.length > 0) await ring(redriven);
+  return redriven;
+}
+
+/**
  * How much earlier than its job an entry of the job may be stamped: in cloud mode the job's slices run in other
  * processes than the one that stamped the job, each with its own clock (NTP-synchronised).
  */

@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import { pathsOverlap } from '../paths.js';
 import { isStamp } from '../stamp.js';
 import { type Difference, type Job, type JobKind, type JobView, jobView } from './job.js';
-import { admitAllRemovals, entriesOfJob, type RemovalGate } from './job-entries.js';
+import { admitAllRemovals, entriesOfJob, type RemovalGate, redriveTouchedHolds } from './job-entries.js';
 import { type ExecutionEnd, JobExecution, type JobExecutionDeps, progressOf } from './job-execution.js';
 import type { JobGate, JobWriteResult } from './job-peer.js';
 import { type JobRequest, planJob, jobWrites as writes } from './job-plan.js';
@@ -46,6 +46,8 @@ interface Running {
   execution: JobExecution;
   /** Live changes since the job started (resync with writes only). */
   touches: TouchSet | undefined;
+  /** Its entries the delete guard HELD (by the window when written, or by the folder rule at replay), by key. */
+  held: Map<string, JournalEntry>;
   stopping: 'cancel' | 'close' | undefined;
   done: Promise<ExecutionEnd>;
   wake: () => void;
@@ -155,6 +157,32 @@ export class JobRunner implements JobGate, JobService {
         if (pathsOverlap(touch.path, path)) touches.add(touch);
       }
     }
+    await this.redriveTouchedHolds(change);
+  }
+
+  /** A live change touched these of the running resyncs' HELD removals: see redriveTouchedHolds (job-entries.ts). */
+  private async redriveTouchedHolds(change: { action: Action; path: string; target?: string }): Promise<void> {
+    const touched: JournalEntry[] = [];
+    for (const running of this.running.values()) {
+      if (running.held.size === 0) continue;
+      for (const touch of touchesOf(change)) {
+        for (const [key, entry] of running.held) {
+          if (!pathsOverlap(touch.path, entry.path)) continue;
+          running.held.delete(key);
+          touched.push(entry);
+        }
+      }
+    }
+    await this.redrive(touched);
+  }
+
+  /** HELD job entries back to PENDING (see redriveTouchedHolds in job-entries.ts). */
+  private async redrive(entries: readonly JournalEntry[], touched: (path: string) => boolean = () => true) {
+    const redriven = await redriveTouchedHolds(this.deps.store, (e) => this.deps.doorbell.ring(e), entries, touched);
+    if (redriven.length === 0) return;
+    this.deps.logger.info("a live change touched a job's held removal: the job leaves it out", {
+      entries: redriven.map((e) => ({ lane: e.lane, id: e.id, path: e.path, job: e.job })),
+    });
   }
 
   async refuse(entry: JournalEntry): Promise<{ drop: boolean; reason: string } | undefined> {
@@ -171,6 +199,7 @@ export class JobRunner implements JobGate, JobService {
   async record(entry: JournalEntry, result: JobWriteResult): Promise<void> {
     const running = entry.job ? this.running.get(entry.job) : undefined;
     if (!running) return;
+    if (result.kind === 'held' && running.touches) running.held.set(`${entry.lane}/${entry.id}`, entry);
     running.execution.addProgress(progressOf(result, entry));
     running.wake();
   }
@@ -201,6 +230,7 @@ export class JobRunner implements JobGate, JobService {
     const running: Running = {
       execution: undefined as unknown as JobExecution,
       touches,
+      held: new Map(),
       stopping: undefined,
       done: Promise.resolve('paused'),
       wake: () => wake(),
@@ -221,6 +251,7 @@ export class JobRunner implements JobGate, JobService {
         // Not durable: a crash fails the job and drops its entries anyway (see `start`), so they skip the
         // write-ahead log and the journal folders' files — most of a copy's cost on the relay's side.
         await this.deps.store.create(entries, { durable: false });
+        for (const e of entries) if (e.status === 'HELD' && touches) running.held.set(`${e.lane}/${e.id}`, e);
         await this.deps.doorbell.ring(entries);
       },
       nextId: this.deps.nextId,
@@ -274,9 +305,15 @@ export class JobRunner implements JobGate, JobService {
     this.deps.logger.warn('job ended', { jobId: job.id, status, error });
   }
 
-  /** The job's entries still in the journal. */
+  /**
+   * The job's entries still in the journal. Its HELD ones whose path a live change touched go back to PENDING
+   * (redriveTouchedHolds, for a touch that came while the replay was still holding one).
+   */
   private async outstanding(id: string): Promise<number> {
-    return (await this.entriesOf(id)).length;
+    const entries = await this.entriesOf(id);
+    const touches = this.running.get(id)?.touches;
+    if (touches) await this.redrive(entries, (path) => touches.touches(path));
+    return entries.length;
   }
 
   private entriesOf(id: string): Promise<JournalEntry[]> {

@@ -1,7 +1,12 @@
 import type { Action, JournalEntry } from '../../../core/entry.js';
 import { MalformedRequestError, NotFoundError, StateConflictError } from '../../../core/errors.js';
 import { type Difference, type Job, type JobKind, type JobView, jobView } from '../../../core/jobs/job.js';
-import { admitAllRemovals, entriesOfJob, type RemovalGate } from '../../../core/jobs/job-entries.js';
+import {
+  admitAllRemovals,
+  entriesOfJob,
+  type RemovalGate,
+  redriveTouchedHolds,
+} from '../../../core/jobs/job-entries.js';
 import { type ExecutionEnd, JobExecution, type JobExecutionDeps } from '../../../core/jobs/job-execution.js';
 import type { JobGate, JobWriteResult } from '../../../core/jobs/job-peer.js';
 import { type JobRequest, jobWrites, planJob } from '../../../core/jobs/job-plan.js';
@@ -252,7 +257,11 @@ export class CloudJobs implements JobService, JobGate {
       nextId: () => this.options.clock.next(),
       touches: jobWrites(job) ? touches : { refresh: async () => {}, touches: () => false },
       removals: this.options.removals ?? admitAllRemovals,
-      outstanding: async () => (await this.entriesOf(job.id)).length,
+      outstanding: async () => {
+        const entries = await this.entriesOf(job.id);
+        if (jobWrites(job)) await this.redriveTouchedHolds(entries, touches);
+        return entries.length;
+      },
       drainProgress: () => this.results.drain(job.id),
       afterSave: () => this.results.forgetCounted(),
       logger: this.options.logger,
@@ -284,6 +293,22 @@ export class CloudJobs implements JobService, JobGate {
     this.recorder.forget();
     if (job.status === 'DONE') return;
     for (const entry of await this.entriesOf(job.id)) await this.options.store.purge(entry);
+  }
+
+  /**
+   * The job's HELD removals whose path a live change touched go back to PENDING (redriveTouchedHolds): held, they
+   * would keep that live change waiting until an operator acted. Checked when the slice counts what is left.
+   */
+  private async redriveTouchedHolds(entries: readonly JournalEntry[], touches: TouchLogReader): Promise<void> {
+    if (!entries.some((e) => e.status === 'HELD')) return;
+    await touches.refresh();
+    const redriven = await redriveTouchedHolds(this.options.store, this.options.ring, entries, (p) =>
+      touches.touches(p),
+    );
+    if (redriven.length === 0) return;
+    this.options.logger.info("a live change touched a job's held removal: the job leaves it out", {
+      entries: redriven.map((e) => ({ lane: e.lane, id: e.id, path: e.path, job: e.job })),
+    });
   }
 
   private entriesOf(id: string): Promise<JournalEntry[]> {
