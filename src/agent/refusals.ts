@@ -7,6 +7,7 @@ import { RelayRefusedError } from './errors.js';
  * - 408, 429, 5xx and network errors: the relay is busy or away (retried by the client, then by the sender);
  * - 401/403 and 3xx: the agent's configuration is wrong (sending stops until it is fixed);
  * - 422 SIZE_MISMATCH / CHECKSUM_MISMATCH: the file changed while it was sent (read and sent again);
+ * - 410 UPLOAD_EXPIRED is one: the upload took longer than the relay lets one stay open;
  * - 404 CHANGE_NOT_FOUND, 409 BODY_MISSING / ALREADY_COMMITTED: the relay restarted or an answer was lost
  *   during an upload (the client starts it over);
  * - any other 4xx (MALFORMED_JSON, 415, a code this agent does not know): retried with backoff and logged at
@@ -19,6 +20,8 @@ const DEFINITE: Record<number, ReadonlySet<string> | 'any'> = {
     'LOCATION_ROOT', // creates, replaces or removes a replicated location itself
     'BAD_REQUEST', // a field the change carries is invalid (a --user with control characters, say)
   ]),
+  // An upload that outlived the relay's limits.uploadMaxLifetimeSeconds: sent again at the same rate, it would again.
+  410: new Set(['UPLOAD_EXPIRED']),
   // Larger than the relay takes (maxUploadBytes, or a proxy's limit): whatever the code, the same bytes never fit.
   413: 'any',
   422: new Set([

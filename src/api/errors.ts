@@ -13,6 +13,7 @@ import {
   RelayError,
   ReservedPathError,
   StateConflictError,
+  UploadExpiredError,
 } from '../core/errors.js';
 import type { RequestBodies } from './request-body.js';
 
@@ -34,6 +35,7 @@ const STATUS_BY_ERROR: [new (...args: never[]) => RelayError, ContentfulStatusCo
   [ReservedPathError, 400],
   [LocationRootError, 400],
   [NotFoundError, 404],
+  [UploadExpiredError, 410],
   [StateConflictError, 409],
   [PayloadTooLargeError, 413],
   [ContentRefusedError, 422],

@@ -45,6 +45,14 @@ export class NotFoundError extends RelayError {
   }
 }
 
+/**
+ * The upload outlived `limits.uploadMaxLifetimeSeconds`: it is dropped (or being dropped), and sending its body again
+ * cannot help. 410 UPLOAD_EXPIRED.
+ */
+export class UploadExpiredError extends RelayError {
+  readonly code = 'UPLOAD_EXPIRED';
+}
+
 /** The request is well formed but clashes with the entry's state (commit twice, body missing, ...). */
 export class StateConflictError extends RelayError {
   constructor(

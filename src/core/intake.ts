@@ -22,6 +22,7 @@ import {
   NotFoundError,
   ReservedPathError,
   StateConflictError,
+  UploadExpiredError,
 } from './errors.js';
 import { type BodyDigest, type JournalStore, SMALL_BODY_BYTES } from './journal.js';
 import { KeyedMutex } from './keyed-mutex.js';
@@ -81,6 +82,11 @@ export interface IntakeDeps {
   maxUnfinishedUploads?: number;
   /** Memory for bodies received whole (one-request uploads), shared with the store's; default: unbounded. */
   bodyMemory?: ByteBudget;
+  /**
+   * An upload this old takes no body any more (410 UPLOAD_EXPIRED; config `limits.uploadMaxLifetimeSeconds`, which
+   * UploadExpiry enforces on a timer). Default: none.
+   */
+  uploadLifetimeSeconds?: number;
   /**
    * Told about every file change a node made (journaled, or for no peer but the node's own server) before it is
    * journaled: running resync jobs must not undo it (src/core/jobs/, docs/convergence.md "Ordering").
@@ -212,10 +218,16 @@ export class ChangeIntake {
     return this.perChange.run(id, async () => {
       const entries = await this.findAwaiting(id, node);
       const home = entries[0]!;
+      // A body that waited for the lock while the upload outlived its lifetime (the sweep drops it next).
+      if (this.now().getTime() - Date.parse(home.createdAt) >= this.uploadLifetimeMs()) throw uploadExpired(id);
       const cut = new AbortController();
       const received = this.ledger.receiving(id, this.now().getTime(), () => cut.abort());
       try {
-        return await this.deps.store.writeBody(home, untilAborted(body, cut.signal, id), home.size ?? 0);
+        return await this.deps.store.writeBody(
+          home,
+          untilAborted(body, cut.signal, () => uploadExpired(id)),
+          home.size ?? 0,
+        );
       } finally {
         received(this.now().getTime());
       }
@@ -292,8 +304,15 @@ export class ChangeIntake {
       const entries = await this.commit(result.id, node);
       return { ...result, status: 'PENDING', entries };
     } catch (error) {
-      this.ledger.closed(result.id);
-      await Promise.all(result.entries.map((e) => this.deps.store.purge(e)));
+      // Under the change's lock, after an expiry that cut the body off and queued first (it counts and logs the
+      // drop); rung, so that what waited behind the upload goes on now, not at the next sweep.
+      await this.perChange.run(result.id, async () => {
+        this.ledger.closed(result.id);
+        const left = (await Promise.all(result.entries.map((e) => this.deps.store.read(e)))).filter(
+          (e): e is JournalEntry => e?.status === 'AWAITING_BODY',
+        );
+        if (left.length > 0) await dropEntries(this.deps.store, this.deps.doorbell, left);
+      });
       throw error;
     }
   }
@@ -389,6 +408,10 @@ export class ChangeIntake {
     await this.deps.store.create(entries);
     await this.deps.doorbell.ring(entries);
     return { journaled: true, id: entries[0]!.id, status: 'PENDING', entries };
+  }
+
+  private uploadLifetimeMs(): number {
+    return (this.deps.uploadLifetimeSeconds ?? Number.POSITIVE_INFINITY) * 1000;
   }
 
   private ignored(reason: IgnoredReason, node: string | undefined): SubmitResult {
@@ -505,21 +528,21 @@ export function checkChangeId(id: string): void {
 
 /** The one answer for an unknown id, a purged change and another node's change alike. */
 /**
- * The body as it arrives, until `signal` aborts (the upload outlived its lifetime): then it fails with 404
- * NOT_FOUND at once, without waiting for the client's next byte, and lets go of the source.
+ * The body as it arrives, until `signal` aborts (the upload outlived its lifetime): then it fails with `failure()`
+ * at once, without waiting for the client's next byte, and lets go of the source.
  */
-async function* untilAborted(body: ByteStream, signal: AbortSignal, id: string): AsyncGenerator<Uint8Array> {
+async function* untilAborted(body: ByteStream, signal: AbortSignal, failure: () => Error): AsyncGenerator<Uint8Array> {
   const source = body[Symbol.asyncIterator]();
   let onAbort = () => {};
   const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(uploadNotFound(id));
+    onAbort = () => reject(failure());
     signal.addEventListener('abort', onAbort, { once: true });
   });
   aborted.catch(() => {}); // observed below, or never needed
   let done = false;
   try {
     while (true) {
-      if (signal.aborted) throw uploadNotFound(id);
+      if (signal.aborted) throw failure();
       const next = await Promise.race([source.next(), aborted]);
       if (next.done) {
         done = true;
@@ -532,6 +555,13 @@ async function* untilAborted(body: ByteStream, signal: AbortSignal, id: string):
     // A source left half read is let go of (a Node stream is destroyed); its pending read is not waited for.
     if (!done) void source.return?.()?.catch(() => {});
   }
+}
+
+function uploadExpired(id: string): UploadExpiredError {
+  return new UploadExpiredError(
+    `upload ${id} outlived limits.uploadMaxLifetimeSeconds and is dropped: its body cannot be sent any more ` +
+      '(a file this large at this rate needs a longer lifetime)',
+  );
 }
 
 export function uploadNotFound(id: string): NotFoundError {

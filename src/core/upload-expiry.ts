@@ -70,7 +70,7 @@ export class UploadExpiry {
    */
   expireFound(entries: Iterable<{ id: string; createdAt: string }>): Promise<number> {
     const now = this.now();
-    const youngest = Math.min(this.options.idleSeconds * 1000);
+    const youngest = Math.min(this.options.idleSeconds * 1000, this.lifetimeMs());
     const old: string[] = [];
     for (const e of entries) if (now - Date.parse(e.createdAt) >= youngest) old.push(e.id);
     return this.expire(old);

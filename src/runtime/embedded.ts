@@ -205,6 +205,7 @@ async function openRelay(
     replicationUser: config.replicationUser,
     echo,
     maxUnfinishedUploads: config.limits.maxUnfinishedUploadsPerNode,
+    uploadLifetimeSeconds: config.limits.uploadMaxLifetimeSeconds,
     bodyMemory,
     now: options.now,
     touches: { record: (change) => jobs!.recordTouch(change) },

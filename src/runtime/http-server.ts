@@ -24,7 +24,7 @@ export interface HttpServerOptions {
    * reach; none on a loopback address, where every client is local (an agent, or a proxy in front of the relay).
    */
   maxConnectionsPerAddress?: number;
-  /** A client that has not sent a whole request head this long after connecting (or after its last request) is cut off. */
+  /** A client that has not sent a whole request head this long after connecting is cut off (408). */
   headersTimeoutMs?: number;
   /**
    * Clients that may take the RESERVED_CONNECTIONS kept beyond maxConnections (an operator on the relay's own
@@ -135,6 +135,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     socket.end(
       `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
+    // end() closes only our half: a client that never closes its own would keep the connection (and its place
+    // among maxConnections) for good. Gone once the answer is written.
+    socket.destroySoon();
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

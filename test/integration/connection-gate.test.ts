@@ -141,6 +141,27 @@ describe('connections', () => {
   });
 });
 
+describe('a client that never closes its side', () => {
+  it('loses its connection (and its place) once it is answered 408, not just half of it', async () => {
+    await start({ maxConnectionsPerAddress: 1, headersTimeoutMs: 1_000 });
+    const { port } = new URL(server!.url);
+    const squatter = connect({ host: '127.0.0.1', port: Number(port), localAddress: '127.0.0.2', allowHalfOpen: true });
+    sockets.push(squatter);
+    squatter.on('error', () => {});
+    let text = '';
+    const told = new Promise<void>((resolve) =>
+      squatter.on('data', (d) => {
+        text += d.toString('latin1');
+        if (text.includes('REQUEST_TIMEOUT')) resolve();
+      }),
+    );
+    await told; // it sends nothing, and keeps its side open
+    let again = false;
+    for (let i = 0; i < 50 && !again; i++) again = await answered(await open('127.0.0.2'));
+    expect(again).toBe(true);
+  });
+});
+
 describe('client addresses', () => {
   it('counts IPv4 as it is, IPv4-mapped IPv6 as IPv4, and IPv6 by its /64', () => {
     expect(addressKey('192.0.2.7')).toBe('192.0.2.7');

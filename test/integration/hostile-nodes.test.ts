@@ -305,8 +305,9 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'h
       expect(t.relay.intake.ledger.isReceiving(held.id)).toBe(true);
       now += 1000;
       expect(await t.relay.expiry.expireKnown()).toBe(1);
-      // The body's request is answered 404 (the upload is gone) without waiting for the client's next byte.
-      expect(await answered).toMatch(/^HTTP\/1\.1 404/);
+      // The body's request is answered 410 (the upload is gone) without waiting for the client's next byte.
+      expect(await answered).toMatch(/^HTTP\/1\.1 410/);
+      expect(await answered).toContain('"code":"UPLOAD_EXPIRED"');
       expect((await call(t, `/v1/changes/${held.id}`, { token: ADMIN_TOKEN })).status).toBe(404);
       const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(logged).toContainEqual(

@@ -318,6 +318,8 @@ describe('sender', () => {
     ['422 BAD_RENAME', new RelayRefusedError(422, 'BAD_RENAME', 'into itself'), true],
     ['400 RESERVED_PATH', new RelayRefusedError(400, 'RESERVED_PATH', 'reserved'), true],
     ['400 LOCATION_ROOT', new RelayRefusedError(400, 'LOCATION_ROOT', 'a location'), true],
+    ['410 UPLOAD_EXPIRED (outlived the lifetime)', new RelayRefusedError(410, 'UPLOAD_EXPIRED', 'too slow'), true],
+    ['410 from a proxy, without a code', new RelayRefusedError(410, 'HTTP_ERROR', '<html>'), false],
     ['400 MALFORMED_JSON (mangled on the way)', new RelayRefusedError(400, 'MALFORMED_JSON', '?'), false],
     ['404 CHANGE_NOT_FOUND (the relay restarted)', new RelayRefusedError(404, 'CHANGE_NOT_FOUND', 'gone'), false],
     ['415 UNSUPPORTED_MEDIA_TYPE', new RelayRefusedError(415, 'UNSUPPORTED_MEDIA_TYPE', '?'), false],

@@ -208,6 +208,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     echo,
     onIgnored: options.onIgnored,
     maxUnfinishedUploads: config.limits.maxUnfinishedUploadsPerNode,
+    uploadLifetimeSeconds: config.limits.uploadMaxLifetimeSeconds,
     touches: { record: (change) => jobs!.recordTouch(change) },
     deleteGuard,
     logger,

@@ -93,6 +93,7 @@ export function createEdgeRelay(env: EdgeEnv, logger: Logger = consoleLogger): E
     topology: new Topology(config.vfs, config.peers),
     replicationUser: config.replicationUser,
     maxUnfinishedUploads: config.limits.maxUnfinishedUploadsPerNode,
+    uploadLifetimeSeconds: config.limits.uploadMaxLifetimeSeconds,
     touches,
     deleteGuard,
     logger,
