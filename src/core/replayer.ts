@@ -250,11 +250,17 @@ export class Replayer implements Doorbell {
     const entry = await this.options.store.read(ref);
     const state = this.lanes.get(ref.lane) ?? (entry ? this.laneState(ref.lane, entry.peer) : undefined);
     if (!state) return undefined;
+    if (state.inFlight.has(ref.id)) {
+      // Skipped (or purged) while its request is out: its paths hold back what overlaps it until the request has
+      // ended, as for any entry in flight (the replay then finds it gone and forgets it). Forgotten now, a newer
+      // change to its path could be sent first and then be undone by it.
+      return state;
+    }
     if (!entry) {
       deleteEntry(state, ref.id);
       this.dropPrefetched(refKey(ref));
       this.clearBackoff(refKey(ref));
-    } else if (!state.inFlight.has(entry.id)) setEntry(state, entry);
+    } else setEntry(state, entry);
     return state;
   }
 
