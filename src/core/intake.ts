@@ -31,6 +31,7 @@ import { dropEntries } from './operator.js';
 import { FORMAT_CHARACTER, isSameOrBelow, normalizePath } from './paths.js';
 import { receiveAtMost } from './receive.js';
 import { isStamp, type StampClock } from './stamp.js';
+import { StampOrder } from './stamp-order.js';
 import type { LaneTarget, Topology } from './topology.js';
 import { UploadLedger } from './upload-ledger.js';
 
@@ -112,6 +113,8 @@ const UNFINISHED_RETRY_SECONDS = 5;
  */
 export class ChangeIntake {
   private readonly perChange = new KeyedMutex();
+  /** Rings (and announcements) in the order of the ids, whatever order the changes finish journaling in. */
+  private readonly order = new StampOrder();
   private readonly now: () => Date;
   private readonly sha256: (bytes: Uint8Array) => string | Promise<string>;
   readonly ledger: UploadLedger;
@@ -125,17 +128,28 @@ export class ChangeIntake {
   async submit(change: NewChange, node: string | undefined): Promise<SubmitResult> {
     const planned = await this.plan(change, node);
     if (!Array.isArray(planned)) return planned;
-    const entries = await this.guardDelete(planned);
-    const status = entries[0]!.status as 'AWAITING_BODY' | 'PENDING' | 'HELD';
-    if (status === 'AWAITING_BODY') await this.openUpload(entries[0]!.id, node);
-    // An upload is acknowledged at commit; until then its entries need not survive a crash (the node starts over).
-    await this.deps.store.create(entries, { durable: status !== 'AWAITING_BODY' }).catch((error: unknown) => {
-      this.ledger.closed(entries[0]!.id);
+    const id = planned[0]!.id;
+    let entries: JournalEntry[];
+    let status: 'AWAITING_BODY' | 'PENDING' | 'HELD';
+    try {
+      entries = await this.guardDelete(planned);
+      status = entries[0]!.status as 'AWAITING_BODY' | 'PENDING' | 'HELD';
+      if (status === 'AWAITING_BODY') await this.openUpload(id, node);
+      // An upload is acknowledged at commit; until then its entries need not survive a crash (the node starts over).
+      await this.deps.store.create(entries, { durable: status !== 'AWAITING_BODY' }).catch((error: unknown) => {
+        this.ledger.closed(id);
+        throw error;
+      });
+    } catch (error) {
+      await this.order.settle(id);
       throw error;
+    }
+    const journaled = entries;
+    await this.order.settle(id, async () => {
+      if (status === 'PENDING') await this.deps.doorbell.ring(journaled);
+      else await this.deps.doorbell.announce?.(journaled);
     });
-    if (status === 'PENDING') await this.deps.doorbell.ring(entries);
-    else await this.deps.doorbell.announce?.(entries);
-    return { journaled: true, id: entries[0]!.id, status, entries };
+    return { journaled: true, id, status, entries };
   }
 
   /**
@@ -160,8 +174,22 @@ export class ChangeIntake {
     return entries.map((e) => ({ ...e, status: 'HELD' as const, hold: 'window' as const, lastError: verdict.reason }));
   }
 
-  /** The entries a change becomes (not stored yet), or why it is not journaled. Throws on a bad change. */
+  /**
+   * The entries a change becomes (not stored yet), or why it is not journaled. Throws on a bad change. The entries
+   * have their id: settle it (this.order) whatever happens next.
+   */
   private async plan(change: NewChange, node: string | undefined): Promise<JournalEntry[] | SubmitResult> {
+    const prepared = await this.prepare(change, node);
+    if (!('targets' in prepared)) return prepared;
+    const { targets, checked, status } = prepared;
+    return this.buildEntries(targets, { ...checked, status, node });
+  }
+
+  /** What plan checks and records before it hands out an id: the change's lanes, or why it is not journaled. */
+  private async prepare(
+    change: NewChange,
+    node: string | undefined,
+  ): Promise<SubmitResult | { targets: LaneTarget[]; checked: NewChange; status: 'AWAITING_BODY' | 'PENDING' }> {
     const checked = checkChange(change);
     if (checked.user !== undefined && checked.user === this.deps.replicationUser) {
       return this.ignored('REPLICATION_USER', node);
@@ -184,7 +212,7 @@ export class ChangeIntake {
     await this.deps.touches?.record(checked);
     if (targets.length === 0) return this.ignored('NO_PEERS', node);
     const status = checked.action === 'upload' ? 'AWAITING_BODY' : 'PENDING';
-    return this.buildEntries(targets, { ...checked, status, node });
+    return { targets: [...targets], checked, status };
   }
 
   /**
@@ -235,7 +263,7 @@ export class ChangeIntake {
   }
 
   /** Body complete: verify size and checksum, give every lane its copy, mark PENDING, ring. `node` as for writeBody. */
-  async commit(id: string, node: string | undefined): Promise<JournalEntry[]> {
+  async commit(id: string, node: string | undefined, options: { ring?: boolean } = {}): Promise<JournalEntry[]> {
     this.refuseOthersEarly(id, node);
     return this.perChange.run(id, async () => {
       const entries = await this.findAwaiting(id, node);
@@ -253,7 +281,7 @@ export class ChangeIntake {
         .map((e) => ({ ...e, status: 'PENDING' as const, sha256: digest.sha256 }));
       await this.deps.store.publish(committed, home);
       this.ledger.closed(id);
-      await this.deps.doorbell.ring(committed);
+      if (options.ring !== false) await this.deps.doorbell.ring(committed);
       return committed;
     });
   }
@@ -322,16 +350,23 @@ export class ChangeIntake {
    * step. Nothing reaches the journal before the whole body is here and matches.
    */
   private async uploadSmall(change: NewChange, body: ByteStream, node: string | undefined): Promise<SubmitResult> {
-    const planned = await this.plan(change, node);
-    if (!Array.isArray(planned)) return planned;
-    const size = planned[0]!.size ?? 0;
+    const prepared = await this.prepare(change, node);
+    if (!('targets' in prepared)) return prepared;
+    const { targets, checked } = prepared;
+    const size = checked.size ?? 0;
     const bytes = await receiveAtMost(body, size);
     const digest = { size: bytes.length, sha256: await this.sha256(bytes) };
-    const refusal = verify(planned[0]!, digest);
+    const refusal = verify({ size, sha256: checked.sha256 }, digest);
     if (refusal) throw refusal;
-    const entries = planned.map((e) => ({ ...e, status: 'PENDING' as const, sha256: digest.sha256 }));
-    await this.deps.store.createWithBody!(entries, bytes, digest);
-    await this.deps.doorbell.ring(entries);
+    // Its id once its body is in: a slow body must not hold back the rings of the changes taken meanwhile.
+    const entries = this.buildEntries(targets, { ...checked, status: 'PENDING', sha256: digest.sha256, node });
+    try {
+      await this.deps.store.createWithBody!(entries, bytes, digest);
+    } catch (error) {
+      await this.order.settle(entries[0]!.id);
+      throw error;
+    }
+    await this.order.settle(entries[0]!.id, () => this.deps.doorbell.ring(entries));
     return { journaled: true, id: entries[0]!.id, status: 'PENDING', entries };
   }
 
@@ -387,10 +422,18 @@ export class ChangeIntake {
       status: 'AWAITING_BODY',
       node,
     });
-    await this.deps.store.create(entries, { durable: false });
-    await this.deps.store.writeBody(entries[0]!, oneChunk(doc.body), doc.body.length);
-    const committed = await this.commit(entries[0]!.id, node);
-    return { journaled: true, id: entries[0]!.id, status: 'PENDING', entries: committed };
+    const id = entries[0]!.id;
+    let committed: JournalEntry[];
+    try {
+      await this.deps.store.create(entries, { durable: false });
+      await this.deps.store.writeBody(entries[0]!, oneChunk(doc.body), doc.body.length);
+      committed = await this.commit(id, node, { ring: false });
+    } catch (error) {
+      await this.order.settle(id);
+      throw error;
+    }
+    await this.order.settle(id, () => this.deps.doorbell.ring(committed));
+    return { journaled: true, id, status: 'PENDING', entries: committed };
   }
 
   async deleteConfig(scope: ConfigScope, name: string, node: string | undefined): Promise<SubmitResult> {
@@ -405,8 +448,13 @@ export class ChangeIntake {
       status: 'PENDING',
       node,
     });
-    await this.deps.store.create(entries);
-    await this.deps.doorbell.ring(entries);
+    try {
+      await this.deps.store.create(entries);
+    } catch (error) {
+      await this.order.settle(entries[0]!.id);
+      throw error;
+    }
+    await this.order.settle(entries[0]!.id, () => this.deps.doorbell.ring(entries));
     return { journaled: true, id: entries[0]!.id, status: 'PENDING', entries };
   }
 
@@ -457,6 +505,7 @@ export class ChangeIntake {
     fields: Omit<JournalEntry, keyof EntryRef | 'peer' | 'location' | 'createdAt' | 'attempts'>,
   ): JournalEntry[] {
     const id = this.deps.clock.next();
+    this.order.opened(id);
     const createdAt = this.now().toISOString();
     return [...targets]
       .sort((a, b) => (a.lane < b.lane ? -1 : 1))
@@ -568,7 +617,7 @@ export function uploadNotFound(id: string): NotFoundError {
   return new NotFoundError('NOT_FOUND', `no change ${id} is waiting for a body or commit from this caller`);
 }
 
-function verify(entry: JournalEntry, digest: BodyDigest): ContentRefusedError | undefined {
+function verify(entry: Pick<JournalEntry, 'size' | 'sha256'>, digest: BodyDigest): ContentRefusedError | undefined {
   if (entry.size !== digest.size) {
     return new ContentRefusedError(
       'SIZE_MISMATCH',
