@@ -120,6 +120,23 @@ describe('WebDAV peer outcome classification', () => {
     expect(await refused.apply(makedir(), body(0))).toMatchObject({ kind: 'unauthorized', status: 403 });
   });
 
+  it('a folder DELETE or MOVE the peer did for some members only (207 Multi-Status) is a conflict, not applied', async () => {
+    const multi =
+      '<?xml version="1.0" encoding="utf-8"?><D:multistatus xmlns:D="DAV:"><D:response>' +
+      '<D:href>/user_homes/d/locked.txt</D:href><D:status>HTTP/1.1 423 Locked</D:status></D:response></D:multistatus>';
+    const { peer } = await peerAnswering((req, res) => {
+      if (req.method === 'MKCOL') return res.writeHead(405).end();
+      res.writeHead(207, { 'content-type': 'application/xml' }).end(multi);
+    });
+    expect(await peer.apply(entry({ action: 'delete', path: '/user_homes/d' }), body(0))).toMatchObject({
+      kind: 'conflict',
+      status: 207,
+      reason: expect.stringContaining('DELETE /user_homes/d: the peer did it for part of the folder only'),
+    });
+    const rename = entry({ action: 'rename', path: '/user_homes/d', target: '/user_homes/e' });
+    expect(await peer.apply(rename, body(0))).toMatchObject({ kind: 'conflict', status: 207 });
+  });
+
   it('HTTP 401 and 403 mean the credentials are refused', async () => {
     for (const status of [401, 403]) {
       const { peer } = await peerAnswering((_req, res) => res.writeHead(status).end());

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
@@ -319,9 +319,10 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'W
     ]);
     await expectTree();
 
+    // The folder itself is always asked of the peer (it may be gone there since); its parents come from the cache.
     const second = await logged(() => peer.apply(entry('makedir', path), noBody));
     expect(second.result).toEqual({ kind: 'applied' });
-    expect(second.requests).toEqual([]);
+    expect(summary(second.requests)).toEqual(['MKCOL /user_homes/new folder/inner/ 405']);
 
     // A fresh adapter knows nothing: Apache answers 405 for existing collections, which counts as done.
     const third = await logged(() => newPeer().apply(entry('makedir', path), noBody));
@@ -331,6 +332,45 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'W
       'MKCOL /user_homes/new folder/ 405',
       'MKCOL /user_homes/new folder/inner/ 405',
     ]);
+    await expectTree();
+  });
+
+  it('makedir of a folder removed on the peer behind the cache makes it again, parents too', async () => {
+    const path = '/user_homes/gone/inner';
+    expect(await peer.apply(entry('makedir', path), noBody)).toEqual({ kind: 'applied' });
+    // Removed on the peer itself (its own users, an active-active node, a resync): the adapter's cache still has it.
+    await rm(join(apache.root, 'user_homes/gone'), { recursive: true });
+    const again = await logged(() => peer.apply(entry('makedir', path), noBody));
+    expect(again.result).toEqual({ kind: 'applied' });
+    expect(summary(again.requests)).toEqual([
+      'MKCOL /user_homes/gone/inner/ 409',
+      'PROPFIND /user_homes/gone/inner/ 404',
+      'MKCOL /user_homes/ 405',
+      'MKCOL /user_homes/gone/ 201',
+      'MKCOL /user_homes/gone/inner/ 201',
+    ]);
+    modelDir(path);
+    await expectTree();
+
+    // A rename into the folder, removed again behind the cache: its folder is asked for (MKCOL 409: its parent is
+    // gone too), the parents are made, and the MOVE goes once.
+    await peer.apply(uploadEntry('/user_homes/moving.txt', Buffer.from('moving')), bodyOf(Buffer.from('moving')).open);
+    await rm(join(apache.root, 'user_homes/gone'), { recursive: true });
+    modelRemove('/user_homes/gone');
+    const moved = await logged(() =>
+      peer.apply(entry('rename', '/user_homes/moving.txt', { target: '/user_homes/gone/inner/moved.txt' }), noBody),
+    );
+    expect(moved.result).toEqual({ kind: 'applied' });
+    expect(summary(moved.requests)).toEqual([
+      'MKCOL /user_homes/gone/inner/ 409',
+      'PROPFIND /user_homes/gone/inner/ 404',
+      'MKCOL /user_homes/ 405',
+      'MKCOL /user_homes/gone/ 201',
+      'MKCOL /user_homes/gone/inner/ 201',
+      'MOVE /user_homes/moving.txt 201',
+    ]);
+    modelDir('/user_homes/gone/inner');
+    modelFile('/user_homes/gone/inner/moved.txt', Buffer.from('moving'));
     await expectTree();
   });
 
@@ -383,7 +423,8 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'W
     const file = await logged(() => peer.apply(entry('rename', from, { target: to }), noBody));
     modelMove(from, to);
     expect(file.result).toEqual({ kind: 'applied' });
-    expect(summary(file.requests)).toEqual([`MOVE ${from} 201`]);
+    // The target's folder is always asked for (removed on the peer behind the cache, the MOVE would fail).
+    expect(summary(file.requests)).toEqual(['MKCOL /user_homes/john doe/ 405', `MOVE ${from} 201`]);
     await expectTree();
 
     const dirFrom = '/user_homes/john doe/a#b';
@@ -427,7 +468,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'W
     );
     modelMove('/user_homes/over/a.txt', '/user_homes/over/b.txt');
     expect(result).toEqual({ kind: 'applied' });
-    expect(summary(requests)).toEqual(['MOVE /user_homes/over/a.txt 204']);
+    expect(summary(requests)).toEqual(['MKCOL /user_homes/over/ 405', 'MOVE /user_homes/over/a.txt 204']);
     expect(model.get('user_homes/over/b.txt')).toBe(sha256(a));
     await expectTree();
   });
@@ -437,7 +478,11 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'W
       peer.apply(entry('rename', '/user_homes/ghost.txt', { target: '/user_homes/ghost-renamed.txt' }), noBody),
     );
     expect(result).toMatchObject({ kind: 'conflict' });
-    expect(summary(requests)).toEqual(['MOVE /user_homes/ghost.txt 404', 'PROPFIND /user_homes/ghost-renamed.txt 404']);
+    expect(summary(requests)).toEqual([
+      'MKCOL /user_homes/ 405',
+      'MOVE /user_homes/ghost.txt 404',
+      'PROPFIND /user_homes/ghost-renamed.txt 404',
+    ]);
     await expectTree();
   });
 
@@ -456,7 +501,11 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'W
     const to = '/user_homes/john doe/renamed #2 ✓.txt';
     const fileAgain = await logged(() => peer.apply(entry('rename', from, { target: to }), noBody));
     expect(fileAgain.result).toMatchObject({ kind: 'applied' });
-    expect(summary(fileAgain.requests)).toEqual([`MOVE ${from} 404`, `PROPFIND ${to} 207`]);
+    expect(summary(fileAgain.requests)).toEqual([
+      'MKCOL /user_homes/john doe/ 405',
+      `MOVE ${from} 404`,
+      `PROPFIND ${to} 207`,
+    ]);
     await expectTree();
 
     // A folder: rename it, then replay the same entry with a fresh adapter (as after a crash).
@@ -604,7 +653,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'W
     if (seen.MKCOL?.includes(403)) seen.MKCOL = seen.MKCOL.filter((s) => s !== 403);
     expect(seen).toEqual({
       PROPFIND: [207, 400, 401, 404],
-      MKCOL: [201, 400, 401, 405],
+      MKCOL: [201, 400, 401, 405, 409],
       PUT: [201, 204, 409],
       DELETE: [204, 401, 404],
       MOVE: [201, 204, 404],

@@ -81,12 +81,15 @@ export class WebDavPeer implements Peer {
         case 'config_put':
           return this.put(entry, openBody, signal);
         case 'makedir':
-          return this.makeCollections(entry.path, signal);
+          // Always asked of the peer: the cache may hold a folder removed there since (by the peer's own users, an
+          // active-active node, or a resync), and a makedir answered from it would leave the folder missing.
+          this.known.delete(entry.path);
+          return this.withFreshParents(entry.path, () => this.makeCollections(entry.path, signal));
         case 'delete':
         case 'config_delete':
           return this.remove(entry.path, signal);
         case 'rename':
-          return this.move(entry.path, entry.target!, signal);
+          return this.withFreshParents(entry.target!, () => this.move(entry.path, entry.target!, signal));
         case 'mdtm':
           if (!this.setsModifiedTime) return { kind: 'applied', detail: 'modified times are off for this peer' };
           return this.setModified(entry.path, entry.modified!, signal);
@@ -186,6 +189,7 @@ export class WebDavPeer implements Peer {
     const res = await this.send('DELETE', this.urls.path(path), {}, undefined, signal);
     this.forget(path);
     if (res.status === 404) return { kind: 'applied', detail: 'already absent' };
+    if (res.status === 207) return partly(`DELETE ${path}`);
     return classifyStatus(res.status, `DELETE ${path}`, res.retryAfter);
   }
 
@@ -193,6 +197,9 @@ export class WebDavPeer implements Peer {
     // Never sent: onto an ancestor, mod_dav_fs deletes the destination (source included) before failing with 500;
     // onto itself or into its own subtree it answers 403, which would read as bad credentials.
     if (pathsOverlap(from, to)) return { kind: 'conflict', reason: `MOVE ${from} -> ${to}: paths overlap` };
+    // The target's folder is asked of the peer, not taken from the cache: a MOVE into a folder removed there since
+    // is answered 500 by mod_dav_fs (409 by the RFC), which reads as the peer failing, not as a missing folder.
+    this.known.delete(parentOf(to));
     const parents = await this.makeCollections(parentOf(to), signal);
     if (parents.kind !== 'applied') return parents;
     const res = await this.send(
@@ -210,7 +217,22 @@ export class WebDavPeer implements Peer {
       if (target.status !== 404) return classifyStatus(target.status, `PROPFIND ${to}`, target.retryAfter);
       return { kind: 'conflict', reason: `MOVE ${from}: rename source missing on the peer (HTTP 404)` };
     }
+    if (res.status === 207) return partly(`MOVE ${from} -> ${to}`);
     return classifyStatus(res.status, `MOVE ${from} -> ${to}`, res.retryAfter);
+  }
+
+  /**
+   * Runs `attempt` again once when the peer answered 409 (a parent missing) and the cache had taken a parent of
+   * `path` for present: it was removed on the peer behind the cache, which now forgets it, so the attempt makes it.
+   */
+  private async withFreshParents(path: string, attempt: () => Promise<ReplayOutcome>): Promise<ReplayOutcome> {
+    const first = await attempt();
+    if (first.kind !== 'conflict' || first.status !== 409) return first;
+    let forgotten = false;
+    for (let parent = parentOf(path); parent !== '/'; parent = parentOf(parent)) {
+      if (this.known.delete(parent)) forgotten = true;
+    }
+    return forgotten ? attempt() : first;
   }
 
   /**
@@ -291,6 +313,18 @@ export class WebDavPeer implements Peer {
       if (known === path || known.startsWith(`${path}/`)) this.known.delete(known);
     }
   }
+}
+
+/**
+ * A DELETE or MOVE of a folder the peer carried out for some members only (RFC 4918 §9.6.1, §9.9.4: 207 with the
+ * members it could not remove): not applied, or the entry would be purged with the folder still there.
+ */
+function partly(what: string): ReplayOutcome {
+  return {
+    kind: 'conflict',
+    reason: `${what}: the peer did it for part of the folder only (HTTP 207 Multi-Status; some members are locked or protected)`,
+    status: 207,
+  };
 }
 
 /** Releases a body that will not be sent (a stream holds a connection to the journal's storage). */
