@@ -406,8 +406,12 @@ export class Replayer implements Doorbell {
         (done) => {
           purged = done;
         },
-        (error: unknown) =>
-          this.options.logger.error('replay bookkeeping failed', { entryId: entry.id, lane: entry.lane, error }),
+        (error: unknown) => {
+          this.options.logger.error('replay bookkeeping failed', { entryId: entry.id, lane: entry.lane, error });
+          // The journal could not record the outcome (disk full, I/O error): the entry waits (1 s, 2 s, 4 s, …)
+          // before it is sent again, instead of going straight back to the peer, over and over.
+          this.backOff(state, entry);
+        },
       )
       .finally(() => {
         state.inFlight.delete(entry.id);

@@ -72,3 +72,48 @@ it('an entry skipped while its request is out holds back what overlaps it until 
   expect(peer.started).toEqual(peer.finished);
   expect(await store.list(del.lane)).toEqual([]);
 });
+
+it('an outcome the journal cannot record (disk full) sends the entry again only after a wait, not at once', async () => {
+  const tmp = await tempDir();
+  const fs = await FsJournalStore.open(tmp.dir);
+  const store = new Proxy(fs, {
+    get: (target, key) =>
+      key === 'update'
+        ? async () => {
+            throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+          }
+        : Reflect.get(target, key),
+  });
+  let requests = 0;
+  const peer: Peer = {
+    name: 'server2',
+    probe: async (): Promise<ReplayOutcome> => ({ kind: 'applied' }),
+    apply: async (): Promise<ReplayOutcome> => {
+      requests += 1;
+      await new Promise((r) => setImmediate(r)); // answered over the network
+      return { kind: 'conflict', reason: 'MKCOL: HTTP 409', status: 409 };
+    },
+    close: async () => {},
+  };
+  const peers = new Map([['server2', peer]]);
+  const failures: unknown[] = [];
+  const logger = { ...silentLogger, error: (message: string) => void failures.push(message) };
+  const replayer = new Replayer({
+    store,
+    peers,
+    health: new PeerHealth(peers, silentLogger),
+    logger,
+    retryBaseMs: 3_600_000, // the wait outlasts the test: a second request would come from no wait at all
+  });
+  cleanups.push(async () => {
+    await replayer.stop();
+    await fs.close();
+    await tmp.remove();
+  });
+  await fs.create([entry({ action: 'makedir', path: '/user_homes/a/b' })]);
+  await replayer.sweep();
+  await until(() => failures.length === 1);
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  expect(failures).toEqual(['replay bookkeeping failed']);
+  expect(requests).toBe(1);
+});
