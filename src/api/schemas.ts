@@ -152,6 +152,7 @@ export const UploadKeyQuery = z.object({
 export const PeerQuery = z.object({
   peer: z
     .string()
+    .min(1, 'peer must name a peer: leave it out to act on every peer')
     .optional()
     .openapi({ param: { name: 'peer', in: 'query' } }),
 });

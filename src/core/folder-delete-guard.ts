@@ -10,7 +10,7 @@ import type { Peer, ReplayOutcome } from './peer.js';
  * the peer itself — `PROPFIND Depth: 0` of the path (a file costs that one request), then folder by folder
  * (`Depth: 1`, never `infinity`) — and the count stops at
  * `maxDeletes + 1`: a folder of a million files costs a few listings, not a million. A delete an operator released
- * is sent without counting.
+ * (rule `folder`) is sent without counting; one released from the window rule is counted.
  */
 export class FolderDeleteGuardPeer implements Peer {
   readonly name: string;
@@ -36,7 +36,9 @@ export class FolderDeleteGuardPeer implements Peer {
   }
 
   async apply(entry: JournalEntry, openBody: () => Promise<StoredBody>, signal?: AbortSignal): Promise<ReplayOutcome> {
-    if (this.maxDeletes <= 0 || entry.action !== 'delete' || entry.released) {
+    // Released from a folder hold: sent without counting again. Released from a window hold, it is counted like any
+    // delete (the operator let a burst through, not a delete of a big folder).
+    if (this.maxDeletes <= 0 || entry.action !== 'delete' || (entry.released && entry.hold === 'folder')) {
       return this.inner.apply(entry, openBody, signal);
     }
     // Held, it would hold the live change that made the job stand back behind it until an operator acted.

@@ -41,7 +41,8 @@ export class OperatorActions {
   async skip(id: string, peer?: string): Promise<JournalEntry[]> {
     const entries = await this.entriesOf(id, peer);
     await dropEntries(this.store, this.doorbell, entries);
-    await this.held?.rearm(entries);
+    // Only what was HELD counts as the operator acting on a hold (a released one still carries its rule).
+    await this.held?.rearm(entries.filter((e) => e.status === 'HELD'));
     return entries;
   }
 

@@ -342,6 +342,63 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'd
     expect(onPeer(peer, 'user_homes/0big/f0.txt')).toBe(true); // the live change made it the source's again
   }, 120_000);
 
+  it('a delete released from the window rule is still counted by the folder rule', async () => {
+    const files: Record<string, string> = { 'user_homes/a': 'x', 'user_homes/b': 'x' };
+    for (let i = 0; i < 10; i++) files[`user_homes/big/f${i}`] = 'x';
+    const { peer, relay } = await cluster(files, 2);
+    await post(relay, NODE_A_TOKEN, { action: 'delete', path: '/user_homes/a' });
+    await post(relay, NODE_A_TOKEN, { action: 'delete', path: '/user_homes/b' });
+    const big = await post(relay, NODE_A_TOKEN, { action: 'delete', path: '/user_homes/big' });
+    expect(big.body.status).toBe('HELD'); // the window rule: a burst
+    expect(await call(relay, 'POST', '/v1/holds/release?node=node-a')).toEqual({ status: 200, body: { released: 1 } });
+    // Released from the burst, it is a delete of a folder of 10 entries (more than 2): the folder rule holds it.
+    await vi.waitFor(
+      async () => {
+        const [held] = await heldChanges(relay);
+        expect(held).toMatchObject({
+          id: big.body.id,
+          peers: [{ lastError: expect.stringContaining('holds more than 2') }],
+        });
+      },
+      { timeout: 30_000, interval: 100 },
+    );
+    expect(onPeer(peer, 'user_homes/big/f0')).toBe(true);
+    // Released again, from the folder rule now: deleted without being counted again.
+    expect(await call(relay, 'POST', '/v1/holds/release')).toEqual({ status: 200, body: { released: 1 } });
+    await vi.waitFor(() => expect(onPeer(peer, 'user_homes/big')).toBe(false), { timeout: 30_000 });
+  }, 60_000);
+
+  it("skipping a change released earlier leaves the node's current window alone", async () => {
+    const { relay } = await cluster({}, 2);
+    const del = async (path: string) => (await post(relay, NODE_A_TOKEN, { action: 'delete', path })).body;
+    expect((await del('/user_homes/a')).status).toBe('PENDING');
+    expect((await del('/user_homes/b')).status).toBe('PENDING');
+    const held = await del('/user_homes/c');
+    expect(held.status).toBe('HELD');
+    expect((await call(relay, 'POST', `/v1/changes/${held.id}/retry`)).status).toBe(200); // the window starts over
+    expect((await del('/user_homes/d')).status).toBe('PENDING');
+    expect((await del('/user_homes/e')).status).toBe('PENDING');
+    // The released change is still in the journal (say CONFLICT on the peer): skipping it acts on no hold.
+    const skipped = await call(relay, 'DELETE', `/v1/changes/${held.id}`);
+    expect([200, 404]).toContain(skipped.status);
+    expect((await del('/user_homes/f')).status).toBe('HELD');
+  }, 60_000);
+
+  it('an empty ?peer= on retry or skip is 400, not every peer', async () => {
+    const { relay } = await cluster({}, 1);
+    await post(relay, NODE_A_TOKEN, { action: 'delete', path: '/user_homes/a' });
+    const held = await post(relay, NODE_A_TOKEN, { action: 'delete', path: '/user_homes/b' });
+    expect(held.body.status).toBe('HELD');
+    for (const [method, path] of [
+      ['DELETE', `/v1/changes/${held.body.id}?peer=`],
+      ['POST', `/v1/changes/${held.body.id}/retry?peer=`],
+    ] as const) {
+      const answer = await call<{ error: { code: string } }>(relay, method, path);
+      expect([answer.status, answer.body.error.code]).toEqual([400, 'BAD_REQUEST']);
+    }
+    expect((await heldChanges(relay)).map((c) => c.id)).toEqual([held.body.id]);
+  }, 60_000);
+
   it('refuses bad input to the holds API and answers 401/403 without the admin token', async () => {
     const { relay } = await cluster({}, 2);
     const bad = await call<{ error: { code: string } }>(relay, 'POST', '/v1/holds/release?node=..%2Fx');

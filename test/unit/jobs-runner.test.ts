@@ -67,6 +67,12 @@ class MemoryJournal {
     return this.entries.filter((e) => e.lane === lane);
   }
   async scan() {}
+  async read(ref: { lane: string; id: string }) {
+    return this.entries.find((e) => e.lane === ref.lane && e.id === ref.id);
+  }
+  async update(entry: JournalEntry) {
+    this.entries = this.entries.map((e) => (e.lane === entry.lane && e.id === entry.id ? entry : e));
+  }
   async purge(ref: { lane: string; id: string }) {
     this.entries = this.entries.filter((e) => !(e.lane === ref.lane && e.id === ref.id));
   }
@@ -90,12 +96,22 @@ function tree(name: string, items: TreeItem[], gate?: Promise<void>): TreeReader
   };
 }
 
-function runner(jobs: MemoryJobs, journal: MemoryJournal, source: TreeReader, peer: TreeReader) {
+function runner(
+  jobs: MemoryJobs,
+  journal: MemoryJournal,
+  source: TreeReader,
+  peer: TreeReader,
+  rung: JournalEntry[] = [],
+) {
   const clock = new StampClock();
   return new JobRunner({
     jobs,
     store: journal as unknown as JournalStore,
-    doorbell: { ring: async () => {} },
+    doorbell: {
+      ring: async (refs) => {
+        rung.push(...(refs as JournalEntry[]));
+      },
+    },
     readers: new Map([
       ['primary', source],
       ['server2', peer],
@@ -139,6 +155,36 @@ describe('JobRunner', () => {
       expect(outcome).toBe('finished');
       expect(journal.entries).toEqual([]);
       expect((await r.get(view.id)).status).toBe('DONE');
+    } finally {
+      await r.close();
+    }
+  });
+
+  it("puts a held removal back to PENDING as soon as a live change touches its path (not at the job's next count)", async () => {
+    const jobs = new MemoryJobs();
+    const journal = new MemoryJournal();
+    const rung: JournalEntry[] = [];
+    const r = runner(jobs, journal, tree('primary', []), tree('server2', [file('x.txt', 1, '"x"')]), rung);
+    try {
+      await r.create('resync', 'server2', { from: 'primary', path: '/loc', delete: true });
+      const removal = await journal.created.promise;
+      expect(removal).toMatchObject({ action: 'delete', path: '/loc/x.txt' });
+      // The replay's folder rule holds it: the job is told first, then the entry is written HELD.
+      await r.record(removal, { kind: 'held', reason: 'delete guard: too many' });
+      await journal.update({ ...removal, status: 'HELD', hold: 'folder' });
+      rung.length = 0;
+      await r.recordTouch({ action: 'makedir', path: '/loc/x.txt' });
+      const [after] = journal.entries;
+      expect(after).toMatchObject({ id: removal.id, status: 'PENDING' });
+      expect(after!.hold).toBeUndefined();
+      expect(rung.map((e) => e.id)).toEqual([removal.id]);
+      // At replay the job answers for it: skipped, a live change touched the path.
+      expect(await r.refuse(after!)).toEqual({ drop: false, reason: expect.stringContaining('live change') });
+      // A touch elsewhere puts nothing back.
+      await journal.update({ ...after!, status: 'HELD', hold: 'folder' });
+      await r.record(after!, { kind: 'held', reason: 'again' });
+      await r.recordTouch({ action: 'makedir', path: '/loc/elsewhere' });
+      expect(journal.entries[0]).toMatchObject({ status: 'HELD' });
     } finally {
       await r.close();
     }

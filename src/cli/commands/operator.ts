@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { ChangeView } from '../../core/journal-view.js';
+import { UsageError } from '../errors.js';
 import { bytes, table } from '../format.js';
 import { OperatorClient } from '../operator-client.js';
 
@@ -76,9 +77,11 @@ export async function status(options: RelayOptions): Promise<void> {
     print('\nNeeds an operator (vfs-relay journal show ID, then retry or skip):');
     print(changeTable(parked, true));
   }
-  const held = peers.reduce((sum, p) => sum + (p.held ?? 0), 0);
-  if (held > 0) {
-    print(`\nThe delete guard holds ${held} deletes (vfs-relay holds ls, then holds release or holds discard).`);
+  const holding = peers.filter((p) => (p.held ?? 0) > 0);
+  if (holding.length > 0) {
+    // Per peer: one held change is one entry per peer it goes to.
+    const counts = holding.map((p) => `${p.name} ${p.held}`).join(', ');
+    print(`\nThe delete guard holds deletes for ${counts} (vfs-relay holds ls, then holds release or holds discard).`);
   }
 }
 
@@ -140,15 +143,26 @@ export async function journalShow(id: string, options: RelayOptions): Promise<vo
   );
 }
 
+/**
+ * `?peer=` for --peer. An empty --peer (an unset variable: `--peer "$PEER"`) is refused: left out, the command
+ * would act on every peer.
+ */
+function peerQuery(peer: string | undefined): string {
+  if (peer === undefined) return '';
+  if (peer.trim() === '')
+    throw new UsageError('--peer is empty: name a peer, or leave --peer out to act on every peer');
+  return `?peer=${encodeURIComponent(peer)}`;
+}
+
 export async function journalRetry(id: string, options: RelayOptions & { peer?: string }): Promise<void> {
-  const query = options.peer ? `?peer=${encodeURIComponent(options.peer)}` : '';
+  const query = peerQuery(options.peer);
   const change = await client(options).post<ChangeView>(`/v1/changes/${encodeURIComponent(id)}/retry${query}`);
   if (options.json) return print(JSON.stringify(change, null, 2));
   print(`retrying ${id}: ${change.peers.map((p) => `${p.peer} ${p.status}`).join(', ')}`);
 }
 
 export async function journalSkip(id: string, options: RelayOptions & { peer?: string }): Promise<void> {
-  const query = options.peer ? `?peer=${encodeURIComponent(options.peer)}` : '';
+  const query = peerQuery(options.peer);
   const result = await client(options).delete<{ id: string; skipped: string[] }>(
     `/v1/changes/${encodeURIComponent(id)}${query}`,
   );

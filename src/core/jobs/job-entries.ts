@@ -57,7 +57,7 @@ export async function redriveTouchedHolds(
 ): Promise<JournalEntry[]> {
   const redriven: JournalEntry[] = [];
   for (const entry of candidates) {
-    if (entry.status !== 'HELD' || !entry.job || !touched(entry.path)) continue;
+    if (!entry.job || !touched(entry.path)) continue; // a candidate may be a copy from before the hold was written
     const current = await store.read(entry);
     if (current?.status !== 'HELD') continue;
     const { hold: _hold, ...rest } = current;

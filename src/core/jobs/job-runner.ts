@@ -312,7 +312,12 @@ export class JobRunner implements JobGate, JobService {
   private async outstanding(id: string): Promise<number> {
     const entries = await this.entriesOf(id);
     const touches = this.running.get(id)?.touches;
-    if (touches) await this.redrive(entries, (path) => touches.touches(path));
+    if (touches) {
+      await this.redrive(
+        entries.filter((e) => e.status === 'HELD'),
+        (path) => touches.touches(path),
+      );
+    }
     return entries.length;
   }
 

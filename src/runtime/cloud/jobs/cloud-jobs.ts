@@ -300,11 +300,10 @@ export class CloudJobs implements JobService, JobGate {
    * would keep that live change waiting until an operator acted. Checked when the slice counts what is left.
    */
   private async redriveTouchedHolds(entries: readonly JournalEntry[], touches: TouchLogReader): Promise<void> {
-    if (!entries.some((e) => e.status === 'HELD')) return;
+    const held = entries.filter((e) => e.status === 'HELD');
+    if (held.length === 0) return;
     await touches.refresh();
-    const redriven = await redriveTouchedHolds(this.options.store, this.options.ring, entries, (p) =>
-      touches.touches(p),
-    );
+    const redriven = await redriveTouchedHolds(this.options.store, this.options.ring, held, (p) => touches.touches(p));
     if (redriven.length === 0) return;
     this.options.logger.info("a live change touched a job's held removal: the job leaves it out", {
       entries: redriven.map((e) => ({ lane: e.lane, id: e.id, path: e.path, job: e.job })),
