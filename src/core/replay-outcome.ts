@@ -114,14 +114,18 @@ async function settleOffline(
 }
 
 /**
- * Failures that can be the change's own rather than the peer's: the peer answered (a 5xx, 408) or the exchange
+ * Failures that can be the change's own rather than the peer's: the peer answered (a 5xx, 408, 423) or the exchange
  * broke half-way (reset, timeout). Not: a connection refused or a name that does not resolve (the peer is not
  * there), 503 / 429 (the peer asks everyone to wait), 507 (the peer's storage is full), an outcome with no
  * answer at all (nothing to tell), or our own abort.
  */
 function mayBeTheChange(outcome: Extract<ReplayOutcome, { kind: 'offline' }>): boolean {
   if (outcome.status !== undefined) {
-    return outcome.status === 408 || (outcome.status >= 500 && outcome.status !== 503 && outcome.status !== 507);
+    return (
+      outcome.status === 408 ||
+      outcome.status === 423 ||
+      (outcome.status >= 500 && outcome.status !== 503 && outcome.status !== 507)
+    );
   }
   return outcome.code !== undefined && MID_EXCHANGE_CODES.has(outcome.code);
 }

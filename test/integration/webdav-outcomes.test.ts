@@ -79,6 +79,24 @@ describe('WebDAV peer outcome classification', () => {
     });
   });
 
+  it('a redirect is the peer offline with a reason that says to fix its url; 423 Locked is tried again', async () => {
+    const { peer } = await peerAnswering((req, res) =>
+      req.method === 'DELETE'
+        ? res.writeHead(423).end()
+        : res.writeHead(301, { location: 'https://peer.example/dav/' }).end(),
+    );
+    expect(await peer.apply(makedir(), body(0))).toMatchObject({
+      kind: 'offline',
+      status: 301,
+      reason: expect.stringContaining('the peer redirects'),
+    });
+    expect(await peer.probe()).toMatchObject({ kind: 'offline', status: 301 });
+    expect(await peer.apply(entry({ action: 'delete', path: '/user_homes/x' }), body(0))).toMatchObject({
+      kind: 'offline',
+      status: 423,
+    });
+  });
+
   it.each([409, 412, 415, 422])('HTTP %i to a PUT parks the change as a conflict', async (status) => {
     // MKCOL of the parent succeeds; the PUT itself is refused (a 409 is retried once after re-creating the parent).
     const { peer, seen } = await peerAnswering((req, res) =>

@@ -33,7 +33,17 @@ export function classifyStatus(status: number, what: string, retryAfter?: string
   if (status >= 200 && status < 300) return { kind: 'applied' };
   const reason = `${what}: HTTP ${status}`;
   if (status === 401 || status === 403) return { kind: 'unauthorized', reason, status };
-  if (status >= 500 || status === 408 || status === 429) {
+  // A redirect is the peer's address, not the change: every change would be refused alike, one by one.
+  if (status >= 300 && status < 400) {
+    return {
+      kind: 'offline',
+      reason: `${reason} (the peer redirects: set its url to where it redirects to, e.g. https://)`,
+      status,
+    };
+  }
+  // 423 Locked: someone holds a lock on the path for now (a user editing it on the peer); tried again, parked
+  // only if it stays locked (the same rule as a 5xx answered for this change alone).
+  if (status >= 500 || status === 408 || status === 429 || status === 423) {
     const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(retryAfter) : undefined;
     return { kind: 'offline', reason, status, ...(retryAfterMs !== undefined && { retryAfterMs }) };
   }
