@@ -55,6 +55,9 @@ const STEPS_PER_WINDOW = 60;
  * window starts over empty (see HeldChanges.rearm). The clock is injected: tests drive the window without sleeping.
  */
 export class DeleteGuard {
+  /** Deletes of each origin between their admit and their journaling (see journaling). */
+  private readonly inFlight = new Map<string, number>();
+
   constructor(
     readonly settings: DeleteGuardSettings,
     private readonly store: DeleteWindowStore,
@@ -99,9 +102,31 @@ export class DeleteGuard {
     }));
   }
 
-  /** An operator acted on the origin's last held delete: it starts over with an empty window. */
-  rearm(origin: string): Promise<void> {
-    return this.store.clear(origin);
+  /**
+   * A delete of `origin` is being admitted and journaled: call the returned function once it is journaled (or is
+   * not, after all). Meanwhile the origin is not rearmed: an operator acting on what looked like its last held
+   * delete would otherwise clear its trip while a delete it had just held was still on its way into the journal,
+   * and the origin's later deletes would pass.
+   */
+  journaling(origin: string): () => void {
+    this.inFlight.set(origin, (this.inFlight.get(origin) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const left = (this.inFlight.get(origin) ?? 1) - 1;
+      if (left > 0) this.inFlight.set(origin, left);
+      else this.inFlight.delete(origin);
+    };
+  }
+
+  /**
+   * An operator acted on the origin's last held delete: it starts over with an empty window. Not while one of its
+   * deletes is being journaled (see journaling): that one may be HELD, and keeps the origin tripped.
+   */
+  async rearm(origin: string): Promise<void> {
+    if ((this.inFlight.get(origin) ?? 0) > 0) return;
+    await this.store.clear(origin);
   }
 
   tripped(origin: string): Promise<boolean> {

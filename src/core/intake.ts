@@ -131,6 +131,8 @@ export class ChangeIntake {
     const id = planned[0]!.id;
     let entries: JournalEntry[];
     let status: 'AWAITING_BODY' | 'PENDING' | 'HELD';
+    const journaled =
+      planned[0]!.action === 'delete' ? this.deps.deleteGuard?.journaling(deleteOrigin(planned[0]!)) : undefined;
     try {
       entries = await this.guardDelete(planned);
       status = entries[0]!.status as 'AWAITING_BODY' | 'PENDING' | 'HELD';
@@ -143,11 +145,13 @@ export class ChangeIntake {
     } catch (error) {
       await this.order.settle(id);
       throw error;
+    } finally {
+      journaled?.();
     }
-    const journaled = entries;
+    const made = entries;
     await this.order.settle(id, async () => {
-      if (status === 'PENDING') await this.deps.doorbell.ring(journaled);
-      else await this.deps.doorbell.announce?.(journaled);
+      if (status === 'PENDING') await this.deps.doorbell.ring(made);
+      else await this.deps.doorbell.announce?.(made);
     });
     return { journaled: true, id, status, entries };
   }

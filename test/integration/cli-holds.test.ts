@@ -80,7 +80,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'v
 
     const status = await operator('status');
     expect(status.stdout).toMatch(/PEER\s+STATUS\s+PENDING\s+BYTES\s+OLDEST PENDING\s+CONFLICTS\s+HELD/);
-    expect(status.stdout).toMatch(/The delete guard holds 4 deletes/);
+    expect(status.stdout).toMatch(/The delete guard holds 4 deletes for server2 \(/);
 
     const released = await operator('holds', 'release', '--node', 'node-a');
     expect(released).toMatchObject({ code: 0, stdout: 'released 2 held changes of node node-a\n', stderr: '' });

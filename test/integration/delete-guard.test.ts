@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it, vi } from 'vitest';
+import type { JournalEntry } from '../../src/core/entry.js';
 import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
 import { jobEnd, sourceConfig, startJob, writeTree } from '../support/convergence.js';
 import {
@@ -389,6 +390,48 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'd
     // The released change is still in the journal (say CONFLICT on the peer): skipping it acts on no hold.
     expect((await call(relay, 'DELETE', `/v1/changes/${held.id}`)).status).toBe(200);
     expect((await del('/user_homes/f')).status).toBe('HELD');
+  }, 60_000);
+
+  it('a release racing a held delete on its way into the journal leaves the node tripped', async () => {
+    const relay = await startTestRelay(
+      {
+        peers: [{ name: 'server2', url: 'http://127.0.0.1:9/', pingIntervalSeconds: 3600 }],
+        deleteGuard: { maxDeletes: 1, windowSeconds: 60 },
+      },
+      { replay: false },
+    );
+    cleanups.push(() => relay.close());
+    const del = async (path: string) => (await post(relay, NODE_A_TOKEN, { action: 'delete', path })).body;
+    expect((await del('/user_homes/a')).status).toBe('PENDING');
+    expect((await del('/user_homes/b')).status).toBe('HELD');
+    // The next held delete's write takes a moment (an fsync under load): the test holds it.
+    const store = relay.relay.store;
+    const create = store.create.bind(store);
+    let open = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let reached = () => {};
+    const atWrite = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    store.create = (async (entries: readonly JournalEntry[], options?: { durable?: boolean }) => {
+      if (entries[0]?.status === 'HELD') {
+        reached();
+        await gate;
+      }
+      return create(entries, options);
+    }) as typeof store.create;
+    const third = del('/user_homes/c'); // admitted HELD (the node is tripped), not written yet
+    await atWrite;
+    // Meanwhile the operator releases the one held change there is to see.
+    expect(await call(relay, 'POST', '/v1/holds/release?node=node-a')).toEqual({ status: 200, body: { released: 1 } });
+    open();
+    expect((await third).status).toBe('HELD');
+    store.create = create;
+    // The journal holds a delete of node-a HELD by the window rule again: the node stays tripped.
+    expect(await relay.relay.deleteGuard.tripped('node-a')).toBe(true);
+    expect((await del('/user_homes/d')).status).toBe('HELD');
   }, 60_000);
 
   it('an empty ?peer= on retry or skip is 400, not every peer', async () => {

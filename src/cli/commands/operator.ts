@@ -80,8 +80,8 @@ export async function status(options: RelayOptions): Promise<void> {
   const holding = peers.filter((p) => (p.held ?? 0) > 0);
   if (holding.length > 0) {
     // Per peer: one held change is one entry per peer it goes to.
-    const counts = holding.map((p) => `${p.name} ${p.held}`).join(', ');
-    print(`\nThe delete guard holds deletes for ${counts} (vfs-relay holds ls, then holds release or holds discard).`);
+    const counts = holding.map((p, i) => `${p.held}${i === 0 ? ' deletes' : ''} for ${p.name}`).join(', ');
+    print(`\nThe delete guard holds ${counts} (vfs-relay holds ls, then holds release or holds discard).`);
   }
 }
 
