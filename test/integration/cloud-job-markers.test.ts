@@ -1,6 +1,7 @@
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { expect, it } from 'vitest';
 import { JobScope } from '../../src/core/jobs/scope.js';
+import type { TreeReader } from '../../src/core/jobs/tree.js';
 import type { JournalStore } from '../../src/core/journal.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { StampClock } from '../../src/core/stamp.js';
@@ -36,5 +37,64 @@ describeWithServer('moto_server', motoAvailable, 'cloud jobs: running markers ag
     expect(report.jobs).toEqual([]);
     const page = await s3.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'relay/jobs-running/' }));
     expect((page.Contents ?? []).map((o) => o.Key)).toEqual([`relay/jobs-running/${young}.r`]);
+  });
+
+  it('two API processes creating a resync of one peer at once: one runs it, the other answers JOB_RUNNING', async () => {
+    const bucket = await freshBucket(s3.client);
+    const objects = new S3Objects(s3.client, bucket, 'relay');
+    const process = () =>
+      new CloudJobs({
+        s3: objects,
+        store: {} as JournalStore,
+        ring: async () => {},
+        readers: new Map([
+          ['primary', {} as TreeReader],
+          ['server2', {} as TreeReader],
+        ]),
+        peers: ['server2'],
+        scope: new JobScope([{ path: '/user_homes', replicate: true }]),
+        clock: new StampClock(),
+        logger: silentLogger,
+      });
+    const [a, b] = [process(), process()];
+    const request = { from: 'primary', path: '/user_homes' };
+    for (let round = 0; round < 3; round++) {
+      const answers = await Promise.allSettled([
+        a.create('resync', 'server2', request),
+        b.create('resync', 'server2', request),
+      ]);
+      const made = answers.filter((r) => r.status === 'fulfilled');
+      const refused = answers.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (round === 0) {
+        expect(made).toHaveLength(1);
+        expect(refused.map((r) => (r.reason as { code?: string }).code)).toEqual(['JOB_RUNNING']);
+      } else {
+        expect(made).toHaveLength(0); // the first still runs
+      }
+    }
+    // A verify (no writes) needs no slot.
+    await expect(a.create('verify', 'server2', request)).resolves.toMatchObject({ kind: 'verify' });
+  });
+
+  it("takes over a peer's resync slot whose resync no longer runs (its creation died long ago)", async () => {
+    const bucket = await freshBucket(s3.client);
+    const objects = new S3Objects(s3.client, bucket, 'relay');
+    const dead = new StampClock(() => Date.now() - 10 * 60_000).next();
+    await objects.put('relay/jobs-resync/server2', dead);
+    const jobs = new CloudJobs({
+      s3: objects,
+      store: {} as JournalStore,
+      ring: async () => {},
+      readers: new Map([
+        ['primary', {} as TreeReader],
+        ['server2', {} as TreeReader],
+      ]),
+      peers: ['server2'],
+      scope: new JobScope([{ path: '/user_homes', replicate: true }]),
+      clock: new StampClock(),
+      logger: silentLogger,
+    });
+    const made = await jobs.create('resync', 'server2', { from: 'primary', path: '/user_homes' });
+    expect(await objects.getText('relay/jobs-resync/server2')).toBe(made.id);
   });
 });

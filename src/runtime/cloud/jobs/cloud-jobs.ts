@@ -20,6 +20,7 @@ import type { Logger } from '../../../core/logger.js';
 import { isStamp, type StampClock, stampTime } from '../../../core/stamp.js';
 import { JobLease } from './job-lease.js';
 import { JobResults } from './job-results.js';
+import { ResyncSlots } from './resync-slots.js';
 import { S3JobStore } from './s3-job-store.js';
 import type { S3Objects } from './s3-objects.js';
 import { MARGIN_MS, TouchLogReader, TouchLogWriter } from './touch-log.js';
@@ -78,6 +79,8 @@ export class CloudJobs implements JobService, JobGate {
   private readonly readers = new Map<string, TouchLogReader>();
   private readonly jobCache = new Map<string, { running: boolean; since: number; at: number }>();
   private readonly recorder: CloudTouchRecorder;
+  /** One resync per peer across every API process (conditional writes in S3). */
+  private readonly slots: ResyncSlots;
   private current: JobExecution | undefined;
   private stopped = false;
 
@@ -86,6 +89,12 @@ export class CloudJobs implements JobService, JobGate {
     this.results = new JobResults(options.s3, (id) => this.jobs.jobPrefix(id));
     this.touchLog = new TouchLogWriter(options.s3, options.clock);
     this.recorder = new CloudTouchRecorder(options.s3, options.clock, options.recorderCacheMs);
+    this.slots = new ResyncSlots(options.s3, async (id) => {
+      const job = await this.jobs.read(id);
+      // No record yet: created a moment ago (marker and slot come first), or its creation died (then it is old).
+      if (!job) return this.now().getTime() - stampTime(id).getTime() <= ORPHAN_MARKER_MS;
+      return job.status === 'RUNNING';
+    });
     this.lease = new JobLease(options.s3);
     this.now = options.now ?? (() => new Date());
   }
@@ -110,10 +119,19 @@ export class CloudJobs implements JobService, JobGate {
         }
       }
     }
+    // Two API processes creating a resync of one peer at once both pass the check above: the slot decides.
+    if (jobWrites(job) && (await this.slots.take(peer, job.id)) !== undefined) {
+      throw new StateConflictError('JOB_RUNNING', `a resync of ${peer} is already running: wait or cancel it`);
+    }
     // The marker first: a crash between the two writes leaves a marker without a job, which a slice removes once it
     // is old (see slice), never a RUNNING job that no slice runs.
-    await this.jobs.markRunning(job.id, jobWrites(job));
-    await this.jobs.save(job);
+    try {
+      await this.jobs.markRunning(job.id, jobWrites(job));
+      await this.jobs.save(job);
+    } catch (error) {
+      if (jobWrites(job)) await this.slots.release(peer, job.id).catch(() => {});
+      throw error;
+    }
     this.recorder.forget();
     return jobView(job);
   }
@@ -290,6 +308,7 @@ export class CloudJobs implements JobService, JobGate {
   /** A job that ended: no longer listed as running, and its unreplayed writes dropped unless it is DONE. */
   private async ended(job: Job): Promise<void> {
     await this.jobs.unmarkRunning(job.id);
+    if (jobWrites(job)) await this.slots.release(job.peer, job.id);
     this.recorder.forget();
     if (job.status === 'DONE') return;
     for (const entry of await this.entriesOf(job.id)) await this.options.store.purge(entry);
