@@ -84,6 +84,12 @@ export interface IntakeDeps {
   /** Memory for bodies received whole (one-request uploads), shared with the store's; default: unbounded. */
   bodyMemory?: ByteBudget;
   /**
+   * Rings in the order of the changes' ids (src/core/stamp-order.ts): for the embedded replayer, which sends what it
+   * is rung about and knows nothing older it was not told of. The cloud reads the journal before each replay (and a
+   * Workers isolate must not run one request's ring inside another's context): leave it off there.
+   */
+  ringInIdOrder?: boolean;
+  /**
    * An upload this old takes no body any more (410 UPLOAD_EXPIRED; config `limits.uploadMaxLifetimeSeconds`, which
    * UploadExpiry enforces on a timer). Default: none.
    */
@@ -113,8 +119,11 @@ const UNFINISHED_RETRY_SECONDS = 5;
  */
 export class ChangeIntake {
   private readonly perChange = new KeyedMutex();
-  /** Rings (and announcements) in the order of the ids, whatever order the changes finish journaling in. */
-  private readonly order = new StampOrder();
+  /**
+   * Rings (and announcements) in the order of the ids, whatever order the changes finish journaling in: for a
+   * replayer that acts on what it is rung (embedded). Without it each change is rung as soon as it is journaled.
+   */
+  private readonly order: StampOrder | undefined;
   private readonly now: () => Date;
   private readonly sha256: (bytes: Uint8Array) => string | Promise<string>;
   readonly ledger: UploadLedger;
@@ -123,6 +132,16 @@ export class ChangeIntake {
     this.now = deps.now ?? (() => new Date());
     this.sha256 = deps.sha256 ?? sha256Hex;
     this.ledger = deps.ledger ?? new UploadLedger();
+    this.order = deps.ringInIdOrder ? new StampOrder() : undefined;
+  }
+
+  /**
+   * The change of `id` is journaled (`deliver` tells the replayer) or was not after all (no `deliver`): delivered
+   * in id order (ringInIdOrder), or at once.
+   */
+  private settle(id: string, deliver?: () => Promise<void>): Promise<void> {
+    if (this.order) return this.order.settle(id, deliver);
+    return deliver ? deliver() : Promise.resolve();
   }
 
   async submit(change: NewChange, node: string | undefined): Promise<SubmitResult> {
@@ -143,13 +162,13 @@ export class ChangeIntake {
         throw error;
       });
     } catch (error) {
-      await this.order.settle(id);
+      await this.settle(id);
       throw error;
     } finally {
       journaled?.();
     }
     const made = entries;
-    await this.order.settle(id, async () => {
+    await this.settle(id, async () => {
       if (status === 'PENDING') await this.deps.doorbell.ring(made);
       else await this.deps.doorbell.announce?.(made);
     });
@@ -367,10 +386,10 @@ export class ChangeIntake {
     try {
       await this.deps.store.createWithBody!(entries, bytes, digest);
     } catch (error) {
-      await this.order.settle(entries[0]!.id);
+      await this.settle(entries[0]!.id);
       throw error;
     }
-    await this.order.settle(entries[0]!.id, () => this.deps.doorbell.ring(entries));
+    await this.settle(entries[0]!.id, () => this.deps.doorbell.ring(entries));
     return { journaled: true, id: entries[0]!.id, status: 'PENDING', entries };
   }
 
@@ -433,10 +452,10 @@ export class ChangeIntake {
       await this.deps.store.writeBody(entries[0]!, oneChunk(doc.body), doc.body.length);
       committed = await this.commit(id, node, { ring: false });
     } catch (error) {
-      await this.order.settle(id);
+      await this.settle(id);
       throw error;
     }
-    await this.order.settle(id, () => this.deps.doorbell.ring(committed));
+    await this.settle(id, () => this.deps.doorbell.ring(committed));
     return { journaled: true, id, status: 'PENDING', entries: committed };
   }
 
@@ -455,10 +474,10 @@ export class ChangeIntake {
     try {
       await this.deps.store.create(entries);
     } catch (error) {
-      await this.order.settle(entries[0]!.id);
+      await this.settle(entries[0]!.id);
       throw error;
     }
-    await this.order.settle(entries[0]!.id, () => this.deps.doorbell.ring(entries));
+    await this.settle(entries[0]!.id, () => this.deps.doorbell.ring(entries));
     return { journaled: true, id: entries[0]!.id, status: 'PENDING', entries };
   }
 
@@ -509,7 +528,7 @@ export class ChangeIntake {
     fields: Omit<JournalEntry, keyof EntryRef | 'peer' | 'location' | 'createdAt' | 'attempts'>,
   ): JournalEntry[] {
     const id = this.deps.clock.next();
-    this.order.opened(id);
+    this.order?.opened(id);
     const createdAt = this.now().toISOString();
     return [...targets]
       .sort((a, b) => (a.lane < b.lane ? -1 : 1))

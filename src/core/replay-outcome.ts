@@ -114,7 +114,7 @@ async function settleOffline(
 }
 
 /**
- * Failures that can be the change's own rather than the peer's: the peer answered (a 5xx, 408, 423) or the exchange
+ * Failures that can be the change's own rather than the peer's: the peer answered (a 5xx, 408, 423, 3xx) or the exchange
  * broke half-way (reset, timeout). Not: a connection refused or a name that does not resolve (the peer is not
  * there), 503 / 429 (the peer asks everyone to wait), 507 (the peer's storage is full), an outcome with no
  * answer at all (nothing to tell), or our own abort.
@@ -124,6 +124,9 @@ function mayBeTheChange(outcome: Extract<ReplayOutcome, { kind: 'offline' }>): b
     return (
       outcome.status === 408 ||
       outcome.status === 423 ||
+      // A redirect of every path (http:// to https://) fails the probe too: the peer goes OFFLINE. One of some
+      // paths only (a proxy rule) is this change's: parked once it stays so, instead of the lane waiting for ever.
+      (outcome.status >= 300 && outcome.status < 400) ||
       (outcome.status >= 500 && outcome.status !== 503 && outcome.status !== 507)
     );
   }

@@ -206,6 +206,7 @@ async function openRelay(
     echo,
     maxUnfinishedUploads: config.limits.maxUnfinishedUploadsPerNode,
     uploadLifetimeSeconds: config.limits.uploadMaxLifetimeSeconds,
+    ringInIdOrder: true,
     bodyMemory,
     now: options.now,
     touches: { record: (change) => jobs!.recordTouch(change) },

@@ -97,6 +97,15 @@ describe('WebDAV peer outcome classification', () => {
     });
   });
 
+  it.each([423, 301])('a modified time refused with HTTP %i is best effort: applied, not retried', async (status) => {
+    const { peer } = await peerAnswering((_req, res) => res.writeHead(status).end());
+    const mdtm = entry({ action: 'mdtm', path: '/user_homes/f.txt', modified: '2026-01-01T00:00:00Z' });
+    expect(await peer.apply(mdtm, body(0))).toMatchObject({
+      kind: 'applied',
+      detail: expect.stringContaining(`${status}`),
+    });
+  });
+
   it.each([409, 412, 415, 422])('HTTP %i to a PUT parks the change as a conflict', async (status) => {
     // MKCOL of the parent succeeds; the PUT itself is refused (a 409 is retried once after re-creating the parent).
     const { peer, seen } = await peerAnswering((req, res) =>

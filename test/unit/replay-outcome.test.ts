@@ -63,6 +63,7 @@ describe('settleAttempt', () => {
       http(504),
       http(408),
       http(423), // Locked: a user holds the path for now
+      http(307), // a redirect of this path only (the probe of the base URL passes)
       { kind: 'offline', reason: 'UND_ERR_SOCKET', code: 'UND_ERR_SOCKET' } as ReplayOutcome,
       { kind: 'offline', reason: 'UND_ERR_HEADERS_TIMEOUT', code: 'UND_ERR_HEADERS_TIMEOUT' } as ReplayOutcome,
     ]) {
@@ -80,7 +81,6 @@ describe('settleAttempt', () => {
       http(503),
       http(507),
       http(429),
-      http(301), // the peer's url redirects: every change alike
       { kind: 'offline', reason: 'ECONNREFUSED', code: 'ECONNREFUSED' } as ReplayOutcome,
       { kind: 'offline', reason: 'connect ECONNREFUSED' } as ReplayOutcome, // no answer at all
     ]) {

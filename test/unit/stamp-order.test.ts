@@ -72,6 +72,7 @@ function intakeOn(store: FsJournalStore, rung: string[]) {
     clock: new StampClock(),
     topology: new Topology([{ path: '/user_homes', replicate: true }], [{ name: 'server2' }]),
     replicationUser: 'replication',
+    ringInIdOrder: true,
   });
 }
 
@@ -97,6 +98,35 @@ it('rings the older change first when the newer one is journaled before it', asy
   if (!a.journaled || !b.journaled) throw new Error('not journaled');
   expect(a.id < b.id).toBe(true);
   expect(rung).toEqual([a.id, b.id]);
+});
+
+it('without ringInIdOrder (cloud, edge) each change is rung as soon as it is journaled, not one after another', async () => {
+  const { store } = await heldStore('/nothing/held');
+  let release = () => {};
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const ringing: string[] = [];
+  const intake = new ChangeIntake({
+    store,
+    doorbell: {
+      ring: async (refs: readonly EntryRef[]) => {
+        ringing.push(refs[0]!.id);
+        await gate; // a slow SQS send, say
+      },
+    },
+    clock: new StampClock(),
+    topology: new Topology([{ path: '/user_homes', replicate: true }], [{ name: 'server2' }]),
+    replicationUser: 'replication',
+  });
+  const both = [
+    intake.submit({ action: 'makedir', path: '/user_homes/p' }, 'node-a'),
+    intake.submit({ action: 'makedir', path: '/user_homes/q' }, 'node-b'),
+  ];
+  for (let i = 0; i < 2000 && ringing.length < 2; i++) await new Promise((r) => setTimeout(r, 2));
+  expect(ringing).toHaveLength(2); // both rings under way at once
+  release();
+  await Promise.all(both);
 });
 
 it('a change that fails to be journaled does not hold back the rings after it', async () => {

@@ -255,8 +255,10 @@ export class WebDavPeer implements Peer {
       signal,
     );
     const outcome = classifyStatus(res.status === 207 ? 200 : res.status, `PROPPATCH ${path}`, res.retryAfter);
-    // 403 refuses this property on this resource (credentials that fail answer 401): a refusal like any other.
-    if (outcome.kind === 'conflict' || res.status === 403) {
+    // 403 refuses this property on this resource (credentials that fail answer 401): a refusal like any other. A
+    // lock (423) or a redirect (3xx) on the file refuses it too: a modified time is best effort (CONTRACT).
+    const refused = res.status === 403 || res.status === 423 || (res.status >= 300 && res.status < 400);
+    if (outcome.kind === 'conflict' || refused) {
       this.logger?.info('peer refused the modified time; recorded as applied', {
         peer: this.name,
         path,

@@ -157,20 +157,21 @@ export class JobRunner implements JobGate, JobService {
         if (pathsOverlap(touch.path, path)) touches.add(touch);
       }
     }
-    await this.redriveTouchedHolds(change);
+    await this.redriveTouchedHolds();
   }
 
-  /** A live change touched these of the running resyncs' HELD removals: see redriveTouchedHolds (job-entries.ts). */
-  private async redriveTouchedHolds(change: { action: Action; path: string; target?: string }): Promise<void> {
+  /** The running resyncs' HELD removals a live change has touched: see redriveTouchedHolds (job-entries.ts). */
+  private async redriveTouchedHolds(): Promise<void> {
     const touched: JournalEntry[] = [];
     for (const running of this.running.values()) {
-      if (running.held.size === 0) continue;
-      for (const touch of touchesOf(change)) {
-        for (const [key, entry] of running.held) {
-          if (!pathsOverlap(touch.path, entry.path)) continue;
-          running.held.delete(key);
-          touched.push(entry);
-        }
+      const { touches } = running;
+      if (running.held.size === 0 || !touches) continue;
+      // As the job will judge them at replay (refuse): a makedir or mdtm of a folder touches that folder, not
+      // what is in it, so it does not put back the removal of a file inside.
+      for (const [key, entry] of running.held) {
+        if (!touches.touches(entry.path)) continue;
+        running.held.delete(key);
+        touched.push(entry);
       }
     }
     await this.redrive(touched);

@@ -192,6 +192,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     s3: new S3Objects(store.client, store.bucket, store.prefix),
     store,
     ring: (entries) => doorbell.ring(entries),
+    redrive: (entries) => doorbell.redrive(entries, `held.${Date.now()}`).then(() => undefined),
     readers: convergence.readers,
     peers: config.peers.map((p) => p.name),
     scope: new JobScope(config.vfs),

@@ -35,6 +35,11 @@ export interface CloudJobsOptions {
   store: JournalStore;
   /** Rings the doorbell for new job entries. */
   ring: (entries: readonly JournalEntry[]) => Promise<void>;
+  /**
+   * Rings again for entries rung before (a held removal put back): with a fresh cause, or SQS would drop the
+   * message as a duplicate of the first ring within its 5-minute window. Default: `ring`.
+   */
+  redrive?: (entries: readonly JournalEntry[]) => Promise<void>;
   readers: ReadonlyMap<string, TreeReader>;
   peers: readonly string[];
   scope: JobScope;
@@ -322,7 +327,8 @@ export class CloudJobs implements JobService, JobGate {
     const held = entries.filter((e) => e.status === 'HELD');
     if (held.length === 0) return;
     await touches.refresh();
-    const redriven = await redriveTouchedHolds(this.options.store, this.options.ring, held, (p) => touches.touches(p));
+    const ring = this.options.redrive ?? this.options.ring;
+    const redriven = await redriveTouchedHolds(this.options.store, ring, held, (p) => touches.touches(p));
     if (redriven.length === 0) return;
     this.options.logger.info("a live change touched a job's held removal: the job leaves it out", {
       entries: redriven.map((e) => ({ lane: e.lane, id: e.id, path: e.path, job: e.job })),
