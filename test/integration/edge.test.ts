@@ -178,6 +178,15 @@ async function journalThroughEdge(call: Call, folder: string): Promise<string> {
     body: JSON.stringify({ action: 'makedir', path: `/user_homes/${folder}` }),
   });
   expect(dir.status).toBe(202);
+  // Requests at once share the relay an isolate built: each is answered, and so is the next one after them.
+  const makedir = (name: string) =>
+    call('/v1/changes', {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ action: 'makedir', path: `/user_homes/${folder}/${name}` }),
+    }).then((res) => res.status);
+  expect(await Promise.all(['c1', 'c2', 'c3', 'c4', 'c5', 'c6'].map(makedir))).toEqual([202, 202, 202, 202, 202, 202]);
+  expect(await makedir('c7')).toBe(202);
   const body = randomBytes(100_000);
   const sha256 = createHash('sha256').update(body).digest('hex');
   const created = await call('/v1/changes', {
