@@ -13,7 +13,7 @@ import { mapLimit } from '../../src/adapters/s3-journal/util.js';
 import { encodeEntry } from '../../src/core/entry-xml.js';
 import { laneId } from '../../src/core/lane.js';
 import { entry, journalStoreConformance } from '../support/journal-conformance.js';
-import { freshBucket, motoAvailable, useMotoS3 } from '../support/moto.js';
+import { freshBucket, motoAvailable, motoS3Client, useMotoS3 } from '../support/moto.js';
 import { describeWithServer } from '../support/servers.js';
 
 const MiB = 1024 * 1024;
@@ -111,6 +111,57 @@ describeWithServer('moto_server', motoAvailable, 'S3JournalStore against moto_se
       await store.update({ ...upload, status: 'PENDING', attempts: 1 });
       expect(await tags('config.XML')).toEqual([]);
       expect(await tags('upload')).toEqual([]);
+    });
+
+    it("a retry whose body's untagging fails leaves the entry parked (retry again), never PENDING with a tagged body", async () => {
+      const { bucket, prefix, store } = await fresh();
+      const upload = entry({ action: 'upload', size: 3, status: 'AWAITING_BODY' });
+      await store.create([upload], { durable: false });
+      await store.writeBody(upload, Readable.from([Buffer.from('abc')]), 3);
+      await store.publish([{ ...upload, status: 'PENDING' }], upload);
+      await store.update({ ...upload, status: 'FAILED', attempts: 1, lastError: 'x' });
+      const faulty = motoS3Client(s3.endpoint);
+      faulty.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName === 'DeleteObjectTaggingCommand') {
+            throw Object.assign(new Error('SlowDown'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } });
+          }
+          return next(args);
+        },
+        { step: 'initialize' },
+      );
+      const failing = new S3JournalStore(faulty, bucket, prefix);
+      await expect(failing.update({ ...upload, status: 'PENDING', attempts: 1 })).rejects.toThrow('SlowDown');
+      faulty.destroy();
+      expect((await store.read(upload))?.status).toBe('FAILED'); // still parked: the operator retries again
+      await store.update({ ...upload, status: 'PENDING', attempts: 1 });
+      const tags = async (name: string) =>
+        (
+          await s3.client.send(
+            new GetObjectTaggingCommand({
+              Bucket: bucket,
+              Key: `${prefix}/multi_journal/${upload.lane}/${upload.id}/${name}`,
+            }),
+          )
+        ).TagSet ?? [];
+      expect(await tags('upload')).toEqual([]);
+    });
+
+    it("a commit copying a parked lane's body to another lane does not copy its parked tag", async () => {
+      const { bucket, store } = await fresh();
+      const home = entry({ action: 'upload', size: 3, status: 'AWAITING_BODY' });
+      const twin = { ...home, lane: laneId('/user_homes', 'server3'), peer: 'server3' };
+      await store.create([home, twin]);
+      await store.writeBody(home, Readable.from([Buffer.from('abc')]), 3);
+      // A commit cut short after the home lane's config.XML: home replays and parks FAILED (its body tagged); the
+      // node commits again, which copies the home body to the lane still waiting.
+      await store.publish([{ ...home, status: 'PENDING' }], home);
+      await store.update({ ...(await store.read(home))!, status: 'FAILED', attempts: 5 });
+      await store.bodyDigest(home);
+      await store.publish([{ ...twin, status: 'PENDING' }], home);
+      expect((await store.read(twin))?.status).toBe('PENDING');
+      const copied = await s3.client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: store.keys.body(twin) }));
+      expect(copied.TagSet ?? []).toEqual([]);
     });
 
     it('takes a body PUT through a presigned URL; the commit-time digest is what proves it', async () => {

@@ -215,6 +215,9 @@ export async function copyObject(
         CopySource: copySource,
         CopySourceIfMatch: options.ifMatch,
         MetadataDirective: 'COPY',
+        // Not the source's tags: a parked lane's body carries `vfs-relay-parked`, which must not reach a lane
+        // whose entry is PENDING (the retention rule would expire it).
+        TaggingDirective: 'REPLACE',
       }),
     );
     return result.CopyObjectResult?.ETag;

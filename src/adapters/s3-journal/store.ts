@@ -140,8 +140,14 @@ export class S3JournalStore implements JournalStore {
 
   async update(entry: JournalEntry): Promise<void> {
     if (!isRef(entry)) throw notFound(entry);
+    const tags = isUploadLike(entry.action) && (isParked(entry) || entry.attempts > 0);
+    // Un-parked (retried): the body loses its tag first. The other way round, a failure in between left a PENDING
+    // entry whose body the retention rule could expire.
+    if (tags && !isParked(entry)) await this.tagBody(entry);
     await this.replaceConfig(entry);
-    if (isUploadLike(entry.action) && (isParked(entry) || entry.attempts > 0)) await this.tagBody(entry);
+    // Parked: the body is tagged once config.XML says so (a failure in between leaves a parked entry untagged:
+    // kept longer, never lost).
+    if (tags && isParked(entry)) await this.tagBody(entry);
   }
 
   /**
