@@ -321,10 +321,10 @@ export class ChangeIntake {
     return this.perChange.run(id, async () => {
       const entries = await this.findAwaiting(id, node);
       const awaiting = entries.filter((e) => e.status === 'AWAITING_BODY');
-      await dropEntries(this.deps.store, this.deps.doorbell, awaiting);
+      const dropped = await dropEntries(this.deps.store, this.deps.doorbell, awaiting, stillAwaiting);
       this.ledger.closed(id);
       this.deps.logger?.info('upload abandoned by its node', { changeId: id, node, path: entries[0]!.path });
-      return awaiting;
+      return dropped;
     });
   }
 
@@ -424,9 +424,13 @@ export class ChangeIntake {
         const activeAt = Math.max(createdAt, this.ledger.activeAt(id) ?? 0);
         if (this.now().getTime() - activeAt < idleMs) return [];
       }
-      await dropEntries(this.deps.store, this.deps.doorbell, awaiting);
+      // Only while still waiting for its body: in cloud mode the commit may come through another process.
+      const dropped = await dropEntries(this.deps.store, this.deps.doorbell, awaiting, stillAwaiting);
       this.ledger.closed(id);
-      return awaiting;
+      if (dropped.length < awaiting.length) {
+        this.deps.logger?.info('upload not expired: committed meanwhile', { changeId: id, dropped: dropped.length });
+      }
+      return dropped;
     });
   }
 
@@ -628,6 +632,8 @@ async function* untilAborted(body: ByteStream, signal: AbortSignal, failure: () 
     if (!done) void source.return?.()?.catch(() => {});
   }
 }
+
+const stillAwaiting = (entry: JournalEntry) => entry.status === 'AWAITING_BODY';
 
 function uploadExpired(id: string): UploadExpiredError {
   return new UploadExpiredError(

@@ -61,6 +61,12 @@ export interface JournalStore {
   scan?(lane: LaneId): Iterable<JournalEntry>;
   /** Removes the entry and its body. Purging a missing entry is not an error (replay is idempotent). */
   purge(ref: EntryRef): Promise<void>;
+  /**
+   * Optional, for a journal several processes write (S3): removes the entry and its body only if, read now, it
+   * passes `still`, and nobody rewrites it before it is removed (a conditional delete). False, and nothing
+   * removed, otherwise. Without it the caller's own lock has to do (one process: the folder journal).
+   */
+  purgeIf?(ref: EntryRef, still: (entry: JournalEntry) => boolean): Promise<boolean>;
 
   /**
    * Streams a body into the entry's `upload` file, hashing as it goes; refuses (PayloadTooLargeError) and keeps

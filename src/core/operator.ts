@@ -67,8 +67,22 @@ export class OperatorActions {
 /**
  * Purges `entries` and rings what waited behind them (skip, discard, and the expiry of an upload that never got its
  * body). Each lane is read twice however many of its entries go (a bulk discard of thousands stays cheap).
+ * `onlyIf`: each is purged only if, read at that moment, it still passes (with the store's purgeIf: another process
+ * may have committed it meanwhile); the first one that does not stops the drop. Returns what was purged.
  */
-export async function dropEntries(store: JournalStore, doorbell: Doorbell, entries: readonly JournalEntry[]) {
+export async function dropEntries(
+  store: JournalStore,
+  doorbell: Doorbell,
+  entries: readonly JournalEntry[],
+  onlyIf?: (entry: JournalEntry) => boolean,
+): Promise<JournalEntry[]> {
+  const purge = async (entry: JournalEntry) => {
+    if (onlyIf && store.purgeIf) return store.purgeIf(entry, onlyIf);
+    await store.purge(entry);
+    return true;
+  };
+  const purged: JournalEntry[] = [];
+  let refused = false;
   const released: JournalEntry[] = [];
   const byLane = new Map<string, JournalEntry[]>();
   for (const entry of entries) {
@@ -77,11 +91,19 @@ export async function dropEntries(store: JournalStore, doorbell: Doorbell, entri
     else byLane.set(entry.lane, [entry]);
   }
   for (const [lane, dropped] of byLane) {
+    if (refused) break;
     const before = deriveLane(await store.list(lane));
-    for (const entry of dropped) await store.purge(entry);
+    for (const entry of dropped) {
+      if (!(await purge(entry))) {
+        refused = true;
+        break;
+      }
+      purged.push(entry);
+    }
     const after = new Map(deriveLane(await store.list(lane)).map((e) => [e.id, e.view]));
     released.push(...before.filter((e) => e.view === 'BLOCKED' && after.get(e.id) === 'PENDING'));
   }
   // Ring the dropped entries too: whoever keeps a copy of the lane learns they are gone.
-  await doorbell.ring([...entries, ...released]);
+  await doorbell.ring([...(onlyIf ? purged : entries), ...released]);
+  return purged;
 }

@@ -217,6 +217,35 @@ export class S3JournalStore implements JournalStore {
   }
 
   /**
+   * Deletes config.XML with `If-Match` on the ETag it was read with, so that a commit (or any rewrite) by another
+   * process in between wins; then the body.
+   */
+  async purgeIf(ref: EntryRef, still: (entry: JournalEntry) => boolean): Promise<boolean> {
+    if (!isRef(ref)) return false;
+    const configKey = this.keys.config(ref);
+    const got = await this.getText(configKey);
+    if (!got?.text || got.etag === undefined) return false;
+    let entry: JournalEntry;
+    try {
+      entry = decodeEntry(got.text);
+    } catch (error) {
+      if (error instanceof EntryCodecError) return false;
+      throw error;
+    }
+    if (entry.lane !== ref.lane || entry.id !== ref.id || !still(entry)) return false;
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: configKey, IfMatch: got.etag }));
+    } catch (error) {
+      if (isPreconditionFailed(error) || isMissingObject(error)) return false;
+      throw error;
+    }
+    this.cache.delete(configKey);
+    this.digests.delete(this.keys.body(ref));
+    await this.deletes.delete(this.keys.body(ref));
+    return true;
+  }
+
+  /**
    * Streams the body to the entry's `upload` object (multipart: 8 MiB parts, 2 in flight), hashing on the way.
    * More than `maxBytes` bytes: PayloadTooLargeError, the multipart upload is aborted and nothing new is visible.
    * A body already stored under that key stays as it was (as the folder store keeps it: the new one never
