@@ -1,5 +1,5 @@
-import { stat } from 'node:fs/promises';
-import { resolve, sep } from 'node:path';
+import { realpath, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { AgentConfigError } from './errors.js';
 import { DEFAULT_IGNORE, ignoreMatcher, isReserved, relativePath, vfsBase, vfsPath } from './paths.js';
 import { defaultStateDir, legacyOutboxDir } from './state-dir.js';
@@ -35,15 +35,15 @@ export interface PlaceOptions {
 
 /** Checks the options that name places and credentials; AgentConfigError names the option at fault. */
 export async function resolvePlace(options: PlaceOptions): Promise<AgentPlace> {
-  const root = await watchedFolder(options.watch);
+  const { root, named } = await watchedFolder(options.watch);
   const vfs = vfsBase(options.vfs);
   if (isReserved(vfs)) throw new AgentConfigError(`--vfs ${vfs} is reserved for the relay's configuration documents`);
   checkRelay(options.relay, options.token);
   const given = options.state ?? options.outbox;
-  const stateDir = given ? resolve(given) : await defaultStateDir(root);
+  const stateDir = given ? await realPathOf(resolve(given)) : await defaultStateDir(root);
   // Inside the watched folder works (it is ignored); the watched folder inside the state folder would hide it all.
   if (isInside(root, stateDir)) throw new AgentConfigError(`--state ${stateDir} must not contain --watch ${root}`);
-  const legacy = legacyOutboxDir(root, vfs);
+  const legacy = legacyOutboxDir(named, vfs);
   const patterns = [...(options.defaultIgnore === false ? [] : DEFAULT_IGNORE), ...(options.ignore ?? [])];
   const matches = ignoreMatcher(patterns);
   return {
@@ -64,12 +64,25 @@ function isInside(path: string, folder: string): boolean {
   return path === folder || path.startsWith(folder.endsWith(sep) ? folder : `${folder}${sep}`);
 }
 
-async function watchedFolder(raw: string): Promise<string> {
+/**
+ * The watched folder: `root` is its real path (a symbolic link to it, or through it, is followed once here, so that
+ * the watcher and the index see the folder itself, not a link they would take for its removal); `named` is the
+ * path as given, resolved (the legacy outbox location was derived from it).
+ */
+async function watchedFolder(raw: string): Promise<{ root: string; named: string }> {
   if (!raw) throw new AgentConfigError('--watch is required');
-  const root = resolve(raw);
-  const info = await stat(root).catch(() => undefined);
-  if (!info?.isDirectory()) throw new AgentConfigError(`--watch ${root} is not a folder`);
-  return root;
+  const named = resolve(raw);
+  const info = await stat(named).catch(() => undefined);
+  if (!info?.isDirectory()) throw new AgentConfigError(`--watch ${named} is not a folder`);
+  return { root: await realpath(named), named };
+}
+
+/** The real path of `path`, or of its nearest existing ancestor with the rest appended (it may not exist yet). */
+async function realPathOf(path: string): Promise<string> {
+  const real = await realpath(path).catch(() => undefined);
+  if (real !== undefined) return real;
+  const parent = dirname(path);
+  return parent === path ? path : join(await realPathOf(parent), basename(path));
 }
 
 function checkRelay(relay: string, token: string): void {
