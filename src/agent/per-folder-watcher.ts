@@ -48,6 +48,8 @@ const RELIST_NAMES = 5_000;
 export class PerFolderWatcher {
   private readonly dirs = new Map<string, WatchedDir>();
   private readonly pending = new Map<string, Set<string>>();
+  /** Names that are not UTF-8, told about once each (see list). */
+  private readonly undecodable = new Set<string>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly relisting = new Set<string>();
   /** Files with a `change` held back (see CHANGE_INTERVAL_MS): whether another one came meanwhile. */
@@ -113,6 +115,7 @@ export class PerFolderWatcher {
     const present = new Set<string>();
     for (const entry of entries) {
       if (this.closed) return;
+      if (entry.name.includes('\uFFFD') && this.notUtf8(dir, entry.name)) continue;
       present.add(entry.name);
       const known = watched.children.get(entry.name);
       const kind = entry.isFile() ? 'file' : entry.isDirectory() ? 'dir' : undefined;
@@ -120,6 +123,26 @@ export class PerFolderWatcher {
     }
     for (const name of [...watched.children.keys()]) {
       if (!present.has(name)) this.reconcile(dir, name);
+    }
+  }
+
+  /**
+   * A name that is not UTF-8 (Latin-1 from an FTP client, say) reads with U+FFFD in place of the bad bytes, and no
+   * file has that name: it cannot be sent (paths are UTF-8 everywhere else). Said once per name, instead of nothing.
+   */
+  private notUtf8(dir: string, name: string): boolean {
+    const path = join(dir, name);
+    try {
+      lstatSync(path);
+      return false; // a real U+FFFD in a valid name
+    } catch {
+      if (!this.undecodable.has(path)) {
+        this.undecodable.add(path);
+        this.options.onError(
+          new Error(`${path}: the name is not valid UTF-8, so it cannot be replicated (nor anything in it): rename it`),
+        );
+      }
+      return true;
     }
   }
 

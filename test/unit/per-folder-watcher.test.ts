@@ -58,6 +58,21 @@ describe.runIf(process.platform === 'linux')('PerFolderWatcher', () => {
     expect(order.indexOf('addDir a/b')).toBeLessThan(order.indexOf('add a/b/x.txt'));
   });
 
+  it('tells about a name that is not UTF-8 once (it cannot be sent), and goes on with the rest', async () => {
+    const { root, errors, until } = await watched();
+    // Latin-1 "café.txt": the é is one byte, 0xE9, which is not UTF-8.
+    const raw = Buffer.concat([Buffer.from(`${root}/caf`), Buffer.from([0xe9]), Buffer.from('.txt')]);
+    writeFileSync(raw, 'latin-1');
+    await writeFile(join(root, 'marker.txt'), 'm');
+    await until('add', 'marker.txt');
+    await waitFor(async () => errors.length > 0, 5_000);
+    expect(String(errors[0])).toMatch(/caf\uFFFD\.txt: the name is not valid UTF-8/);
+    writeFileSync(raw, 'latin-1, again');
+    await writeFile(join(root, 'marker2.txt'), 'm');
+    await until('add', 'marker2.txt');
+    expect(errors).toHaveLength(1);
+  });
+
   it('reports a new file, its changes, and its removal', async () => {
     const { root, events, until } = await watched();
     await writeFile(join(root, 'f.txt'), 'one');
