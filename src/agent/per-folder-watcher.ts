@@ -1,5 +1,5 @@
 import { type Dirent, type FSWatcher, lstatSync, readdirSync, watch } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { relativePath } from './paths.js';
 import type { WatchEvent } from './rename-detector.js';
 import type { WatcherOptions } from './watcher.js';
@@ -14,6 +14,8 @@ interface Known {
   kind: Kind;
   ino: bigint;
   born: bigint;
+  /** The file system it is on. */
+  dev: bigint;
 }
 
 interface WatchedDir {
@@ -106,6 +108,16 @@ export class PerFolderWatcher {
   private list(dir: string): void {
     const watched = this.dirs.get(dir);
     if (!watched) return;
+    if (dir !== this.options.root) {
+      // The folder itself is not the one its parent knows (another file system there now, say): the parent decides
+      // what that means, not a listing that would take everything the old one held for removed.
+      const parent = this.dirs.get(dirname(dir))?.children.get(basename(dir));
+      const self = lookAt(dir, this.options.birthTimes);
+      if (parent && self && (self.dev !== parent.dev || self.ino !== parent.ino)) {
+        this.reconcile(dirname(dir), basename(dir));
+        return;
+      }
+    }
     let entries: Dirent[];
     try {
       entries = readdirSync(dir, { withFileTypes: true });
@@ -198,7 +210,17 @@ export class PerFolderWatcher {
     // Gone, another kind, or another folder under the same name: the old one is reported removed first. (A file
     // replaced by another file is a change: the rename detector tells a move from new contents by the inode.)
     const replaced = known?.kind === 'dir' && (now?.kind !== 'dir' || now.ino !== known.ino || now.born !== known.born);
-    if (known && (now?.kind !== known.kind || replaced)) this.removeChild(dir, name);
+    if (replaced && now?.kind === 'dir' && now.dev !== known.dev) {
+      // Another file system at this name: a volume unmounted (its empty mount point shows) or mounted over the
+      // folder. Not a removal of what the old one held: deleting all of it on the peers would be the one mistake
+      // nothing undoes. Forgotten here; what the folder holds now is listed as new.
+      this.removeChild(dir, name, false);
+      this.options.onError(
+        new Error(
+          `${path}: another file system is there now (one was unmounted or mounted): what it held is not reported removed`,
+        ),
+      );
+    } else if (known && (now?.kind !== known.kind || replaced)) this.removeChild(dir, name);
     if (now === undefined) return;
     const before = watched.children.get(name);
     watched.children.set(name, now);
@@ -227,8 +249,11 @@ export class PerFolderWatcher {
     this.changing.set(path, { again: false, timer });
   }
 
-  /** Forgets `dir/name`, reporting its removal: for a folder, everything known below it first, deepest first. */
-  private removeChild(dir: string, name: string): void {
+  /**
+   * Forgets `dir/name`, reporting its removal (unless `report` is false): for a folder, everything known below it
+   * first, deepest first.
+   */
+  private removeChild(dir: string, name: string, report = true): void {
     const watched = this.dirs.get(dir);
     const kind = watched?.children.get(name)?.kind;
     if (!watched || !kind) return;
@@ -236,14 +261,14 @@ export class PerFolderWatcher {
     const path = join(dir, name);
     if (kind === 'dir') {
       const below = this.dirs.get(path);
-      for (const child of [...(below?.children.keys() ?? [])]) this.removeChild(path, child);
+      for (const child of [...(below?.children.keys() ?? [])]) this.removeChild(path, child, report);
       this.unwatch(path);
-      this.emit('unlinkDir', path);
+      if (report) this.emit('unlinkDir', path);
     } else {
       const held = this.changing.get(path);
       if (held) clearTimeout(held.timer);
       this.changing.delete(path);
-      this.emit('unlink', path);
+      if (report) this.emit('unlink', path);
     }
   }
 
@@ -298,8 +323,8 @@ function lookAt(path: string, birthTimes = true): Known | undefined {
   try {
     const s = lstatSync(path, { bigint: true, throwIfNoEntry: false });
     const born = birthTimes ? (s?.birthtimeNs ?? 0n) : 0n;
-    if (s?.isFile()) return { kind: 'file', ino: s.ino, born };
-    if (s?.isDirectory()) return { kind: 'dir', ino: s.ino, born };
+    if (s?.isFile()) return { kind: 'file', ino: s.ino, born, dev: s.dev };
+    if (s?.isDirectory()) return { kind: 'dir', ino: s.ino, born, dev: s.dev };
     return undefined; // gone, or a symbolic link, socket or device
   } catch {
     return undefined; // no longer reachable (ENOTDIR): not there either

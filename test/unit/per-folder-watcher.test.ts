@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -56,6 +57,40 @@ describe.runIf(process.platform === 'linux')('PerFolderWatcher', () => {
     expect([...order].sort()).toEqual(['add a/b/x.txt', 'add top.txt', 'addDir a', 'addDir a/b']);
     expect(order.indexOf('addDir a')).toBeLessThan(order.indexOf('addDir a/b'));
     expect(order.indexOf('addDir a/b')).toBeLessThan(order.indexOf('add a/b/x.txt'));
+  });
+
+  it('a volume unmounted inside the folder is not reported removed', async (ctx) => {
+    let mounted: string | undefined;
+    cleanups.unshift(async () => {
+      if (mounted) execFileSync('umount', ['-l', mounted], { stdio: 'ignore' });
+    });
+    let cannot: string | undefined;
+    const { root, events, errors, until } = await watched(async (root) => {
+      const vol = join(root, 'vol');
+      await mkdir(vol);
+      await writeFile(join(vol, 'under.txt'), 'on the folder under the mount point');
+      try {
+        execFileSync('mount', ['-t', 'tmpfs', 'none', vol], { stdio: 'pipe' });
+        mounted = vol;
+      } catch (error) {
+        cannot = (error as Error).message;
+        return;
+      }
+      await writeFile(join(vol, 'precious.bin'), 'on the volume');
+    });
+    if (cannot !== undefined) {
+      if (process.env.CI === 'true') throw new Error(`cannot mount a tmpfs: ${cannot}`);
+      console.warn(`\n*** SKIPPING the unmount test: cannot mount a tmpfs here (${cannot}) ***\n`);
+      ctx.skip();
+    }
+    expect(events.map((e) => `${e.type} ${e.path}`)).toContain('add vol/precious.bin');
+    execFileSync('umount', [mounted!]); // an NFS or iSCSI volume dropping, or maintenance
+    mounted = undefined;
+    await until('add', 'vol/under.txt'); // the folder under the mount point, listed as it is now
+    await writeFile(join(root, 'after.txt'), 'a');
+    await until('add', 'after.txt');
+    expect(events.filter((e) => e.type === 'unlink' || e.type === 'unlinkDir')).toEqual([]);
+    expect(errors.map(String).join('\n')).toMatch(/vol: another file system is there now/);
   });
 
   it('tells about a name that is not UTF-8 once (it cannot be sent), and goes on with the rest', async () => {
