@@ -11,6 +11,23 @@ import { S3Objects } from '../../src/runtime/cloud/jobs/s3-objects.js';
 import { freshBucket, motoAvailable, useMotoS3 } from '../support/moto.js';
 import { describeWithServer } from '../support/servers.js';
 
+/** The jobs of one API process: it creates jobs (no slice runs here; readers only name the servers). */
+function apiProcess(objects: S3Objects): CloudJobs {
+  return new CloudJobs({
+    s3: objects,
+    store: {} as JournalStore,
+    ring: async () => {},
+    readers: new Map([
+      ['primary', {} as TreeReader],
+      ['server2', {} as TreeReader],
+    ]),
+    peers: ['server2'],
+    scope: new JobScope([{ path: '/user_homes', replicate: true }]),
+    clock: new StampClock(),
+    logger: silentLogger,
+  });
+}
+
 describeWithServer('moto_server', motoAvailable, 'cloud jobs: running markers against moto_server', () => {
   const s3 = useMotoS3();
 
@@ -42,21 +59,7 @@ describeWithServer('moto_server', motoAvailable, 'cloud jobs: running markers ag
   it('two API processes creating a resync of one peer at once: one runs it, the other answers JOB_RUNNING', async () => {
     const bucket = await freshBucket(s3.client);
     const objects = new S3Objects(s3.client, bucket, 'relay');
-    const process = () =>
-      new CloudJobs({
-        s3: objects,
-        store: {} as JournalStore,
-        ring: async () => {},
-        readers: new Map([
-          ['primary', {} as TreeReader],
-          ['server2', {} as TreeReader],
-        ]),
-        peers: ['server2'],
-        scope: new JobScope([{ path: '/user_homes', replicate: true }]),
-        clock: new StampClock(),
-        logger: silentLogger,
-      });
-    const [a, b] = [process(), process()];
+    const [a, b] = [apiProcess(objects), apiProcess(objects)];
     const request = { from: 'primary', path: '/user_homes' };
     for (let round = 0; round < 3; round++) {
       const answers = await Promise.allSettled([
@@ -81,20 +84,7 @@ describeWithServer('moto_server', motoAvailable, 'cloud jobs: running markers ag
     const objects = new S3Objects(s3.client, bucket, 'relay');
     const dead = new StampClock(() => Date.now() - 10 * 60_000).next();
     await objects.put('relay/jobs-resync/server2', dead);
-    const jobs = new CloudJobs({
-      s3: objects,
-      store: {} as JournalStore,
-      ring: async () => {},
-      readers: new Map([
-        ['primary', {} as TreeReader],
-        ['server2', {} as TreeReader],
-      ]),
-      peers: ['server2'],
-      scope: new JobScope([{ path: '/user_homes', replicate: true }]),
-      clock: new StampClock(),
-      logger: silentLogger,
-    });
-    const made = await jobs.create('resync', 'server2', { from: 'primary', path: '/user_homes' });
+    const made = await apiProcess(objects).create('resync', 'server2', { from: 'primary', path: '/user_homes' });
     expect(await objects.getText('relay/jobs-resync/server2')).toBe(made.id);
   });
 });

@@ -21,6 +21,17 @@ describeWithServer('moto_server', motoAvailable, 'cloud: expiring an upload that
     new Topology([{ path: '/user_homes', replicate: true }], [{ name: 'server2' }, { name: 'server3' }]);
   const twoHoursLater = () => new Date(Date.now() + 2 * 3600_000);
 
+  /** The sweep process's intake on `store`, two hours after the uploads were opened. */
+  const sweepIntake = (store: S3JournalStore) =>
+    new ChangeIntake({
+      store,
+      doorbell,
+      clock: new StampClock(),
+      topology: topology(),
+      replicationUser: 'r',
+      now: twoHoursLater,
+    });
+
   async function uploaded(api: S3JournalStore, intake: ChangeIntake, path: string) {
     const body = Buffer.from(`body of ${path}`);
     const sha256 = createHash('sha256').update(body).digest('hex');
@@ -66,14 +77,7 @@ describeWithServer('moto_server', motoAvailable, 'cloud: expiring an upload that
     const sweepStore = racing(new S3JournalStore(s3.client, bucket, 'relay'), async () => {
       acknowledged = await apiIntake.commit(opened.id, 'node-a');
     });
-    const sweep = new ChangeIntake({
-      store: sweepStore,
-      doorbell,
-      clock: new StampClock(),
-      topology: topology(),
-      replicationUser: 'r',
-      now: twoHoursLater,
-    });
+    const sweep = sweepIntake(sweepStore);
     expect(await sweep.expireUpload(opened.id, 3600_000)).toEqual([]);
     expect(acknowledged?.map((e) => e.status)).toEqual(['PENDING', 'PENDING']);
     const stored = await Promise.all(opened.entries.map((e) => api.read(e)));
@@ -91,14 +95,7 @@ describeWithServer('moto_server', motoAvailable, 'cloud: expiring an upload that
       replicationUser: 'r',
     });
     const opened = await uploaded(api, apiIntake, '/user_homes/late.iso');
-    const sweep = new ChangeIntake({
-      store: new S3JournalStore(s3.client, bucket, 'relay'),
-      doorbell,
-      clock: new StampClock(),
-      topology: topology(),
-      replicationUser: 'r',
-      now: twoHoursLater,
-    });
+    const sweep = sweepIntake(new S3JournalStore(s3.client, bucket, 'relay'));
     expect(await sweep.expireUpload(opened.id, 3600_000)).toHaveLength(2);
     await expect(apiIntake.commit(opened.id, 'node-a')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     expect(await Promise.all(opened.entries.map((e) => api.read(e)))).toEqual([undefined, undefined]);

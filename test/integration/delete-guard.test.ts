@@ -83,6 +83,23 @@ async function heldChanges(relay: TestRelay, node?: string): Promise<ChangeAnswe
 const onPeer = (peer: ApachePeer, rel: string) => existsSync(join(peer.root, rel));
 const file = (i: number) => `user_homes/f${String(i).padStart(2, '0')}.txt`;
 
+/**
+ * A relay that does not replay (its changes stay in the journal, as while the peer is down), with a delete guard of
+ * `maxDeletes`, and node-a's deletes sent to it.
+ */
+async function withoutReplay(maxDeletes: number) {
+  const relay = await startTestRelay(
+    {
+      peers: [{ name: 'server2', url: 'http://127.0.0.1:9/', pingIntervalSeconds: 3600 }],
+      deleteGuard: { maxDeletes, windowSeconds: 60 },
+    },
+    { replay: false },
+  );
+  cleanups.push(() => relay.close());
+  const del = async (path: string) => (await post(relay, NODE_A_TOKEN, { action: 'delete', path })).body;
+  return { relay, del };
+}
+
 describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'delete guard', () => {
   it('80 deletes with maxDeletes 50: the excess is HELD and stays on the peer until released', async () => {
     const files = Object.fromEntries(Array.from({ length: 80 }, (_, i) => [file(i), `file ${i}`]));
@@ -371,15 +388,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'd
 
   it("skipping a change released earlier leaves the node's current window alone", async () => {
     // No replay: the released change stays in the journal (as it would while its peer is down, or once CONFLICT).
-    const relay = await startTestRelay(
-      {
-        peers: [{ name: 'server2', url: 'http://127.0.0.1:9/', pingIntervalSeconds: 3600 }],
-        deleteGuard: { maxDeletes: 2, windowSeconds: 60 },
-      },
-      { replay: false },
-    );
-    cleanups.push(() => relay.close());
-    const del = async (path: string) => (await post(relay, NODE_A_TOKEN, { action: 'delete', path })).body;
+    const { relay, del } = await withoutReplay(2);
     expect((await del('/user_homes/a')).status).toBe('PENDING');
     expect((await del('/user_homes/b')).status).toBe('PENDING');
     const held = await del('/user_homes/c');
@@ -393,15 +402,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'd
   }, 60_000);
 
   it('a release racing a held delete on its way into the journal leaves the node tripped', async () => {
-    const relay = await startTestRelay(
-      {
-        peers: [{ name: 'server2', url: 'http://127.0.0.1:9/', pingIntervalSeconds: 3600 }],
-        deleteGuard: { maxDeletes: 1, windowSeconds: 60 },
-      },
-      { replay: false },
-    );
-    cleanups.push(() => relay.close());
-    const del = async (path: string) => (await post(relay, NODE_A_TOKEN, { action: 'delete', path })).body;
+    const { relay, del } = await withoutReplay(1);
     expect((await del('/user_homes/a')).status).toBe('PENDING');
     expect((await del('/user_homes/b')).status).toBe('HELD');
     // The next held delete's write takes a moment (an fsync under load): the test holds it.

@@ -1,11 +1,12 @@
 import {
+  DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { isMissingObject } from '../../../adapters/s3-journal/util.js';
+import { isConditionalConflict, isMissingObject, isPreconditionFailed } from '../../../adapters/s3-journal/util.js';
 
 /** The few S3 calls the cloud jobs make, on one bucket and key prefix (`<prefix>/`). */
 export class S3Objects {
@@ -33,6 +34,47 @@ export class S3Objects {
     await this.client.send(
       new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }),
     );
+  }
+
+  /**
+   * A PUT with `If-None-Match: *` (create) or `If-Match` (replace what was read): its ETag, or undefined when the
+   * condition failed (someone else wrote first).
+   */
+  async putIf(
+    key: string,
+    body: string,
+    condition: { IfNoneMatch?: string; IfMatch?: string },
+    contentType = 'application/json',
+  ): Promise<string | undefined> {
+    try {
+      const answer = await this.client.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType, ...condition }),
+      );
+      return answer.ETag ?? '';
+    } catch (error) {
+      if (isPreconditionFailed(error) || isConditionalConflict(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** A small object's text and ETag, or undefined when there is none. */
+  async getWithEtag(key: string): Promise<{ text: string; etag: string } | undefined> {
+    try {
+      const got = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { text: (await got.Body?.transformToString('utf8')) ?? '', etag: got.ETag ?? '' };
+    } catch (error) {
+      if (isMissingObject(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Deletes `key` if it still has `etag` (If-Match); a changed or missing object is left as it is. */
+  async deleteIf(key: string, etag: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, IfMatch: etag }));
+    } catch (error) {
+      if (!isPreconditionFailed(error) && !isMissingObject(error)) throw error;
+    }
   }
 
   /** Every key under `prefix` after `startAfter`, in key order. */
