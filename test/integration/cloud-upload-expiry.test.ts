@@ -21,6 +21,20 @@ describeWithServer('moto_server', motoAvailable, 'cloud: expiring an upload that
     new Topology([{ path: '/user_homes', replicate: true }], [{ name: 'server2' }, { name: 'server3' }]);
   const twoHoursLater = () => new Date(Date.now() + 2 * 3600_000);
 
+  /** A fresh bucket, and the API process's journal and intake on it. */
+  async function apiProcess() {
+    const bucket = await freshBucket(s3.client);
+    const api = new S3JournalStore(s3.client, bucket, 'relay');
+    const apiIntake = new ChangeIntake({
+      store: api,
+      doorbell,
+      clock: new StampClock(),
+      topology: topology(),
+      replicationUser: 'r',
+    });
+    return { bucket, api, apiIntake };
+  }
+
   /** The sweep process's intake on `store`, two hours after the uploads were opened. */
   const sweepIntake = (store: S3JournalStore) =>
     new ChangeIntake({
@@ -63,15 +77,7 @@ describeWithServer('moto_server', motoAvailable, 'cloud: expiring an upload that
   }
 
   it('a commit that lands while the sweep drops the upload wins: nothing it acknowledged is removed', async () => {
-    const bucket = await freshBucket(s3.client);
-    const api = new S3JournalStore(s3.client, bucket, 'relay');
-    const apiIntake = new ChangeIntake({
-      store: api,
-      doorbell,
-      clock: new StampClock(),
-      topology: topology(),
-      replicationUser: 'r',
-    });
+    const { bucket, api, apiIntake } = await apiProcess();
     const opened = await uploaded(api, apiIntake, '/user_homes/big.iso');
     let acknowledged: JournalEntry[] | undefined;
     const sweepStore = racing(new S3JournalStore(s3.client, bucket, 'relay'), async () => {
@@ -85,15 +91,7 @@ describeWithServer('moto_server', motoAvailable, 'cloud: expiring an upload that
   });
 
   it('a commit that comes once the sweep has dropped the upload is refused, not acknowledged', async () => {
-    const bucket = await freshBucket(s3.client);
-    const api = new S3JournalStore(s3.client, bucket, 'relay');
-    const apiIntake = new ChangeIntake({
-      store: api,
-      doorbell,
-      clock: new StampClock(),
-      topology: topology(),
-      replicationUser: 'r',
-    });
+    const { bucket, api, apiIntake } = await apiProcess();
     const opened = await uploaded(api, apiIntake, '/user_homes/late.iso');
     const sweep = sweepIntake(new S3JournalStore(s3.client, bucket, 'relay'));
     expect(await sweep.expireUpload(opened.id, 3600_000)).toHaveLength(2);

@@ -84,6 +84,24 @@ const onPeer = (peer: ApachePeer, rel: string) => existsSync(join(peer.root, rel
 const file = (i: number) => `user_homes/f${String(i).padStart(2, '0')}.txt`;
 
 /**
+ * A source holding keep.txt, a peer holding it and extras a resync with `delete: true` removes (a0..a6, and the
+ * folder 0big of 60 files), and a relay between them with maxDeletes 5.
+ */
+async function resyncWithExtras() {
+  const source = await startApache();
+  cleanups.push(() => source.close());
+  await writeTree(source, { 'user_homes/keep.txt': 'kept' });
+  const peer = await startApache();
+  cleanups.push(() => peer.close());
+  const extras: Record<string, string> = { 'user_homes/keep.txt': 'kept' };
+  for (let i = 0; i < 7; i++) extras[`user_homes/a${i}.txt`] = 'extra';
+  for (let i = 0; i < 60; i++) extras[`user_homes/0big/f${i}.txt`] = 'extra';
+  await writeTree(peer, extras);
+  const { relay } = await relayFor(peer, 5, undefined, source);
+  return { peer, relay };
+}
+
+/**
  * A relay that does not replay (its changes stay in the journal, as while the peer is down), with a delete guard of
  * `maxDeletes`, and node-a's deletes sent to it.
  */
@@ -282,16 +300,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'd
   }, 120_000);
 
   it("a resync's removals go through the guard: the job holds the excess and ends once they are released", async () => {
-    const source = await startApache();
-    cleanups.push(() => source.close());
-    await writeTree(source, { 'user_homes/keep.txt': 'kept' });
-    const peer = await startApache();
-    cleanups.push(() => peer.close());
-    const extras: Record<string, string> = { 'user_homes/keep.txt': 'kept' };
-    for (let i = 0; i < 7; i++) extras[`user_homes/a${i}.txt`] = 'extra';
-    for (let i = 0; i < 60; i++) extras[`user_homes/0big/f${i}.txt`] = 'extra';
-    await writeTree(peer, extras);
-    const { relay } = await relayFor(peer, 5, undefined, source);
+    const { peer, relay } = await resyncWithExtras();
 
     const job = await startJob(relay.url, 'resync', 'server2', { from: 'primary', path: '/user_homes', delete: true });
     // Eight removals in one batch: 5 pass the window (0big, a0..a3), a4..a6 are HELD; 0big is HELD at replay.
@@ -317,16 +326,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'd
   }, 120_000);
 
   it("a live change to a path a resync's removal is HELD for goes on: the job leaves that removal out", async () => {
-    const source = await startApache();
-    cleanups.push(() => source.close());
-    await writeTree(source, { 'user_homes/keep.txt': 'kept' });
-    const peer = await startApache();
-    cleanups.push(() => peer.close());
-    const extras: Record<string, string> = { 'user_homes/keep.txt': 'kept' };
-    for (let i = 0; i < 7; i++) extras[`user_homes/a${i}.txt`] = 'extra';
-    for (let i = 0; i < 60; i++) extras[`user_homes/0big/f${i}.txt`] = 'extra';
-    await writeTree(peer, extras);
-    const { relay } = await relayFor(peer, 5, undefined, source);
+    const { peer, relay } = await resyncWithExtras();
 
     const job = await startJob(relay.url, 'resync', 'server2', { from: 'primary', path: '/user_homes', delete: true });
     // As above: a4..a6 HELD by the window when written, 0big HELD by the folder rule at replay.
