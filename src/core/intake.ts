@@ -136,42 +136,51 @@ export class ChangeIntake {
   }
 
   /**
-   * The change of `id` is journaled (`deliver` tells the replayer) or was not after all (no `deliver`): delivered
-   * in id order (ringInIdOrder), or at once.
+   * Journals the change of `id` (`journal`), then tells the replayer (`deliver`): in id order (ringInIdOrder), or at
+   * once. A change that fails to be journaled settles its id all the same, so that it holds back no later ring.
    */
-  private settle(id: string, deliver?: () => Promise<void>): Promise<void> {
-    if (this.order) return this.order.settle(id, deliver);
-    return deliver ? deliver() : Promise.resolve();
+  private async inOrder<T>(id: string, journal: () => Promise<T>, deliver: (made: T) => Promise<void>): Promise<T> {
+    let made: T;
+    try {
+      made = await journal();
+    } catch (error) {
+      await this.order?.settle(id);
+      throw error;
+    }
+    if (this.order) await this.order.settle(id, () => deliver(made));
+    else await deliver(made);
+    return made;
   }
 
   async submit(change: NewChange, node: string | undefined): Promise<SubmitResult> {
     const planned = await this.plan(change, node);
     if (!Array.isArray(planned)) return planned;
     const id = planned[0]!.id;
-    let entries: JournalEntry[];
-    let status: 'AWAITING_BODY' | 'PENDING' | 'HELD';
     const journaled =
       planned[0]!.action === 'delete' ? this.deps.deleteGuard?.journaling(deleteOrigin(planned[0]!)) : undefined;
-    try {
-      entries = await this.guardDelete(planned);
-      status = entries[0]!.status as 'AWAITING_BODY' | 'PENDING' | 'HELD';
-      if (status === 'AWAITING_BODY') await this.openUpload(id, node);
-      // An upload is acknowledged at commit; until then its entries need not survive a crash (the node starts over).
-      await this.deps.store.create(entries, { durable: status !== 'AWAITING_BODY' }).catch((error: unknown) => {
-        this.ledger.closed(id);
-        throw error;
-      });
-    } catch (error) {
-      await this.settle(id);
-      throw error;
-    } finally {
-      journaled?.();
-    }
-    const made = entries;
-    await this.settle(id, async () => {
-      if (status === 'PENDING') await this.deps.doorbell.ring(made);
-      else await this.deps.doorbell.announce?.(made);
-    });
+    const entries = await this.inOrder(
+      id,
+      async () => {
+        try {
+          const guarded = await this.guardDelete(planned);
+          if (guarded[0]!.status === 'AWAITING_BODY') await this.openUpload(id, node);
+          // An upload is acknowledged at commit; until then its entries need not survive a crash (the node starts
+          // over).
+          await this.deps.store.create(guarded, { durable: guarded[0]!.status !== 'AWAITING_BODY' }).catch((error) => {
+            this.ledger.closed(id);
+            throw error;
+          });
+          return guarded;
+        } finally {
+          journaled?.();
+        }
+      },
+      async (made) => {
+        if (made[0]!.status === 'PENDING') await this.deps.doorbell.ring(made);
+        else await this.deps.doorbell.announce?.(made);
+      },
+    );
+    const status = entries[0]!.status as 'AWAITING_BODY' | 'PENDING' | 'HELD';
     return { journaled: true, id, status, entries };
   }
 
@@ -199,7 +208,7 @@ export class ChangeIntake {
 
   /**
    * The entries a change becomes (not stored yet), or why it is not journaled. Throws on a bad change. The entries
-   * have their id: settle it (this.order) whatever happens next.
+   * have their id: journal them through inOrder, which settles it whatever happens.
    */
   private async plan(change: NewChange, node: string | undefined): Promise<JournalEntry[] | SubmitResult> {
     const prepared = await this.prepare(change, node);
@@ -383,20 +392,18 @@ export class ChangeIntake {
     if (refusal) throw refusal;
     // Its id once its body is in: a slow body must not hold back the rings of the changes taken meanwhile.
     const entries = this.buildEntries(targets, { ...checked, status: 'PENDING', sha256: digest.sha256, node });
-    try {
-      await this.deps.store.createWithBody!(entries, bytes, digest);
-    } catch (error) {
-      await this.settle(entries[0]!.id);
-      throw error;
-    }
-    await this.settle(entries[0]!.id, () => this.deps.doorbell.ring(entries));
+    await this.inOrder(
+      entries[0]!.id,
+      () => this.deps.store.createWithBody!(entries, bytes, digest),
+      () => this.deps.doorbell.ring(entries),
+    );
     return { journaled: true, id: entries[0]!.id, status: 'PENDING', entries };
   }
 
   /**
    * Drops an upload whose body has not moved for `idleMs` (no body arriving now, none since it was opened or its
    * last body ended), or that was opened `lifetimeMs` ago or longer whatever its body does (a body arriving then
-   * is cut off: 404 NOT_FOUND, as for any upload that is gone), and wakes what waited behind it. Checked again
+   * is cut off: 410 UPLOAD_EXPIRED), and wakes what waited behind it. Checked again
    * under the change's lock, so a body or commit that got there first wins. Returns the dropped entries (none:
    * still active, committed, or gone).
    */
@@ -450,16 +457,15 @@ export class ChangeIntake {
       node,
     });
     const id = entries[0]!.id;
-    let committed: JournalEntry[];
-    try {
-      await this.deps.store.create(entries, { durable: false });
-      await this.deps.store.writeBody(entries[0]!, oneChunk(doc.body), doc.body.length);
-      committed = await this.commit(id, node, { ring: false });
-    } catch (error) {
-      await this.settle(id);
-      throw error;
-    }
-    await this.settle(id, () => this.deps.doorbell.ring(committed));
+    const committed = await this.inOrder(
+      id,
+      async () => {
+        await this.deps.store.create(entries, { durable: false });
+        await this.deps.store.writeBody(entries[0]!, oneChunk(doc.body), doc.body.length);
+        return this.commit(id, node, { ring: false });
+      },
+      (made) => this.deps.doorbell.ring(made),
+    );
     return { journaled: true, id, status: 'PENDING', entries: committed };
   }
 
@@ -475,13 +481,11 @@ export class ChangeIntake {
       status: 'PENDING',
       node,
     });
-    try {
-      await this.deps.store.create(entries);
-    } catch (error) {
-      await this.settle(entries[0]!.id);
-      throw error;
-    }
-    await this.settle(entries[0]!.id, () => this.deps.doorbell.ring(entries));
+    await this.inOrder(
+      entries[0]!.id,
+      () => this.deps.store.create(entries),
+      () => this.deps.doorbell.ring(entries),
+    );
     return { journaled: true, id: entries[0]!.id, status: 'PENDING', entries };
   }
 
@@ -602,7 +606,6 @@ export function checkChangeId(id: string): void {
   if (!isStamp(id)) throw new MalformedRequestError('BAD_ID', `"${id}" is not a change id`);
 }
 
-/** The one answer for an unknown id, a purged change and another node's change alike. */
 /**
  * The body as it arrives, until `signal` aborts (the upload outlived its lifetime): then it fails with `failure()`
  * at once, without waiting for the client's next byte, and lets go of the source.
@@ -642,6 +645,7 @@ function uploadExpired(id: string): UploadExpiredError {
   );
 }
 
+/** The one answer for an unknown id, a purged change and another node's change alike. */
 export function uploadNotFound(id: string): NotFoundError {
   return new NotFoundError('NOT_FOUND', `no change ${id} is waiting for a body or commit from this caller`);
 }
