@@ -2,6 +2,7 @@ import { type DeleteGuard, deleteOrigin } from '../delete-guard.js';
 import type { JournalEntry } from '../entry.js';
 import type { JournalStore } from '../journal.js';
 import { laneId } from '../lane.js';
+import type { Logger } from '../logger.js';
 import { stampFloor, stampTime } from '../stamp.js';
 import type { Job, PlannedWrite } from './job.js';
 import type { JobScope } from './scope.js';
@@ -47,14 +48,14 @@ export function jobEntry(
  * A job's removals the delete guard HELD whose path a live change touched since (`touched`) go back to PENDING,
  * not released: the job will not send them any more (at replay it answers for them, skipped), and held they would
  * hold back that live change, journaled after them, until an operator acted. Entries no longer HELD (an operator
- * acted, or the replay has not written the hold yet) are left alone. Returns those put back.
+ * acted, or the replay has not written the hold yet) are left alone. Those put back are rung and logged.
  */
 export async function redriveTouchedHolds(
-  store: JournalStore,
-  ring: (entries: readonly JournalEntry[]) => Promise<void>,
+  journal: { store: JournalStore; ring: (entries: readonly JournalEntry[]) => Promise<void>; logger: Logger },
   candidates: readonly JournalEntry[],
   touched: (path: string) => boolean,
-): Promise<JournalEntry[]> {
+): Promise<void> {
+  const { store, ring, logger } = journal;
   const redriven: JournalEntry[] = [];
   for (const entry of candidates) {
     if (!entry.job || !touched(entry.path)) continue; // a candidate may be a copy from before the hold was written
@@ -65,8 +66,11 @@ export async function redriveTouchedHolds(
     await store.update(pending);
     redriven.push(pending);
   }
-  if (redriven.length > 0) await ring(redriven);
-  return redriven;
+  if (redriven.length === 0) return;
+  await ring(redriven);
+  logger.info("a live change touched a job's held removal: the job leaves it out", {
+    entries: redriven.map((e) => ({ lane: e.lane, id: e.id, path: e.path, job: e.job })),
+  });
 }
 
 /**

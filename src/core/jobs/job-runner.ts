@@ -174,16 +174,16 @@ export class JobRunner implements JobGate, JobService {
         touched.push(entry);
       }
     }
-    await this.redrive(touched);
+    await redriveTouchedHolds(this.journal(), touched, () => true);
   }
 
-  /** HELD job entries back to PENDING (see redriveTouchedHolds in job-entries.ts). */
-  private async redrive(entries: readonly JournalEntry[], touched: (path: string) => boolean = () => true) {
-    const redriven = await redriveTouchedHolds(this.deps.store, (e) => this.deps.doorbell.ring(e), entries, touched);
-    if (redriven.length === 0) return;
-    this.deps.logger.info("a live change touched a job's held removal: the job leaves it out", {
-      entries: redriven.map((e) => ({ lane: e.lane, id: e.id, path: e.path, job: e.job })),
-    });
+  /** What redriveTouchedHolds (job-entries.ts) writes to: the journal, its doorbell, the log. */
+  private journal() {
+    return {
+      store: this.deps.store,
+      ring: (e: readonly JournalEntry[]) => this.deps.doorbell.ring(e),
+      logger: this.deps.logger,
+    };
   }
 
   async refuse(entry: JournalEntry): Promise<{ drop: boolean; reason: string } | undefined> {
@@ -314,7 +314,8 @@ export class JobRunner implements JobGate, JobService {
     const entries = await this.entriesOf(id);
     const touches = this.running.get(id)?.touches;
     if (touches) {
-      await this.redrive(
+      await redriveTouchedHolds(
+        this.journal(),
         entries.filter((e) => e.status === 'HELD'),
         (path) => touches.touches(path),
       );

@@ -327,12 +327,9 @@ export class CloudJobs implements JobService, JobGate {
     const held = entries.filter((e) => e.status === 'HELD');
     if (held.length === 0) return;
     await touches.refresh();
+    const { store, logger } = this.options;
     const ring = this.options.redrive ?? this.options.ring;
-    const redriven = await redriveTouchedHolds(this.options.store, ring, held, (p) => touches.touches(p));
-    if (redriven.length === 0) return;
-    this.options.logger.info("a live change touched a job's held removal: the job leaves it out", {
-      entries: redriven.map((e) => ({ lane: e.lane, id: e.id, path: e.path, job: e.job })),
-    });
+    await redriveTouchedHolds({ store, ring, logger }, held, (p) => touches.touches(p));
   }
 
   private entriesOf(id: string): Promise<JournalEntry[]> {
