@@ -211,6 +211,11 @@ export class S3JournalStore implements JournalStore {
     if (!isRef(ref)) return;
     const configKey = this.keys.config(ref);
     await this.deletes.delete(configKey);
+    await this.dropBody(ref, configKey);
+  }
+
+  /** After config.XML is deleted: forgets what was cached of the entry, and deletes its body. */
+  private async dropBody(ref: EntryRef, configKey: string): Promise<void> {
     this.cache.delete(configKey);
     this.digests.delete(this.keys.body(ref));
     await this.deletes.delete(this.keys.body(ref));
@@ -224,24 +229,22 @@ export class S3JournalStore implements JournalStore {
     if (!isRef(ref)) return false;
     const configKey = this.keys.config(ref);
     const got = await this.getText(configKey);
-    if (!got?.text || got.etag === undefined) return false;
+    if (!got || got.etag === undefined) return false;
     let entry: JournalEntry;
     try {
-      entry = decodeEntry(got.text);
+      entry = decodeConfig(ref, got.text);
     } catch (error) {
       if (error instanceof EntryCodecError) return false;
       throw error;
     }
-    if (entry.lane !== ref.lane || entry.id !== ref.id || !still(entry)) return false;
+    if (!still(entry)) return false;
     try {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: configKey, IfMatch: got.etag }));
     } catch (error) {
       if (isPreconditionFailed(error) || isMissingObject(error)) return false;
       throw error;
     }
-    this.cache.delete(configKey);
-    this.digests.delete(this.keys.body(ref));
-    await this.deletes.delete(this.keys.body(ref));
+    await this.dropBody(ref, configKey);
     return true;
   }
 
@@ -509,11 +512,7 @@ export class S3JournalStore implements JournalStore {
     }
     let entry: JournalEntry | undefined;
     try {
-      if (got.text === undefined) throw new EntryCodecError(`config.XML is larger than ${MAX_ENTRY_XML_BYTES} bytes`);
-      entry = decodeEntry(got.text);
-      if (entry.lane !== ref.lane || entry.id !== ref.id) {
-        throw new EntryCodecError(`config.XML describes ${entry.lane}/${entry.id}, not the entry it lies in`);
-      }
+      entry = decodeConfig(ref, got.text);
     } catch (error) {
       if (!(error instanceof EntryCodecError)) throw error;
       this.warnOnce(`${key}@${got.etag}`, `unreadable config.XML left in place: ${error.message}`, key);
@@ -587,6 +586,19 @@ function bodyChanged(ref: EntryRef): StateConflictError {
     'BODY_CHANGED',
     `the body of ${ref.lane}/${ref.id} changed after it was verified (was it PUT again?): commit again`,
   );
+}
+
+/**
+ * The entry a config.XML of `ref` holds (`text` undefined: too large to have been read). EntryCodecError when it is
+ * not one, or describes another entry than the one it lies in.
+ */
+function decodeConfig(ref: EntryRef, text: string | undefined): JournalEntry {
+  if (text === undefined) throw new EntryCodecError(`config.XML is larger than ${MAX_ENTRY_XML_BYTES} bytes`);
+  const entry = decodeEntry(text);
+  if (entry.lane !== ref.lane || entry.id !== ref.id) {
+    throw new EntryCodecError(`config.XML describes ${entry.lane}/${entry.id}, not the entry it lies in`);
+  }
+  return entry;
 }
 
 /** Tag key of parked entries' objects (the deployment's optional retention rule matches it). */
