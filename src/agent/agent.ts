@@ -7,7 +7,8 @@ import { RelayClient } from './client.js';
 import { closeSignal } from './close-write.js';
 import { AgentConfigError } from './errors.js';
 import { sameIdentity } from './file-index.js';
-import { INDEX_FILE, loadIndex, saveIndex } from './index-file.js';
+import { INDEX_FILE, saveIndex } from './index-file.js';
+import { IndexLog, openIndex, removeLogs } from './index-log.js';
 import { OpenUploads } from './open-uploads.js';
 import { Outbox } from './outbox.js';
 import { RefusedChanges } from './refused-changes.js';
@@ -259,18 +260,50 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
   let indexDirty = false;
   let outboxBroken = false;
   let savingIndex: Promise<void> = Promise.resolve();
+  const indexWarning = (error: unknown) =>
+    logger.warn('could not save the folder index; the next start may send some changes again', { error });
+  // Resuming: the detector starts from what the last run had reported (see the seeding below).
+  const opened = await openIndex(
+    indexFile,
+    (reason) =>
+      logger.warn(
+        options.initialScan
+          ? `the folder index ${reason}: every file is sent, but removals made while the agent was stopped are not`
+          : `the folder index ${reason}: starting as on a first start, so changes made while the agent was stopped are not sent (start once with --initial-scan to send every file again)`,
+        { file: indexFile },
+      ),
+    indexWarning,
+  );
+  const previous = opened.previous;
+  if (opened.damaged) {
+    logger.warn('the folder index log is damaged: changes reported after that point may be sent again', {
+      file: indexFile,
+      at: opened.damaged,
+    });
+  }
+  // Every change to the remembered state is logged as it is reported; the whole state is written now and then
+  // (INDEX_SAVE_MS, at stop), and the log starts over after it.
+  const indexLog = new IndexLog(
+    indexFile,
+    opened.generation,
+    () => lastAppend,
+    () => !outboxBroken,
+    indexWarning,
+  );
   const persistIndex = (): Promise<void> => {
     const snapshot = detector.remembered();
     const reported = lastAppend; // the snapshot's changes are in the outbox once these appends are
+    const logged = indexLog.rotate(); // what was recorded before the snapshot goes to the log it follows
     indexDirty = false;
     savingIndex = savingIndex
       .then(async () => {
+        const log = await logged;
         await reported;
-        if (!outboxBroken) await saveIndex(indexFile, snapshot);
+        if (outboxBroken) return;
+        await saveIndex(indexFile, snapshot, log);
+        await removeLogs(indexFile, (n) => n < log);
       })
-      .catch((error: unknown) =>
-        logger.warn('could not save the folder index; the next start may send some changes again', { error }),
-      );
+      .catch(indexWarning);
     return savingIndex;
   };
   const indexTimer = setInterval(() => {
@@ -339,25 +372,22 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
   // Resuming: the detector starts from what the last run had reported, and the listing at start is handled like
   // live events — new and changed files are uploaded, moves found by inode — and what is gone is reported below.
   // With --initial-scan everything listed is sent as it is; the index then only supplies what is gone.
-  const previous = await loadIndex(indexFile, (reason) =>
-    logger.warn(
-      options.initialScan
-        ? `the folder index ${reason}: every file is sent, but removals made while the agent was stopped are not`
-        : `the folder index ${reason}: starting as on a first start, so changes made while the agent was stopped are not sent (start once with --initial-scan to send every file again)`,
-      { file: indexFile },
-    ),
-  );
   // Seeded: what is still there as it was, what is gone (a move or a removal), and what is now of the other kind
-  // (reported removed first, below). Not a name that now holds another file, or another folder: after a crash
-  // the saved state may be up to INDEX_SAVE_MS old, and a move inferred from an older name that holds new data
-  // now (a rotated log) would land that data over the move's target. Such a name is sent as new (and one it
-  // moved to as new too: bytes again, but never the wrong bytes).
+  // (reported removed first, below). Not a name that now holds another file, or another folder: a move inferred
+  // from an older name that holds new data now (a rotated log) would land that data over the move's target. Such
+  // a name is sent as new (and one it moved to as new too: bytes again, but never the wrong bytes).
   for (const [path, stat] of previous ?? []) {
     const now = await statAt(path).catch(() => stat); // unreadable: leave it as it was
     if (!now || sameIdentity(now, stat) || now.kind !== stat.kind) detector.index.set(path, stat);
   }
+  detector.observe((path, stat) => {
+    indexDirty = true;
+    indexLog.record(path, stat);
+  });
+  // A first start logs nothing until its listing is remembered whole (persistIndex, once the listing is handled):
+  // a first start killed before that is a first start again, and the changes it reported wait in the outbox.
+  if (previous) indexLog.start();
   const listed = new Set<string>();
-  if (!previous) indexDirty = true; // a first start saves what it found, so that the next one can catch up
 
   // The outbox is sent first: what a previous run journaled goes out before anything new.
   sender.start(fatal);
@@ -392,6 +422,9 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     await detector.handled(); // every listed path has been looked at
     options.onScanProgress({ ...scan, done: true });
   }
+  // A first start saves what it found as soon as it has looked at it, so that a next start can catch up with
+  // what changed while it was down, even after a kill.
+  if (!previous) void detector.handled().then(() => closing ?? persistIndex());
   if (previous) {
     // Known before, not listed now, and really not there (an ignored or unreadable path is left alone): removed
     // while the agent was stopped. Deepest first, as a watcher reports a removed folder.

@@ -38,6 +38,8 @@ export function isSameOrBelow(path: string, base: string): boolean {
 export class FileIndex {
   private readonly byPath = new Map<string, FileStat>();
   private readonly byIdentity = new Map<string, Set<string>>();
+  /** Told of every path set (with its stat) or dropped (undefined), as it happens: see index-log.ts. */
+  observer: ((path: string, stat: FileStat | undefined) => void) | undefined;
 
   get size(): number {
     return this.byPath.size;
@@ -61,6 +63,7 @@ export class FileIndex {
       this.byIdentity.set(key, paths);
     }
     paths.add(path);
+    this.observer?.(path, stat);
   }
 
   delete(path: string): FileStat | undefined {
@@ -71,6 +74,7 @@ export class FileIndex {
     const paths = this.byIdentity.get(key);
     paths?.delete(path);
     if (paths?.size === 0) this.byIdentity.delete(key);
+    this.observer?.(path, undefined);
     return stat;
   }
 
@@ -94,11 +98,6 @@ export class FileIndex {
 
   entries(): IterableIterator<[string, FileStat]> {
     return this.byPath.entries();
-  }
-
-  clear(): void {
-    this.byPath.clear();
-    this.byIdentity.clear();
   }
 }
 

@@ -9,12 +9,20 @@ const VERSION = 2;
 /** Version 1 rows had no birth time (read as unknown). */
 type Row = [path: string, kind: 0 | 1, dev: number, ino: number, size: number, mtimeMs: number, birthtimeMs?: number];
 
+/** The remembered state as `index.json` holds it, and the number of the first log that applies on top of it. */
+export interface SavedIndex {
+  entries: Map<string, FileStat>;
+  /** Absent in an index an agent without logs wrote (see index-log.ts). */
+  log: number | undefined;
+}
+
 /**
  * Writes the remembered state of the watched folder (see RenameDetector.remembered) under a temporary name, then
  * renames it into place: a crash leaves the previous file or the new one. Not fsynced: losing the latest one only
- * makes the next start send again what the older one does not know of (at least once).
+ * makes the next start send again what the older one does not know of (at least once). `log` names the first
+ * log (index-log.ts) whose records apply on top of it.
  */
-export async function saveIndex(file: string, entries: readonly [string, FileStat][]): Promise<void> {
+export async function saveIndex(file: string, entries: readonly [string, FileStat][], log?: number): Promise<void> {
   const rows: Row[] = entries.map(([path, s]) => [
     path,
     s.kind === 'dir' ? 1 : 0,
@@ -24,7 +32,7 @@ export async function saveIndex(file: string, entries: readonly [string, FileSta
     s.mtimeMs,
     s.birthtimeMs ?? 0,
   ]);
-  await replaceFile(file, JSON.stringify({ version: VERSION, rows }), { sync: 'none', temporary: `${file}.tmp` });
+  await replaceFile(file, JSON.stringify({ version: VERSION, log, rows }), { sync: 'none', temporary: `${file}.tmp` });
 }
 
 /**
@@ -35,7 +43,7 @@ export async function saveIndex(file: string, entries: readonly [string, FileSta
 export async function loadIndex(
   file: string,
   onDamaged: (reason: string) => void = () => {},
-): Promise<Map<string, FileStat> | undefined> {
+): Promise<SavedIndex | undefined> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -47,7 +55,7 @@ export async function loadIndex(
     onDamaged(reason);
     return undefined;
   };
-  let parsed: { version?: unknown; rows?: unknown };
+  let parsed: { version?: unknown; log?: unknown; rows?: unknown };
   try {
     parsed = JSON.parse(text) as typeof parsed;
   } catch {
@@ -56,6 +64,8 @@ export async function loadIndex(
   if (parsed.version !== 1 && parsed.version !== VERSION)
     return damaged(`has unknown version ${String(parsed.version)}`);
   if (!Array.isArray(parsed.rows)) return damaged('holds no rows');
+  if (parsed.log !== undefined && !(Number.isSafeInteger(parsed.log) && (parsed.log as number) > 0))
+    return damaged('names no valid log');
   const width = parsed.version === 1 ? 6 : 7;
   const out = new Map<string, FileStat>();
   for (const row of parsed.rows as unknown[]) {
@@ -65,5 +75,5 @@ export async function loadIndex(
     if (![dev, ino, size, mtimeMs, birthtimeMs].every(Number.isFinite)) return damaged('has a malformed row');
     out.set(path, { kind: kind === 1 ? 'dir' : 'file', dev, ino, size, mtimeMs, birthtimeMs });
   }
-  return out;
+  return { entries: out, log: parsed.log as number | undefined };
 }

@@ -87,6 +87,16 @@ export class RenameDetector {
     return [...this.index.entries(), ...this.gone.entries()];
   }
 
+  /**
+   * Tells `observer` of every change to what remembered() returns, as it happens. The changes that go with a
+   * reported change are made in the same turn of the event loop as its emit (no await between them), so a
+   * recorder that writes them after the emits made so far are durable never runs ahead of the outbox.
+   */
+  observe(observer: (path: string, stat: FileStat | undefined) => void): void {
+    this.index.observer = observer;
+    this.gone.observer = observer;
+  }
+
   /** Resolves once every event pushed so far has been handled (not waiting for files to settle). */
   handled(): Promise<void> {
     return this.queue;
@@ -242,12 +252,14 @@ export class RenameDetector {
       }
     }
     const isDir = stat.kind === 'dir';
+    // Something new may already sit at the old name (a rotated log: `mv app.log app.log.1`, new `app.log`): its
+    // wait is cancelled with the old one's below, so it starts again. Looked at first: from here to the emit
+    // there is no await (see observe).
+    const refilled = !isDir && (await this.options.stat(from))?.kind === 'file';
     forget(this.index, from, isDir);
     forget(this.gone, from, isDir);
     this.stability.cancelBelow(from);
-    // Something new may already sit at the old name (a rotated log: `mv app.log app.log.1`, new `app.log`): its
-    // wait was just cancelled with the old one's, so it starts again.
-    if (!isDir && (await this.options.stat(from))?.kind === 'file') this.stability.track(from);
+    if (refilled) this.stability.track(from);
     // The move replaces whatever was there (WebDAV MOVE with Overwrite: T).
     forget(this.index, to, this.index.get(to)?.kind === 'dir');
     this.options.emit({ action: 'rename', path: from, target: to });

@@ -380,6 +380,41 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     expect(await requests(server, 'PUT', '/burst/renamed.bin')).toBe(0);
   }, 90_000);
 
+  // The index was first saved 30 s after a first start: killed before that, the next start was a first start
+  // again and sent nothing of what changed while it was down. Now the listing is saved at once, and every
+  // reported change is logged (index-log.ts) as soon as it is in the outbox.
+  it('killed right after its first start, restarted: what changed while it was down is sent, nothing twice', async () => {
+    const { server, relay, base, watch } = await rig();
+    const outbox = join(base, 'outbox');
+    await writeFile(at(watch, 'listed.txt'), 'there before the first start');
+    const child = await agentChild(base, relay, watch, outbox);
+    await writeFile(at(watch, 'keep.txt'), 'sent by the first run');
+    await writeFile(at(watch, 'gone.txt'), 'sent by the first run, removed while it is down');
+    await waitFor(
+      async () => (await server.tree()).has(`${PREFIX}gone.txt`),
+      20_000,
+      () => child.stderr(),
+    );
+    const logged = async () => {
+      const names = (await readdir(outbox)).filter((n) => /^index\.\d+\.log$/.test(n));
+      const text = (await Promise.all(names.map((n) => readFile(join(outbox, n), 'utf8')))).join('');
+      return text.includes('"keep.txt"') && text.includes('"gone.txt"');
+    };
+    await waitFor(logged, 20_000, () => child.stderr());
+    child.process.kill('SIGKILL');
+    expect((await child.exited).signal).toBe('SIGKILL');
+
+    await rm(at(watch, 'gone.txt'));
+    await rm(at(watch, 'listed.txt'));
+    await writeFile(at(watch, 'new.txt'), 'created while the agent was down');
+    const resumed = await agent(relay, watch, { state: outbox });
+    await settledAfter(server, relay, resumed, 'new.txt');
+    await mirrored(server, watch);
+    expect(await requests(server, 'DELETE', '/gone.txt')).toBe(1);
+    expect(await requests(server, 'PUT', '/keep.txt')).toBe(1);
+    expect(await requests(server, 'PUT', '/gone.txt')).toBe(1);
+  }, 60_000);
+
   // The guarantee the close signal must keep: a file is sent once, whole, however its writer paces itself (as long
   // as it never stops for the whole stability wait, which is long here). With the signal, the file goes when it
   // is closed; without it (the fallback), when it held still.

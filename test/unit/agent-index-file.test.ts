@@ -28,10 +28,10 @@ it('saves and loads the remembered folder state; a missing file reads as none, a
       ['a/ünï cødé.txt', { kind: 'file', dev: 2049, ino: 12, size: 5, mtimeMs: 1_700_000_000_123, birthtimeMs: 0 }],
     ];
     await saveIndex(file, entries);
-    expect([...(await load())!]).toEqual(entries);
+    expect([...(await load())!.entries]).toEqual(entries);
     // Written by an older agent: no birth time, read as unknown.
     await writeFile(file, '{"version":1,"rows":[["a",1,2049,11,4096,5]]}');
-    expect([...(await load())!]).toEqual([
+    expect([...(await load())!.entries]).toEqual([
       ['a', { kind: 'dir', dev: 2049, ino: 11, size: 4096, mtimeMs: 5, birthtimeMs: 0 }],
     ]);
     expect(reasons).toEqual([]);
