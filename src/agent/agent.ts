@@ -22,6 +22,8 @@ import { startWatcher, statRelative, type WatcherKind } from './watcher.js';
 
 /** The remembered folder state is saved this often while changes are being reported (and at close). */
 const INDEX_SAVE_MS = 30_000;
+/** Every folder is listed again this often (see AgentOptions.fullRescanMs). */
+const FULL_RESCAN_MS = 3_600_000;
 
 export interface AgentOptions {
   /** Base URL of the relay API. */
@@ -75,6 +77,11 @@ export interface AgentOptions {
    * (in `<state>/config`) with the same ordering and outage guarantees as files.
    */
   configDir?: string;
+  /**
+   * How often every folder is listed again and compared with what was known, to find changes whose events the
+   * OS dropped (an inotify queue overflow). `folders` watcher only. Default 1 h; 0: never.
+   */
+  fullRescanMs?: number;
   /** `folders` (one fs.watch per folder; default on Linux) or `chokidar` (default elsewhere). See WatcherKind. */
   watcher?: WatcherKind;
   /** Internal: this pipeline watches configuration documents (see configDir). */
@@ -397,6 +404,7 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
         root,
         ignored,
         birthTimes,
+        fullRescanMs: options.fullRescanMs ?? FULL_RESCAN_MS,
         onEvent: (event) => {
           if (!previous || !event.initial) return detector.push(event);
           if (event.path === '') return; // the watched folder itself (chokidar reports it)

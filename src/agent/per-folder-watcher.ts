@@ -16,6 +16,9 @@ interface Known {
   born: bigint;
   /** The file system it is on. */
   dev: bigint;
+  /** A file's size and modification time (ns): a listing tells a file rewritten in place, or renamed over. */
+  size: bigint;
+  mtime: bigint;
 }
 
 interface WatchedDir {
@@ -34,6 +37,8 @@ const DEFAULT_RESCAN_DELAYS_MS = [250, 1_500] as const;
  * a busy folder of 100,000 files costs a listing every 40 s, not every 2.
  */
 const RELIST_MS = 2_000;
+/** Folders listed per turn of the event loop in a full rescan (see scheduleFullRescan). */
+const FULL_RESCAN_FOLDERS = 64;
 const RELIST_NAMES = 5_000;
 
 /**
@@ -69,7 +74,31 @@ export class PerFolderWatcher {
     watcher.root = lookAt(options.root, options.birthTimes);
     watcher.addDir(options.root, false);
     watcher.ready = true;
+    if (options.fullRescanMs) watcher.scheduleFullRescan(options.fullRescanMs);
     return watcher;
+  }
+
+  /**
+   * Lists every folder again, FULL_RESCAN_FOLDERS per turn of the event loop, then waits `everyMs` for the next
+   * round: inotify's queue (`fs.inotify.max_queued_events`) overflows under a burst of events while the agent is
+   * busy, and Node drops the overflow notice, so changes in folders that had no event after it would otherwise
+   * stay unseen until a restart.
+   */
+  private scheduleFullRescan(everyMs: number): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      const folders = [...this.dirs.keys()];
+      const step = (from: number): void => {
+        if (this.closed) return;
+        if (from === 0 && this.rootGone()) return;
+        for (const dir of folders.slice(from, from + FULL_RESCAN_FOLDERS)) if (this.dirs.has(dir)) this.list(dir);
+        if (from + FULL_RESCAN_FOLDERS < folders.length) setImmediate(() => step(from + FULL_RESCAN_FOLDERS));
+        else this.scheduleFullRescan(everyMs);
+      };
+      step(0);
+    }, everyMs);
+    timer.unref();
+    this.timers.add(timer);
   }
 
   async close(): Promise<void> {
@@ -131,7 +160,11 @@ export class PerFolderWatcher {
       present.add(entry.name);
       const known = watched.children.get(entry.name);
       const kind = entry.isFile() ? 'file' : entry.isDirectory() ? 'dir' : undefined;
-      if (known?.kind !== kind) this.reconcile(dir, entry.name);
+      // Same name, same kind: still another file (renamed over it) or other contents (rewritten in place) when the
+      // events that said so were lost (an inotify queue that overflowed drops them without a word).
+      if (known?.kind !== kind || (known && !same(known, lookAt(join(dir, entry.name), this.options.birthTimes)))) {
+        this.reconcile(dir, entry.name);
+      }
     }
     for (const name of [...watched.children.keys()]) {
       if (!present.has(name)) this.reconcile(dir, name);
@@ -319,12 +352,20 @@ export class PerFolderWatcher {
   }
 }
 
+/** The same file or folder as when it was known, unchanged (a folder's size and mtime say nothing: not compared). */
+function same(known: Known, now: Known | undefined): boolean {
+  if (now?.kind !== known.kind || now.ino !== known.ino || now.dev !== known.dev || now.born !== known.born) {
+    return false;
+  }
+  return known.kind === 'dir' || (now.size === known.size && now.mtime === known.mtime);
+}
+
 function lookAt(path: string, birthTimes = true): Known | undefined {
   try {
     const s = lstatSync(path, { bigint: true, throwIfNoEntry: false });
     const born = birthTimes ? (s?.birthtimeNs ?? 0n) : 0n;
-    if (s?.isFile()) return { kind: 'file', ino: s.ino, born, dev: s.dev };
-    if (s?.isDirectory()) return { kind: 'dir', ino: s.ino, born, dev: s.dev };
+    if (s?.isFile()) return { kind: 'file', ino: s.ino, born, dev: s.dev, size: s.size, mtime: s.mtimeNs };
+    if (s?.isDirectory()) return { kind: 'dir', ino: s.ino, born, dev: s.dev, size: 0n, mtime: 0n };
     return undefined; // gone, or a symbolic link, socket or device
   } catch {
     return undefined; // no longer reachable (ENOTDIR): not there either

@@ -16,6 +16,11 @@ export interface WatcherOptions {
   onRootGone?(error: Error): void;
   /** After a new folder appears, list it again after each of these delays (see ChokidarWatcher, PerFolderWatcher). */
   rescanDelaysMs?: readonly number[];
+  /**
+   * Every this often, every folder is listed again and what it holds compared with what was known (names, kinds,
+   * inodes, sizes, modification times): changes whose events were lost are found (PerFolderWatcher; 0: never).
+   */
+  fullRescanMs?: number;
   /** False where birth times are not real (see birthTimesAreReal): folders are then told apart by inode only. */
   birthTimes?: boolean;
 }

@@ -53,6 +53,10 @@ const agentCommand = program
   .option('--user <name>', 'who made the changes (sent with each one)')
   .option('--config-dir <dir>', 'also replicate configuration documents kept as <dir>/<scope>/<name>')
   .option('--watcher <kind>', 'folders (one watch per folder; default on Linux) or chokidar (default elsewhere)')
+  .option(
+    '--rescan-interval <seconds>',
+    'list every folder again this often, to find changes whose events were lost (default 3600; 0: never)',
+  )
   .action(lazy(() => import('./commands/agent.js').then((m) => m.agent)));
 // Options named by the parent (--state, --watch, --vfs) are parsed by it: the actions merge both levels.
 agentCommand

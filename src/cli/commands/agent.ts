@@ -17,6 +17,8 @@ export interface AgentCommandOptions {
   user?: string;
   configDir?: string;
   watcher?: string;
+  /** Seconds between full rescans of the watched folder (0: never). */
+  rescanInterval?: string;
 }
 
 /** `vfs-relay agent`: journals every change under --watch as a change under --vfs, until SIGINT/SIGTERM. */
@@ -43,6 +45,7 @@ export async function agent(options: AgentCommandOptions): Promise<void> {
     user: options.user,
     configDir: options.configDir,
     watcher: watcherKind(options.watcher),
+    fullRescanMs: rescanInterval(options.rescanInterval),
     logger: new PinoLogger(),
     onScanProgress: scanProgressDisplay({ label: options.watch }),
     onFatal: (error) => {
@@ -63,4 +66,13 @@ function watcherKind(value: string | undefined): WatcherKind | undefined {
     throw new UsageError(`--watcher must be one of ${WATCHER_KINDS.join(', ')}, not ${value}`);
   }
   return value as WatcherKind;
+}
+
+function rescanInterval(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(seconds) || (seconds > 0 && seconds < 10)) {
+    throw new UsageError(`--rescan-interval must be a whole number of seconds, 0 (never) or at least 10, not ${value}`);
+  }
+  return seconds * 1000;
 }
