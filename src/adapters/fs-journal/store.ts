@@ -91,6 +91,8 @@ export class FsJournalStore implements JournalStore {
   private maxFoldersBehind = MAX_FOLDERS_BEHIND;
   /** Volatile entries whose folder was made (see makeFolder), by entryKey: only those have one to remove. */
   private readonly volatileFolders = new Set<string>();
+  /** The update under way per entry (see update). */
+  private readonly updating = new Map<string, Promise<void>>();
 
   private constructor(readonly root: string) {
     this.layout = new JournalLayout(root);
@@ -158,7 +160,27 @@ export class FsJournalStore implements JournalStore {
     return entry && { ...entry };
   }
 
+  /**
+   * Updates are taken one at a time per entry, and a purge waits for the one under way: it would otherwise put
+   * back into the index (and, for an entry not written yet, onto the disk) an entry purged while it wrote —
+   * an operator's skip of a change in flight, undone, and the change replayed again.
+   */
   async update(entry: JournalEntry): Promise<void> {
+    const key = entryKey(entry);
+    const run = (this.updating.get(key) ?? Promise.resolve()).then(() => this.updateNow(entry));
+    const settled = run.then(
+      () => {},
+      () => {},
+    );
+    this.updating.set(key, settled);
+    try {
+      await run;
+    } finally {
+      if (this.updating.get(key) === settled) this.updating.delete(key);
+    }
+  }
+
+  private async updateNow(entry: JournalEntry): Promise<void> {
     if (!this.index.has(entry)) throw new NotFoundError('CHANGE_NOT_FOUND', `no entry ${entry.lane}/${entry.id}`);
     const writer = this.writer;
     const dir = this.layout.entryDir(entry);
@@ -195,6 +217,7 @@ export class FsJournalStore implements JournalStore {
   }
 
   async purge(ref: EntryRef): Promise<void> {
+    await this.updating.get(entryKey(ref)); // see update
     if (!this.index.has(ref)) return;
     const writer = this.writer;
     const dir = this.layout.entryDir(ref);

@@ -1,5 +1,5 @@
 import { writevSync } from 'node:fs';
-import { chmod, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, type FileHandle, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { fsyncPath } from '../durable-files/fsync.js';
@@ -76,7 +76,15 @@ export class WriteAheadLog {
     await chmod(dir, PRIVATE_DIR);
     const names = (await readdir(dir)).filter((n) => /^\d{12}\.wal$/.test(n)).sort();
     const leftover: LoggedRecord[] = [];
-    for (const name of names) leftover.push(...decodeSegment(await readFile(join(dir, name))));
+    for (const name of names) {
+      const { records, complete } = readSegment(await readFile(join(dir, name)));
+      leftover.push(...records);
+      // A torn record (a crash while a large record was still being written) ends the log, later segments too:
+      // nothing after it was acknowledged (every fsync waits for the writes before it, across segments too), and
+      // a purge after it must not be applied while one before the gap is not (an older change would come back
+      // after a newer one of the same path was replayed and purged).
+      if (!complete) break;
+    }
     const wal = new WriteAheadLog(dir);
     const last = names.length > 0 ? Number(names[names.length - 1]!.slice(0, 12)) : 0;
     wal.current = await wal.newSegment(last + 1);
@@ -116,7 +124,7 @@ export class WriteAheadLog {
       // startSync), so no record is acknowledged while an earlier one may still be a hole in the file.
       if (length <= SYNC_WRITE_BYTES) writevAll(segment.handle.fd, parts, position);
       else {
-        const write = segment.handle.writev(parts, position).then(() => undefined);
+        const write = writevAllAsync(segment.handle, parts, position);
         segment.writing.add(write);
         try {
           await write;
@@ -234,10 +242,19 @@ export class WriteAheadLog {
     return segment.commit.request();
   }
 
-  /** One fsync of the segment, after the previous segment's last one and the large writes still running. */
+  /**
+   * One fsync of the segment, after the previous segment's last one and the large writes still running. Nothing it
+   * covers counts as durable once the log failed (a write before it, or the fsync before it that it queued behind):
+   * the file may hold a hole or lost pages before the records it would acknowledge.
+   */
   private startSync(segment: Segment): Promise<void> {
+    const intact = () => {
+      if (this.broken) throw this.broken;
+    };
     return Promise.all([segment.prior, ...segment.writing])
+      .then(intact)
       .then(() => segment.handle.sync())
+      .then(intact)
       .catch((error: unknown) => {
         throw this.breakDown(error);
       });
@@ -274,24 +291,50 @@ function encodeRecordParts(record: WalRecord, body: Buffer | undefined): Buffer[
   return carried ? [head, json, carried] : [head, json];
 }
 
-/** writev until every byte is written (a regular file takes it all at once, but the call may stop short). */
+/**
+ * writev until every byte is written: a regular file takes it all at once, but the call may stop short — on a
+ * nearly full disk it writes what fits and reports no error (the next call then fails with ENOSPC).
+ */
 function writevAll(fd: number, parts: Buffer[], position: number): void {
   let rest = parts;
   let at = position;
-  for (;;) {
-    let written = writevSync(fd, rest, at);
+  while (rest.length > 0) {
+    const written = writevSync(fd, rest, at);
     at += written;
-    while (rest.length > 0 && written >= rest[0]!.length) {
-      written -= rest[0]!.length;
-      rest = rest.slice(1);
-    }
-    if (rest.length === 0) return;
-    rest = [rest[0]!.subarray(written), ...rest.slice(1)];
+    rest = unwritten(rest, written);
   }
+}
+
+/** writevAll through the thread pool (a large record). */
+async function writevAllAsync(handle: FileHandle, parts: Buffer[], position: number): Promise<void> {
+  let rest = parts;
+  let at = position;
+  while (rest.length > 0) {
+    const { bytesWritten } = await handle.writev(rest, at);
+    at += bytesWritten;
+    rest = unwritten(rest, bytesWritten);
+  }
+}
+
+/** What is left of `parts` once `written` bytes of them are written; a write of nothing is a failure. */
+function unwritten(parts: Buffer[], written: number): Buffer[] {
+  if (written <= 0) throw new Error('a write to the log wrote nothing');
+  let rest = parts;
+  let left = written;
+  while (rest.length > 0 && left >= rest[0]!.length) {
+    left -= rest[0]!.length;
+    rest = rest.slice(1);
+  }
+  return rest.length === 0 || left === 0 ? rest : [rest[0]!.subarray(left), ...rest.slice(1)];
 }
 
 /** Every complete record of a segment; a torn tail (a crash mid-append, never acknowledged) ends it. */
 export function decodeSegment(bytes: Buffer): LoggedRecord[] {
+  return readSegment(bytes).records;
+}
+
+/** decodeSegment, and whether the segment ended where its last record did (false: a torn record ended it). */
+function readSegment(bytes: Buffer): { records: LoggedRecord[]; complete: boolean } {
   const records: LoggedRecord[] = [];
   let at = 0;
   while (at + HEADER_BYTES <= bytes.length) {
@@ -307,5 +350,5 @@ export function decodeSegment(bytes: Buffer): LoggedRecord[] {
     records.push(body ? { record, body } : { record });
     at = end;
   }
-  return records;
+  return { records, complete: at === bytes.length };
 }
