@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, expect, it, vi } from 'vitest';
 import type { JournalEntry } from '../../src/core/entry.js';
@@ -359,6 +360,41 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'd
     expect(onPeer(peer, 'user_homes/a5.txt')).toBe(false);
     expect(onPeer(peer, 'user_homes/0big/f0.txt')).toBe(true); // the live change made it the source's again
   }, 120_000);
+
+  // A resync that FAILED (the source refused to list a folder) returned from its run on its own, and only a job
+  // that threw or was cancelled had its writes dropped: its HELD removals stayed, and a live change to one of
+  // their paths waited behind a job that would never release it (found by a review).
+  it('a resync that fails mid-walk leaves no HELD removal behind: live changes to those paths go on', async () => {
+    const source = await startApache();
+    cleanups.push(() => source.close());
+    await writeTree(source, { 'user_homes/keep.txt': 'kept', 'user_homes/zz/x.txt': 'x' });
+    await chmod(join(source.root, 'user_homes/zz'), 0o000); // listed in its parent, refused itself: the job fails
+    cleanups.push(() => chmod(join(source.root, 'user_homes/zz'), 0o755));
+    const peer = await startApache();
+    cleanups.push(() => peer.close());
+    const extras: Record<string, string> = { 'user_homes/keep.txt': 'kept' };
+    for (let i = 0; i < 7; i++) extras[`user_homes/a${i}.txt`] = 'extra';
+    await writeTree(peer, extras);
+    const relay = await startTestRelay({
+      peers: [peerConfig(peer, 'server2')],
+      sources: [sourceConfig(source, 'primary')],
+      deleteGuard: { maxDeletes: 5, windowSeconds: 60 },
+    });
+    cleanups.push(() => relay.close());
+
+    const job = await startJob(relay.url, 'resync', 'server2', { from: 'primary', path: '/user_homes', delete: true });
+    expect(await jobEnd(relay.url, job)).toMatchObject({ status: 'FAILED' });
+    await vi.waitFor(async () => expect(await heldChanges(relay)).toEqual([]), { timeout: 30_000, interval: 100 });
+    // The node removes a file whose removal the job had wanted too (the guard had HELD that one): replayed at once.
+    expect(await post(relay, NODE_A_TOKEN, { action: 'makedir', path: '/user_homes/a6.txt.d' })).toMatchObject({
+      status: 202,
+    });
+    expect(await post(relay, NODE_A_TOKEN, { action: 'delete', path: '/user_homes/a6.txt' })).toMatchObject({
+      status: 202,
+    });
+    await vi.waitFor(() => expect(onPeer(peer, 'user_homes/a6.txt')).toBe(false), { timeout: 30_000 });
+    expect(onPeer(peer, 'user_homes/a6.txt.d')).toBe(true);
+  }, 60_000);
 
   it('a delete released from the window rule is still counted by the folder rule', async () => {
     const files: Record<string, string> = { 'user_homes/a': 'x', 'user_homes/b': 'x' };

@@ -1,5 +1,7 @@
+import { createServer } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { effectiveModified, hrefPath, parseMultistatus } from '../../src/adapters/webdav/multistatus.js';
+import { WebDavTreeReader } from '../../src/adapters/webdav/tree-reader.js';
 
 describe('PROPFIND answers', () => {
   it('reads type, size, ETag and times from any namespace prefix, only from 2xx propstats', () => {
@@ -19,6 +21,44 @@ describe('PROPFIND answers', () => {
       { path: '/base/a b', collection: true, modified: '2026-12-04T16:13:00.000Z' },
       { path: '/base/a b/ü.txt', collection: false, size: 5, etag: 'W/"5-66"', modified: '2019-01-01T00:00:00.000Z' },
     ]);
+  });
+
+  // RFC 4918 §14.24: a response is (href+, status) or (href, propstat+). A member the server cannot describe
+  // (permission, a broken mount) may come with a status only. It was read as an empty file, and a resync without
+  // --delete then replaced the peer's folder of that name (found by a review).
+  it('marks a member the answer does not describe as unreadable, and the tree reader stops on it', async () => {
+    const xml = `<?xml version="1.0" encoding="utf-8"?>
+<D:multistatus xmlns:D="DAV:">
+<D:response><D:href>/user_homes/</D:href><D:propstat><D:prop><D:resourcetype><D:collection/></D:resourcetype></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>
+<D:response><D:href>/user_homes/projects/</D:href><D:status>HTTP/1.1 403 Forbidden</D:status></D:response>
+<D:response><D:href>/user_homes/odd</D:href><D:propstat><D:prop><D:resourcetype/></D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat></D:response>
+<D:response><D:href>/user_homes/ok.txt</D:href><D:propstat><D:prop><D:resourcetype/></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>
+</D:multistatus>`;
+    expect(parseMultistatus(xml)).toEqual([
+      { path: '/user_homes', collection: true },
+      { path: '/user_homes/projects', collection: false, unreadable: 'HTTP/1.1 403 Forbidden' },
+      { path: '/user_homes/odd', collection: false, unreadable: 'HTTP/1.1 404 Not Found' },
+      { path: '/user_homes/ok.txt', collection: false },
+    ]);
+
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(207, { 'content-type': 'application/xml; charset=utf-8' });
+        res.end(xml);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const reader = new WebDavTreeReader('server2', { url: `http://127.0.0.1:${port}/`, connections: 1 } as never);
+    try {
+      await expect(reader.list('/user_homes')).rejects.toThrow(
+        'server2: PROPFIND /user_homes could not describe /user_homes/projects (HTTP/1.1 403 Forbidden)',
+      );
+    } finally {
+      await reader.close();
+      server.close();
+    }
   });
 
   it('refuses DTDs', () => {

@@ -10,6 +10,12 @@ export interface DavResource {
   /** ISO 8601, chosen by effectiveModified. */
   modified?: string;
   etag?: string;
+  /**
+   * Set when the answer does not say what the resource is: a response that carries only an error status (RFC 4918
+   * allows `<response><href/><status>HTTP/1.1 403 Forbidden</status></response>` for a member the server cannot
+   * describe), or no successful `resourcetype`. The status given, or a description.
+   */
+  unreadable?: string;
 }
 
 /** The namespace of the relay's own dead property, `copied` (see effectiveModified). */
@@ -74,17 +80,24 @@ export function parseMultistatus(xml: string): DavResource[] {
   for (const response of doc.multistatus?.response ?? []) {
     if (typeof response.href !== 'string') continue;
     const props: RawProps = {};
+    let failed: string | undefined = typeof response.status === 'string' ? response.status : undefined;
     for (const propstat of response.propstat ?? []) {
-      if (typeof propstat.status === 'string' && !/\s2\d\d\s/.test(`${propstat.status} `)) continue;
+      if (typeof propstat.status === 'string' && !/\s2\d\d\s/.test(`${propstat.status} `)) {
+        failed ??= propstat.status;
+        continue;
+      }
       if (propstat.prop && typeof propstat.prop === 'object') Object.assign(props, propstat.prop);
     }
-    out.push(resource(hrefPath(response.href), props));
+    const found = resource(hrefPath(response.href), props);
+    if (!('resourcetype' in props)) found.unreadable = failed ?? 'no resourcetype';
+    out.push(found);
   }
   return out;
 }
 
 interface RawResponse {
   href?: unknown;
+  status?: unknown;
   propstat?: { status?: unknown; prop?: RawProps }[];
 }
 

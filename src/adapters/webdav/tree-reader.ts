@@ -71,11 +71,21 @@ export class WebDavTreeReader implements TreeReader {
     );
     if (answer.status === 404) return undefined;
     if (answer.status !== 207) throw this.refusal(answer.status, what);
+    let found: DavResource[];
     try {
-      return parseMultistatus(answer.text);
+      found = parseMultistatus(answer.text);
     } catch (error) {
       throw new TreeReadError(`${this.name}: ${what} answered XML the relay cannot read (${(error as Error).message})`);
     }
+    // A member the server could not describe is neither absent nor a file: comparing without it could copy over
+    // it or remove it (a folder read as an empty file is replaced). The job stops instead, naming it.
+    const unreadable = found.find((r) => r.unreadable !== undefined);
+    if (unreadable) {
+      throw new TreeReadError(
+        `${this.name}: ${what} could not describe ${unreadable.path} (${String(unreadable.unreadable).trim().slice(0, 100)})`,
+      );
+    }
+    return found;
   }
 
   private refusal(status: number, what: string): TreeReadError {

@@ -276,6 +276,12 @@ export class JobRunner implements JobGate, JobService {
     try {
       const end = await execution.run();
       if (end === 'paused' && running.stopping === 'cancel') await execution.finish('CANCELLED', null);
+      // A job that failed (a listing or a read it could not do) leaves nothing behind: its removals HELD by the
+      // delete guard would otherwise hold back live changes to their paths for good, with no job to release them.
+      if (end === 'finished' && execution.job.status === 'FAILED' && writes(execution.job)) {
+        running.stopping ??= 'close';
+        await this.dropEntries(execution.job.id);
+      }
       return end;
     } catch (error) {
       const { job } = execution;
