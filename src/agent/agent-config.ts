@@ -95,5 +95,11 @@ function checkRelay(relay: string, token: string): void {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new AgentConfigError(`--relay must be an http(s) URL, not ${url.protocol}`);
   }
+  // Never sent (the token is), only ever logged with the URL: refused without showing it.
+  if (url.username || url.password) {
+    throw new AgentConfigError(
+      '--relay must not carry a user name or password (user:password@): the token is the login',
+    );
+  }
   if (!token) throw new AgentConfigError('--token is required');
 }

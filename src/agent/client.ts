@@ -354,7 +354,7 @@ export class RelayClient {
           callerSignal,
           `PUT ${url.pathname}`,
         );
-        return await this.read(res, `${target.method} ${url.pathname}`);
+        return await this.read(res, `${target.method} ${url.pathname}`, presigned ? 'the bucket' : 'the relay');
       } catch (error) {
         // The bucket, not the relay, refuses: the URL (its signature) is not good any more. The token is fine.
         if (presigned && error instanceof RelayRefusedError && error.status === 403) {
@@ -405,14 +405,19 @@ export class RelayClient {
   }
 
   /** The answer's body: JSON on success (or undefined), TransientError on 408/429/5xx, else RelayRefusedError. */
-  private async read(res: Answer, what: string): Promise<unknown> {
+  private async read(res: Answer, what: string, from: 'the relay' | 'the bucket' = 'the relay'): Promise<unknown> {
     let text: string;
     try {
       text = await res.text();
     } catch (error) {
       throw this.classify(error, what);
     }
-    const parsed = parseJson(text);
+    // A bucket's answer to a presigned PUT is S3's XML, whose errors may quote the request's signature
+    // (SignatureDoesNotMatch): only its <Code> is kept.
+    const parsed =
+      from === 'the relay'
+        ? parseJson(text)
+        : { error: { code: s3Code(text), message: 'the bucket refused the body' } };
     if (res.status >= 500 || RETRIED_STATUSES.has(res.status)) {
       const retryAfterMs = parseRetryAfter(res.retryAfter, this.clock.now());
       throw new TransientError(`${what}: ${res.status} ${errorOf(parsed, text).code}`, res.status, retryAfterMs);
@@ -423,8 +428,9 @@ export class RelayClient {
     }
     if (res.status >= 300) {
       // Not followed: a body streamed once cannot be sent again, and the token must not travel elsewhere.
-      const to = res.location ? ` to ${res.location}` : '';
-      throw new RelayRefusedError(res.status, 'REDIRECT', `the relay answered with a redirect${to}; use the final URL`);
+      // Named without its query or user info: a presigned URL's signature is there (and is good for minutes).
+      const to = res.location ? ` to ${withoutSecrets(res.location, this.base)}` : '';
+      throw new RelayRefusedError(res.status, 'REDIRECT', `${from} answered with a redirect${to}; use the final URL`);
     }
     return parsed;
   }
@@ -525,6 +531,21 @@ function parseJson(text: string): unknown {
     return JSON.parse(text);
   } catch {
     return undefined;
+  }
+}
+
+/** S3's error code in an XML answer (`<Code>SignatureDoesNotMatch</Code>`), or HTTP_ERROR. */
+function s3Code(text: string): string {
+  return /<Code>([A-Za-z0-9.]{1,64})<\/Code>/.exec(text)?.[1] ?? 'HTTP_ERROR';
+}
+
+/** A URL as it may be shown: origin and path, without user info, query or fragment. */
+function withoutSecrets(location: string, base: URL): string {
+  try {
+    const url = new URL(location, base);
+    return `${url.origin}${url.pathname}`;
+  } catch {
+    return '(an unreadable URL)';
   }
 }
 

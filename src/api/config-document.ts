@@ -1,6 +1,7 @@
 import { SaxesParser } from 'saxes';
 import { assertNoDtd } from '../core/entry-xml.js';
 import { ContentRefusedError, EntryCodecError } from '../core/errors.js';
+import { jsonErrorWhere } from '../core/json-error.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -22,8 +23,8 @@ export function checkConfigDocument(body: Uint8Array, type: 'application/xml' | 
   if (type === 'application/json') {
     try {
       JSON.parse(text);
-    } catch (error) {
-      throw new ContentRefusedError('BAD_DOCUMENT', `the document is not valid JSON: ${(error as Error).message}`);
+    } catch {
+      throw new ContentRefusedError('BAD_DOCUMENT', `the document is not valid JSON (${jsonErrorWhere(text)})`);
     }
     return;
   }

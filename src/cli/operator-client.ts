@@ -32,6 +32,13 @@ export class OperatorClient {
   }
 
   private async call<T>(method: string, path: string, json?: unknown): Promise<T> {
+    if (URL.canParse(this.baseUrl)) {
+      const url = new URL(this.baseUrl);
+      // Never sent (the admin token is), only ever printed back in an error: refused without showing it.
+      if (url.username || url.password) {
+        throw new CliError('--relay must not carry a user name or password (user:password@): the token is the login');
+      }
+    }
     if (!this.token) throw new CliError('no admin token: pass --token or set VFS_RELAY_ADMIN_TOKEN');
     const payload = json === undefined ? undefined : JSON.stringify(json);
     let answer: Answer;

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { jsonErrorWhere } from '../core/json-error.js';
 import { ConfigError, configKey, describeIssues } from './errors.js';
 import { configSchema, type ParsedConfig, type SecretSource } from './schema.js';
 import { tokenTableProblem } from './token-table.js';
@@ -63,8 +64,8 @@ export function findConfig(
   }
   try {
     return { input: JSON.parse(text), source: path };
-  } catch (error) {
-    throw new ConfigError(`config: ${path} is not valid JSON: ${(error as Error).message}`);
+  } catch {
+    throw new ConfigError(`config: ${path} is not valid JSON (${jsonErrorWhere(text)})`);
   }
 }
 

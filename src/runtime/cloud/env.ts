@@ -1,6 +1,7 @@
 import { configKey, keyOf } from '../../config/errors.js';
 import { ConfigError, parseConfig, type RelayConfig } from '../../config/load.js';
 import { cloudModeProblems, isCloudMode } from '../../config/schema.js';
+import { jsonErrorWhere } from '../../core/json-error.js';
 import { type RelaySecrets, withSecrets } from './secrets.js';
 
 /** The Lambda functions' configuration: the config file's JSON, secrets as `{ "env": "NAME" }` beside it. */
@@ -16,8 +17,8 @@ export function cloudConfigFromEnv(env: NodeJS.ProcessEnv = process.env, secrets
   let json: unknown;
   try {
     json = JSON.parse(text);
-  } catch (error) {
-    throw new ConfigError(`config: ${CONFIG_ENV} is not valid JSON: ${(error as Error).message}`);
+  } catch {
+    throw new ConfigError(`config: ${CONFIG_ENV} is not valid JSON (${jsonErrorWhere(text)})`);
   }
   const config = parseConfig(secrets ? withSecrets(json, secrets) : json, env, CONFIG_ENV);
   checkCloudConfig(config); // the functions run cloud mode only: a config without an s3:// journal is refused

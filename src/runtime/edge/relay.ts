@@ -11,6 +11,7 @@ import { DeleteGuard } from '../../core/delete-guard.js';
 import { HeldChanges } from '../../core/held-changes.js';
 import { ChangeIntake } from '../../core/intake.js';
 import { JournalView } from '../../core/journal-view.js';
+import { jsonErrorWhere } from '../../core/json-error.js';
 import type { Logger } from '../../core/logger.js';
 import { OperatorActions } from '../../core/operator.js';
 import type { PeerMonitor } from '../../core/peer.js';
@@ -43,7 +44,13 @@ export function createEdgeRelay(env: EdgeEnv, logger: Logger = consoleLogger): E
   const vars = strings(env);
   const text = vars[CONFIG_ENV];
   if (!text) throw new EdgeConfigError(`${CONFIG_ENV} is not set (the relay's configuration as JSON)`);
-  const config = parseConfig(JSON.parse(text), vars, CONFIG_ENV);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new EdgeConfigError(`${CONFIG_ENV} is not valid JSON (${jsonErrorWhere(text)})`);
+  }
+  const config = parseConfig(json, vars, CONFIG_ENV);
   checkCloudConfig(config);
   const region = vars.AWS_REGION ?? vars.AWS_DEFAULT_REGION ?? 'us-east-1';
   const credentials =
