@@ -19,6 +19,9 @@ export const JobCountsSchema = z
     skipped: count.openapi({
       description: 'writes left out: a live change touched the path, or the peer or source changed there',
     }),
+    unsupported: count.optional().openapi({
+      description: 'names the relay cannot replicate (it refuses them as paths), found on either side and not compared',
+    }),
   })
   .openapi('JobCounts');
 

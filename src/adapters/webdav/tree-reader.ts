@@ -37,7 +37,8 @@ export class WebDavTreeReader implements TreeReader {
     return found
       .filter((r) => r !== self && r.path.startsWith(selfPath === '/' ? '/' : `${selfPath}/`))
       .map(item)
-      .filter((i) => replicable(i.name))
+      .filter((i) => i.name !== '')
+      .map((i) => (replicable(i.name) ? i : { ...i, unsupported: true as const }))
       .sort(byName);
   }
 
@@ -109,7 +110,7 @@ export class WebDavTreeReader implements TreeReader {
   }
 }
 
-/** A name the relay can journal (normalizePath's rules); anything else is left out of the comparison. */
+/** A name the relay can journal (normalizePath's rules); anything else is marked unsupported (not compared). */
 function replicable(name: string): boolean {
   if (name === '') return false;
   try {

@@ -17,6 +17,8 @@ export interface FolderResult {
   bytes: number;
   /** In order: for one path, a removal comes before the write that replaces it. */
   writes: PlannedWrite[];
+  /** Paths whose names the relay cannot replicate (TreeItem.unsupported), not compared. */
+  unsupported: string[];
 }
 
 export interface CompareOptions extends JobOptions {
@@ -38,7 +40,15 @@ export async function compareFolder(
   peer: readonly TreeItem[] | undefined,
   options: CompareOptions,
 ): Promise<FolderResult> {
-  const result: FolderResult = { folder, children: [], differences: [], counts: {}, bytes: 0, writes: [] };
+  const result: FolderResult = {
+    folder,
+    children: [],
+    differences: [],
+    counts: {},
+    bytes: 0,
+    writes: [],
+    unsupported: [],
+  };
   const peerByName = new Map((peer ?? []).map((item) => [item.name, item]));
   const sums = await checksumsOf(folder.path, source, peerByName, options);
   for (const item of source) {
@@ -47,8 +57,13 @@ export async function compareFolder(
     const other = peerByName.get(item.name);
     peerByName.delete(item.name);
     if (scope === 'out') continue;
+    if (item.unsupported || other?.unsupported) {
+      unsupported(result, path);
+      continue;
+    }
     if (scope === 'through') {
-      if (item.type === 'dir' && other?.type !== 'file') result.children.push(childFolder(path, other === undefined));
+      // A file on the peer where the way to a location is: everything below is missing there (walked as absent).
+      if (item.type === 'dir') result.children.push(childFolder(path, other?.type !== 'dir'));
       continue;
     }
     if (!other) missing(result, path, item);
@@ -57,6 +72,10 @@ export async function compareFolder(
   for (const item of peerByName.values()) {
     const path = childPath(folder.path, item.name);
     if (options.scope.of(path) !== 'in') continue;
+    if (item.unsupported) {
+      unsupported(result, path);
+      continue;
+    }
     count(result, 'scanned');
     count(result, 'extra');
     result.differences.push({ path, kind: 'extra', source: null, peer: side(item) });
@@ -65,6 +84,11 @@ export async function compareFolder(
     }
   }
   return result;
+}
+
+function unsupported(result: FolderResult, path: string): void {
+  count(result, 'unsupported');
+  result.unsupported.push(path);
 }
 
 function missing(result: FolderResult, path: string, item: TreeItem): void {

@@ -78,6 +78,9 @@ export type ExecutionEnd = 'finished' | 'paused';
  * `window` unfinished at a time, so that neither the journal nor memory grows with the tree. The job's record is
  * saved every `checkpointMs`: a restart (or the next cloud slice) resumes from the folders not walked yet.
  */
+/** Names the relay cannot replicate are logged one by one up to this many per job run; the count has them all. */
+const UNSUPPORTED_LOGGED = 100;
+
 export class JobExecution {
   private readonly stack: PendingFolder[];
   private readonly inFlight = new Map<string, PendingFolder>();
@@ -85,6 +88,7 @@ export class JobExecution {
   private applying: Promise<void> = Promise.resolve();
   private saving: Promise<void> = Promise.resolve();
   private lastCheckpoint = 0;
+  private unsupportedLogged = 0;
   private lastScan = 0;
   private stopped = false;
   /** Aborts the reads in flight when the job is stopped. */
@@ -247,6 +251,10 @@ export class JobExecution {
       if (this.writes()) await this.journal(result);
       this.log!.append(result.differences);
       addCounts(this.job.counts, result.counts);
+      for (const path of result.unsupported.slice(0, Math.max(0, UNSUPPORTED_LOGGED - this.unsupportedLogged))) {
+        this.unsupportedLogged += 1;
+        this.deps.logger.warn('a name the relay cannot replicate: not compared', { jobId: this.job.id, path });
+      }
       this.job.bytes.total += result.bytes;
       // Depth first, names in order: the stack stays as short as the tree is deep (times its fan-out).
       for (let i = result.children.length - 1; i >= 0; i--) this.stack.push(result.children[i]!);

@@ -52,6 +52,11 @@ export interface JobCounts {
    * source changed at that path after the job compared it (an addition to the contract's counts).
    */
   skipped: number;
+  /**
+   * Names found on either side that the relay cannot replicate (it refuses them as paths), left out of the
+   * comparison: a verify that found some has not shown the trees identical (an addition to the contract's counts).
+   */
+  unsupported: number;
 }
 
 export interface JobOptions {
@@ -123,6 +128,7 @@ export function emptyCounts(): JobCounts {
     held: 0,
     failed: 0,
     skipped: 0,
+    unsupported: 0,
   };
 }
 
@@ -144,7 +150,7 @@ export function jobView(job: Job): JobView {
 }
 
 export function addCounts(into: JobCounts, add: Partial<JobCounts>): void {
-  for (const [key, value] of Object.entries(add) as [keyof JobCounts, number][]) into[key] += value;
+  for (const [key, value] of Object.entries(add) as [keyof JobCounts, number][]) into[key] = (into[key] ?? 0) + value;
 }
 
 /** Writes a job makes, as the walk plans them for one folder (see compare.ts). */

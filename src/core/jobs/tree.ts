@@ -15,6 +15,11 @@ export interface TreeItem {
   modified?: string;
   /** As the server spells it (weak or strong); used for conditional writes and to notice a change. */
   etag?: string;
+  /**
+   * A name the relay cannot journal (normalizePath refuses it: invisible characters, `%2F`, …): listed so that a
+   * job can say it did not compare it, never compared or written.
+   */
+  unsupported?: true;
 }
 
 /** A WebDAV server read folder by folder: a job's source, or the peer it checks. */
