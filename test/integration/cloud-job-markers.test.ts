@@ -12,8 +12,9 @@ import { freshBucket, motoAvailable, useMotoS3 } from '../support/moto.js';
 import { describeWithServer } from '../support/servers.js';
 
 /** The jobs of one API process: it creates jobs (no slice runs here; readers only name the servers). */
-function apiProcess(objects: S3Objects): CloudJobs {
+function apiProcess(objects: S3Objects, keepFinished?: number): CloudJobs {
   return new CloudJobs({
+    keepFinished,
     s3: objects,
     store: {} as JournalStore,
     ring: async () => {},
@@ -77,6 +78,34 @@ describeWithServer('moto_server', motoAvailable, 'cloud jobs: running markers ag
     }
     // A verify (no writes) needs no slot.
     await expect(a.create('verify', 'server2', request)).resolves.toMatchObject({ kind: 'verify' });
+  });
+
+  // docs/convergence.md says the relay keeps the last 100 finished jobs; cloud mode kept all of them (found by a
+  // review): S3 job folders, and the cost of `GET /v1/jobs`, grew without end.
+  it('keeps the newest finished jobs when a job is created, and never removes a running one', async () => {
+    const bucket = await freshBucket(s3.client);
+    const objects = new S3Objects(s3.client, bucket, 'relay');
+    const store = new S3JobStore(objects);
+    const jobs = apiProcess(objects, 2);
+    const request = { from: 'primary', path: '/user_homes' };
+    const finished: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const { id } = await jobs.create('verify', 'server2', request);
+      const job = (await store.read(id))!;
+      await store.save({ ...job, status: 'DONE', finishedAt: new Date().toISOString() });
+      await store.unmarkRunning(id);
+      finished.push(id);
+    }
+    const running = await jobs.create('verify', 'server2', request);
+    expect(await store.ids()).toEqual([running.id, finished[3], finished[2]]);
+    const left = await s3.client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: `relay/jobs/${finished[0]}/` }),
+    );
+    expect(left.Contents ?? []).toEqual([]);
+    const kept = await s3.client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: `relay/jobs/${finished[3]}/` }),
+    );
+    expect(kept.Contents?.length).toBeGreaterThan(0);
   });
 
   it("takes over a peer's resync slot whose resync no longer runs (its creation died long ago)", async () => {

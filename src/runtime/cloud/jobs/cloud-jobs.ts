@@ -52,6 +52,8 @@ export interface CloudJobsOptions {
    * noticed it and records live changes for it (they look at most every `recorderCacheMs`).
    */
   armingMs?: number;
+  /** Finished jobs kept (older ones are removed when a job is created; default 100, as embedded). */
+  keepFinished?: number;
   recorderCacheMs?: number;
   /** How long a replay worker trusts what it read about a job (default 5 s). */
   gateCacheMs?: number;
@@ -138,7 +140,25 @@ export class CloudJobs implements JobService, JobGate {
       throw error;
     }
     this.recorder.forget();
+    await this.prune().catch((error: unknown) =>
+      this.options.logger.warn('could not remove old finished jobs', { error }),
+    );
     return jobView(job);
+  }
+
+  /** Keeps the newest `keepFinished` finished jobs (records, differences, markers); running ones are never removed. */
+  private async prune(): Promise<void> {
+    const keep = this.options.keepFinished ?? 100;
+    const running = new Set((await this.jobs.runningJobs()).map((r) => r.id));
+    let finished = 0;
+    for (const id of await this.jobs.ids()) {
+      if (running.has(id)) continue;
+      finished += 1;
+      if (finished > keep) {
+        await this.jobs.remove(id);
+        this.jobCache.delete(id);
+      }
+    }
   }
 
   async get(id: string): Promise<JobView> {
