@@ -61,6 +61,23 @@ describeWithServer('moto_server', motoAvailable, 'S3JournalStore against moto_se
   });
 
   describe('S3 specifics', () => {
+    // An API function verifies bodies whose entries the replay function purges: the digests it kept grew with
+    // every upload (found by a review of the code). They are bounded now; one forgotten is hashed again.
+    it('keeps the digests of the newest bodies only, and hashes a forgotten one again', async () => {
+      const { store } = await fresh({ digestCacheSize: 2 });
+      const uploads = [1, 2, 3].map((n) =>
+        entry({ action: 'upload', path: `/user_homes/f${n}`, size: 3, status: 'AWAITING_BODY' }),
+      );
+      await store.create(uploads, { durable: false });
+      for (const upload of uploads) await store.writeBody(upload, Readable.from([Buffer.from('abc')]), 3);
+      expect(store.digestsKept).toBe(2);
+      expect(await store.bodyDigest(uploads[0]!)).toEqual({
+        size: 3,
+        sha256: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+      });
+      expect(store.digestsKept).toBe(2);
+    });
+
     it('lays entries out as <prefix>/multi_journal/<lane>/<id>/config.XML and upload', async () => {
       const { bucket, prefix, store } = await fresh();
       const plain = entry();

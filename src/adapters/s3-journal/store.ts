@@ -39,6 +39,8 @@ export interface S3JournalOptions {
   uploadUrlSeconds?: number;
   /** Decoded config.XML kept in memory, validated by ETag on every listing (default 100,000 entries). */
   entryCacheSize?: number;
+  /** Body digests kept in memory (default MAX_DIGESTS: see rememberDigest). */
+  digestCacheSize?: number;
   /** Bodies up to this size are copied with one CopyObject, larger ones part by part (default and max 5 GiB). */
   singleCopyLimit?: number;
   /** Part size of multipart copies (default 512 MiB). */
@@ -60,6 +62,9 @@ interface ListedConfig {
 const LIST_PAGE = 1000;
 const UPDATE_ATTEMPTS = 5;
 const XML_CONTENT_TYPE = 'application/xml; charset=utf-8';
+
+/** Body digests kept in memory at most (see S3JournalStore.rememberDigest). */
+export const MAX_DIGESTS = 10_000;
 
 /**
  * The journal in an S3 bucket, under the same layout as the folder store:
@@ -83,6 +88,7 @@ export class S3JournalStore implements JournalStore {
   private readonly onWarning: (warning: S3JournalWarning) => void;
   private readonly concurrency: number;
   private readonly cacheSize: number;
+  private readonly digestCacheSize: number;
   private readonly deletes: BatchedDelete;
   private readonly loading = new Map<string, Promise<JournalEntry | undefined>>();
 
@@ -100,6 +106,7 @@ export class S3JournalStore implements JournalStore {
     this.onWarning = options.onWarning ?? (() => {});
     this.concurrency = Math.max(1, options.concurrency ?? 16);
     this.cacheSize = Math.max(0, options.entryCacheSize ?? 100_000);
+    this.digestCacheSize = Math.max(1, options.digestCacheSize ?? MAX_DIGESTS);
     this.deletes = new BatchedDelete(client, bucket);
   }
 
@@ -257,7 +264,7 @@ export class S3JournalStore implements JournalStore {
   async writeBody(ref: EntryRef, body: ByteStream, maxBytes: number): Promise<BodyDigest> {
     const key = this.keys.body(ref);
     const digest = await uploadBody(this.client, this.bucket, key, body, maxBytes);
-    this.digests.set(key, digest);
+    this.rememberDigest(key, digest);
     return { size: digest.size, sha256: digest.sha256 };
   }
 
@@ -281,7 +288,7 @@ export class S3JournalStore implements JournalStore {
       this.digests.delete(key);
       return undefined;
     }
-    this.digests.set(key, digest);
+    this.rememberDigest(key, digest);
     return { size: digest.size, sha256: digest.sha256 };
   }
 
@@ -323,7 +330,7 @@ export class S3JournalStore implements JournalStore {
           throw new NotFoundError('BODY_MISSING', `the entry ${bodyFrom.lane}/${bodyFrom.id} has no body`);
         throw error;
       }
-      if (verified) this.digests.set(target, { size: verified.size, sha256: verified.sha256, etag });
+      if (verified) this.rememberDigest(target, { size: verified.size, sha256: verified.sha256, etag });
       else this.digests.delete(target);
       pins.set(target, etag);
     });
@@ -545,6 +552,22 @@ export class S3JournalStore implements JournalStore {
       if (isMissingObject(error)) return undefined;
       throw error;
     }
+  }
+
+  /**
+   * Digests are kept for the newest bodies (digestCacheSize): an API function's entries are purged by the replay
+   * function (another process), so without a bound the map grew with every upload the process verified. One
+   * forgotten is only streamed through SHA-256 again if it is asked for.
+   */
+  private rememberDigest(key: string, digest: StoredDigest): void {
+    this.digests.delete(key);
+    this.digests.set(key, digest);
+    if (this.digests.size > this.digestCacheSize) this.digests.delete(this.digests.keys().next().value!);
+  }
+
+  /** How many bodies' digests are kept (see rememberDigest). */
+  get digestsKept(): number {
+    return this.digests.size;
   }
 
   private remember(key: string, etag: string | undefined, entry: JournalEntry | undefined): void {
