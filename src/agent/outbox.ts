@@ -1,5 +1,6 @@
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { appendWhole } from '../adapters/durable-files/append-whole.js';
 import { GroupCommit } from '../adapters/durable-files/group-commit.js';
 import { replaceFile } from '../adapters/durable-files/replace-file.js';
 import { OutboxCorruptError } from './errors.js';
@@ -164,10 +165,12 @@ export class Outbox {
     const effects = this.effects;
     this.lines = [];
     this.effects = [];
+    // Callers that asked while the previous round ran may have had their lines written by it: if that round failed,
+    // this one (with nothing left to write) must not report them durable.
+    if (this.broken) throw this.broken;
     if (text === '') return;
     try {
-      if (this.broken) throw this.broken;
-      await this.handle!.write(text);
+      await appendWhole(this.handle!, text, this.bytes);
       await this.handle!.datasync();
       this.bytes += Buffer.byteLength(text);
     } catch (error) {

@@ -1,5 +1,6 @@
 import { open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { appendWhole } from '../adapters/durable-files/append-whole.js';
 import { replaceFile } from '../adapters/durable-files/replace-file.js';
 import { Outbox, type OutboxEntry } from './outbox.js';
 
@@ -55,7 +56,7 @@ export class RefusedChanges {
     const write = this.writing.then(async () => {
       const handle = await open(this.file, 'a', 0o600);
       try {
-        await handle.write(line);
+        await appendWhole(handle, line, (await handle.stat()).size);
         await handle.datasync();
       } finally {
         await handle.close();
