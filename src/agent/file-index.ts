@@ -54,7 +54,7 @@ export class FileIndex {
   }
 
   set(path: string, stat: FileStat): void {
-    this.delete(path);
+    this.drop(path);
     this.byPath.set(path, stat);
     const key = identityKey(stat);
     let paths = this.byIdentity.get(key);
@@ -67,6 +67,13 @@ export class FileIndex {
   }
 
   delete(path: string): FileStat | undefined {
+    const stat = this.drop(path);
+    if (stat) this.observer?.(path, undefined);
+    return stat;
+  }
+
+  /** delete without telling the observer (a set that replaces the path tells it once). */
+  private drop(path: string): FileStat | undefined {
     const stat = this.byPath.get(path);
     if (!stat) return undefined;
     this.byPath.delete(path);
@@ -74,7 +81,6 @@ export class FileIndex {
     const paths = this.byIdentity.get(key);
     paths?.delete(path);
     if (paths?.size === 0) this.byIdentity.delete(key);
-    this.observer?.(path, undefined);
     return stat;
   }
 

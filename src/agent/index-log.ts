@@ -5,7 +5,10 @@ import { loadIndex, saveIndex } from './index-file.js';
 
 /**
  * What changed in the remembered folder state since `index.json` was written: `index.<n>.log` beside it, one JSON
- * line per path set (`["s", path, kind, dev, ino, size, mtimeMs, birthtimeMs]`) or forgotten (`["d", path]`).
+ * line per batch — the changes of one turn of the event loop — holding each path set (`["s", path, kind, dev, ino,
+ * size, mtimeMs, birthtimeMs]`) or forgotten (`["d", path]`). A batch is the unit a replay applies: within one,
+ * the state passes through steps that were never a state of the agent (a removed file leaves the index before it
+ * joins the removals waiting for a pair), so a batch cut short is dropped whole.
  * `index.json` names the first log that applies on top of it; logs are numbered on, and a start replays them in
  * order. Each batch is appended only after the changes reported before it are in the outbox, so a kill at any
  * moment leaves the saved state at or behind what was reported, never ahead: what it does not know is sent again
@@ -45,11 +48,11 @@ export class IndexLog {
   record(path: string, stat: FileStat | undefined): void {
     if (!this.recording) return;
     this.pending.push(
-      `${JSON.stringify(
+      JSON.stringify(
         stat
           ? ['s', path, stat.kind === 'dir' ? 1 : 0, stat.dev, stat.ino, stat.size, stat.mtimeMs, stat.birthtimeMs ?? 0]
           : ['d', path],
-      )}\n`,
+      ),
     );
     if (this.scheduled) return;
     this.scheduled = true;
@@ -71,7 +74,7 @@ export class IndexLog {
   private flush(): void {
     this.scheduled = false;
     if (this.pending.length === 0) return;
-    const lines = this.pending.join('');
+    const lines = `[${this.pending.join(',')}]\n`;
     this.pending = [];
     const file = IndexLog.file(this.indexFile, this.generation);
     const reported = this.reported();
@@ -85,8 +88,9 @@ export class IndexLog {
 }
 
 /**
- * Applies the logs numbered `first` or later on to `state`, in order. A line that cannot be read ends the replay
- * there (a batch cut short by a crash: what came before it is a state the agent was in).
+ * Applies the logs numbered `first` or later on to `state`, in order, a batch (a line) at a time. A line that
+ * cannot be read ends the replay there (a batch cut short by a crash: what came before it is a state the agent was
+ * in).
  * @returns whether any log was there, and where the replay ended early if that was not at the very end
  */
 export async function replayLogs(
@@ -157,28 +161,31 @@ export async function removeLogs(indexFile: string, select: (n: number) => boole
   for (const n of await logNumbers(indexFile)) if (select(n)) await rm(IndexLog.file(indexFile, n), { force: true });
 }
 
+/** Applies one batch, all of it or (a line that does not read as one) nothing. */
 function applyLine(line: string, state: Map<string, FileStat>): boolean {
-  let op: unknown;
+  let batch: unknown;
   try {
-    op = JSON.parse(line);
+    batch = JSON.parse(line);
   } catch {
     return false;
   }
-  if (!Array.isArray(op) || typeof op[1] !== 'string') return false;
-  if (op[0] === 'd' && op.length === 2) {
-    state.delete(op[1]);
-    return true;
+  if (!Array.isArray(batch)) return false;
+  const ops: [string, FileStat | undefined][] = [];
+  for (const op of batch as unknown[]) {
+    if (!Array.isArray(op) || typeof op[1] !== 'string') return false;
+    if (op[0] === 'd' && op.length === 2) {
+      ops.push([op[1], undefined]);
+      continue;
+    }
+    if (op[0] !== 's' || op.length !== 8) return false;
+    const [, path, kind, dev, ino, size, mtimeMs, birthtimeMs] = op as [string, string, ...number[]];
+    if (![kind, dev, ino, size, mtimeMs, birthtimeMs].every(Number.isFinite)) return false;
+    const stat: FileStat = { kind: kind === 1 ? 'dir' : 'file', dev: dev!, ino: ino!, size: size!, mtimeMs: mtimeMs! };
+    ops.push([path, { ...stat, birthtimeMs }]);
   }
-  if (op[0] !== 's' || op.length !== 8) return false;
-  const [, path, kind, dev, ino, size, mtimeMs, birthtimeMs] = op as [string, string, ...number[]];
-  if (![kind, dev, ino, size, mtimeMs, birthtimeMs].every(Number.isFinite)) return false;
-  state.set(path, {
-    kind: kind === 1 ? 'dir' : 'file',
-    dev: dev!,
-    ino: ino!,
-    size: size!,
-    mtimeMs: mtimeMs!,
-    birthtimeMs,
-  });
+  for (const [path, stat] of ops) {
+    if (stat) state.set(path, stat);
+    else state.delete(path);
+  }
   return true;
 }

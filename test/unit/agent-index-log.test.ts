@@ -90,26 +90,30 @@ it('writes a batch only once the changes reported before it are in the outbox', 
   expect(await logs()).toEqual([]); // a kill now: the outbox may not have x's change, so the log must not either
   release();
   await log.rotate();
-  expect(await readFile(IndexLog.file(file, 1), 'utf8')).toBe('["s","x",0,7,1,1,1001,5]\n');
+  expect(await readFile(IndexLog.file(file, 1), 'utf8')).toBe('[["s","x",0,7,1,1,1001,5]]\n');
 });
 
-it('a batch cut short at the end is where the replay stops; damage before the end is reported', async () => {
-  await saveIndex(file, [], 1);
-  await writeFile(IndexLog.file(file, 1), '["s","a",0,7,1,1,1001,5]\n["s","b",0,7,2,1,10');
-  expect([...(await open()).previous!.keys()]).toEqual(['a']);
+// A batch is applied whole or not at all: within one, the state passes through steps the agent was never in (a
+// removed file leaves the index before it joins the removals waiting for a pair; found by a review: a crash that
+// kept half of such a pair made the next start forget the file, and its delete was never sent).
+it('a batch cut short at the end is dropped whole; damage before the end is reported', async () => {
+  const p = '["s","p",0,7,1,1,1001,5]';
+  await saveIndex(file, [['p', stat(1)]], 1);
+  await writeFile(IndexLog.file(file, 1), `[${p.replace('"p"', '"a"')}]\n[["d","p"],${p}]`.slice(0, -12));
+  expect([...(await open()).previous!.keys()].sort()).toEqual(['a', 'p']);
   expect(reasons).toEqual([]);
 
   await saveIndex(file, [], 1);
-  await writeFile(IndexLog.file(file, 1), '["s","a",0,7,1,1,1001,5]\n{oops}\n["s","c",0,7,3,1,1003,5]\n');
-  await writeFile(IndexLog.file(file, 2), '["s","d",0,7,4,1,1004,5]\n');
+  await writeFile(IndexLog.file(file, 1), '[["s","a",0,7,1,1,1001,5]]\n{oops}\n[["s","c",0,7,3,1,1003,5]]\n');
+  await writeFile(IndexLog.file(file, 2), '[["s","d",0,7,4,1,1004,5]]\n');
   const opened = await open();
-  expect([...opened.previous!.keys()]).toEqual(['a']); // a prefix: a state the agent was in
+  expect([...opened.previous!.keys()]).toEqual(['a']); // up to the damage: a state the agent was in
   expect(opened.damaged).toBe('index.1.log, line 2');
   expect(await logs()).toEqual([]); // folded into index.json: the next log does not start after the damage
 });
 
 it('a first start that never saved its state leaves no log behind; an older index.json is folded in at start', async () => {
-  await writeFile(IndexLog.file(file, 1), '["s","a",0,7,1,1,1001,5]\n');
+  await writeFile(IndexLog.file(file, 1), '[["s","a",0,7,1,1,1001,5]]\n');
   expect(await open()).toEqual({ generation: 1 });
   expect(await logs()).toEqual([]);
 

@@ -132,6 +132,9 @@ export class FsJournalStore implements JournalStore {
       store.writer = writer;
       await redo(store.layout, leftover, (records) => writer.makeDurable(records));
       await Promise.all(leftoverFiles.map((file) => rm(file, { force: true })));
+      // Made durable before anything is acknowledged: a segment that came back after a power cut would end the
+      // log at its torn record (see WriteAheadLog.open), before the records this run acknowledged.
+      if (leftoverFiles.length > 0) await fsyncPath(join(root, WAL_DIR));
       await loadJournal(
         store.layout,
         (lane, index) => {

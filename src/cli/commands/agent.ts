@@ -68,11 +68,14 @@ function watcherKind(value: string | undefined): WatcherKind | undefined {
   return value as WatcherKind;
 }
 
-function rescanInterval(value: string | undefined): number | undefined {
+export function rescanInterval(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const seconds = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(seconds) || (seconds > 0 && seconds < 10)) {
-    throw new UsageError(`--rescan-interval must be a whole number of seconds, 0 (never) or at least 10, not ${value}`);
+  // A timer's delay is at most 2^31 - 1 ms (24.8 days); Node takes a longer one for 1 ms.
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(seconds) || (seconds > 0 && seconds < 10) || seconds > 2_147_483) {
+    throw new UsageError(
+      `--rescan-interval must be a whole number of seconds from 10 to 2147483 (24 days), or 0 (never), not ${value}`,
+    );
   }
   return seconds * 1000;
 }
