@@ -10,6 +10,7 @@ import {
 import { isConditionalConflict, isMissingObject, isPreconditionFailed } from '../../adapters/s3-journal/util.js';
 import type { EntryRef } from '../../core/entry.js';
 import type { Logger } from '../../core/logger.js';
+import { claimsRoot } from './purge-notes.js';
 
 /** An entry taken by one process: only the holder replays it, until it releases the claim. */
 export interface EntryClaim {
@@ -112,7 +113,7 @@ export class S3EntryClaims implements EntryClaims {
     prefix: string,
     private readonly options: S3EntryClaimsOptions = {},
   ) {
-    this.root = `${prefix === '' ? '' : `${prefix}/`}claims/`;
+    this.root = claimsRoot(prefix);
     this.ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
     this.clockSlackMs = options.clockSlackMs ?? DEFAULT_CLOCK_SLACK_MS;
     this.keptMs = this.ttlMs / 2;

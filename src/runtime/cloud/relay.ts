@@ -41,6 +41,7 @@ import { checkCloudConfig } from './env.js';
 import { CloudJobs } from './jobs/cloud-jobs.js';
 import { S3Objects } from './jobs/s3-objects.js';
 import { S3PeerStateStore } from './peer-state.js';
+import { withPurgeNotes } from './purge-notes.js';
 import { CloudReplayWorker } from './replay-worker.js';
 import { SharedPeerHealth } from './shared-health.js';
 import { CloudSweeper, type CloudSweeperOptions } from './sweep.js';
@@ -187,10 +188,12 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
   );
   // Operator rings are deliberate: each is a fresh re-drive, never deduplicated against an earlier ring.
   const operatorDoorbell = doorbell.redriving(() => `op.${Date.now()}`);
-  const held = new HeldChanges({ store, doorbell: operatorDoorbell, guard: deleteGuard, logger });
+  // What operators and jobs drop leaves a note for the replay functions (see withPurgeNotes).
+  const dropping = withPurgeNotes(store, store.client, store.bucket, store.prefix);
+  const held = new HeldChanges({ store: dropping, doorbell: operatorDoorbell, guard: deleteGuard, logger });
   jobs = new CloudJobs({
     s3: new S3Objects(store.client, store.bucket, store.prefix),
-    store,
+    store: dropping,
     ring: (entries) => doorbell.ring(entries),
     redrive: (entries) => doorbell.redrive(entries, `held.${Date.now()}`).then(() => undefined),
     readers: convergence.readers,
@@ -222,7 +225,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     onExpired: options.onUploadExpired,
   });
   const view = new JournalView(store);
-  const operator = new OperatorActions(store, operatorDoorbell, (id) => intake.find(id), held);
+  const operator = new OperatorActions(dropping, operatorDoorbell, (id) => intake.find(id), held);
   const adminToken = config.auth.adminToken!;
   const presignedMaxBytes = options.presignedMaxBytes ?? MAX_PRESIGNED_UPLOAD_BYTES;
   const apiDeps: ApiDeps = {

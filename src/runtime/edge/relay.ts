@@ -22,6 +22,7 @@ import { CONFIG_ENV, checkCloudConfig } from '../cloud/env.js';
 import { S3Objects } from '../cloud/jobs/s3-objects.js';
 import { CloudTouchRecorder } from '../cloud/jobs/touch-recorder.js';
 import { S3PeerStateStore } from '../cloud/peer-state.js';
+import { withPurgeNotes } from '../cloud/purge-notes.js';
 
 /** A presigned PUT carries the body in one request: S3 takes at most 5 GiB that way. */
 const MAX_PRESIGNED_UPLOAD_BYTES = 5 * 1024 ** 3;
@@ -90,7 +91,9 @@ export function createEdgeRelay(env: EdgeEnv, logger: Logger = consoleLogger): E
   // count one node's deletes together.
   const deleteGuard = new DeleteGuard(config.deleteGuard, new S3DeleteWindows(s3, bucket, store.prefix));
   const operatorDoorbell = doorbell.redriving(() => `op.${Date.now()}`);
-  const held = new HeldChanges({ store, doorbell: operatorDoorbell, guard: deleteGuard, logger });
+  // What operators drop leaves a note for the replay functions (see withPurgeNotes).
+  const dropping = withPurgeNotes(store, s3, bucket, store.prefix);
+  const held = new HeldChanges({ store: dropping, doorbell: operatorDoorbell, guard: deleteGuard, logger });
   // Resyncs run elsewhere (the ping function, `serve`), but live changes taken here must reach them too.
   const touches = new CloudTouchRecorder(new S3Objects(s3, bucket, store.prefix), clock);
   const intake = new ChangeIntake({
@@ -114,7 +117,7 @@ export function createEdgeRelay(env: EdgeEnv, logger: Logger = consoleLogger): E
   const app = createApp({
     intake,
     view: new JournalView(store),
-    operator: new OperatorActions(store, operatorDoorbell, (id) => intake.find(id), held),
+    operator: new OperatorActions(dropping, operatorDoorbell, (id) => intake.find(id), held),
     held,
     // A ping from here would need WebDAV over Node sockets: the ping function probes; this reports its findings.
     monitor: { state, ping: state },
