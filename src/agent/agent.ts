@@ -255,6 +255,7 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     reconnect: { baseDelayMs: 250, maxDelayMs: options.reconnectMaxDelayMs ?? 10_000 },
     goneGraceMs: renameWindowMs + stabilityMs + 1_000,
     documents: options.documents,
+    ignored,
   });
 
   let watcher: { close(): Promise<void> } | undefined;

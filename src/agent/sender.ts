@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events';
+import { type Dirent, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../core/logger.js';
 import { PathMarks } from '../core/path-marks.js';
@@ -38,6 +39,8 @@ export interface SenderOptions {
   clock?: RetryClock;
   /** The three-step uploads in progress, kept so that the next start gives up those this run leaves open. */
   uploads?: OpenUploads;
+  /** Absolute path → true for what the agent never reports (ignore patterns, the state folder). */
+  ignored?: (absolute: string) => boolean;
 }
 
 /** Local failures (an unreadable file, say) tolerated before a change is set aside. */
@@ -276,7 +279,11 @@ export class Sender {
     }
   }
 
-  /** A rename the peer cannot perform as a move: delete the old name, upload the file under the new one. */
+  /**
+   * A rename the peer cannot perform as a move: delete the old name, upload the file under the new one — or, for a
+   * folder (moved between two replicated locations, say), make it and upload everything in it. A folder was taken
+   * for a file that vanished before: the old name was deleted on the peer and nothing arrived under the new one.
+   */
   private async replaceByUpload(entry: OutboxEntry, from: string, to: string): Promise<void> {
     try {
       await this.submit({ action: 'delete', path: this.vfs(from), user: entry.user });
@@ -284,8 +291,29 @@ export class Sender {
       // A name the relay refuses outright (BAD_PATH, ...) never reached the peer: only the new name matters.
       if (!isDefiniteRefusal(error)) throw error;
     }
-    await this.upload(entry, to);
+    if (isFolder(join(this.options.root, to))) await this.uploadTree(entry, to);
+    else await this.upload(entry, to);
     this.forgetAbsent(from); // only now: a retry after a failed upload must take this path again
+  }
+
+  /**
+   * Makes `folder` on the peer and sends what it holds now, parents before children (names in order); what the
+   * agent ignores is left out. A retry after a failure starts again from the top: each step can be repeated.
+   */
+  private async uploadTree(entry: OutboxEntry, folder: string): Promise<void> {
+    await this.submit({ action: 'makedir', path: this.vfs(folder), user: entry.user });
+    let names: Dirent[];
+    try {
+      names = readdirSync(join(this.options.root, folder), { withFileTypes: true });
+    } catch {
+      return; // gone meanwhile: what became of it is in the outbox after this change
+    }
+    for (const item of names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      const path = `${folder}/${item.name}`;
+      if (this.options.ignored?.(join(this.options.root, path))) continue;
+      if (item.isDirectory()) await this.uploadTree(entry, path);
+      else if (item.isFile()) await this.upload(entry, path);
+    }
   }
 
   /** Uploads `path` with the bytes found where the file is now (see locateBody). */
@@ -433,4 +461,13 @@ function stallOf(error: unknown): Stall | undefined {
 function isBodyChange(error: unknown): boolean {
   if (error instanceof BodyChangedError) return true;
   return error instanceof RelayRefusedError && (error.code === 'CHECKSUM_MISMATCH' || error.code === 'SIZE_MISMATCH');
+}
+
+/** True when `absolute` is a folder now (not through a symbolic link). */
+function isFolder(absolute: string): boolean {
+  try {
+    return lstatSync(absolute).isDirectory();
+  } catch {
+    return false;
+  }
 }
