@@ -23,7 +23,7 @@ export interface RefusedChange extends OutboxEntry {
  */
 export class RefusedChanges {
   private readonly seqs: Set<number>;
-  /** The paths of the uploads set aside: the peer never got those versions. */
+  /** The paths of the uploads set aside, and the targets of the renames: the peer never got those versions. */
   readonly uploadPaths: ReadonlySet<string>;
   private writing: Promise<void> = Promise.resolve();
 
@@ -34,7 +34,11 @@ export class RefusedChanges {
     private tornTail: boolean,
   ) {
     this.seqs = new Set(records.map((r) => r.seq));
-    this.uploadPaths = new Set(records.filter((r) => r.change.action === 'upload').map((r) => r.change.path));
+    this.uploadPaths = new Set(
+      records.flatMap(({ change }) =>
+        change.action === 'upload' ? [change.path] : change.action === 'rename' ? [change.target] : [],
+      ),
+    );
   }
 
   /** Reads what the outbox folder `dir` already set aside. */

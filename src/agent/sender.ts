@@ -43,6 +43,9 @@ export interface SenderOptions {
   ignored?: (absolute: string) => boolean;
 }
 
+/** Refusals of a path itself (see refusals.ts): a rename to such a name is sent as a delete and an upload. */
+const REFUSED_NAMES = new Set(['BAD_PATH', 'RESERVED_PATH', 'LOCATION_ROOT']);
+
 /** Local failures (an unreadable file, say) tolerated before a change is set aside. */
 const MAX_LOCAL_FAILURES = 5;
 /** Attempts at reading a file that is being written while it is hashed or sent. */
@@ -264,8 +267,12 @@ export class Sender {
     try {
       await this.submit({ action: 'rename', path: this.vfs(from), target: this.vfs(to), user: entry.user });
     } catch (error) {
-      // The relay wants a move between replicated locations reported as a delete and an upload.
-      if (!(error instanceof RelayRefusedError && error.code === 'RENAME_ACROSS_LOCATIONS')) throw error;
+      // The relay wants a move between replicated locations reported as a delete and an upload; a name it refuses
+      // (the target's, usually: a control character) left the old name all the same: it is deleted on the peer,
+      // and the upload under the refused name is what gets set aside (a later rename that fixes the name is then
+      // an upload, not a MOVE of a name the peer never had).
+      const code = error instanceof RelayRefusedError ? error.code : undefined;
+      if (code !== 'RENAME_ACROSS_LOCATIONS' && !REFUSED_NAMES.has(code ?? '')) throw error;
       await this.replaceByUpload(entry, from, to);
       return;
     }
@@ -438,6 +445,7 @@ export class Sender {
     await this.options.refused.add(record);
     // The peer does not have this version: a later rename from this path must not become a MOVE of older bytes.
     if (entry.change.action === 'upload') this.absent.add(entry.change.path);
+    if (entry.change.action === 'rename') this.absent.add(entry.change.target);
     this.options.logger.error('change refused and set aside; see `vfs-relay agent refused`', {
       seq: entry.seq,
       action: entry.change.action,

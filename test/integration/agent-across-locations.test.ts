@@ -150,5 +150,57 @@ describeWithServer(
         async () => `the peer holds ${JSON.stringify(await tree())}`,
       );
     }, 60_000);
+
+    // Found by the same review: a rename to a name the relay refuses (400 BAD_PATH) was set aside and nothing else
+    // happened: the peer kept the old name, and renaming the file again to fix its name was sent as a MOVE from the
+    // refused name, refused too. Now the old name is deleted and the file sent under the next good name.
+    it('a file renamed to a refused name and then to a good one reaches the peer under the good name', async () => {
+      const server = await startApache();
+      cleanups.push(() => server.close());
+      const relay = await startTestRelay({ peers: [peerConfig(server, 'server2')] });
+      cleanups.push(() => relay.close());
+      const tmp = await tempDir('vfs-relay-rename-');
+      cleanups.push(tmp.remove);
+      const root = join(tmp.dir, 'watched');
+      await mkdir(root);
+      const outbox = await Outbox.open(join(tmp.dir, 'state'));
+      cleanups.push(() => outbox.close());
+      const client = new RelayClient({ relay: relay.url, token: NODE_A_TOKEN });
+      cleanups.push(() => client.close());
+      const sender = new Sender({
+        outbox,
+        refused: await RefusedChanges.open(outbox.dir),
+        client,
+        root,
+        vfs: '/user_homes/r/',
+        logger: silentLogger,
+        reconnect: { baseDelayMs: 50, maxDelayMs: 200 },
+        goneGraceMs: 200,
+        concurrency: 1,
+      });
+      sender.start((e) => {
+        throw e;
+      });
+      cleanups.push(() => sender.stop());
+      const bad = 'bad\u0001name.txt'; // a valid local name; the relay answers 400 BAD_PATH (control character)
+
+      await writeFile(join(root, 'ok.txt'), 'data');
+      await outbox.append({ action: 'upload', path: 'ok.txt' });
+      await waitFor(async () => (await server.tree()).has('user_homes/r/ok.txt'), 20_000);
+
+      // The user renames it to a name the relay refuses, then fixes the name by renaming it again.
+      await rename(join(root, 'ok.txt'), join(root, bad));
+      await outbox.append({ action: 'rename', path: 'ok.txt', target: bad });
+      await rename(join(root, bad), join(root, 'fixed.txt'));
+      await outbox.append({ action: 'rename', path: bad, target: 'fixed.txt' });
+      // Locally only fixed.txt exists: so must the peer, once everything is replayed.
+      const tree = async () => [...(await server.tree()).keys()].filter((p) => p.startsWith('user_homes/r/'));
+      await waitFor(
+        async () => JSON.stringify(await tree()) === JSON.stringify(['user_homes/r/fixed.txt']),
+        20_000,
+        async () => `the peer holds ${JSON.stringify(await tree())}`,
+      );
+      expect(sender.refused).toBe(1); // the rename to the refused name, listed for the operator
+    }, 60_000);
   },
 );
