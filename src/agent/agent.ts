@@ -256,6 +256,7 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     goneGraceMs: renameWindowMs + stabilityMs + 1_000,
     documents: options.documents,
     ignored,
+    onNotSent: (path) => detector.notSent(path),
   });
 
   let watcher: { close(): Promise<void> } | undefined;

@@ -97,6 +97,19 @@ export class RenameDetector {
     this.gone.observer = observer;
   }
 
+  /**
+   * The upload of `path` was never sent (its file vanished first): what is remembered there no longer stands for
+   * what the peer has. Marked so (an impossible size) that no later start takes a file with the same inode found
+   * elsewhere for a move of it — a MOVE would put the peer's older version under the new name — but sends that file
+   * as new and the old name as deleted. (The absent set of the sender does the same within one run.)
+   */
+  notSent(path: string): void {
+    this.enqueue(() => {
+      const known = this.index.get(path);
+      if (known?.kind === 'file') this.index.set(path, { ...known, size: -1 });
+    });
+  }
+
   /** Resolves once every event pushed so far has been handled (not waiting for files to settle). */
   handled(): Promise<void> {
     return this.queue;

@@ -41,6 +41,8 @@ export interface SenderOptions {
   uploads?: OpenUploads;
   /** Absolute path → true for what the agent never reports (ignore patterns, the state folder). */
   ignored?: (absolute: string) => boolean;
+  /** An upload was skipped because its file had vanished: the peer does not have what the agent remembers there. */
+  onNotSent?: (path: string) => void;
 }
 
 /** Refusals of a path itself (see refusals.ts): a rename to such a name is sent as a delete and an upload. */
@@ -341,6 +343,7 @@ export class Sender {
       if (Date.now() >= deadline) {
         this.options.logger.info('file vanished before its upload was sent; skipped', { path });
         this.absent.add(path);
+        this.options.onNotSent?.(path);
         return;
       }
       await sleep(100, this.signal);

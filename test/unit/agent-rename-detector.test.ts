@@ -108,6 +108,26 @@ async function existing(...files: string[]): Promise<void> {
 }
 
 describe('rename detection', () => {
+  // Found by a review: an upload skipped because its file had vanished (moved away, the move reported late) left
+  // the index saying the peer has that version; a restart then took the moved file for a move of it, and the MOVE
+  // put the peer's older version under the new name. Marked not sent, it is a delete and an upload instead.
+  it('a file whose upload was never sent is not taken for the source of a move', async () => {
+    await existing('a.txt');
+    tree.write('a.txt', 999); // rewritten: the peer keeps the older version
+    push({ type: 'change', path: 'a.txt' });
+    await settle();
+    expect(changes).toEqual([{ action: 'upload', path: 'a.txt' }]);
+    detector.notSent('a.txt'); // the sender found the file gone before it sent it
+    tree.mv('a.txt', 'b.txt');
+    push({ type: 'unlink', path: 'a.txt' }, { type: 'add', path: 'b.txt' });
+    await settle();
+    expect(changes.slice(1)).toEqual([
+      { action: 'delete', path: 'a.txt' },
+      { action: 'upload', path: 'b.txt' },
+    ]);
+    expect(detector.remembered().map(([path, stat]) => [path, stat.size])).toEqual([['b.txt', 999]]);
+  });
+
   it('uploads a new file only once it has stopped changing', async () => {
     tree.write('a.txt', 1);
     push({ type: 'add', path: 'a.txt' });

@@ -87,7 +87,9 @@ async function rig(concurrency = 1, earlierRun?: (stateDir: string) => Promise<v
   const client = new FakeClient();
   const clock = fakeClock();
   const logger = memoryLogger();
+  const notSent: string[] = [];
   const sender = new Sender({
+    onNotSent: (path) => notSent.push(path),
     outbox,
     refused: await RefusedChanges.open(outbox.dir),
     client: client as unknown as RelayClient,
@@ -111,7 +113,7 @@ async function rig(concurrency = 1, earlierRun?: (stateDir: string) => Promise<v
       () => JSON.stringify(client.calls),
     );
   };
-  return { root, outbox, client, sender, run, clock, logger, file: (rel: string) => join(root, rel) };
+  return { root, outbox, client, sender, run, clock, logger, notSent, file: (rel: string) => join(root, rel) };
 }
 
 describe('sender', () => {
@@ -176,7 +178,7 @@ describe('sender', () => {
   });
 
   it('turns a rename of a file the peer never got into a delete and an upload', async () => {
-    const { client, run, outbox, file } = await rig();
+    const { client, run, outbox, file, notSent } = await rig();
     await writeFile(file('c.txt'), 'C');
     // a.txt was written, moved to b.txt and deleted, all before anything was sent: nothing to read, ever.
     await run(
@@ -194,6 +196,7 @@ describe('sender', () => {
       'delete /base/vanished.txt',
       'upload /base/c.txt = C',
     ]);
+    expect(notSent).toEqual(['vanished.txt']); // the agent's index hears of it (a restart must not see a move)
   });
 
   it('sets aside a change only after 5 local failures in a row, not counting rounds the relay was unreachable', async () => {
