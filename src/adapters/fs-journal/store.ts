@@ -1,5 +1,5 @@
 import { mkdir, open, readFile, rm, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ByteBudget } from '../../core/byte-budget.js';
 import type { ByteStream } from '../../core/bytes.js';
@@ -298,7 +298,9 @@ export class FsJournalStore implements JournalStore {
     const size = digest?.size ?? 0;
     const small = size <= WAL_BODY_BYTES;
     const body = small ? await readFile(source) : undefined;
-    if (!small) await fsyncPath(source);
+    // A body too large for the log is only in its file: the file's data and its name in the entry folder must be
+    // durable before the commit is acknowledged (after a power cut a PENDING entry without its body turns FAILED).
+    if (!small) await Promise.all([fsyncPath(source), writer.syncFolder(dirname(source))]);
     const record = putRecord(entries, bodyFrom, size);
     await writer.append(record, body, () => writer.writePut(record, source));
     for (const entry of entries) {
