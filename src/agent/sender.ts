@@ -46,7 +46,7 @@ export interface SenderOptions {
 }
 
 /** Refusals of a path itself (see refusals.ts): a rename to such a name is sent as a delete and an upload. */
-const REFUSED_NAMES = new Set(['BAD_PATH', 'RESERVED_PATH', 'LOCATION_ROOT']);
+const REFUSED_NAMES = new Set(['BAD_PATH', 'RESERVED_PATH']);
 
 /** Local failures (an unreadable file, say) tolerated before a change is set aside. */
 const MAX_LOCAL_FAILURES = 5;
@@ -87,6 +87,12 @@ export class Sender {
    * A later rename from such a path cannot be a MOVE on the peer, so it becomes a delete and an upload.
    */
   private readonly absent = new Set<string>();
+  /**
+   * Folders sent as a tree of uploads (see uploadTree) this run: what they held was sent under the names it had when
+   * the tree was listed, so a later rename below one of them may have a source the peer never got: it is sent as a
+   * delete and an upload too.
+   */
+  private readonly rebuilt = new Set<string>();
   /** Why the head of the outbox cannot be sent right now, and since when. */
   private stalled: { kind: Stall; since: number } | undefined;
   private readonly clock: RetryClock;
@@ -262,7 +268,7 @@ export class Sender {
   }
 
   private async rename(entry: OutboxEntry, from: string, to: string): Promise<void> {
-    if (this.absent.has(from)) {
+    if (this.absent.has(from) || [...this.rebuilt].some((folder) => from.startsWith(`${folder}/`))) {
       await this.replaceByUpload(entry, from, to);
       return;
     }
@@ -300,8 +306,10 @@ export class Sender {
       // A name the relay refuses outright (BAD_PATH, ...) never reached the peer: only the new name matters.
       if (!isDefiniteRefusal(error)) throw error;
     }
-    if (isFolder(join(this.options.root, to))) await this.uploadTree(entry, to);
-    else await this.upload(entry, to);
+    if (isFolder(join(this.options.root, to))) {
+      await this.uploadTree(entry, to);
+      this.rebuilt.add(to);
+    } else await this.upload(entry, to);
     this.forgetAbsent(from); // only now: a retry after a failed upload must take this path again
   }
 
@@ -320,8 +328,25 @@ export class Sender {
     for (const item of names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       const path = `${folder}/${item.name}`;
       if (this.options.ignored?.(join(this.options.root, path))) continue;
-      if (item.isDirectory()) await this.uploadTree(entry, path);
-      else if (item.isFile()) await this.upload(entry, path);
+      try {
+        if (item.isDirectory()) await this.uploadTree(entry, path);
+        else if (item.isFile()) await this.upload(entry, path);
+      } catch (error) {
+        // One file the relay refuses (too large, a bad name) or that cannot be read must not cost its siblings (the
+        // old folder is deleted on the peer already): it is left out, said at error level, and a later rename of it
+        // is an upload. The relay out of reach stops the whole tree, sent again from the top.
+        const relaySide =
+          error instanceof RelayUnavailableError ||
+          error instanceof RelayRefusedError ||
+          error instanceof UploadUrlRefusedError;
+        if (this.signal.aborted || (relaySide && !isDefiniteRefusal(error))) throw error;
+        this.absent.add(path);
+        this.options.logger.error('a file of a folder sent anew could not be sent; left out', {
+          seq: entry.seq,
+          path,
+          error: (error as Error).message,
+        });
+      }
     }
   }
 
@@ -414,6 +439,7 @@ export class Sender {
 
   private forgetAbsent(path: string): void {
     for (const p of [...this.absent]) if (isSameOrBelow(p, path)) this.absent.delete(p);
+    for (const p of [...this.rebuilt]) if (isSameOrBelow(p, path)) this.rebuilt.delete(p);
   }
 
   private vfs(rel: string): string {
