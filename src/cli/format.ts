@@ -15,3 +15,25 @@ export function bytes(n: number): string {
   }
   return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
+
+/** Controls but the line feed and the tab, the line and paragraph separators, and Unicode format characters. */
+const UNSAFE_ON_A_TERMINAL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]|\p{Cf}/gu;
+
+/**
+ * `text` as it may reach an operator's terminal: every control character (but the line feed and the tab) and every
+ * bidi or zero-width format character written as `\uXXXX`. Paths, error messages and a peer's answers come from
+ * nodes and servers: raw, an escape sequence in them sets the window title, clears the screen or rewrites what an
+ * operator reads. Inside JSON output the same `\uXXXX` is a valid escape of the same character.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(UNSAFE_ON_A_TERMINAL, (char) => {
+    let out = '';
+    for (let i = 0; i < char.length; i++) out += `\\u${char.charCodeAt(i).toString(16).padStart(4, '0')}`;
+    return out;
+  });
+}
+
+/** Writes one line of output for an operator (see terminalSafe). */
+export function print(text: string): void {
+  process.stdout.write(`${terminalSafe(text)}\n`);
+}

@@ -6,6 +6,7 @@ import { addJobOptions } from './commands/job-options.js';
 import { addRelayOptions, journalList, journalRetry, journalShow, journalSkip, status } from './commands/operator.js';
 import { CliError } from './errors.js';
 import { EXIT } from './exit-codes.js';
+import { terminalSafe } from './format.js';
 import { packageVersion } from './version.js';
 
 /**
@@ -147,6 +148,6 @@ program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? EXIT.OK : EXIT.USAGE);
   const message =
     error instanceof CliError || error instanceof RelayError ? error.message : String((error as Error)?.stack ?? error);
-  process.stderr.write(`vfs-relay: ${message.split('\n')[0]}\n`);
+  process.stderr.write(`vfs-relay: ${terminalSafe(message.split('\n')[0]!)}\n`);
   process.exit(error instanceof CliError ? error.exitCode : EXIT.ERROR);
 });

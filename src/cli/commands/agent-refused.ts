@@ -4,6 +4,7 @@ import { vfsBase } from '../../agent/paths.js';
 import { type RefusedChange, readRefused, requeueRefused } from '../../agent/refused-changes.js';
 import { DOCUMENTS_STATE, defaultStateDir, legacyOutboxDir } from '../../agent/state-dir.js';
 import { CliError } from '../errors.js';
+import { print } from '../format.js';
 
 export interface RefusedCommandOptions {
   /** The agent's state folder; or --watch (and --vfs, for an older agent's outbox) as given to the agent. */
@@ -25,18 +26,18 @@ export async function agentRefused(options: RefusedCommandOptions): Promise<void
   if (options.json) {
     // `state` names the folder; `outbox`, its earlier name, stays for scripts written against it.
     const json = listed.map(({ outbox, ...rest }) => ({ state: outbox, outbox, ...rest }));
-    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+    print(JSON.stringify(json, null, 2));
     return;
   }
   const total = listed.reduce((n, l) => n + l.records.length, 0);
   for (const { outbox, records, unreadable } of listed) {
-    for (const r of records) process.stdout.write(`${describe(r)}\n`);
-    if (unreadable > 0) process.stdout.write(`(${unreadable} unreadable lines in ${outbox}/refused.jsonl)\n`);
+    for (const r of records) print(describe(r));
+    if (unreadable > 0) print(`(${unreadable} unreadable lines in ${outbox}/refused.jsonl)`);
   }
-  process.stdout.write(
+  print(
     total === 0
-      ? `no changes set aside in ${folders.join(', ')}\n`
-      : `${total} change(s) set aside; after fixing the cause, stop the agent and run \`vfs-relay agent requeue\`\n`,
+      ? `no changes set aside in ${folders.join(', ')}`
+      : `${total} change(s) set aside; after fixing the cause, stop the agent and run \`vfs-relay agent requeue\``,
   );
 }
 
@@ -50,11 +51,11 @@ export async function agentRequeue(options: RefusedCommandOptions): Promise<void
   let count = 0;
   for (const outbox of await stateFolders(options)) {
     const requeued = await requeueRefused(outbox, (r) => !wanted || wanted.includes(r.seq));
-    for (const r of requeued) process.stdout.write(`re-queued ${describe(r)}\n`);
+    for (const r of requeued) print(`re-queued ${describe(r)}`);
     count += requeued.length;
   }
   if (wanted && count === 0) throw new CliError(`no change set aside at --seq ${wanted.join(', ')}`);
-  process.stdout.write(`${count} change(s) re-queued; the agent sends them when it starts\n`);
+  print(`${count} change(s) re-queued; the agent sends them when it starts`);
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { ChangeView } from '../../core/journal-view.js';
-import { table } from '../format.js';
+import { print, table } from '../format.js';
 import { OperatorClient } from '../operator-client.js';
 
 interface HoldOptions {
@@ -13,10 +13,6 @@ interface Page {
   items: ChangeView[];
   next: string | null;
 }
-
-const print = (text: string): void => {
-  process.stdout.write(`${text}\n`);
-};
 
 function client(options: HoldOptions): OperatorClient {
   return new OperatorClient(options.relay, options.token ?? process.env.VFS_RELAY_ADMIN_TOKEN);

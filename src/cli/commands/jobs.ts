@@ -1,7 +1,7 @@
 import type { Difference, JobView } from '../../core/jobs/job.js';
 import { CliError } from '../errors.js';
 import { EXIT } from '../exit-codes.js';
-import { bytes, table } from '../format.js';
+import { bytes, print, table, terminalSafe } from '../format.js';
 import { progressLine, type Sample, sample } from '../job-progress.js';
 import { OperatorClient } from '../operator-client.js';
 
@@ -32,10 +32,6 @@ const FIRST_DIFFERENCES = 20;
 const POLL_MS = 500;
 /** Without a terminal, a progress line at most this often. */
 const PLAIN_EVERY_MS = 5000;
-
-const print = (text: string): void => {
-  process.stdout.write(`${text}\n`);
-};
 
 function client(options: RelayOptions): OperatorClient {
   return new OperatorClient(options.relay, options.token ?? process.env.VFS_RELAY_ADMIN_TOKEN);
@@ -134,9 +130,9 @@ async function follow(api: OperatorClient, id: string, quiet: boolean | undefine
     const now = sample(job, Date.now());
     first ??= now;
     const line = progressLine(job, first, now);
-    if (tty) process.stderr.write(`\r${line}\u001b[K`);
+    if (tty) process.stderr.write(`\r${terminalSafe(line)}\u001b[K`);
     else if (!quiet && job.status === 'RUNNING' && now.at - lastPlain >= PLAIN_EVERY_MS && line !== lastLine) {
-      process.stderr.write(`${line}\n`);
+      process.stderr.write(`${terminalSafe(line)}\n`);
       lastPlain = now.at;
       lastLine = line;
     }

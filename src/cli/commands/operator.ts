@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { ChangeView } from '../../core/journal-view.js';
 import { UsageError } from '../errors.js';
-import { bytes, table } from '../format.js';
+import { bytes, print, table } from '../format.js';
 import { OperatorClient } from '../operator-client.js';
 
 interface RelayOptions {
@@ -29,10 +29,6 @@ interface Page {
   items: ChangeView[];
   next: string | null;
 }
-
-const print = (text: string): void => {
-  process.stdout.write(`${text}\n`);
-};
 
 export function addRelayOptions(command: Command): Command {
   return command
