@@ -20,7 +20,13 @@ export function createApp(deps: ApiDeps) {
   const bodies = deps.requestBodies ?? webRequestBodies;
 
   // /healthz: ready to take changes; /livez: the process answers (also while the embedded relay starts).
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/healthz', (c) => {
+    // Fail-stop: the journal refuses every change until a restart. A load balancer should send nodes elsewhere,
+    // and an operator see why, not `ok` beside 500s.
+    const failure = deps.journalFailure?.();
+    if (failure === undefined) return c.json({ status: 'ok' });
+    return c.json({ status: 'failed', error: { code: 'JOURNAL_FAILED', message: failure } }, 503);
+  });
   app.get('/livez', (c) => c.json({ status: 'alive' }));
   app.route('/v1/changes', changeRoutes(deps));
   app.route('/v1/config', configDocRoutes(deps));

@@ -35,6 +35,8 @@ export interface ApiLimits {
 
 export interface ApiDeps {
   intake: ChangeIntake;
+  /** Why the journal takes no more changes (see JournalStore.failure): `/healthz` answers 503 then. */
+  journalFailure?: () => string | undefined;
   view: JournalView;
   operator: OperatorActions;
   /** What the delete guard holds (`/v1/holds`); absent: those answer 404. */

@@ -67,6 +67,11 @@ export interface JournalStore {
    * removed, otherwise. Without it the caller's own lock has to do (one process: the folder journal).
    */
   purgeIf?(ref: EntryRef, still: (entry: JournalEntry) => boolean): Promise<boolean>;
+  /**
+   * Why the store acknowledges no change any more until a restart (a write or an fsync of the folder journal's log
+   * failed: fail-stop), or undefined while it does. `/healthz` reports it. Stores without such a state omit it.
+   */
+  failure?(): string | undefined;
 
   /**
    * Streams a body into the entry's `upload` file, hashing as it goes; refuses (PayloadTooLargeError) and keeps

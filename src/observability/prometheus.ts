@@ -17,6 +17,8 @@ export interface PrometheusOptions {
   /** Node process metrics (CPU, memory, event loop, GC) beside the relay's own; default true. */
   processMetrics?: boolean;
   now?: () => number;
+  /** Why the journal takes no more changes (see JournalStore.failure): `vfs_relay_journal_ok` says 0 then. */
+  journalFailure?: () => string | undefined;
 }
 
 /**
@@ -37,6 +39,8 @@ export class PrometheusExporter {
   >;
   private readonly lastPing: Gauge<'peer'>;
   private readonly uploadsExpired: Counter<'node'>;
+  private readonly journalOk: Gauge | undefined;
+  private readonly journalFailure: (() => string | undefined) | undefined;
 
   constructor(peers: readonly string[], options: PrometheusOptions = {}) {
     this.now = options.now ?? Date.now;
@@ -80,6 +84,14 @@ export class PrometheusExporter {
       labelNames: ['node'],
       registers,
     });
+    this.journalFailure = options.journalFailure;
+    this.journalOk = options.journalFailure
+      ? new Gauge({
+          name: 'vfs_relay_journal_ok',
+          help: '1 while the journal takes changes, 0 once a write or an fsync of it failed (fail-stop: restart the relay)',
+          registers,
+        })
+      : undefined;
     // Every series exists from the start, so rate() and alerts have data before the first replay.
     for (const peer of peers) {
       for (const outcome of Object.values(OUTCOME_LABEL)) this.changes.inc({ peer, outcome }, 0);
@@ -103,6 +115,7 @@ export class PrometheusExporter {
   /** The exposition text, with the gauges set from `peers` (as `GET /v1/peers` reports them). */
   async render(peers: readonly PeerReading[]): Promise<string> {
     for (const g of [...Object.values(this.gauges), this.lastPing]) g.reset();
+    this.journalOk?.set(this.journalFailure?.() === undefined ? 1 : 0);
     const now = this.now();
     for (const p of peers) {
       const peer = { peer: p.name };

@@ -156,7 +156,10 @@ async function openRelay(
     records: new MemoryReplicaRecords(),
     windowMs: config.echoWindowSeconds * 1000,
   });
-  const surfaces = new OperatorSurfaces(config.peers.map((p) => p.name));
+  const surfaces = new OperatorSurfaces(
+    config.peers.map((p) => p.name),
+    { journalFailure: () => store.failure() },
+  );
   const convergence = convergenceParts(config, logger);
   let jobs: JobRunner | undefined;
   // The replayer asks the jobs about job entries; the jobs need the replayer as their doorbell. Job entries never
@@ -239,6 +242,7 @@ async function openRelay(
   const tokens = { adminToken, nodeTokens: config.auth.nodeTokens, digest: nodeSha256OfText };
   const apiDeps: ApiDeps = {
     intake,
+    journalFailure: () => store.failure?.(),
     view,
     operator,
     held,

@@ -14,7 +14,10 @@ export class OperatorSurfaces {
   readonly throughput: ThroughputMeter;
   readonly prometheus: PrometheusExporter;
 
-  constructor(peers: readonly string[], options: { now?: () => number; processMetrics?: boolean } = {}) {
+  constructor(
+    peers: readonly string[],
+    options: { now?: () => number; processMetrics?: boolean; journalFailure?: () => string | undefined } = {},
+  ) {
     this.throughput = new ThroughputMeter(peers, { now: options.now });
     this.prometheus = new PrometheusExporter(peers, options);
   }

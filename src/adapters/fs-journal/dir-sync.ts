@@ -15,6 +15,11 @@ export class DirectorySync {
   private readonly commits = new Map<string, GroupCommit>();
   private failed: Error | undefined;
 
+  /** Why no folder is made durable any more (fail-stop), or undefined. */
+  get failure(): string | undefined {
+    return this.failed?.message;
+  }
+
   sync(dir: string): Promise<void> {
     let commit = this.commits.get(dir);
     if (!commit) {

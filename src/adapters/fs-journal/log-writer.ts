@@ -152,6 +152,11 @@ export class JournalLogWriter {
   }
 
   /** fsync of a folder, shared with every caller asking meanwhile (DirectorySync). */
+  /** Why the journal acknowledges no more changes (its log or a folder fsync failed), or undefined. */
+  get failure(): string | undefined {
+    return this.wal?.failure ?? this.dirSync.failure;
+  }
+
   syncFolder(dir: string): Promise<void> {
     return this.dirSync.sync(dir);
   }

@@ -154,6 +154,11 @@ export class FsJournalStore implements JournalStore {
     return store;
   }
 
+  /** Why the journal takes no more changes until a restart (see JournalStore.failure), or undefined. */
+  failure(): string | undefined {
+    return this.writer?.failure;
+  }
+
   async create(entries: readonly JournalEntry[], options: CreateOptions = {}): Promise<void> {
     await Promise.all(entries.map((entry) => this.createOne(entry, options.durable ?? true)));
   }

@@ -156,6 +156,11 @@ export class WriteAheadLog {
     else await Promise.all([mode === 'lazy' ? undefined : this.sync(segment), writes]);
   }
 
+  /** Why the log takes no more records (fail-stop, see breakDown), or undefined while it does. */
+  get failure(): string | undefined {
+    return this.broken?.message;
+  }
+
   /** True when records wait for a checkpoint. */
   get dirty(): boolean {
     return this.current.records.length > 0;
