@@ -9,7 +9,7 @@ export interface PingSchedule {
 }
 
 /**
- * Every `pingIntervalSeconds`, per peer: probe it when it is not ONLINE (it drains once it answers) — unless it
+ * At start, and then every `pingIntervalSeconds` per peer: probe it when it is not ONLINE (it drains once it answers) — unless it
  * asked to wait (Retry-After: PeerHealth probes it when the wait is over) — and sweep the journal for entries no
  * ring announced. Also the API's PeerMonitor: `ping` probes now and drains if online.
  */
@@ -25,6 +25,9 @@ export class Pinger implements PeerMonitor {
 
   start(schedules: readonly PingSchedule[]): void {
     for (const { peer, intervalSeconds } of schedules) {
+      // Probed once at start: a peer is taken to be ONLINE until something says otherwise, and a wrong url or
+      // password, or a peer that is down, on a relay with nothing to replay was reported ONLINE for good.
+      void this.ping(peer).catch((error: unknown) => this.logger.error('ping failed', { peer, error }));
       const timer = setInterval(() => void this.tick(peer), intervalSeconds * 1000);
       timer.unref();
       this.timers.push(timer);

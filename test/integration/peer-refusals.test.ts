@@ -79,18 +79,18 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'p
     for (const f of files) expect(tree.get(f.path.slice(1))).toBe(sha256(f.body));
   });
 
+  // The start-up probe finds the wrong password before anything is replayed (an idle relay reported such a peer
+  // ONLINE for good: found by a review); a change taken meanwhile waits, PENDING, never parked.
   it('wrong credentials (the probe is refused too) make the peer UNAUTHORIZED and park nothing', async () => {
     const server = await startApache();
     cleanups.push(() => server.close());
     const { t, statuses } = await relayFor(server, 'not-the-password');
+    await waitFor(async () => (await peers(t))[0]!.status === 'UNAUTHORIZED', 20_000);
     const id = await postChange(t.url, NODE_A_TOKEN, { action: 'makedir', path: '/user_homes/x' });
-    await waitFor(
-      async () => (await peers(t))[0]!.status === 'UNAUTHORIZED' && (await change(t, id)).peers[0]!.attempts > 0,
-      20_000,
-    );
     expect(statuses[0]).toBe('UNAUTHORIZED');
     const [lane] = (await change(t, id)).peers;
-    expect(lane).toMatchObject({ status: 'PENDING', attempts: 1 });
+    expect(lane).toMatchObject({ status: 'PENDING', attempts: 0 });
     expect((await peers(t))[0]!.conflicts).toBe(0);
+    expect((await server.requests()).filter((r) => r.method === 'MKCOL')).toEqual([]);
   });
 });
