@@ -1,5 +1,7 @@
 import { z } from '@hono/zod-openapi';
 import { DIFFERENCE_KINDS, JOB_KINDS, JOB_STATUSES } from '../core/jobs/job.js';
+import { isStamp } from '../core/stamp.js';
+import { queryInteger } from './schemas.js';
 
 /** OpenAPI schemas of the jobs endpoints (CONTRACT "Resync and verify"). */
 
@@ -92,13 +94,20 @@ export const JobIdParams = z.object({
   id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: '20261127T055429693Z-000000-9f2c1a' }),
 });
 
+/** `limit` as /v1/changes takes it: decimal digits only (`1e2`, `0x10`, ` 12`, `12.0` are 400), 1 to 1000. */
+const pageLimit = () =>
+  queryInteger(1000)
+    .pipe(z.number().min(1, 'must be at least 1'))
+    .default(100)
+    .openapi({ type: 'integer', minimum: 1, maximum: 1000 });
+
 export const JobListQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  cursor: z.string().optional(),
+  limit: pageLimit(),
+  cursor: z.string().refine(isStamp, 'must be the `next` of an earlier page (a job id)').optional(),
 });
 
 export const DifferenceQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  limit: pageLimit(),
   cursor: z
     .string()
     .regex(/^\d{1,12}$/, 'a cursor from a previous page')
