@@ -23,6 +23,8 @@ interface PeerRow {
   blocked: number;
   /** Absent from relays without the delete guard. */
   held?: number;
+  /** Why the peer is not ONLINE (the last probe's or replay's answer). */
+  lastError?: string | null;
 }
 
 interface Page {
@@ -69,6 +71,10 @@ export async function status(options: RelayOptions): Promise<void> {
         ]),
       ),
     );
+  // Why a peer is not ONLINE: what an operator looks at first (a refused password, a refused connection).
+  for (const p of peers.filter((peer) => peer.status !== 'ONLINE' && peer.lastError)) {
+    print(`${p.name} is ${p.status}: ${p.lastError}`);
+  }
   if (parked.length > 0) {
     print('\nNeeds an operator (vfs-relay journal show ID, then retry or skip):');
     print(changeTable(parked, true));
