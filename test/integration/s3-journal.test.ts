@@ -63,6 +63,25 @@ describeWithServer('moto_server', motoAvailable, 'S3JournalStore against moto_se
   describe('S3 specifics', () => {
     // An API function verifies bodies whose entries the replay function purges: the digests it kept grew with
     // every upload (found by a review of the code). They are bounded now; one forgotten is hashed again.
+    // Found by a review of that bound: publish took a digest no longer kept for "nothing verified" and pinned whatever
+    // body was there, so a body PUT again to its presigned URL after the commit's check was no longer refused.
+    it('a body replaced after the commit checked it fails the publish, also once its digest is forgotten', async () => {
+      for (const kept of [10, 1]) {
+        const { bucket, store } = await fresh({ digestCacheSize: kept });
+        const abc = 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad';
+        const a = entry({ action: 'upload', path: '/user_homes/a', size: 3, sha256: abc, status: 'AWAITING_BODY' });
+        const b = entry({ action: 'upload', path: '/user_homes/b', size: 3, status: 'AWAITING_BODY' });
+        await store.create([a, b], { durable: false });
+        await store.writeBody(a, Readable.from([Buffer.from('abc')]), 3);
+        expect((await store.bodyDigest(a))?.sha256).toBe(abc); // the commit's check
+        await store.writeBody(b, Readable.from([Buffer.from('def')]), 3); // another upload in the same process
+        await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: store.keys.body(a), Body: 'xyz' }));
+        await expect(store.publish([{ ...a, status: 'PENDING' }], a), `kept ${kept}`).rejects.toMatchObject({
+          code: 'BODY_CHANGED',
+        });
+      }
+    });
+
     it('keeps the digests of the newest bodies only, and hashes a forgotten one again', async () => {
       const { store } = await fresh({ digestCacheSize: 2 });
       const uploads = [1, 2, 3].map((n) =>
