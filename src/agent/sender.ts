@@ -88,11 +88,12 @@ export class Sender {
    */
   private readonly absent = new Set<string>();
   /**
-   * Folders sent as a tree of uploads (see uploadTree) this run: what they held was sent under the names it had when
-   * the tree was listed, so a later rename below one of them may have a source the peer never got: it is sent as a
-   * delete and an upload too.
+   * Folders sent as a tree of uploads (see uploadTree) this run, with the last outbox position queued when the tree
+   * was listed: what they held was sent under the names it had then, so a rename below one of them queued by then
+   * may have a source the peer never got, and is sent as a delete and an upload too. Renames queued later start
+   * from the names the tree was sent with: MOVEs as usual.
    */
-  private readonly rebuilt = new Set<string>();
+  private readonly rebuilt = new Map<string, number>();
   /** Why the head of the outbox cannot be sent right now, and since when. */
   private stalled: { kind: Stall; since: number } | undefined;
   private readonly clock: RetryClock;
@@ -268,7 +269,7 @@ export class Sender {
   }
 
   private async rename(entry: OutboxEntry, from: string, to: string): Promise<void> {
-    if (this.absent.has(from) || [...this.rebuilt].some((folder) => from.startsWith(`${folder}/`))) {
+    if (this.absent.has(from) || this.queuedBeforeRebuilt(entry.seq, from)) {
       await this.replaceByUpload(entry, from, to);
       return;
     }
@@ -307,8 +308,10 @@ export class Sender {
       if (!isDefiniteRefusal(error)) throw error;
     }
     if (isFolder(join(this.options.root, to))) {
+      const queued = this.options.outbox.entries();
+      const listedAfter = queued[queued.length - 1]?.seq ?? entry.seq;
       await this.uploadTree(entry, to);
-      this.rebuilt.add(to);
+      this.rebuilt.set(to, listedAfter);
     } else await this.upload(entry, to);
     this.forgetAbsent(from); // only now: a retry after a failed upload must take this path again
   }
@@ -437,9 +440,21 @@ export class Sender {
     await this.options.client.submitChange(change, { signal: this.signal });
   }
 
+  /** A rename at outbox position `seq` from below a folder sent as a tree, queued before that tree was listed. */
+  private queuedBeforeRebuilt(seq: number, from: string): boolean {
+    const oldest = this.options.outbox.entries()[0]?.seq ?? seq;
+    let found = false;
+    for (const [folder, upTo] of this.rebuilt) {
+      if (upTo < oldest)
+        this.rebuilt.delete(folder); // every change queued by then has left the outbox
+      else if (seq <= upTo && from.startsWith(`${folder}/`)) found = true;
+    }
+    return found;
+  }
+
   private forgetAbsent(path: string): void {
     for (const p of [...this.absent]) if (isSameOrBelow(p, path)) this.absent.delete(p);
-    for (const p of [...this.rebuilt]) if (isSameOrBelow(p, path)) this.rebuilt.delete(p);
+    for (const p of [...this.rebuilt.keys()]) if (isSameOrBelow(p, path)) this.rebuilt.delete(p);
   }
 
   private vfs(rel: string): string {

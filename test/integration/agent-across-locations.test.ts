@@ -328,5 +328,39 @@ describeWithServer(
       // The rename is refused for good and set aside (a location root is not a name to fix): the peer keeps the file.
       expect((await t.server.tree()).has('user_homes/d/x.txt')).toBe(true);
     }, 60_000);
+
+    // Found by a review of that: the folders sent as trees stayed marked for the whole run, and every later rename
+    // below one was sent as a delete and a re-upload (and a renamed subfolder deleted on the peer and sent again).
+    it('a rename inside a folder sent anew, made long after the tree was sent, is still a MOVE', async () => {
+      const t = await setup();
+      const submitted: string[] = [];
+      const client = (t.sender as unknown as { options: { client: RelayClient } }).options.client;
+      const submit = client.submitChange.bind(client);
+      client.submitChange = (change, opts) => {
+        submitted.push(`${change.action} ${change.path}${change.target ? ` -> ${change.target}` : ''}`);
+        return submit(change, opts);
+      };
+      const upload = client.uploadFile.bind(client);
+      client.uploadFile = (change, body, opts) => {
+        submitted.push(`upload ${change.path}`);
+        return upload(change, body, opts);
+      };
+      await writeFile(join(t.root, 'user_homes', 'd', 'x.txt'), 'precious');
+      await t.outbox.append({ action: 'makedir', path: 'user_homes/d' });
+      await t.outbox.append({ action: 'upload', path: 'user_homes/d/x.txt' });
+      t.start();
+      await waitFor(async () => (await t.server.tree()).has('user_homes/d/x.txt'), 20_000);
+      await rename(join(t.root, 'user_homes', 'd'), join(t.root, 'shared', 'd'));
+      await t.outbox.append({ action: 'rename', path: 'user_homes/d', target: 'shared/d' });
+      await waitFor(async () => t.outbox.size === 0, 20_000);
+      await replayed(t.relay);
+      expect(await t.shared()).toEqual(['shared/d', 'shared/d/x.txt']);
+      // Everything sent and replayed; much later the user renames the file: an ordinary rename.
+      submitted.length = 0;
+      await rename(join(t.root, 'shared', 'd', 'x.txt'), join(t.root, 'shared', 'd', 'y.txt'));
+      await t.outbox.append({ action: 'rename', path: 'shared/d/x.txt', target: 'shared/d/y.txt' });
+      await waitFor(async () => t.outbox.size === 0, 20_000);
+      expect(submitted).toEqual(['rename /shared/d/x.txt -> /shared/d/y.txt']);
+    }, 60_000);
   },
 );
