@@ -170,6 +170,8 @@ describe('Retry-After', () => {
     const health = new PeerHealth(new Map([['server2', peer as Peer]]), silentLogger);
     const pinger = new Pinger(health, { schedulePeer() {}, sweep: async () => {} } as never, silentLogger);
     pinger.start([{ peer: 'server2', intervalSeconds: 60 }]);
+    await vi.advanceTimersByTimeAsync(0); // the start-up probe (ONLINE)
+    peer.probes = 0;
     const heard: PeerStatus[] = [];
     health.onChange((_p, s) => heard.push(s.status));
 
@@ -196,6 +198,8 @@ describe('Retry-After', () => {
     const health = new PeerHealth(new Map([['server2', peer as Peer]]), silentLogger);
     const pinger = new Pinger(health, { schedulePeer() {}, sweep: async () => {} } as never, silentLogger);
     pinger.start([{ peer: 'server2', intervalSeconds: 1 }]);
+    await vi.advanceTimersByTimeAsync(0); // the start-up probe: asked to wait too
+    peer.probes = 0;
 
     health.record('server2', { kind: 'offline', reason: 'PUT /a: HTTP 503', status: 503, retryAfterMs: 10_000 });
     await vi.advanceTimersByTimeAsync(9500); // nine ticks of the 1 s ping: none probes
