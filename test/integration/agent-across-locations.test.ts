@@ -22,7 +22,18 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(limits?: { maxUploadBytes: number }) {
+interface RigOptions {
+  limits?: { maxUploadBytes: number };
+  /** The VFS path the watched folder stands for (default `/`: both locations below it). */
+  vfs?: string;
+}
+
+/**
+ * Apache, a relay replicating `/user_homes` and `/shared` to it, a watched folder holding `user_homes/d` and
+ * `shared`, and a first run of the agent's sender on a state folder (not started). `run` starts another run on the
+ * same state folder (a restart, once the first is stopped).
+ */
+async function setup(options: RigOptions = {}) {
   const server = await startApache();
   cleanups.push(() => server.close());
   const relay = await startTestRelay({
@@ -31,7 +42,7 @@ async function setup(limits?: { maxUploadBytes: number }) {
       { path: '/user_homes', replicate: true },
       { path: '/shared', replicate: true },
     ],
-    ...(limits ? { limits } : {}),
+    ...(options.limits ? { limits: options.limits } : {}),
   });
   cleanups.push(() => relay.close());
   const tmp = await tempDir('vfs-relay-tree-');
@@ -39,29 +50,44 @@ async function setup(limits?: { maxUploadBytes: number }) {
   const root = join(tmp.dir, 'watched');
   await mkdir(join(root, 'user_homes', 'd'), { recursive: true });
   await mkdir(join(root, 'shared'), { recursive: true });
-  const outbox = await Outbox.open(join(tmp.dir, 'state'));
-  cleanups.push(() => outbox.close());
+  const state = join(tmp.dir, 'state');
   const client = new RelayClient({ relay: relay.url, token: NODE_A_TOKEN });
   cleanups.push(() => client.close());
-  const sender = new Sender({
-    outbox,
-    refused: await RefusedChanges.open(outbox.dir),
-    client,
-    root,
-    vfs: '/',
-    logger: silentLogger,
-    reconnect: { baseDelayMs: 50, maxDelayMs: 200 },
-    goneGraceMs: 300,
-    concurrency: 1,
-  });
-  const start = () => {
-    sender.start((e) => {
-      throw e;
+  const run = async () => {
+    const outbox = await Outbox.open(state);
+    const sender = new Sender({
+      outbox,
+      refused: await RefusedChanges.open(state),
+      uploads: await OpenUploads.open(state),
+      client,
+      root,
+      vfs: options.vfs ?? '/',
+      logger: silentLogger,
+      reconnect: { baseDelayMs: 50, maxDelayMs: 200 },
+      goneGraceMs: 300,
+      concurrency: 1,
     });
-    cleanups.push(() => sender.stop());
+    const start = () =>
+      sender.start((e) => {
+        throw e;
+      });
+    const stop = async () => {
+      await sender.stop();
+      await outbox.close();
+    };
+    cleanups.push(stop);
+    return { outbox, sender, start, stop };
   };
-  const shared = async () => [...(await server.tree()).keys()].filter((p) => p.startsWith('shared/')).sort();
-  return { server, relay, root, outbox, sender, start, shared };
+  const first = await run();
+  const tree = async (prefix: string) => [...(await server.tree()).keys()].filter((p) => p.startsWith(prefix)).sort();
+  /** Waits until the peer holds exactly `expected` below `prefix`. */
+  const holds = (prefix: string, expected: string[]) =>
+    waitFor(
+      async () => JSON.stringify(await tree(prefix)) === JSON.stringify(expected),
+      20_000,
+      async () => `the peer holds ${JSON.stringify(await tree(prefix))}`,
+    );
+  return { server, relay, root, ...first, run, tree, holds, shared: () => tree('shared/') };
 }
 
 /** Waits until the relay has replayed everything it took (nothing pending, nothing in flight). */
@@ -79,186 +105,75 @@ describeWithServer(
   'agent: a folder moved between locations',
   () => {
     it('a folder moved into another replicated location arrives there with its files', async () => {
-      const server = await startApache();
-      cleanups.push(() => server.close());
-      const relay = await startTestRelay({
-        peers: [peerConfig(server, 'server2')],
-        vfs: [
-          { path: '/user_homes', replicate: true },
-          { path: '/shared', replicate: true },
-        ],
-      });
-      cleanups.push(() => relay.close());
-      const tmp = await tempDir('vfs-relay-across-');
-      cleanups.push(tmp.remove);
-      const root = join(tmp.dir, 'watched');
-      await mkdir(join(root, 'user_homes', 'd'), { recursive: true });
-      await mkdir(join(root, 'shared'), { recursive: true });
-      await writeFile(join(root, 'user_homes', 'd', 'x.txt'), 'precious');
-      const outbox = await Outbox.open(join(tmp.dir, 'state'));
-      cleanups.push(() => outbox.close());
-      const client = new RelayClient({ relay: relay.url, token: NODE_A_TOKEN });
-      cleanups.push(() => client.close());
-      const sender = new Sender({
-        outbox,
-        refused: await RefusedChanges.open(outbox.dir),
-        client,
-        root,
-        vfs: '/',
-        logger: silentLogger,
-        reconnect: { baseDelayMs: 50, maxDelayMs: 200 },
-        goneGraceMs: 300,
-        concurrency: 1,
-      });
-      sender.start((e) => {
-        throw e;
-      });
-      cleanups.push(() => sender.stop());
-      await outbox.append({ action: 'makedir', path: 'user_homes/d' });
-      await outbox.append({ action: 'upload', path: 'user_homes/d/x.txt' });
-      await waitFor(async () => (await server.tree()).has('user_homes/d/x.txt'), 20_000);
+      const t = await setup();
+      t.start();
+      await writeFile(join(t.root, 'user_homes', 'd', 'x.txt'), 'precious');
+      await t.outbox.append({ action: 'makedir', path: 'user_homes/d' });
+      await t.outbox.append({ action: 'upload', path: 'user_homes/d/x.txt' });
+      await waitFor(async () => (await t.server.tree()).has('user_homes/d/x.txt'), 20_000);
 
-      await rename(join(root, 'user_homes', 'd'), join(root, 'shared', 'd'));
-      await outbox.append({ action: 'rename', path: 'user_homes/d', target: 'shared/d' });
-      const moved = async () =>
-        [...(await server.tree()).keys()].filter((p) => p.startsWith('user_homes/d') || p.startsWith('shared/'));
-      await waitFor(
-        async () => JSON.stringify(await moved()) === JSON.stringify(['shared/d', 'shared/d/x.txt']),
-        20_000,
-        async () => `the peer holds ${JSON.stringify(await moved())}; ${sender.refused} set aside`,
-      );
-      expect(sender.refused).toBe(0);
+      await rename(join(t.root, 'user_homes', 'd'), join(t.root, 'shared', 'd'));
+      await t.outbox.append({ action: 'rename', path: 'user_homes/d', target: 'shared/d' });
+      await t.holds('user_homes/d', []);
+      await t.holds('shared/', ['shared/d', 'shared/d/x.txt']);
+      expect(t.sender.refused).toBe(0);
     }, 60_000);
 
     // Found by the same review: an upload set aside in an earlier run marks its path as never received by the peer
     // (a later rename from it is sent as a delete and an upload). When that path had become a folder since, the
     // folder was deleted on the peer and nothing was uploaded.
     it('a folder renamed after a restart arrives under its new name on the peer', async () => {
-      const server = await startApache();
-      cleanups.push(() => server.close());
-      const relay = await startTestRelay({
-        peers: [peerConfig(server, 'server2')],
-        limits: { maxUploadBytes: 1000 },
-      });
-      cleanups.push(() => relay.close());
-      const tmp = await tempDir('vfs-relay-absent-');
-      cleanups.push(tmp.remove);
-      const root = join(tmp.dir, 'watched');
-      await mkdir(root);
-      const state = join(tmp.dir, 'state');
-      const client = new RelayClient({ relay: relay.url, token: NODE_A_TOKEN });
-      cleanups.push(() => client.close());
-
-      const startRun = async () => {
-        const outbox = await Outbox.open(state);
-        const sender = new Sender({
-          outbox,
-          refused: await RefusedChanges.open(state),
-          uploads: await OpenUploads.open(state),
-          client,
-          root,
-          vfs: '/user_homes/s/',
-          logger: silentLogger,
-          reconnect: { baseDelayMs: 50, maxDelayMs: 200 },
-          goneGraceMs: 300,
-          concurrency: 1,
-        });
-        sender.start((e) => {
-          throw e;
-        });
-        const stop = async () => {
-          await sender.stop();
-          await outbox.close();
-        };
-        return { outbox, sender, stop };
-      };
-
+      const t = await setup({ limits: { maxUploadBytes: 1000 }, vfs: '/user_homes/s/' });
       // Run 1: p is too large for the relay (413): set aside. Then the file is removed and p becomes a folder.
-      const run1 = await startRun();
-      await writeFile(join(root, 'p'), Buffer.alloc(5000, 1));
-      await run1.outbox.append({ action: 'upload', path: 'p' });
-      await waitFor(async () => run1.outbox.size === 0, 20_000);
-      expect(run1.sender.refused).toBe(1);
-      await rm(join(root, 'p'));
-      await run1.outbox.append({ action: 'delete', path: 'p' });
-      await mkdir(join(root, 'p'));
-      await writeFile(join(root, 'p', 'x.txt'), 'precious');
-      await run1.outbox.append({ action: 'makedir', path: 'p' });
-      await run1.outbox.append({ action: 'upload', path: 'p/x.txt' });
-      await waitFor(async () => run1.outbox.size === 0, 20_000);
-      await waitFor(async () => (await server.tree()).has('user_homes/s/p/x.txt'), 20_000);
-      await run1.stop();
+      t.start();
+      await writeFile(join(t.root, 'p'), Buffer.alloc(5000, 1));
+      await t.outbox.append({ action: 'upload', path: 'p' });
+      await waitFor(async () => t.outbox.size === 0, 20_000);
+      expect(t.sender.refused).toBe(1);
+      await rm(join(t.root, 'p'));
+      await t.outbox.append({ action: 'delete', path: 'p' });
+      await mkdir(join(t.root, 'p'));
+      await writeFile(join(t.root, 'p', 'x.txt'), 'precious');
+      await t.outbox.append({ action: 'makedir', path: 'p' });
+      await t.outbox.append({ action: 'upload', path: 'p/x.txt' });
+      await waitFor(async () => t.outbox.size === 0, 20_000);
+      await waitFor(async () => (await t.server.tree()).has('user_homes/s/p/x.txt'), 20_000);
+      await t.stop();
 
       // Run 2 (any restart later): the folder is renamed.
-      const run2 = await startRun();
-      cleanups.push(run2.stop);
-      await rename(join(root, 'p'), join(root, 'q'));
+      const run2 = await t.run();
+      run2.start();
+      await rename(join(t.root, 'p'), join(t.root, 'q'));
       await run2.outbox.append({ action: 'rename', path: 'p', target: 'q' });
-      const tree = async () => [...(await server.tree()).keys()].filter((p) => p.startsWith('user_homes/s/'));
-      await waitFor(
-        async () => JSON.stringify(await tree()) === JSON.stringify(['user_homes/s/q', 'user_homes/s/q/x.txt']),
-        20_000,
-        async () => `the peer holds ${JSON.stringify(await tree())}`,
-      );
+      await t.holds('user_homes/s/', ['user_homes/s/q', 'user_homes/s/q/x.txt']);
     }, 60_000);
 
     // Found by the same review: a rename to a name the relay refuses (400 BAD_PATH) was set aside and nothing else
     // happened: the peer kept the old name, and renaming the file again to fix its name was sent as a MOVE from the
     // refused name, refused too. Now the old name is deleted and the file sent under the next good name.
     it('a file renamed to a refused name and then to a good one reaches the peer under the good name', async () => {
-      const server = await startApache();
-      cleanups.push(() => server.close());
-      const relay = await startTestRelay({ peers: [peerConfig(server, 'server2')] });
-      cleanups.push(() => relay.close());
-      const tmp = await tempDir('vfs-relay-rename-');
-      cleanups.push(tmp.remove);
-      const root = join(tmp.dir, 'watched');
-      await mkdir(root);
-      const outbox = await Outbox.open(join(tmp.dir, 'state'));
-      cleanups.push(() => outbox.close());
-      const client = new RelayClient({ relay: relay.url, token: NODE_A_TOKEN });
-      cleanups.push(() => client.close());
-      const sender = new Sender({
-        outbox,
-        refused: await RefusedChanges.open(outbox.dir),
-        client,
-        root,
-        vfs: '/user_homes/r/',
-        logger: silentLogger,
-        reconnect: { baseDelayMs: 50, maxDelayMs: 200 },
-        goneGraceMs: 200,
-        concurrency: 1,
-      });
-      sender.start((e) => {
-        throw e;
-      });
-      cleanups.push(() => sender.stop());
+      const t = await setup({ vfs: '/user_homes/r/' });
+      t.start();
       const bad = 'bad\u0001name.txt'; // a valid local name; the relay answers 400 BAD_PATH (control character)
-
-      await writeFile(join(root, 'ok.txt'), 'data');
-      await outbox.append({ action: 'upload', path: 'ok.txt' });
-      await waitFor(async () => (await server.tree()).has('user_homes/r/ok.txt'), 20_000);
+      await writeFile(join(t.root, 'ok.txt'), 'data');
+      await t.outbox.append({ action: 'upload', path: 'ok.txt' });
+      await waitFor(async () => (await t.server.tree()).has('user_homes/r/ok.txt'), 20_000);
 
       // The user renames it to a name the relay refuses, then fixes the name by renaming it again.
-      await rename(join(root, 'ok.txt'), join(root, bad));
-      await outbox.append({ action: 'rename', path: 'ok.txt', target: bad });
-      await rename(join(root, bad), join(root, 'fixed.txt'));
-      await outbox.append({ action: 'rename', path: bad, target: 'fixed.txt' });
+      await rename(join(t.root, 'ok.txt'), join(t.root, bad));
+      await t.outbox.append({ action: 'rename', path: 'ok.txt', target: bad });
+      await rename(join(t.root, bad), join(t.root, 'fixed.txt'));
+      await t.outbox.append({ action: 'rename', path: bad, target: 'fixed.txt' });
       // Locally only fixed.txt exists: so must the peer, once everything is replayed.
-      const tree = async () => [...(await server.tree()).keys()].filter((p) => p.startsWith('user_homes/r/'));
-      await waitFor(
-        async () => JSON.stringify(await tree()) === JSON.stringify(['user_homes/r/fixed.txt']),
-        20_000,
-        async () => `the peer holds ${JSON.stringify(await tree())}`,
-      );
-      expect(sender.refused).toBe(1); // the rename to the refused name, listed for the operator
+      await t.holds('user_homes/r/', ['user_homes/r/fixed.txt']);
+      expect(t.sender.refused).toBe(1); // the rename to the refused name, listed for the operator
     }, 60_000);
 
     // Found by a review of the fallback above: one refused file lost its siblings (the old folder deleted, the rest never
     // sent), a rename queued inside the moved folder was sent as a MOVE of a name the peer never got, and a rename onto a
     // location root (LOCATION_ROOT) deleted the source on the peer and sent nothing.
     it('one file of a moved folder that the relay refuses does not cost its siblings', async () => {
-      const t = await setup({ maxUploadBytes: 1000 });
+      const t = await setup({ limits: { maxUploadBytes: 1000 } });
       t.start();
       await writeFile(join(t.root, 'user_homes', 'd', 'a-big.bin'), Buffer.alloc(5000, 1)); // 413 for this one only
       await writeFile(join(t.root, 'user_homes', 'd', 'b.txt'), 'precious');
@@ -281,30 +196,18 @@ describeWithServer(
       await t.outbox.append({ action: 'upload', path: 'user_homes/d/x.txt' });
       t.start();
       await waitFor(async () => (await t.server.tree()).has('user_homes/d/x.txt'), 20_000);
-      await t.sender.stop(); // the relay unreachable for a while, say: both changes queue up
+      await t.stop();
+      // Both changes queue up before anything is sent (the relay unreachable for a while, say), then a new run.
+      const run2 = await t.run();
       await rename(join(t.root, 'user_homes', 'd'), join(t.root, 'shared', 'd'));
-      await t.outbox.append({ action: 'rename', path: 'user_homes/d', target: 'shared/d' });
+      await run2.outbox.append({ action: 'rename', path: 'user_homes/d', target: 'shared/d' });
       await rename(join(t.root, 'shared', 'd', 'x.txt'), join(t.root, 'shared', 'd', 'y.txt'));
-      await t.outbox.append({ action: 'rename', path: 'shared/d/x.txt', target: 'shared/d/y.txt' });
-      const sender2 = new Sender({
-        outbox: t.outbox,
-        refused: await RefusedChanges.open(t.outbox.dir),
-        client: new RelayClient({ relay: t.relay.url, token: NODE_A_TOKEN }),
-        root: t.root,
-        vfs: '/',
-        logger: silentLogger,
-        reconnect: { baseDelayMs: 50, maxDelayMs: 200 },
-        goneGraceMs: 300,
-        concurrency: 1,
-      });
-      sender2.start((e) => {
-        throw e;
-      });
-      cleanups.push(() => sender2.stop());
-      await waitFor(async () => t.outbox.size === 0, 20_000);
+      await run2.outbox.append({ action: 'rename', path: 'shared/d/x.txt', target: 'shared/d/y.txt' });
+      run2.start();
+      await waitFor(async () => run2.outbox.size === 0, 20_000);
       await replayed(t.relay);
       // Locally only shared/d/y.txt: so must the peer.
-      expect({ tree: await t.shared(), refused: sender2.refused }).toEqual({
+      expect({ tree: await t.shared(), refused: run2.sender.refused }).toEqual({
         tree: ['shared/d', 'shared/d/y.txt'],
         refused: 0,
       });

@@ -2,50 +2,21 @@
 // whole one: appends reported durable were gone at the next start, and a refused change was in neither file (found
 // by a review). Real ENOSPC on a small tmpfs (mounting needs root: fails under CI=true without it, skips loudly
 // elsewhere).
-import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Outbox } from '../../src/agent/outbox.js';
 import { RefusedChanges } from '../../src/agent/refused-changes.js';
+import { smallDisk } from '../support/small-disk.js';
 
-const mnt = mkdtempSync(join(tmpdir(), 'vfs-relay-agent-enospc-'));
-let cannot: string | undefined;
-beforeAll(() => {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt], { stdio: 'pipe' });
-  } catch (error) {
-    cannot = String((error as { stderr?: Buffer }).stderr ?? error).trim();
-  }
-});
-afterAll(() => {
-  if (!cannot) execFileSync('umount', ['-l', mnt]);
-  rmSync(mnt, { recursive: true, force: true });
-});
-
-function mounted(ctx: { skip: () => void }): void {
-  if (!cannot) return;
-  if (process.env.CI === 'true') throw new Error(`cannot mount a tmpfs: ${cannot}`);
-  console.warn(`\n*** SKIPPING the agent's disk-full tests: cannot mount a tmpfs here (${cannot}) ***\n`);
-  ctx.skip();
-}
-
-function fill(free: number): void {
-  const filler = join(mnt, 'filler');
-  const chunk = Buffer.alloc(4096, 7);
-  try {
-    for (;;) writeFileSync(filler, chunk, { flag: 'a' });
-  } catch {
-    // full
-  }
-  const size = readFileSync(filler).length;
-  writeFileSync(filler, Buffer.alloc(Math.max(0, size - free), 7));
-}
+const disk = smallDisk('1m');
+const mnt = disk.dir;
+const fill = disk.fill;
 
 describe('outbox on a nearly full disk', () => {
   it('never reports an append durable that the next start does not find', async (ctx) => {
-    mounted(ctx);
+    disk.mounted(ctx, "the agent's disk-full tests");
     const dir = join(mnt, 'state');
     mkdirSync(dir);
     const outbox = await Outbox.open(dir);
@@ -74,7 +45,7 @@ describe('outbox on a nearly full disk', () => {
   });
 
   it('never loses a change between refused.jsonl and the outbox', async (ctx) => {
-    mounted(ctx);
+    disk.mounted(ctx, "the agent's disk-full tests");
     const dir = join(mnt, 'state2');
     mkdirSync(dir);
     rmSync(join(mnt, 'filler'), { force: true });

@@ -2,49 +2,22 @@
 // writes what fits and reports no error) went unnoticed: the torn record was fsynced and acknowledged, and the next
 // start read the log up to it only, losing the change. Real ENOSPC on a small tmpfs (mounting needs root: the
 // test fails under CI=true without it, and skips loudly elsewhere); no mocks.
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FsJournalStore } from '../../src/adapters/fs-journal/store.js';
 import { entry } from '../support/journal-conformance.js';
+import { smallDisk } from '../support/small-disk.js';
 
-const mnt = mkdtempSync(join(tmpdir(), 'vfs-relay-enospc-'));
-let cannot: string | undefined;
-beforeAll(() => {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt], { stdio: 'pipe' });
-  } catch (error) {
-    cannot = String((error as { stderr?: Buffer }).stderr ?? error).trim();
-  }
-});
-afterAll(() => {
-  if (!cannot) execFileSync('umount', ['-l', mnt]);
-  rmSync(mnt, { recursive: true, force: true });
-});
-
-/** Fills the file system, then frees `free` bytes. */
-function fill(free: number): void {
-  const filler = join(mnt, 'filler');
-  const chunk = Buffer.alloc(4096, 7);
-  try {
-    for (;;) writeFileSync(filler, chunk, { flag: 'a' });
-  } catch {
-    // ENOSPC: full
-  }
-  const size = readFileSync(filler).length;
-  writeFileSync(filler, Buffer.alloc(Math.max(0, size - free), 7));
-}
+const disk = smallDisk('2m');
+const mnt = disk.dir;
+const fill = disk.fill;
 
 describe('write-ahead log on a nearly full disk', () => {
   it('refuses an upload whose log record does not fit, and what it acknowledged survives a crash', async (ctx) => {
-    if (cannot) {
-      if (process.env.CI === 'true') throw new Error(`cannot mount a tmpfs: ${cannot}`);
-      console.warn(`\n*** SKIPPING the disk-full log test: cannot mount a tmpfs here (${cannot}) ***\n`);
-      ctx.skip();
-    }
+    disk.mounted(ctx, 'the disk-full log test');
     const root = join(mnt, 'journal');
     mkdirSync(root);
     const store = await FsJournalStore.open(root, () => {}, { checkpointIntervalMs: 3_600_000 });
