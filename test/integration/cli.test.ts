@@ -152,6 +152,11 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'v
     expect(listed.stdout).not.toContain(behind);
     const blocked = await operator('journal', 'ls', '--status', 'BLOCKED');
     expect(blocked.stdout).toContain(behind);
+    // Stopped at --limit: it says more exist (it said nothing; found by a review). Not when the list is whole.
+    expect((await operator('journal', 'ls', '--limit', '1')).stdout).toContain(
+      '… the first 1; more in the journal: raise --limit to see them',
+    );
+    expect(listed.stdout).not.toContain('more in the journal');
 
     const shown = await operator('journal', 'show', rename);
     expect(shown.code).toBe(0);

@@ -106,6 +106,8 @@ export async function journalList(
   } while (cursor && items.length < wanted);
   if (options.json) return print(JSON.stringify(items, null, 2));
   print(items.length === 0 ? 'The journal is empty.' : changeTable(items, false));
+  // The list stopped at --limit: say so, rather than let the operator take it for all there is.
+  if (cursor) print(`… the first ${items.length}; more in the journal: raise --limit to see them`);
 }
 
 export async function journalShow(id: string, options: RelayOptions): Promise<void> {
