@@ -9,6 +9,19 @@ const VERSION = 2;
 /** Version 1 rows had no birth time (read as unknown). */
 type Row = [path: string, kind: 0 | 1, dev: number, ino: number, size: number, mtimeMs: number, birthtimeMs?: number];
 
+/** A path and what is remembered of it as one row: `index.json` holds them, and so do the logs (index-log.ts). */
+export function toRow(path: string, s: FileStat): Row {
+  return [path, s.kind === 'dir' ? 1 : 0, s.dev, s.ino, s.size, s.mtimeMs, s.birthtimeMs ?? 0];
+}
+
+/** A row read back (`width` 6: written before birth times were kept), or undefined when it is malformed. */
+export function fromRow(row: unknown, width = 7): [string, FileStat] | undefined {
+  if (!Array.isArray(row) || row.length !== width || typeof row[0] !== 'string') return undefined;
+  const [path, kind, dev, ino, size, mtimeMs, birthtimeMs = 0] = row as Row;
+  if (![dev, ino, size, mtimeMs, birthtimeMs].every(Number.isFinite)) return undefined;
+  return [path, { kind: kind === 1 ? 'dir' : 'file', dev, ino, size, mtimeMs, birthtimeMs }];
+}
+
 /** The remembered state as `index.json` holds it, and the number of the first log that applies on top of it. */
 export interface SavedIndex {
   entries: Map<string, FileStat>;
@@ -23,15 +36,7 @@ export interface SavedIndex {
  * log (index-log.ts) whose records apply on top of it.
  */
 export async function saveIndex(file: string, entries: readonly [string, FileStat][], log?: number): Promise<void> {
-  const rows: Row[] = entries.map(([path, s]) => [
-    path,
-    s.kind === 'dir' ? 1 : 0,
-    s.dev,
-    s.ino,
-    s.size,
-    s.mtimeMs,
-    s.birthtimeMs ?? 0,
-  ]);
+  const rows = entries.map(([path, s]) => toRow(path, s));
   await replaceFile(file, JSON.stringify({ version: VERSION, log, rows }), { sync: 'none', temporary: `${file}.tmp` });
 }
 
@@ -69,11 +74,9 @@ export async function loadIndex(
   const width = parsed.version === 1 ? 6 : 7;
   const out = new Map<string, FileStat>();
   for (const row of parsed.rows as unknown[]) {
-    if (!Array.isArray(row) || row.length !== width || typeof row[0] !== 'string')
-      return damaged('has a malformed row');
-    const [path, kind, dev, ino, size, mtimeMs, birthtimeMs = 0] = row as Row;
-    if (![dev, ino, size, mtimeMs, birthtimeMs].every(Number.isFinite)) return damaged('has a malformed row');
-    out.set(path, { kind: kind === 1 ? 'dir' : 'file', dev, ino, size, mtimeMs, birthtimeMs });
+    const read = fromRow(row, width);
+    if (!read) return damaged('has a malformed row');
+    out.set(...read);
   }
   return { entries: out, log: parsed.log as number | undefined };
 }

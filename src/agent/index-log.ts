@@ -1,7 +1,7 @@
 import { appendFile, readdir, readFile, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { FileStat } from './file-index.js';
-import { loadIndex, saveIndex } from './index-file.js';
+import { fromRow, loadIndex, saveIndex, toRow } from './index-file.js';
 
 /**
  * What changed in the remembered folder state since `index.json` was written: `index.<n>.log` beside it, one JSON
@@ -47,13 +47,7 @@ export class IndexLog {
   /** A path the state now holds with `stat`, or no longer holds (undefined). */
   record(path: string, stat: FileStat | undefined): void {
     if (!this.recording) return;
-    this.pending.push(
-      JSON.stringify(
-        stat
-          ? ['s', path, stat.kind === 'dir' ? 1 : 0, stat.dev, stat.ino, stat.size, stat.mtimeMs, stat.birthtimeMs ?? 0]
-          : ['d', path],
-      ),
-    );
+    this.pending.push(JSON.stringify(stat ? ['s', ...toRow(path, stat)] : ['d', path]));
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => this.flush());
@@ -177,11 +171,10 @@ function applyLine(line: string, state: Map<string, FileStat>): boolean {
       ops.push([op[1], undefined]);
       continue;
     }
-    if (op[0] !== 's' || op.length !== 8) return false;
-    const [, path, kind, dev, ino, size, mtimeMs, birthtimeMs] = op as [string, string, ...number[]];
-    if (![kind, dev, ino, size, mtimeMs, birthtimeMs].every(Number.isFinite)) return false;
-    const stat: FileStat = { kind: kind === 1 ? 'dir' : 'file', dev: dev!, ino: ino!, size: size!, mtimeMs: mtimeMs! };
-    ops.push([path, { ...stat, birthtimeMs }]);
+    // A set: `s` and an index.json row (the kind, unlike there, must be a number).
+    const read = op[0] === 's' && Number.isFinite(op[2]) ? fromRow(op.slice(1)) : undefined;
+    if (!read) return false;
+    ops.push(read);
   }
   for (const [path, stat] of ops) {
     if (stat) state.set(path, stat);

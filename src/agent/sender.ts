@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { type Dirent, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { byName } from '../core/jobs/tree.js';
 import type { Logger } from '../core/logger.js';
 import { PathMarks } from '../core/path-marks.js';
 import { BodyFile } from './body-file.js';
@@ -328,7 +329,7 @@ export class Sender {
     } catch {
       return; // gone meanwhile: what became of it is in the outbox after this change
     }
-    for (const item of names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    for (const item of names.sort(byName)) {
       const path = `${folder}/${item.name}`;
       if (this.options.ignored?.(join(this.options.root, path))) continue;
       try {

@@ -1,3 +1,5 @@
+import { escapeMatches } from '../core/log-escape.js';
+
 /** Plain-text tables for operators: fixed columns, no colours (output is often piped or logged). */
 export function table(headers: string[], rows: (string | number)[][]): string {
   const cells = [headers, ...rows.map((r) => r.map(String))];
@@ -26,11 +28,7 @@ const UNSAFE_ON_A_TERMINAL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u20
  * operator reads. Inside JSON output the same `\uXXXX` is a valid escape of the same character.
  */
 export function terminalSafe(text: string): string {
-  return text.replace(UNSAFE_ON_A_TERMINAL, (char) => {
-    let out = '';
-    for (let i = 0; i < char.length; i++) out += `\\u${char.charCodeAt(i).toString(16).padStart(4, '0')}`;
-    return out;
-  });
+  return escapeMatches(text, UNSAFE_ON_A_TERMINAL);
 }
 
 /** Writes one line of output for an operator (see terminalSafe). */

@@ -15,7 +15,12 @@ const INVISIBLE = /[\u2028\u2029]|\p{Cf}/gu;
 export function escapeLogText(text: string, options: { controls?: boolean } = {}): string {
   // Printable ASCII holds none of them: most log lines are that, and this test costs a fraction of the Unicode one.
   if (!NOT_PRINTABLE_ASCII.test(text)) return text;
-  return text.replace(options.controls === false ? INVISIBLE : UNSAFE, (char) => {
+  return escapeMatches(text, options.controls === false ? INVISIBLE : UNSAFE);
+}
+
+/** `text` with every match of `pattern` (global) written as `\uXXXX`, one escape per UTF-16 unit. */
+export function escapeMatches(text: string, pattern: RegExp): string {
+  return text.replace(pattern, (char) => {
     let out = '';
     for (let i = 0; i < char.length; i++) out += `\\u${char.charCodeAt(i).toString(16).padStart(4, '0')}`;
     return out;

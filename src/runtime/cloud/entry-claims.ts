@@ -10,7 +10,7 @@ import {
 import { isConditionalConflict, isMissingObject, isPreconditionFailed } from '../../adapters/s3-journal/util.js';
 import type { EntryRef } from '../../core/entry.js';
 import type { Logger } from '../../core/logger.js';
-import { claimsRoot } from './purge-notes.js';
+import { claimBody, claimsRoot } from './purge-notes.js';
 
 /** An entry taken by one process: only the holder replays it, until it releases the claim. */
 export interface EntryClaim {
@@ -284,7 +284,7 @@ export class S3EntryClaims implements EntryClaims {
         new PutObjectCommand({
           Bucket: this.bucket,
           Key: key,
-          Body: JSON.stringify(released ? { token, at, released } : { token, at }),
+          Body: claimBody(token, at, released),
           ContentType: 'application/json',
           ...condition,
         }),

@@ -2,6 +2,12 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { EntryRef } from '../../core/entry.js';
 import type { JournalStore } from '../../core/journal.js';
 
+/** What a claim object holds (see S3EntryClaims): the token of the take that wrote it, when, and whether it is a
+ * released holder's note. */
+export function claimBody(token: string, at: string, released: boolean): string {
+  return JSON.stringify(released ? { token, at, released } : { token, at });
+}
+
 /** Where the claims of a journal's entries are: `<prefix>/claims/<lane>/<id>` (see S3EntryClaims). */
 export function claimsRoot(prefix: string): string {
   return `${prefix === '' ? '' : `${prefix}/`}claims/`;
@@ -20,7 +26,7 @@ export function withPurgeNotes<T extends JournalStore>(store: T, client: S3Clien
       new PutObjectCommand({
         Bucket: bucket,
         Key: `${claimsRoot(prefix)}${ref.lane}/${ref.id}`,
-        Body: JSON.stringify({ token: crypto.randomUUID(), at: new Date().toISOString(), released: true }),
+        Body: claimBody(crypto.randomUUID(), new Date().toISOString(), true),
         ContentType: 'application/json',
       }),
     );
