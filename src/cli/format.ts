@@ -2,7 +2,8 @@ import { escapeMatches } from '../core/log-escape.js';
 
 /** Plain-text tables for operators: fixed columns, no colours (output is often piped or logged). */
 export function table(headers: string[], rows: (string | number)[][]): string {
-  const cells = [headers, ...rows.map((r) => r.map(String))];
+  // Escaped before measuring: a cell's `\uXXXX` escapes are what the terminal shows (print escapes nothing more).
+  const cells = [headers, ...rows.map((r) => r.map((c) => terminalSafe(String(c))))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n');
 }

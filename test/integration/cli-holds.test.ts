@@ -79,7 +79,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'v
     expect(json.map((c) => c.path)).toEqual(['/user_homes/a2.txt', '/user_homes/a3.txt']);
 
     const status = await operator('status');
-    expect(status.stdout).toMatch(/PEER\s+STATUS\s+PENDING\s+BYTES\s+OLDEST PENDING\s+CONFLICTS\s+HELD/);
+    expect(status.stdout).toMatch(/PEER\s+STATUS\s+PENDING\s+BYTES\s+OLDEST PENDING\s+CONFLICTS\s+FAILED\s+HELD/);
     expect(status.stdout).toMatch(/The delete guard holds 4 deletes for server2 \(/);
 
     const released = await operator('holds', 'release', '--node', 'node-a');

@@ -50,21 +50,23 @@ export async function status(options: RelayOptions): Promise<void> {
     Promise.all([
       api.get<Page>('/v1/changes?status=CONFLICT&limit=100'),
       api.get<Page>('/v1/changes?status=FAILED&limit=100'),
-    ]).then((pages) => pages.flatMap((p) => p.items)),
+    ]).then((pages) => oneEach(pages.flatMap((p) => p.items))),
   ]);
   if (options.json) return print(JSON.stringify({ peers, parked }, null, 2));
   if (peers.length === 0) print('No peers configured.');
   else
     print(
       table(
-        ['PEER', 'STATUS', 'PENDING', 'BYTES', 'OLDEST PENDING', 'CONFLICTS', 'HELD', 'BLOCKED', 'LAST PING'],
+        ['PEER', 'STATUS', 'PENDING', 'BYTES', 'OLDEST PENDING', 'CONFLICTS', 'FAILED', 'HELD', 'BLOCKED', 'LAST PING'],
         peers.map((p) => [
           p.name,
           p.status,
           p.pending,
           bytes(p.pendingBytes),
           p.oldestPendingAt ?? '-',
-          p.conflicts + p.failed,
+          // Apart: `journal ls --status CONFLICT` must find as many as this column says.
+          p.conflicts,
+          p.failed,
           p.held ?? 0,
           p.blocked,
           p.lastPingAt ?? '-',
@@ -141,7 +143,8 @@ export async function journalShow(id: string, options: RelayOptions): Promise<vo
         p.status,
         p.attempts,
         p.lastAttemptAt ?? '-',
-        p.lastError ?? (p.blockedBy ? `waits behind ${p.blockedBy}` : '-'),
+        // BLOCKED: what it waits behind now; a lastError kept from an earlier attempt would mislead.
+        p.status === 'BLOCKED' && p.blockedBy ? `waits behind ${p.blockedBy}` : (p.lastError ?? '-'),
       ]),
     ),
   );
@@ -174,6 +177,14 @@ export async function journalSkip(id: string, options: RelayOptions & { peer?: s
   print(`skipped ${id} for ${result.skipped.join(', ')}`);
 }
 
+/**
+ * Each change once, oldest first: one that is CONFLICT on one peer and FAILED on another is in both pages.
+ */
+function oneEach(items: ChangeView[]): ChangeView[] {
+  const byId = new Map(items.map((c) => [c.id, c]));
+  return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
 function changeTable(items: ChangeView[], withError: boolean): string {
   return table(
     ['ID', 'STATUS', 'ACTION', 'PATH', withError ? 'REASON' : 'PEERS'],
@@ -183,7 +194,9 @@ function changeTable(items: ChangeView[], withError: boolean): string {
       c.action,
       c.target ? `${c.path} -> ${c.target}` : c.path,
       withError
-        ? (c.peers.find((p) => p.lastError)?.lastError ?? '-')
+        ? (c.peers.find((p) => (p.status === 'CONFLICT' || p.status === 'FAILED') && p.lastError)?.lastError ??
+          c.peers.find((p) => p.lastError)?.lastError ??
+          '-')
         : c.peers.map((p) => `${p.peer}:${p.status}`).join(' '),
     ]),
   );
