@@ -60,7 +60,10 @@ export const peerSchema = z
       .describe("the node whose own file server this peer is: that node's changes are not replayed back to it"),
     pingIntervalSeconds: pingIntervalSeconds
       .default(60)
-      .describe('how often a down peer is probed (and the journal swept), in seconds'),
+      .describe(
+        'how often the peer is probed (one that is down until it answers; an ONLINE one that applied nothing since ' +
+          'the last probe, to notice it went down) and the journal swept, in seconds',
+      ),
     setModifiedTime: z
       .boolean()
       .default(true)

@@ -16,6 +16,7 @@ export function webDavPeers(config: RelayConfig, logger: Logger): Map<string, Pe
         connections: config.replay.concurrency,
         timeoutMs: config.replay.requestTimeoutSeconds * 1000,
         setModifiedTime: p.setModifiedTime,
+        probePaths: config.vfs.filter((location) => location.replicate).map((location) => location.path),
         logger,
       }),
     ]),

@@ -51,6 +51,7 @@ interface PeerView {
   failed: number;
   blocked: number;
   lastPingAt: string | null;
+  lastError?: string;
 }
 
 async function peers(t: TestRelay): Promise<PeerView[]> {
@@ -281,6 +282,23 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'r
     await drained(t, 'down', 30_000);
     await expectTree(down, model);
   }, 90_000);
+
+  it('reports a peer that goes down while nothing is replayed as OFFLINE, and ONLINE again when it is back', async () => {
+    // It stayed ONLINE until the next change (status, metrics and alerts said all was well): an idle ONLINE peer
+    // is now probed on every ping tick.
+    const server = await apache();
+    const t = await relay([peerOf('server2', server)]);
+    await waitFor(async () => (await peer(t, 'server2')).lastPingAt !== null, 10_000);
+    await server.stop();
+    await waitFor(
+      async () => (await peer(t, 'server2')).status === 'OFFLINE',
+      20_000,
+      async () => JSON.stringify(await peer(t, 'server2')),
+    );
+    expect(await peer(t, 'server2')).toMatchObject({ pending: 0, lastError: expect.stringContaining('ECONNREFUSED') });
+    await server.start();
+    await waitFor(async () => (await peer(t, 'server2')).status === 'ONLINE', 20_000);
+  }, 60_000);
 
   it('holds back changes behind an upload whose body never came (AWAITING_BODY) until it is skipped', async () => {
     const server = await apache();

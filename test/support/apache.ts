@@ -94,6 +94,8 @@ export interface ApachePeer {
 export interface ApacheOptions {
   username?: string;
   password?: string;
+  /** More lines for httpd.conf, after the document root's section (e.g. a `<LocationMatch>` that refuses). */
+  extraConfig?: string[];
 }
 
 /**
@@ -131,7 +133,12 @@ export async function startApache(options: ApacheOptions = {}): Promise<ApachePe
   if (!apacheAvailable) throw new Error(`Apache httpd with mod_dav is not installed (${APACHE})`);
   const base = await mkdtemp(join(tmpdir(), 'vfs-relay-apache-'));
   installExitHook();
-  const server = new ApacheServer(base, options.username ?? 'relay', options.password ?? 'relay-secret-1');
+  const server = new ApacheServer(
+    base,
+    options.username ?? 'relay',
+    options.password ?? 'relay-secret-1',
+    options.extraConfig ?? [],
+  );
   unclosed.add(server);
   try {
     // mkdtemp makes the folder 0700: Apache's workers (www-data) must traverse it to reach the document root.
@@ -172,6 +179,7 @@ class ApacheServer implements ApachePeer {
     private readonly base: string,
     readonly username: string,
     readonly password: string,
+    private readonly extraConfig: string[],
   ) {
     this.root = join(base, 'htdocs');
     this.conf = join(base, 'httpd.conf');
@@ -252,6 +260,7 @@ class ApacheServer implements ApachePeer {
       `  AuthUserFile "${this.passwordFile}"`,
       '  Require valid-user',
       '</Directory>',
+      ...this.extraConfig,
       '',
     ];
     await writeFile(this.conf, lines.join('\n'));

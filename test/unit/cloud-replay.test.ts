@@ -721,6 +721,26 @@ describe('CloudSweeper', () => {
     expect(report.peers[0]!.status).toBe('ONLINE');
   });
 
+  it('probes an ONLINE peer when its ping is due, so that one gone down while idle is reported', async () => {
+    // The health records lastPingAt by the real clock; the sweeper's runs later than that by `ahead`.
+    let ahead = 0;
+    const { s, health, peer } = sweeper(
+      new MemoryJournal(),
+      { visible: 0, inFlight: 0, delayed: 0 },
+      { now: () => new Date(Date.now() + ahead) },
+    );
+    await s.run(); // never probed: due
+    expect(peer.probes).toBe(1);
+    ahead = 30_000;
+    await s.run(); // probed 30 s ago, interval 60 s: not due
+    expect(peer.probes).toBe(1);
+    peer.answer = { kind: 'offline', reason: 'connect ECONNREFUSED' };
+    ahead = 65_000;
+    await s.run();
+    expect(peer.probes).toBe(2);
+    expect(await health.state('server2')).toMatchObject({ status: 'OFFLINE', lastError: 'connect ECONNREFUSED' });
+  });
+
   it('while nothing is in flight, rings each ready entry with a cause of its own every minute', async () => {
     // The first ring found the entry busy (a dead process's claim); SQS would drop a second ring with the same
     // cause for five minutes.

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../src/core/logger.js';
-import type { PeerState } from '../../src/core/peer.js';
-import type { PeerHealth } from '../../src/core/peer-health.js';
+import type { Peer, PeerState, ReplayOutcome } from '../../src/core/peer.js';
+import { PeerHealth } from '../../src/core/peer-health.js';
 import { Pinger } from '../../src/core/pinger.js';
 import type { Replayer } from '../../src/core/replayer.js';
 
@@ -40,5 +40,48 @@ describe('pinger', () => {
       else expect(probes.length).toBeLessThanOrEqual(11);
       for (let i = 1; i < probes.length; i++) expect(probes[i]! - probes[i - 1]!).toBeGreaterThanOrEqual(1_000);
     }
+  });
+});
+
+/** A real PeerHealth over a peer whose probe answers what `answer` says, counting probes. */
+function onlinePeer() {
+  const peer = {
+    name: 'server2',
+    answer: { kind: 'applied' } as ReplayOutcome,
+    probes: 0,
+    async probe(): Promise<ReplayOutcome> {
+      peer.probes += 1;
+      return peer.answer;
+    },
+    apply: async () => ({ kind: 'applied' }) as ReplayOutcome,
+  };
+  const health = new PeerHealth(new Map<string, Peer>([['server2', peer as unknown as Peer]]), silentLogger);
+  const replayer = { schedulePeer: () => {}, sweep: async () => {} } as unknown as Replayer;
+  return { pinger: new Pinger(health, replayer, silentLogger), health, peer };
+}
+
+describe('pinger and an ONLINE peer', () => {
+  it('probes it on ticks when it applied nothing since the last, so that a peer gone down while idle shows', async () => {
+    vi.useFakeTimers();
+    const { pinger, health, peer } = onlinePeer();
+    pinger.start([{ peer: 'server2', intervalSeconds: 60 }]);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(peer.probes).toBe(1); // at start
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(peer.probes).toBe(2); // idle: probed
+    expect((await health.state('server2')).lastPingAt).toBeDefined();
+
+    // Busy: a change applied since the last tick is proof enough.
+    await vi.advanceTimersByTimeAsync(30_000);
+    health.record('server2', { kind: 'applied' });
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(peer.probes).toBe(2);
+
+    // Gone down while idle: the next tick finds it.
+    peer.answer = { kind: 'offline', reason: 'connect ECONNREFUSED' };
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(peer.probes).toBe(3);
+    expect(await health.state('server2')).toMatchObject({ status: 'OFFLINE', lastError: 'connect ECONNREFUSED' });
+    pinger.stop();
   });
 });

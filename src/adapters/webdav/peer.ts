@@ -21,6 +21,11 @@ export interface WebDavPeerOptions {
   timeoutMs?: number;
   /** Replay modified times with PROPPATCH (default true); when false, mdtm entries count as applied unsent. */
   setModifiedTime?: boolean;
+  /**
+   * Replicated locations (relay paths) the probe tries when the base URL answers 403: a server that lets the
+   * replication user work below its locations may refuse listing the root. At most the first four are tried.
+   */
+  probePaths?: readonly string[];
   logger?: Logger;
 }
 
@@ -45,10 +50,12 @@ export class WebDavPeer implements Peer {
   private readonly known = new Set<string>(['/']);
   private readonly logger: Logger | undefined;
   private readonly setsModifiedTime: boolean;
+  private readonly probePaths: readonly string[];
 
   constructor(options: WebDavPeerOptions) {
     this.name = options.name;
     this.setsModifiedTime = options.setModifiedTime ?? true;
+    this.probePaths = (options.probePaths ?? []).filter((p) => p !== '/').slice(0, 4);
     this.urls = new PeerUrls(options.url);
     const timeout = options.timeoutMs ?? 60_000;
     this.pool = new Pool(this.urls.origin, {
@@ -66,10 +73,21 @@ export class WebDavPeer implements Peer {
     this.logger = options.logger;
   }
 
+  /**
+   * PROPFIND (Depth 0) of the base URL; when that is forbidden (403), of each replicated location in turn: the
+   * credentials work if any of them answers. 401 is the credentials refused, wherever it is asked.
+   */
   async probe(): Promise<ReplayOutcome> {
     return this.guard(async () => {
       const res = await this.send('PROPFIND', this.urls.root(), { depth: '0' });
-      if (res.status === 207 || res.status === 404 || res.status === 405) return { kind: 'applied' };
+      if (answers(res.status)) return { kind: 'applied' };
+      if (res.status === 403) {
+        for (const path of this.probePaths) {
+          const inside = await this.send('PROPFIND', this.urls.path(path, true), { depth: '0' });
+          if (answers(inside.status)) return { kind: 'applied' };
+          if (inside.status !== 403) return classifyStatus(inside.status, `PROPFIND ${path}`, inside.retryAfter);
+        }
+      }
       return classifyStatus(res.status, 'PROPFIND /', res.retryAfter);
     });
   }
@@ -404,4 +422,9 @@ function exchange(
  */
 function abortedError(): Error {
   return Object.assign(new Error('request aborted by the replay'), { code: 'UND_ERR_ABORTED' });
+}
+
+/** A probe's PROPFIND answer that shows the peer up and the credentials taken (404, 405: nothing there to list). */
+function answers(status: number): boolean {
+  return status === 207 || status === 404 || status === 405;
 }

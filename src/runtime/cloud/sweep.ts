@@ -183,10 +183,11 @@ export class CloudSweeper {
       let state = await this.options.health.state(name);
       const lastPing = state.lastPingAt ? Date.parse(state.lastPingAt) : 0;
       // 10 % slack: a schedule that fires every interval must not skip every second ping to jitter. A peer that
-      // asked to wait (Retry-After) is probed once the wait is over, and not before.
+      // asked to wait (Retry-After) is probed once the wait is over, and not before. An ONLINE peer is probed too:
+      // one that went down while nothing was replayed would show ONLINE until the next change.
       const retryAt = state.retryAt === undefined ? undefined : Date.parse(state.retryAt);
       const due = retryAt !== undefined ? now >= retryAt : now - lastPing >= pingIntervalSeconds * 900;
-      if (state.status !== 'ONLINE' && due) {
+      if (due) {
         state = await this.options.health.ping(name);
       }
       states.set(name, state);
