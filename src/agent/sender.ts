@@ -338,14 +338,17 @@ export class Sender {
       } catch (error) {
         // One file the relay refuses (too large, a bad name) or that cannot be read must not cost its siblings (the
         // old folder is deleted on the peer already): it is left out, said at error level, and a later rename of it
-        // is an upload. The relay out of reach stops the whole tree, sent again from the top.
+        // is an upload. It is queued again as an upload of its own, which takes the usual way: retried while the
+        // cause passes (a file that could not be read, an upload that expired), or set aside where `agent refused`
+        // lists it (it was only logged). The relay out of reach stops the whole tree, sent again from the top.
         const relaySide =
           error instanceof RelayUnavailableError ||
           error instanceof RelayRefusedError ||
           error instanceof UploadUrlRefusedError;
         if (this.signal.aborted || (relaySide && !isDefiniteRefusal(error))) throw error;
         this.absent.add(path);
-        this.options.logger.error('a file of a folder sent anew could not be sent; left out', {
+        if (item.isFile()) await this.options.outbox.append({ action: 'upload', path }, entry.user);
+        this.options.logger.error('a file of a folder sent anew could not be sent with it; queued on its own', {
           seq: entry.seq,
           path,
           error: (error as Error).message,

@@ -8,7 +8,7 @@ import { afterEach, expect, it } from 'vitest';
 import { RelayClient } from '../../src/agent/client.js';
 import { OpenUploads } from '../../src/agent/open-uploads.js';
 import { Outbox } from '../../src/agent/outbox.js';
-import { RefusedChanges } from '../../src/agent/refused-changes.js';
+import { RefusedChanges, readRefused } from '../../src/agent/refused-changes.js';
 import { Sender } from '../../src/agent/sender.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { apacheAvailable, peerConfig, startApache } from '../support/apache.js';
@@ -87,7 +87,7 @@ async function setup(options: RigOptions = {}) {
       20_000,
       async () => `the peer holds ${JSON.stringify(await tree(prefix))}`,
     );
-  return { server, relay, root, ...first, run, tree, holds, shared: () => tree('shared/') };
+  return { server, relay, root, state, ...first, run, tree, holds, shared: () => tree('shared/') };
 }
 
 /** Waits until the relay has replayed everything it took (nothing pending, nothing in flight). */
@@ -187,6 +187,11 @@ describeWithServer(
       await waitFor(async () => t.outbox.size === 0, 20_000);
       await replayed(t.relay);
       expect(await t.shared()).toEqual(['shared/d', 'shared/d/b.txt']);
+      // Queued again on its own, it was refused the usual way: set aside, where `agent refused` lists it (it was
+      // only logged, and the operator never saw it).
+      expect(t.sender.refused).toBe(1);
+      const { records } = await readRefused(t.state);
+      expect(records.map((r) => r.change.path)).toEqual(['shared/d/a-big.bin']);
     }, 60_000);
 
     it('a file renamed inside the moved folder (queued after the move) reaches the peer', async () => {
