@@ -149,13 +149,16 @@ export const UploadKeyQuery = z.object({
     .openapi({ param: { name: 'key', in: 'query' }, description: 'the key of the upload URL (part of upload.url)' }),
 });
 
-export const PeerQuery = z.object({
-  peer: z
-    .string()
-    .min(1, 'peer must name a peer: leave it out to act on every peer')
-    .optional()
-    .openapi({ param: { name: 'peer', in: 'query' } }),
-});
+export const PeerQuery = z
+  .object({
+    peer: z
+      .string()
+      .min(1, 'peer must name a peer: leave it out to act on every peer')
+      .optional()
+      .openapi({ param: { name: 'peer', in: 'query' } }),
+  })
+  // A misspelled filter must not widen a skip or a retry to every peer.
+  .strict();
 
 /**
  * A whole number in a query string, strictly: decimal digits only. `Number()` (and z.coerce) would also take
@@ -215,13 +218,16 @@ export const PeerParams = z.object({
   name: z.string().openapi({ param: { name: 'name', in: 'path' }, example: 'server2' }),
 });
 
-export const NodeQuery = z.object({
-  node: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a node name (1-64 letters, digits, ".", "_" or "-")')
-    .optional()
-    .openapi({ param: { name: 'node', in: 'query' }, description: 'only the changes this node sent' }),
-});
+export const NodeQuery = z
+  .object({
+    node: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a node name (1-64 letters, digits, ".", "_" or "-")')
+      .optional()
+      .openapi({ param: { name: 'node', in: 'query' }, description: 'only the changes this node sent' }),
+  })
+  // A misspelled filter must not widen a release or a discard to every node.
+  .strict();
 
 export const ReleasedSchema = z.object({ released: z.number().int() }).openapi('Released');
 export const DiscardedSchema = z.object({ discarded: z.number().int() }).openapi('Discarded');
