@@ -30,7 +30,7 @@ export function createApp(deps: ApiDeps) {
   app.get('/livez', (c) => c.json({ status: 'alive' }));
   app.route('/v1/changes', changeRoutes(deps));
   app.route('/v1/config', configDocRoutes(deps));
-  app.route('/v1/uploads', uploadRoutes(deps));
+  if (deps.oneRequestUploads !== false) app.route('/v1/uploads', uploadRoutes(deps));
   app.route('/v1/peers', peerRoutes(deps));
   app.route('/v1/peers', peerJobRoutes(deps));
   app.route('/v1/jobs', jobRoutes(deps));

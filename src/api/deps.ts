@@ -62,6 +62,11 @@ export interface ApiDeps {
    */
   listenUrl?: () => string | undefined;
   limits: ApiLimits;
+  /**
+   * `POST /v1/uploads` (bodies through the API). false: no such route (404), and nodes use the presigned
+   * three-step flow (the edge: bodies never pass through it). Default true.
+   */
+  oneRequestUploads?: boolean;
   logger: Logger;
   /** How the server hands over request bodies; default: the web Request's (runtime/node-request-bodies.ts on Node). */
   requestBodies?: RequestBodies;

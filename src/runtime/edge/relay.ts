@@ -124,6 +124,8 @@ export function createEdgeRelay(env: EdgeEnv, logger: Logger = consoleLogger): E
     peers: config.peers.map((p) => ({ name: p.name, url: p.url, node: p.node })),
     tokens: { adminToken: config.auth.adminToken!, nodeTokens: config.auth.nodeTokens },
     uploadTarget: (entry) => store.uploadTarget(entry),
+    // Bodies never pass through the edge: no POST /v1/uploads (the agent falls back to presigned PUTs on 404).
+    oneRequestUploads: false,
     publicUrl: config.publicUrl,
     rateLimiter: new RateLimiter({
       perSecond: config.limits.nodeRequestsPerSecond,
