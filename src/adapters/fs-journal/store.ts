@@ -255,7 +255,10 @@ export class FsJournalStore implements JournalStore {
   }
 
   async writeBody(ref: EntryRef, body: ByteStream, maxBytes: number): Promise<BodyDigest> {
+    // The digest of an earlier PUT goes with its body: a PUT that fails now must not leave it for the commit to
+    // check against whatever body is left (the earlier one on disk, or none at all).
     this.staged.drop(ref);
+    this.index.deleteDigest(ref);
     const file = this.layout.bodyFile(ref);
     // Small bodies of uploads that live in memory until their commit (a restart forgets them anyway) wait for it
     // in memory too: the commit then journals entries and body in one step.
