@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { CONFIG_SCOPES, ENTRY_STATUSES, FILE_ACTIONS } from '../core/entry.js';
+import { LONE_SURROGATE, NOT_XML_CHARACTER } from '../core/paths.js';
 import { PEER_STATUSES } from '../core/peer.js';
 import { isStamp } from '../core/stamp.js';
 
@@ -36,7 +37,13 @@ const user = z
   .min(1)
   .max(256)
   // The paths' rule (C0, DEL, C1), and the line and paragraph separators a log line would break at.
-  .regex(/^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$/, 'must not contain control characters');
+  .regex(/^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$/, 'must not contain control characters')
+  // It goes into config.XML beside the path, under the path's rules: a lone surrogate would be journaled as U+FFFD
+  // (not what the node sent), U+FFFE/U+FFFF would make the XML ill-formed.
+  .refine(
+    (value) => !LONE_SURROGATE.test(value) && !NOT_XML_CHARACTER.test(value),
+    'must be Unicode text (no lone surrogates, U+FFFE or U+FFFF)',
+  );
 
 export const NewChangeSchema = z
   .object({

@@ -12,7 +12,10 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 // hyphens, tag characters. Invisible or reordering text, they let one name pose as another on a screen.
 export const FORMAT_CHARACTER = /\p{Cf}/u;
 // Lone UTF-16 surrogates cannot be encoded as UTF-8, so no peer could store such a name.
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+export const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Not characters of XML 1.0: config.XML could not hold a name or a user with them as well-formed XML. */
+export const NOT_XML_CHARACTER = /[\ufffe\uffff]/;
 
 /**
  * Validates a replicated path and returns its normal form: absolute, `/`-separated, no empty, `.` or `..`
@@ -26,8 +29,7 @@ export function normalizePath(raw: unknown, field = 'path'): string {
   if (!raw.startsWith('/')) throw new BadPathError(`${field} must be absolute (start with "/")`);
   if (CONTROL.test(raw)) throw new BadPathError(`${field} contains NUL or control characters`);
   if (LONE_SURROGATE.test(raw)) throw new BadPathError(`${field} is not valid Unicode`);
-  // Not characters of XML 1.0: config.XML could not hold the name as well-formed XML.
-  if (/[\ufffe\uffff]/.test(raw)) throw new BadPathError(`${field} contains U+FFFE or U+FFFF (not characters)`);
+  if (NOT_XML_CHARACTER.test(raw)) throw new BadPathError(`${field} contains U+FFFE or U+FFFF (not characters)`);
   if (FORMAT_CHARACTER.test(raw)) {
     throw new BadPathError(`${field} contains Unicode format characters (bidi controls, zero-width characters)`);
   }

@@ -831,6 +831,10 @@ const cases: HostileCase[] = [
     [
       ['a C1 control character', 'a\u0085b'],
       ['a line separator', 'a\u2028b'],
+      // Into config.XML beside the path (found by a review): U+FFFF made it ill-formed, and a lone surrogate was
+      // journaled as U+FFFD, not as the node sent it.
+      ['U+FFFF (not an XML character)', 'john\uffff'],
+      ['a lone surrogate', 'john\ud800'],
     ] as const
   ).map(
     ([what, user]): HostileCase => ({
