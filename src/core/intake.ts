@@ -348,15 +348,16 @@ export class ChangeIntake {
       this.deps.store.createWithBody &&
       change.size !== undefined &&
       size <= SMALL_BODY_BYTES &&
-      (this.deps.bodyMemory?.tryReserve(size) ?? true)
+      (this.deps.bodyMemory?.tryReserve(size, { owner: node, upload: true }) ?? true)
     ) {
       try {
         return await this.uploadSmall(change, body, node);
       } finally {
-        this.deps.bodyMemory?.release(size);
+        this.deps.bodyMemory?.release(size, node);
       }
     }
-    // Large, or the memory is spoken for: streamed to the journal like a three-step upload.
+    // Large, or the memory is spoken for (or this node holds its share of it): streamed to the journal like a
+    // three-step upload, where its lifetime and the node's cap on open uploads bound it.
     const result = await this.submit(change, node);
     if (!result.journaled) return result;
     try {

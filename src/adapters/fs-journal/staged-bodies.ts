@@ -36,7 +36,7 @@ export class StagedBodies {
     body: ByteStream,
     maxBytes: number,
   ): Promise<{ digest: BodyDigest } | { unstaged: Buffer } | undefined> {
-    if (!this.budget.tryReserve(maxBytes)) return undefined;
+    if (!this.budget.tryReserve(maxBytes, { upload: true })) return undefined;
     let bytes: Buffer;
     try {
       bytes = asBuffer(await receiveAtMost(body, maxBytes));
@@ -45,7 +45,7 @@ export class StagedBodies {
     }
     const digest = { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
     this.drop(ref); // a concurrent PUT of the same body: the last one wins, as on disk
-    if (!this.budget.tryReserve(bytes.length)) return { unstaged: bytes };
+    if (!this.budget.tryReserve(bytes.length, { upload: true })) return { unstaged: bytes };
     this.byKey.set(entryKey(ref), { bytes, digest });
     return { digest };
   }

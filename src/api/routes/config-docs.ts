@@ -48,19 +48,21 @@ const remove = createRoute({
 
 /**
  * Reads a document whole, its size reserved first from the memory all bodies held whole share: many documents sent
- * slowly at once cannot hold more than that (429 BODY_MEMORY_FULL, retry shortly). The reservation is the declared
+ * slowly at once cannot hold more than that, nor one node more than its share (429 BODY_MEMORY_FULL, retry
+ * shortly); uploads leave a part of it to documents (ByteBudget). The reservation is the declared
  * length, or the most a document may be; it is given back once the document is read (or the read fails).
  */
 async function readWithin(
   deps: ApiDeps,
   declared: string | undefined,
+  node: string | undefined,
   read: () => Promise<ArrayBuffer>,
 ): Promise<Uint8Array> {
   const length = declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : Number.NaN;
   const reserved = Number.isSafeInteger(length)
     ? Math.min(length, deps.limits.maxConfigBytes)
     : deps.limits.maxConfigBytes;
-  if (deps.bodyMemory && !deps.bodyMemory.tryReserve(reserved)) {
+  if (deps.bodyMemory && !deps.bodyMemory.tryReserve(reserved, { owner: node })) {
     throw new LimitExceededError(
       'BODY_MEMORY_FULL',
       'the relay holds as many request bodies in memory as it may; send the document again shortly',
@@ -70,7 +72,7 @@ async function readWithin(
   try {
     return new Uint8Array(await read());
   } finally {
-    deps.bodyMemory?.release(reserved);
+    deps.bodyMemory?.release(reserved, node);
   }
 }
 
@@ -82,9 +84,10 @@ export function configDocRoutes(deps: ApiDeps) {
   app.openapi(put, async (c) => {
     const { scope, name } = c.req.valid('param');
     const contentType = documentType(c.req.header('content-type'));
-    const body = await readWithin(deps, c.req.header('content-length'), () => c.req.arrayBuffer());
+    const node = callerNode(c.get('caller'));
+    const body = await readWithin(deps, c.req.header('content-length'), node, () => c.req.arrayBuffer());
     checkConfigDocument(body, contentType);
-    const result = await deps.intake.putConfig({ scope, name, body, contentType }, callerNode(c.get('caller')));
+    const result = await deps.intake.putConfig({ scope, name, body, contentType }, node);
     if (!result.journaled) return c.json({ status: 'IGNORED' as const, reason: result.reason }, 200);
     return c.json({ id: result.id, status: 'PENDING' as const }, 202);
   });
