@@ -1,7 +1,7 @@
 import { relative, sep } from 'node:path';
 import picomatch from 'picomatch/posix.js';
-import { RESERVED_ROOT } from '../core/entry.js';
-import { isSameOrBelow, normalizePath } from '../core/paths.js';
+import { isReservedPath } from '../core/entry.js';
+import { normalizePath } from '../core/paths.js';
 import { AgentConfigError } from './errors.js';
 
 /**
@@ -39,7 +39,7 @@ export function vfsBase(raw: string): string {
 /** At or below `/.vfs-relay/`, which the relay keeps for configuration documents (a trailing slash allowed). */
 export function isReserved(vfsPathOrBase: string): boolean {
   const path = vfsPathOrBase.length > 1 ? vfsPathOrBase.replace(/\/$/, '') : vfsPathOrBase;
-  return isSameOrBelow(path, RESERVED_ROOT);
+  return isReservedPath(path);
 }
 
 /** `x/y` (relative to the watched folder) → `<base>x/y`. */

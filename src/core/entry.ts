@@ -12,6 +12,15 @@ export const CONFIG_SCOPES = ['users', 'groups', 'prefs', 'jobs', 'events', 'sha
 export type ConfigScope = (typeof CONFIG_SCOPES)[number];
 /** Reserved for the relay on every peer: no file change may touch it (400 RESERVED_PATH). */
 export const RESERVED_ROOT = '/.vfs-relay';
+/**
+ * True for a path at or below RESERVED_ROOT as any peer may read it: on a case-insensitive one (Windows, macOS)
+ * `/.VFS-Relay/` is the same folder, and Windows drops trailing dots and spaces from a name (`/.vfs-relay./`).
+ */
+export function isReservedPath(path: string): boolean {
+  const first = path.split('/', 2)[1] ?? '';
+  return first.replace(/[. ]+$/, '').toLowerCase() === RESERVED_ROOT.slice(1);
+}
+
 /** Where configuration documents live on a peer, and the path that orders them in their lane. */
 export const CONFIG_ROOT = `${RESERVED_ROOT}/config`;
 

@@ -9,6 +9,7 @@ import {
   type ConfigScope,
   type EntryRef,
   type FileAction,
+  isReservedPath,
   isUploadLike,
   type JournalEntry,
   RESERVED_ROOT,
@@ -573,7 +574,7 @@ function checkChange(change: NewChange): NewChange {
     throw new BadPathError(`cannot ${change.action} the root folder`);
   }
   for (const touched of [path, checked.target]) {
-    if (touched !== undefined && isSameOrBelow(touched, RESERVED_ROOT)) {
+    if (touched !== undefined && isReservedPath(touched)) {
       throw new ReservedPathError(`${touched} is reserved for the relay's configuration documents (${RESERVED_ROOT}/)`);
     }
   }

@@ -1,4 +1,4 @@
-import { RESERVED_ROOT } from './entry.js';
+import { isReservedPath } from './entry.js';
 import { CONFIG_LOCATION, type LaneId, laneId } from './lane.js';
 import { isSameOrBelow } from './paths.js';
 
@@ -40,7 +40,7 @@ export class Topology {
   locationOf(path: string): string | undefined {
     // Reserved for configuration documents on the peers: a node that watches its whole root would otherwise
     // report the documents the relay replicated into it as files.
-    if (isSameOrBelow(path, RESERVED_ROOT)) return undefined;
+    if (isReservedPath(path)) return undefined;
     const match = this.locations.find((location) => isSameOrBelow(path, location.path));
     return match?.replicate ? match.path : undefined;
   }

@@ -155,6 +155,12 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'h
         { action: 'upload', path: '/.vfs-relay/config/users/john.XML', size: 1 },
         { action: 'rename', path: '/user_homes/evil.XML', target: '/.vfs-relay/config/users/john.XML' },
         { action: 'rename', path: '/.vfs-relay/config', target: '/user_homes/stolen' },
+        // The same folder on a case-insensitive peer, or on Windows, which drops trailing dots and spaces (found
+        // by a review: these were replayed into the peer's configuration tree).
+        { action: 'upload', path: '/.VFS-RELAY/config/users/john.XML', size: 1 },
+        { action: 'delete', path: '/.Vfs-Relay/config' },
+        { action: 'makedir', path: '/.vfs-relay./config' },
+        { action: 'rename', path: '/user_homes/evil.XML', target: '/.vfs-relay /config/users/john.XML' },
       ]) {
         const answer = await change(t, fields);
         expect([answer.status, answer.code], JSON.stringify(fields)).toEqual([400, 'RESERVED_PATH']);
