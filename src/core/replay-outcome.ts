@@ -63,7 +63,7 @@ export async function settleAttempt(
       }
       const refused: ReplayOutcome = {
         kind: 'conflict',
-        reason: `${outcome.reason} (the peer refuses this path; a probe of its base URL with the same credentials passed)`,
+        reason: `${outcome.reason} (the peer refuses this path; a probe of the peer with the same credentials passed)`,
         ...answerOf(outcome),
       };
       return { outcome: refused, entry: afterFailedAttempt(entry, refused, context.at), retryLater: false };
