@@ -71,6 +71,9 @@ export class RelayStack extends Stack {
       serviceName: settings.serviceName,
       metricsNamespace: DEFAULT_METRICS_NAMESPACE,
       pingRateMinutes: rate,
+      peerPingSeconds: Object.fromEntries(
+        settings.peers.map((p) => [p.name, p.pingIntervalSeconds ?? settings.pingIntervalSeconds]),
+      ),
       alarms: settings.alarms,
       alarmEmail: settings.alarmEmail,
       functions: this.functions.all,

@@ -32,6 +32,11 @@ export interface RelayFunctionProps {
   environment: Record<string, string>;
   serviceName: string;
   metricsNamespace: string;
+  /**
+   * Lambda's own retries of an asynchronous invocation that failed or timed out (EventBridge's retry policy is
+   * another); unset: Lambda's default, 2.
+   */
+  retryAttempts?: number;
 }
 
 export class RelayFunction extends Construct {
@@ -59,6 +64,7 @@ export class RelayFunction extends Construct {
       architecture: FUNCTION_DEFAULTS.architecture,
       timeout: props.timeout,
       memorySize: props.memorySize,
+      ...(props.retryAttempts !== undefined && { retryAttempts: props.retryAttempts }),
       role: this.role,
       logGroup: this.logGroup,
       projectRoot: REPO_ROOT,

@@ -94,6 +94,7 @@ export class RelayFunctions extends Construct {
       description: 'vfs-relay ping: probes peers, sweeps the journal, publishes backlog metrics',
       timeout: PING_TIMEOUT,
       memorySize: 512,
+      retryAttempts: 0,
     });
 
     const objects = storage.journalObjectsArn;
@@ -134,13 +135,7 @@ export class RelayFunctions extends Construct {
       's3:DeleteObject',
       's3:DeleteObjectTagging',
     ]);
-    sqs(this.replay.role, [
-      'sqs:ReceiveMessage',
-      'sqs:DeleteMessage',
-      'sqs:ChangeMessageVisibility',
-      'sqs:GetQueueAttributes',
-      'sqs:SendMessage',
-    ]);
+    sqs(this.replay.role, ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:SendMessage']);
     secret(this.replay.role);
 
     s3(this.ping.role, ['s3:GetObject', 's3:PutObject', 's3:DeleteObject']);
@@ -160,7 +155,8 @@ export class RelayFunctions extends Construct {
     this.replayEvents.node.addDependency(this.replay.role);
 
     // EventBridge rates are whole minutes (see pingRateMinutes in settings.ts). A missed ping is not retried:
-    // the next one comes within the interval, and retries would only overlap it.
+    // the next one comes within the interval, and retries would only overlap it (Lambda's own retries of the
+    // asynchronous call are off too: the function's retryAttempts).
     this.pingSchedule = new events.Rule(this, 'PingSchedule', {
       description: `vfs-relay ping every ${props.pingRateMinutes} minute(s)`,
       schedule: events.Schedule.rate(Duration.minutes(props.pingRateMinutes)),

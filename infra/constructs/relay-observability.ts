@@ -19,6 +19,8 @@ export interface RelayObservabilityProps {
   metricsNamespace: string;
   /** How often the ping runs (and so publishes PeerOnline and the backlog gauges). */
   pingRateMinutes: number;
+  /** Each peer's own pingIntervalSeconds, when longer than the ping's rate (it is probed only that often). */
+  peerPingSeconds?: Readonly<Record<string, number>>;
   alarms: { offlinePings: number; oldestPendingMinutes: number };
   alarmEmail?: string;
   functions: Record<FunctionName, RelayFunction>;
@@ -78,6 +80,20 @@ export class RelayObservability extends Construct {
     return alarm;
   }
 
+  /**
+   * Ping periods that span `offlinePings` failed probes of `peer` in a row. The ping publishes every peer's status
+   * each run, but probes a peer with a longer pingIntervalSeconds only every few runs (when 90 % of its interval
+   * has passed): one failed probe of it reads OFFLINE for that many periods, and an alarm over `offlinePings`
+   * periods fired on it. CloudWatch takes at most a day of periods.
+   */
+  private offlinePeriods(peer: string): number {
+    const rate = this.props.pingRateMinutes * 60;
+    const interval = this.props.peerPingSeconds?.[peer] ?? rate;
+    const runsPerProbe = Math.max(1, Math.ceil((0.9 * interval) / rate));
+    const periods = (this.props.alarms.offlinePings - 1) * runsPerProbe + 1;
+    return Math.max(1, Math.min(periods, Math.floor(86_400 / rate)));
+  }
+
   private createAlarms(): void {
     const { alarms, peers } = this.props;
     for (const peer of peers) {
@@ -88,8 +104,8 @@ export class RelayObservability extends Construct {
         metric: this.metrics.peer(METRIC.peerOnline, peer),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-        evaluationPeriods: alarms.offlinePings,
-        datapointsToAlarm: alarms.offlinePings,
+        evaluationPeriods: this.offlinePeriods(peer),
+        datapointsToAlarm: this.offlinePeriods(peer),
         // No PeerOnline at all means no ping got through: nothing says the peer is online.
         treatMissingData: cloudwatch.TreatMissingData.BREACHING,
       });
