@@ -76,13 +76,13 @@ export class DeleteGuard {
     const step = currentStep(this.settings, now);
     return this.store.update<DeleteVerdict>(origin, (current) => {
       if (current.tripped) return { window: current, result: { pass: 0, reason: current.tripped.reason } };
-      const steps = liveSteps(current.steps, this.settings, now);
+      const steps = liveSteps(current.steps, this.settings, now, true);
       const seen = steps.reduce((sum, [, n]) => sum + n, 0);
       const pass = Math.max(0, Math.min(count, maxDeletes - seen));
       const last = steps[steps.length - 1];
       if (pass > 0) {
         // A new pair, never `last[1] += pass`: the window handed in stays as it was read.
-        if (last && last[0] === step) steps[steps.length - 1] = [step, last[1] + pass];
+        if (last && last[0] >= step) steps[steps.length - 1] = [last[0], last[1] + pass];
         else steps.push([step, pass]);
       }
       if (pass === count) return { window: { steps }, result: { pass } };
@@ -147,10 +147,16 @@ function currentStep(settings: DeleteGuardSettings, nowMs: number): number {
  * never count — a clock set back, or steps counted under another `windowSeconds` (another step length) by an
  * earlier run, must not hold deletes until the clock catches up with them.
  */
-export function liveSteps(steps: [number, number][], settings: DeleteGuardSettings, nowMs: number): [number, number][] {
+export function liveSteps(
+  steps: [number, number][],
+  settings: DeleteGuardSettings,
+  nowMs: number,
+  ahead = false,
+): [number, number][] {
   const step = currentStep(settings, nowMs);
-  const oldest = step - Math.ceil((settings.windowSeconds * 1000) / stepMs(settings)) + 1;
-  return steps.filter(([s]) => s >= oldest && s <= step);
+  const span = Math.ceil((settings.windowSeconds * 1000) / stepMs(settings));
+  const oldest = step - span;
+  return steps.filter(([s]) => s >= oldest && s <= step + (ahead ? span : 0));
 }
 
 /** The origin a delete is counted under: its resync job, else the node that sent it (`''`: the admin token). */

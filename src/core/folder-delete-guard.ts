@@ -38,14 +38,15 @@ export class FolderDeleteGuardPeer implements Peer {
   async apply(entry: JournalEntry, openBody: () => Promise<StoredBody>, signal?: AbortSignal): Promise<ReplayOutcome> {
     // Released from a folder hold: sent without counting again. Released from a window hold, it is counted like any
     // delete (the operator let a burst through, not a delete of a big folder).
-    if (this.maxDeletes <= 0 || entry.action !== 'delete' || (entry.released && entry.hold === 'folder')) {
+    const removes = entry.action === 'delete' ? entry.path : entry.action === 'rename' ? entry.target : undefined;
+    if (this.maxDeletes <= 0 || removes === undefined || (entry.released && entry.hold === 'folder')) {
       return this.inner.apply(entry, openBody, signal);
     }
     // Held, it would hold the live change that made the job stand back behind it until an operator acted.
     if (entry.job && (await this.notSent?.(entry))) return this.inner.apply(entry, openBody, signal);
     let count: number;
     try {
-      count = await countEntries(this.reader, entry.path, this.maxDeletes + 1, signal);
+      count = await countEntries(this.reader, removes, this.maxDeletes + 1, signal);
     } catch (error) {
       // Not counted, not sent: the delete waits like any change whose peer did not answer.
       if (error instanceof TreeReadError) return { kind: 'offline', reason: `delete guard: ${error.message}` };
@@ -55,7 +56,7 @@ export class FolderDeleteGuardPeer implements Peer {
     // Counting can take a while: a live change may have touched the path meanwhile.
     if (entry.job && (await this.notSent?.(entry))) return this.inner.apply(entry, openBody, signal);
     const reason =
-      `delete guard: ${entry.path} holds more than ${this.maxDeletes} entries on ${this.name}; ` +
+      `delete guard: ${removes} holds more than ${this.maxDeletes} entries on ${this.name}; ` +
       'release it to delete them all, or discard it';
     await this.onHeld?.(entry, reason);
     return { kind: 'held', reason };

@@ -196,6 +196,24 @@ describeWithServer(
       expect(await admin(second.app.request, 'POST', '/v1/holds/discard?node=node-b')).toEqual({ discarded: 20 });
     }, 120_000);
 
+    it('two API processes 5 ms apart across a step boundary pass no more than maxDeletes between them', async () => {
+      // The process whose clock was behind wrote the window back without the other's counts of the new step (found by
+      // a review: 7 of 9 passed with maxDeletes 4).
+      const config = await cloudConfig(4);
+      const boundary = Date.parse('2026-03-01T10:00:01.000Z');
+      const ahead = createCloudRelay(config, { ...clients(), deleteGuardNow: () => boundary + 2 });
+      const behind = createCloudRelay(config, { ...clients(), deleteGuardNow: () => boundary - 3 });
+      cleanups.push(
+        () => ahead.close(),
+        () => behind.close(),
+      );
+      const statuses: string[] = [];
+      for (let i = 0; i < 3; i++) statuses.push(await remove(ahead.app.request, NODE_A_TOKEN, `/user_homes/sk/a${i}`));
+      for (let i = 0; i < 3; i++) statuses.push(await remove(behind.app.request, NODE_A_TOKEN, `/user_homes/sk/b${i}`));
+      for (let i = 0; i < 3; i++) statuses.push(await remove(ahead.app.request, NODE_A_TOKEN, `/user_homes/sk/c${i}`));
+      expect(statuses.filter((s) => s === 'PENDING')).toHaveLength(4);
+    }, 120_000);
+
     it('a folder of 120 files deleted in one change is HELD at replay; discard leaves the peer untouched', async () => {
       const dir = `user_homes/cf-${randomBytes(3).toString('hex')}`;
       const files = Object.fromEntries(Array.from({ length: 120 }, (_, i) => [`${dir}/f${i}.txt`, 'x']));

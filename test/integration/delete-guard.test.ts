@@ -396,6 +396,23 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'd
     expect(onPeer(peer, 'user_homes/a6.txt.d')).toBe(true);
   }, 60_000);
 
+  it('a rename onto a folder holding more than maxDeletes entries on the peer is HELD at replay', async () => {
+    // The peer replaces the target of a MOVE (Overwrite: T), so this deleted the 60 files unheld (found by a review).
+    const files: Record<string, string> = { 'user_homes/x.txt': 'x' };
+    for (let i = 0; i < 60; i++) files[`user_homes/big/f${i}.txt`] = 'keep';
+    const { peer, relay } = await cluster(files, 50);
+    const { body } = await post(relay, NODE_A_TOKEN, {
+      action: 'rename',
+      path: '/user_homes/x.txt',
+      target: '/user_homes/big',
+    });
+    await vi.waitFor(async () => expect((await heldChanges(relay)).map((c) => c.id)).toContain(body.id), {
+      timeout: 20_000,
+    });
+    expect((await peer.requests()).filter((r) => r.method === 'MOVE')).toEqual([]);
+    expect(onPeer(peer, 'user_homes/big/f0.txt') && onPeer(peer, 'user_homes/x.txt')).toBe(true);
+  }, 60_000);
+
   it('a delete released from the window rule is still counted by the folder rule', async () => {
     const files: Record<string, string> = { 'user_homes/a': 'x', 'user_homes/b': 'x' };
     for (let i = 0; i < 10; i++) files[`user_homes/big/f${i}`] = 'x';

@@ -43,6 +43,14 @@ describe('DeleteGuard', () => {
     expect((await g.admit('n')).pass).toBe(0);
   });
 
+  it('counts a delete for at least windowSeconds, also one made at the end of a step', async () => {
+    // Its step was dropped up to a step early: 2 × maxDeletes passed within 59.001 s (found by a review).
+    const { guard: g, clock } = guard(3, 60, manualClock(Date.parse('2026-01-01T00:00:00.999Z')));
+    for (let i = 0; i < 3; i++) expect((await g.admit('n')).pass).toBe(1);
+    clock.advance(59_001);
+    expect((await g.admit('n')).pass).toBe(0);
+  });
+
   it('admits a batch in part (a resync job): the first ones pass, the rest are held', async () => {
     const { guard: g } = guard(10, 60);
     expect(await g.admit('job:x', 4)).toEqual({ pass: 4 });
