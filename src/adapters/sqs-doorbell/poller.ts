@@ -25,6 +25,8 @@ export interface SqsPollerOptions {
   visibilityTimeoutSeconds?: number;
   /** A failed message becomes visible again after this long (its group waits meanwhile). */
   retryDelaySeconds?: number;
+  /** How long `stop` waits for the batches in hand, and again after abandoning them (default 10 s). */
+  graceMs?: number;
   logger?: Logger;
 }
 
@@ -56,17 +58,33 @@ export class SqsReplayPoller {
     }
   }
 
-  /** Stops receiving and waits (at most `graceMs`) for the batches in hand; abandoned ones return to the queue. */
-  async stop(graceMs = 10_000): Promise<void> {
+  /**
+   * Stops receiving and waits (at most `graceMs`) for the batches in hand. Past that, `abandon` is called (it must
+   * make the handler end its replays soon, failing them: the replay worker's `abandon`), and the batches are waited
+   * for once more (as long again at most): their failed messages are given back to the queue (visible again after
+   * `retryDelaySeconds`), and the heartbeats that kept them in flight stop.
+   */
+  async stop(graceMs = this.options.graceMs ?? 10_000, abandon?: () => void): Promise<void> {
     this.stopped = true;
     this.stopping.abort();
     for (const poll of this.polls) poll.abort();
+    if (await this.settledWithin(graceMs)) return;
+    if (!abandon) return;
+    abandon();
+    if (!(await this.settledWithin(graceMs))) this.logger.warn('replays still running after the shutdown grace');
+  }
+
+  private async settledWithin(ms: number): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, graceMs);
+    const timeout = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
     });
-    await Promise.race([Promise.allSettled([...this.running]), timeout]);
-    clearTimeout(timer);
+    const settled = Promise.allSettled([...this.running]).then(() => true);
+    try {
+      return await Promise.race([settled, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async loop(): Promise<void> {
@@ -104,6 +122,7 @@ export class SqsReplayPoller {
       () => void this.changeVisibility(messages, this.visibility()),
       (this.visibility() * 1000) / 3,
     );
+    heartbeat.unref(); // a batch that outlives the shutdown must not keep the process alive
     let failed: Set<string>;
     try {
       const response = await this.options.handler({ Records: messages.map((m) => toSqsRecord(m, this.address)) });

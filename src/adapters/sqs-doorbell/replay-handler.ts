@@ -6,6 +6,14 @@ import { decodeMessage, MalformedDoorbellMessageError } from './message.js';
 
 export type SqsReplayHandler = (event: SQSEvent, context?: Context) => Promise<SQSBatchResponse>;
 
+/** A replay given up because its process is shutting down: nothing of it was recorded, its message goes back. */
+export class ReplayStoppedError extends Error {
+  constructor() {
+    super('the replay was stopped: this process is shutting down');
+    this.name = 'ReplayStoppedError';
+  }
+}
+
 /** The replays of one batch: they may share work (lane listings), and `finish` runs once all of them ended. */
 export interface ReplayBatch {
   replay(ref: EntryRef): Promise<unknown>;
@@ -37,6 +45,14 @@ export function sqsReplayHandler(replays: { batch(): ReplayBatch }, logger: Logg
     try {
       await batch.replay(ref);
     } catch (error) {
+      if (error instanceof ReplayStoppedError) {
+        logger.info('replay stopped by the shutdown; SQS delivers the message again', {
+          messageId: message.messageId,
+          entryId: ref.id,
+          lane: ref.lane,
+        });
+        throw error;
+      }
       logger.error('replay failed; SQS delivers the message again', {
         messageId: message.messageId,
         entryId: ref.id,

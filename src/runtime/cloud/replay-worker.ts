@@ -1,3 +1,4 @@
+import { ReplayStoppedError } from '../../adapters/sqs-doorbell/replay-handler.js';
 import type { EntryRef, JournalEntry } from '../../core/entry.js';
 import { NotFoundError } from '../../core/errors.js';
 import type { JournalStore } from '../../core/journal.js';
@@ -108,6 +109,8 @@ export class CloudReplayWorker {
   /** The replays running in this process, by `lane/id`: what a newer overlapping entry may wait for here. */
   private readonly running = new Map<string, Promise<unknown>>();
   private readonly listings: LaneListings;
+  /** Aborted when the process gives up the replays still running (see abandon). */
+  private readonly stopping = new AbortController();
 
   constructor(private readonly options: CloudReplayWorkerOptions) {
     this.now = options.now ?? (() => new Date());
@@ -134,6 +137,16 @@ export class CloudReplayWorker {
     };
   }
 
+  /**
+   * Stops the replays in flight (shutting down, once their grace is over): their requests to the peers are aborted,
+   * nothing of their outcome is recorded (an aborted request says nothing about the peer or the entry: recorded, it
+   * marked a healthy peer OFFLINE for every process), and each ends with ReplayStoppedError, so that its message
+   * goes back to the queue. Deliveries that start afterwards stop at once the same way.
+   */
+  abandon(): void {
+    this.stopping.abort();
+  }
+
   /** One delivery of a doorbell message, as a batch of its own. */
   async replay(ref: EntryRef): Promise<ReplayDecision> {
     const batch = this.batch();
@@ -146,6 +159,7 @@ export class CloudReplayWorker {
 
   private async replayOnce(ref: EntryRef, batch: BatchState): Promise<ReplayDecision> {
     const { logger } = this.options;
+    if (this.stopping.signal.aborted) throw new ReplayStoppedError();
     const listing = await this.listings.covering(ref, batch.since);
     const entry = listing.find(ref.id);
     if (!entry) {
@@ -272,17 +286,18 @@ export class CloudReplayWorker {
 
   private async apply(peer: Peer, entry: JournalEntry, batch: BatchState, claim?: EntryClaim): Promise<ReplayDecision> {
     const { store, logger } = this.options;
-    const claimed = claim?.signal;
+    const claimed = claim ? AbortSignal.any([claim.signal, this.stopping.signal]) : this.stopping.signal;
     const started = performance.now();
     const attempt = await peer
       .apply(entry, () => store.readBody(entry), claimed)
       .catch((error: unknown) => {
         // S3 failed to hand us the body (throttling, an outage): retry the message rather than park the entry.
-        if (isServiceError(error) && !claimed?.aborted) throw error;
+        if (isServiceError(error) && !claimed.aborted) throw error;
         return unexpectedOutcome(error);
       });
     const durationMs = performance.now() - started;
-    if (claimed?.aborted) {
+    if (this.stopping.signal.aborted) throw new ReplayStoppedError();
+    if (claimed.aborted) {
       // The claim was lost meanwhile: the entry is another process's now. Its outcome (say, the dropped request
       // read as "offline") says nothing about the peer or the entry, so nothing is recorded.
       return this.claimLost(entry, { durationMs: Math.round(durationMs) });
@@ -294,9 +309,10 @@ export class CloudReplayWorker {
       at: this.now(),
       maxRepeats: this.options.maxRepeats,
     });
+    if (this.stopping.signal.aborted) throw new ReplayStoppedError();
     if (settled.health) await health.record(entry.peer, settled.health);
     const { outcome } = settled;
-    if (claimed?.aborted) {
+    if (claimed.aborted) {
       // Lost while the outcome was settled (a probe can take a while): the entry is another process's now, and
       // neither a purge nor a park of it is this delivery's to write.
       return this.claimLost(entry, { outcome: outcome.kind });

@@ -107,7 +107,9 @@ export async function startCloudServe(config: RelayConfig, options: CloudServeOp
         await server.close();
         clearInterval(timer);
         await jobLoop.stop();
-        await poller.stop();
+        // Past the grace, the replays still running are aborted, recording nothing, and their messages go back:
+        // closing the peers under them made them fail as if the peer were down (OFFLINE for every process).
+        await poller.stop(undefined, () => relay.worker.abandon());
         await sweeping;
         await relay.close();
         logger.info('relay stopped');
