@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { messageGroupId } from '../../src/adapters/sqs-doorbell/groups.js';
@@ -8,6 +8,7 @@ import { type LogFields, type Logger, silentLogger } from '../../src/core/logger
 import { createCloudRelay } from '../../src/runtime/cloud/relay.js';
 import { type CloudServe, type CloudServeOptions, startCloudServe } from '../../src/runtime/cloud/serve.js';
 import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
+import { HoldingProxy } from '../support/holding-proxy.js';
 import { freshBucket, type Moto, motoAvailable, motoS3Client, startMoto } from '../support/moto.js';
 import { waitFor } from '../support/node-client.js';
 import { parseExposition } from '../support/prometheus.js';
@@ -54,22 +55,37 @@ function recordingLogger(lines: string[]): Logger {
   return { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') };
 }
 
-/** The whole cloud system in this process: API on Node, queue poller, sweep timer; S3 + SQS on moto. */
-async function cloudRelay(peer: ApachePeer, extra: Partial<CloudServeOptions> = {}): Promise<CloudServe> {
+/** Each relay's bucket and queue, for another process on the same journal. */
+const journals = new WeakMap<CloudServe, { bucket: string; queue: string }>();
+
+/**
+ * The whole cloud system in this process: API on Node, queue poller, sweep timer; S3 + SQS on moto. `where`: the
+ * peer at another URL (a proxy in front of it), or the bucket and queue of another relay (a process after it).
+ */
+async function cloudRelay(
+  peer: ApachePeer,
+  extra: Partial<CloudServeOptions> = {},
+  where: { peerUrl?: string; journalOf?: CloudServe } = {},
+): Promise<CloudServe> {
   const lines: string[] = [];
-  const bucket = await freshBucket(s3);
-  const queue = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: `relay-${randomBytes(4).toString('hex')}.fifo`,
-      Attributes: { FifoQueue: 'true', VisibilityTimeout: '30' },
-    }),
-  );
+  const shared = where.journalOf && journals.get(where.journalOf);
+  const bucket = shared?.bucket ?? (await freshBucket(s3));
+  const queue =
+    shared?.queue ??
+    (
+      await sqs.send(
+        new CreateQueueCommand({
+          QueueName: `relay-${randomBytes(4).toString('hex')}.fifo`,
+          Attributes: { FifoQueue: 'true', VisibilityTimeout: '30' },
+        }),
+      )
+    ).QueueUrl!;
   const config = parseConfig(
     {
       listen: { host: '127.0.0.1', port: 0 },
       journal: `s3://${bucket}/relay`,
-      queue: queue.QueueUrl,
-      peers: [peerConfig(peer, 'server2')],
+      queue,
+      peers: [{ ...peerConfig(peer, 'server2'), ...(where.peerUrl && { url: where.peerUrl }) }],
       vfs: [{ path: '/user_homes', replicate: true }],
       auth: { adminToken: ADMIN_TOKEN, nodeTokens: { 'node-a': NODE_A_TOKEN } },
     },
@@ -85,6 +101,7 @@ async function cloudRelay(peer: ApachePeer, extra: Partial<CloudServeOptions> = 
   });
   cleanups.push(() => relay.close());
   relayLogs.set(relay, lines);
+  journals.set(relay, { bucket, queue });
   return relay;
 }
 
@@ -331,6 +348,57 @@ describeWithServer(
       expect(refused.status).toBe(413);
       await lambda.close();
     }, 120_000);
+
+    // A shutdown while a replay is in flight closed the peers under it after the poller's grace: the failed request
+    // marked the healthy peer OFFLINE in the shared state for every process, recorded a failed attempt, and the
+    // batch's heartbeat kept its message in flight (found by a review). Such replays are now aborted, recording
+    // nothing, and their messages go back.
+    it('a shutdown aborts a replay in flight past the grace: the peer stays ONLINE, the change arrives later', async () => {
+      const server = await apache();
+      const proxy = new HoldingProxy(server.port);
+      await proxy.start();
+      cleanups.push(() => proxy.close());
+      const first = await cloudRelay(server, { poller: { waitTimeSeconds: 1, graceMs: 200 } }, { peerUrl: proxy.url });
+      const lines = relayLogs.get(first)!;
+      // The replay's first request to the peer is held at the proxy: a slow peer.
+      const held = proxy.hold((r) => r.method === 'MKCOL');
+      cleanups.push(async () => held.release());
+      const { commit } = await post(first, {
+        action: 'upload',
+        path: '/user_homes/shutdown/a.txt',
+        body: Buffer.from('a'),
+      });
+      expect(commit?.status).toBe(200);
+      await held.arrived;
+
+      // SIGTERM: close(). The peer answers the held request only once the peers are being closed, as a slow one would.
+      const closeRelay = first.relay.close.bind(first.relay);
+      first.relay.close = async () => {
+        const closing = closeRelay();
+        held.release();
+        await closing;
+      };
+      await first.close();
+      // However the replay ended (before: after close() returned, failing against the closed peer).
+      await waitFor(
+        async () =>
+          lines.some((l) => /replay stopped by the shutdown|replay did not apply|replayed |replay failed/.test(l)),
+        30_000,
+        () => lines.join('\n'),
+      );
+      const state = await s3
+        .send(new GetObjectCommand({ Bucket: journals.get(first)!.bucket, Key: 'relay/peers/server2.json' }))
+        .then((o) => o.Body!.transformToString())
+        .catch(() => '{}');
+      expect((JSON.parse(state) as { status?: string }).status ?? 'ONLINE').toBe('ONLINE');
+      expect(lines.filter((l) => /replay did not apply|replayed /.test(l))).toEqual([]);
+      expect(lines.some((l) => l.includes('replay stopped by the shutdown'))).toBe(true);
+
+      // Nothing lost: the next process replays the change.
+      const next = await cloudRelay(server, {}, { journalOf: first });
+      await waitFor(async () => (await server.tree()).has('user_homes/shutdown/a.txt'), 30_000);
+      expect(await drained(next, 30_000)).toMatchObject({ pending: 0, failed: 0, conflicts: 0 });
+    }, 90_000);
 
     it('replays a rename across message groups after the older changes it overlaps', async () => {
       const server = await apache();
