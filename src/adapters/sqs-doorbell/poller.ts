@@ -36,6 +36,9 @@ export interface SqsPollerOptions {
  * deliver again. SQS itself keeps a FIFO group's messages out of every other receive while one is in flight, so
  * any number of loops and processes preserve each group's order.
  */
+/** How long `stop` waits for abandoned batches to hand back their claims and messages. */
+const ABANDONED_WAIT_MS = 30_000;
+
 export class SqsReplayPoller {
   private readonly address: QueueAddress;
   /** Aborts the long polls on stop (one controller per poll: the SDK leaves its listener on the signal). */
@@ -61,8 +64,8 @@ export class SqsReplayPoller {
   /**
    * Stops receiving and waits (at most `graceMs`) for the batches in hand. Past that, `abandon` is called (it must
    * make the handler end its replays soon, failing them: the replay worker's `abandon`), and the batches are waited
-   * for once more (as long again at most): their failed messages are given back to the queue (visible again after
-   * `retryDelaySeconds`), and the heartbeats that kept them in flight stop.
+   * for once more, until they have released what they held and their failed messages are given back to the queue
+   * (visible again after `retryDelaySeconds`; at most ABANDONED_WAIT_MS, should S3 or SQS not answer).
    */
   async stop(graceMs = this.options.graceMs ?? 10_000, abandon?: () => void): Promise<void> {
     this.stopped = true;
@@ -71,7 +74,9 @@ export class SqsReplayPoller {
     if (await this.settledWithin(graceMs)) return;
     if (!abandon) return;
     abandon();
-    if (!(await this.settledWithin(graceMs))) this.logger.warn('replays still running after the shutdown grace');
+    if (!(await this.settledWithin(ABANDONED_WAIT_MS))) {
+      this.logger.warn('replays still running after the shutdown grace');
+    }
   }
 
   private async settledWithin(ms: number): Promise<boolean> {
