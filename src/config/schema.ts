@@ -243,7 +243,10 @@ export const replicationUser = z
 export const autoPlay = z
   .boolean()
   .default(false)
-  .describe('a new change for an OFFLINE peer triggers an immediate ping (off: it slows nodes while a peer is down)');
+  .describe(
+    'a new change for an OFFLINE peer triggers an immediate ping (off: it slows nodes while a peer is down; never ' +
+      'while the peer asked to wait with Retry-After)',
+  );
 
 const journal = z
   .string()

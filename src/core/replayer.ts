@@ -139,7 +139,11 @@ export class Replayer implements Doorbell {
       if (state) lanes.add(state);
     }
     for (const state of lanes) {
-      if (this.options.health.current(state.peer) !== 'ONLINE') this.options.onEntryForDownPeer?.(state.peer);
+      // Not a peer that asked to wait (Retry-After): a probe now would end its wait with the first new change.
+      const { health } = this.options;
+      if (health.current(state.peer) !== 'ONLINE' && !health.waiting(state.peer)) {
+        this.options.onEntryForDownPeer?.(state.peer);
+      }
       this.schedule(state);
     }
   }
@@ -247,9 +251,15 @@ export class Replayer implements Doorbell {
   }
 
   private async refresh(ref: EntryRef): Promise<LaneState | undefined> {
-    const entry = await this.options.store.read(ref);
+    const finishedBefore = this.lanes.get(ref.lane)?.finished;
+    let entry = await this.options.store.read(ref);
     const state = this.lanes.get(ref.lane) ?? (entry ? this.laneState(ref.lane, entry.peer) : undefined);
     if (!state) return undefined;
+    // A replay of the entry may have ended while it was read (as for a sweep's listing): a copy read before its purge
+    // would be put back and sent again. Read once more when a replay of the lane finished meanwhile.
+    if (entry && finishedBefore !== undefined && state.finished !== finishedBefore && !state.inFlight.has(ref.id)) {
+      entry = await this.options.store.read(ref);
+    }
     if (state.inFlight.has(ref.id)) {
       // Skipped (or purged) while its request is out: its paths hold back what overlaps it until the request has
       // ended, as for any entry in flight (the replay then finds it gone and forgets it). Forgotten now, a newer
@@ -482,6 +492,8 @@ export class Replayer implements Doorbell {
    */
   private backOff(state: LaneState, entry: JournalEntry): void {
     const key = refKey(entry);
+    // Stopped, or the entry is gone (skipped while its request was out): nothing will wait for the timer.
+    if (this.stopped || !state.index.get(entry.id)) return;
     const failures = (this.backoff.get(key)?.failures ?? 0) + 1;
     this.clearBackoff(key);
     const base = this.options.retryBaseMs ?? 1000;
