@@ -9,6 +9,7 @@ import { StampClock } from '../../src/core/stamp.js';
 import type { EntryClaim, EntryClaims } from '../../src/runtime/cloud/entry-claims.js';
 import { firstBlocker, readyEntries } from '../../src/runtime/cloud/lane-order.js';
 import { nextPeerState, type PeerStateStore } from '../../src/runtime/cloud/peer-state.js';
+import { autoPlay } from '../../src/runtime/cloud/relay.js';
 import { CloudReplayWorker } from '../../src/runtime/cloud/replay-worker.js';
 import { SharedPeerHealth } from '../../src/runtime/cloud/shared-health.js';
 import { CloudSweeper, type QueueFigures } from '../../src/runtime/cloud/sweep.js';
@@ -804,5 +805,35 @@ describe('CloudSweeper', () => {
     const report = await s.run();
     expect(report.orphanClaims).toBe(0);
     expect(rung.map((r) => r.ids)).toEqual([[ready.id]]);
+  });
+});
+
+describe('autoPlay in cloud mode', () => {
+  // As in the embedded relay (found by a review there): the first new change probed a peer whose Retry-After was
+  // running, and ended the wait it asked for.
+  async function rig(down: ReplayOutcome) {
+    const health = new SharedPeerHealth({
+      peers: new Map([['server2', new FakePeer() as Peer]]),
+      store: new MemoryPeerStates(),
+      logger: silentLogger,
+      onlineCacheMs: 0,
+    });
+    await health.record('server2', down);
+    const pings: string[] = [];
+    const monitor = {
+      state: (p: string) => health.state(p),
+      ping: async (p: string) => {
+        pings.push(p);
+        return health.state(p);
+      },
+    };
+    const doorbell = autoPlay({ ring: async () => {} }, health, monitor);
+    await doorbell.ring([entry({ action: 'makedir', path: '/user_homes/a' })]);
+    return pings;
+  }
+
+  it('pings a peer that is down when a change for it is rung, but not while it asked to wait', async () => {
+    expect(await rig({ kind: 'offline', reason: 'connect ECONNREFUSED' })).toEqual(['server2']);
+    expect(await rig({ kind: 'offline', reason: 'HTTP 429', status: 429, retryAfterMs: 60_000 })).toEqual([]);
   });
 });

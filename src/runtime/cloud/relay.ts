@@ -301,12 +301,18 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
 }
 
 /** autoPlay (CONTRACT): a new change for a peer that is not ONLINE pings it at once (and drains if it answers). */
-function autoPlay(inner: Doorbell, health: SharedPeerHealth, monitor: PeerMonitor): Doorbell {
+export function autoPlay(inner: Doorbell, health: SharedPeerHealth, monitor: PeerMonitor): Doorbell {
   return {
     ring: async (refs) => {
       await inner.ring(refs);
       const peers = new Set(refs.map((r) => (r as Partial<JournalEntry>).peer).filter((p) => p !== undefined));
-      for (const peer of peers) if ((await health.status(peer)) !== 'ONLINE') await monitor.ping(peer);
+      for (const peer of peers) {
+        if ((await health.status(peer)) === 'ONLINE') continue;
+        // Not a peer that asked to wait (Retry-After): a probe now would end its wait with the first new change.
+        const { retryAt } = await health.state(peer);
+        if (retryAt !== undefined && Date.parse(retryAt) > Date.now()) continue;
+        await monitor.ping(peer);
+      }
     },
   };
 }
