@@ -34,9 +34,38 @@ export interface RelayConfigSources {
 
 /** The relay config for the functions, as a CloudFormation string (bucket name and queue URL are resolved at deploy). */
 export function relayConfigJson({ settings, journalBucket, doorbell }: RelayConfigSources): string {
-  return Stack.of(journalBucket).toJsonString({
-    journal: `s3://${journalBucket.bucketName}/${settings.journalPrefix}`,
-    queue: doorbell.queueUrl,
+  return Stack.of(journalBucket).toJsonString(relayConfig(settings, journalBucket.bucketName, doorbell.queueUrl));
+}
+
+/** Lambda's limit on a function's environment variables, names and values together. */
+export const LAMBDA_ENVIRONMENT_BYTES = 4096;
+
+/**
+ * How many bytes the functions' environment takes at most once deployed: the config with the longest bucket name
+ * and queue and secret ARNs CloudFormation may give them, and `fixed` (the variables every function has). More than
+ * LAMBDA_ENVIRONMENT_BYTES fails the deployment (not the synth) with CloudFormation rolling back.
+ */
+export function environmentBytes(settings: RelaySettings, fixed: Record<string, string>): number {
+  const longest = {
+    bucket: 'b'.repeat(63),
+    queue: `https://sqs.ap-southeast-3.amazonaws.com/123456789012/${'q'.repeat(75)}.fifo`,
+    secret: `arn:aws:secretsmanager:ap-southeast-3:123456789012:secret:${'s'.repeat(64)}-AbCdEf`,
+  };
+  const environment = {
+    ...fixed,
+    [ENV.config]: JSON.stringify(relayConfig(settings, longest.bucket, longest.queue)),
+    [ENV.secretsArn]: settings.secretArn ?? longest.secret,
+  };
+  return Object.entries(environment).reduce(
+    (sum, [name, value]) => sum + Buffer.byteLength(name) + Buffer.byteLength(value),
+    0,
+  );
+}
+
+function relayConfig(settings: RelaySettings, bucketName: string, queueUrl: string) {
+  return {
+    journal: `s3://${bucketName}/${settings.journalPrefix}`,
+    queue: queueUrl,
     peers: settings.peers.map((peer) => ({
       ...peer,
       pingIntervalSeconds: peer.pingIntervalSeconds ?? settings.pingIntervalSeconds,
@@ -46,5 +75,5 @@ export function relayConfigJson({ settings, journalBucket, doorbell }: RelayConf
     replicationUser: settings.replicationUser,
     autoPlay: settings.autoPlay,
     deleteGuard: settings.deleteGuard,
-  });
+  };
 }

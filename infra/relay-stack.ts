@@ -3,12 +3,13 @@ import type { Construct } from 'constructs';
 import { DEFAULT_METRICS_NAMESPACE } from '../src/observability/metric-names.js';
 import { JournalStorage } from './constructs/journal-storage.js';
 import { RelayApi } from './constructs/relay-api.js';
+import { baseEnvironment } from './constructs/relay-function.js';
 import { REPLAY_TIMEOUT, RelayFunctions } from './constructs/relay-functions.js';
 import { RelayObservability } from './constructs/relay-observability.js';
 import { acknowledgeNagFindings } from './nag-suppressions.js';
 import { FUNCTION_ENTRIES, type FunctionName } from './paths.js';
-import { ENV, relayConfigJson } from './relay-config.js';
-import { pingRateMinutes, type RelaySettings } from './settings.js';
+import { ENV, environmentBytes, LAMBDA_ENVIRONMENT_BYTES, relayConfigJson } from './relay-config.js';
+import { CONTEXT_KEY, pingRateMinutes, type RelaySettings, RelaySettingsError } from './settings.js';
 
 export interface RelayStackProps extends StackProps {
   settings: RelaySettings;
@@ -30,6 +31,15 @@ export class RelayStack extends Stack {
     super(scope, id, props);
     const { settings } = props;
     const rate = pingRateMinutes(settings);
+    const environment = environmentBytes(settings, baseEnvironment(settings.serviceName, DEFAULT_METRICS_NAMESPACE));
+    if (environment > LAMBDA_ENVIRONMENT_BYTES) {
+      // CloudFormation would roll the deployment back; say so at synth, with what takes the room.
+      throw new RelaySettingsError(
+        `context ${CONTEXT_KEY}: the functions would carry up to ${environment} bytes of environment, more than ` +
+          `Lambda's ${LAMBDA_ENVIRONMENT_BYTES} (the relay's config: ${settings.peers.length} peers, ` +
+          `${settings.sources?.length ?? 0} sources, ${settings.vfs.length} locations); the deployment would fail`,
+      );
+    }
 
     this.storage = new JournalStorage(this, 'Storage', {
       journalPrefix: settings.journalPrefix,

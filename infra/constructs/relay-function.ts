@@ -39,6 +39,16 @@ export interface RelayFunctionProps {
   retryAttempts?: number;
 }
 
+/** What every function's environment holds besides what its props add. */
+export function baseEnvironment(serviceName: string, metricsNamespace: string): Record<string, string> {
+  return {
+    NODE_OPTIONS: '--enable-source-maps',
+    POWERTOOLS_SERVICE_NAME: serviceName,
+    POWERTOOLS_METRICS_NAMESPACE: metricsNamespace,
+    POWERTOOLS_LOG_LEVEL: 'INFO',
+  };
+}
+
 export class RelayFunction extends Construct {
   readonly function: NodejsFunction;
   readonly role: iam.Role;
@@ -69,13 +79,7 @@ export class RelayFunction extends Construct {
       logGroup: this.logGroup,
       projectRoot: REPO_ROOT,
       depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
-      environment: {
-        NODE_OPTIONS: '--enable-source-maps',
-        POWERTOOLS_SERVICE_NAME: props.serviceName,
-        POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
-        POWERTOOLS_LOG_LEVEL: 'INFO',
-        ...props.environment,
-      },
+      environment: { ...baseEnvironment(props.serviceName, props.metricsNamespace), ...props.environment },
       bundling: {
         format: OutputFormat.ESM,
         target: 'node22',

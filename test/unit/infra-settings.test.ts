@@ -4,7 +4,10 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { JournalStorage, PARKED_TAG } from '../../infra/constructs/journal-storage.js';
+import { baseEnvironment } from '../../infra/constructs/relay-function.js';
 import { REPO_ROOT } from '../../infra/paths.js';
+import { environmentBytes, LAMBDA_ENVIRONMENT_BYTES } from '../../infra/relay-config.js';
+import { RelayStack } from '../../infra/relay-stack.js';
 import {
   CONTEXT_KEY,
   DEFAULT_SETTINGS,
@@ -129,5 +132,23 @@ describe('journal storage', { timeout: 60_000 }, () => {
       secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:vfs-relay-AbCdEf',
     });
     template.resourceCountIs('AWS::SecretsManager::Secret', 0);
+  });
+});
+
+describe("the functions' environment (Lambda takes 4 KB of it)", () => {
+  // The relay's config travels in an environment variable: past 4 KB CloudFormation rolled the deployment back, long
+  // after a synth that passed (found by a review). The synth now refuses such settings.
+  const many = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({ ...peer, name: `peer-${i}`, url: `https://dav-${i}.example.com/webdav/` }));
+
+  it('fits for a few peers, and is refused at synth with what takes the room when it would not', () => {
+    const fixed = baseEnvironment('vfs-relay', 'VfsRelay');
+    const small = settingsFromContext({ peers: many(3) });
+    expect(environmentBytes(small, fixed)).toBeLessThan(LAMBDA_ENVIRONMENT_BYTES);
+    const large = settingsFromContext({ peers: many(40) });
+    expect(environmentBytes(large, fixed)).toBeGreaterThan(LAMBDA_ENVIRONMENT_BYTES);
+    expect(() => new RelayStack(new App(), 'TooLarge', { settings: large })).toThrow(
+      /context vfsRelay: the functions would carry up to \d+ bytes of environment, more than Lambda's 4096 \(the relay's config: 40 peers, 0 sources, 1 locations\)/,
+    );
   });
 });
