@@ -74,7 +74,15 @@ export class HeldChanges {
     for (const entry of await this.entries()) {
       if (entry.hold === 'window') origins.delete(deleteOrigin(entry));
     }
+    if (origins.size === 0) return;
     for (const origin of origins) await guard.rearm(origin);
+    // A delete of one of them HELD meanwhile by another process (cloud mode) keeps its origin tripped: looked for
+    // after clearing, as that process looks at the trip after journaling it — one of the two sees the other.
+    for (const entry of await this.entries()) {
+      if (entry.hold === 'window' && origins.has(deleteOrigin(entry))) {
+        await guard.trip(deleteOrigin(entry), entry.lastError ?? 'delete guard: deletes held');
+      }
+    }
   }
 
   /**

@@ -171,6 +171,11 @@ export class ChangeIntake {
             this.ledger.closed(id);
             throw error;
           });
+          // Journaled HELD by the window rule: its origin stays tripped, even if an operator's release in another
+          // process (cloud mode) cleared the trip while this delete was on its way into the journal (see also
+          // HeldChanges.rearm, which looks again after clearing).
+          const held = guarded[0]!;
+          if (held.hold === 'window') await this.deps.deleteGuard?.trip(deleteOrigin(held), held.lastError ?? '');
           return guarded;
         } finally {
           journaled?.();

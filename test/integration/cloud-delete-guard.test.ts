@@ -11,6 +11,7 @@ import { type CloudRelay, createCloudRelay } from '../../src/runtime/cloud/relay
 import { type CloudServe, startCloudServe } from '../../src/runtime/cloud/serve.js';
 import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
 import { writeTree } from '../support/convergence.js';
+import { HoldingProxy } from '../support/holding-proxy.js';
 import { freshBucket, type Moto, motoAvailable, motoS3Client, startMoto } from '../support/moto.js';
 import { ADMIN_TOKEN, auth, jsonHeaders, NODE_A_TOKEN, NODE_B_TOKEN } from '../support/relay.js';
 import { describeWithServer } from '../support/servers.js';
@@ -194,6 +195,34 @@ describeWithServer(
       expect(statuses.filter((s) => s === 'HELD')).toHaveLength(20);
       expect(await heldPaths(first.app.request)).toHaveLength(20);
       expect(await admin(second.app.request, 'POST', '/v1/holds/discard?node=node-b')).toEqual({ discarded: 20 });
+    }, 120_000);
+
+    it('a release in one API process while another journals a HELD delete of the node leaves the node tripped', async () => {
+      // The release cleared the node's trip while the other process's HELD delete was on its way into the journal,
+      // and the node's next deletes passed (found by a review; the embedded relay guards this within its process).
+      const config = await cloudConfig(1);
+      const first = lambdaApi(config);
+      // The second API process reaches S3 through a proxy that can make its journal write wait.
+      const proxy = new HoldingProxy(Number(new URL(moto.endpoint).port));
+      await proxy.start();
+      cleanups.push(() => proxy.close());
+      const c = clients();
+      const second = createCloudRelay(config, { ...c, s3: { ...c.s3, endpoint: proxy.url.replace(/\/$/, '') } });
+      cleanups.push(() => second.close());
+
+      expect(await remove(first.app.request, NODE_A_TOKEN, '/user_homes/rr/a')).toBe('PENDING');
+      expect(await remove(first.app.request, NODE_A_TOKEN, '/user_homes/rr/b')).toBe('HELD'); // tripped
+      // node-a's next delete reaches the second process: admitted HELD, its config.XML write waits.
+      const write = proxy.hold((r) => r.method === 'PUT' && r.path.endsWith('config.XML'));
+      const third = remove(second.app.request, NODE_A_TOKEN, '/user_homes/rr/c');
+      await write.arrived;
+      // Meanwhile the operator releases what the first process lists as node-a's holds (b only).
+      expect(await admin(first.app.request, 'POST', '/v1/holds/release?node=node-a')).toEqual({ released: 1 });
+      write.release();
+      expect(await third).toBe('HELD');
+      expect(await heldPaths(first.app.request)).toEqual(['/user_homes/rr/c']);
+      // A delete of node-a HELD by the window rule is in the journal: node-a is still tripped.
+      expect(await remove(first.app.request, NODE_A_TOKEN, '/user_homes/rr/d')).toBe('HELD');
     }, 120_000);
 
     it('two API processes 5 ms apart across a step boundary pass no more than maxDeletes between them', async () => {
