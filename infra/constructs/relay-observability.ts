@@ -8,6 +8,7 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { METRIC } from '../../src/observability/metric-names.js';
+import { PING_DUE_FRACTION } from '../../src/runtime/cloud/sweep.js';
 import type { FunctionName } from '../paths.js';
 import { RelayDashboard } from './relay-dashboard.js';
 import type { RelayFunction } from './relay-function.js';
@@ -82,14 +83,14 @@ export class RelayObservability extends Construct {
 
   /**
    * Ping periods that span `offlinePings` failed probes of `peer` in a row. The ping publishes every peer's status
-   * each run, but probes a peer with a longer pingIntervalSeconds only every few runs (when 90 % of its interval
-   * has passed): one failed probe of it reads OFFLINE for that many periods, and an alarm over `offlinePings`
+   * each run, but probes a peer with a longer pingIntervalSeconds only every few runs (when PING_DUE_FRACTION of
+   * its interval has passed): one failed probe of it reads OFFLINE for that many periods, and an alarm over `offlinePings`
    * periods fired on it. CloudWatch takes at most a day of periods.
    */
   private offlinePeriods(peer: string): number {
     const rate = this.props.pingRateMinutes * 60;
     const interval = this.props.peerPingSeconds?.[peer] ?? rate;
-    const runsPerProbe = Math.max(1, Math.ceil((0.9 * interval) / rate));
+    const runsPerProbe = Math.max(1, Math.ceil((PING_DUE_FRACTION * interval) / rate));
     const periods = (this.props.alarms.offlinePings - 1) * runsPerProbe + 1;
     return Math.max(1, Math.min(periods, Math.floor(86_400 / rate)));
   }
@@ -97,6 +98,7 @@ export class RelayObservability extends Construct {
   private createAlarms(): void {
     const { alarms, peers } = this.props;
     for (const peer of peers) {
+      const offlinePeriods = this.offlinePeriods(peer);
       this.alarm(`PeerOffline${peer}`, `${peer}-offline`, {
         alarmDescription:
           `Peer ${peer} has not been ONLINE for ${alarms.offlinePings} pings in a row (OFFLINE or UNAUTHORIZED, ` +
@@ -104,8 +106,8 @@ export class RelayObservability extends Construct {
         metric: this.metrics.peer(METRIC.peerOnline, peer),
         threshold: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-        evaluationPeriods: this.offlinePeriods(peer),
-        datapointsToAlarm: this.offlinePeriods(peer),
+        evaluationPeriods: offlinePeriods,
+        datapointsToAlarm: offlinePeriods,
         // No PeerOnline at all means no ping got through: nothing says the peer is online.
         treatMissingData: cloudwatch.TreatMissingData.BREACHING,
       });

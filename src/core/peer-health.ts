@@ -45,8 +45,8 @@ export class PeerHealth implements PeerMonitor {
 
   /** True while the peer's Retry-After has not passed: scheduled pings leave it alone. */
   waiting(peer: string): boolean {
-    const retryAt = this.states.get(peer)?.retryAt;
-    return retryAt !== undefined && Date.parse(retryAt) > this.now().getTime();
+    const state = this.states.get(peer);
+    return state !== undefined && isWaiting(state, this.now().getTime());
   }
 
   /** Whether the peer applied a change after `since` (ISO time; undefined: ever, since this process started). */
@@ -149,6 +149,11 @@ export function statusOf(outcome: ReplayOutcome): PeerStatus {
   return outcome.kind === 'offline' ? 'OFFLINE' : outcome.kind === 'unauthorized' ? 'UNAUTHORIZED' : 'ONLINE';
 }
 
+/** Whether the peer asked to wait (Retry-After) until after `nowMs`: no probe may end that wait early. */
+export function isWaiting(state: PeerState, nowMs: number): boolean {
+  return state.retryAt !== undefined && Date.parse(state.retryAt) > nowMs;
+}
+
 /**
  * Folds an outcome into a peer's state (the embedded PeerHealth and the cloud's shared state alike). A peer that
  * asked to wait (Retry-After, kept as `retryAt`) stays down until then: an answer to a request that was already
@@ -156,7 +161,7 @@ export function statusOf(outcome: ReplayOutcome): PeerStatus {
  */
 export function nextPeerState(previous: PeerState, outcome: ReplayOutcome, probed: boolean, at: string): PeerState {
   const now = Date.parse(at);
-  const waiting = previous.retryAt !== undefined && Date.parse(previous.retryAt) > now;
+  const waiting = isWaiting(previous, now);
   const status = statusOf(outcome);
   if (waiting && !probed && status === 'ONLINE') return { ...previous };
   const next: PeerState = { ...previous, status };

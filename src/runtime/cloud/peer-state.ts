@@ -2,7 +2,7 @@ import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/clie
 import { isConditionalConflict, isMissingObject, isPreconditionFailed } from '../../adapters/s3-journal/util.js';
 import type { PeerState, PeerStatus } from '../../core/peer.js';
 
-export { nextPeerState, statusOf } from '../../core/peer-health.js';
+export { isWaiting, nextPeerState, statusOf } from '../../core/peer-health.js';
 
 /** A peer's shared state and the version it was read at (for a conditional write). */
 export interface VersionedPeerState {

@@ -40,7 +40,7 @@ import { S3EntryClaims, type S3EntryClaimsOptions } from './entry-claims.js';
 import { checkCloudConfig } from './env.js';
 import { CloudJobs } from './jobs/cloud-jobs.js';
 import { S3Objects } from './jobs/s3-objects.js';
-import { S3PeerStateStore } from './peer-state.js';
+import { isWaiting, S3PeerStateStore } from './peer-state.js';
 import { withPurgeNotes } from './purge-notes.js';
 import { CloudReplayWorker } from './replay-worker.js';
 import { SharedPeerHealth } from './shared-health.js';
@@ -309,8 +309,7 @@ export function autoPlay(inner: Doorbell, health: SharedPeerHealth, monitor: Pee
       for (const peer of peers) {
         if ((await health.status(peer)) === 'ONLINE') continue;
         // Not a peer that asked to wait (Retry-After): a probe now would end its wait with the first new change.
-        const { retryAt } = await health.state(peer);
-        if (retryAt !== undefined && Date.parse(retryAt) > Date.now()) continue;
+        if (isWaiting(await health.state(peer), Date.now())) continue;
         await monitor.ping(peer);
       }
     },

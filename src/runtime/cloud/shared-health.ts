@@ -1,6 +1,6 @@
 import type { Logger } from '../../core/logger.js';
 import type { Peer, PeerMonitor, PeerState, PeerStatus, ReplayOutcome } from '../../core/peer.js';
-import { nextPeerState, type PeerStateStore, statusOf } from './peer-state.js';
+import { isWaiting, nextPeerState, type PeerStateStore, statusOf } from './peer-state.js';
 
 export interface SharedPeerHealthOptions {
   peers: ReadonlyMap<string, Peer>;
@@ -62,7 +62,7 @@ export class SharedPeerHealth implements PeerMonitor {
   /** The replay policy's probe: probes now, unless the peer asked to wait (Retry-After); then its status. */
   async probeStatus(peer: string): Promise<PeerStatus> {
     const state = await this.state(peer);
-    if (state.retryAt !== undefined && Date.parse(state.retryAt) > this.now().getTime()) return state.status;
+    if (isWaiting(state, this.now().getTime())) return state.status;
     return (await this.ping(peer)).status;
   }
 

@@ -13,6 +13,12 @@ import type { WaitList } from './wait-list.js';
 /** S3's clock and ours may differ by this much (Last-Modified against Date.now()). */
 const CLAIM_CLOCK_SLACK_MS = 60_000;
 
+/**
+ * A peer is probed once this share of its ping interval has passed since its last probe: a schedule that fires every
+ * interval must not skip every second probe to jitter. (The CDK app sizes the offline alarms by it.)
+ */
+export const PING_DUE_FRACTION = 0.9;
+
 export interface QueueFigures {
   visible: number;
   inFlight: number;
@@ -182,11 +188,12 @@ export class CloudSweeper {
     for (const { name, pingIntervalSeconds } of this.options.peers) {
       let state = await this.options.health.state(name);
       const lastPing = state.lastPingAt ? Date.parse(state.lastPingAt) : 0;
-      // 10 % slack: a schedule that fires every interval must not skip every second ping to jitter. A peer that
-      // asked to wait (Retry-After) is probed once the wait is over, and not before. An ONLINE peer is probed too:
-      // one that went down while nothing was replayed would show ONLINE until the next change.
+      // Due at PING_DUE_FRACTION of the interval. A peer that asked to wait (Retry-After) is probed once the wait
+      // is over, and not before. An ONLINE peer is probed too: one that went down while nothing was replayed would
+      // show ONLINE until the next change.
       const retryAt = state.retryAt === undefined ? undefined : Date.parse(state.retryAt);
-      const due = retryAt !== undefined ? now >= retryAt : now - lastPing >= pingIntervalSeconds * 900;
+      const due =
+        retryAt !== undefined ? now >= retryAt : now - lastPing >= pingIntervalSeconds * 1000 * PING_DUE_FRACTION;
       if (due) {
         state = await this.options.health.ping(name);
       }
