@@ -25,7 +25,7 @@ export interface SqsPollerOptions {
   visibilityTimeoutSeconds?: number;
   /** A failed message becomes visible again after this long (its group waits meanwhile). */
   retryDelaySeconds?: number;
-  /** How long `stop` waits for the batches in hand, and again after abandoning them (default 10 s). */
+  /** How long `stop` waits for the batches in hand before it abandons them (default 10 s). */
   graceMs?: number;
   logger?: Logger;
 }
