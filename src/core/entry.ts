@@ -1,4 +1,5 @@
 import type { LaneId } from './lane.js';
+import { orderKey } from './paths.js';
 
 /** What a node can ask to replicate through `POST /v1/changes`. */
 export const FILE_ACTIONS = ['upload', 'makedir', 'delete', 'rename', 'mdtm'] as const;
@@ -118,7 +119,10 @@ export function isUploadLike(action: Action): boolean {
   return action === 'upload' || action === 'config_put';
 }
 
-/** Every path an entry touches: its path, and for a rename its target too. */
+/**
+ * Every path an entry touches — its path, and for a rename its target too — as the replay order compares them
+ * (orderKey: one case, NFC). Two entries whose lists overlap (same path, ancestor or descendant) replay oldest first.
+ */
 export function touchedPaths(entry: Pick<JournalEntry, 'path' | 'target'>): string[] {
-  return entry.target ? [entry.path, entry.target] : [entry.path];
+  return entry.target ? [orderKey(entry.path), orderKey(entry.target)] : [orderKey(entry.path)];
 }

@@ -83,6 +83,19 @@ export function pathsOverlap(a: string, b: string): boolean {
   return isSameOrBelow(a, b) || isSameOrBelow(b, a);
 }
 
+/** Printable ASCII without capital letters: a path of only these is its own fold (see orderKey). */
+const FOLDED = /^[\x20-\x40\x5b-\x7e]*$/;
+
+/**
+ * A path as the replay order compares it: lower case, Unicode NFC. A case-insensitive peer (IIS on Windows, a
+ * macOS server) takes `/Docs/a` and `/docs/a` for one file and `é` composed or not for one letter, so changes to
+ * them must go in journal order there; on a case-sensitive peer the fold only makes such changes wait for each
+ * other, which never reorders anything.
+ */
+export function orderKey(path: string): string {
+  return FOLDED.test(path) ? path : path.toLowerCase().normalize('NFC');
+}
+
 /** The parent folder of a normalised path (`/` for a top-level name and for `/` itself). */
 export function parentOf(path: string): string {
   const cut = path.lastIndexOf('/');

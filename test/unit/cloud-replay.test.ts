@@ -207,6 +207,15 @@ describe('lane order (the embedded replayer rule over the journal)', () => {
     expect(firstBlocker(c, [a, stuck, b])?.id).toBe(stuck.id);
     expect(firstBlocker(d, [a, stuck, b])).toBeUndefined();
   });
+
+  it('takes paths that differ only in case or Unicode form for one path (a case-insensitive peer)', () => {
+    const del = entry({ action: 'delete', path: '/user_homes/John' });
+    const up = entry({ action: 'upload', path: '/user_homes/john/a' });
+    const nfd = entry({ action: 'rename', path: '/user_homes/paul/cafe\u0301', target: '/user_homes/paul/b' });
+    const nfc = entry({ action: 'upload', path: '/user_homes/paul/CAF\u00c9' });
+    expect(readyEntries([del, up, nfd, nfc]).map((e) => e.id)).toEqual([del.id, nfd.id]);
+    expect(firstBlocker(nfc, [del, up, nfd])?.id).toBe(nfd.id);
+  });
 });
 
 describe('CloudReplayWorker', () => {

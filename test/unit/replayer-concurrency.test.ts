@@ -5,6 +5,7 @@ import type { JournalEntry } from '../../src/core/entry.js';
 import type { JournalStore, StoredBody } from '../../src/core/journal.js';
 import { overlaps } from '../../src/core/journal-view.js';
 import { silentLogger } from '../../src/core/logger.js';
+import { pathsOverlap } from '../../src/core/paths.js';
 import type { Peer, ReplayOutcome } from '../../src/core/peer.js';
 import { PeerHealth } from '../../src/core/peer-health.js';
 import { Replayer, type ReplayerOptions } from '../../src/core/replayer.js';
@@ -282,5 +283,49 @@ it.each([
       await store.close();
       await tmp.remove();
     }
+  }
+});
+
+it('replays paths that differ only in case or Unicode form oldest first: one path on a case-insensitive peer', async () => {
+  const tmp = await tempDir();
+  const store = await FsJournalStore.open(tmp.dir);
+  // On IIS or a macOS server these are one folder and one file; the delete must land before what comes after it.
+  const all = [
+    entry({ action: 'delete', path: '/user_homes/docs' }),
+    entry({ action: 'makedir', path: '/user_homes/Docs/x' }),
+    entry({ action: 'makedir', path: '/user_homes/DOCS' }),
+    entry({ action: 'makedir', path: '/user_homes/caf\u00e9' }),
+    entry({ action: 'delete', path: '/user_homes/CAFE\u0301' }),
+  ];
+  await store.create(all);
+  const peer = new AnsweringPeer(all);
+  const { replayer, health } = replayerFor(store, peer);
+  /** The test's own fold, so the check does not lean on the code under test. */
+  const fold = (path: string) => path.toLowerCase().normalize('NFC');
+  const sent: string[][] = [];
+  try {
+    await replayer.sweep();
+    while (sent.length < 5) {
+      await waitFor(async () => peer.held.length > 0, 5_000);
+      await new Promise((r) => setTimeout(r, 20)); // let the replayer fill its slots with whatever it would send
+      sent.push(peer.held.map((h) => fold(h.entry.path)));
+      peer.held.shift()!.answer({ kind: 'applied' });
+    }
+    // Never two spellings of one path at the peer at once; each path's changes in journal order.
+    const together = sent.filter((held) => held.some((p, i) => held.some((q, j) => j > i && pathsOverlap(p, q))));
+    expect(together).toEqual([]);
+    expect(peer.overtakes).toEqual([]);
+    const order = sent.map((held) => held[0]);
+    expect(order.filter((p) => p!.includes('docs'))).toEqual([
+      '/user_homes/docs',
+      '/user_homes/docs/x',
+      '/user_homes/docs',
+    ]);
+  } finally {
+    for (const h of peer.held) h.answer({ kind: 'applied' });
+    await replayer.stop();
+    health.close();
+    await store.close();
+    await tmp.remove();
   }
 });
