@@ -2,7 +2,7 @@ import { handle } from 'hono/aws-lambda';
 import { IntakeMetrics } from '../src/observability/metrics.js';
 import { PowertoolsLogger } from '../src/observability/powertools-logger.js';
 import { cloudConfigFromEnv } from '../src/runtime/cloud/env.js';
-import { createCloudRelay } from '../src/runtime/cloud/relay.js';
+import { API_PROBE_TIMEOUT_MS, createCloudRelay } from '../src/runtime/cloud/relay.js';
 import { readRelaySecrets } from '../src/runtime/cloud/secrets.js';
 
 const metrics = new IntakeMetrics();
@@ -11,6 +11,7 @@ const metrics = new IntakeMetrics();
 export const relay = createCloudRelay(cloudConfigFromEnv(process.env, await readRelaySecrets()), {
   logger: new PowertoolsLogger(),
   onIgnored: (reason, node) => metrics.recordIgnored(reason, node),
+  probeTimeoutMs: API_PROBE_TIMEOUT_MS,
 });
 const app = handle(relay.app);
 export const handler: typeof app = async (event, context) => {

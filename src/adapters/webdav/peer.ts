@@ -26,6 +26,11 @@ export interface WebDavPeerOptions {
    * replication user work below its locations may refuse listing the root. At most the first four are tried.
    */
   probePaths?: readonly string[];
+  /**
+   * A deadline for a whole probe (every PROPFIND it makes), in ms: past it the peer counts as OFFLINE. Unset, each
+   * request has `timeoutMs`. Set where the caller must answer sooner (the API function behind API Gateway's 29 s).
+   */
+  probeTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -51,11 +56,13 @@ export class WebDavPeer implements Peer {
   private readonly logger: Logger | undefined;
   private readonly setsModifiedTime: boolean;
   private readonly probePaths: readonly string[];
+  private readonly probeTimeoutMs: number | undefined;
 
   constructor(options: WebDavPeerOptions) {
     this.name = options.name;
     this.setsModifiedTime = options.setModifiedTime ?? true;
     this.probePaths = (options.probePaths ?? []).filter((p) => p !== '/').slice(0, 4);
+    this.probeTimeoutMs = options.probeTimeoutMs;
     this.urls = new PeerUrls(options.url);
     const timeout = options.timeoutMs ?? 60_000;
     this.pool = new Pool(this.urls.origin, {
@@ -78,18 +85,33 @@ export class WebDavPeer implements Peer {
    * credentials work if any of them answers. 401 is the credentials refused, wherever it is asked.
    */
   async probe(): Promise<ReplayOutcome> {
+    const deadline = this.probeTimeoutMs;
+    const signal = deadline === undefined ? undefined : AbortSignal.timeout(deadline);
     return this.guard(async () => {
-      const res = await this.send('PROPFIND', this.urls.root(), { depth: '0' });
-      if (answers(res.status)) return { kind: 'applied' };
-      if (res.status === 403) {
-        for (const path of this.probePaths) {
-          const inside = await this.send('PROPFIND', this.urls.path(path, true), { depth: '0' });
-          if (answers(inside.status)) return { kind: 'applied' };
-          if (inside.status !== 403) return classifyStatus(inside.status, `PROPFIND ${path}`, inside.retryAfter);
+      if (signal) {
+        try {
+          return await this.probeWith(signal);
+        } catch (error) {
+          if (!signal.aborted) throw error;
+          const seconds = Math.round(deadline! / 100) / 10;
+          return { kind: 'offline', reason: `PROPFIND: no answer within the probe's ${seconds} s`, code: 'TIMEOUT' };
         }
       }
-      return classifyStatus(res.status, 'PROPFIND /', res.retryAfter);
+      return this.probeWith(undefined);
     });
+  }
+
+  private async probeWith(signal: AbortSignal | undefined): Promise<ReplayOutcome> {
+    const res = await this.send('PROPFIND', this.urls.root(), { depth: '0' }, undefined, signal);
+    if (answers(res.status)) return { kind: 'applied' };
+    if (res.status === 403) {
+      for (const path of this.probePaths) {
+        const inside = await this.send('PROPFIND', this.urls.path(path, true), { depth: '0' }, undefined, signal);
+        if (answers(inside.status)) return { kind: 'applied' };
+        if (inside.status !== 403) return classifyStatus(inside.status, `PROPFIND ${path}`, inside.retryAfter);
+      }
+    }
+    return classifyStatus(res.status, 'PROPFIND /', res.retryAfter);
   }
 
   async apply(entry: JournalEntry, openBody: () => Promise<StoredBody>, signal?: AbortSignal): Promise<ReplayOutcome> {

@@ -72,6 +72,11 @@ export interface CloudOptions {
   presignedMaxBytes?: number;
   /** Peer adapters by peer name; default: a WebDAV peer for each configured peer. */
   peers?: ReadonlyMap<string, Peer>;
+  /**
+   * A deadline for each probe of a peer as a whole (operator pings, autoPlay), in ms; default: the replay's request
+   * timeout per request. The API function sets API_PROBE_TIMEOUT_MS.
+   */
+  probeTimeoutMs?: number;
   /** Told about every change that was not journaled (metrics). */
   onIgnored?: (reason: IgnoredReason, node: string | undefined) => void;
   /** Told about every upload the sweep drops because its body stopped moving (metrics). */
@@ -137,10 +142,17 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
   const convergence = convergenceParts(config, logger);
   let jobs: CloudJobs | undefined;
   // Job entries go to the jobs' writer before they could reach the echo recorder: one a job skips is no replica.
-  const peers = convergence.wrap(echoRecordingPeers(options.peers ?? webDavPeers(config, logger), nodeOfPeer, echo), {
-    refuse: (entry) => jobs!.refuse(entry),
-    record: (entry, result) => jobs!.record(entry, result),
-  });
+  const peers = convergence.wrap(
+    echoRecordingPeers(
+      options.peers ?? webDavPeers(config, logger, { probeTimeoutMs: options.probeTimeoutMs }),
+      nodeOfPeer,
+      echo,
+    ),
+    {
+      refuse: (entry) => jobs!.refuse(entry),
+      record: (entry, result) => jobs!.record(entry, result),
+    },
+  );
   const health = new SharedPeerHealth({
     peers,
     store: new S3PeerStateStore(store.client, store.bucket, store.prefix),
@@ -299,6 +311,14 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     },
   };
 }
+
+/**
+ * The API function's deadline for a probe: an operator's `POST /v1/peers/{name}/ping`, and autoPlay inside a node's
+ * request, must answer before API Gateway gives up at 29 s (a peer that accepts the connection and never answers
+ * would hold each for the replay's request timeout, 60 s by default, and the caller would get a 503 from the
+ * gateway while the function went on).
+ */
+export const API_PROBE_TIMEOUT_MS = 15_000;
 
 /** autoPlay (CONTRACT): a new change for a peer that is not ONLINE pings it at once (and drains if it answers). */
 export function autoPlay(inner: Doorbell, health: SharedPeerHealth, monitor: PeerMonitor): Doorbell {
