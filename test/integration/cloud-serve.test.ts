@@ -400,6 +400,48 @@ describeWithServer(
       expect(await drained(next, 30_000)).toMatchObject({ pending: 0, failed: 0, conflicts: 0 });
     }, 90_000);
 
+    it('a long upload does not hold back the message groups of the rest of its batch', async () => {
+      const server = await apache();
+      const proxy = new HoldingProxy(server.port);
+      await proxy.start();
+      cleanups.push(() => proxy.close());
+      const group = (path: string) => messageGroupId({ lane: 'l', location: '/user_homes', path });
+      const big = '/user_homes/big/a.bin';
+      const small = '/user_homes/other/b.txt';
+      expect(group(big)).not.toBe(group(small)); // two groups, one batch
+      // Both changes are journaled and rung before anything receives: they arrive in one batch.
+      const quiet = await cloudRelay(server, { poller: { loops: 0 } }, { peerUrl: proxy.url });
+      const held = proxy.hold((r) => r.method === 'PUT' && r.path.includes('/big/'));
+      cleanups.push(async () => held.release());
+      await postAll(quiet, [
+        { action: 'upload', path: big, body: Buffer.from('a long transfer') },
+        { action: 'upload', path: small, body: Buffer.from('first') },
+      ]);
+      const relay = await cloudRelay(
+        server,
+        { poller: { loops: 2, waitTimeSeconds: 1 }, acknowledgeAfterMs: 50 },
+        { peerUrl: proxy.url, journalOf: quiet },
+      );
+      await held.arrived; // the big file's PUT is on its way to the peer, and stays there
+      await waitFor(
+        async () => (await server.tree()).get('user_homes/other/b.txt') === sha256(Buffer.from('first')),
+        30_000,
+      );
+
+      // A newer change in the small file's group: SQS hands it out only once the first one's message is deleted.
+      await postAll(relay, [{ action: 'upload', path: small, body: Buffer.from('second') }]);
+      await waitFor(
+        async () => (await server.tree()).get('user_homes/other/b.txt') === sha256(Buffer.from('second')),
+        30_000,
+        () => relayLogs.get(relay)!.slice(-20).join('\n'),
+      );
+      expect((await server.tree()).has('user_homes/big/a.bin')).toBe(false); // still in transfer
+
+      held.release();
+      expect(await drained(relay, 30_000)).toMatchObject({ pending: 0, failed: 0, conflicts: 0 });
+      expect((await server.tree()).get('user_homes/big/a.bin')).toBe(sha256(Buffer.from('a long transfer')));
+    }, 90_000);
+
     it('replays a rename across message groups after the older changes it overlaps', async () => {
       const server = await apache();
       const relay = await cloudRelay(server);

@@ -1,13 +1,12 @@
 import {
   ChangeMessageVisibilityBatchCommand,
-  DeleteMessageBatchCommand,
   type Message,
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { type Logger, silentLogger } from '../../core/logger.js';
-import { parseQueueUrl, type QueueAddress } from './queue.js';
+import { deleteMessages, parseQueueUrl, type QueueAddress } from './queue.js';
 import type { SqsReplayHandler } from './replay-handler.js';
 
 export interface SqsPollerOptions {
@@ -145,18 +144,12 @@ export class SqsReplayPoller {
 
   private async delete(messages: Message[]): Promise<void> {
     if (messages.length === 0) return;
-    try {
-      const result = await this.options.client.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: this.options.queueUrl,
-          Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
-        }),
-      );
-      if (result.Failed?.length) this.logger.warn('could not delete replayed messages', { failed: result.Failed });
-    } catch (error) {
-      // They come back after their visibility timeout and are acknowledged as already done.
-      this.logger.warn('could not delete replayed messages', { error });
-    }
+    await deleteMessages(
+      this.options.client,
+      this.options.queueUrl,
+      messages.map((m) => m.ReceiptHandle!),
+      this.logger,
+    );
   }
 
   private async changeVisibility(messages: Message[], seconds: number): Promise<void> {

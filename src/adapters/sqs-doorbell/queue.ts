@@ -1,5 +1,11 @@
-import { GetQueueAttributesCommand, SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  SQSClient,
+  type SQSClientConfig,
+} from '@aws-sdk/client-sqs';
 import { parseQueueUrl } from '../../config/locations.js';
+import type { Logger } from '../../core/logger.js';
 
 export { parseQueueUrl, type QueueAddress } from '../../config/locations.js';
 
@@ -37,4 +43,30 @@ export async function queueDepth(client: SQSClient, queueUrl: string): Promise<Q
     inFlight: Number(a.ApproximateNumberOfMessagesNotVisible ?? 0),
     delayed: Number(a.ApproximateNumberOfMessagesDelayed ?? 0),
   };
+}
+
+/**
+ * Deletes received messages by their receipt handles, 10 per request (SQS's batch limit). Never throws: a message
+ * that stays comes back after its visibility timeout and is acknowledged then as already done.
+ */
+export async function deleteMessages(
+  client: SQSClient,
+  queueUrl: string,
+  receiptHandles: readonly string[],
+  logger: Logger,
+): Promise<void> {
+  for (let i = 0; i < receiptHandles.length; i += 10) {
+    const chunk = receiptHandles.slice(i, i + 10);
+    try {
+      const result = await client.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: chunk.map((handle, n) => ({ Id: String(n), ReceiptHandle: handle })),
+        }),
+      );
+      if (result.Failed?.length) logger.warn('could not delete replayed messages', { failed: result.Failed });
+    } catch (error) {
+      logger.warn('could not delete replayed messages', { error });
+    }
+  }
 }

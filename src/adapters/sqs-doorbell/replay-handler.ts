@@ -17,7 +17,76 @@ export class ReplayStoppedError extends Error {
 /** The replays of one batch: they may share work (lane listings), and `finish` runs once all of them ended. */
 export interface ReplayBatch {
   replay(ref: EntryRef): Promise<unknown>;
+  /** Wakes what waited for the entries completed so far, while others still run (see acknowledgeAfterMs). */
+  settle?(): Promise<void>;
   finish(): Promise<void>;
+}
+
+export interface SqsReplayHandlerOptions {
+  /**
+   * Deletes messages from the queue (their receipt handles) before the batch ends. SQS hands out a FIFO group's
+   * next message only once the one in flight is deleted, and a batch's messages are deleted when the whole batch
+   * ends: one long upload held the groups of every other message of its batch (up to 9) for its whole transfer.
+   */
+  acknowledge?: (records: readonly SQSRecord[]) => Promise<void>;
+  /**
+   * How long a replay that succeeded waits for the rest of its batch before it is settled (its waiters re-rung)
+   * and acknowledged on its own (default 2 s). A batch that ends sooner costs no request more than before.
+   */
+  acknowledgeAfterMs?: number;
+}
+
+/** See SqsReplayHandlerOptions.acknowledgeAfterMs. */
+export const ACKNOWLEDGE_AFTER_MS = 2_000;
+
+/**
+ * The replays of a batch that succeeded while others still run: after `delayMs`, their waiters are re-rung and
+ * their messages deleted, in that order (a crash between the two redelivers a message whose entry is gone, which
+ * re-rings its waiters again: harmless). Each record is acknowledged at most once here; the batch's own end
+ * acknowledges every success again (the Lambda event source, the poller), which SQS takes for a deleted message.
+ */
+class EarlyAcknowledgement {
+  private readonly ready: SQSRecord[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly batch: ReplayBatch,
+    private readonly acknowledge: (records: readonly SQSRecord[]) => Promise<void>,
+    private readonly delayMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  succeeded(record: SQSRecord): void {
+    if (this.stopped) return;
+    this.ready.push(record);
+    if (this.timer) return;
+    this.timer = setTimeout(() => this.flush(), this.delayMs);
+    this.timer.unref();
+  }
+
+  /** Stops acknowledging; resolves once an acknowledgement under way has ended. */
+  stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    return this.flushing;
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    const records = this.ready.splice(0);
+    if (this.stopped || records.length === 0) return;
+    this.flushing = this.flushing.then(async () => {
+      try {
+        await this.batch.settle?.();
+        await this.acknowledge(records);
+      } catch (error) {
+        // The batch's end acknowledges them anyway.
+        this.logger.warn('could not acknowledge replayed messages before their batch ended', { error });
+      }
+    });
+  }
 }
 
 /**
@@ -29,8 +98,16 @@ export interface ReplayBatch {
  * in the journal anyway. A message that is not a doorbell message can never succeed: it is logged and
  * acknowledged.
  */
-export function sqsReplayHandler(replays: { batch(): ReplayBatch }, logger: Logger): SqsReplayHandler {
-  const record = async (batch: ReplayBatch, message: SQSRecord): Promise<void> => {
+export function sqsReplayHandler(
+  replays: { batch(): ReplayBatch },
+  logger: Logger,
+  options: SqsReplayHandlerOptions = {},
+): SqsReplayHandler {
+  const record = async (batch: ReplayBatch, message: SQSRecord, early?: EarlyAcknowledgement): Promise<void> => {
+    await replayRecord(batch, message);
+    early?.succeeded(message);
+  };
+  const replayRecord = async (batch: ReplayBatch, message: SQSRecord): Promise<void> => {
     let ref: EntryRef;
     try {
       ref = decodeMessage(message.body);
@@ -65,10 +142,19 @@ export function sqsReplayHandler(replays: { batch(): ReplayBatch }, logger: Logg
   // One processor per batch: a processor holds the state of the batch it is working on.
   return async (event, context) => {
     const batch = replays.batch();
+    const early =
+      options.acknowledge && event.Records.length > 1
+        ? new EarlyAcknowledgement(
+            batch,
+            options.acknowledge,
+            options.acknowledgeAfterMs ?? ACKNOWLEDGE_AFTER_MS,
+            logger,
+          )
+        : undefined;
     try {
       return await processPartialResponse(
         event,
-        (message: SQSRecord) => record(batch, message),
+        (message: SQSRecord) => record(batch, message, early),
         new BatchProcessor(EventType.SQS),
         {
           ...(context && { context }),
@@ -77,6 +163,7 @@ export function sqsReplayHandler(replays: { batch(): ReplayBatch }, logger: Logg
         },
       );
     } finally {
+      await early?.stop();
       await batch.finish();
     }
   };

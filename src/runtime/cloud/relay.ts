@@ -4,7 +4,7 @@ import { PinoLogger } from '../../adapters/log/pino-logger.js';
 import { nodeSha256OfText } from '../../adapters/node-digest.js';
 import { S3JournalStore } from '../../adapters/s3-journal/store.js';
 import { SqsDoorbell } from '../../adapters/sqs-doorbell/doorbell.js';
-import { queueDepth, sqsClientFor } from '../../adapters/sqs-doorbell/queue.js';
+import { deleteMessages, queueDepth, sqsClientFor } from '../../adapters/sqs-doorbell/queue.js';
 import { type SqsReplayHandler, sqsReplayHandler } from '../../adapters/sqs-doorbell/replay-handler.js';
 import { createApp, type RelayApp } from '../../api/app.js';
 import { type ApiDeps, DEFAULT_LIMITS, relayUploadTarget } from '../../api/deps.js';
@@ -61,6 +61,8 @@ export interface CloudOptions {
   /** How long a process trusts an ONLINE peer state it read from S3 (default 5 s). */
   onlineCacheMs?: number;
   sweep?: Pick<CloudSweeperOptions, 'redriveAfterSeconds' | 'maxRedrive' | 'onlineDriveSeconds'>;
+  /** See SqsReplayHandlerOptions.acknowledgeAfterMs (tests shorten it). */
+  acknowledgeAfterMs?: number;
   /** Told about every replay attempt made in this process. */
   onReplay?: (report: ReplayReport) => void;
   /**
@@ -297,7 +299,17 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
     app,
     nodeRoutes: [nodeUploadRoute(apiDeps), nodeChangeRoutes(apiDeps)],
     worker,
-    replayHandler: sqsReplayHandler(worker, logger),
+    replayHandler: sqsReplayHandler(worker, logger, {
+      // A replay that ends while the rest of its batch runs on (a long upload) frees its FIFO group at once.
+      acknowledge: (records) =>
+        deleteMessages(
+          sqs,
+          queueUrl,
+          records.map((r) => r.receiptHandle),
+          logger,
+        ),
+      ...(options.acknowledgeAfterMs !== undefined && { acknowledgeAfterMs: options.acknowledgeAfterMs }),
+    }),
     sweeper,
     jobs,
     held,

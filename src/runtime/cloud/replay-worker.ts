@@ -78,6 +78,11 @@ const RELEASE_PAGE = 500;
 /** The replays of one SQS batch (one Lambda invocation): see CloudReplayWorker.batch. */
 export interface ReplayBatch {
   replay(ref: EntryRef): Promise<ReplayDecision>;
+  /**
+   * Re-rings whatever waited for the entries this batch completed so far, while others still run (a long upload
+   * must not hold back the waiters of the rest); never throws (the sweep is the backstop).
+   */
+  settle(): Promise<void>;
   /** Re-rings whatever waited for the entries this batch completed; never throws (the sweep is the backstop). */
   finish(): Promise<void>;
 }
@@ -133,7 +138,8 @@ export class CloudReplayWorker {
           this.running.set(key, replaying);
           return replaying.finally(() => this.running.delete(key));
         }),
-      finish: () => this.releaseWaiters(state),
+      settle: () => this.releaseWaiters(taken(state)),
+      finish: () => this.releaseWaiters(taken(state)),
     };
   }
 
@@ -362,7 +368,7 @@ export class CloudReplayWorker {
    * can have waited for it, and such a waiter is still in the journal (PENDING) after the purge: one listing of
    * the newer entries, taken after the purges, tells whose wait list to look at, instead of one look per entry.
    */
-  private async releaseWaiters(batch: BatchState): Promise<void> {
+  private async releaseWaiters(batch: Pick<BatchState, 'completed' | 'gone'>): Promise<void> {
     const byLane = new Map<string, JournalEntry[]>();
     for (const entry of batch.completed) byLane.set(entry.lane, [...(byLane.get(entry.lane) ?? []), entry]);
     try {
@@ -387,6 +393,11 @@ export class CloudReplayWorker {
     const waiters = await this.options.waitList.take(blocker);
     if (waiters.length > 0) await this.options.redrive(waiters, `after.${blocker.id}`);
   }
+}
+
+/** What a batch completed since last asked, taken out of it (each entry's waiters are re-rung once). */
+function taken(state: BatchState): Pick<BatchState, 'completed' | 'gone'> {
+  return { completed: state.completed.splice(0), gone: state.gone.splice(0) };
 }
 
 /** An error answered by an AWS service (the SDK attaches `$metadata`); the peer adapter classifies its own. */
