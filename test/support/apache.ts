@@ -33,6 +33,9 @@ const REQUIRED_MODULES = [
   'dav',
   'dav_fs',
   'dav_lock',
+  // As Debian ships Apache: a folder's URL without its trailing slash is answered 301 to the slashed URL, for
+  // every method (DirectorySlash On). The relay names folders without the slash and must follow that.
+  'dir',
 ] as const;
 
 /** Apache refuses to serve as root; when the tests run as root its workers run as this user. */
@@ -246,6 +249,7 @@ class ApacheServer implements ApachePeer {
       'ServerTokens Prod',
       `DavLockDB "${join(this.lockDir, 'DavLock')}"`,
       `DocumentRoot "${this.root}"`,
+      'DirectoryIndex index.html',
       '<Directory />',
       '  AllowOverride None',
       '  Require all denied',

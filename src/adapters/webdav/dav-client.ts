@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
-import { PeerUrls } from './paths.js';
+import { PeerUrls, slashRedirect } from './paths.js';
 
 export interface DavClientOptions {
   url: string;
@@ -60,15 +60,30 @@ export class DavClient {
         : undefined;
   }
 
-  /** Sends a request; the caller reads or dumps the body. */
-  request(method: string, requestPath: string, request: DavRequest = {}): Promise<Dispatcher.ResponseData> {
+  /**
+   * Sends a request; the caller reads or dumps the body. A request without a streamed body that a server redirects
+   * to the folder's URL with a trailing slash (Apache's mod_dir) is sent there again (see slashRedirect).
+   */
+  async request(method: string, requestPath: string, request: DavRequest = {}): Promise<Dispatcher.ResponseData> {
     const headers = request.headers ?? {};
-    return this.pool.request({
+    const res = await this.pool.request({
       method,
       path: requestPath,
       headers: this.authorization ? { ...headers, authorization: this.authorization } : headers,
       body: request.body ?? null,
       signal: request.signal,
+    });
+    if (request.body != null && typeof request.body !== 'string') return res; // a body is sent once
+    const slashed = slashRedirect(requestPath, res.statusCode, res.headers.location);
+    if (slashed === undefined) return res;
+    await res.body.dump();
+    const destination = headers.destination;
+    return this.request(method, slashed, {
+      ...request,
+      headers:
+        destination !== undefined && !destination.endsWith('/')
+          ? { ...headers, destination: `${destination}/` }
+          : headers,
     });
   }
 

@@ -30,3 +30,37 @@ export class PeerUrls {
     return `${this.basePath}/`;
   }
 }
+
+/**
+ * The request path again with a trailing slash when an answer is a server's "this is a folder: add the slash"
+ * redirect, otherwise undefined. Apache's mod_dir (loaded as Debian ships Apache, `DirectorySlash On`) answers a
+ * folder's URL without the slash 301 for every method — DELETE, MOVE, PROPFIND, PROPPATCH — and a folder's name in
+ * a change carries no slash. Only the path is compared: the Location may name the server's canonical host.
+ */
+export function slashRedirect(
+  requestPath: string,
+  status: number,
+  location: string | string[] | undefined,
+): string | undefined {
+  if (status !== 301 && status !== 302 && status !== 307 && status !== 308) return undefined;
+  if (requestPath.endsWith('/')) return undefined;
+  const value = Array.isArray(location) ? location[0] : location;
+  if (!value) return undefined;
+  let target: URL;
+  try {
+    target = new URL(value, `http://peer${requestPath}`);
+  } catch {
+    return undefined;
+  }
+  const slashed = `${requestPath}/`;
+  if (target.search !== '' || decoded(target.pathname) !== decoded(slashed)) return undefined;
+  return slashed;
+}
+
+function decoded(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}

@@ -8,7 +8,7 @@ import { parentOf, pathsOverlap } from '../../core/paths.js';
 import type { Peer, ReplayOutcome } from '../../core/peer.js';
 import { asReadable } from '../node-bytes.js';
 import { classifyNetworkError, classifyStatus } from './classify.js';
-import { PeerUrls } from './paths.js';
+import { PeerUrls, slashRedirect } from './paths.js';
 
 export interface WebDavPeerOptions {
   name: string;
@@ -39,6 +39,8 @@ interface DavResponse {
   text: string;
   /** The Retry-After header (429, 503). */
   retryAfter?: string | string[];
+  /** The Location header (3xx). */
+  location?: string | string[];
 }
 
 const MAX_KNOWN_COLLECTIONS = 100_000;
@@ -320,7 +322,7 @@ export class WebDavPeer implements Peer {
       if (body && typeof body !== 'string') discard(body);
       return Promise.reject(abortedError());
     }
-    return exchange(
+    const answer = exchange(
       this.pool,
       {
         method,
@@ -333,6 +335,18 @@ export class WebDavPeer implements Peer {
       },
       signal,
     );
+    if (body !== undefined && typeof body !== 'string') return answer; // a body is sent once
+    return answer.then((res) => {
+      const slashed = slashRedirect(path, res.status, res.location);
+      if (slashed === undefined) return res;
+      // A folder addressed without its slash: the same request at the folder's URL (a MOVE's Destination too).
+      const destination = headers.destination;
+      const again =
+        destination !== undefined && !destination.endsWith('/')
+          ? { ...headers, destination: `${destination}/` }
+          : headers;
+      return this.send(method, slashed, again, body, signal);
+    });
   }
 
   private async guard(task: () => Promise<ReplayOutcome>): Promise<ReplayOutcome> {
@@ -391,6 +405,7 @@ function exchange(
   return new Promise<DavResponse>((resolve, reject) => {
     let status = 0;
     let retryAfter: string | string[] | undefined;
+    let location: string | string[] | undefined;
     const kept: Buffer[] = [];
     let size = 0;
     let abort: ((reason: Error) => void) | undefined;
@@ -417,6 +432,7 @@ function exchange(
       onResponseStart(_controller, statusCode, headers) {
         status = statusCode;
         retryAfter = headers['retry-after'];
+        location = headers.location;
         kept.length = 0; // a 1xx answer came first
         size = 0;
       },
@@ -427,7 +443,7 @@ function exchange(
       onResponseEnd() {
         done();
         const text = kept.length === 0 ? '' : Buffer.concat(kept).toString('utf8');
-        resolve({ status, text, retryAfter });
+        resolve({ status, text, retryAfter, location });
       },
       onResponseError(_controller, error) {
         done();
