@@ -282,7 +282,9 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'd
     const flat = (await heldChanges(relay)).find((c) => c.id === ids.flat)!;
     expect(flat.peers[0]!.lastError).toMatch(/\/user_homes\/flat holds more than 50 entries on server2/);
     const requests = await peer.requests();
-    expect(requests.filter((r) => r.method === 'DELETE').map((r) => r.path)).toEqual(['/user_homes/small']);
+    // (Apache redirects a folder named without its slash: mod_dir.)
+    const deletes = requests.filter((r) => r.method === 'DELETE' && r.status !== 301);
+    expect(deletes.map((r) => r.path)).toEqual(['/user_homes/small/']);
     // Depth 1 listings, stopped at 51: the deep folder and 4 of its 12 subfolders are listed, not the other 8.
     const listings = requests.filter((r) => r.method === 'PROPFIND' && r.path.startsWith('/user_homes/deep/'));
     expect(listings.map((r) => r.path)).toContain('/user_homes/deep/');

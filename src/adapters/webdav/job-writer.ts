@@ -99,8 +99,9 @@ export class WebDavJobWriter implements JobWriter {
     }
     await put.body.dump();
     if (put.statusCode === 409 && firstTry) {
-      // A parent the cache knew is gone (removed on the peer meanwhile): make it again and read the source again.
-      this.forget(parentOf(entry.path));
+      // A folder the cache knew is gone (removed on the peer meanwhile, maybe a grandparent): make them again and
+      // read the source again.
+      this.forgetAncestors(entry.path);
       return this.copy(entry, signal, false);
     }
     const result = this.outcome(put.statusCode, `PUT ${entry.path}`, Number(length ?? entry.size ?? 0));
@@ -112,11 +113,16 @@ export class WebDavJobWriter implements JobWriter {
     return result;
   }
 
-  private async makedir(path: string, signal: AbortSignal | undefined): Promise<JobWriteResult> {
+  private async makedir(path: string, signal: AbortSignal | undefined, firstTry = true): Promise<JobWriteResult> {
     const parents = await this.ensureCollections(parentOf(path), signal);
     if (parents) return parents;
     const res = await this.options.peer.request('MKCOL', this.options.peer.urls.path(path, true), { signal });
     await res.body.dump();
+    if (res.statusCode === 409 && firstTry) {
+      // A parent the cache knew is gone from the peer: make every folder of the path again.
+      this.forgetAncestors(path);
+      return this.makedir(path, signal, false);
+    }
     // 405: something is there now (RFC 4918 §9.3.1) — made by someone else since the job compared.
     if (res.statusCode === 405) return { kind: 'skipped', reason: 'something is at this path on the peer now' };
     const result = this.outcome(res.statusCode, `MKCOL ${path}`, 0);
@@ -158,7 +164,11 @@ export class WebDavJobWriter implements JobWriter {
     return {};
   }
 
-  private async ensureCollections(path: string, signal: AbortSignal | undefined): Promise<JobWriteResult | undefined> {
+  private async ensureCollections(
+    path: string,
+    signal: AbortSignal | undefined,
+    firstTry = true,
+  ): Promise<JobWriteResult | undefined> {
     if (this.known.has(path)) return undefined;
     let current = '';
     for (const segment of path.split('/').filter(Boolean)) {
@@ -166,6 +176,11 @@ export class WebDavJobWriter implements JobWriter {
       if (this.known.has(current)) continue;
       const res = await this.options.peer.request('MKCOL', this.options.peer.urls.path(current, true), { signal });
       await res.body.dump();
+      if (res.statusCode === 409 && firstTry && current !== `/${segment}`) {
+        // A parent the cache knew is gone from the peer: make every folder of the path again.
+        this.forgetAncestors(current);
+        return this.ensureCollections(path, signal, false);
+      }
       if (res.statusCode !== 201 && res.statusCode !== 405) {
         const outcome = classifyStatus(res.statusCode, `MKCOL ${current}`);
         if (outcome.kind === 'offline' || outcome.kind === 'unauthorized') return { kind: 'retry', outcome };
@@ -208,6 +223,12 @@ export class WebDavJobWriter implements JobWriter {
   private remember(path: string): void {
     if (this.known.size >= MAX_KNOWN_COLLECTIONS) this.known.clear();
     this.known.add(path);
+  }
+
+  /** Forgets every folder above `path` (and what is below its parent): one of them is gone from the peer. */
+  private forgetAncestors(path: string): void {
+    this.forget(parentOf(path));
+    for (let parent = parentOf(path); parent !== '/'; parent = parentOf(parent)) this.known.delete(parent);
   }
 
   private forget(path: string): void {

@@ -168,8 +168,10 @@ export class WebDavPeer implements Peer {
     };
     let res = await this.send('PUT', this.urls.path(entry.path), headers, body, signal);
     if (res.status === 409) {
-      // Our cache said the parent existed but it does not (removed on the peer): rebuild and try once more.
+      // Our cache said the parent existed but it does not (removed on the peer, maybe with a grandparent): rebuild
+      // every folder of the path and try once more.
       this.forget(parentOf(entry.path));
+      for (let parent = parentOf(entry.path); parent !== '/'; parent = parentOf(parent)) this.known.delete(parent);
       const again = await this.makeCollections(parentOf(entry.path), signal);
       if (again.kind !== 'applied') return again;
       res = await this.send('PUT', this.urls.path(entry.path), headers, await openBody(), signal);
@@ -222,13 +224,15 @@ export class WebDavPeer implements Peer {
       '<?xml version="1.0" encoding="utf-8"?>' +
         '<D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/></D:prop></D:propfind>',
       signal,
+      CHECKED_ANSWER_BYTES, // the whole answer: a deep non-ASCII href alone is longer than KEPT_ANSWER_BYTES
     );
     if (res.status === 207) return /<(?:[\w.-]+:)?collection\b/.test(res.text);
     return res.status === 404 ? false : res.status;
   }
 
   private async remove(path: string, signal: AbortSignal | undefined): Promise<ReplayOutcome> {
-    const res = await this.send('DELETE', this.urls.path(path), {}, undefined, signal);
+    // A folder this adapter knows is named with its slash; any other folder costs a redirect (see slashRedirect).
+    const res = await this.send('DELETE', this.urls.path(path, this.known.has(path)), {}, undefined, signal);
     this.forget(path);
     if (res.status === 404) return { kind: 'applied', detail: 'already absent' };
     if (res.status === 207) return partly(`DELETE ${path}`);
@@ -246,8 +250,8 @@ export class WebDavPeer implements Peer {
     if (parents.kind !== 'applied') return parents;
     const res = await this.send(
       'MOVE',
-      this.urls.path(from),
-      { destination: this.urls.url(to), overwrite: 'T' },
+      this.urls.path(from, this.known.has(from)),
+      { destination: this.urls.url(to, this.known.has(from)), overwrite: 'T' },
       undefined,
       signal,
     );
@@ -317,6 +321,7 @@ export class WebDavPeer implements Peer {
     headers: Record<string, string> = {},
     body?: StoredBody | string,
     signal?: AbortSignal,
+    keepBytes = KEPT_ANSWER_BYTES,
   ): Promise<DavResponse> {
     if (signal?.aborted) {
       if (body && typeof body !== 'string') discard(body);
@@ -334,6 +339,7 @@ export class WebDavPeer implements Peer {
             : asReadable(body),
       },
       signal,
+      keepBytes,
     );
     if (body !== undefined && typeof body !== 'string') return answer; // a body is sent once
     return answer.then((res) => {
@@ -345,7 +351,7 @@ export class WebDavPeer implements Peer {
         destination !== undefined && !destination.endsWith('/')
           ? { ...headers, destination: `${destination}/` }
           : headers;
-      return this.send(method, slashed, again, body, signal);
+      return this.send(method, slashed, again, body, signal, keepBytes);
     });
   }
 
@@ -390,6 +396,8 @@ function discard(body: StoredBody): void {
 
 /** How much of an answer's body is kept (it feeds conflict reasons); the rest is read and dropped. */
 const KEPT_ANSWER_BYTES = 2048;
+/** How much of an answer the relay reads for a decision (a Depth 0 PROPFIND of one folder). */
+const CHECKED_ANSWER_BYTES = 64 * 1024;
 
 /**
  * One request through the pool, answered with its status, the start of its body and Retry-After. A dispatch
@@ -401,6 +409,7 @@ function exchange(
   pool: Pool,
   options: Dispatcher.DispatchOptions,
   signal: AbortSignal | undefined,
+  keepBytes: number,
 ): Promise<DavResponse> {
   return new Promise<DavResponse>((resolve, reject) => {
     let status = 0;
@@ -437,7 +446,7 @@ function exchange(
         size = 0;
       },
       onResponseData(_controller, chunk) {
-        if (size < KEPT_ANSWER_BYTES) kept.push(chunk.subarray(0, KEPT_ANSWER_BYTES - size));
+        if (size < keepBytes) kept.push(chunk.subarray(0, keepBytes - size));
         size += chunk.length;
       },
       onResponseEnd() {
