@@ -265,10 +265,10 @@ export class RenameDetector {
       }
     }
     const isDir = stat.kind === 'dir';
-    // Something new may already sit at the old name (a rotated log: `mv app.log app.log.1`, new `app.log`): its
-    // wait is cancelled with the old one's below, so it starts again. Looked at first: from here to the emit
-    // there is no await (see observe).
-    const refilled = !isDir && (await this.options.stat(from))?.kind === 'file';
+    // Something new may already sit at the old name (a rotated log: `mv app.log app.log.1`, new `app.log`; a file
+    // written where a folder was: `mv d e && echo x > d`): its wait is cancelled with the old one's below, so it
+    // starts again. Looked at first: from here to the emit there is no await (see observe).
+    const refilled = (await this.options.stat(from))?.kind === 'file';
     forget(this.index, from, isDir);
     forget(this.gone, from, isDir);
     this.stability.cancelBelow(from);

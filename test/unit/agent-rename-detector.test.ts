@@ -236,6 +236,20 @@ describe('rename detection', () => {
     ]);
   });
 
+  it('uploads a file written at the old name of a folder that moved (`mv d e && echo x > d`)', async () => {
+    await existing('d/x.txt');
+    tree.mv('d', 'e');
+    tree.write('d', 7); // a file now, complete
+    // What the folder watcher reports: the old folder's contents and itself removed, the new file, the new folder.
+    push({ type: 'unlink', path: 'd/x.txt' }, { type: 'unlinkDir', path: 'd' }, { type: 'add', path: 'd' });
+    push({ type: 'addDir', path: 'e' }, { type: 'add', path: 'e/x.txt' });
+    await settle();
+    expect(changes).toEqual([
+      { action: 'rename', path: 'd', target: 'e' },
+      { action: 'upload', path: 'd' },
+    ]);
+  });
+
   it('reports a folder deleted with its contents as one delete', async () => {
     await existing('d/1.txt', 'd/e/2.txt', 'd e.txt');
     for (const child of [...tree.below('d')].reverse()) {
