@@ -28,6 +28,9 @@ export class PowertoolsLogger implements Logger {
       new Powertools({
         serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? DEFAULT_SERVICE_NAME,
         logFormatter: new RelayLogFormatter(),
+        // Every string of the line, at any depth (nested fields, an error's message and stack), escaped as the
+        // pino logger escapes its whole line.
+        jsonReplacerFn: (_key: string, value: unknown) => (typeof value === 'string' ? escapeLogText(value) : value),
       });
   }
 

@@ -2,7 +2,7 @@ import pino from 'pino';
 import { escapeLogText } from '../../core/log-escape.js';
 import type { LogFields, Logger } from '../../core/logger.js';
 import { prettyLine } from './pretty.js';
-import { REDACTED, SECRET_KEYS } from './secret-keys.js';
+import { loggableError, REDACTED, SECRET_KEYS } from './secret-keys.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const LEVELS: readonly string[] = ['debug', 'info', 'warn', 'error'];
@@ -170,7 +170,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 export function serializeError(error: Error): Record<string, unknown> {
-  return named(pino.stdSerializers.errWithCause(error) as unknown as Record<string, unknown>);
+  return named(pino.stdSerializers.errWithCause(loggableError(error)) as unknown as Record<string, unknown>);
 }
 
 /** errWithCause's shape with `name` (our field since the first release) for its `type`, causes alike. */

@@ -4,6 +4,8 @@
  * (and its causes') indented below. Colours only when `colour` is set (a TTY).
  */
 
+import { escapeLogText } from '../../core/log-escape.js';
+
 const COLOURS: Record<string, string> = { debug: '\x1b[90m', info: '\x1b[36m', warn: '\x1b[33m', error: '\x1b[31m' };
 const RESET = '\x1b[0m';
 const SKIPPED = new Set(['level', 'time', 'message', 'service']);
@@ -22,16 +24,20 @@ export function prettyLine(line: string, colour: boolean): string {
   const stacks: string[] = [];
   for (const [key, value] of Object.entries(record)) {
     if (SKIPPED.has(key)) continue;
+    // Every piece that came from the line is escaped (controls included) before this adds colours and newlines:
+    // a path, a message or an error a node or a peer supplied must not write to the terminal.
     if (isSerializedError(value)) {
-      fields.push(`${key}=${JSON.stringify(value.message)}`);
+      fields.push(`${key}=${escapeLogText(JSON.stringify(value.message))}`);
       if (typeof value.stack === 'string') stacks.push(value.stack);
       continue;
     }
-    fields.push(`${key}=${typeof value === 'string' && !/\s/.test(value) ? value : JSON.stringify(value)}`);
+    const shown = typeof value === 'string' && !/\s/.test(value) ? value : JSON.stringify(value);
+    fields.push(`${key}=${escapeLogText(shown)}`);
   }
   const head = colour ? `${COLOURS[level] ?? ''}${tag}${RESET}` : tag;
-  const text = `${time} ${head} ${String(record.message ?? '')}${fields.length ? `  ${fields.join(' ')}` : ''}`;
-  const below = stacks.flatMap((stack) => stack.split('\n').map((l) => `    ${l}`));
+  const message = escapeLogText(String(record.message ?? ''));
+  const text = `${time} ${head} ${message}${fields.length ? `  ${fields.join(' ')}` : ''}`;
+  const below = stacks.flatMap((stack) => stack.split('\n').map((l) => `    ${escapeLogText(l)}`));
   return `${[text, ...below].join('\n')}\n`;
 }
 

@@ -7,14 +7,68 @@ export const SECRET_KEYS = ['password', 'token', 'adminToken', 'nodeTokens', 'au
 
 export const REDACTED = '***';
 
-/** The same rule for a logger without redaction of its own: secret keys at any depth up to `depth`. */
-export function redactSecrets(value: unknown, depth = 3): unknown {
-  if (depth < 0 || typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Error) {
-    return value;
-  }
+const SECRET = new Set<string>(SECRET_KEYS);
+
+/**
+ * Fields an AWS SDK service error copies from the service's answer that repeat the signed request: S3's
+ * SignatureDoesNotMatch quotes the canonical request it computed, `x-amz-security-token` header included. Left out
+ * of logged errors whatever their depth.
+ */
+const SIGNING_FIELDS = new Set([
+  'CanonicalRequest',
+  'CanonicalRequestBytes',
+  'StringToSign',
+  'StringToSignBytes',
+  'SignatureProvided',
+  'AWSAccessKeyId',
+]);
+
+/**
+ * The same rule for a logger without redaction of its own: secret keys at any depth up to `depth`, in objects,
+ * arrays and errors (see loggableError).
+ */
+export function redactSecrets(value: unknown, depth = 4): unknown {
+  if (depth < 0 || typeof value !== 'object' || value === null) return value;
+  if (value instanceof Error) return loggableError(value, depth);
+  if (Array.isArray(value)) return value.map((item) => redactSecrets(item, depth - 1));
   const out: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
-    out[key] = (SECRET_KEYS as readonly string[]).includes(key) ? REDACTED : redactSecrets(item, depth - 1);
+    out[key] = SECRET.has(key) ? REDACTED : redactSecrets(item, depth - 1);
   }
   return out;
+}
+
+/**
+ * A copy of `error` fit for a log line: the same class, message and stack; its own fields with secret keys
+ * written as "***" at any depth and the SDK's SIGNING_FIELDS left out; its cause and aggregated errors alike.
+ * Loggers write every field an error carries, and errors carry what their thrower put there (request headers,
+ * options, a service's answer).
+ */
+export function loggableError(error: Error, depth = 4): Error {
+  const copy = Object.create(Object.getPrototypeOf(error) as object) as Error & Record<string, unknown>;
+  for (const key of ['name', 'message', 'stack'] as const) {
+    if (Object.hasOwn(error, key)) hidden(copy, key, error[key]);
+  }
+  for (const [key, item] of Object.entries(error)) {
+    if (SIGNING_FIELDS.has(key)) continue;
+    copy[key] = SECRET.has(key) ? REDACTED : redactSecrets(item, depth - 1);
+  }
+  if (Object.hasOwn(error, 'cause') && !Object.hasOwn(copy, 'cause')) {
+    const cause = error.cause;
+    hidden(
+      copy,
+      'cause',
+      cause instanceof Error && depth > 0 ? loggableError(cause, depth - 1) : redactSecrets(cause, depth - 1),
+    );
+  }
+  const errors = (error as { errors?: unknown }).errors;
+  if (Array.isArray(errors) && !Object.entries(error).some(([key]) => key === 'errors')) {
+    hidden(copy, 'errors', redactSecrets(errors, depth - 1));
+  }
+  return copy;
+}
+
+/** An own property as the runtime defines message, stack and cause: not enumerable. */
+function hidden(target: object, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, writable: true, configurable: true, enumerable: false });
 }
