@@ -71,6 +71,12 @@ export interface EchoFilter {
 export interface IntakeDeps {
   store: JournalStore;
   doorbell: Doorbell;
+  /**
+   * Rings entries that were rung before: those released when an upload they waited behind is dropped. Default:
+   * `doorbell`. The SQS doorbell needs a re-drive there: its first ring of an entry is deduplicated by the entry's
+   * id for 5 minutes, so a second ring within them would be swallowed.
+   */
+  redrive?: Doorbell;
   clock: StampClock;
   topology: Topology;
   replicationUser: string;
@@ -336,7 +342,12 @@ export class ChangeIntake {
     return this.perChange.run(id, async () => {
       const entries = await this.findAwaiting(id, node);
       const awaiting = entries.filter((e) => e.status === 'AWAITING_BODY');
-      const dropped = await dropEntries(this.deps.store, this.deps.doorbell, awaiting, stillAwaiting);
+      const dropped = await dropEntries(
+        this.deps.store,
+        this.deps.redrive ?? this.deps.doorbell,
+        awaiting,
+        stillAwaiting,
+      );
       this.ledger.closed(id);
       this.deps.logger?.info('upload abandoned by its node', { changeId: id, node, path: entries[0]!.path });
       return dropped;
@@ -378,7 +389,7 @@ export class ChangeIntake {
         const left = (await Promise.all(result.entries.map((e) => this.deps.store.read(e)))).filter(
           (e): e is JournalEntry => e?.status === 'AWAITING_BODY',
         );
-        if (left.length > 0) await dropEntries(this.deps.store, this.deps.doorbell, left);
+        if (left.length > 0) await dropEntries(this.deps.store, this.deps.redrive ?? this.deps.doorbell, left);
       });
       throw error;
     }
@@ -439,7 +450,12 @@ export class ChangeIntake {
         if (this.now().getTime() - activeAt < idleMs) return [];
       }
       // Only while still waiting for its body: in cloud mode the commit may come through another process.
-      const dropped = await dropEntries(this.deps.store, this.deps.doorbell, awaiting, stillAwaiting);
+      const dropped = await dropEntries(
+        this.deps.store,
+        this.deps.redrive ?? this.deps.doorbell,
+        awaiting,
+        stillAwaiting,
+      );
       this.ledger.closed(id);
       if (dropped.length < awaiting.length) {
         this.deps.logger?.info('upload not expired: committed meanwhile', { changeId: id, dropped: dropped.length });

@@ -136,7 +136,23 @@ export class S3JournalStore implements JournalStore {
    * outlives a restart (as AWAITING_BODY) until it is committed or purged.
    */
   async create(entries: readonly JournalEntry[], _options: CreateOptions = {}): Promise<void> {
-    await mapLimit(entries, this.concurrency, (entry) => this.createOne(entry));
+    const made: JournalEntry[] = [];
+    try {
+      await mapLimit(entries, this.concurrency, async (entry) => {
+        await this.createOne(entry);
+        made.push(entry);
+      });
+    } catch (error) {
+      // All lanes or none, as the folder store's one log record: the node is told the change failed and sends it
+      // again under a new id, so the lanes written already would replay it twice. Unless a replay has taken one
+      // up meanwhile (it is then no longer as written), they are taken back; the first error is what the node hears.
+      await Promise.allSettled(
+        made.map((entry) =>
+          this.purgeIf(entry, (now) => now.status === entry.status && now.attempts === entry.attempts),
+        ),
+      );
+      throw error;
+    }
   }
 
   async read(ref: EntryRef): Promise<JournalEntry | undefined> {
@@ -248,8 +264,10 @@ export class S3JournalStore implements JournalStore {
     try {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: configKey, IfMatch: got.etag }));
     } catch (error) {
-      if (isPreconditionFailed(error) || isMissingObject(error)) return false;
-      throw error;
+      if (isPreconditionFailed(error)) return false;
+      // Gone since it was read: deleted by this very request, whose answer was lost and which the SDK sent again
+      // (a rewrite never deletes; only a purge does). Its body goes too, or nothing would ever remove it.
+      if (!isMissingObject(error)) throw error;
     }
     await this.dropBody(ref, configKey);
     return true;

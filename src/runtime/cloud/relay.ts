@@ -220,6 +220,7 @@ export function createCloudRelay(config: RelayConfig, options: CloudOptions = {}
   const intake = new ChangeIntake({
     store,
     doorbell: config.autoPlay ? autoPlay(doorbell, health, monitor) : doorbell,
+    redrive: doorbell.redriving(() => `released.${Date.now()}`),
     clock,
     topology: new Topology(config.vfs, config.peers),
     replicationUser: config.replicationUser,

@@ -99,6 +99,7 @@ export function createEdgeRelay(env: EdgeEnv, logger: Logger = consoleLogger): E
   const intake = new ChangeIntake({
     store,
     doorbell,
+    redrive: doorbell.redriving(() => `released.${Date.now()}`),
     clock,
     topology: new Topology(config.vfs, config.peers),
     replicationUser: config.replicationUser,
