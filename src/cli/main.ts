@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import '../runtime/threadpool.js';
 import { Command, CommanderError, Option } from 'commander';
-import { RelayError } from '../core/errors.js';
+import { isRelayError } from '../core/errors.js';
 import { addJobOptions } from './commands/job-options.js';
 import { addRelayOptions, journalList, journalRetry, journalShow, journalSkip, status } from './commands/operator.js';
-import { CliError } from './errors.js';
+import { isCliError, UsageError } from './errors.js';
 import { EXIT } from './exit-codes.js';
 import { terminalSafe } from './format.js';
 import { packageVersion } from './version.js';
@@ -23,8 +23,35 @@ const program = new Command()
   .name('vfs-relay')
   .description('Journaled replication relay for clustered file-transfer servers')
   .version(packageVersion(), '-V, --version', 'print the version')
-  .showHelpAfterError()
+  // A usage error is one line on stderr, as every other error (CONTRACT); `--help` shows the rest.
+  .configureOutput({
+    outputError: (message, write) =>
+      write(
+        `vfs-relay: ${terminalSafe(
+          message
+            .replace(/^error: /, '')
+            .trim()
+            .replace(/\s*\n\s*/g, ' '),
+        )}\n`,
+      ),
+  })
   .exitOverride();
+
+/**
+ * A command group (`journal`, `holds`, …) run without one of its commands, or with one it does not have: a
+ * one-line usage error naming what it takes (commander printed the group's whole help to stderr instead).
+ */
+function group(command: Command): Command {
+  return command.allowExcessArguments().action((_options: unknown, self: Command) => {
+    const known = self.commands.map((c) => c.name()).join(', ');
+    const [asked] = self.args;
+    throw new UsageError(
+      asked === undefined
+        ? `${self.name()}: name a command (${known}); see vfs-relay ${self.name()} --help`
+        : `unknown command '${self.name()} ${asked}' (${self.name()} takes ${known})`,
+    );
+  });
+}
 
 program
   .command('serve')
@@ -79,7 +106,7 @@ agentCommand
     (await import('./commands/agent-refused.js')).agentRequeue(command.optsWithGlobals()),
   );
 
-const config = program.command('config').description('the relay configuration');
+const config = group(program.command('config').description('the relay configuration'));
 config
   .command('check')
   .description('validate the configuration without starting; print it with defaults filled in and secrets masked')
@@ -88,7 +115,7 @@ config
 
 addRelayOptions(program.command('status').description('peers, backlog and conflicts')).action(status);
 
-const journal = program.command('journal').description('operator view of the journal, oldest first');
+const journal = group(program.command('journal').description('operator view of the journal, oldest first'));
 addRelayOptions(journal.command('ls').description('list changes'))
   .option('--status <status>', 'AWAITING_BODY, PENDING, CONFLICT, FAILED, HELD or BLOCKED')
   .option('--peer <name>', 'only this peer')
@@ -108,7 +135,9 @@ addRelayOptions(
   .action(journalSkip);
 
 const holdsModule = () => import('./commands/holds.js');
-const holds = program.command('holds').description('changes the delete guard holds (HELD) until an operator acts');
+const holds = group(
+  program.command('holds').description('changes the delete guard holds (HELD) until an operator acts'),
+);
 addRelayOptions(holds.command('ls').description('held changes, oldest first'))
   .option('--node <name>', 'only the changes this node sent')
   .action(lazy(() => holdsModule().then((m) => m.holdsList)));
@@ -120,7 +149,7 @@ addRelayOptions(holds.command('discard').description('discard them: dropped, the
   .action(lazy(() => holdsModule().then((m) => m.holdsDiscard)));
 
 const jobsModule = () => import('./commands/jobs.js');
-const peer = program.command('peer').description('compare a peer with a source, and bring it to the same state');
+const peer = group(program.command('peer').description('compare a peer with a source, and bring it to the same state'));
 addJobOptions(addRelayOptions(peer.command('verify').argument('<name>', 'the peer')))
   .description('compare folder by folder; exit 0 when identical, 3 when different')
   .action(lazy(() => jobsModule().then((m) => m.peerVerify)));
@@ -131,7 +160,7 @@ addJobOptions(addRelayOptions(peer.command('resync').argument('<name>', 'the pee
   .option('--detach', 'print the job id and return at once')
   .action(lazy(() => jobsModule().then((m) => m.peerResync)));
 
-const jobs = program.command('jobs').description('verify and resync jobs');
+const jobs = group(program.command('jobs').description('verify and resync jobs'));
 addRelayOptions(jobs.command('ls').description('jobs, newest first'))
   .option('--limit <n>', 'at most this many', '20')
   .action(lazy(() => jobsModule().then((m) => m.jobsList)));
@@ -146,8 +175,7 @@ addRelayOptions(jobs.command('cancel').argument('<id>').description('cancel a ru
 program.parseAsync(process.argv).catch((error: unknown) => {
   // Commander has printed its message (or the help, or the version): 0 for those, 2 for a usage error.
   if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? EXIT.OK : EXIT.USAGE);
-  const message =
-    error instanceof CliError || error instanceof RelayError ? error.message : String((error as Error)?.stack ?? error);
+  const message = isCliError(error) || isRelayError(error) ? error.message : String((error as Error)?.stack ?? error);
   process.stderr.write(`vfs-relay: ${terminalSafe(message.split('\n')[0]!)}\n`);
-  process.exit(error instanceof CliError ? error.exitCode : EXIT.ERROR);
+  process.exit(isCliError(error) ? error.exitCode : EXIT.ERROR);
 });

@@ -10,6 +10,18 @@ export abstract class RelayError extends Error {
   }
 }
 
+/** Marks every RelayError, whichever copy of this module made it (see isRelayError). */
+const RELAY_ERROR = Symbol.for('vfs-relay.RelayError');
+Object.defineProperty(RelayError.prototype, RELAY_ERROR, { value: true });
+
+/**
+ * `instanceof RelayError` across copies of this module: the CLI's bundle (dist/cli/vfs-relay.cjs) carries its own,
+ * and the commands it loads when they run use dist/core/errors.js.
+ */
+export function isRelayError(error: unknown): error is RelayError {
+  return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[RELAY_ERROR] === true;
+}
+
 /** The request is malformed: wrong shape, wrong type, bad id. */
 export class MalformedRequestError extends RelayError {
   constructor(

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -249,6 +249,25 @@ describe('npm start (vfs-relay demo) and the package from a fresh checkout', () 
     const check = loadedBy([cli, 'config', 'check'], tmp.dir);
     expect(check.some((m) => m.includes('/dist/cli/commands/config.js'))).toBe(true);
     expect(execFileSync(process.execPath, [cli, 'config', 'check'], { cwd: tmp.dir }).toString()).toContain('"listen"');
+  }, 60_000);
+
+  it("the package's bin reports errors of the commands it loads, and usage errors, in one line", () => {
+    const { bin } = JSON.parse(readFileSync(join(checkout, 'package.json'), 'utf8')) as {
+      bin: { 'vfs-relay': string };
+    };
+    const cli = join(checkout, bin['vfs-relay']);
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, [cli, ...args], { cwd: tmp.dir, encoding: 'utf8', env: { ...process.env, CI: '' } });
+    // A command loaded when it runs throws its own module's errors (not the bundle's copy of the classes).
+    const missing = run(['config', 'check', '--config', join(tmp.dir, 'no-such-config.json')]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/^vfs-relay: [^\n]*no-such-config\.json[^\n]*\n$/);
+    expect(missing.stderr).not.toMatch(/ConfigError|CliError/);
+    for (const args of [['journal'], ['journal', 'frob'], ['frobnicate'], ['jobs', 'show'], ['status', '--bogus']]) {
+      const usage = run(args);
+      expect(usage.status, args.join(' ')).toBe(2);
+      expect(usage.stderr, args.join(' ')).toMatch(/^vfs-relay: [^\n]+\n$/);
+    }
   }, 60_000);
 
   it('ships source maps with their sources (dist/ only, no src/ in the package)', () => {

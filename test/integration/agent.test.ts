@@ -9,7 +9,7 @@ import { Outbox } from '../../src/agent/outbox.js';
 import { legacyOutboxDir } from '../../src/agent/state-dir.js';
 import type { ConfigFile } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { type ApachePeer, apacheAvailable, peerConfig, startApache } from '../support/apache.js';
+import { type ApachePeer, apacheAvailable, appliedRequests, peerConfig, startApache } from '../support/apache.js';
 import { spawnTs } from '../support/child.js';
 import { mirrored as mirroredBelow, peerTree as peerTreeBelow } from '../support/mirror.js';
 import { waitFor } from '../support/node-client.js';
@@ -137,7 +137,7 @@ async function resettingListener(port: number): Promise<{ readonly connections: 
 }
 
 async function requests(server: ApachePeer, method: string, pathSuffix: string): Promise<number> {
-  return (await server.requests()).filter((r) => r.method === method && r.path.endsWith(pathSuffix)).length;
+  return (await appliedRequests(server)).filter((r) => r.method === method && r.path.endsWith(pathSuffix)).length;
 }
 
 const at = (watch: string, rel: string) => join(watch, rel);
@@ -262,7 +262,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     await replayedCleanly(back);
     expect(a.status()).toMatchObject({ queued: 0, refused: 0 });
     // In order on the peer: the upload under its first name, then the moves that took it to its last one.
-    const log = (await server.requests()).map((r) => `${r.method} ${r.path}`);
+    const log = (await appliedRequests(server)).map((r) => `${r.method} ${r.path}`);
     const put = log.indexOf('PUT /user_homes/agent/outage/one.txt');
     const moveFile = log.indexOf('MOVE /user_homes/agent/outage/one.txt');
     const moveFolder = log.indexOf('MOVE /user_homes/agent/outage');
@@ -495,7 +495,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     await mirrored(server, watch);
     await first.close();
     expect(await readFile(join(outbox, 'index.json'), 'utf8')).toContain('docs/keep.txt');
-    const before = (await server.requests()).length;
+    const before = (await appliedRequests(server)).length;
 
     // While no agent runs.
     await writeFile(at(watch, 'docs/new.txt'), 'created while stopped');
@@ -518,7 +518,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     await mirrored(server, watch, 30_000);
     await replayedCleanly(relay);
     expect(second.status()).toMatchObject({ queued: 0, refused: 0 });
-    const since = (await server.requests()).slice(before).map((r) => `${r.method} ${r.path}`);
+    const since = (await appliedRequests(server)).slice(before).map((r) => `${r.method} ${r.path}`);
     // Moves are MOVEs (no bytes sent again), the unchanged file is not touched.
     expect(since).toContain('MOVE /user_homes/agent/docs/move.bin');
     expect(since).toContain('MOVE /user_homes/agent/docs/old');
@@ -548,7 +548,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     await writeFile(at(watch, 'docs/swap'), 'a file that becomes a folder');
     await mirrored(server, watch);
     await first.close();
-    const before = (await server.requests()).length;
+    const before = (await appliedRequests(server)).length;
 
     await rm(at(watch, 'docs/drop.txt'));
     await rm(at(watch, 'docs/gone'), { recursive: true });
@@ -561,7 +561,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     await mirrored(server, watch, 30_000);
     await replayedCleanly(relay);
     expect(second.status()).toMatchObject({ queued: 0, refused: 0 });
-    const since = (await server.requests()).slice(before).map((r) => `${r.method} ${r.path}`);
+    const since = (await appliedRequests(server)).slice(before).map((r) => `${r.method} ${r.path}`);
     // Everything there is sent (that is what --initial-scan is for); what went away is deleted.
     expect(since.filter((r) => r.startsWith('PUT')).sort()).toEqual([
       'PUT /user_homes/agent/docs/keep.txt',
@@ -588,7 +588,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
       await writeFile(at(watch, 'top.txt'), 'top');
       await mirrored(server, watch);
       await first.close();
-      const before = (await server.requests()).length;
+      const before = (await appliedRequests(server)).length;
 
       await rm(at(watch, 'data'), { recursive: true });
       await rm(at(watch, 'top.txt'));
@@ -629,7 +629,7 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'a
     const index = JSON.parse(await readFile(file, 'utf8')) as { rows: [string, number, number, ...number[]][] };
     for (const row of index.rows) if (row[0] === 'vol/on-the-volume.txt') row[2] = 987_654;
     await writeFile(file, JSON.stringify(index));
-    const before = (await server.requests()).length;
+    const before = (await appliedRequests(server)).length;
 
     await rm(at(watch, 'vol/on-the-volume.txt')); // "unmounted"
     await rm(at(watch, 'other.txt')); // really removed

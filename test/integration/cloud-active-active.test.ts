@@ -5,7 +5,13 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { type AgentHandle, runAgent } from '../../src/agent/index.js';
-import { type ApachePeer, type ApacheRequest, apacheAvailable, startApache } from '../support/apache.js';
+import {
+  type ApachePeer,
+  type ApacheRequest,
+  apacheAvailable,
+  appliedRequests,
+  startApache,
+} from '../support/apache.js';
 import {
   type ApiHandler,
   type FunctionUrl,
@@ -203,7 +209,7 @@ async function quiet(): Promise<void> {
  * itself (the relay makes sure a parent exists; it does exist, and Apache answers 405).
  */
 async function received(server: ApachePeer, from: number): Promise<string[]> {
-  const requests: ApacheRequest[] = (await server.requests()).slice(from);
+  const requests: ApacheRequest[] = (await appliedRequests(server)).slice(from);
   return requests
     .filter((r) => ['PUT', 'MOVE', 'DELETE', 'MKCOL'].includes(r.method) && !r.path.includes('/quiet-'))
     .filter((r) => !(r.method === 'MKCOL' && r.path === '/user_homes/'))
@@ -239,7 +245,7 @@ describeWithServer(
     });
 
     it('replicates new files both ways exactly once, suppresses every echo, and goes quiet', async () => {
-      const [fromA, fromB] = [(await a.requests()).length, (await b.requests()).length];
+      const [fromA, fromB] = [(await appliedRequests(a)).length, (await appliedRequests(b)).length];
       const [madeA, madeB] = await Promise.all([makeFiles(rootA, 'a'), makeFiles(rootB, 'b')]);
       await waitFor(
         async () => files(await a.tree()).length === 2 * FILES && files(await b.tree()).length === 2 * FILES,
@@ -266,7 +272,7 @@ describeWithServer(
     }, 240_000);
 
     it('replicates renames, moves and deletes both ways exactly once, with no echo, and goes quiet', async () => {
-      const [fromA, fromB] = [(await a.requests()).length, (await b.requests()).length];
+      const [fromA, fromB] = [(await appliedRequests(a)).length, (await appliedRequests(b)).length];
       const echoesBefore = (await peers(urlA)).map((p) => p.echoesSuppressed);
       const change = async (root: string, s: string) => {
         const at = (rel: string) => join(root, `${s}-side`, rel);

@@ -577,3 +577,15 @@ function describeError(error: unknown): string {
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * The requests as the relay meant them: without those Apache redirected to the folder's URL with its slash (mod_dir:
+ * the relay sends them again there), and a DELETE's or MOVE's folder named as the change names it (no slash).
+ */
+export async function appliedRequests(server: ApachePeer): Promise<ApacheRequest[]> {
+  return (await server.requests())
+    .filter((r) => r.status !== 301)
+    .map((r) =>
+      (r.method === 'DELETE' || r.method === 'MOVE') && r.path.endsWith('/') ? { ...r, path: r.path.slice(0, -1) } : r,
+    );
+}
