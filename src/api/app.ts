@@ -1,4 +1,4 @@
-import { OpenAPIHono } from '@hono/zod-openapi';
+import { OpenAPIHono, z } from '@hono/zod-openapi';
 import type { ApiDeps } from './deps.js';
 import { errorBody, toErrorResponse } from './errors.js';
 import { webRequestBodies } from './request-body.js';
@@ -37,6 +37,25 @@ export function createApp(deps: ApiDeps) {
   app.route('/v1/holds', holdRoutes(deps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+  // Plain routes above, described here: the description covers every endpoint of the contract.
+  const status = (value: string) => ({
+    'application/json': { schema: z.object({ status: z.literal(value) }).openapi({ example: { status: value } }) },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/healthz',
+    summary: 'Ready to take changes (no token)',
+    responses: {
+      200: { description: 'the relay takes changes', content: status('ok') },
+      503: { description: 'the journal failed: every change is refused until a restart (JOURNAL_FAILED)' },
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: '/livez',
+    summary: 'The process answers (no token), also while the relay starts',
+    responses: { 200: { description: 'alive', content: status('alive') } },
+  });
   app.doc('/openapi.json', {
     openapi: '3.0.3',
     info: {

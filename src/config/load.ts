@@ -52,8 +52,11 @@ export function findConfig(
   env: NodeJS.ProcessEnv = process.env,
   cwd: string = process.cwd(),
 ): { input: unknown; source: string } {
+  // An empty --config or VFS_RELAY_CONFIG names no file (a shell's `VFS_RELAY_CONFIG=`): the next choice applies.
   const chosen =
-    file ?? env.VFS_RELAY_CONFIG ?? (existsSync(resolve(cwd, DEFAULT_CONFIG_FILE)) ? DEFAULT_CONFIG_FILE : undefined);
+    nonEmpty(file) ??
+    nonEmpty(env.VFS_RELAY_CONFIG) ??
+    (existsSync(resolve(cwd, DEFAULT_CONFIG_FILE)) ? DEFAULT_CONFIG_FILE : undefined);
   if (!chosen) return { input: {}, source: 'built-in defaults' };
   const path = resolve(cwd, chosen);
   let text: string;
@@ -124,4 +127,8 @@ export function resolveSecrets(parsed: ParsedConfig, env: NodeJS.ProcessEnv, sou
     auth,
     source,
   };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
 }

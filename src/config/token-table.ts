@@ -13,15 +13,15 @@ export interface ResolvedTokens {
  * The message never contains a token.
  */
 export function tokenTableProblem(tokens: ResolvedTokens): { key: string; message: string } | undefined {
-  if (tokens.adminToken !== undefined && tokens.adminToken.length < MIN_TOKEN_LENGTH) {
-    return { key: 'auth.adminToken', message: `the token is shorter than ${MIN_TOKEN_LENGTH} characters` };
+  if (tokens.adminToken !== undefined) {
+    const problem = tokenProblem(tokens.adminToken);
+    if (problem) return { key: 'auth.adminToken', message: problem };
   }
   const seen = new Map<string, string>();
   for (const [node, token] of Object.entries(tokens.nodeTokens)) {
     const key = `auth.nodeTokens.${node}`;
-    if (token.length < MIN_TOKEN_LENGTH) {
-      return { key, message: `the token is shorter than ${MIN_TOKEN_LENGTH} characters` };
-    }
+    const problem = tokenProblem(token);
+    if (problem) return { key, message: problem };
     if (token === tokens.adminToken) {
       return { key, message: 'the token equals the admin token; give each node a token of its own' };
     }
@@ -31,5 +31,15 @@ export function tokenTableProblem(tokens: ResolvedTokens): { key: string; messag
     }
     seen.set(token, node);
   }
+  return undefined;
+}
+
+/**
+ * What is wrong with one token on its own. White space around it: HTTP trims a header value, so no request carries
+ * it, and `"…x "` would answer to whoever sends `"…x"` (another node's token, or the admin's).
+ */
+function tokenProblem(token: string): string | undefined {
+  if (token.length < MIN_TOKEN_LENGTH) return `the token is shorter than ${MIN_TOKEN_LENGTH} characters`;
+  if (token.trim() !== token) return 'the token begins or ends with white space, which no request can carry';
   return undefined;
 }

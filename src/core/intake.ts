@@ -234,7 +234,7 @@ export class ChangeIntake {
     change: NewChange,
     node: string | undefined,
   ): Promise<SubmitResult | { targets: LaneTarget[]; checked: NewChange; status: 'AWAITING_BODY' | 'PENDING' }> {
-    const checked = checkChange(change);
+    const checked = checkChange(change, this.deps.topology);
     if (checked.user !== undefined && checked.user === this.deps.replicationUser) {
       return this.ignored('REPLICATION_USER', node);
     }
@@ -569,12 +569,14 @@ export class ChangeIntake {
   }
 }
 
-function checkChange(change: NewChange): NewChange {
+function checkChange(change: NewChange, topology: Topology): NewChange {
   const path = normalizePath(change.path);
   const checked: NewChange = { ...change, path };
   if (change.action === 'rename') {
     if (change.target === undefined) throw new MalformedRequestError('BAD_REQUEST', 'rename needs "target"');
     checked.target = normalizePath(change.target, 'target');
+    // A rename of a location itself, or onto one, is that (400 LOCATION_ROOT) before it is a bad rename (422).
+    checkLocationRoot(checked, topology);
     if (checked.target === path) throw new ContentRefusedError('BAD_RENAME', 'rename target equals its source');
     if (isSameOrBelow(checked.target, path))
       throw new ContentRefusedError('BAD_RENAME', 'cannot move a folder into itself');

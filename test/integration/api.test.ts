@@ -74,6 +74,8 @@ describe('HTTP API', () => {
     );
     expect(operations.sort()).toEqual(
       [
+        'GET /healthz',
+        'GET /livez',
         'POST /v1/changes',
         'GET /v1/changes',
         'PUT /v1/changes/{id}/body',

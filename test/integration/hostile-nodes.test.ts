@@ -183,6 +183,9 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'h
         { action: 'rename', path: '/user_homes', target: '/user_homes2' },
         { action: 'rename', path: '/shared/projects', target: '/shared/old' },
         { action: 'delete', path: '/shared/projects/' },
+        // Into or onto itself as well: the location is what is wrong with them (not 422 BAD_RENAME).
+        { action: 'rename', path: '/user_homes', target: '/user_homes/x' },
+        { action: 'rename', path: '/user_homes/a/b', target: '/user_homes' },
       ]) {
         const answer = await change(nested, fields);
         expect([answer.status, answer.code], JSON.stringify(fields)).toEqual([400, 'LOCATION_ROOT']);

@@ -164,6 +164,11 @@ describe('config', () => {
       'config auth.nodeTokens.node-a: the token equals the admin token; give each node a token of its own (test)',
     ],
     [
+      // HTTP trims the header: node-b's token would answer to node-a's.
+      { nodeTokens: { 'node-a': 'd'.repeat(20), 'node-b': `${'d'.repeat(20)} ` } },
+      'config auth.nodeTokens.node-b: the token begins or ends with white space, which no request can carry (test)',
+    ],
+    [
       { nodeTokens: { 'node-a': 'c'.repeat(20), 'node-b': 'c'.repeat(20) } },
       "config auth.nodeTokens.node-b: the token is also auth.nodeTokens.node-a's; give each node a token of its own (test)",
     ],
@@ -192,6 +197,9 @@ describe('config', () => {
     expect(loadConfig(undefined, {}, dir).source).toBe('built-in defaults');
     writeFileSync(join(dir, 'vfs-relay.config.json'), JSON.stringify({ journal: '/from-cwd' }));
     expect(loadConfig(undefined, {}, dir).journal).toBe('/from-cwd');
+    // Empty is unset (`VFS_RELAY_CONFIG= vfs-relay serve`, `--config ""`): the next choice applies.
+    expect(loadConfig(undefined, { VFS_RELAY_CONFIG: '' }, dir).journal).toBe('/from-cwd');
+    expect(loadConfig('', { VFS_RELAY_CONFIG: 'b.json' }, dir).journal).toBe('/from-env');
     writeFileSync(join(dir, 'broken.json'), '{ nope');
     expect(() => loadConfig('broken.json', {}, dir)).toThrow(/is not valid JSON/);
     expect(() => loadConfig('missing.json', {}, dir)).toThrow(/cannot read .*missing\.json: ENOENT/);
