@@ -1,6 +1,6 @@
-import type { Dirent } from 'node:fs';
+import { type Dirent, lstatSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
 import { relativePath } from './paths.js';
 import type { WatcherOptions } from './watcher.js';
@@ -18,9 +18,17 @@ const DEFAULT_RESCAN_DELAYS_MS = [250, 1_500] as const;
  * (`mkdir -p a/b && cp x a/`) is never reported. Each new folder is therefore listed again a little later:
  * files found are reported as `add` (the detector ignores what it already knows), and a subfolder chokidar
  * missed is handed to chokidar to watch (it then reports it and its contents itself).
+ *
+ * chokidar tells a folder's names apart by name only: a name that comes to hold another object raises no event
+ * (a swap through a temporary name, a symbolic link replaced by a file) or the wrong one (a file replaced by a
+ * folder: `change`). What each name held is therefore kept (kind, inode, size, modification time): a `change` of a
+ * name that is now another kind is reported as its removal and its addition, and every `fullRescanMs` the whole
+ * tree is listed and compared with it, as PerFolderWatcher does.
  */
 export class ChokidarWatcher {
   private readonly knownDirs = new Set<string>();
+  /** What each reported name (absolute path) held when it was last seen. */
+  private readonly seen = new Map<string, Seen>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private ready = false;
   private closed = false;
@@ -48,6 +56,7 @@ export class ChokidarWatcher {
     chokidar.on('error', (error) => options.onError(error));
     await new Promise<void>((resolve) => chokidar.once('ready', () => resolve()));
     watcher.ready = true;
+    if (options.fullRescanMs) watcher.scheduleFullRescan(Math.min(options.fullRescanMs, 2 ** 31 - 1));
     return watcher;
   }
 
@@ -60,6 +69,22 @@ export class ChokidarWatcher {
 
   private onChokidar(type: (typeof EVENTS)[number], absolute: string): void {
     if (this.closed) return;
+    if (type === 'unlink' || type === 'unlinkDir') {
+      this.forget(absolute);
+    } else {
+      const now = lookAt(absolute);
+      const was = this.seen.get(absolute);
+      if (type === 'change' && now && was && now.kind !== was.kind) {
+        // Another kind of object under the name (a file replaced by a folder): chokidar calls it a change.
+        this.replaced(absolute, was, now);
+        return;
+      }
+      if (now) this.seen.set(absolute, now);
+    }
+    this.forward(type, absolute);
+  }
+
+  private forward(type: (typeof EVENTS)[number], absolute: string): void {
     if (type === 'addDir') {
       this.knownDirs.add(absolute);
       if (this.ready) this.scheduleRescans(absolute);
@@ -67,6 +92,105 @@ export class ChokidarWatcher {
       this.knownDirs.delete(absolute); // chokidar reports every subfolder of a removed folder on its own
     }
     this.options.onEvent({ type, path: relativePath(this.options.root, absolute), initial: !this.ready });
+  }
+
+  /** `absolute` holds another kind of object than it did: the old one is reported removed, the new one added. */
+  private replaced(absolute: string, was: Seen, now: Seen): void {
+    this.removed(absolute, was);
+    this.seen.set(absolute, now);
+    if (now.kind === 'dir') this.addedDir(absolute);
+    else {
+      this.forward('add', absolute);
+    }
+  }
+
+  /** A folder chokidar did not report: reported, and handed to chokidar, which reports what it holds from now on. */
+  private addedDir(absolute: string): void {
+    const watched = this.knownDirs.has(absolute); // watching a folder twice doubles its events
+    this.forward('addDir', absolute);
+    if (!watched) this.chokidar.add(absolute);
+  }
+
+  /** Reports `absolute` removed (a folder: what was seen below it first, deepest first) and forgets it. */
+  private removed(absolute: string, was: Seen): void {
+    if (was.kind === 'dir') {
+      const below = [...this.seen.keys()]
+        .filter((p) => p.startsWith(`${absolute}${sep}`))
+        .sort()
+        .reverse();
+      for (const path of below) this.forward(this.seen.get(path)!.kind === 'dir' ? 'unlinkDir' : 'unlink', path);
+    }
+    this.forget(absolute);
+    this.forward(was.kind === 'dir' ? 'unlinkDir' : 'unlink', absolute);
+  }
+
+  private forget(absolute: string): void {
+    const was = this.seen.get(absolute);
+    this.seen.delete(absolute);
+    if (was?.kind !== 'dir') return;
+    for (const path of [...this.seen.keys()]) if (path.startsWith(`${absolute}${sep}`)) this.seen.delete(path);
+  }
+
+  /**
+   * Lists the whole tree again every `everyMs` and compares each name with what it held when last seen: a name
+   * gone, new, of another kind, or (a file) another file or other contents is reported as such. Finds what
+   * chokidar cannot see (a swap through a temporary name, a symbolic link replaced by a file) and events lost.
+   */
+  private scheduleFullRescan(everyMs: number): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.fullRescan()
+        .catch((error: unknown) => this.options.onError(error))
+        .finally(() => {
+          if (!this.closed) this.scheduleFullRescan(everyMs);
+        });
+    }, everyMs);
+    timer.unref();
+    this.timers.add(timer);
+  }
+
+  private async fullRescan(): Promise<void> {
+    const present = new Set<string>([this.options.root]); // the root itself: gone, it is onRootGone's to say
+    const folders = [this.options.root];
+    while (folders.length > 0 && !this.closed) {
+      const dir = folders.pop()!;
+      let entries: Dirent[];
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch {
+        continue; // removed meanwhile: its parent's listing says so
+      }
+      for (const entry of entries) {
+        if (this.closed) return;
+        const absolute = join(dir, entry.name);
+        if (this.options.ignored(absolute)) continue;
+        const now = lookAt(absolute);
+        if (!now) continue; // a symbolic link, socket or device: not replicated
+        present.add(absolute);
+        const was = this.seen.get(absolute);
+        if (now.kind === 'dir') folders.push(absolute);
+        if (!was) {
+          this.seen.set(absolute, now);
+          if (now.kind === 'dir') this.addedDir(absolute);
+          else this.forward('add', absolute);
+        } else if (was.kind !== now.kind || (now.kind === 'dir' && was.ino !== now.ino)) {
+          this.replaced(absolute, was, now);
+        } else if (now.kind === 'file' && !sameFile(was, now)) {
+          // Another file under the name, or other contents: the rename detector tells which by the inode.
+          this.seen.set(absolute, now);
+          this.forward('change', absolute);
+        }
+      }
+    }
+    if (this.closed) return;
+    const gone = [...this.seen.keys()]
+      .filter((p) => !present.has(p))
+      .sort()
+      .reverse(); // deepest first
+    for (const path of gone) {
+      const was = this.seen.get(path);
+      if (was) this.removed(path, was);
+    }
   }
 
   private scheduleRescans(dir: string): void {
@@ -104,4 +228,27 @@ export class ChokidarWatcher {
       }
     }
   }
+}
+
+/** What a name held when it was last seen. */
+interface Seen {
+  kind: 'file' | 'dir';
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
+
+function lookAt(absolute: string): Seen | undefined {
+  try {
+    const s = lstatSync(absolute, { throwIfNoEntry: false });
+    if (s?.isFile()) return { kind: 'file', ino: s.ino, size: s.size, mtimeMs: s.mtimeMs };
+    if (s?.isDirectory()) return { kind: 'dir', ino: s.ino, size: 0, mtimeMs: 0 };
+    return undefined; // gone, or a symbolic link, socket or device
+  } catch {
+    return undefined;
+  }
+}
+
+function sameFile(a: Seen, b: Seen): boolean {
+  return a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
 }
