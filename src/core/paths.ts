@@ -43,22 +43,30 @@ export function normalizePath(raw: unknown, field = 'path'): string {
   return `/${body}`;
 }
 
+/** A name of dots and spaces only: Windows drops trailing dots and spaces, so `.. ` or `..%20` is `..` there. */
+const DOTS_AND_SPACES = /^[. ]+$/;
+
 function checkSegment(segment: string, field: string): void {
   if (segment === '') throw new BadPathError(`${field} has an empty segment ("//")`);
   if (segment === '.' || segment === '..') throw new BadPathError(`${field} has a "${segment}" segment`);
+  if (DOTS_AND_SPACES.test(segment)) {
+    throw new BadPathError(
+      `${field} has a name of dots and spaces only ("${segment}"), which a Windows server reads as "." or ".."`,
+    );
+  }
   if (utf8ByteLength(segment) > MAX_SEGMENT_BYTES) {
     throw new BadPathError(`${field} has a name longer than ${MAX_SEGMENT_BYTES} bytes`);
   }
   const decoded = safeDecode(segment);
   if (
-    decoded === '.' ||
-    decoded === '..' ||
+    DOTS_AND_SPACES.test(decoded) ||
     /[/\\]/.test(decoded) ||
     CONTROL.test(decoded) ||
     FORMAT_CHARACTER.test(decoded)
   ) {
     throw new BadPathError(
-      `${field} has a percent-encoded segment that decodes to a separator, "."/"..", or a control or format character`,
+      `${field} has a percent-encoded segment that decodes to a separator, dots and spaces only ("."/".."), ` +
+        'or a control or format character',
     );
   }
 }

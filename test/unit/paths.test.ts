@@ -9,7 +9,8 @@ describe('normalizePath', () => {
     ['/', '/'],
     ['/a b/c#d/e%f', '/a b/c#d/e%f'],
     ['/ünïcødé/日本語.txt', '/ünïcødé/日本語.txt'],
-    ['/...', '/...'],
+    ['/...a', '/...a'],
+    ['/a. b', '/a. b'],
     ['/a/.hidden', '/a/.hidden'],
     ['/%41', '/%41'],
   ])('accepts %j as %j', (raw, normal) => {
@@ -25,6 +26,12 @@ describe('normalizePath', () => {
     ['/a/../b', '".."'],
     ['/..', '".."'],
     ['/a/./b', '"."'],
+    // Windows drops trailing dots and spaces from a name: these would be "." or ".." (or nothing) on such a peer.
+    ['/a/.. /b', 'dots and spaces'],
+    ['/a/..%20/b', 'percent-encoded'],
+    ['/a/. /b', 'dots and spaces'],
+    ['/...', 'dots and spaces'],
+    ['/a/ ', 'dots and spaces'],
     ['//a', 'empty segment'],
     ['/a//b', 'empty segment'],
     ['/a/b//', 'empty segment'],
