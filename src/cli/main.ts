@@ -44,7 +44,9 @@ const program = new Command()
 function group(command: Command): Command {
   return command.allowExcessArguments().action((_options: unknown, self: Command) => {
     const known = self.commands.map((c) => c.name()).join(', ');
-    const [asked] = self.args;
+    const [asked, about] = self.args;
+    // `vfs-relay journal help [ls]`, which commander answers itself for a group without an action.
+    if (asked === 'help') (self.commands.find((c) => c.name() === about) ?? self).help();
     throw new UsageError(
       asked === undefined
         ? `${self.name()}: name a command (${known}); see vfs-relay ${self.name()} --help`

@@ -1,6 +1,6 @@
 import { Logger as Powertools } from '@aws-lambda-powertools/logger';
 import { redactSecrets } from '../adapters/log/secret-keys.js';
-import { escapeLogText } from '../core/log-escape.js';
+import { escapeJsonStringValue, escapeLogText } from '../core/log-escape.js';
 import type { LogFields, Logger } from '../core/logger.js';
 import { RelayLogFormatter } from './log-formatter.js';
 import { DEFAULT_SERVICE_NAME } from './metric-names.js';
@@ -30,7 +30,8 @@ export class PowertoolsLogger implements Logger {
         logFormatter: new RelayLogFormatter(),
         // Every string of the line, at any depth (nested fields, an error's message and stack), escaped as the
         // pino logger escapes its whole line.
-        jsonReplacerFn: (_key: string, value: unknown) => (typeof value === 'string' ? escapeLogText(value) : value),
+        jsonReplacerFn: (_key: string, value: unknown) =>
+          typeof value === 'string' ? escapeJsonStringValue(value) : value,
       });
   }
 

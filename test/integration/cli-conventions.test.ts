@@ -46,6 +46,15 @@ describe('vfs-relay command-line conventions', { timeout: 90_000 }, () => {
     expect((await runCli(main, ['journal', 'show'])).code).toBe(2);
   });
 
+  it('a command group says in one line that it wants a command, and `help` there still shows the help', async () => {
+    const bare = await runCli(main, ['journal']);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/^vfs-relay: journal: name a command \(ls, show, retry, skip\)[^\n]*\n$/);
+    const help = await runCli(main, ['journal', 'help', 'ls']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: vfs-relay journal ls');
+  });
+
   it('exits 1 with one line when the command fails', async () => {
     const run = await runCli(main, ['status', '--relay', 'http://127.0.0.1:9', '--token', 'x'.repeat(20)]);
     expect(run.code).toBe(1);

@@ -28,7 +28,8 @@ const SIGNING_FIELDS = new Set([
  * arrays and errors (see loggableError).
  */
 export function redactSecrets(value: unknown, depth = 4): unknown {
-  if (depth < 0 || typeof value !== 'object' || value === null) return value;
+  if (typeof value !== 'object' || value === null) return value;
+  if (depth < 0) return TOO_DEEP; // not looked into, so not written either
   if (value instanceof Error) return loggableError(value, depth);
   if (Array.isArray(value)) return value.map((item) => redactSecrets(item, depth - 1));
   const out: Record<string, unknown> = {};
@@ -45,10 +46,13 @@ export function redactSecrets(value: unknown, depth = 4): unknown {
  * options, a service's answer).
  */
 export function loggableError(error: Error, depth = 4): Error {
-  const copy = Object.create(Object.getPrototypeOf(error) as object) as Error & Record<string, unknown>;
-  for (const key of ['name', 'message', 'stack'] as const) {
-    if (Object.hasOwn(error, key)) hidden(copy, key, error[key]);
-  }
+  // A plain Error, not one made from the original's prototype: some (DOMException, which undici rejects an aborted
+  // request with) read name and message through getters that throw on any other object. The constructor is the
+  // original's, so loggers still name its class.
+  const copy = new Error(error.message) as Error & Record<string, unknown>;
+  hidden(copy, 'name', error.name);
+  hidden(copy, 'stack', error.stack);
+  hidden(copy, 'constructor', error.constructor);
   for (const [key, item] of Object.entries(error)) {
     if (SIGNING_FIELDS.has(key)) continue;
     copy[key] = SECRET.has(key) ? REDACTED : redactSecrets(item, depth - 1);
@@ -67,6 +71,9 @@ export function loggableError(error: Error, depth = 4): Error {
   }
   return copy;
 }
+
+/** What stands for a value nested deeper than redactSecrets looks. */
+const TOO_DEEP = '[nested too deep]';
 
 /** An own property as the runtime defines message, stack and cause: not enumerable. */
 function hidden(target: object, key: string, value: unknown): void {

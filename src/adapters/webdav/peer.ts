@@ -231,8 +231,9 @@ export class WebDavPeer implements Peer {
   }
 
   private async remove(path: string, signal: AbortSignal | undefined): Promise<ReplayOutcome> {
-    // A folder this adapter knows is named with its slash; any other folder costs a redirect (see slashRedirect).
-    const res = await this.send('DELETE', this.urls.path(path, this.known.has(path)), {}, undefined, signal);
+    // Named as the change names it: a folder on a server that wants its slash costs a redirect (slashRedirect). The
+    // cache of folders is no guide: the name may hold a file now, and `DELETE /x/` of a file is refused (400).
+    const res = await this.send('DELETE', this.urls.path(path), {}, undefined, signal);
     this.forget(path);
     if (res.status === 404) return { kind: 'applied', detail: 'already absent' };
     if (res.status === 207) return partly(`DELETE ${path}`);
@@ -250,8 +251,8 @@ export class WebDavPeer implements Peer {
     if (parents.kind !== 'applied') return parents;
     const res = await this.send(
       'MOVE',
-      this.urls.path(from, this.known.has(from)),
-      { destination: this.urls.url(to, this.known.has(from)), overwrite: 'T' },
+      this.urls.path(from),
+      { destination: this.urls.url(to), overwrite: 'T' },
       undefined,
       signal,
     );
