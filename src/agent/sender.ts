@@ -54,6 +54,13 @@ const MAX_LOCAL_FAILURES = 5;
 /** Attempts at reading a file that is being written while it is hashed or sent. */
 const BODY_ATTEMPTS = 3;
 
+/** What to check when the relay ignores a change for one of these reasons (see Sender.noteIgnored). */
+const IGNORED_HINTS: Record<string, string> = {
+  NOT_REPLICATED: 'the path is under no replicated location of the relay: --vfs must name one of its "vfs" paths',
+  REPLICATION_USER: 'the change is reported as made by the replication user, whose changes are never replicated',
+  NO_PEERS: 'no peer of the relay takes changes from this node (a peer whose "node" is this one does not)',
+};
+
 type Stall = 'unreachable' | 'throttled' | 'unauthorized' | 'redirected' | 'rejected' | 'uploadUrls';
 
 const STALL_MESSAGES: Record<Stall, string> = {
@@ -88,6 +95,8 @@ export class Sender {
    * A later rename from such a path cannot be a MOVE on the peer, so it becomes a delete and an upload.
    */
   private readonly absent = new Set<string>();
+  /** Reasons of IGNORED answers warned about already (see noteIgnored). */
+  private readonly ignoredReasons = new Set<string>();
   /**
    * Folders sent as a tree of uploads (see uploadTree) this run, with the last outbox position queued when the tree
    * was listed: what they held was sent under the names it had then, so a rename below one of them queued by then
@@ -407,11 +416,12 @@ export class Sender {
           continue;
         }
         const modified = new Date(body.stat.mtimeMs).toISOString();
-        await this.options.client.uploadFile(
+        const receipt = await this.options.client.uploadFile(
           { action: 'upload', path: this.vfs(path), size, sha256, modified, user },
           () => body.stream(),
           { signal: this.signal, uploads: this.options.uploads },
         );
+        this.noteIgnored(receipt, this.vfs(path));
         return true;
       } catch (error) {
         if (!isBodyChange(error)) throw error;
@@ -441,7 +451,23 @@ export class Sender {
   }
 
   private async submit(change: ChangeRequest): Promise<void> {
-    await this.options.client.submitChange(change, { signal: this.signal });
+    this.noteIgnored(await this.options.client.submitChange(change, { signal: this.signal }), change.path);
+  }
+
+  /**
+   * A change the relay took and did not journal (200 IGNORED) is done for the agent, but for a reason other than
+   * an echo it usually means a setting is off — `--vfs` outside every replicated location of the relay, `--user`
+   * the replication user — and nothing would reach the peers: said once per reason, as a warning.
+   */
+  private noteIgnored(receipt: { status: string; reason?: string }, path: string): void {
+    if (receipt.status !== 'IGNORED' || receipt.reason === 'ECHO' || receipt.reason === undefined) return;
+    if (this.ignoredReasons.has(receipt.reason)) return;
+    this.ignoredReasons.add(receipt.reason);
+    this.options.logger.warn(`the relay takes changes like this one and replicates none of them (${receipt.reason})`, {
+      path,
+      reason: receipt.reason,
+      hint: IGNORED_HINTS[receipt.reason] ?? 'see the relay’s docs/api.md',
+    });
   }
 
   /** A rename at outbox position `seq` from below a folder sent as a tree, queued before that tree was listed. */

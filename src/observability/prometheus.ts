@@ -48,7 +48,7 @@ export class PrometheusExporter {
     const registers = [this.registry];
     this.changes = new Counter({
       name: 'vfs_relay_changes_total',
-      help: 'Replay attempts made by this process, by peer and outcome (applied, conflict, failed, offline, unauthorized)',
+      help: 'Replay attempts made by this process, by peer and outcome (applied, conflict, failed, offline, unauthorized, held)',
       labelNames: ['peer', 'outcome'],
       registers,
     });

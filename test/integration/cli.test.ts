@@ -152,6 +152,11 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'v
     expect(listed.stdout).not.toContain(behind);
     const blocked = await operator('journal', 'ls', '--status', 'BLOCKED');
     expect(blocked.stdout).toContain(behind);
+    // A filter that matches nothing says so (not "The journal is empty."); a status that is none is a usage error.
+    expect((await operator('journal', 'ls', '--status', 'HELD')).stdout).toBe('No change matches --status HELD.\n');
+    const bogus = await operator('journal', 'ls', '--status', 'FOO');
+    expect(bogus.code).toBe(2);
+    expect(bogus.stderr).toMatch(/^vfs-relay: --status FOO: not a status; one of AWAITING_BODY, PENDING, [^\n]+\n$/);
     // Stopped at --limit: it says more exist (it said nothing; found by a review). Not when the list is whole.
     expect((await operator('journal', 'ls', '--limit', '1')).stdout).toContain(
       '… the first 1; more in the journal: raise --limit to see them',

@@ -15,25 +15,34 @@ import type { Logger } from '../../src/core/logger.js';
 import { waitFor } from '../support/node-client.js';
 import { tempDir } from '../support/tmp.js';
 
+type Receipt = { status: 'PENDING'; id: string } | { status: 'IGNORED'; reason: string };
+
 /** A relay client that records what it is asked to send; `fail` decides per call whether to throw. */
 class FakeClient {
   readonly calls: string[] = [];
   fail: (call: string) => Error | undefined = () => undefined;
+  /** The relay takes the change and journals nothing (200 IGNORED) for this reason, if any. */
+  ignore: (path: string) => string | undefined = () => undefined;
 
-  async submitChange(change: ChangeRequest): Promise<{ status: 'PENDING'; id: string }> {
+  async submitChange(change: ChangeRequest): Promise<Receipt> {
     const call = `${change.action} ${change.path}${change.target ? ` -> ${change.target}` : ''}`;
     this.attempt(call);
-    return { status: 'PENDING', id: String(this.calls.length) };
+    return this.receipt(change.path);
   }
 
-  async uploadFile(change: UploadRequest, body: BodySource): Promise<{ status: 'PENDING'; id: string }> {
+  private receipt(path: string): Receipt {
+    const reason = this.ignore(path);
+    return reason ? { status: 'IGNORED', reason } : { status: 'PENDING', id: String(this.calls.length) };
+  }
+
+  async uploadFile(change: UploadRequest, body: BodySource): Promise<Receipt> {
     const chunks: Buffer[] = [];
     for await (const chunk of (await body()) as Readable) chunks.push(chunk as Buffer);
     const bytes = Buffer.concat(chunks);
     expect(bytes.length).toBe(change.size);
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(change.sha256);
     this.attempt(`upload ${change.path} = ${bytes.toString()}`);
-    return { status: 'PENDING', id: String(this.calls.length) };
+    return this.receipt(change.path);
   }
 
   private attempt(call: string): void {
@@ -134,6 +143,23 @@ describe('sender', () => {
     // The folder goes before anything inside it; the unrelated delete need not wait for anyone.
     for (const call of inside) expect(calls.indexOf('makedir /base/d')).toBeLessThan(calls.indexOf(call));
     expect(calls.indexOf('delete /base/other')).toBeLessThan(calls.indexOf('upload /base/d/c.txt = c'));
+  });
+
+  it('warns once per reason when the relay ignores changes for a setting (not for an echo), and goes on', async () => {
+    const { client, run, file, logger } = await rig();
+    await writeFile(file('a.txt'), 'a');
+    client.ignore = (path) => (path.includes('echo') ? 'ECHO' : 'NOT_REPLICATED');
+    await run(
+      { action: 'makedir', path: 'd' },
+      { action: 'upload', path: 'a.txt' },
+      { action: 'delete', path: 'echo' },
+      { action: 'delete', path: 'e' },
+    );
+    expect(client.calls).toHaveLength(4);
+    const warnings = logger.lines.filter((l) => l.startsWith('warn the relay takes changes like this one'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('NOT_REPLICATED');
+    expect(warnings[0]).toContain('--vfs must name one of its');
   });
 
   it('sends the outbox in order under the VFS base and empties it', async () => {

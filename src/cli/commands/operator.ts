@@ -89,9 +89,15 @@ export async function status(options: RelayOptions): Promise<void> {
   }
 }
 
+/** What `journal ls --status` takes (the API's statuses; BLOCKED is derived). Kept here: `journal` loads no core. */
+const LISTED_STATUSES = ['AWAITING_BODY', 'PENDING', 'CONFLICT', 'FAILED', 'HELD', 'BLOCKED'];
+
 export async function journalList(
   options: RelayOptions & { status?: string; peer?: string; node?: string; limit: string },
 ): Promise<void> {
+  if (options.status !== undefined && !LISTED_STATUSES.includes(options.status)) {
+    throw new UsageError(`--status ${options.status}: not a status; one of ${LISTED_STATUSES.join(', ')}`);
+  }
   const api = client(options);
   const wanted = Number.parseInt(options.limit, 10);
   const items: ChangeView[] = [];
@@ -107,7 +113,13 @@ export async function journalList(
     cursor = page.next;
   } while (cursor && items.length < wanted);
   if (options.json) return print(JSON.stringify(items, null, 2));
-  print(items.length === 0 ? 'The journal is empty.' : changeTable(items, false));
+  const filters = [
+    options.status && `--status ${options.status}`,
+    options.peer && `--peer ${options.peer}`,
+    options.node && `--node ${options.node}`,
+  ].filter(Boolean);
+  const none = filters.length === 0 ? 'The journal is empty.' : `No change matches ${filters.join(' ')}.`;
+  print(items.length === 0 ? none : changeTable(items, false));
   // The list stopped at --limit: say so, rather than let the operator take it for all there is.
   if (cursor) print(`… the first ${items.length}; more in the journal: raise --limit to see them`);
 }
