@@ -65,6 +65,32 @@ describeWithServer('Apache httpd (apt-get install apache2)', apacheAvailable, 'r
     expect((await peer.tree()).get('k/john/x/z')).toBe('dir');
   });
 
+  it('does not copy a file that is a folder on the source now (the server would answer its HTML listing)', async () => {
+    const listing = await startApache({
+      extraConfig: [
+        'LoadModule autoindex_module /usr/lib/apache2/modules/mod_autoindex.so',
+        '<Location "/">',
+        '  Options +Indexes',
+        '</Location>',
+      ],
+    });
+    const from = client(listing);
+    clients.push(from);
+    await mkdir(join(listing.root, 'k/was-a-file'), { recursive: true });
+    const copying = new WebDavJobWriter({
+      peer: clients[1]!,
+      sources: new Map([['primary', from]]),
+      setModifiedTime: false,
+    });
+    try {
+      const result = await copying.write(entry({ action: 'upload', path: '/k/was-a-file', from: 'primary', size: 5 }));
+      expect(result.kind).not.toBe('written');
+      expect((await peer.tree()).has('k/was-a-file')).toBe(false);
+    } finally {
+      await listing.close();
+    }
+  });
+
   it('removes a folder named without its slash', async () => {
     expect(await writer.write(entry({ action: 'makedir', path: '/k/gone/inner' }))).toMatchObject({ kind: 'written' });
     expect(await writer.write(entry({ action: 'delete', path: '/k/gone' }))).toMatchObject({ kind: 'written' });

@@ -74,6 +74,9 @@ export class DavClient {
       signal: request.signal,
     });
     if (request.body != null && typeof request.body !== 'string') return res; // a body is sent once
+    // A GET redirected to a folder's URL asked for a file that is a folder now: followed, it would read the
+    // server's HTML listing of the folder (mod_autoindex) as the file's contents.
+    if (method === 'GET' || method === 'HEAD') return res;
     const slashed = slashRedirect(requestPath, res.statusCode, res.headers.location);
     if (slashed === undefined) return res;
     await res.body.dump();
