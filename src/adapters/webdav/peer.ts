@@ -196,7 +196,8 @@ export class WebDavPeer implements Peer {
       const present = res.status === 201 || res.status === 405;
       if (!present) {
         const refused = classifyStatus(res.status, `MKCOL ${current}`, res.retryAfter);
-        if (refused.kind === 'offline' || res.status === 401) return refused;
+        // 423: a server that locks each request (rclone) answers the loser of a MKCOL race so: checked like 403.
+        if ((refused.kind === 'offline' && res.status !== 423) || res.status === 401) return refused;
         const probe = await this.collectionAt(current, signal);
         // The check itself failed (a 5xx, 429, ...): nothing is known yet; the attempt is repeated, not parked.
         if (typeof probe === 'number') {
@@ -233,7 +234,13 @@ export class WebDavPeer implements Peer {
   private async remove(path: string, signal: AbortSignal | undefined): Promise<ReplayOutcome> {
     // Named as the change names it: a folder on a server that wants its slash costs a redirect (slashRedirect). The
     // cache of folders is no guide: the name may hold a file now, and `DELETE /x/` of a file is refused (400).
-    const res = await this.send('DELETE', this.urls.path(path), {}, undefined, signal);
+    let res = await this.send('DELETE', this.urls.path(path), {}, undefined, signal);
+    if (res.status === 409 || res.status === 400) {
+      // nginx deletes a folder only at its URL with the slash (409 "Is a directory" without it). A file asked
+      // for with the slash is refused in turn, and the first answer stands.
+      const again = await this.send('DELETE', this.urls.path(path, true), {}, undefined, signal);
+      if ((again.status >= 200 && again.status < 300) || again.status === 207) res = again;
+    }
     this.forget(path);
     if (res.status === 404) return { kind: 'applied', detail: 'already absent' };
     if (res.status === 207) return partly(`DELETE ${path}`);
@@ -249,23 +256,43 @@ export class WebDavPeer implements Peer {
     this.known.delete(parentOf(to));
     const parents = await this.makeCollections(parentOf(to), signal);
     if (parents.kind !== 'applied') return parents;
-    const res = await this.send(
+    // Never a MOVE of a source that is not there: golang.org/x/net/webdav (rclone serve webdav, and other servers
+    // built on it) removes the destination (Overwrite: T) before it finds the source missing — a rename sent again
+    // after it was applied (a crash in between) deleted the file it had moved.
+    const source = await this.send('PROPFIND', this.urls.path(from), { depth: '0' }, undefined, signal);
+    if (source.status === 404) return this.sourceMissing(from, to, signal);
+    let res = await this.send(
       'MOVE',
       this.urls.path(from),
       { destination: this.urls.url(to), overwrite: 'T' },
       undefined,
       signal,
     );
-    this.forget(from);
-    if (res.status === 404) {
-      // Source gone: either we applied this MOVE just before a crash (destination present) or it never existed.
-      const target = await this.send('PROPFIND', this.urls.path(to), { depth: '0' }, undefined, signal);
-      if (target.status === 207) return { kind: 'applied', detail: 'already moved' };
-      if (target.status !== 404) return classifyStatus(target.status, `PROPFIND ${to}`, target.retryAfter);
-      return { kind: 'conflict', reason: `MOVE ${from}: rename source missing on the peer (HTTP 404)` };
+    if (res.status === 400 || res.status === 409) {
+      // nginx moves a folder only between URLs with the slash (400 "is collection", 409 onto a folder, without).
+      // A file asked for so is refused in turn, and the first answer stands (a 409 for a missing parent, say).
+      const again = await this.send(
+        'MOVE',
+        this.urls.path(from, true),
+        { destination: this.urls.url(to, true), overwrite: 'T' },
+        undefined,
+        signal,
+      );
+      if ((again.status >= 200 && again.status < 300) || again.status === 207) res = again;
     }
+    this.forget(from);
+    // Source gone since it was looked at (the peer's own users): as above.
+    if (res.status === 404) return this.sourceMissing(from, to, signal);
     if (res.status === 207) return partly(`MOVE ${from} -> ${to}`);
     return classifyStatus(res.status, `MOVE ${from} -> ${to}`, res.retryAfter);
+  }
+
+  /** A rename whose source the peer lacks: applied before a crash (the target is there), or a conflict. */
+  private async sourceMissing(from: string, to: string, signal: AbortSignal | undefined): Promise<ReplayOutcome> {
+    const target = await this.send('PROPFIND', this.urls.path(to), { depth: '0' }, undefined, signal);
+    if (target.status === 207) return { kind: 'applied', detail: 'already moved' };
+    if (target.status !== 404) return classifyStatus(target.status, `PROPFIND ${to}`, target.retryAfter);
+    return { kind: 'conflict', reason: `MOVE ${from}: rename source missing on the peer (HTTP 404)` };
   }
 
   /**
@@ -303,8 +330,16 @@ export class WebDavPeer implements Peer {
     );
     const outcome = classifyStatus(res.status === 207 ? 200 : res.status, `PROPPATCH ${path}`, res.retryAfter);
     // 403 refuses this property on this resource (credentials that fail answer 401): a refusal like any other. A
-    // lock (423) or a redirect (3xx) on the file refuses it too: a modified time is best effort (CONTRACT).
-    const refused = res.status === 403 || res.status === 423 || (res.status >= 300 && res.status < 400);
+    // lock (423) or a redirect (3xx) on the file refuses it too, and so do 500 and 501 (rclone cannot open a folder
+    // to set its time: 500): a modified time is best effort (CONTRACT), not worth a retry or a parked change.
+    // A 207 whose property says 4xx/5xx is the server's refusal too (rclone: 403 for Win32LastModifiedTime).
+    const refused =
+      res.status === 403 ||
+      res.status === 423 ||
+      res.status === 500 ||
+      res.status === 501 ||
+      (res.status >= 300 && res.status < 400) ||
+      (res.status === 207 && REFUSED_PROPSTAT.test(res.text));
     if (outcome.kind === 'conflict' || refused) {
       this.logger?.info('peer refused the modified time; recorded as applied', {
         peer: this.name,
@@ -397,6 +432,9 @@ function discard(body: StoredBody): void {
 
 /** How much of an answer's body is kept (it feeds conflict reasons); the rest is read and dropped. */
 const KEPT_ANSWER_BYTES = 2048;
+/** A propstat status of a PROPPATCH answer (207) that refused the property. */
+const REFUSED_PROPSTAT = /<(?:[\w.-]+:)?status>\s*HTTP\/1\.[01]\s+[45]\d\d/i;
+
 /** How much of an answer the relay reads for a decision (a Depth 0 PROPFIND of one folder). */
 const CHECKED_ANSWER_BYTES = 64 * 1024;
 
