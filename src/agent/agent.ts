@@ -366,6 +366,7 @@ async function runPipeline(options: AgentOptions): Promise<AgentHandle> {
     renameWindowMs,
     stabilityMs,
     closes,
+    eachFile: options.documents === true,
     initialScan: options.initialScan ?? false,
     onListed: (stat) => {
       if (stat.kind === 'dir') scan.folders += 1;

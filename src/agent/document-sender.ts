@@ -1,8 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { CONFIG_SCOPES, type ConfigScope } from '../core/entry.js';
 import type { Logger } from '../core/logger.js';
+import { BodyFile } from './body-file.js';
 import type { RelayClient } from './client.js';
+import { RelayRefusedError } from './errors.js';
 import type { LocalChange } from './rename-detector.js';
 
 /** The relay takes documents up to 1 MiB (CONTRACT). */
@@ -41,15 +42,26 @@ export class DocumentDelivery {
   private async put(path: string): Promise<void> {
     const doc = document(path);
     if (!doc) return this.skip(path);
-    const body = await readFile(join(this.root, path)).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT' || error.code === 'EISDIR') return undefined;
-      throw error;
-    });
-    if (!body) return; // gone again: its deletion follows in the outbox
-    if (body.length > MAX_DOCUMENT_BYTES) {
-      this.logger.warn('configuration document larger than 1 MiB: not replicated', { path, size: body.length });
-      return;
+    // Opened as the files pipeline opens a body (BodyFile): a FIFO put there must not hang the agent, and the size
+    // is known before a byte is read.
+    const file = await BodyFile.open(join(this.root, path));
+    if (!file) return; // gone again (or not a regular file): its deletion follows in the outbox
+    const chunks: Uint8Array[] = [];
+    try {
+      let size = 0;
+      for await (const chunk of file.stream()) {
+        size += chunk.length;
+        if (size > MAX_DOCUMENT_BYTES) {
+          // What the relay answers such a document: set aside like any change it refuses (`agent refused` lists
+          // it), never counted as sent while the peers keep the older version.
+          throw new RelayRefusedError(413, 'PAYLOAD_TOO_LARGE', `${path}: a configuration document is at most 1 MiB`);
+        }
+        chunks.push(chunk);
+      }
+    } finally {
+      await file.close();
     }
+    const body = Buffer.concat(chunks);
     await this.client.putConfig(doc.scope, doc.name, body, contentType(path, body), { signal: this.signal });
   }
 

@@ -29,6 +29,12 @@ export interface DetectorOptions {
   initialScan?: boolean;
   /** Told about each file and folder of the initial listing (scan progress). */
   onListed?(stat: FileStat): void;
+  /**
+   * Report a folder's removal or move as the removal (and upload under the new name) of each file it held, never
+   * as one change of the folder: where folders mean nothing to the receiver (configuration documents are
+   * `<scope>/<name>` files, so removing the folder `users` must remove each user document).
+   */
+  eachFile?: boolean;
   onError?(error: unknown): void;
 }
 
@@ -275,7 +281,14 @@ export class RenameDetector {
     if (refilled) this.stability.track(from);
     // The move replaces whatever was there (WebDAV MOVE with Overwrite: T).
     forget(this.index, to, this.index.get(to)?.kind === 'dir');
-    this.options.emit({ action: 'rename', path: from, target: to });
+    if (isDir && this.options.eachFile) {
+      for (const [path, was] of [...carried, ...missing]) {
+        if (was.kind === 'file') this.options.emit({ action: 'delete', path: from + path.slice(to.length) });
+      }
+      for (const [path, was] of carried) if (was.kind === 'file') this.options.emit({ action: 'upload', path });
+    } else {
+      this.options.emit({ action: 'rename', path: from, target: to });
+    }
     this.index.set(to, stat);
     // Children keep the stat they were known with: one modified during the move differs and is uploaded.
     for (const [path, was] of carried) this.index.set(path, was);
@@ -321,8 +334,15 @@ export class RenameDetector {
     const paths = this.gone.paths().filter(select);
     const kinds = new Map(paths.map((p) => [p, this.gone.delete(p)?.kind]));
     for (const path of topmost(paths)) {
-      forget(this.index, path, kinds.get(path) === 'dir'); // children whose own removal events have not arrived
-      this.options.emit({ action: 'delete', path });
+      const isDir = kinds.get(path) === 'dir';
+      if (isDir && this.options.eachFile) {
+        // Each file it held: those removed with it, and those whose own removal events have not arrived.
+        const files = new Set(paths.filter((p) => kinds.get(p) === 'file' && isSameOrBelow(p, path)));
+        for (const [p, was] of this.index.subtree(path)) if (was.kind === 'file') files.add(p);
+        for (const file of [...files].sort()) this.options.emit({ action: 'delete', path: file });
+      }
+      forget(this.index, path, isDir); // children whose own removal events have not arrived
+      if (!(isDir && this.options.eachFile)) this.options.emit({ action: 'delete', path });
     }
     if (this.gone.size === 0) this.resetFlush();
   }
