@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { DavClient } from '../../src/adapters/webdav/dav-client.js';
+import { WebDavJobWriter } from '../../src/adapters/webdav/job-writer.js';
 import { WebDavPeer } from '../../src/adapters/webdav/peer.js';
 import { WebDavTreeReader } from '../../src/adapters/webdav/tree-reader.js';
 import { type Action, CONFIG_ROOT, type JournalEntry } from '../../src/core/entry.js';
@@ -135,6 +137,44 @@ for (const [kind, available, start] of [
         }
         const tree = await server.tree();
         expect(peers.map((_, i) => tree.get(`user_homes/par/sub/f${i}.txt`))).toEqual(peers.map((_, i) => `${i}`));
+      });
+
+      it('a resync overwrites and removes a file conditional on the version it compared', async () => {
+        const source = await start();
+        const client = (s: DavServer) => new DavClient({ url: s.url, username: s.username, password: s.password });
+        const [from, to] = [client(source), client(server)];
+        const sourcePeer = new WebDavPeer({
+          name: 'src',
+          url: source.url,
+          username: source.username,
+          password: source.password,
+        });
+        try {
+          expect(await apply(upload('/user_homes/rs/a.txt', 'new'), bodyOf('new'), sourcePeer)).toBe(APPLIED);
+          expect(await apply(upload('/user_homes/rs/a.txt', 'old'), bodyOf('old'))).toBe(APPLIED);
+          expect(await apply(upload('/user_homes/rs/b.txt', 'extra'), bodyOf('extra'))).toBe(APPLIED);
+          const reader = new WebDavTreeReader(kind, {
+            url: server.url,
+            username: server.username,
+            password: server.password,
+          });
+          const [a, b] = [await reader.stat('/user_homes/rs/a.txt'), await reader.stat('/user_homes/rs/b.txt')];
+          await reader.close();
+          const writer = new WebDavJobWriter({ peer: to, sources: new Map([['src', from]]), setModifiedTime: false });
+          const copy = entry('upload', '/user_homes/rs/a.txt', { from: 'src', size: 3, ifMatch: a?.etag });
+          expect((await writer.write(copy)).kind).toBe('written');
+          expect((await writer.write(entry('delete', '/user_homes/rs/b.txt', { ifMatch: b?.etag }))).kind).toBe(
+            'written',
+          );
+          const tree = await server.tree();
+          expect(tree.get('user_homes/rs/a.txt')).toBe('new');
+          expect(tree.has('user_homes/rs/b.txt')).toBe(false);
+        } finally {
+          await sourcePeer.close();
+          await from.close();
+          await to.close();
+          await source.close();
+        }
       });
 
       it('stores and removes a configuration document, and counts a folder for the delete guard', async () => {

@@ -4,7 +4,7 @@ import type { Logger } from '../../core/logger.js';
 import { parentOf } from '../../core/paths.js';
 import { classifyNetworkError, classifyStatus } from './classify.js';
 import { type DavClient, header } from './dav-client.js';
-import { copiedProperty, RELAY_NAMESPACE } from './multistatus.js';
+import { copiedProperty, PROPFIND_BODY, parseMultistatus, RELAY_NAMESPACE } from './multistatus.js';
 
 export interface WebDavJobWriterOptions {
   /** The peer the entries are for. */
@@ -26,6 +26,8 @@ const MAX_KNOWN_COLLECTIONS = 10_000;
  */
 export class WebDavJobWriter implements JobWriter {
   private readonly known = new Set<string>(['/']);
+  /** The peer cannot evaluate WebDAV `If` conditions: `If-Match` is sent instead (see ifHeaderIgnored). */
+  private ifMatchInstead = false;
 
   constructor(private readonly options: WebDavJobWriterOptions) {}
 
@@ -98,6 +100,9 @@ export class WebDavJobWriter implements JobWriter {
       if (!got.body.destroyed) got.body.destroy();
     }
     await put.body.dump();
+    if (put.statusCode === 412 && firstTry && (await this.ifHeaderIgnored(entry, signal))) {
+      return this.copy(entry, signal, false);
+    }
     if (put.statusCode === 409 && firstTry) {
       // A folder the cache knew is gone (removed on the peer meanwhile, maybe a grandparent): make them again and
       // read the source again.
@@ -130,12 +135,15 @@ export class WebDavJobWriter implements JobWriter {
     return result;
   }
 
-  private async remove(entry: JournalEntry, signal: AbortSignal | undefined): Promise<JobWriteResult> {
+  private async remove(entry: JournalEntry, signal: AbortSignal | undefined, firstTry = true): Promise<JobWriteResult> {
     const res = await this.options.peer.request('DELETE', this.options.peer.urls.path(entry.path), {
       headers: this.condition(entry),
       signal,
     });
     await res.body.dump();
+    if (res.statusCode === 412 && firstTry && (await this.ifHeaderIgnored(entry, signal))) {
+      return this.remove(entry, signal, false);
+    }
     this.forget(entry.path);
     if (res.statusCode === 404) return { kind: 'skipped', reason: 'already gone from the peer' };
     return this.outcome(res.statusCode, `DELETE ${entry.path}`, 0);
@@ -151,9 +159,35 @@ export class WebDavJobWriter implements JobWriter {
     return { kind: 'failed', reason: `${what}: HTTP ${status}` };
   }
 
+  /**
+   * After a 412 to a write conditional on the version the job saw (the WebDAV `If` header): true when the peer
+   * still holds that very version, so the peer cannot evaluate such a condition (golang.org/x/net/webdav, as in
+   * `rclone serve webdav`, refuses every `If` with an ETag: no resync would ever overwrite or remove a file there).
+   * From then on this writer sends `If-Match` instead, which such servers may ignore: said once, as a warning.
+   */
+  private async ifHeaderIgnored(entry: JournalEntry, signal: AbortSignal | undefined): Promise<boolean> {
+    if (!entry.ifMatch || this.ifMatchInstead) return false;
+    const answer = await this.options.peer.text(
+      'PROPFIND',
+      this.options.peer.urls.path(entry.path),
+      { headers: { depth: '0', 'content-type': 'application/xml; charset=utf-8' }, body: PROPFIND_BODY, signal },
+      64 * 1024,
+    );
+    if (answer.status !== 207) return false;
+    const [self] = parseMultistatus(answer.text);
+    if (!self?.etag || strongPart(self.etag) !== strongPart(entry.ifMatch)) return false; // it did change
+    this.ifMatchInstead = true;
+    this.options.logger?.warn('the peer refuses WebDAV If conditions on a version it holds; using If-Match', {
+      path: entry.path,
+      hint: 'servers that ignore If-Match too overwrite what their own users changed since the job compared',
+    });
+    return true;
+  }
+
   /** The precondition for writing where the job saw nothing (`If-None-Match: *`) or a version (`If`). */
   private condition(entry: JournalEntry): Record<string, string> {
     if (entry.ifNoneMatch) return { 'if-none-match': '*' };
+    if (entry.ifMatch && this.ifMatchInstead) return { 'if-match': strongPart(entry.ifMatch) };
     if (entry.ifMatch) {
       // mod_dav answers weak ETags for a second after a write and strong ones later: either stands for the
       // version the job saw. The WebDAV If header (RFC 4918 §10.4) compares them as written, so list both. Tagged
