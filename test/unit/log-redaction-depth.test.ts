@@ -1,6 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PinoLogger } from '../../src/adapters/log/pino-logger.js';
 import { PowertoolsLogger } from '../../src/observability/powertools-logger.js';
+import { useCapturedOutput } from '../support/stdio.js';
 
 function capture() {
   const lines: string[] = [];
@@ -25,30 +26,20 @@ describe('pino logger: secrets in error cause chains', () => {
 });
 
 describe('Powertools logger (Lambda): secrets on errors', () => {
-  let out: string[];
-  beforeEach(() => {
-    out = [];
-    const capture = (chunk: unknown) => {
-      out.push(String(chunk));
-      return true;
-    };
-    vi.spyOn(process.stdout, 'write').mockImplementation(capture);
-    vi.spyOn(process.stderr, 'write').mockImplementation(capture);
-  });
-  afterEach(() => vi.restoreAllMocks());
+  const output = useCapturedOutput();
 
   it('redacts a secret carried by an error, as the pino logger does', () => {
     new PowertoolsLogger().error('peer refused', {
       error: Object.assign(new Error('refused'), { password: 'top-secret-pt-1' }),
     });
-    const text = out.join('');
+    const text = output();
     expect(text).toContain('refused');
     expect(text).not.toContain('top-secret-pt-1');
   });
 
   it('redacts secrets inside an array field', () => {
     new PowertoolsLogger().warn('peers', { peers: [{ name: 'p', password: 'top-secret-pt-2' }] });
-    const text = out.join('');
+    const text = output();
     expect(text).toContain('"name":"p"');
     expect(text).not.toContain('top-secret-pt-2');
   });
