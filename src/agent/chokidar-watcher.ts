@@ -1,6 +1,6 @@
 import { type Dirent, lstatSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { join, sep } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
 import { relativePath } from './paths.js';
 import type { WatcherOptions } from './watcher.js';
@@ -29,6 +29,8 @@ export class ChokidarWatcher {
   private readonly knownDirs = new Set<string>();
   /** What each reported name (absolute path) held when it was last seen. */
   private readonly seen = new Map<string, Seen>();
+  /** The names seen in each folder: a folder's removal forgets what it held without a scan of every name. */
+  private readonly children = new Map<string, Set<string>>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private ready = false;
   private closed = false;
@@ -79,7 +81,7 @@ export class ChokidarWatcher {
         this.replaced(absolute, was, now);
         return;
       }
-      if (now) this.seen.set(absolute, now);
+      if (now) this.remember(absolute, now);
     }
     this.forward(type, absolute);
   }
@@ -97,7 +99,7 @@ export class ChokidarWatcher {
   /** `absolute` holds another kind of object than it did: the old one is reported removed, the new one added. */
   private replaced(absolute: string, was: Seen, now: Seen): void {
     this.removed(absolute, was);
-    this.seen.set(absolute, now);
+    this.remember(absolute, now);
     if (now.kind === 'dir') this.addedDir(absolute);
     else {
       this.forward('add', absolute);
@@ -114,21 +116,44 @@ export class ChokidarWatcher {
   /** Reports `absolute` removed (a folder: what was seen below it first, deepest first) and forgets it. */
   private removed(absolute: string, was: Seen): void {
     if (was.kind === 'dir') {
-      const below = [...this.seen.keys()]
-        .filter((p) => p.startsWith(`${absolute}${sep}`))
-        .sort()
-        .reverse();
+      const below = this.below(absolute).sort().reverse(); // deepest first, as chokidar reports a removed folder
       for (const path of below) this.forward(this.seen.get(path)!.kind === 'dir' ? 'unlinkDir' : 'unlink', path);
     }
     this.forget(absolute);
     this.forward(was.kind === 'dir' ? 'unlinkDir' : 'unlink', absolute);
   }
 
+  private remember(absolute: string, now: Seen): void {
+    this.seen.set(absolute, now);
+    const parent = dirname(absolute);
+    let names = this.children.get(parent);
+    if (!names) {
+      names = new Set();
+      this.children.set(parent, names);
+    }
+    names.add(absolute);
+  }
+
+  /** Forgets `absolute` and, for a folder, everything seen below it. */
   private forget(absolute: string): void {
-    const was = this.seen.get(absolute);
+    const below = this.below(absolute);
     this.seen.delete(absolute);
-    if (was?.kind !== 'dir') return;
-    for (const path of [...this.seen.keys()]) if (path.startsWith(`${absolute}${sep}`)) this.seen.delete(path);
+    this.children.get(dirname(absolute))?.delete(absolute);
+    for (const path of below) this.seen.delete(path);
+    for (const path of [absolute, ...below]) this.children.delete(path);
+  }
+
+  /** Every name seen below the folder `absolute`. */
+  private below(absolute: string): string[] {
+    const out: string[] = [];
+    const folders = [absolute];
+    while (folders.length > 0) {
+      for (const path of this.children.get(folders.pop()!) ?? []) {
+        out.push(path);
+        folders.push(path);
+      }
+    }
+    return out;
   }
 
   /**
@@ -157,8 +182,13 @@ export class ChokidarWatcher {
       let entries: Dirent[];
       try {
         entries = await readdir(dir, { withFileTypes: true });
-      } catch {
-        continue; // removed meanwhile: its parent's listing says so
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') continue; // removed meanwhile: its parent's listing says so
+        // Not listed (too many open files, no permission, an I/O error): nothing below it may be taken for
+        // removed, so this round reports no removal at all.
+        this.options.onError(error);
+        return;
       }
       for (const entry of entries) {
         if (this.closed) return;
@@ -170,14 +200,14 @@ export class ChokidarWatcher {
         const was = this.seen.get(absolute);
         if (now.kind === 'dir') folders.push(absolute);
         if (!was) {
-          this.seen.set(absolute, now);
+          this.remember(absolute, now);
           if (now.kind === 'dir') this.addedDir(absolute);
           else this.forward('add', absolute);
         } else if (was.kind !== now.kind || (now.kind === 'dir' && was.ino !== now.ino)) {
           this.replaced(absolute, was, now);
         } else if (now.kind === 'file' && !sameFile(was, now)) {
           // Another file under the name, or other contents: the rename detector tells which by the inode.
-          this.seen.set(absolute, now);
+          this.remember(absolute, now);
           this.forward('change', absolute);
         }
       }
@@ -189,7 +219,9 @@ export class ChokidarWatcher {
       .reverse(); // deepest first
     for (const path of gone) {
       const was = this.seen.get(path);
-      if (was) this.removed(path, was);
+      // Looked at once more: made while the rescan listed other folders (its event came meanwhile), or not to be
+      // read now, it is not removed.
+      if (was && !stillThere(path)) this.removed(path, was);
     }
   }
 
@@ -246,6 +278,17 @@ function lookAt(absolute: string): Seen | undefined {
     return undefined; // gone, or a symbolic link, socket or device
   } catch {
     return undefined;
+  }
+}
+
+/** Whether a file or folder is at `absolute` (or whether that cannot be told: taken for yes). */
+function stillThere(absolute: string): boolean {
+  try {
+    const s = lstatSync(absolute, { throwIfNoEntry: false });
+    return s !== undefined && (s.isFile() || s.isDirectory());
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code !== 'ENOENT' && code !== 'ENOTDIR';
   }
 }
 

@@ -158,8 +158,10 @@ for (const [kind, available, start] of [
             username: server.username,
             password: server.password,
           });
-          const [a, b] = [await reader.stat('/user_homes/rs/a.txt'), await reader.stat('/user_homes/rs/b.txt')];
-          await reader.close();
+          const [a, b] = await Promise.all([
+            reader.stat('/user_homes/rs/a.txt'),
+            reader.stat('/user_homes/rs/b.txt'),
+          ]).finally(() => reader.close());
           const writer = new WebDavJobWriter({ peer: to, sources: new Map([['src', from]]), setModifiedTime: false });
           const copy = entry('upload', '/user_homes/rs/a.txt', { from: 'src', size: 3, ifMatch: a?.etag });
           expect((await writer.write(copy)).kind).toBe('written');

@@ -38,6 +38,15 @@ const run = promisify(execFile);
 
 export async function startNginxDav(): Promise<DavServer> {
   const base = await mkdtemp(join(tmpdir(), 'vfs-relay-nginx-'));
+  try {
+    return await startNginxIn(base);
+  } catch (error) {
+    await rm(base, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function startNginxIn(base: string): Promise<DavServer> {
   const root = join(base, 'root');
   const temp = join(base, 'tmp');
   await mkdir(root);
@@ -118,6 +127,10 @@ async function running(
   log: () => Promise<string>,
 ): Promise<DavServer> {
   let stderr = '';
+  let failed: Error | undefined;
+  child.once('error', (error) => {
+    failed = error; // could not be started at all (ENOENT, EACCES): the wait below ends with it
+  });
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
   });
@@ -132,9 +145,9 @@ async function running(
   };
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (!(await listening(port))) {
-    if (child.exitCode !== null || Date.now() > deadline) {
+    if (failed || child.exitCode !== null || Date.now() > deadline) {
       await close();
-      throw new Error(`${kind} did not start on 127.0.0.1:${port}: ${stderr}${await log()}`);
+      throw new Error(`${kind} did not start on 127.0.0.1:${port}: ${failed?.message ?? ''}${stderr}${await log()}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
