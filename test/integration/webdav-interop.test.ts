@@ -7,9 +7,7 @@ import { WebDavPeer } from '../../src/adapters/webdav/peer.js';
 import { WebDavTreeReader } from '../../src/adapters/webdav/tree-reader.js';
 import { type Action, CONFIG_ROOT, type JournalEntry } from '../../src/core/entry.js';
 import { countEntries } from '../../src/core/folder-delete-guard.js';
-import { CONFIG_LOCATION, laneId } from '../../src/core/lane.js';
 import type { ReplayOutcome } from '../../src/core/peer.js';
-import { StampClock } from '../../src/core/stamp.js';
 import {
   type DavServer,
   nginxAvailable,
@@ -17,6 +15,7 @@ import {
   startNginxDav,
   startRcloneDav,
 } from '../support/dav-servers.js';
+import { peerEntry } from '../support/peer-entries.js';
 import { describeWithServer } from '../support/servers.js';
 
 // The replay against WebDAV servers other than Apache (see test/support/dav-servers.ts): each change applies as
@@ -24,24 +23,8 @@ import { describeWithServer } from '../support/servers.js';
 // the slash (409/400 without it), rclone answers a MOVE of a missing source 403, a PROPPATCH of a folder 500, a
 // refused property 207 with a 403 inside, and the loser of a MKCOL race 423 (Locked).
 
-const LOCATION = '/user_homes';
-const clock = new StampClock();
-
-function entry(action: Action, path: string, extra: Partial<JournalEntry> = {}): JournalEntry {
-  const location = action === 'config_put' || action === 'config_delete' ? CONFIG_LOCATION : LOCATION;
-  return {
-    id: clock.next(),
-    lane: laneId(location, 'peer'),
-    peer: 'peer',
-    location,
-    action,
-    path,
-    createdAt: new Date().toISOString(),
-    status: 'PENDING',
-    attempts: 0,
-    ...extra,
-  };
-}
+const entry = (action: Action, path: string, extra: Partial<JournalEntry> = {}) =>
+  peerEntry(action, path, extra, 'peer');
 const upload = (path: string, body: string) =>
   entry('upload', path, { size: Buffer.byteLength(body), sha256: createHash('sha256').update(body).digest('hex') });
 const bodyOf = (body: string) => async () => Readable.from(body === '' ? [] : [Buffer.from(body)]);

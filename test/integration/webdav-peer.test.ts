@@ -8,10 +8,10 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { WebDavPeer } from '../../src/adapters/webdav/peer.js';
 import { type Action, CONFIG_ROOT, type JournalEntry } from '../../src/core/entry.js';
-import { CONFIG_LOCATION, laneId } from '../../src/core/lane.js';
 import type { Logger } from '../../src/core/logger.js';
 import { StampClock } from '../../src/core/stamp.js';
 import { type ApachePeer, type ApacheRequest, apacheAvailable, startApache } from '../support/apache.js';
+import { peerEntry } from '../support/peer-entries.js';
 import { describeWithServer } from '../support/servers.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -23,27 +23,12 @@ import { tempDir } from '../support/tmp.js';
  */
 
 const PEER = 'apache';
-const LOCATION = '/user_homes';
-const clock = new StampClock();
+const _LOCATION = '/user_homes';
+const _clock = new StampClock();
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
-/** A journal entry as the replayer hands it to a peer. */
-function entry(action: Action, path: string, extra: Partial<JournalEntry> = {}): JournalEntry {
-  const location = action === 'config_put' || action === 'config_delete' ? CONFIG_LOCATION : LOCATION;
-  return {
-    id: clock.next(),
-    lane: laneId(location, PEER),
-    peer: PEER,
-    location,
-    action,
-    path,
-    createdAt: new Date().toISOString(),
-    status: 'PENDING',
-    attempts: 0,
-    ...extra,
-  };
-}
+const entry = (action: Action, path: string, extra: Partial<JournalEntry> = {}) => peerEntry(action, path, extra, PEER);
 
 function uploadEntry(path: string, body: Buffer, extra: Partial<JournalEntry> = {}): JournalEntry {
   return entry('upload', path, { size: body.length, sha256: sha256(body), ...extra });

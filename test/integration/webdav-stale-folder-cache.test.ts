@@ -4,27 +4,11 @@ import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { WebDavPeer } from '../../src/adapters/webdav/peer.js';
 import type { Action, JournalEntry } from '../../src/core/entry.js';
-import { laneId } from '../../src/core/lane.js';
-import { StampClock } from '../../src/core/stamp.js';
 import { type ApachePeer, apacheAvailable, startApache } from '../support/apache.js';
+import { peerEntry } from '../support/peer-entries.js';
 import { describeWithServer } from '../support/servers.js';
 
-const clock = new StampClock();
-const LOCATION = '/user_homes';
-function entry(action: Action, path: string, extra: Partial<JournalEntry> = {}): JournalEntry {
-  return {
-    id: clock.next(),
-    lane: laneId(LOCATION, 'apache'),
-    peer: 'apache',
-    location: LOCATION,
-    action,
-    path,
-    createdAt: new Date().toISOString(),
-    status: 'PENDING',
-    attempts: 0,
-    ...extra,
-  };
-}
+const entry = (action: Action, path: string, extra: Partial<JournalEntry> = {}) => peerEntry(action, path, extra);
 const noBody = async (): Promise<Readable> => {
   throw new Error('no body');
 };
