@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
@@ -102,7 +102,18 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       requireHostHeader: false,
     },
     (req, res) => {
-      watchBodyIdle(req, bodyIdleMs, logger);
+      // A body coded any way but plain chunked: Node's parser fails on it only after the request has been handed
+      // over (the route would have run, its client never answered). Refused before anything runs.
+      const coding = req.headers['transfer-encoding'];
+      if (coding !== undefined && coding.trim().toLowerCase() !== 'chunked') {
+        return refuse(res, 400, 'MALFORMED_HTTP', 'the request body is coded in a way this server does not take');
+      }
+      watchBodyIdle(req, res, bodyIdleMs, logger);
+      // Answered before its body was all read (a route that takes none, a refusal): the answer says
+      // `Connection: close`, and Node closes the connection once it is out, instead of reading on a body that may
+      // trickle for good and keep a place among maxConnections. (Closing a connection whose answer promised to keep
+      // it would race the client's next request on it.)
+      if (hasBody(req)) closeIfUnread(req, res);
       for (const route of routes) if (route(req, res)) return;
       return listener(req, res);
     },
@@ -120,8 +131,27 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   server.maxConnections = maxConnections + RESERVED_CONNECTIONS;
   server.on('drop', () => gate.refused('total'));
   server.on('connection', (socket: Socket) => gate.admit(socket));
+  // Node answers these itself (417 with no body; nothing at all to CONNECT): the contract's error shape instead.
+  server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) =>
+    refuse(res, 417, 'EXPECTATION_FAILED', 'only "Expect: 100-continue" is understood'),
+  );
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    const body = JSON.stringify({ error: { code: 'BAD_REQUEST', message: 'CONNECT is not served here' } });
+    socket.end(
+      `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    socket.destroySoon();
+  });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+    const pending = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+    // The head was taken, the body's framing broke (a chunk size that is no number): answered, not dropped. Not a
+    // client gone mid-body (HPE_INVALID_EOF_STATE): the route answers that one, and logs it as such.
+    const framing = error.code?.startsWith('HPE_') === true && error.code !== 'HPE_INVALID_EOF_STATE';
+    if (pending && socket.writable && !pending.headersSent && framing) {
+      refuse(pending, 400, 'MALFORMED_HTTP', 'the request body is not valid HTTP/1.1 framing');
+      return;
+    }
+    if (!socket.writable || pending) {
       socket.destroy();
       return;
     }
@@ -275,9 +305,8 @@ async function closeGracefully(server: Server, graceMs: number): Promise<void> {
  * idle and the wait goes on. Node's own socket timeout would count both alike, and requestTimeout would cut off
  * uploads that take hours.
  */
-function watchBodyIdle(req: IncomingMessage, idleMs: number, logger: Logger): void {
-  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
-  if (!hasBody || idleMs <= 0) return;
+function watchBodyIdle(req: IncomingMessage, res: ServerResponse, idleMs: number, logger: Logger): void {
+  if (!hasBody(req) || idleMs <= 0) return;
   const socket = req.socket;
   const onTimeout = () => {
     if (req.complete || req.destroyed) return;
@@ -294,10 +323,36 @@ function watchBodyIdle(req: IncomingMessage, idleMs: number, logger: Logger): vo
   };
   const stop = () => {
     req.off('timeout', onTimeout);
-    if (!socket.destroyed) socket.setTimeout(0);
+    // Once the answer is out, the socket's timeout is Node's keep-alive timeout: left alone, or an idle connection
+    // whose body ended after the answer would stay open for good.
+    if (!socket.destroyed && !res.writableFinished) socket.setTimeout(0);
   };
   // On the request, not the socket: Node then calls this instead of destroying the socket itself.
   req.setTimeout(idleMs, onTimeout);
   req.once('end', stop);
   req.once('close', stop);
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  return Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+}
+
+/** Marks the answer `Connection: close` when it goes out before the request's body was all read. */
+function closeIfUnread(req: IncomingMessage, res: ServerResponse): void {
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: ServerResponse, ...args: Parameters<ServerResponse['writeHead']>) {
+    if (!req.complete && !this.headersSent) this.setHeader('connection', 'close');
+    return writeHead.apply(this, args);
+  } as ServerResponse['writeHead'];
+}
+
+/** Answers with the contract's error shape and closes the connection (what follows on it cannot be trusted). */
+function refuse(res: ServerResponse, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message } });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    connection: 'close',
+  });
+  res.end(body, () => res.socket?.destroySoon());
 }
