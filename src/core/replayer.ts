@@ -447,6 +447,12 @@ export class Replayer implements Doorbell {
     const started = performance.now();
     const attempt = await peer.apply(entry, () => this.openBody(entry)).catch(unexpectedOutcome);
     const durationMs = performance.now() - started;
+    if (this.stopped && attempt.kind !== 'applied') {
+      // Ended after stop(): cut off by the shutdown (the peers are closed under it), it says nothing about the
+      // peer or the entry, which stays as it is in the journal and goes again at the next start.
+      this.dropPrefetched(shapeOf(entry).key);
+      return false;
+    }
     this.dropPrefetched(shapeOf(entry).key); // unused when the attempt stopped before the body
     const settled = await settleAttempt(entry, attempt, {
       probe: () => health.probeStatus(entry.peer),

@@ -1,4 +1,4 @@
-import { writevSync } from 'node:fs';
+import { fstatSync, writevSync } from 'node:fs';
 import { chmod, type FileHandle, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -176,7 +176,12 @@ export class WriteAheadLog {
       try {
         const old = this.current;
         if (old.records.length === 0) return;
-        this.current = await this.newSegment(old.seq + 1);
+        try {
+          this.current = await this.newSegment(old.seq + 1);
+        } catch (error) {
+          // The log cannot go on (its folder is gone, the disk refuses a file): nothing more is acknowledged.
+          throw this.breakDown(error);
+        }
         // Appends already written to the old segment may still wait for their fsync; the new segment's fsyncs
         // wait for it too: a record of the new one must never be durable while an older one is not (a lazy
         // purge lost while a later purge survives would replay an older change over a newer one).
@@ -260,6 +265,13 @@ export class WriteAheadLog {
       .then(intact)
       .then(() => segment.handle.sync())
       .then(intact)
+      .then(() => {
+        // The file fsynced is no longer in any folder (the journal folder was removed or moved under the relay):
+        // its records survive nothing, and no restart would find them.
+        if (fstatSync(segment.handle.fd).nlink === 0) {
+          throw new Error(`${segment.file} is gone: the journal folder was removed or moved away`);
+        }
+      })
       .catch((error: unknown) => {
         throw this.breakDown(error);
       });

@@ -139,8 +139,22 @@ export class WebDavPeer implements Peer {
     });
   }
 
+  /**
+   * Closes the connections: at once for requests still out after CLOSE_GRACE_MS (at shutdown, the replayer has
+   * given its replays their grace already; a peer that never answers, or trickles a large body, would otherwise
+   * hold the process for the request timeout or the whole transfer).
+   */
   async close(): Promise<void> {
-    await this.pool.close();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), CLOSE_GRACE_MS);
+    });
+    const closed = this.pool.close().then(() => 'closed' as const);
+    try {
+      if ((await Promise.race([closed, late])) === 'late') await this.pool.destroy();
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async put(
@@ -429,6 +443,9 @@ function partly(what: string): ReplayOutcome {
 function discard(body: StoredBody): void {
   if (!(body instanceof Uint8Array)) releaseStream(body);
 }
+
+/** How long close() lets requests still out finish before it cuts them off. */
+const CLOSE_GRACE_MS = 1_000;
 
 /** How much of an answer's body is kept (it feeds conflict reasons); the rest is read and dropped. */
 const KEPT_ANSWER_BYTES = 2048;
