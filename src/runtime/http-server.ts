@@ -147,7 +147,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     // The head was taken, the body's framing broke (a chunk size that is no number): answered, not dropped. Not a
     // client gone mid-body (HPE_INVALID_EOF_STATE): the route answers that one, and logs it as such.
     const framing = error.code?.startsWith('HPE_') === true && error.code !== 'HPE_INVALID_EOF_STATE';
-    if (pending && socket.writable && !pending.headersSent && framing) {
+    // Only the request whose body broke: with a request pipelined behind it, the error is the next one's, and the
+    // pending answer belongs to one that was read whole (and is being handled).
+    const own = pending?.req !== undefined && !pending.req.complete;
+    if (pending && own && socket.writable && !pending.headersSent && framing) {
       refuse(pending, 400, 'MALFORMED_HTTP', 'the request body is not valid HTTP/1.1 framing');
       return;
     }

@@ -1,0 +1,50 @@
+// A valid request followed on its connection by a malformed one (pipelined, or bytes past its Content-Length):
+// the new clientError branch answers the *pending* response — the valid request's — with 400 MALFORMED_HTTP,
+// while its route runs on and journals the change. The client is told "refused" for a change that was taken.
+import { connect } from 'node:net';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ADMIN_TOKEN, NODE_A_TOKEN, startTestRelay, type TestRelay } from '../support/relay.js';
+
+let t: TestRelay;
+beforeAll(async () => {
+  t = await startTestRelay({ peers: [{ name: 'server2', url: 'http://127.0.0.1:9/' }] }, { replay: false });
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+function raw(payload: string): Promise<string> {
+  const { hostname, port } = new URL(t.url);
+  return new Promise((resolve) => {
+    let text = '';
+    const s = connect({ host: hostname, port: Number(port) });
+    const timer = setTimeout(() => s.destroy(), 3000);
+    s.on('data', (d) => {
+      text += d.toString('latin1');
+    });
+    s.on('error', () => {});
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(text);
+    });
+    s.write(payload);
+  });
+}
+
+it('does not answer a valid request 400 because the next one on its connection is malformed', async () => {
+  const host = new URL(t.url).host;
+  const body = JSON.stringify({ action: 'makedir', path: '/user_homes/pipelined' });
+  const answer = await raw(
+    `POST /v1/changes HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${NODE_A_TOKEN}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}` +
+      'G@T / HTTP/1.1\r\n\r\n',
+  );
+  await new Promise((r) => setTimeout(r, 300)); // the route finishes journaling
+  const listed = await fetch(`${t.url}/v1/changes`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const journaled = JSON.stringify(await listed.json()).includes('/user_homes/pipelined');
+  // HEAD: { first: 'HTTP/1.1 400 Bad Request', journaled: true } — refused by its answer, taken by the relay.
+  expect({ first: answer.split('\r\n')[0], journaled }).not.toEqual({
+    first: 'HTTP/1.1 400 Bad Request',
+    journaled: true,
+  });
+});
