@@ -39,7 +39,7 @@ it('a healthy log is not broken down by an fsync of a segment the checkpoint is 
       );
     await delay(1);
     const checkpoint = wal
-      .checkpoint(() => delay(5)) // the flush: fsyncs of the journal files
+      .checkpoint(async () => void (await delay(5))) // the flush: fsyncs of the journal files
       .then(
         () => 'ok',
         (e: unknown) => `failed: ${String(e)}`,
