@@ -1,4 +1,4 @@
-import { fstatSync, writevSync } from 'node:fs';
+import { existsSync, fstatSync, writevSync } from 'node:fs';
 import { chmod, type FileHandle, mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -276,7 +276,10 @@ export class WriteAheadLog {
         } catch {
           return; // cannot tell: not a failure of the log
         }
-        if (links === 0) throw new Error(`${segment.file} is gone: the journal folder was removed or moved away`);
+        // Unlinked, and its folder gone too (a lone unlinked file with its folder in place is not taken for this).
+        if (links === 0 && !existsSync(this.dir)) {
+          throw new Error(`${segment.file} is gone: the journal folder was removed or moved away`);
+        }
       })
       .catch((error: unknown) => {
         throw this.breakDown(error);
