@@ -1,12 +1,12 @@
-import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawExchange } from '../support/raw-socket.js';
 import { ADMIN_TOKEN, jsonHeaders, NODE_A_TOKEN, startTestRelay, type TestRelay } from '../support/relay.js';
 
 /**
- * a request whose head is parsed but whose framing llhttp refuses afterwards (Transfer-Encoding that does
- * not end in chunked, a chunk size that is not hex) gets no answer at all: Node has already handed the request to
- * the handler (socket._httpMessage is set), so the clientError handler in http-server.ts destroys the socket
- * without writing the contract's 400 MALFORMED_HTTP. Meanwhile the handler has run: the request's effect happens.
+ * A request whose head is parsed but whose body framing llhttp refuses afterwards (a Transfer-Encoding that is not
+ * plain chunked, a chunk size that is not hex): Node has handed the request to its route already, so the server
+ * refuses such a coding before any route runs, and answers broken chunk framing 400 MALFORMED_HTTP through the
+ * pending response (it destroyed the socket without a word while the route's effect happened).
  */
 let t: TestRelay;
 beforeAll(async () => {
@@ -16,23 +16,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-function raw(payload: string): Promise<string> {
-  const { hostname, port } = new URL(t.url);
-  return new Promise((resolve) => {
-    let text = '';
-    const s = connect({ host: hostname, port: Number(port) });
-    const timer = setTimeout(() => s.destroy(), 3000);
-    s.on('data', (d) => {
-      text += d.toString('latin1');
-    });
-    s.on('error', () => {});
-    s.on('close', () => {
-      clearTimeout(timer);
-      resolve(text);
-    });
-    s.write(payload);
-  });
-}
+const raw = (payload: string): Promise<string> => rawExchange(t.url, payload);
 
 const host = () => `Host: ${new URL(t.url).host}\r\n`;
 

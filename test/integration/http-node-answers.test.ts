@@ -1,10 +1,10 @@
-import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawExchange } from '../support/raw-socket.js';
 import { startTestRelay, type TestRelay } from '../support/relay.js';
 
 /**
- * two requests Node answers itself, outside the contract's error shape: an unknown Expect (Node's bare
- * 417 with an empty chunked body, no JSON) and CONNECT (no 'connect' listener: the socket is destroyed, no answer).
+ * Two requests Node answers itself, given the contract's error shape: an unknown Expect (Node's bare 417 with an
+ * empty body) and CONNECT (with no 'connect' listener Node destroys the socket without an answer).
  */
 let t: TestRelay;
 beforeAll(async () => {
@@ -14,23 +14,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-function raw(payload: string): Promise<string> {
-  const { hostname, port } = new URL(t.url);
-  return new Promise((resolve) => {
-    let text = '';
-    const s = connect({ host: hostname, port: Number(port) });
-    const timer = setTimeout(() => s.destroy(), 3000);
-    s.on('data', (d) => {
-      text += d.toString('latin1');
-    });
-    s.on('error', () => {});
-    s.on('close', () => {
-      clearTimeout(timer);
-      resolve(text);
-    });
-    s.write(payload);
-  });
-}
+const raw = (payload: string): Promise<string> => rawExchange(t.url, payload);
 
 describe('answers Node writes itself', () => {
   it('an unknown Expect gets a JSON error', async () => {

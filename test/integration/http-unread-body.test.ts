@@ -4,10 +4,10 @@ import { type RunningServer, startHttpServer } from '../../src/runtime/http-serv
 import { startTestRelay, type TestRelay } from '../support/relay.js';
 
 /**
- * a keep-alive connection whose request carried a body the handler did not read (GET /healthz with a
- * body, a commit with an ignored body, ...) is never closed once idle. Node dumps the unread body after the answer
- * and sets the socket's keepAliveTimeout; the body's 'end' then fires watchBodyIdle's stop(), which calls
- * socket.setTimeout(0) and cancels it. No token is needed: such connections pile up to the per-address cap forever.
+ * A keep-alive connection whose request carried a body the handler did not read (GET /healthz with a body, a commit
+ * with an ignored body, ...) must close once idle, or with a body that trickles on: no token is needed, and such
+ * connections would pile up to the per-address cap. (The body's 'end' after the answer cancelled Node's
+ * keep-alive timeout; an answer to a trickling body kept reading it.)
  */
 let relay: TestRelay;
 let server: RunningServer;
