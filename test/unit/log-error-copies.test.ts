@@ -3,9 +3,9 @@ import { PinoLogger } from '../../src/adapters/log/pino-logger.js';
 import { PowertoolsLogger } from '../../src/observability/powertools-logger.js';
 
 /**
- * undici rejects an aborted request (AbortController, AbortSignal.timeout) with a DOMException. loggableError copies
- * an error with Object.create(prototype): DOMException's name/message are prototype getters that throw on anything
- * but a real DOMException, so logging one throws out of logger.warn/error.
+ * undici rejects an aborted request (AbortController, AbortSignal.timeout) with a DOMException, whose name and
+ * message are prototype getters that throw on any other object: the loggers' copy of an error (loggableError) must
+ * read them from the error itself, or logging an abort throws out of logger.warn/error.
  */
 describe('logging a DOMException (undici rejects an aborted request with one)', () => {
   for (const error of [

@@ -1,7 +1,7 @@
 // A large record (> 64 KiB, e.g. a small upload's body) whose append is in flight when a checkpoint starts asks for
-// one more fsync of the old segment; when that fsync ends after the checkpoint closed the segment's handle (close
-// waits for it), the new nlink check runs fstatSync(-1): EBADF, and the whole log is broken down (fail-stop) — the
-// relay refuses every change until restarted, though nothing was removed.
+// one more fsync of the old segment, which may end after the checkpoint closed the segment's handle (fd -1). The
+// log's check that its file is still in a folder must not take that for a removed journal and break the log down
+// (fail-stop: every change refused until a restart, though nothing was removed).
 import { expect, it, vi } from 'vitest';
 import { type WalRecord, WriteAheadLog } from '../../src/adapters/fs-journal/wal.js';
 import { fileHandlePrototype, tempDir } from '../support/tmp.js';
