@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
-import { PeerUrls, slashRedirect } from './paths.js';
+import { PeerUrls, slashedDestination, slashRedirect } from './paths.js';
 
 export interface DavClientOptions {
   url: string;
@@ -80,14 +80,7 @@ export class DavClient {
     const slashed = slashRedirect(requestPath, res.statusCode, res.headers.location);
     if (slashed === undefined) return res;
     await res.body.dump();
-    const destination = headers.destination;
-    return this.request(method, slashed, {
-      ...request,
-      headers:
-        destination !== undefined && !destination.endsWith('/')
-          ? { ...headers, destination: `${destination}/` }
-          : headers,
-    });
+    return this.request(method, slashed, { ...request, headers: slashedDestination(headers) });
   }
 
   /** Sends a request and reads the answer as text, refusing more than `maxBytes`. */

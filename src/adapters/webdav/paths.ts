@@ -57,6 +57,14 @@ export function slashRedirect(
   return slashed;
 }
 
+/** `headers` for the request sent again at a folder's URL: a MOVE's `Destination` names a folder too, with its slash. */
+export function slashedDestination(headers: Record<string, string>): Record<string, string> {
+  const destination = headers.destination;
+  return destination !== undefined && !destination.endsWith('/')
+    ? { ...headers, destination: `${destination}/` }
+    : headers;
+}
+
 function decoded(path: string): string {
   try {
     return decodeURIComponent(path);

@@ -8,7 +8,7 @@ import { parentOf, pathsOverlap } from '../../core/paths.js';
 import type { Peer, ReplayOutcome } from '../../core/peer.js';
 import { asReadable } from '../node-bytes.js';
 import { classifyNetworkError, classifyStatus } from './classify.js';
-import { PeerUrls, slashRedirect } from './paths.js';
+import { PeerUrls, slashedDestination, slashRedirect } from './paths.js';
 
 export interface WebDavPeerOptions {
   name: string;
@@ -185,7 +185,7 @@ export class WebDavPeer implements Peer {
       // Our cache said the parent existed but it does not (removed on the peer, maybe with a grandparent): rebuild
       // every folder of the path and try once more.
       this.forget(parentOf(entry.path));
-      for (let parent = parentOf(entry.path); parent !== '/'; parent = parentOf(parent)) this.known.delete(parent);
+      this.forgetAncestors(entry.path);
       const again = await this.makeCollections(parentOf(entry.path), signal);
       if (again.kind !== 'applied') return again;
       res = await this.send('PUT', this.urls.path(entry.path), headers, await openBody(), signal);
@@ -253,7 +253,7 @@ export class WebDavPeer implements Peer {
       // nginx deletes a folder only at its URL with the slash (409 "Is a directory" without it). A file asked
       // for with the slash is refused in turn, and the first answer stands.
       const again = await this.send('DELETE', this.urls.path(path, true), {}, undefined, signal);
-      if ((again.status >= 200 && again.status < 300) || again.status === 207) res = again;
+      if (again.status >= 200 && again.status < 300) res = again;
     }
     this.forget(path);
     if (res.status === 404) return { kind: 'applied', detail: 'already absent' };
@@ -292,7 +292,7 @@ export class WebDavPeer implements Peer {
         undefined,
         signal,
       );
-      if ((again.status >= 200 && again.status < 300) || again.status === 207) res = again;
+      if (again.status >= 200 && again.status < 300) res = again;
     }
     this.forget(from);
     // Source gone since it was looked at (the peer's own users): as above.
@@ -316,11 +316,16 @@ export class WebDavPeer implements Peer {
   private async withFreshParents(path: string, attempt: () => Promise<ReplayOutcome>): Promise<ReplayOutcome> {
     const first = await attempt();
     if (first.kind !== 'conflict' || first.status !== 409) return first;
+    return this.forgetAncestors(path) ? attempt() : first;
+  }
+
+  /** Forgets every folder above `path` from the cache; true when the cache held one of them. */
+  private forgetAncestors(path: string): boolean {
     let forgotten = false;
     for (let parent = parentOf(path); parent !== '/'; parent = parentOf(parent)) {
       if (this.known.delete(parent)) forgotten = true;
     }
-    return forgotten ? attempt() : first;
+    return forgotten;
   }
 
   /**
@@ -396,12 +401,7 @@ export class WebDavPeer implements Peer {
       const slashed = slashRedirect(path, res.status, res.location);
       if (slashed === undefined) return res;
       // A folder addressed without its slash: the same request at the folder's URL (a MOVE's Destination too).
-      const destination = headers.destination;
-      const again =
-        destination !== undefined && !destination.endsWith('/')
-          ? { ...headers, destination: `${destination}/` }
-          : headers;
-      return this.send(method, slashed, again, body, signal, keepBytes);
+      return this.send(method, slashed, slashedDestination(headers), body, signal, keepBytes);
     });
   }
 
