@@ -135,13 +135,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) =>
     refuse(res, 417, 'EXPECTATION_FAILED', 'only "Expect: 100-continue" is understood'),
   );
-  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
-    const body = JSON.stringify({ error: { code: 'BAD_REQUEST', message: 'CONNECT is not served here' } });
-    socket.end(
-      `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-    socket.destroySoon();
-  });
+  server.on('connect', (_req: IncomingMessage, socket: Socket) =>
+    refuseOnSocket(socket, 400, 'Bad Request', 'BAD_REQUEST', 'CONNECT is not served here'),
+  );
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     const pending = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
     // The head was taken, the body's framing broke (a chunk size that is no number): answered, not dropped. Not a
@@ -164,13 +160,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? [408, 'Request Timeout', 'REQUEST_TIMEOUT', 'the request head did not arrive in time']
           : [400, 'Bad Request', 'MALFORMED_HTTP', 'the request is not valid HTTP/1.1'];
-    const body = JSON.stringify({ error: { code, message } });
-    socket.end(
-      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-    // end() closes only our half: a client that never closes its own would keep the connection (and its place
-    // among maxConnections) for good. Gone once the answer is written.
-    socket.destroySoon();
+    refuseOnSocket(socket, status, reason, code, message);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -347,6 +337,17 @@ function closeIfUnread(req: IncomingMessage, res: ServerResponse): void {
     if (!req.complete && !this.headersSent) this.setHeader('connection', 'close');
     return writeHead.apply(this, args);
   } as ServerResponse['writeHead'];
+}
+
+/** An error in the contract's shape written on a socket with no response object (a head Node could not parse). */
+function refuseOnSocket(socket: Socket, status: number, reason: string, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+  // end() closes only our half: a client that never closes its own would keep the connection (and its place among
+  // maxConnections) for good. Gone once the answer is written.
+  socket.destroySoon();
 }
 
 /** Answers with the contract's error shape and closes the connection (what follows on it cannot be trusted). */
